@@ -1,0 +1,117 @@
+/*
+ * The daemon's configuration: one YAML file plus environment overrides,
+ * validated completely before anything uses it.  Unknown keys, wrong types
+ * and out-of-range values are errors with `file:line:column`, never ignored.
+ *
+ * Precedence (lowest first): built-in defaults, defaults of EVENT_SYSTEM_ENV
+ * (dev|test|prod), the file, then EVENT_SYSTEM_LOG_LEVEL and
+ * EVENT_SYSTEM_DATABASE_DSN.
+ *
+ * Ownership: es_config_load() returns a config owned by the caller, freed
+ * with es_config_free().  It owns the YAML tree that plugin `config:`
+ * subtrees point into, so a plugin's config lives exactly as long as the
+ * es_config it came from.  A loaded config is never modified: a reload
+ * builds a new one.
+ */
+#ifndef ES_CONFIG_H
+#define ES_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "yaml_tree.h"
+
+typedef enum es_env {
+	ES_ENV_PROD = 0,
+	ES_ENV_TEST = 1,
+	ES_ENV_DEV = 2,
+} es_env;
+
+/* How one plugin's deliveries are run; see docs/configuration.md. */
+typedef struct plugin_policy {
+	uint32_t workers;
+	uint32_t queue_size;
+	uint32_t timeout_ms;
+	uint32_t max_attempts;
+	uint32_t backoff_initial_ms;
+	uint32_t backoff_max_ms;
+	double backoff_multiplier;
+	uint32_t max_stuck_workers; /* replacement threads allowed while handlers overrun */
+} plugin_policy;
+
+/* `plugins.settings.<name>` */
+typedef struct plugin_settings {
+	char *name;
+	bool enabled;
+	char **subscribe; /* NULL when the config gives none: the descriptor's defaults apply */
+	size_t subscribe_count;
+	plugin_policy policy;
+	bool workers_set; /* the config named `workers` (a serial plugin refuses >1) */
+	const ynode *config; /* the free-form `config:` subtree, or NULL; owned by the es_config */
+	unsigned line, column;
+} plugin_settings;
+
+typedef struct es_config {
+	char *path;
+	ynode *tree;
+	es_env env;
+
+	char *server_host;
+	uint16_t server_port;
+	uint32_t server_threads;
+
+	uint32_t async_workers;      /* default `workers` for each plugin */
+	uint32_t async_channel_size; /* default `queue_size` for each plugin */
+	size_t max_event_size;
+	uint32_t shutdown_timeout_ms;
+
+	bool database_enabled;
+	char *database_dsn; /* secret: never log it, log dsn_redact() of it */
+
+	log_level log_level;
+	log_format log_format;
+
+	bool metrics_enabled;
+	char *metrics_host;
+	uint16_t metrics_port;
+
+	char *plugin_dir;
+	bool load_unconfigured; /* load .so files that have no settings entry */
+	plugin_policy plugin_defaults;
+	plugin_settings *plugins;
+	size_t plugin_count;
+} es_config;
+
+/* One problem found in a config; `line` 0 when not tied to a place. */
+typedef struct config_error {
+	unsigned line, column;
+	char message[256];
+} config_error;
+
+typedef struct config_errors {
+	config_error items[32];
+	size_t count;
+	size_t dropped; /* more errors than items */
+} config_errors;
+
+/* Load and validate `path`.  Returns NULL when anything is wrong; every
+ * problem found is in *errors.  `env` is a getenv-like function (tests pass
+ * their own); NULL means getenv. */
+es_config *es_config_load(const char *path, const char *(*env)(const char *name), config_errors *errors);
+/* Same, from a string (tests); `label` stands in for the file name. */
+es_config *es_config_load_string(const char *text, const char *label,
+                                 const char *(*env)(const char *name), config_errors *errors);
+void es_config_free(es_config *config);
+
+/* Settings for plugin `name`, or NULL when the config has none. */
+const plugin_settings *es_config_plugin(const es_config *config, const char *name);
+
+/* Log each error as `file:line:column: message` (or print to stream when
+ * non-NULL). */
+void config_errors_report(const config_errors *errors, const char *file, void *stream);
+
+const char *es_env_name(es_env env);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The HTTP API: request routing and handlers.  Runs on the HTTP loop
+ * threads; handlers never block (no plugin code, no database).
+ *
+ *   POST /api/events/trigger   one event → 202 {"id","name","matched":[...]}
+ *   GET  /health               {"status","timestamp","components":{...}}
+ *   GET  /ready                200 once listeners are bound and plugins loaded
+ *   GET  /api/plugins          each plugin's state and counters
+ */
+#ifndef ES_HTTP_API_H
+#define ES_HTTP_API_H
+
+#include <stdint.h>
+
+#include "daemon.h"
+
+struct evhttp_request;
+
+typedef struct http_api_thread {
+	es_daemon *daemon;
+} http_api_thread;
+
+void http_api_thread_init(http_api_thread *api, es_daemon *daemon);
+void http_api_thread_free(http_api_thread *api);
+/* evhttp generic callback; `arg` is the thread's http_api_thread. */
+void http_api_handle(struct evhttp_request *req, void *arg);
+
+/* API counters, for status output and metrics. */
+typedef struct http_api_counters {
+	uint64_t accepted;
+	uint64_t rejected_bad_request;
+	uint64_t rejected_too_large;
+	uint64_t rejected_media_type;
+	uint64_t rejected_busy;
+	uint64_t rejected_unavailable;
+} http_api_counters;
+
+void http_api_counters_read(http_api_counters *out);
+
+#endif

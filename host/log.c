@@ -1,0 +1,136 @@
+/*
+ * Logging to stderr in text or JSON lines.  Level and format live in atomics
+ * so a reload can change them while worker threads log.
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int current_level = LOG_LEVEL_INFO;
+static _Atomic int current_format = LOG_FORMAT_TEXT;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_configure(log_level level, log_format format)
+{
+	atomic_store(&current_level, (int)level);
+	atomic_store(&current_format, (int)format);
+}
+
+log_level log_current_level(void)
+{
+	return (log_level)atomic_load_explicit(&current_level, memory_order_relaxed);
+}
+
+bool log_enabled(log_level level)
+{
+	return (int)level <= atomic_load_explicit(&current_level, memory_order_relaxed);
+}
+
+const char *log_level_name(log_level level)
+{
+	return (unsigned)level < 4 ? level_names[level] : "?";
+}
+
+bool log_level_parse(const char *text, log_level *out)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(text, level_names[i]) == 0) {
+			*out = (log_level)i;
+			return true;
+		}
+	}
+	if (strcasecmp(text, "warning") == 0) {
+		*out = LOG_LEVEL_WARN;
+		return true;
+	}
+	return false;
+}
+
+bool log_format_parse(const char *text, log_format *out)
+{
+	if (strcasecmp(text, "text") == 0)
+		*out = LOG_FORMAT_TEXT;
+	else if (strcasecmp(text, "json") == 0)
+		*out = LOG_FORMAT_JSON;
+	else
+		return false;
+	return true;
+}
+
+/* Append `s` to buf as the inside of a JSON string; returns new length. */
+static size_t append_json_escaped(char *buf, size_t len, size_t cap, const char *s)
+{
+	for (; *s && len + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[len++] = '\\';
+			buf[len++] = (char)c;
+		} else if (c == '\n') {
+			buf[len++] = '\\';
+			buf[len++] = 'n';
+		} else if (c < 0x20) {
+			len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", c);
+		} else {
+			buf[len++] = (char)c;
+		}
+	}
+	return len;
+}
+
+void log_vwrite(log_level level, const char *subsystem, const char *fmt, va_list ap)
+{
+	if (!log_enabled(level))
+		return;
+
+	char message[2048];
+	vsnprintf(message, sizeof message, fmt, ap);
+
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	struct tm tm;
+	gmtime_r(&tv.tv_sec, &tm);
+	char stamp[40];
+	size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+
+	char line[4096];
+	size_t len;
+	if (atomic_load_explicit(&current_format, memory_order_relaxed) == LOG_FORMAT_JSON) {
+		len = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"",
+		                       stamp, log_level_name(level));
+		len = append_json_escaped(line, len, sizeof line, subsystem);
+		len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
+		len = append_json_escaped(line, len, sizeof line, message);
+		if (len + 3 > sizeof line)
+			len = sizeof line - 3;
+		line[len++] = '"';
+		line[len++] = '}';
+		line[len++] = '\n';
+	} else {
+		len = (size_t)snprintf(line, sizeof line, "%s %-5s [%s] %s", stamp, log_level_name(level),
+		                       subsystem, message);
+		if (len > sizeof line - 2)
+			len = sizeof line - 2;
+		line[len++] = '\n';
+	}
+	/* One write: lines from different threads do not interleave. */
+	ssize_t ignored = write(STDERR_FILENO, line, len);
+	(void)ignored;
+}
+
+void log_write(log_level level, const char *subsystem, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(level, subsystem, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,280 @@
+/*
+ * event-system: the daemon's entry point.  Parses the command line, loads
+ * the config, loads the plugins, starts the HTTP threads, then waits for
+ * signals on the main thread's event loop:
+ *   SIGTERM / SIGINT  stop taking events, drain the queues, exit 0
+ *   SIGHUP            plugins reopen their files (logrotate)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "dsn.h"
+#include "es_config.h"
+#include "event.h"
+#include "http_server.h"
+#include "log.h"
+#include "plugin_registry.h"
+#include "router.h"
+#include "version.h"
+
+#define DEFAULT_CONFIG_PATH SYSCONFDIR "/event-system/config.yaml"
+
+typedef struct options {
+	const char *config_path;
+	const char *plugin_dir;
+	bool check_config;
+} options;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: event-system [OPTION]...\n"
+	        "Take events over HTTP and route them by name to listener plugins.\n"
+	        "\n"
+	        "  -c, --config PATH      config file (default: $EVENT_SYSTEM_CONFIG, else %s)\n"
+	        "  -P, --plugin-dir DIR   load plugins from DIR instead of plugins.directory\n"
+	        "  -t, --check-config     load the config and every plugin as a start would,\n"
+	        "                         print what was found and exit (0: no problems)\n"
+	        "  -V, --version          print version, build and library information\n"
+	        "  -h, --help             print this help\n"
+	        "\n"
+	        "Environment: EVENT_SYSTEM_CONFIG, EVENT_SYSTEM_ENV (dev|test|prod),\n"
+	        "EVENT_SYSTEM_LOG_LEVEL, EVENT_SYSTEM_DATABASE_DSN (override the file).\n"
+	        "Signals: SIGTERM/SIGINT drain and stop; SIGHUP makes plugins reopen their files.\n"
+	        "See event-system(8) and docs/configuration.md.\n",
+	        DEFAULT_CONFIG_PATH);
+}
+
+/* 0: run; 1: exit 0 (help/version printed); -1: usage error. */
+static int parse_options(int argc, char **argv, options *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"plugin-dir", required_argument, NULL, 'P'},
+		{"check-config", no_argument, NULL, 't'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "c:P:tVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'P':
+			o->plugin_dir = optarg;
+			break;
+		case 't':
+			o->check_config = true;
+			break;
+		case 'V':
+			version_print(stdout);
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "event-system: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (!o->config_path)
+		o->config_path = getenv("EVENT_SYSTEM_CONFIG");
+	if (!o->config_path || !*o->config_path)
+		o->config_path = DEFAULT_CONFIG_PATH;
+	return 0;
+}
+
+static es_config *load_config(const options *o, FILE *errors_to)
+{
+	config_errors errs;
+	es_config *config = es_config_load(o->config_path, NULL, &errs);
+	if (!config) {
+		config_errors_report(&errs, o->config_path, errors_to);
+		return NULL;
+	}
+	if (o->plugin_dir) {
+		free(config->plugin_dir);
+		config->plugin_dir = strdup(o->plugin_dir);
+	}
+	return config;
+}
+
+static int check_config(const options *o)
+{
+	es_config *config = load_config(o, stdout);
+	if (!config) {
+		printf("%s: configuration has errors\n", o->config_path);
+		return 1;
+	}
+	log_configure(config->log_level, config->log_format);
+	printf("config %s: ok (environment %s)\n", config->path, es_env_name(config->env));
+	printf("server %s:%u, %u HTTP threads, max event size %zu bytes\n", config->server_host, config->server_port,
+	       config->server_threads, config->max_event_size);
+	if (config->database_enabled) {
+		char redacted[512], why[256];
+		dsn parsed;
+		dsn_redact(config->database_dsn, redacted, sizeof redacted);
+		if (dsn_parse(config->database_dsn, &parsed, why, sizeof why) != 0) {
+			printf("%s: database.dsn: %s (%s)\n", config->path, why, redacted);
+			es_config_free(config);
+			return 1;
+		}
+		printf("database %s\n", redacted);
+	}
+	router *rt = router_create();
+	host_services services = {.router = rt, .max_event_size = config->max_event_size};
+	plugin_registry reg = {0};
+	registry_report report;
+	int rc = plugin_registry_load(config, &services, geteuid(), &reg, &report, stdout);
+	printf("plugins: %zu loaded, %zu refused, %zu disabled, %zu skipped from %s\n", report.loaded, report.refused,
+	       report.disabled, report.skipped, config->plugin_dir);
+	plugin_registry_clear(&reg);
+	router_destroy(rt);
+	es_config_free(config);
+	if (rc != 0 || report.problems) {
+		printf("check failed: %zu problem%s\n", report.problems, report.problems == 1 ? "" : "s");
+		return 1;
+	}
+	printf("check passed\n");
+	return 0;
+}
+
+/* ---- running ---- */
+
+typedef struct signal_ctx {
+	es_daemon *daemon;
+	struct event_base *base;
+	int stop_signal;
+} signal_ctx;
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	signal_ctx *s = arg;
+	s->stop_signal = (int)sig;
+	event_base_loopexit(s->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	signal_ctx *s = arg;
+	LOG_INFO("main", "SIGHUP received: plugins reopen their files");
+	for (size_t i = 0; i < s->daemon->registry.count; i++)
+		plugin_instance_reopen(s->daemon->registry.instances[i]);
+}
+
+static int run(const options *o)
+{
+	int exit_code = 1;
+	es_config *config = load_config(o, NULL);
+	if (!config) {
+		LOG_ERROR("main", "not starting: %s has errors (run event-system --check-config -c %s)", o->config_path,
+		          o->config_path);
+		return 1;
+	}
+	log_configure(config->log_level, config->log_format);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+
+	es_daemon daemon = {.config = config, .started_us = clock_realtime_us()};
+	atomic_init(&daemon.ready, false);
+	atomic_init(&daemon.stopping, false);
+	daemon.router = router_create();
+	daemon.services = (host_services){.router = daemon.router, .max_event_size = config->max_event_size};
+
+	LOG_INFO("main", "Event System v%s starting: config %s, environment %s, plugins from %s", PACKAGE_VERSION,
+	         config->path, es_env_name(config->env), config->plugin_dir);
+	if (config->database_enabled) {
+		char redacted[512];
+		dsn_redact(config->database_dsn, redacted, sizeof redacted);
+		LOG_WARN("main", "database.enabled is set (%s) but this build does not record events yet", redacted);
+	}
+
+	registry_report report;
+	if (plugin_registry_load(config, &daemon.services, geteuid(), &daemon.registry, &report, NULL) != 0) {
+		LOG_ERROR("main", "not starting: the plugin directory %s cannot be used", config->plugin_dir);
+		goto out_free;
+	}
+	plugin_registry_start(&daemon.registry, &report);
+	routing_table *table = routing_table_build(daemon.registry.instances, daemon.registry.count, 1);
+	if (!table) {
+		LOG_ERROR("main", "cannot build the routing table");
+		goto out_stop_plugins;
+	}
+	router_swap(daemon.router, table);
+	daemon.generation = 1;
+
+	char err[512];
+	http_server *server = http_server_start(&daemon, config->server_host, config->server_port,
+	                                        config->server_threads, config->max_event_size, err, sizeof err);
+	if (!server) {
+		LOG_ERROR("main", "not starting: %s", err);
+		goto out_stop_plugins;
+	}
+	atomic_store(&daemon.ready, true);
+	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused",
+	         config->server_host, config->server_port, config->server_threads, report.loaded,
+	         report.loaded == 1 ? "" : "s", report.refused);
+
+	struct event_base *base = event_base_new();
+	signal_ctx sig = {.daemon = &daemon, .base = base};
+	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
+	struct event *ev_int = evsignal_new(base, SIGINT, on_stop_signal, &sig);
+	struct event *ev_hup = evsignal_new(base, SIGHUP, on_hup, &sig);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+	event_base_dispatch(base);
+
+	LOG_INFO("main", "%s received: stopping; draining queues for up to %u ms", strsignal(sig.stop_signal),
+	         config->shutdown_timeout_ms);
+	atomic_store(&daemon.stopping, true);
+	http_server_stop(server);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_base_free(base);
+	exit_code = 0;
+
+out_stop_plugins:;
+	int64_t deadline = clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000;
+	uint64_t undelivered = plugin_registry_stop(&daemon.registry, deadline);
+	if (undelivered)
+		LOG_WARN("main", "%llu event%s could not be delivered before the shutdown deadline",
+		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
+	router_swap(daemon.router, routing_table_build(NULL, 0, 0));
+	plugin_registry_clear(&daemon.registry);
+	if (exit_code == 0)
+		LOG_INFO("main", "stopped");
+out_free:
+	router_destroy(daemon.router);
+	es_config_free(config);
+	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	options o = {0};
+	int rc = parse_options(argc, argv, &o);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	if (o.check_config)
+		return check_config(&o);
+	return run(&o);
+}

@@ -1,0 +1,233 @@
+/*
+ * Pattern matching and the immutable routing table.
+ */
+#include "config.h"
+
+#include "router.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin_instance.h"
+
+struct routing_table {
+	atomic_uint refs;
+	uint64_t generation;
+	size_t count;
+	plugin_instance *instances[];
+};
+
+struct router {
+	pthread_mutex_t lock; /* guards `current` against a swap during acquire */
+	routing_table *current;
+};
+
+static _Atomic uint64_t unmatched_total;
+
+uint64_t router_unmatched_total(void)
+{
+	return atomic_load_explicit(&unmatched_total, memory_order_relaxed);
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool pattern_valid(const char *pattern, char *err, size_t err_size)
+{
+	size_t len = strlen(pattern);
+	if (len == 0 || len > EVENT_NAME_MAX) {
+		snprintf(err, err_size, "pattern must be 1 to %d characters", EVENT_NAME_MAX);
+		return false;
+	}
+	const char *seg = pattern;
+	for (;;) {
+		const char *dot = strchr(seg, '.');
+		size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
+		if (n == 0) {
+			snprintf(err, err_size, "pattern '%s' has an empty segment", pattern);
+			return false;
+		}
+		bool globstar = n == 2 && seg[0] == '*' && seg[1] == '*';
+		for (size_t i = 0; i < n && !globstar; i++) {
+			if (seg[i] == '*' && i + 1 < n && seg[i + 1] == '*') {
+				snprintf(err, err_size, "pattern '%s': '**' must be a whole segment", pattern);
+				return false;
+			}
+			if (seg[i] != '*' && !name_char(seg[i])) {
+				snprintf(err, err_size, "pattern '%s' has an invalid character '%c'", pattern, seg[i]);
+				return false;
+			}
+		}
+		if (!dot)
+			return true;
+		seg = dot + 1;
+	}
+}
+
+/* Glob within one segment: `*` matches any run of characters. */
+static bool segment_match(const char *pat, size_t plen, const char *name, size_t nlen)
+{
+	size_t p = 0, n = 0, star_p = (size_t)-1, star_n = 0;
+	while (n < nlen) {
+		if (p < plen && pat[p] == '*') {
+			star_p = p++;
+			star_n = n;
+		} else if (p < plen && pat[p] == name[n]) {
+			p++;
+			n++;
+		} else if (star_p != (size_t)-1) {
+			p = star_p + 1;
+			n = ++star_n;
+		} else {
+			return false;
+		}
+	}
+	while (p < plen && pat[p] == '*')
+		p++;
+	return p == plen;
+}
+
+static size_t segment_len(const char *s)
+{
+	const char *dot = strchr(s, '.');
+	return dot ? (size_t)(dot - s) : strlen(s);
+}
+
+bool pattern_match(const char *pattern, const char *name)
+{
+	/* pattern and name are both NUL-terminated dotted strings; "" = end */
+	if (*pattern == '\0')
+		return *name == '\0';
+	size_t plen = segment_len(pattern);
+	const char *pnext = pattern[plen] ? pattern + plen + 1 : pattern + plen;
+	if (plen == 2 && pattern[0] == '*' && pattern[1] == '*') {
+		/* zero segments, or one more and stay on ** */
+		if (pattern_match(pnext, name))
+			return true;
+		if (*name == '\0')
+			return false;
+		size_t nlen = segment_len(name);
+		return pattern_match(pattern, name[nlen] ? name + nlen + 1 : name + nlen);
+	}
+	if (*name == '\0')
+		return false;
+	size_t nlen = segment_len(name);
+	if (!segment_match(pattern, plen, name, nlen))
+		return false;
+	/* "a." patterns are rejected by pattern_valid; a trailing segment must end both */
+	if (pattern[plen] == '\0')
+		return name[nlen] == '\0';
+	if (name[nlen] == '\0')
+		return pattern_match(pnext, ""); /* only a trailing ** can match nothing */
+	return pattern_match(pnext, name + nlen + 1);
+}
+
+routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation)
+{
+	if (count > ROUTER_MAX_TARGETS)
+		return NULL;
+	routing_table *t = calloc(1, sizeof *t + count * sizeof t->instances[0]);
+	if (!t)
+		return NULL;
+	atomic_init(&t->refs, 1);
+	t->generation = generation;
+	t->count = count;
+	for (size_t i = 0; i < count; i++) {
+		t->instances[i] = instances[i];
+		plugin_instance_ref(instances[i]);
+	}
+	return t;
+}
+
+void routing_table_release(routing_table *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < t->count; i++)
+		plugin_instance_unref(t->instances[i]);
+	free(t);
+}
+
+size_t routing_table_size(const routing_table *t)
+{
+	return t->count;
+}
+
+plugin_instance *routing_table_instance(const routing_table *t, size_t index)
+{
+	return t->instances[index];
+}
+
+uint64_t routing_table_generation(const routing_table *t)
+{
+	return t->generation;
+}
+
+router *router_create(void)
+{
+	router *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	r->current = routing_table_build(NULL, 0, 0);
+	return r;
+}
+
+void router_destroy(router *r)
+{
+	if (!r)
+		return;
+	routing_table_release(r->current);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+void router_swap(router *r, routing_table *table)
+{
+	pthread_mutex_lock(&r->lock);
+	routing_table *old = r->current;
+	r->current = table;
+	pthread_mutex_unlock(&r->lock);
+	routing_table_release(old);
+}
+
+routing_table *router_acquire(router *r)
+{
+	/* The lock makes "read pointer, take reference" atomic with respect to
+	 * a swap; it is held for a few instructions. */
+	pthread_mutex_lock(&r->lock);
+	routing_table *t = r->current;
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
+dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
+{
+	result->matched = 0;
+	result->busy = NULL;
+	for (size_t i = 0; i < t->count; i++)
+		if (plugin_instance_matches(t->instances[i], event->name))
+			result->targets[result->matched++] = t->instances[i];
+	if (result->matched == 0) {
+		atomic_fetch_add_explicit(&unmatched_total, 1, memory_order_relaxed);
+		return DISPATCH_OK;
+	}
+	/* Phase one: a slot in every queue, or none. */
+	for (size_t i = 0; i < result->matched; i++) {
+		if (!worker_pool_reserve(plugin_instance_pool(result->targets[i]))) {
+			for (size_t j = 0; j < i; j++)
+				worker_pool_unreserve(plugin_instance_pool(result->targets[j]));
+			result->busy = result->targets[i];
+			return DISPATCH_BUSY;
+		}
+	}
+	/* Phase two: cannot fail. */
+	for (size_t i = 0; i < result->matched; i++)
+		worker_pool_push_reserved(plugin_instance_pool(result->targets[i]), event);
+	return DISPATCH_OK;
+}

@@ -1,0 +1,38 @@
+/*
+ * Parsing one event from the JSON a caller sent to the trigger API:
+ *   {"name": "order.created", "data": {...}, "id": "...", "source": "...",
+ *    "time": "2024-01-01T12:00:00Z", "attributes": {"k": "v"}}
+ * Only `name` is required.  Pure: no I/O, no globals (the fuzz target).
+ *
+ * Ownership: on success *out points into memory owned by `parsed`, valid
+ * until trigger_parsed_free().
+ */
+#ifndef ES_TRIGGER_PARSE_H
+#define ES_TRIGGER_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "event.h"
+
+#define TRIGGER_MAX_ATTRIBUTES 32
+
+typedef struct trigger_parsed {
+	void *root;  /* cJSON tree */
+	char *data;  /* the data re-serialised */
+	event_fields fields;
+	event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
+	bool sync;   /* "sync": true */
+} trigger_parsed;
+
+/* 0 on success; otherwise the HTTP status to answer (400) with a message
+ * in err.  `body` need not be NUL-terminated. */
+int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
+/* Parse an object already decoded (batch items). */
+int trigger_parse_object(const void *cjson_object, trigger_parsed *parsed, char *err, size_t err_size);
+void trigger_parsed_free(trigger_parsed *parsed);
+
+/* RFC 3339 → microseconds since the epoch; false when malformed. */
+bool rfc3339_parse(const char *text, int64_t *out_us);
+
+#endif
