@@ -1,0 +1,306 @@
+/* Config loading: defaults, every key, environment overrides, and each kind
+ * of error reported with its line and column. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "es_config.h"
+
+/* A fake environment for the tests. */
+static const char *env_names[8];
+static const char *env_values[8];
+
+static const char *fake_env(const char *name)
+{
+	for (int i = 0; i < 8 && env_names[i]; i++)
+		if (strcmp(env_names[i], name) == 0)
+			return env_values[i];
+	return NULL;
+}
+
+static void set_env(int i, const char *name, const char *value)
+{
+	env_names[i] = name;
+	env_values[i] = value;
+	if (i + 1 < 8)
+		env_names[i + 1] = NULL;
+}
+
+static int reset_env(void **state)
+{
+	env_names[0] = NULL;
+	return 0;
+}
+
+static es_config *load(const char *text, config_errors *errs)
+{
+	return es_config_load_string(text, "test.yaml", fake_env, errs);
+}
+
+/* The one error expected: at line:column, with `needle` in its message. */
+static void expect_one_error(const char *text, unsigned line, unsigned column, const char *needle)
+{
+	config_errors errs;
+	es_config *c = load(text, &errs);
+	assert_null(c);
+	assert_int_equal(errs.count, 1);
+	if (!strstr(errs.items[0].message, needle))
+		fail_msg("message '%s' lacks '%s'", errs.items[0].message, needle);
+	assert_int_equal(errs.items[0].line, line);
+	assert_int_equal(errs.items[0].column, column);
+}
+
+static void empty_file_gives_defaults(void **state)
+{
+	config_errors errs;
+	es_config *c = load("", &errs);
+	assert_non_null(c);
+	assert_string_equal(c->server_host, "127.0.0.1");
+	assert_int_equal(c->server_port, 8080);
+	assert_int_equal(c->async_workers, 4);
+	assert_int_equal(c->async_channel_size, 1000);
+	assert_int_equal(c->max_event_size, 1048576);
+	assert_false(c->database_enabled);
+	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+	assert_int_equal(c->log_format, LOG_FORMAT_JSON); /* prod by default */
+	assert_true(c->metrics_enabled);
+	assert_int_equal(c->metrics_port, 9090);
+	assert_int_equal(c->plugin_defaults.workers, 4);
+	assert_int_equal(c->plugin_defaults.queue_size, 1000);
+	assert_int_equal(c->plugin_defaults.max_attempts, 3);
+	es_config_free(c);
+}
+
+static void every_documented_key_is_read(void **state)
+{
+	const char *text = "server: {host: 0.0.0.0, port: 9000, threads: 3}\n"
+	                   "event: {async_workers: 7, async_channel_size: 50, max_event_size: 4096, shutdown_timeout_ms: 0}\n"
+	                   "database: {enabled: true, dsn: 'u:p@tcp(db:3306)/event_system'}\n"
+	                   "logging: {level: debug, format: text}\n"
+	                   "metrics: {enabled: false, host: 0.0.0.0, port: 9191}\n"
+	                   "plugins:\n"
+	                   "  directory: /opt/plugins\n"
+	                   "  load_unconfigured: false\n"
+	                   "  defaults: {timeout_ms: 250, max_attempts: 5, backoff_initial_ms: 10, backoff_max_ms: 20,"
+	                   " backoff_multiplier: 1.5, max_stuck_workers: 2}\n"
+	                   "  settings:\n"
+	                   "    webhook:\n"
+	                   "      enabled: true\n"
+	                   "      subscribe: [order.*, '**.created']\n"
+	                   "      workers: 2\n"
+	                   "      queue_size: 10\n"
+	                   "      config: {url: 'http://x', retries: 3}\n"
+	                   "    quiet:\n"
+	                   "      enabled: false\n";
+	config_errors errs;
+	es_config *c = load(text, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->server_host, "0.0.0.0");
+	assert_int_equal(c->server_port, 9000);
+	assert_int_equal(c->server_threads, 3);
+	assert_int_equal(c->async_workers, 7);
+	assert_int_equal(c->async_channel_size, 50);
+	assert_int_equal(c->max_event_size, 4096);
+	assert_int_equal(c->shutdown_timeout_ms, 0);
+	assert_true(c->database_enabled);
+	assert_string_equal(c->database_dsn, "u:p@tcp(db:3306)/event_system");
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
+	assert_false(c->metrics_enabled);
+	assert_int_equal(c->metrics_port, 9191);
+	assert_string_equal(c->plugin_dir, "/opt/plugins");
+	assert_false(c->load_unconfigured);
+	assert_int_equal(c->plugin_defaults.workers, 7); /* from event.async_workers */
+	assert_int_equal(c->plugin_defaults.timeout_ms, 250);
+	assert_int_equal(c->plugin_count, 2);
+	const plugin_settings *w = es_config_plugin(c, "webhook");
+	assert_non_null(w);
+	assert_int_equal(w->subscribe_count, 2);
+	assert_string_equal(w->subscribe[0], "order.*");
+	assert_string_equal(w->subscribe[1], "**.created");
+	assert_int_equal(w->policy.workers, 2);
+	assert_true(w->workers_set);
+	assert_int_equal(w->policy.queue_size, 10);
+	assert_int_equal(w->policy.timeout_ms, 250);     /* inherited from defaults */
+	assert_int_equal(w->policy.max_attempts, 5);
+	assert_true(w->policy.backoff_multiplier > 1.49 && w->policy.backoff_multiplier < 1.51);
+	assert_non_null(w->config);
+	assert_string_equal(ynode_get(w->config, "url")->scalar, "http://x");
+	const plugin_settings *q = es_config_plugin(c, "quiet");
+	assert_false(q->enabled);
+	assert_int_equal(q->policy.queue_size, 50); /* from event.async_channel_size */
+	es_config_free(c);
+}
+
+static void unknown_key_is_an_error_with_position(void **state)
+{
+	expect_one_error("server:\n  port: 8080\n  prot: 9090\n", 3, 3, "unknown key 'prot' in server");
+}
+
+static void unknown_top_level_section_is_an_error(void **state)
+{
+	expect_one_error("severs:\n  port: 1\n", 1, 1, "unknown key 'severs'");
+}
+
+static void wrong_type_is_an_error(void **state)
+{
+	expect_one_error("server:\n  port: eighty\n", 2, 9, "server.port must be a whole number");
+	expect_one_error("database:\n  enabled: maybe\n", 2, 12, "database.enabled must be true or false");
+	expect_one_error("server: [1, 2]\n", 1, 9, "server must be a map");
+	expect_one_error("server:\n  host: [a]\n", 2, 9, "server.host must be a single value");
+}
+
+static void out_of_range_is_an_error(void **state)
+{
+	expect_one_error("server:\n  port: 70000\n", 2, 9, "between 1 and 65535");
+	expect_one_error("event:\n  async_workers: 0\n", 2, 18, "between 1 and 256");
+	expect_one_error("event:\n  max_event_size: 10\n", 2, 19, "between 256 and");
+	expect_one_error("plugins:\n  defaults:\n    backoff_multiplier: 50\n", 3, 25, "between 1 and 10");
+}
+
+static void bad_enum_values_are_errors(void **state)
+{
+	expect_one_error("logging:\n  level: loud\n", 2, 10, "logging.level must be error, warn, info or debug");
+	expect_one_error("logging:\n  format: xml\n", 2, 11, "logging.format must be json or text");
+}
+
+static void yaml_syntax_error_has_position(void **state)
+{
+	config_errors errs;
+	es_config *c = load("server:\n  port: 1\n bad: [\n", &errs);
+	assert_null(c);
+	assert_int_equal(errs.count, 1);
+	assert_non_null(strstr(errs.items[0].message, "YAML syntax error"));
+	assert_true(errs.items[0].line >= 3);
+}
+
+static void duplicate_key_is_an_error(void **state)
+{
+	expect_one_error("server:\n  port: 1\n  port: 2\n", 3, 3, "duplicate key 'port'");
+}
+
+static void all_errors_are_reported_not_just_the_first(void **state)
+{
+	config_errors errs;
+	es_config *c = load("server: {port: x, bogus: 1}\nlogging: {level: loud}\n", &errs);
+	assert_null(c);
+	assert_int_equal(errs.count, 3);
+}
+
+static void invalid_plugin_settings_are_errors(void **state)
+{
+	expect_one_error("plugins:\n  settings:\n    Bad.Name: {}\n", 3, 5, "plugin name 'Bad.Name' is invalid");
+	expect_one_error("plugins:\n  settings:\n    p:\n      subscribe: {a: 1}\n", 4, 18, "subscribe must be a list");
+	expect_one_error("plugins:\n  settings:\n    p:\n      workerz: 1\n", 4, 7,
+	                 "unknown key 'workerz' in plugins.settings.p");
+	expect_one_error("plugins:\n  settings:\n    p:\n      config: [1]\n", 4, 15, "config must be a map");
+	expect_one_error("plugins:\n  defaults: {backoff_initial_ms: 500, backoff_max_ms: 100}\n", 2, 13,
+	                 "backoff_max_ms (100) is less than backoff_initial_ms (500)");
+}
+
+static void single_subscription_string_is_accepted(void **state)
+{
+	config_errors errs;
+	es_config *c = load("plugins:\n  settings:\n    p:\n      subscribe: order.*\n", &errs);
+	assert_non_null(c);
+	assert_int_equal(es_config_plugin(c, "p")->subscribe_count, 1);
+	assert_string_equal(es_config_plugin(c, "p")->subscribe[0], "order.*");
+	es_config_free(c);
+}
+
+static void environment_overrides_the_file(void **state)
+{
+	set_env(0, "EVENT_SYSTEM_LOG_LEVEL", "debug");
+	set_env(1, "EVENT_SYSTEM_DATABASE_DSN", "a:b@tcp(h:1)/d");
+	config_errors errs;
+	es_config *c = load("logging: {level: error}\ndatabase: {enabled: true, dsn: 'x:y@tcp(z:2)/w'}\n", &errs);
+	assert_non_null(c);
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	assert_string_equal(c->database_dsn, "a:b@tcp(h:1)/d");
+	es_config_free(c);
+}
+
+static void env_selects_defaults_and_the_file_still_wins(void **state)
+{
+	set_env(0, "EVENT_SYSTEM_ENV", "dev");
+	config_errors errs;
+	es_config *c = load("", &errs);
+	assert_non_null(c);
+	assert_int_equal(c->env, ES_ENV_DEV);
+	assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	es_config_free(c);
+	c = load("logging: {format: json}\n", &errs);
+	assert_int_equal(c->log_format, LOG_FORMAT_JSON);
+	es_config_free(c);
+}
+
+static void bad_environment_values_are_errors(void **state)
+{
+	set_env(0, "EVENT_SYSTEM_ENV", "staging");
+	set_env(1, "EVENT_SYSTEM_LOG_LEVEL", "chatty");
+	config_errors errs;
+	assert_null(load("", &errs));
+	assert_int_equal(errs.count, 2);
+	assert_non_null(strstr(errs.items[0].message, "EVENT_SYSTEM_ENV must be dev, test or prod"));
+	assert_non_null(strstr(errs.items[1].message, "EVENT_SYSTEM_LOG_LEVEL"));
+}
+
+static void database_enabled_needs_a_dsn(void **state)
+{
+	config_errors errs;
+	assert_null(load("database: {enabled: true}\n", &errs));
+	assert_non_null(strstr(errs.items[0].message, "no database.dsn"));
+}
+
+static void missing_file_is_reported(void **state)
+{
+	config_errors errs;
+	assert_null(es_config_load("/nonexistent/config.yaml", fake_env, &errs));
+	assert_int_equal(errs.count, 1);
+	assert_non_null(strstr(errs.items[0].message, "cannot open"));
+}
+
+static void shipped_default_config_is_valid(void **state)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/configs/config.yaml", getenv("ES_TOP_SRCDIR") ? getenv("ES_TOP_SRCDIR") : ".");
+	config_errors errs;
+	es_config *c = es_config_load(path, fake_env, &errs);
+	if (!c)
+		fail_msg("%s:%u:%u: %s", path, errs.items[0].line, errs.items[0].column, errs.items[0].message);
+	assert_non_null(es_config_plugin(c, "log"));
+	es_config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(empty_file_gives_defaults, reset_env),
+		cmocka_unit_test_setup(every_documented_key_is_read, reset_env),
+		cmocka_unit_test_setup(unknown_key_is_an_error_with_position, reset_env),
+		cmocka_unit_test_setup(unknown_top_level_section_is_an_error, reset_env),
+		cmocka_unit_test_setup(wrong_type_is_an_error, reset_env),
+		cmocka_unit_test_setup(out_of_range_is_an_error, reset_env),
+		cmocka_unit_test_setup(bad_enum_values_are_errors, reset_env),
+		cmocka_unit_test_setup(yaml_syntax_error_has_position, reset_env),
+		cmocka_unit_test_setup(duplicate_key_is_an_error, reset_env),
+		cmocka_unit_test_setup(all_errors_are_reported_not_just_the_first, reset_env),
+		cmocka_unit_test_setup(invalid_plugin_settings_are_errors, reset_env),
+		cmocka_unit_test_setup(single_subscription_string_is_accepted, reset_env),
+		cmocka_unit_test_setup(environment_overrides_the_file, reset_env),
+		cmocka_unit_test_setup(env_selects_defaults_and_the_file_still_wins, reset_env),
+		cmocka_unit_test_setup(bad_environment_values_are_errors, reset_env),
+		cmocka_unit_test_setup(database_enabled_needs_a_dsn, reset_env),
+		cmocka_unit_test_setup(missing_file_is_reported, reset_env),
+		cmocka_unit_test_setup(shipped_default_config_is_valid, reset_env),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,104 @@
+/* Trigger request bodies: what is accepted, and the error for each mistake. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "trigger_parse.h"
+
+static void expect_error(const char *body, const char *needle)
+{
+	trigger_parsed p;
+	char err[256] = "";
+	int status = trigger_parse(body, strlen(body), &p, err, sizeof err);
+	trigger_parsed_free(&p);
+	if (status != 400 || !strstr(err, needle))
+		fail_msg("body %s: status %d, message '%s' (wanted '%s')", body, status, err, needle);
+}
+
+static void full_event_is_parsed(void **state)
+{
+	const char *body = "{\"name\":\"order.created\",\"id\":\"o-1\",\"source\":\"shop\","
+	                   "\"time\":\"2024-01-01T12:00:00.5+01:00\",\"data\":{\"a\":[1,2]},"
+	                   "\"attributes\":{\"k\":\"v\"},\"sync\":true}";
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse(body, strlen(body), &p, err, sizeof err), 0);
+	assert_string_equal(p.fields.name, "order.created");
+	assert_string_equal(p.fields.id, "o-1");
+	assert_string_equal(p.fields.source, "shop");
+	assert_int_equal(p.fields.time_us, 1704106800500000LL);
+	assert_string_equal(p.fields.data, "{\"a\":[1,2]}");
+	assert_int_equal(p.fields.attribute_count, 1);
+	assert_true(p.sync);
+	trigger_parsed_free(&p);
+}
+
+static void minimal_event_is_parsed(void **state)
+{
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse("{\"name\":\"ping\"}  \n", 17, &p, err, sizeof err), 0);
+	assert_null(p.fields.id);
+	assert_null(p.fields.data);
+	trigger_parsed_free(&p);
+}
+
+static void errors_name_the_problem(void **state)
+{
+	expect_error("{\"name\": \"a\", ", "malformed JSON at byte");
+	expect_error("{\"name\":\"a\"} trailing", "unexpected data after the value");
+	expect_error("[1,2]", "must be a JSON object");
+	expect_error("{}", "missing field \"name\"");
+	expect_error("{\"name\":5}", "\"name\" must be a string");
+	expect_error("{\"name\":\"a..b\"}", "invalid \"name\"");
+	expect_error("{\"name\":\"a\",\"id\":\"has space\"}", "invalid \"id\"");
+	expect_error("{\"name\":\"a\",\"time\":\"yesterday\"}", "RFC 3339");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1}}", "attribute \"k\" must be a string");
+	expect_error("{\"name\":\"a\",\"nmae\":\"b\"}", "unknown field \"nmae\"");
+	expect_error("", "empty body");
+}
+
+static void malformed_json_position_points_at_the_problem(void **state)
+{
+	const char *body = "{\"name\": \"a\", \"data\": {\"x\": tru}}";
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse(body, strlen(body), &p, err, sizeof err), 400);
+	trigger_parsed_free(&p);
+	unsigned pos = 0;
+	assert_int_equal(sscanf(err, "malformed JSON at byte %u", &pos), 1);
+	assert_true(pos >= 27 && pos <= 31);
+}
+
+static void rfc3339_forms(void **state)
+{
+	int64_t us;
+	assert_true(rfc3339_parse("2024-01-01T00:00:00Z", &us));
+	assert_int_equal(us, 1704067200000000LL);
+	assert_true(rfc3339_parse("2024-01-01T00:00:00.123456789Z", &us));
+	assert_int_equal(us, 1704067200123456LL);
+	assert_true(rfc3339_parse("2024-01-01T01:00:00+01:00", &us));
+	assert_int_equal(us, 1704067200000000LL);
+	assert_false(rfc3339_parse("2024-01-01", &us));
+	assert_false(rfc3339_parse("2024-13-01T00:00:00Z", &us));
+	assert_false(rfc3339_parse("2024-01-01T00:00:00", &us));
+	assert_false(rfc3339_parse("2024-01-01T00:00:00Zjunk", &us));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(full_event_is_parsed),
+		cmocka_unit_test(minimal_event_is_parsed),
+		cmocka_unit_test(errors_name_the_problem),
+		cmocka_unit_test(malformed_json_position_points_at_the_problem),
+		cmocka_unit_test(rfc3339_forms),
+	};
+	return cmocka_run_group_tests_name("trigger_parse", tests, NULL, NULL);
+}

@@ -1,0 +1,337 @@
+/* The per-plugin queue and workers, driven by a fake handler: delivery,
+ * refusal when full, retries with backoff, dead letters, deadlines with
+ * worker replacement, and draining on stop. */
+#include "config.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "worker_pool.h"
+
+typedef struct fake {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int ok_calls;
+	int calls;
+	uint32_t attempts_seen[16];
+	int retry_until_attempt; /* return ES_RETRY while attempt < this */
+	bool always_fail;
+	bool block_hang_events;  /* events named "hang" wait for `released` */
+	bool block_all;
+	bool released;
+	int dead, undelivered, retrying;
+	uint32_t dead_attempts;
+	bool dead_timed_out;
+	char last_error[256];
+} fake;
+
+static es_result fake_handle(void *ctx, const es_event *e, char *err, size_t err_size)
+{
+	fake *f = ctx;
+	pthread_mutex_lock(&f->lock);
+	if (f->calls < 16)
+		f->attempts_seen[f->calls] = worker_pool_current_attempt();
+	f->calls++;
+	bool block = f->block_all || (f->block_hang_events && strcmp(e->name, "hang") == 0);
+	while (block && !f->released)
+		pthread_cond_wait(&f->changed, &f->lock);
+	es_result r = ES_OK;
+	if (f->always_fail) {
+		snprintf(err, err_size, "permanent problem");
+		r = ES_FAIL;
+	} else if ((int)worker_pool_current_attempt() < f->retry_until_attempt) {
+		snprintf(err, err_size, "try later");
+		r = ES_RETRY;
+	}
+	if (r == ES_OK)
+		f->ok_calls++;
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+static void fake_outcome(void *ctx, const es_event *e, delivery_outcome o, uint32_t attempts, bool timed_out,
+                         const char *error)
+{
+	fake *f = ctx;
+	pthread_mutex_lock(&f->lock);
+	if (o == DELIVERY_DEAD) {
+		f->dead++;
+		f->dead_attempts = attempts;
+		f->dead_timed_out = timed_out;
+		snprintf(f->last_error, sizeof f->last_error, "%s", error ? error : "");
+	} else if (o == DELIVERY_UNDELIVERED) {
+		f->undelivered++;
+	} else if (o == DELIVERY_RETRYING) {
+		f->retrying++;
+	}
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static fake *fake_new(void)
+{
+	fake *f = calloc(1, sizeof *f);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->changed, NULL);
+	return f;
+}
+
+static void fake_release(fake *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->released = true;
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static plugin_policy policy(uint32_t workers, uint32_t queue, uint32_t timeout_ms, uint32_t attempts)
+{
+	return (plugin_policy){.workers = workers, .queue_size = queue, .timeout_ms = timeout_ms,
+	                       .max_attempts = attempts, .backoff_initial_ms = 1, .backoff_max_ms = 5,
+	                       .backoff_multiplier = 2.0, .max_stuck_workers = 2};
+}
+
+static worker_pool *pool_new(fake *f, plugin_policy p)
+{
+	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
+	worker_pool *pool = worker_pool_create("test", &p, &h);
+	assert_non_null(pool);
+	assert_int_equal(worker_pool_start(pool), 0);
+	return pool;
+}
+
+static bool submit(worker_pool *pool, const char *name)
+{
+	event_fields fields = {.name = name};
+	es_event *e = event_create(&fields);
+	bool ok = worker_pool_submit(pool, e);
+	event_unref(e);
+	return ok;
+}
+
+/* Poll `cond` (under the fake's lock) until true or 5 s pass. */
+#define WAIT_FOR(f, cond)                                                          \
+	do {                                                                       \
+		int64_t until_ = clock_monotonic_us() + 5000000;                   \
+		pthread_mutex_lock(&(f)->lock);                                    \
+		while (!(cond) && clock_monotonic_us() < until_) {                 \
+			struct timespec ts_;                                       \
+			clock_gettime(CLOCK_REALTIME, &ts_);                       \
+			ts_.tv_nsec += 10000000;                                   \
+			if (ts_.tv_nsec >= 1000000000) {                           \
+				ts_.tv_sec++;                                      \
+				ts_.tv_nsec -= 1000000000;                         \
+			}                                                          \
+			pthread_cond_timedwait(&(f)->changed, &(f)->lock, &ts_);   \
+		}                                                                  \
+		bool ok_ = (cond);                                                 \
+		pthread_mutex_unlock(&(f)->lock);                                  \
+		if (!ok_)                                                          \
+			fail_msg("timed out waiting for: %s", #cond);              \
+	} while (0)
+
+static void stop_and_destroy(worker_pool *pool)
+{
+	worker_pool_stop(pool, clock_monotonic_us() + 2000000);
+	assert_int_equal(worker_pool_destroy(pool), 0);
+}
+
+static void every_event_is_delivered_once(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = pool_new(f, policy(4, 2000, 1000, 3));
+	for (int i = 0; i < 1000; i++)
+		assert_true(submit(pool, "a.b"));
+	WAIT_FOR(f, f->ok_calls == 1000);
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.received, 1000);
+	assert_int_equal(s.ok, 1000);
+	assert_int_equal(s.retried, 0);
+	assert_int_equal(s.depth, 0);
+	stop_and_destroy(pool);
+	assert_int_equal(f->calls, 1000);
+	free(f);
+}
+
+static void full_queue_refuses_and_counts(void **state)
+{
+	fake *f = fake_new();
+	f->block_all = true;
+	worker_pool *pool = pool_new(f, policy(1, 3, 10000, 1));
+	assert_true(submit(pool, "x")); /* running (blocked) */
+	assert_true(submit(pool, "x")); /* queued */
+	assert_true(submit(pool, "x")); /* queued */
+	assert_false(submit(pool, "x")); /* capacity counts running ones too */
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.refused, 1);
+	assert_int_equal(s.depth, 3);
+	assert_int_equal(s.capacity, 3);
+	fake_release(f);
+	WAIT_FOR(f, f->ok_calls == 3);
+	assert_true(submit(pool, "x")); /* room again */
+	WAIT_FOR(f, f->ok_calls == 4);
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void retry_succeeds_on_a_later_attempt(void **state)
+{
+	fake *f = fake_new();
+	f->retry_until_attempt = 3;
+	worker_pool *pool = pool_new(f, policy(1, 10, 1000, 5));
+	assert_true(submit(pool, "x"));
+	WAIT_FOR(f, f->ok_calls == 1);
+	assert_int_equal(f->calls, 3);
+	assert_int_equal(f->attempts_seen[0], 1);
+	assert_int_equal(f->attempts_seen[1], 2);
+	assert_int_equal(f->attempts_seen[2], 3);
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.retried, 2);
+	assert_int_equal(s.ok, 1);
+	assert_int_equal(s.dead, 0);
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void exhausted_retries_are_dead_lettered_with_the_error(void **state)
+{
+	fake *f = fake_new();
+	f->retry_until_attempt = 100;
+	worker_pool *pool = pool_new(f, policy(2, 10, 1000, 3));
+	assert_true(submit(pool, "x"));
+	WAIT_FOR(f, f->dead == 1);
+	assert_int_equal(f->calls, 3);
+	assert_int_equal(f->dead_attempts, 3);
+	assert_string_equal(f->last_error, "try later");
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.dead, 1);
+	assert_int_equal(s.retried, 2);
+	assert_int_equal(s.depth, 0);
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void permanent_failure_is_not_retried(void **state)
+{
+	fake *f = fake_new();
+	f->always_fail = true;
+	worker_pool *pool = pool_new(f, policy(1, 10, 1000, 5));
+	assert_true(submit(pool, "x"));
+	WAIT_FOR(f, f->dead == 1);
+	assert_int_equal(f->calls, 1);
+	assert_string_equal(f->last_error, "permanent problem");
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
+{
+	fake *f = fake_new();
+	f->block_hang_events = true;
+	worker_pool *pool = pool_new(f, policy(1, 100, 50, 1)); /* one worker, 50 ms deadline */
+	assert_true(submit(pool, "hang"));
+	for (int i = 0; i < 10; i++)
+		assert_true(submit(pool, "fine"));
+	/* With its only worker stuck, the pool still delivers the rest. */
+	WAIT_FOR(f, f->ok_calls == 10 && f->dead == 1);
+	assert_true(f->dead_timed_out);
+	assert_non_null(strstr(f->last_error, "did not return within 50 ms"));
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.timed_out, 1);
+	assert_int_equal(s.stuck, 1);
+	assert_int_equal(s.workers, 1); /* the replacement */
+	/* The stuck thread returns later; its result is ignored and it is joined. */
+	fake_release(f);
+	int64_t until = clock_monotonic_us() + 5000000;
+	while (worker_pool_stuck(pool) > 0 && clock_monotonic_us() < until) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(worker_pool_stuck(pool), 0);
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.ok, 10); /* the late result did not count */
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
+{
+	fake *f = fake_new();
+	f->block_hang_events = true;
+	worker_pool *pool = pool_new(f, policy(1, 10, 30, 2));
+	assert_true(submit(pool, "hang"));
+	/* attempt 1 hangs, times out; attempt 2 hangs too and is dead-lettered */
+	WAIT_FOR(f, f->dead == 1);
+	assert_int_equal(f->retrying, 1);
+	assert_int_equal(f->dead_attempts, 2);
+	fake_release(f);
+	stop_and_destroy(pool);
+	free(f);
+}
+
+static void stop_drains_the_queue(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = pool_new(f, policy(2, 100, 1000, 1));
+	for (int i = 0; i < 50; i++)
+		assert_true(submit(pool, "x"));
+	uint64_t undelivered = worker_pool_stop(pool, clock_monotonic_us() + 5000000);
+	assert_int_equal(undelivered, 0);
+	assert_int_equal(f->ok_calls, 50);
+	assert_false(submit(pool, "x")); /* refused once stopping */
+	assert_int_equal(worker_pool_destroy(pool), 0);
+	free(f);
+}
+
+static void stop_deadline_counts_what_was_not_delivered(void **state)
+{
+	fake *f = fake_new();
+	f->block_all = true;
+	worker_pool *pool = pool_new(f, policy(1, 10, 60000, 1));
+	for (int i = 0; i < 5; i++)
+		assert_true(submit(pool, "x"));
+	WAIT_FOR(f, f->calls == 1);
+	uint64_t undelivered = worker_pool_stop(pool, clock_monotonic_us() + 100000);
+	assert_int_equal(undelivered, 5); /* 4 queued + the one stuck in the handler */
+	assert_int_equal(f->undelivered, 5);
+	assert_int_equal(worker_pool_stuck(pool), 1);
+	assert_int_equal(worker_pool_destroy(pool), -1); /* refused while a thread is inside */
+	fake_release(f);
+	int64_t until = clock_monotonic_us() + 5000000;
+	while (worker_pool_stuck(pool) > 0 && clock_monotonic_us() < until) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(worker_pool_destroy(pool), 0);
+	free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_event_is_delivered_once),
+		cmocka_unit_test(full_queue_refuses_and_counts),
+		cmocka_unit_test(retry_succeeds_on_a_later_attempt),
+		cmocka_unit_test(exhausted_retries_are_dead_lettered_with_the_error),
+		cmocka_unit_test(permanent_failure_is_not_retried),
+		cmocka_unit_test(hung_handler_times_out_and_its_worker_is_replaced),
+		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
+		cmocka_unit_test(stop_drains_the_queue),
+		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
+	};
+	return cmocka_run_group_tests_name("worker_pool", tests, NULL, NULL);
+}
