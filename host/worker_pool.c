@@ -46,6 +46,7 @@ typedef struct worker {
 	pthread_t thread;
 	bool running;        /* thread created and not joined (under pool lock) */
 	bool abandoned;      /* given up on by the supervisor (under pool lock) */
+	bool joining;        /* a thread is joining it outside the lock (under pool lock) */
 	atomic_bool exited;  /* thread function has returned */
 	_Atomic uint64_t state;
 	_Atomic int64_t started_us;
@@ -191,9 +192,9 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 {
 	if (result == ES_OK) {
 		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
+		release_slot(p);
 		if (p->handler.report_ok)
 			notify(p, d->event, DELIVERY_OK, d->attempt, false, NULL);
-		release_slot(p);
 		event_unref(d->event);
 		return;
 	}
@@ -213,8 +214,8 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		return;
 	}
 	atomic_fetch_add_explicit(&p->dead, 1, memory_order_relaxed);
+	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
-	release_slot(p);
 	event_unref(d->event);
 }
 
@@ -397,7 +398,7 @@ static void reap_exited(worker_pool *p)
 {
 	for (size_t i = 0; i < p->slot_count; i++) {
 		worker *w = p->slots[i];
-		if (!w || !w->running || !atomic_load(&w->exited))
+		if (!w || !w->running || w->joining || !atomic_load(&w->exited))
 			continue;
 		pthread_join(w->thread, NULL);
 		w->running = false;
@@ -550,19 +551,30 @@ bool worker_pool_submit(worker_pool *p, es_event *event)
 	return true;
 }
 
+/* Join w until deadline_us; outside the lock, so the worker is claimed
+ * first: the supervisor's reaper must never join the same thread. */
 static void join_until(worker_pool *p, worker *w, int64_t deadline_us)
 {
+	pthread_mutex_lock(&p->lock);
+	bool mine = w->running && !w->joining;
+	if (mine)
+		w->joining = true;
+	pthread_mutex_unlock(&p->lock);
+	if (!mine)
+		return;
 	int64_t left = deadline_us - clock_monotonic_us();
 	struct timespec until = abs_realtime_in(left > 0 ? left : 0);
-	if (pthread_timedjoin_np(w->thread, NULL, &until) == 0) {
-		pthread_mutex_lock(&p->lock);
+	bool joined = pthread_timedjoin_np(w->thread, NULL, &until) == 0;
+	pthread_mutex_lock(&p->lock);
+	w->joining = false;
+	if (joined) {
 		w->running = false;
 		if (w->abandoned)
 			p->stuck--;
 		else
 			p->live_workers--;
-		pthread_mutex_unlock(&p->lock);
 	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
@@ -591,30 +603,34 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 		p->supervisor_running = false;
 	}
 
-	/* Whoever is still inside a handler now is stuck: take its delivery. */
+	/* Whoever is still inside a handler now is stuck: take its delivery.
+	 * The others are between deliveries and leave at once past the
+	 * deadline; one that slipped into a handler meanwhile is abandoned on
+	 * the next round. */
 	delivery left[BATCH_MAX];
-	size_t n_left = 0;
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->slot_count; i++) {
-		worker *w = p->slots[i];
-		if (!w || !w->running || w->abandoned)
-			continue;
-		uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
-		if (STATE_KIND(seen) == W_BUSY && n_left < BATCH_MAX && abandon(p, w, seen, &left[n_left]))
-			n_left++;
-	}
-	for (size_t i = 0; i < n_left; i++)
-		ring_push_back(p, &left[i]);
-	pthread_mutex_unlock(&p->lock);
-	/* The others are between deliveries and leave at once past the deadline. */
-	for (size_t i = 0; i < p->slot_count; i++) {
-		worker *w = p->slots[i];
-		if (w && w->running && !w->abandoned) {
-			pthread_join(w->thread, NULL);
-			pthread_mutex_lock(&p->lock);
-			w->running = false;
-			p->live_workers--;
-			pthread_mutex_unlock(&p->lock);
+	for (int round = 0; round < 100; round++) {
+		size_t n_left = 0;
+		bool waiting = false;
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < p->slot_count; i++) {
+			worker *w = p->slots[i];
+			if (!w || !w->running || w->abandoned)
+				continue;
+			uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
+			if (STATE_KIND(seen) == W_BUSY && n_left < BATCH_MAX && abandon(p, w, seen, &left[n_left]))
+				n_left++;
+			else
+				waiting = true;
+		}
+		for (size_t i = 0; i < n_left; i++)
+			ring_push_back(p, &left[i]);
+		pthread_mutex_unlock(&p->lock);
+		if (!waiting)
+			break;
+		for (size_t i = 0; i < p->slot_count; i++) {
+			worker *w = p->slots[i];
+			if (w && w->running && !w->abandoned)
+				join_until(p, w, clock_monotonic_us() + 100000);
 		}
 	}
 	pthread_mutex_lock(&p->lock);
@@ -647,8 +663,16 @@ int worker_pool_destroy(worker_pool *p)
 {
 	if (!p)
 		return 0;
-	if (p->started && worker_pool_stuck(p) > 0)
-		return -1;
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		reap_exited(p);
+		bool busy = false;
+		for (size_t i = 0; i < p->slot_count; i++)
+			busy |= p->slots[i] && p->slots[i]->running;
+		pthread_mutex_unlock(&p->lock);
+		if (busy)
+			return -1; /* a thread still runs (stuck in a handler): keep everything */
+	}
 	for (size_t i = 0; i < p->slot_count; i++)
 		free(p->slots[i]);
 	free(p->slots);

@@ -1,1 +1,45 @@
-exit 77
+#!/bin/bash
+# Retries follow the configured policy: a transient failure is retried with
+# backoff until it succeeds; a permanent failure and exhausted attempts are
+# dead-lettered with the plugin's reason.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+stage_plugin flaky
+stage_plugin failing
+write_config <<'YAML'
+server: {port: @PORT@}
+logging: {format: text, level: debug}
+plugins:
+  directory: @PLUGDIR@
+  defaults: {backoff_initial_ms: 50, backoff_max_ms: 200}
+  settings:
+    flaky:
+      max_attempts: 4
+      config: {record: @TMP@/flaky.txt, succeed_on_attempt: 3}
+    failing:
+      max_attempts: 5
+      config: {record: @TMP@/failing.txt}
+YAML
+start_daemon
+
+trigger flaky.job
+expect_status 202
+id=$(echo "$BODY" | jq -r .id)
+wait_until "flaky succeeded on attempt 3" 5 lines_at_least "$TMP/flaky.txt" "flaky flaky.job $id 3 ok" 1
+[ "$(lines_in "$TMP/flaky.txt" "$id 1 retry")" = 1 ] || fail "attempt 1 missing"
+[ "$(lines_in "$TMP/flaky.txt" "$id 2 retry")" = 1 ] || fail "attempt 2 missing"
+[ "$(lines_in "$TMP/flaky.txt" "$id")" = 3 ] || fail "more than 3 attempts"
+[ "$(plugin_counter flaky retried)" = 2 ] || fail "retried counter"
+[ "$(plugin_counter flaky ok)" = 1 ] || fail "ok counter"
+expect_log "event $id (flaky.job): attempt 1 failed (temporarily unavailable (test)); retrying"
+pass "a transient failure is retried and succeeds on attempt 3"
+
+trigger fail.job
+id=$(echo "$BODY" | jq -r .id)
+wait_until "failure dead-lettered" 5 log_has "event $id (fail.job) dead-lettered after 1 attempt: downstream rejected the event (test)"
+[ "$(lines_in "$TMP/failing.txt" "$id")" = 1 ] || fail "a permanent failure was retried"
+[ "$(plugin_counter failing failed)" = 1 ] || fail "failed counter"
+pass "a permanent failure is dead-lettered at once, with the plugin's reason"
+
+stop_daemon TERM
