@@ -29,8 +29,13 @@ static int list_plugin_files(const char *dir, char ***names, size_t *count, char
 	}
 	size_t cap = 16, n = 0;
 	char **list = malloc(cap * sizeof *list);
+	if (!list) {
+		closedir(d);
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	struct dirent *de;
-	while (list && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		if (len < 4 || strcmp(de->d_name + len - 3, ".so") != 0 || de->d_name[0] == '.')
 			continue;
@@ -45,10 +50,6 @@ static int list_plugin_files(const char *dir, char ***names, size_t *count, char
 			n++;
 	}
 	closedir(d);
-	if (!list) {
-		snprintf(err, err_size, "out of memory");
-		return -1;
-	}
 	qsort(list, n, sizeof *list, compare_names);
 	*names = list;
 	*count = n;

@@ -41,7 +41,7 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 		int scale = 100000, n = 0;
 		while (isdigit((unsigned char)*p)) {
 			if (n++ < 6) {
-				frac_us += (*p - '0') * scale;
+				frac_us += (int64_t)(*p - '0') * scale;
 				scale /= 10;
 			}
 			p++;

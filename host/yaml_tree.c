@@ -141,7 +141,7 @@ static ynode *convert(yaml_document_t *doc, int id, int depth, char *err, size_t
 			}
 			const char *ktext = (const char *)key->data.scalar.value;
 			for (size_t j = 0; j < n->count; j++) {
-				if (strcmp(n->keys[j], ktext) == 0) {
+				if (n->keys[j] && strcmp(n->keys[j], ktext) == 0) {
 					snprintf(err, err_size, "%zu:%zu: duplicate key '%s' (first at line %u)",
 					         key->start_mark.line + 1, key->start_mark.column + 1, ktext,
 					         n->key_lines[j]);

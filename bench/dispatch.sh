@@ -1,0 +1,17 @@
+#!/bin/sh
+# In-process dispatch benchmark: run from a configured build directory.
+#   bench/dispatch.sh [EVENTS]
+# Prints one line per case: events/s through router → queue → worker → the
+# no-op plugin, beside a bare malloc + mutex-ring handoff measured in the
+# same process (the ratio column).
+set -eu
+build=${BUILD:-.}
+events=${1:-3000000}
+make -s -C "$build" bench/dispatch_bench tests/plugins/noop.la >/dev/null
+plugdir=$(mktemp -d)
+trap 'rm -rf "$plugdir"' EXIT
+chmod 755 "$plugdir"
+install -m 0644 "$build/tests/plugins/.libs/noop.so" "$plugdir/noop.so"
+for fanout in 1 4; do
+	"$build/bench/dispatch_bench" "$plugdir/noop.so" "$events" "$fanout" 1
+done
