@@ -65,6 +65,7 @@ struct worker_pool {
 	pthread_cond_t work_ready;  /* workers wait here */
 	pthread_cond_t supervisor_wake;
 	unsigned idle_waiters;
+	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
 
 	delivery *ring; /* capacity slots; head..head+count */
 	size_t head, count;
@@ -155,6 +156,17 @@ static delivery heap_pop(worker_pool *p)
 	return top;
 }
 
+/* Wake one idle worker unless enough wake-ups are already on their way:
+ * a burst of pushes then costs one futex wake, not one per event, while a
+ * backlog still wakes every idle worker in turn.  Under lock. */
+static void wake_worker(worker_pool *p)
+{
+	if (p->idle_waiters > p->wakeups_pending) {
+		p->wakeups_pending++;
+		pthread_cond_signal(&p->work_ready);
+	}
+}
+
 /* ---- outcomes ---- */
 
 static uint64_t backoff_us(const plugin_policy *policy, uint32_t failed_attempts)
@@ -208,8 +220,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		notify(p, d->event, DELIVERY_RETRYING, attempts, timed_out, error);
 		pthread_mutex_lock(&p->lock);
 		heap_push(p, d);
-		if (p->idle_waiters)
-			pthread_cond_signal(&p->work_ready); /* a waiter may sleep past the new due time */
+		wake_worker(p); /* a waiter may sleep past the new due time */
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
@@ -234,6 +245,7 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 		unsigned keep = (n + p->idle_waiters) / (p->idle_waiters + 1);
 		while (n > keep)
 			ring_push_front(p, &w->batch[--n]);
+		wake_worker(p); /* it takes its share and wakes the next */
 	}
 	return n;
 }
@@ -272,6 +284,8 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		p->idle_waiters++;
 		pthread_cond_timedwait(&p->work_ready, &p->lock, &until);
 		p->idle_waiters--;
+		if (p->wakeups_pending)
+			p->wakeups_pending--;
 	}
 }
 
@@ -445,8 +459,10 @@ static void *supervisor_main(void *arg)
 			         replaced ? "replacement started"
 			                  : "no replacement (too many stuck workers): pool runs with fewer workers");
 		}
-		if (p->count && p->idle_waiters)
+		if (p->count && p->idle_waiters) {
+			p->wakeups_pending = p->idle_waiters;
 			pthread_cond_broadcast(&p->work_ready);
+		}
 		pthread_mutex_unlock(&p->lock);
 		char err[ERR_SIZE];
 		snprintf(err, sizeof err, "handler did not return within %u ms", p->policy.timeout_ms);
@@ -537,8 +553,7 @@ void worker_pool_push_reserved(worker_pool *p, es_event *event)
 	delivery d = {.event = event, .attempt = 1, .queued_us = event->received_us};
 	pthread_mutex_lock(&p->lock);
 	ring_push_back(p, &d);
-	if (p->idle_waiters)
-		pthread_cond_signal(&p->work_ready);
+	wake_worker(p);
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add_explicit(&p->received, 1, memory_order_relaxed);
 }
