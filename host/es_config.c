@@ -483,20 +483,26 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	return c;
 }
 
+/* Validate a parsed tree, or record the parser's "line:column: message". */
+static es_config *build_parsed(ynode *tree, const char *parse_error, const char *label,
+                               const char *(*env)(const char *), config_errors *errs)
+{
+	if (tree)
+		return build(tree, label, env, errs);
+	unsigned line = 0, column = 0;
+	const char *msg = parse_error;
+	if (sscanf(parse_error, "%u:%u: ", &line, &column) == 2)
+		msg = strstr(parse_error, ": ") + 2;
+	add_error(errs, line, column, "%s", msg);
+	return NULL;
+}
+
 es_config *es_config_load(const char *path, const char *(*env)(const char *), config_errors *errs)
 {
 	memset(errs, 0, sizeof *errs);
 	char err[512];
 	ynode *tree = yaml_tree_parse_file(path, err, sizeof err);
-	if (!tree) {
-		unsigned line = 0, column = 0;
-		const char *msg = err;
-		if (sscanf(err, "%u:%u: ", &line, &column) == 2)
-			msg = strstr(err, ": ") + 2;
-		add_error(errs, line, column, "%s", msg);
-		return NULL;
-	}
-	return build(tree, path, env, errs);
+	return build_parsed(tree, err, path, env, errs);
 }
 
 es_config *es_config_load_string(const char *text, const char *label, const char *(*env)(const char *),
@@ -505,15 +511,7 @@ es_config *es_config_load_string(const char *text, const char *label, const char
 	memset(errs, 0, sizeof *errs);
 	char err[512];
 	ynode *tree = yaml_tree_parse_string(text, strlen(text), err, sizeof err);
-	if (!tree) {
-		unsigned line = 0, column = 0;
-		const char *msg = err;
-		if (sscanf(err, "%u:%u: ", &line, &column) == 2)
-			msg = strstr(err, ": ") + 2;
-		add_error(errs, line, column, "%s", msg);
-		return NULL;
-	}
-	return build(tree, label, env, errs);
+	return build_parsed(tree, err, label, env, errs);
 }
 
 void es_config_free(es_config *c)
