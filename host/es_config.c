@@ -181,8 +181,9 @@ static void read_server(const ynode *root, es_config *c, config_errors *errs)
 	const ynode *m = get_map(root, "server", "", errs);
 	if (!m)
 		return;
-	static const char *const known[] = {"host", "port", "threads", NULL};
+	static const char *const known[] = {"host", "port", "threads", "allow_unauthenticated", NULL};
 	check_known_keys(m, "server", known, errs);
+	get_bool(m, "allow_unauthenticated", "server", &c->allow_unauthenticated, errs);
 	get_string(m, "host", "server", false, &c->server_host, errs);
 	uint32_t port = c->server_port;
 	get_uint(m, "port", "server", 1, 65535, &port, errs);
@@ -196,7 +197,7 @@ static void read_event(const ynode *root, es_config *c, config_errors *errs)
 	if (!m)
 		return;
 	static const char *const known[] = {"async_workers", "async_channel_size", "max_event_size",
-	                                    "shutdown_timeout_ms", NULL};
+	                                    "shutdown_timeout_ms", "sync_timeout_ms", NULL};
 	check_known_keys(m, "event", known, errs);
 	get_uint(m, "async_workers", "event", 1, 256, &c->async_workers, errs);
 	get_uint(m, "async_channel_size", "event", 1, 1u << 24, &c->async_channel_size, errs);
@@ -204,6 +205,7 @@ static void read_event(const ynode *root, es_config *c, config_errors *errs)
 	get_uint(m, "max_event_size", "event", 256, 64u << 20, &size, errs);
 	c->max_event_size = size;
 	get_uint(m, "shutdown_timeout_ms", "event", 0, 600000, &c->shutdown_timeout_ms, errs);
+	get_uint(m, "sync_timeout_ms", "event", 1, 600000, &c->sync_timeout_ms, errs);
 }
 
 static void read_database(const ynode *root, es_config *c, config_errors *errs)
@@ -222,8 +224,9 @@ static void read_logging(const ynode *root, es_config *c, config_errors *errs)
 	const ynode *m = get_map(root, "logging", "", errs);
 	if (!m)
 		return;
-	static const char *const known[] = {"level", "format", NULL};
+	static const char *const known[] = {"level", "format", "access_log", NULL};
 	check_known_keys(m, "logging", known, errs);
+	get_bool(m, "access_log", "logging", &c->access_log, errs);
 	const ynode *n = get_scalar(m, "level", "logging", errs);
 	if (n && !log_level_parse(n->scalar, &c->log_level))
 		add_error(errs, n->line, n->column, "logging.level must be error, warn, info or debug, not '%s'",
@@ -245,6 +248,99 @@ static void read_metrics(const ynode *root, es_config *c, config_errors *errs)
 	uint32_t port = c->metrics_port;
 	get_uint(m, "port", "metrics", 1, 65535, &port, errs);
 	c->metrics_port = (uint16_t)port;
+}
+
+/* Read a token's secret from exactly one of token, token_env, token_file. */
+static char *read_secret(const ynode *t, const char *where, const char *(*env)(const char *), config_errors *errs)
+{
+	const ynode *lit = ynode_get(t, "token"), *var = ynode_get(t, "token_env"), *file = ynode_get(t, "token_file");
+	int given = (lit != NULL) + (var != NULL) + (file != NULL);
+	if (given != 1) {
+		add_error(errs, t->line, t->column, "%s needs exactly one of token, token_env, token_file", where);
+		return NULL;
+	}
+	const ynode *n = lit ? lit : var ? var : file;
+	if (n->kind != YNODE_SCALAR || !n->scalar[0]) {
+		add_error(errs, n->line, n->column, "%s: the token source must be a non-empty string", where);
+		return NULL;
+	}
+	char *secret = NULL;
+	if (lit) {
+		secret = strdup(n->scalar);
+	} else if (var) {
+		const char *v = env(n->scalar);
+		if (!v || !*v) {
+			add_error(errs, n->line, n->column, "%s: environment variable %s is not set", where, n->scalar);
+			return NULL;
+		}
+		secret = strdup(v);
+	} else {
+		FILE *f = fopen(n->scalar, "r");
+		char buf[512];
+		if (!f) {
+			add_error(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
+			return NULL;
+		}
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+			len--;
+		buf[len] = '\0';
+		secret = strdup(buf);
+	}
+	if (secret && strlen(secret) < 16) {
+		add_error(errs, n->line, n->column, "%s: the token is shorter than 16 characters", where);
+		free(secret);
+		return NULL;
+	}
+	return secret;
+}
+
+static void read_auth(const ynode *root, es_config *c, const char *(*env)(const char *), config_errors *errs)
+{
+	const ynode *m = get_map(root, "auth", "", errs);
+	if (!m)
+		return;
+	static const char *const known[] = {"tokens", NULL};
+	check_known_keys(m, "auth", known, errs);
+	const ynode *list = ynode_get(m, "tokens");
+	if (!list || ynode_is_null(list))
+		return;
+	if (list->kind != YNODE_LIST) {
+		add_error(errs, list->line, list->column, "auth.tokens must be a list");
+		return;
+	}
+	c->tokens = calloc(list->count ? list->count : 1, sizeof *c->tokens);
+	if (!c->tokens)
+		return;
+	for (size_t i = 0; i < list->count; i++) {
+		const ynode *t = list->items[i];
+		char where[64];
+		snprintf(where, sizeof where, "auth.tokens[%zu]", i);
+		if (t->kind != YNODE_MAP) {
+			add_error(errs, t->line, t->column, "%s must be a map with name, role and a token source", where);
+			continue;
+		}
+		static const char *const token_known[] = {"name", "role", "token", "token_env", "token_file", NULL};
+		check_known_keys(t, where, token_known, errs);
+		api_token tok = {.role = TOKEN_ROLE_TRIGGER};
+		get_string(t, "name", where, false, &tok.name, errs);
+		const ynode *role = get_scalar(t, "role", where, errs);
+		if (role && strcmp(role->scalar, "admin") == 0)
+			tok.role = TOKEN_ROLE_ADMIN;
+		else if (role && strcmp(role->scalar, "trigger") != 0)
+			add_error(errs, role->line, role->column, "%s.role must be trigger or admin, not '%s'", where,
+			          role->scalar);
+		if (!tok.name)
+			add_error(errs, t->line, t->column, "%s has no name (used in logs instead of the token)", where);
+		tok.secret = read_secret(t, where, env, errs);
+		if (!tok.name || !tok.secret) {
+			free(tok.name);
+			free(tok.secret);
+			continue;
+		}
+		c->tokens[c->token_count++] = tok;
+	}
 }
 
 /* Keys shared by plugins.defaults and plugins.settings.<name>. */
@@ -381,6 +477,8 @@ static void apply_defaults(es_config *c, es_env env)
 	c->async_channel_size = 1000;
 	c->max_event_size = 1048576;
 	c->shutdown_timeout_ms = 10000;
+	c->sync_timeout_ms = 10000;
+	c->access_log = true;
 	c->database_enabled = false;
 	c->database_dsn = strdup("");
 	c->log_level = env == ES_ENV_DEV ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
@@ -400,6 +498,24 @@ static void apply_defaults(es_config *c, es_env env)
 		.backoff_multiplier = 2.0,
 		.max_stuck_workers = 4,
 	};
+}
+
+static bool is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+}
+
+/* An API on a non-loopback address without tokens is refused unless the
+ * operator says so explicitly. */
+static void check_exposure(const es_config *c, config_errors *errs)
+{
+	if (is_loopback(c->server_host) || c->token_count > 0 || c->allow_unauthenticated)
+		return;
+	const ynode *host = ynode_path(c->tree, "server.host");
+	add_error(errs, host ? host->line : 0, host ? host->column : 0,
+	          "server.host %s is not a loopback address and auth.tokens is empty: add tokens, "
+	          "or set server.allow_unauthenticated: true to serve it without authentication",
+	          c->server_host);
 }
 
 /* Fill workers/queue_size left at 0 from the event.* defaults. */
@@ -459,7 +575,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		          ynode_kind_name(tree->kind));
 	} else {
 		static const char *const known[] = {"server", "event", "database", "logging", "metrics", "plugins",
-		                                    NULL};
+		                                    "auth", NULL};
 		check_known_keys(tree, "the top level", known, errs);
 		read_server(tree, c, errs);
 		read_event(tree, c, errs);
@@ -467,8 +583,10 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		read_logging(tree, c, errs);
 		read_metrics(tree, c, errs);
 		read_plugins(tree, c, errs);
+		read_auth(tree, c, env, errs);
 	}
 	apply_environment(c, env, errs);
+	check_exposure(c, errs);
 
 	resolve_policy(&c->plugin_defaults, c);
 	for (size_t i = 0; i < c->plugin_count; i++)
@@ -525,6 +643,13 @@ void es_config_free(es_config *c)
 		free(c->plugins[i].name);
 	}
 	free(c->plugins);
+	for (size_t i = 0; i < c->token_count; i++) {
+		free(c->tokens[i].name);
+		if (c->tokens[i].secret)
+			memset(c->tokens[i].secret, 0, strlen(c->tokens[i].secret));
+		free(c->tokens[i].secret);
+	}
+	free(c->tokens);
 	free(c->server_host);
 	free(c->database_dsn);
 	free(c->metrics_host);

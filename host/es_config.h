@@ -53,6 +53,18 @@ typedef struct plugin_settings {
 	unsigned line, column;
 } plugin_settings;
 
+typedef enum token_role {
+	TOKEN_ROLE_TRIGGER = 1, /* may trigger events */
+	TOKEN_ROLE_ADMIN = 2,   /* may trigger and use the admin endpoints */
+} token_role;
+
+/* `auth.tokens[]`: a bearer token.  `secret` is never logged. */
+typedef struct api_token {
+	char *name;
+	token_role role;
+	char *secret;
+} api_token;
+
 typedef struct es_config {
 	char *path;
 	ynode *tree;
@@ -61,17 +73,23 @@ typedef struct es_config {
 	char *server_host;
 	uint16_t server_port;
 	uint32_t server_threads;
+	bool allow_unauthenticated; /* serve a non-loopback address without tokens */
+
+	api_token *tokens;
+	size_t token_count;
 
 	uint32_t async_workers;      /* default `workers` for each plugin */
 	uint32_t async_channel_size; /* default `queue_size` for each plugin */
 	size_t max_event_size;
 	uint32_t shutdown_timeout_ms;
+	uint32_t sync_timeout_ms; /* how long ?wait=true and /api/events/test wait */
 
 	bool database_enabled;
 	char *database_dsn; /* secret: never log it, log dsn_redact() of it */
 
 	log_level log_level;
 	log_format log_format;
+	bool access_log;
 
 	bool metrics_enabled;
 	char *metrics_host;

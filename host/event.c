@@ -6,6 +6,8 @@
 
 #include "event.h"
 
+#include "delivery_watch.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +159,7 @@ es_event *event_create(const event_fields *f)
 	e->attributes = attrs;
 	e->attribute_count = f->attribute_count;
 	e->depth = f->depth;
+	e->watch = f->watch;
 	e->time_us = f->time_us ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();
 	atomic_init(&e->json, NULL);
@@ -165,6 +168,8 @@ es_event *event_create(const event_fields *f)
 
 void event_destroy(es_event *e)
 {
+	if (e->watch)
+		delivery_watch_release(e->watch);
 	free(atomic_load_explicit(&e->json, memory_order_acquire));
 	free(e);
 }

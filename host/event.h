@@ -20,6 +20,8 @@
 #define EVENT_NAME_MAX 255
 #define EVENT_ID_MAX 128
 
+struct delivery_watch;
+
 typedef struct event_attribute {
 	const char *key;
 	const char *value;
@@ -37,6 +39,9 @@ struct es_event {
 	const event_attribute *attributes;
 	size_t attribute_count;
 	uint32_t depth; /* 0 from outside; emitted from a handler: its event's depth + 1 */
+	/* A caller waiting for every outcome (synchronous trigger), or NULL.
+	 * The event owns one reference, dropped when the event is freed. */
+	struct delivery_watch *watch;
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
 	/* strings follow in the same allocation */
 };
@@ -53,6 +58,7 @@ typedef struct event_fields {
 	const event_attribute *attributes;
 	size_t attribute_count;
 	uint32_t depth;
+	struct delivery_watch *watch; /* the event takes over one reference (not on failure) */
 } event_fields;
 
 /* NULL only when out of memory.  The caller validates name and id first. */

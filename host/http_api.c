@@ -1,16 +1,15 @@
 /*
- * HTTP API handlers.  The trigger path builds its answer with snprintf into
- * the reply buffer (names and ids are validated to need no escaping); the
- * rarer endpoints use cJSON.
+ * HTTP API: routing, authentication, replies and the access log, and the
+ * status endpoints (/health, /ready, /api/plugins).  The event endpoints
+ * are in http_events.c.
  */
 #include "config.h"
 
 #include "http_api.h"
 
 #include <cjson/cJSON.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +17,23 @@
 #include <time.h>
 
 #include "event.h"
+#include "http_api_internal.h"
 #include "log.h"
 #include "plugin_instance.h"
 #include "router.h"
-#include "trigger_parse.h"
 
-static _Atomic uint64_t n_accepted, n_bad_request, n_too_large, n_media_type, n_busy, n_unavailable;
+_Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy, api_unavailable,
+        api_unauthorized;
 
 void http_api_counters_read(http_api_counters *out)
 {
-	out->accepted = atomic_load(&n_accepted);
-	out->rejected_bad_request = atomic_load(&n_bad_request);
-	out->rejected_too_large = atomic_load(&n_too_large);
-	out->rejected_media_type = atomic_load(&n_media_type);
-	out->rejected_busy = atomic_load(&n_busy);
-	out->rejected_unavailable = atomic_load(&n_unavailable);
+	out->accepted = atomic_load(&api_accepted);
+	out->rejected_bad_request = atomic_load(&api_bad_request);
+	out->rejected_too_large = atomic_load(&api_too_large);
+	out->rejected_media_type = atomic_load(&api_media_type);
+	out->rejected_busy = atomic_load(&api_busy);
+	out->rejected_unavailable = atomic_load(&api_unavailable);
+	out->rejected_unauthorized = atomic_load(&api_unauthorized);
 }
 
 void http_api_thread_init(http_api_thread *api, es_daemon *daemon)
@@ -45,148 +46,188 @@ void http_api_thread_free(http_api_thread *api)
 	(void)api;
 }
 
-static void send_json(struct evhttp_request *req, int status, const char *reason, const char *body, size_t len)
+/* ---- replies and the access log ---- */
+
+static const char *reason_phrase(int status)
 {
-	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-	evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	evbuffer_add(out, body, len);
-	evhttp_send_reply(req, status, reason, NULL);
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 207: return "Multi-Status";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
 }
 
-static void send_cjson(struct evhttp_request *req, int status, const char *reason, cJSON *obj)
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+static void access_log(api_request *r, int status, size_t bytes)
+{
+	if (!r->daemon->config->access_log || !log_enabled(LOG_LEVEL_INFO))
+		return;
+	char client[64] = "-";
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	if (conn) {
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(conn, &addr, &port);
+		if (addr)
+			snprintf(client, sizeof client, "%s:%u", addr, port);
+	}
+	const char *uri = evhttp_request_get_uri(r->req);
+	size_t path_len = strcspn(uri, "?");
+	double ms = (double)(clock_monotonic_us() - r->start_us) / 1000.0;
+	LOG_INFO("access", "%s %.*s %d %zu bytes %.3f ms client=%s token=%s",
+	         method_name(evhttp_request_get_command(r->req)), (int)(path_len > 200 ? 200 : path_len), uri, status,
+	         bytes, ms, client, r->token_name[0] ? r->token_name : "-");
+}
+
+void api_header(api_request *r, const char *name, const char *value)
+{
+	if (r->req)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+void api_reply_buffer(api_request *r, int status)
+{
+	if (!r->req)
+		return; /* the client went away while we waited */
+	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
+	size_t bytes = evbuffer_get_length(out);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json; charset=utf-8");
+	access_log(r, status, bytes);
+	evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
+}
+
+void api_reply(api_request *r, int status, const char *body, size_t len)
+{
+	if (r->req)
+		evbuffer_add(evhttp_request_get_output_buffer(r->req), body, len);
+	api_reply_buffer(r, status);
+}
+
+static void reply_cjson(api_request *r, int status, cJSON *obj)
 {
 	char *text = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
 	if (!text) {
-		evhttp_send_error(req, 500, "Internal Server Error");
+		api_reply(r, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}", 47);
 		return;
 	}
-	send_json(req, status, reason, text, strlen(text));
+	api_reply(r, status, text, strlen(text));
 	cJSON_free(text);
 }
 
-/* {"error": code, "message": message} */
-static void send_error(struct evhttp_request *req, int status, const char *reason, const char *code,
-                       const char *message)
+void api_error(api_request *r, int status, const char *code, const char *message)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(obj, "error", code);
 	cJSON_AddStringToObject(obj, "message", message);
-	LOG_DEBUG("http", "%s %s -> %d %s: %s", evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET",
-	          evhttp_request_get_uri(req), status, code, message);
-	send_cjson(req, status, reason, obj);
+	reply_cjson(r, status, obj);
 }
 
-static void send_method_not_allowed(struct evhttp_request *req, const char *allow)
+bool api_query(const api_request *r, const char *key, char *out, size_t out_size)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	if (!r->query)
+		return false;
+	struct evkeyvalq params;
+	TAILQ_INIT(&params);
+	if (evhttp_parse_query_str(r->query, &params) != 0)
+		return false;
+	const char *v = evhttp_find_header(&params, key);
+	if (v)
+		snprintf(out, out_size, "%s", v);
+	evhttp_clear_headers(&params);
+	return v != NULL;
+}
+
+static void method_not_allowed(api_request *r, const char *allow)
+{
+	api_header(r, "Allow", allow);
 	char msg[128];
 	snprintf(msg, sizeof msg, "this endpoint accepts %s", allow);
-	send_error(req, 405, "Method Not Allowed", "method_not_allowed", msg);
+	api_error(r, 405, "method_not_allowed", msg);
 }
 
-static bool is_json_content_type(const char *ct)
+/* ---- authentication ---- */
+
+/* Compare without an early exit, so timing does not reveal a prefix. */
+static bool secret_equal(const char *a, size_t a_len, const char *b)
 {
-	if (!ct)
-		return true; /* no header: assume JSON, as most clients mean it */
-	size_t n = strcspn(ct, ";");
-	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	return n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0;
+	size_t b_len = strlen(b);
+	unsigned char diff = (unsigned char)(a_len != b_len);
+	for (size_t i = 0; i < a_len; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (b_len ? b_len : 1)]);
+	return diff == 0;
 }
+
+/* True when allowed; otherwise answers 401/403 itself. */
+static bool authorize(api_request *r, token_role needed)
+{
+	const es_config *c = r->daemon->config;
+	if (c->token_count == 0)
+		return true; /* no tokens configured: open (loopback, or explicitly allowed) */
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
+		api_header(r, "WWW-Authenticate", "Bearer realm=\"event-system\"");
+		api_error(r, 401, "unauthorized", "this endpoint needs 'Authorization: Bearer <token>'");
+		return false;
+	}
+	const char *given = h + 7;
+	size_t given_len = strlen(given);
+	const api_token *match = NULL;
+	for (size_t i = 0; i < c->token_count; i++)
+		if (secret_equal(given, given_len, c->tokens[i].secret))
+			match = &c->tokens[i];
+	if (!match) {
+		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
+		api_header(r, "WWW-Authenticate", "Bearer realm=\"event-system\", error=\"invalid_token\"");
+		api_error(r, 401, "unauthorized", "the bearer token is not valid");
+		LOG_WARN("auth", "request with an unknown bearer token refused");
+		return false;
+	}
+	snprintf(r->token_name, sizeof r->token_name, "%s", match->name);
+	if (match->role < needed) {
+		api_error(r, 403, "forbidden", "this token may trigger events but not use admin endpoints");
+		return false;
+	}
+	return true;
+}
+
+/* ---- status endpoints ---- */
 
 static void format_timestamp(char out[40])
 {
-	int64_t us = clock_realtime_us();
-	time_t secs = (time_t)(us / 1000000);
+	time_t secs = (time_t)(clock_realtime_us() / 1000000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* ---- POST /api/events/trigger ---- */
-
-static void handle_trigger(struct evhttp_request *req, es_daemon *d)
-{
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		send_method_not_allowed(req, "POST");
-		return;
-	}
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	if (!is_json_content_type(ct)) {
-		atomic_fetch_add_explicit(&n_media_type, 1, memory_order_relaxed);
-		char msg[200];
-		snprintf(msg, sizeof msg, "Content-Type must be application/json, not '%.100s' "
-		                          "(with curl: -H 'Content-Type: application/json')", ct);
-		send_error(req, 415, "Unsupported Media Type", "unsupported_media_type", msg);
-		return;
-	}
-	if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&n_unavailable, 1, memory_order_relaxed);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		send_error(req, 503, "Service Unavailable", "shutting_down", "the server is shutting down");
-		return;
-	}
-
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	if (len > d->config->max_event_size) {
-		atomic_fetch_add_explicit(&n_too_large, 1, memory_order_relaxed);
-		char msg[128];
-		snprintf(msg, sizeof msg, "the event is %zu bytes; event.max_event_size is %zu", len,
-		         d->config->max_event_size);
-		send_error(req, 413, "Payload Too Large", "too_large", msg);
-		return;
-	}
-	const char *body = (const char *)evbuffer_pullup(in, -1);
-
-	trigger_parsed parsed;
-	char err[256];
-	int status = trigger_parse(body ? body : "", len, &parsed, err, sizeof err);
-	if (status != 0) {
-		trigger_parsed_free(&parsed);
-		atomic_fetch_add_explicit(&n_bad_request, 1, memory_order_relaxed);
-		send_error(req, 400, "Bad Request", "bad_request", err);
-		return;
-	}
-	es_event *event = event_create(&parsed.fields);
-	trigger_parsed_free(&parsed);
-	if (!event) {
-		send_error(req, 500, "Internal Server Error", "internal", "out of memory");
-		return;
-	}
-
-	routing_table *table = router_acquire(d->router);
-	dispatch_result result;
-	dispatch_status st = router_dispatch(table, event, &result);
-	if (st == DISPATCH_BUSY) {
-		atomic_fetch_add_explicit(&n_busy, 1, memory_order_relaxed);
-		char msg[200];
-		snprintf(msg, sizeof msg, "the queue of plugin '%s' is full; the event was not accepted by any plugin",
-		         plugin_instance_name(result.busy));
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-		LOG_WARN("http", "event %s (%s) refused: queue of plugin '%s' is full", event->id, event->name,
-		         plugin_instance_name(result.busy));
-		send_error(req, 503, "Service Unavailable", "busy", msg);
-	} else {
-		atomic_fetch_add_explicit(&n_accepted, 1, memory_order_relaxed);
-		struct evbuffer *out = evhttp_request_get_output_buffer(req);
-		evbuffer_add_printf(out, "{\"id\":\"%s\",\"name\":\"%s\",\"matched\":[", event->id, event->name);
-		for (size_t i = 0; i < result.matched; i++)
-			evbuffer_add_printf(out, "%s\"%s\"", i ? "," : "", plugin_instance_name(result.targets[i]));
-		evbuffer_add(out, "]}", 2);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json; charset=utf-8");
-		evhttp_send_reply(req, 202, "Accepted", NULL);
-	}
-	routing_table_release(table);
-	event_unref(event);
-}
-
-/* ---- health and plugin status ---- */
-
-/* Whether a plugin needs attention: stuck workers or a queue nearly full. */
-static const char *plugin_health(const pool_stats *s)
+/* Why a plugin needs attention (stuck workers, queue nearly full), or NULL. */
+static const char *plugin_problem(const pool_stats *s)
 {
 	if (s->stuck > 0 || s->workers == 0)
 		return "stuck";
@@ -195,49 +236,49 @@ static const char *plugin_health(const pool_stats *s)
 	return NULL;
 }
 
-static void handle_health(struct evhttp_request *req, es_daemon *d)
+static void handle_health(api_request *r)
 {
+	es_daemon *d = r->daemon;
 	routing_table *table = router_acquire(d->router);
-	const char *reason = NULL;
-	const char *culprit = NULL;
-	for (size_t i = 0; i < routing_table_size(table) && !reason; i++) {
+	const char *problem = NULL, *culprit = NULL;
+	for (size_t i = 0; i < routing_table_size(table) && !problem; i++) {
 		plugin_instance *inst = routing_table_instance(table, i);
 		pool_stats s;
 		worker_pool_stats(plugin_instance_pool(inst), &s);
-		reason = plugin_health(&s);
+		problem = plugin_problem(&s);
 		culprit = plugin_instance_name(inst);
 	}
 	char when[40];
 	format_timestamp(when);
-	bool ok = !reason && !atomic_load(&d->stopping);
+	bool stopping = atomic_load(&d->stopping);
 	cJSON *obj = cJSON_CreateObject();
-	cJSON_AddStringToObject(obj, "status", ok ? "ok" : "degraded");
+	cJSON_AddStringToObject(obj, "status", stopping ? "stopping" : problem ? "degraded" : "ok");
 	cJSON_AddStringToObject(obj, "timestamp", when);
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
-	cJSON_AddStringToObject(components, "event_manager", reason ? "degraded" : "ok");
+	cJSON_AddStringToObject(components, "event_manager", problem ? "degraded" : "ok");
 	cJSON_AddStringToObject(components, "database", d->config->database_enabled ? "unavailable" : "disabled");
 	cJSON_AddStringToObject(components, "metrics", "disabled");
-	if (reason) {
+	if (problem) {
 		char why[160];
-		snprintf(why, sizeof why, "plugin '%s': %s", culprit, reason);
+		snprintf(why, sizeof why, "plugin '%s': %s", culprit, problem);
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
 		cJSON_AddStringToObject(reasons, "event_manager", why);
 	}
 	routing_table_release(table);
-	send_cjson(req, 200, "OK", obj);
+	reply_cjson(r, stopping ? 503 : 200, obj);
 }
 
-static void handle_ready(struct evhttp_request *req, es_daemon *d)
+static void handle_ready(api_request *r)
 {
-	bool ready = atomic_load(&d->ready) && !atomic_load(&d->stopping);
+	bool ready = atomic_load(&r->daemon->ready) && !atomic_load(&r->daemon->stopping);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(obj, "status", ready ? "ready" : "not_ready");
-	send_cjson(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", obj);
+	reply_cjson(r, ready ? 200 : 503, obj);
 }
 
-static void handle_plugins(struct evhttp_request *req, es_daemon *d)
+static void handle_plugins(api_request *r)
 {
-	routing_table *table = router_acquire(d->router);
+	routing_table *table = router_acquire(r->daemon->router);
 	cJSON *list = cJSON_CreateArray();
 	for (size_t i = 0; i < routing_table_size(table); i++) {
 		plugin_instance *inst = routing_table_instance(table, i);
@@ -245,7 +286,7 @@ static void handle_plugins(struct evhttp_request *req, es_daemon *d)
 		const plugin_policy *pol = plugin_instance_policy(inst);
 		pool_stats s;
 		worker_pool_stats(plugin_instance_pool(inst), &s);
-		const char *problem = plugin_health(&s);
+		const char *problem = plugin_problem(&s);
 
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "name", plugin_instance_name(inst));
@@ -265,6 +306,7 @@ static void handle_plugins(struct evhttp_request *req, es_daemon *d)
 		cJSON_AddNumberToObject(p, "workers_stuck", s.stuck);
 		cJSON_AddNumberToObject(p, "queue_depth", s.depth);
 		cJSON_AddNumberToObject(p, "queue_capacity", s.capacity);
+		cJSON_AddNumberToObject(p, "oldest_queued_ms", (double)s.oldest_queued_age_us / 1000.0);
 		cJSON_AddNumberToObject(p, "timeout_ms", pol->timeout_ms);
 		cJSON_AddNumberToObject(p, "max_attempts", pol->max_attempts);
 		cJSON *c = cJSON_AddObjectToObject(p, "counters");
@@ -286,36 +328,47 @@ static void handle_plugins(struct evhttp_request *req, es_daemon *d)
 	routing_table_release(table);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddItemToObject(obj, "plugins", list);
-	send_cjson(req, 200, "OK", obj);
+	reply_cjson(r, 200, obj);
 }
+
+/* ---- routing ---- */
+
+typedef struct route {
+	const char *path;
+	const char *allow;             /* for 405 */
+	int methods;                   /* bitmask of allowed evhttp_cmd_type */
+	token_role role;               /* 0: open */
+	void (*handle)(api_request *r);
+} route;
+
+static const route routes[] = {
+	{"/api/events/trigger", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_trigger},
+	{"/api/events/batch", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_batch},
+	{"/api/events/test", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_test},
+	{"/api/plugins", "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, handle_plugins},
+	{"/health", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},
+	{"/ready", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_ready},
+};
 
 void http_api_handle(struct evhttp_request *req, void *arg)
 {
 	http_api_thread *api = arg;
-	es_daemon *d = api->daemon;
+	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .start_us = clock_monotonic_us()};
 	const char *uri = evhttp_request_get_uri(req);
 	size_t path_len = strcspn(uri, "?");
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-#define PATH_IS(p) (path_len == sizeof(p) - 1 && memcmp(uri, (p), path_len) == 0)
-	if (PATH_IS("/api/events/trigger")) {
-		handle_trigger(req, d);
-	} else if (PATH_IS("/health")) {
-		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
-			send_method_not_allowed(req, "GET, HEAD");
-		else
-			handle_health(req, d);
-	} else if (PATH_IS("/ready")) {
-		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
-			send_method_not_allowed(req, "GET, HEAD");
-		else
-			handle_ready(req, d);
-	} else if (PATH_IS("/api/plugins")) {
-		if (cmd != EVHTTP_REQ_GET)
-			send_method_not_allowed(req, "GET");
-		else
-			handle_plugins(req, d);
-	} else {
-		send_error(req, 404, "Not Found", "not_found", "no such endpoint");
+	r.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route *rt = &routes[i];
+		if (strlen(rt->path) != path_len || memcmp(uri, rt->path, path_len) != 0)
+			continue;
+		if (!(evhttp_request_get_command(req) & rt->methods)) {
+			method_not_allowed(&r, rt->allow);
+			return;
+		}
+		if (rt->role && !authorize(&r, rt->role))
+			return;
+		rt->handle(&r);
+		return;
 	}
-#undef PATH_IS
+	api_error(&r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
 }

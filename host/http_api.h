@@ -2,10 +2,14 @@
  * The HTTP API: request routing and handlers.  Runs on the HTTP loop
  * threads; handlers never block (no plugin code, no database).
  *
- *   POST /api/events/trigger   one event → 202 {"id","name","matched":[...]}
+ *   POST /api/events/trigger   one event (JSON or CloudEvents) → 202
+ *                              {"id","name","matched":[...]}; ?wait=true → 200
+ *                              with each plugin's outcome
+ *   POST /api/events/batch     an array of events → an answer per event
+ *   POST /api/events/test      a system.test event through the whole pipeline
  *   GET  /health               {"status","timestamp","components":{...}}
  *   GET  /ready                200 once listeners are bound and plugins loaded
- *   GET  /api/plugins          each plugin's state and counters
+ *   GET  /api/plugins          each plugin's state and counters (admin)
  */
 #ifndef ES_HTTP_API_H
 #define ES_HTTP_API_H
@@ -33,6 +37,7 @@ typedef struct http_api_counters {
 	uint64_t rejected_media_type;
 	uint64_t rejected_busy;
 	uint64_t rejected_unavailable;
+	uint64_t rejected_unauthorized;
 } http_api_counters;
 
 void http_api_counters_read(http_api_counters *out);

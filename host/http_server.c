@@ -122,7 +122,10 @@ http_server *http_server_start(es_daemon *daemon, const char *host, uint16_t por
 				evconnlistener_free(listener);
 			goto out_fail;
 		}
-		evhttp_set_max_body_size(t->http, (ev_ssize_t)max_body);
+		/* Bodies up to twice the event limit are read so the API can answer
+		 * 413 in JSON; beyond that libevent refuses them from the
+		 * Content-Length, before reading anything. */
+		evhttp_set_max_body_size(t->http, (ev_ssize_t)(max_body * 2 + 65536));
 		evhttp_set_max_headers_size(t->http, 16384);
 		struct timeval timeout = {.tv_sec = 30};
 		evhttp_set_timeout_tv(t->http, &timeout);

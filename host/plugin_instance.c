@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delivery_watch.h"
 #include "host_api.h"
 #include "log.h"
 
@@ -47,6 +48,8 @@ static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcom
 {
 	plugin_instance *inst = ctx;
 	const char *name = inst->desc->name;
+	if (event->watch)
+		delivery_watch_record(event->watch, name, outcome, attempts, timed_out, error);
 	switch (outcome) {
 	case DELIVERY_OK:
 		break;

@@ -177,8 +177,22 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, si
 	return trigger_parse_object(root, p, err, err_size);
 }
 
+char *trigger_parsed_own(trigger_parsed *p, char *text)
+{
+	if (!text)
+		return NULL;
+	if (p->owned_count == sizeof p->owned / sizeof p->owned[0]) {
+		free(text);
+		return NULL;
+	}
+	p->owned[p->owned_count++] = text;
+	return text;
+}
+
 void trigger_parsed_free(trigger_parsed *p)
 {
+	for (size_t i = 0; i < p->owned_count; i++)
+		free(p->owned[i]);
 	cJSON_Delete(p->root);
 	cJSON_free(p->data);
 	memset(p, 0, sizeof *p);

@@ -22,13 +22,18 @@ typedef struct trigger_parsed {
 	char *data;  /* the data re-serialised */
 	event_fields fields;
 	event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
+	char *owned[TRIGGER_MAX_ATTRIBUTES + 4]; /* strings made while parsing, freed with it */
+	size_t owned_count;
 	bool sync;   /* "sync": true */
 } trigger_parsed;
 
 /* 0 on success; otherwise the HTTP status to answer (400) with a message
  * in err.  `body` need not be NUL-terminated. */
 int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
-/* Parse an object already decoded (batch items). */
+/* Keep `text` (malloc'd) until trigger_parsed_free(); returns it, or NULL
+ * (and frees it) when full. */
+char *trigger_parsed_own(trigger_parsed *parsed, char *text);
+/* Parse an object already decoded (batch items); `parsed` must be zeroed. */
 int trigger_parse_object(const void *cjson_object, trigger_parsed *parsed, char *err, size_t err_size);
 void trigger_parsed_free(trigger_parsed *parsed);
 

@@ -205,7 +205,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	if (result == ES_OK) {
 		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
 		release_slot(p);
-		if (p->handler.report_ok)
+		if (p->handler.report_ok || d->event->watch)
 			notify(p, d->event, DELIVERY_OK, d->attempt, false, NULL);
 		event_unref(d->event);
 		return;

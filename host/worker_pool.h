@@ -37,7 +37,8 @@ typedef struct pool_handler {
 	/* Run one delivery on a worker thread. */
 	es_result (*handle)(void *ctx, const es_event *event, char *err, size_t err_size);
 	/* Told about every outcome except DELIVERY_OK (which is only counted, to
-	 * keep the hot path cheap) unless report_ok is set.  Called on a worker
+	 * keep the hot path cheap) unless report_ok is set or someone watches
+	 * the event (event->watch).  Called on a worker
 	 * or supervisor thread, without pool locks held.  `timed_out` is set
 	 * when this attempt overran its deadline. */
 	void (*on_outcome)(void *ctx, const es_event *event, delivery_outcome outcome, uint32_t attempts,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "es_config.h"
@@ -80,10 +81,11 @@ static void empty_file_gives_defaults(void **state)
 
 static void every_documented_key_is_read(void **state)
 {
-	const char *text = "server: {host: 0.0.0.0, port: 9000, threads: 3}\n"
-	                   "event: {async_workers: 7, async_channel_size: 50, max_event_size: 4096, shutdown_timeout_ms: 0}\n"
+	const char *text = "server: {host: 0.0.0.0, port: 9000, threads: 3, allow_unauthenticated: true}\n"
+	                   "event: {async_workers: 7, async_channel_size: 50, max_event_size: 4096, shutdown_timeout_ms: 0,"
+	                   " sync_timeout_ms: 1500}\n"
 	                   "database: {enabled: true, dsn: 'u:p@tcp(db:3306)/event_system'}\n"
-	                   "logging: {level: debug, format: text}\n"
+	                   "logging: {level: debug, format: text, access_log: false}\n"
 	                   "metrics: {enabled: false, host: 0.0.0.0, port: 9191}\n"
 	                   "plugins:\n"
 	                   "  directory: /opt/plugins\n"
@@ -109,6 +111,9 @@ static void every_documented_key_is_read(void **state)
 	assert_int_equal(c->async_channel_size, 50);
 	assert_int_equal(c->max_event_size, 4096);
 	assert_int_equal(c->shutdown_timeout_ms, 0);
+	assert_int_equal(c->sync_timeout_ms, 1500);
+	assert_true(c->allow_unauthenticated);
+	assert_false(c->access_log);
 	assert_true(c->database_enabled);
 	assert_string_equal(c->database_dsn, "u:p@tcp(db:3306)/event_system");
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
@@ -268,6 +273,63 @@ static void missing_file_is_reported(void **state)
 	assert_non_null(strstr(errs.items[0].message, "cannot open"));
 }
 
+static void tokens_come_from_the_file_the_environment_or_a_token_file(void **state)
+{
+	char path[] = "/tmp/es-token-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "file-secret-0123456789\n", 23), 23);
+	close(fd);
+	set_env(0, "CI_TOKEN", "env-secret-0123456789");
+	char text[512];
+	snprintf(text, sizeof text,
+	         "server: {host: 0.0.0.0}\n"
+	         "auth:\n"
+	         "  tokens:\n"
+	         "    - {name: literal, role: admin, token: literal-secret-0123456789}\n"
+	         "    - {name: ci, token_env: CI_TOKEN}\n"
+	         "    - {name: filed, role: trigger, token_file: %s}\n",
+	         path);
+	config_errors errs;
+	es_config *c = load(text, &errs);
+	unlink(path);
+	if (!c)
+		fail_msg("%u:%u: %s", errs.items[0].line, errs.items[0].column, errs.items[0].message);
+	assert_int_equal(c->token_count, 3);
+	assert_string_equal(c->tokens[0].secret, "literal-secret-0123456789");
+	assert_int_equal(c->tokens[0].role, TOKEN_ROLE_ADMIN);
+	assert_string_equal(c->tokens[1].secret, "env-secret-0123456789");
+	assert_int_equal(c->tokens[1].role, TOKEN_ROLE_TRIGGER);
+	assert_string_equal(c->tokens[2].secret, "file-secret-0123456789");
+	es_config_free(c);
+}
+
+static void bad_tokens_are_errors_that_never_show_the_secret(void **state)
+{
+	expect_one_error("auth:\n  tokens:\n    - {name: a, token: short-secret}\n", 3, 24,
+	                 "shorter than 16 characters");
+	expect_one_error("auth:\n  tokens:\n    - {name: a, token_env: NOPE}\n", 3, 28,
+	                 "environment variable NOPE is not set");
+	expect_one_error("auth:\n  tokens:\n    - {name: a}\n", 3, 7, "needs exactly one of token, token_env, token_file");
+	expect_one_error("auth:\n  tokens:\n    - {name: a, role: root, token: 0123456789abcdef0}\n", 3, 23,
+	                 "role must be trigger or admin");
+	config_errors errs;
+	assert_null(load("auth:\n  tokens:\n    - {name: a, token: tiny-secret}\n", &errs));
+	assert_null(strstr(errs.items[0].message, "tiny-secret"));
+}
+
+static void non_loopback_address_needs_tokens_or_an_explicit_opt_out(void **state)
+{
+	expect_one_error("server:\n  host: 0.0.0.0\n", 2, 9, "is not a loopback address and auth.tokens is empty");
+	config_errors errs;
+	es_config *c = load("server: {host: 0.0.0.0, allow_unauthenticated: true}\n", &errs);
+	assert_non_null(c);
+	es_config_free(c);
+	c = load("server: {host: '::1'}\n", &errs);
+	assert_non_null(c);
+	es_config_free(c);
+}
+
 static void shipped_default_config_is_valid(void **state)
 {
 	char path[4096];
@@ -300,6 +362,9 @@ int main(void)
 		cmocka_unit_test_setup(bad_environment_values_are_errors, reset_env),
 		cmocka_unit_test_setup(database_enabled_needs_a_dsn, reset_env),
 		cmocka_unit_test_setup(missing_file_is_reported, reset_env),
+		cmocka_unit_test_setup(tokens_come_from_the_file_the_environment_or_a_token_file, reset_env),
+		cmocka_unit_test_setup(bad_tokens_are_errors_that_never_show_the_secret, reset_env),
+		cmocka_unit_test_setup(non_loopback_address_needs_tokens_or_an_explicit_opt_out, reset_env),
 		cmocka_unit_test_setup(shipped_default_config_is_valid, reset_env),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,0 +1,47 @@
+/*
+ * Shared between the HTTP API files (http_api.c: routing, replies, auth,
+ * status endpoints; http_events.c: the event endpoints).  Everything here
+ * runs on an HTTP loop thread.
+ */
+#ifndef ES_HTTP_API_INTERNAL_H
+#define ES_HTTP_API_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "http_api.h"
+
+/* One request being answered.  Lives on the handler's stack, or on the heap
+ * while a synchronous trigger waits (see http_events.c). */
+typedef struct api_request {
+	struct evhttp_request *req; /* NULL once the client went away */
+	http_api_thread *thread;
+	es_daemon *daemon;
+	int64_t start_us;       /* monotonic, when the handler was entered */
+	char token_name[64];    /* who, for the access log ("-" when none) */
+	const char *query;      /* after '?', or NULL */
+} api_request;
+
+/* Answer with `body` (JSON, len bytes), then write the access log line. */
+void api_reply(api_request *r, int status, const char *body, size_t len);
+/* Answer with the JSON in the request's output buffer already. */
+void api_reply_buffer(api_request *r, int status);
+/* {"error": code, "message": message} */
+void api_error(api_request *r, int status, const char *code, const char *message);
+/* Add a response header. */
+void api_header(api_request *r, const char *name, const char *value);
+/* The value of query parameter `key`, copied into out; false when absent. */
+bool api_query(const api_request *r, const char *key, char *out, size_t out_size);
+
+/* API counters (http_api.c). */
+extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy,
+        api_unavailable, api_unauthorized;
+
+/* Event endpoints (http_events.c). */
+void api_trigger(api_request *r);
+void api_batch(api_request *r);
+void api_test(api_request *r);
+
+#endif
