@@ -79,6 +79,19 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (!cJSON_IsObject(root))
 		return FAIL("the body must be a JSON object with at least a \"name\" field");
 
+	/* Typos first: "nmae" is more useful than "missing name". */
+	static const char *const known[] = {"name", "id", "source", "time", "data", "attributes", "sync", NULL};
+	const cJSON *field;
+	cJSON_ArrayForEach(field, root)
+	{
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strcmp(field->string, *k) == 0;
+		if (!ok)
+			return FAIL(
+			            "unknown field \"%.64s\" (known: name, id, source, time, data, attributes, sync)",
+			            field->string);
+	}
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
 	if (!name)
 		return FAIL("missing field \"name\" (the event name, e.g. \"order.created\")");
@@ -129,18 +142,6 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			p->fields.attribute_count++;
 		}
 		p->fields.attributes = p->attributes;
-	}
-	static const char *const known[] = {"name", "id", "source", "time", "data", "attributes", "sync", NULL};
-	const cJSON *field;
-	cJSON_ArrayForEach(field, root)
-	{
-		bool ok = false;
-		for (const char *const *k = known; *k && !ok; k++)
-			ok = strcmp(field->string, *k) == 0;
-		if (!ok)
-			return FAIL(
-			            "unknown field \"%.64s\" (known: name, id, source, time, data, attributes, sync)",
-			            field->string);
 	}
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
 	if (data) {

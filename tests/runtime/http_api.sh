@@ -1,0 +1,146 @@
+#!/bin/bash
+# Every endpoint of the HTTP API and every error a caller can get, over real
+# HTTP, as a user would meet them with curl.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+stage_plugin recorder
+stage_plugin failing
+stage_plugin slow
+stage_plugin example
+write_config <<'YAML'
+server: {port: @PORT@}
+event: {max_event_size: 2048, sync_timeout_ms: 1500}
+logging: {format: text}
+plugins:
+  directory: @PLUGDIR@
+  defaults: {backoff_initial_ms: 10, backoff_max_ms: 20}
+  settings:
+    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
+    failing: {subscribe: ["fail.*"]}
+    slow: {subscribe: ["slow.*"], config: {delay_ms: 4000}}
+YAML
+start_daemon
+
+# ---- trigger ----
+request POST /api/events/trigger '{"name":"order.created","data":{"n":1}}'
+expect_status 202
+grep -qi '^Content-Type: application/json; charset=utf-8' "$TMP/headers" || fail "202 without the JSON content type"
+echo "$BODY" | jq -e '(.id|length) == 36 and .name == "order.created" and .matched == ["recorder"]' >/dev/null ||
+	fail "202 body: $BODY"
+pass "trigger answers 202 with the id, the name and the matched plugins"
+
+request POST /api/events/trigger '{"name": "a", "data": {"x": tru}}'
+expect_status 400
+expect_body '"error":"bad_request"'
+expect_body 'malformed JSON at byte 2'
+request POST /api/events/trigger '{"data":{}}'
+expect_status 400
+expect_body 'missing field \"name\"'
+request POST /api/events/trigger '{"name":"bad name!"}'
+expect_status 400
+expect_body 'invalid \"name\": event name has an invalid character at byte 3'
+request POST /api/events/trigger '{"name":"a..b"}'
+expect_status 400
+expect_body 'empty segment'
+pass "malformed JSON, a missing name and an invalid name are 400 with the reason"
+
+big=$(head -c 3000 /dev/zero | tr '\0' 'x')
+request POST /api/events/trigger "{\"name\":\"a\",\"data\":\"$big\"}"
+expect_status 413
+expect_body '"error":"too_large"'
+expect_body 'event.max_event_size is 2048'
+# far over the limit: refused from the Content-Length, without reading the body
+huge_status=$(head -c 10000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+	--data-binary @- "http://127.0.0.1:$PORT/api/events/trigger")
+[ "$huge_status" = 413 ] || fail "a 10 MB body got $huge_status"
+pass "bodies over event.max_event_size are 413"
+
+request POST /api/events/trigger 'name=a' application/x-www-form-urlencoded
+expect_status 415
+expect_body "not 'application/x-www-form-urlencoded'"
+pass "a wrong Content-Type is 415 naming the accepted types"
+
+request GET /api/events/trigger
+expect_status 405
+grep -qi '^Allow: POST' "$TMP/headers" || fail "405 without Allow"
+request DELETE /health
+expect_status 405
+grep -qi '^Allow: GET, HEAD' "$TMP/headers" || fail "405 without Allow on /health"
+request GET /nope
+expect_status 404
+expect_body '"error":"not_found"'
+pass "wrong methods are 405 with Allow; unknown paths are 404"
+
+# ---- synchronous trigger ----
+request POST '/api/events/trigger?wait=true' '{"name":"fail.now"}'
+expect_status 200
+echo "$BODY" | jq -e '.status == "failed" and .outcomes.failing.status == "failed"
+	and .outcomes.failing.error == "downstream rejected the event (test)" and .outcomes.recorder.status == "ok"' >/dev/null ||
+	fail "sync body: $BODY"
+request POST /api/events/trigger '{"name":"order.sync","sync":true}'
+expect_status 200
+echo "$BODY" | jq -e '.status == "ok" and .outcomes.recorder.attempts == 1' >/dev/null || fail "sync body: $BODY"
+pass "?wait=true and \"sync\": true answer 200 with each plugin's outcome"
+
+t0=$(date +%s%N)
+request POST '/api/events/trigger?wait=true' '{"name":"slow.job"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_status 504
+echo "$BODY" | jq -e '.status == "timeout" and .outcomes.slow.status == "pending" and .outcomes.recorder.status == "ok"' \
+	>/dev/null || fail "timeout body: $BODY"
+[ $ms -lt 3500 ] || fail "the sync timeout took $ms ms (configured 1500)"
+pass "a synchronous trigger that outlives event.sync_timeout_ms answers 504 with what is known ($ms ms)"
+
+# While a synchronous trigger waits, the loop thread keeps serving others.
+curl -s -o "$TMP/wait.json" -H 'Content-Type: application/json' -d '{"name":"slow.two"}' \
+	"http://127.0.0.1:$PORT/api/events/trigger?wait=true" &
+waiter=$!
+sleep 0.1
+t0=$(date +%s%N)
+for i in 1 2 3 4 5; do request GET /health; expect_status 200; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ $ms -lt 1000 ] || fail "health checks took $ms ms while a synchronous trigger waited"
+wait $waiter
+pass "a waiting synchronous trigger does not hold up other requests (5 health checks in $ms ms)"
+
+# ---- test endpoint ----
+request POST /api/events/test
+expect_status 200
+echo "$BODY" | jq -e '.name == "system.test" and .status == "ok" and (.matched|index("example")) != null
+	and .outcomes.example.status == "ok"' >/dev/null || fail "test body: $BODY"
+id=$(echo "$BODY" | jq -r .id)
+wait_until "example logged the test event" 5 log_has "\[example\] received system.test (id $id"
+expect_log "test event requested"
+pass "POST /api/events/test sends system.test through the pipeline and reports each outcome"
+
+# ---- batch ----
+request POST /api/events/batch '[{"name":"b.one"},{"nmae":"typo"},{"name":"b.three","id":"b-3"}]'
+expect_status 207
+echo "$BODY" | jq -e '.accepted == 2 and .rejected == 1 and .results[0].status == 202 and .results[1].status == 400
+	and (.results[1].message|contains("unknown field")) and .results[2].id == "b-3"' >/dev/null || fail "batch: $BODY"
+request POST /api/events/batch '[{"name":"b.four"},{"name":"b.five"}]'
+expect_status 202
+request POST /api/events/batch '{"name":"not.an.array"}'
+expect_status 400
+expect_body 'must be a JSON array'
+wait_until "batch events delivered" 5 lines_at_least "$TMP/recorder.txt" "recorder b\." 4
+pass "a batch answers per event: one bad event does not hide the others' outcome"
+
+# ---- status endpoints ----
+request GET /ready
+expect_status 200
+expect_body '"status":"ready"'
+request GET /api/plugins
+expect_status 200
+echo "$BODY" | jq -e '[.plugins[].name] | sort == ["example","failing","recorder","slow"]' >/dev/null || fail "plugins: $BODY"
+echo "$BODY" | jq -e '.plugins[] | select(.name=="recorder") | .abi == "1.0" and .queue_capacity == 1000
+	and .workers == 4 and (.file|endswith("recorder.so")) and .counters.ok >= 1' >/dev/null || fail "recorder: $BODY"
+pass "GET /ready and GET /api/plugins report state, queues and counters"
+
+# ---- access log ----
+expect_log '\[access\] POST /api/events/trigger 202 [0-9]* bytes [0-9.]* ms client=127.0.0.1:[0-9]* token=-'
+expect_log '\[access\] GET /nope 404 '
+pass "each request writes one access log line (method, path, status, bytes, latency, client, token)"
+
+stop_daemon TERM
