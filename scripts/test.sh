@@ -3,7 +3,8 @@
 #  1. a normal build with warnings as errors: unit + runtime tests, valgrind
 #  2. an ASan + UBSan build: the same tests
 #  3. make abi-check, static analysis (cppcheck, clang-tidy)
-#  4. make distcheck (VPATH build from the tarball, install, uninstall)
+#  4. the fuzz targets for a bounded time (FUZZ_SECONDS each, default 20)
+#  5. make distcheck (VPATH build from the tarball, install, uninstall)
 # Ends with one line "N passed, N failed".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,13 @@ if scripts/static-analysis.sh "$out/default" > "$out/static-analysis.log" 2>&1; 
 	passed=$((passed + 1)); tail -1 "$out/static-analysis.log"
 else
 	failed=$((failed + 1)); grep -E "error|warning" "$out/static-analysis.log" | head -40
+fi
+
+step "fuzzing (bounded)"
+if tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "$out/default" > "$out/fuzz.log" 2>&1; then
+	passed=$((passed + 1)); tail -1 "$out/fuzz.log"
+else
+	failed=$((failed + 1)); tail -40 "$out/fuzz.log"
 fi
 
 step "make distcheck"

@@ -40,7 +40,7 @@ pass "the healthy plugin delivered all 5 events in $elapsed_ms ms while the othe
 
 wait_until "timeout logged" 5 log_has "\[hang\] handler overran its 200 ms deadline on event"
 expect_log "worker abandoned, replacement started"
-wait_until "stuck worker reported" 5 test "$(plugin_counter hang workers_stuck)" -ge 1
+wait_until "stuck worker reported" 5 counter_at_least hang workers_stuck 1
 [ "$(plugin_counter hang timed_out)" -ge 1 ] || fail "timed_out not counted"
 request GET /api/plugins
 echo "$BODY" | jq -e '.plugins[] | select(.name=="hang") | .state == "degraded"' >/dev/null || fail "hang not degraded: $BODY"

@@ -166,3 +166,10 @@ plugin_counter() {
 	curl -s "http://127.0.0.1:$PORT/api/plugins" |
 		jq -r --arg p "$1" --arg f "$2" '.plugins[] | select(.name == $p) | (.counters[$f] // .[$f])'
 }
+
+# counter_at_least PLUGIN FIELD N: for wait_until (re-reads the counter each time)
+counter_at_least() {
+	local v
+	v=$(plugin_counter "$1" "$2")
+	[ -n "$v" ] && [ "$v" -ge "$3" ]
+}

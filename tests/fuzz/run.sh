@@ -1,0 +1,35 @@
+#!/bin/sh
+# Build the libFuzzer targets with clang (ASan + UBSan) and run each for a
+# bounded time over its committed corpus.  New interesting inputs go to a
+# scratch directory; copy them into corpus/ to keep them.
+#   tests/fuzz/run.sh [SECONDS-PER-TARGET] [BUILDDIR-with-config.h]
+set -eu
+secs=${1:-20}
+build=${2:?usage: $0 SECONDS BUILDDIR}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+CC=${FUZZ_CC:-clang}
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$build -I$top/host -I$top/sdk/include"
+deps="$(pkg-config --cflags --libs libcjson yaml-0.1 libevent libevent_pthreads) -lpthread"
+host="$top/host"
+build_target() { # NAME SOURCES...
+	name=$1
+	shift
+	$CC $flags -DPLUGINDIR='"/usr/lib/event-system/plugins"' -o "$out/$name" "$top/tests/fuzz/$name.c" "$@" $deps
+}
+build_target fuzz_trigger "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
+build_target fuzz_cloudevents "$host/cloudevents.c" "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
+build_target fuzz_config "$host/es_config.c" "$host/yaml_tree.c" "$host/log.c"
+for t in trigger cloudevents config; do
+	mkdir -p "$out/new-$t"
+	echo "fuzzing $t for ${secs}s"
+	"$out/fuzz_$t" -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
+		"$out/new-$t" "$top/tests/fuzz/corpus/$t" > "$out/$t.log" 2>&1 || {
+		tail -40 "$out/$t.log"
+		echo "fuzz target $t failed"
+		exit 1
+	}
+	grep -E "^stat::number_of_executed_units" "$out/$t.log" || true
+done
+echo "fuzzing: no crash"
