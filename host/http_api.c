@@ -8,6 +8,7 @@
 #include "http_api.h"
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "event.h"
 #include "http_api_internal.h"
@@ -36,14 +38,46 @@ void http_api_counters_read(http_api_counters *out)
 	out->rejected_unauthorized = atomic_load(&api_unauthorized);
 }
 
-void http_api_thread_init(http_api_thread *api, es_daemon *daemon)
+/* Access log lines are batched per thread and written with one write(2)
+ * every few milliseconds (or when the batch is large): a write per request
+ * would cost a system call on the hot path.  Each write holds whole lines. */
+#define ACCESS_LOG_FLUSH_MS 50
+#define ACCESS_LOG_FLUSH_BYTES 32768
+
+static void flush_access_log(http_api_thread *api)
+{
+	while (evbuffer_get_length(api->access_log) > 0)
+		if (evbuffer_write(api->access_log, STDERR_FILENO) <= 0)
+			break;
+}
+
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+	flush_access_log(arg);
+}
+
+int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base)
 {
 	api->daemon = daemon;
+	api->access_log = evbuffer_new();
+	api->flush_timer = event_new(base, -1, EV_PERSIST, on_flush_timer, api);
+	if (!api->access_log || !api->flush_timer)
+		return -1;
+	struct timeval every = {.tv_sec = 0, .tv_usec = ACCESS_LOG_FLUSH_MS * 1000};
+	event_add(api->flush_timer, &every);
+	return 0;
 }
 
 void http_api_thread_free(http_api_thread *api)
 {
-	(void)api;
+	if (api->access_log) {
+		flush_access_log(api);
+		evbuffer_free(api->access_log);
+	}
+	if (api->flush_timer)
+		event_free(api->flush_timer);
+	api->access_log = NULL;
+	api->flush_timer = NULL;
 }
 
 /* ---- replies and the access log ---- */
@@ -82,7 +116,7 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
-static void access_log(api_request *r, int status, size_t bytes)
+static void log_access(api_request *r, int status, size_t bytes)
 {
 	if (!r->daemon->config->access_log || !log_enabled(LOG_LEVEL_INFO))
 		return;
@@ -98,9 +132,14 @@ static void access_log(api_request *r, int status, size_t bytes)
 	const char *uri = evhttp_request_get_uri(r->req);
 	size_t path_len = strcspn(uri, "?");
 	double ms = (double)(clock_monotonic_us() - r->start_us) / 1000.0;
-	LOG_INFO("access", "%s %.*s %d %zu bytes %.3f ms client=%s token=%s",
-	         method_name(evhttp_request_get_command(r->req)), (int)(path_len > 200 ? 200 : path_len), uri, status,
-	         bytes, ms, client, r->token_name[0] ? r->token_name : "-");
+	char line[1024];
+	size_t len = log_format_line(line, sizeof line, LOG_LEVEL_INFO, "access",
+	                             "%s %.*s %d %zu bytes %.3f ms client=%s token=%s",
+	                             method_name(evhttp_request_get_command(r->req)), (int)(path_len > 200 ? 200 : path_len),
+	                             uri, status, bytes, ms, client, r->token_name[0] ? r->token_name : "-");
+	evbuffer_add(r->thread->access_log, line, len);
+	if (evbuffer_get_length(r->thread->access_log) >= ACCESS_LOG_FLUSH_BYTES)
+		flush_access_log(r->thread);
 }
 
 void api_header(api_request *r, const char *name, const char *value)
@@ -116,7 +155,7 @@ void api_reply_buffer(api_request *r, int status)
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
 	size_t bytes = evbuffer_get_length(out);
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json; charset=utf-8");
-	access_log(r, status, bytes);
+	log_access(r, status, bytes);
 	evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
 }
 

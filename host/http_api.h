@@ -20,11 +20,20 @@
 
 struct evhttp_request;
 
+struct event_base;
+struct evbuffer;
+struct event;
+
+/* Per HTTP thread state; owned by that thread. */
 typedef struct http_api_thread {
 	es_daemon *daemon;
+	struct evbuffer *access_log; /* lines waiting to be written */
+	struct event *flush_timer;   /* writes them every ACCESS_LOG_FLUSH_MS */
 } http_api_thread;
 
-void http_api_thread_init(http_api_thread *api, es_daemon *daemon);
+/* 0, or -1 when out of memory. */
+int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base);
+/* Writes what is left of the access log; call after the loop stopped. */
 void http_api_thread_free(http_api_thread *api);
 /* evhttp generic callback; `arg` is the thread's http_api_thread. */
 void http_api_handle(struct evhttp_request *req, void *arg);

@@ -131,7 +131,10 @@ http_server *http_server_start(es_daemon *daemon, const char *host, uint16_t por
 		evhttp_set_timeout_tv(t->http, &timeout);
 		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-		http_api_thread_init(&t->api, daemon);
+		if (http_api_thread_init(&t->api, daemon, t->base) != 0) {
+			snprintf(err, err_size, "out of memory");
+			goto out_fail;
+		}
 		evhttp_set_gencb(t->http, http_api_handle, &t->api);
 	}
 	for (uint32_t i = 0; i < threads; i++) {
@@ -164,9 +167,9 @@ void http_server_stop(http_server *s)
 			pthread_join(t->thread, NULL);
 		if (t->http)
 			evhttp_free(t->http);
+		http_api_thread_free(&t->api); /* its timer belongs to the base: before it */
 		if (t->base)
 			event_base_free(t->base);
-		http_api_thread_free(&t->api);
 	}
 	free(s->threads);
 	free(s);

@@ -86,11 +86,12 @@ static size_t append_json_escaped(char *buf, size_t len, size_t cap, const char 
 	return len;
 }
 
-void log_vwrite(log_level level, const char *subsystem, const char *fmt, va_list ap)
-{
-	if (!log_enabled(level))
-		return;
+static size_t format_line(char *line, size_t cap, log_level level, const char *subsystem, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 4, 0)));
 
+static size_t format_line(char *line, size_t cap, log_level level, const char *subsystem, const char *fmt,
+                          va_list ap)
+{
 	char message[2048];
 	vsnprintf(message, sizeof message, fmt, ap);
 
@@ -102,26 +103,44 @@ void log_vwrite(log_level level, const char *subsystem, const char *fmt, va_list
 	size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
-	char line[4096];
 	size_t len;
 	if (atomic_load_explicit(&current_format, memory_order_relaxed) == LOG_FORMAT_JSON) {
-		len = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"",
-		                       stamp, log_level_name(level));
-		len = append_json_escaped(line, len, sizeof line, subsystem);
-		len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
-		len = append_json_escaped(line, len, sizeof line, message);
-		if (len + 3 > sizeof line)
-			len = sizeof line - 3;
+		len = (size_t)snprintf(line, cap, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", stamp,
+		                       log_level_name(level));
+		len = append_json_escaped(line, len, cap, subsystem);
+		len += (size_t)snprintf(line + len, cap - len, "\",\"msg\":\"");
+		len = append_json_escaped(line, len, cap, message);
+		if (len + 3 > cap)
+			len = cap - 3;
 		line[len++] = '"';
 		line[len++] = '}';
 		line[len++] = '\n';
 	} else {
-		len = (size_t)snprintf(line, sizeof line, "%s %-5s [%s] %s", stamp, log_level_name(level),
-		                       subsystem, message);
-		if (len > sizeof line - 2)
-			len = sizeof line - 2;
+		len = (size_t)snprintf(line, cap, "%s %-5s [%s] %s", stamp, log_level_name(level), subsystem, message);
+		if (len > cap - 2)
+			len = cap - 2;
 		line[len++] = '\n';
 	}
+	return len;
+}
+
+size_t log_format_line(char *out, size_t out_size, log_level level, const char *subsystem, const char *fmt, ...)
+{
+	if (!log_enabled(level) || out_size < 64)
+		return 0;
+	va_list ap;
+	va_start(ap, fmt);
+	size_t len = format_line(out, out_size, level, subsystem, fmt, ap);
+	va_end(ap);
+	return len;
+}
+
+void log_vwrite(log_level level, const char *subsystem, const char *fmt, va_list ap)
+{
+	if (!log_enabled(level))
+		return;
+	char line[4096];
+	size_t len = format_line(line, sizeof line, level, subsystem, fmt, ap);
 	/* One write: lines from different threads do not interleave. */
 	ssize_t ignored = write(STDERR_FILENO, line, len);
 	(void)ignored;

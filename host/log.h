@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -39,6 +40,12 @@ void log_write(log_level level, const char *subsystem, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_vwrite(log_level level, const char *subsystem, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
+
+/* Format one complete line (with its newline) into out, as log_write()
+ * would write it; returns its length, 0 when the level is disabled.  For
+ * callers that batch lines (the access log). */
+size_t log_format_line(char *out, size_t out_size, log_level level, const char *subsystem, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 #define LOG_ERROR(sub, ...) log_write(LOG_LEVEL_ERROR, (sub), __VA_ARGS__)
 #define LOG_WARN(sub, ...) log_write(LOG_LEVEL_WARN, (sub), __VA_ARGS__)

@@ -70,6 +70,67 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 	return true;
 }
 
+/* Skip one JSON value starting at p (already validated by cJSON); returns
+ * the first byte after it. */
+static const char *skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+	do {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',' || *p == ':'))
+			p++;
+		if (p >= end)
+			return end;
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			p++;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+			p++;
+			continue;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+			p++;
+		} else {
+			while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' &&
+			       *p != '\t')
+				p++;
+		}
+	} while (depth > 0 && p < end);
+	return p;
+}
+
+/* The raw text of the top-level "data" value of a valid JSON object, so it
+ * need not be printed again from the tree.  False when not found. */
+static bool raw_data_span(const char *body, size_t len, const char **start, size_t *span)
+{
+	const char *p = body, *end = body + len;
+	while (p < end && *p != '{')
+		p++;
+	p++;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ','))
+			p++;
+		if (p >= end || *p != '"')
+			return false;
+		const char *key = p + 1;
+		const char *after_key = skip_value(p, end);
+		bool is_data = after_key - key == 5 && memcmp(key, "data\"", 5) == 0;
+		p = after_key;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':'))
+			p++;
+		const char *value_end = skip_value(p, end);
+		if (is_data) {
+			*start = p;
+			*span = (size_t)(value_end - p);
+			return true;
+		}
+		p = value_end;
+	}
+	return false;
+}
+
 /* Write the reason and give the HTTP status for a bad request. */
 #define FAIL(...) (snprintf(err, err_size, __VA_ARGS__), 400)
 
@@ -144,6 +205,16 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		p->fields.attributes = p->attributes;
 	}
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	if (data && p->raw_body) {
+		/* the caller's own text of the value: no reprint (trigger_parse) */
+		const char *raw;
+		size_t span;
+		if (raw_data_span(p->raw_body, p->raw_len, &raw, &span)) {
+			p->fields.data = raw;
+			p->fields.data_len = span;
+			return 0;
+		}
+	}
 	if (data) {
 		p->data = cJSON_PrintUnformatted(data);
 		if (!p->data)
@@ -175,6 +246,8 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, si
 		return 400;
 	}
 	p->root = root;
+	p->raw_body = body;
+	p->raw_len = len;
 	return trigger_parse_object(root, p, err, err_size);
 }
 

@@ -25,6 +25,8 @@ typedef struct trigger_parsed {
 	char *owned[TRIGGER_MAX_ATTRIBUTES + 4]; /* strings made while parsing, freed with it */
 	size_t owned_count;
 	bool sync;   /* "sync": true */
+	const char *raw_body; /* trigger_parse(): the body, so data can be taken as written */
+	size_t raw_len;
 } trigger_parsed;
 
 /* 0 on success; otherwise the HTTP status to answer (400) with a message

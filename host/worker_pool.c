@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +261,23 @@ static struct timespec abs_realtime_in(int64_t us)
 	return ts;
 }
 
+#define SPIN_US 50
+
+/* Briefly yield the CPU while watching for work, without the lock.  True
+ * when work may have arrived.  Called and returns under lock. */
+static bool spin_for_work(worker_pool *p)
+{
+	pthread_mutex_unlock(&p->lock);
+	int64_t until = clock_monotonic_us() + SPIN_US;
+	bool seen = false;
+	while (!seen && clock_monotonic_us() < until) {
+		sched_yield();
+		seen = __atomic_load_n(&p->count, __ATOMIC_RELAXED) != 0; /* a hint; rechecked under lock */
+	}
+	pthread_mutex_lock(&p->lock);
+	return seen;
+}
+
 /* Wait for work: false when the worker should exit.  Under lock. */
 static bool wait_for_work(worker_pool *p, worker *w)
 {
@@ -280,6 +298,11 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			wait = p->stop_deadline_us - now;
 		if (wait < 1)
 			wait = 1;
+		/* Under a steady stream, the next event usually arrives within
+		 * microseconds: yield for a moment before sleeping, so producers
+		 * need not pay a futex wake-up per event. */
+		if (!stopping && spin_for_work(p))
+			continue;
 		struct timespec until = abs_realtime_in(wait);
 		p->idle_waiters++;
 		pthread_cond_timedwait(&p->work_ready, &p->lock, &until);

@@ -1,0 +1,101 @@
+#!/bin/bash
+# HTTP trigger benchmark: wrk against, side by side in one run,
+#   (a) nginx answering a static 202,
+#   (b) a bare libevent server that parses the JSON body and answers 202
+#       (bench/bare_http_server.c, the same threading as the daemon),
+#   (c) event-system with one no-op plugin subscribed, access log off,
+#   (d) the same with the access log on,
+# then the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
+# Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
+# Installs wrk and nginx with apt when missing.
+set -euo pipefail
+build=$(cd "${BUILD:-.}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-10}
+conns=${CONNS:-400}
+for tool in wrk nginx; do
+	command -v $tool >/dev/null || command -v /usr/sbin/$tool >/dev/null ||
+		{ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq $tool >/dev/null; }
+done
+make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
+
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
+
+# (a) nginx
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $work/nginx;
+	server {
+		listen 127.0.0.1:18091 reuseport backlog=1024;
+		location / { return 202 '{"accepted":true}'; }
+	}
+}
+NGINX
+/usr/sbin/nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+# (b) bare libevent
+"$build/bench/bare_http_server" 18092 2 &
+pids+=($!)
+# (c) and (d) event-system with the no-op plugin
+mkdir -m 755 "$work/plugins"
+install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
+for log in off on; do
+	port=$([ $log = off ] && echo 18093 || echo 18094)
+	cat > "$work/es-$log.yaml" <<YAML
+server: {port: $port, threads: 2}
+event: {async_channel_size: 65536}
+logging: {level: info, format: json, access_log: $([ $log = off ] && echo false || echo true)}
+plugins:
+  directory: $work/plugins
+  settings:
+    noop: {workers: 1, subscribe: ["**"]}
+YAML
+	"$build/host/event-system" -c "$work/es-$log.yaml" > "$work/es-$log.log" 2>&1 &
+	pids+=($!)
+	echo $! > "$work/es-$log.pid"
+done
+for p in 18091 18092 18093 18094; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
+
+run_wrk() { # NAME PORT THREADS SECONDS
+	local out="$work/wrk-$1.txt"
+	wrk -t"$3" -c"$conns" -d"$4"s --latency -s "$top/bench/post.lua" "http://127.0.0.1:$2/api/events/trigger" > "$out" 2>&1
+	local rps p99 avg non2xx sockerr
+	rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
+	avg=$(awk '/^    Latency/ {print $2}' "$out")
+	p99=$(awk '/^ +99%/ {print $2}' "$out")
+	non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+	sockerr=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' "$out")
+	echo "$1 $rps ${avg} ${p99} ${non2xx:-0} ${sockerr:-0}"
+}
+
+echo "# wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST; columns: target req/s mean-latency p99 non-2xx socket-errors"
+r_nginx=$(run_wrk nginx-static-202 18091 2 "$secs")
+r_bare=$(run_wrk bare-libevent-202 18092 2 "$secs")
+r_es=$(run_wrk event-system 18093 2 "$secs")
+r_eslog=$(run_wrk event-system+access-log 18094 2 "$secs")
+printf '%s\n' "$r_nginx" "$r_bare" "$r_es" "$r_eslog"
+bare=$(echo "$r_bare" | awk '{print $2}')
+nginx=$(echo "$r_nginx" | awk '{print $2}')
+for r in "$r_es" "$r_eslog"; do
+	echo "$r" | awk -v b="$bare" -v n="$nginx" '{printf "ratio %s: %.2fx bare libevent, %.2fx nginx\n", $1, $2/b, $2/n}'
+done
+rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$(cat "$work/es-off.pid")/status")
+echo "event-system peak RSS after $conns connections: $rss"
+
+echo "# requirements document check: wrk -t12 -c400 -d30s on event-system"
+run_wrk seed-check 18093 12 "${SEED_SECS:-30}"
+awk '/requests in/ {print "total:", $1, "requests"}' "$work/wrk-seed-check.txt"
+grep -c . "$work/es-off.log" >/dev/null
+noop_ok=$(curl -s "http://127.0.0.1:18093/api/plugins" | jq '.plugins[0].counters.ok')
+echo "noop plugin delivered: $noop_ok"
