@@ -7,6 +7,7 @@
 #   (d) the same with the access log on,
 # then the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
+# (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
 # Installs wrk and nginx with apt when missing.
 set -euo pipefail
 build=$(cd "${BUILD:-.}" && pwd)
@@ -79,12 +80,25 @@ run_wrk() { # NAME PORT THREADS SECONDS
 	echo "$1 $rps ${avg} ${p99} ${non2xx:-0} ${sockerr:-0}"
 }
 
-echo "# wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST; columns: target req/s mean-latency p99 non-2xx socket-errors"
-r_nginx=$(run_wrk nginx-static-202 18091 2 "$secs")
-r_bare=$(run_wrk bare-libevent-202 18092 2 "$secs")
-r_es=$(run_wrk event-system 18093 2 "$secs")
-r_eslog=$(run_wrk event-system+access-log 18094 2 "$secs")
+rounds=${ROUNDS:-3}
+echo "# wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST, $rounds rounds in turn, median shown"
+echo "# columns: target req/s mean-latency p99 non-2xx socket-errors"
+: > "$work/all.txt"
+for round in $(seq 1 "$rounds"); do
+	run_wrk nginx-static-202 18091 2 "$secs" >> "$work/all.txt"
+	run_wrk bare-libevent-202 18092 2 "$secs" >> "$work/all.txt"
+	run_wrk event-system 18093 2 "$secs" >> "$work/all.txt"
+	run_wrk event-system+access-log 18094 2 "$secs" >> "$work/all.txt"
+done
+median() { grep "^$1 " "$work/all.txt" | sort -k2 -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+r_nginx=$(median nginx-static-202)
+r_bare=$(median bare-libevent-202)
+r_es=$(median event-system)
+r_eslog=$(median event-system+access-log)
 printf '%s\n' "$r_nginx" "$r_bare" "$r_es" "$r_eslog"
+echo "# every round:"
+sed 's/^/#   /' "$work/all.txt"
+echo "# non-2xx and socket errors over all rounds: $(awk '{n+=$5; s+=$6} END {print n+0, s+0}' "$work/all.txt")"
 bare=$(echo "$r_bare" | awk '{print $2}')
 nginx=$(echo "$r_nginx" | awk '{print $2}')
 for r in "$r_es" "$r_eslog"; do
