@@ -73,6 +73,7 @@ typedef struct es_config {
 	char *server_host;
 	uint16_t server_port;
 	uint32_t server_threads;
+	uint32_t request_timeout_ms; /* a client must send its request within this */
 	bool allow_unauthenticated; /* serve a non-loopback address without tokens */
 
 	api_token *tokens;

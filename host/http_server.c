@@ -88,9 +88,16 @@ static int probe_port(const struct sockaddr_storage *addr, socklen_t len, const 
 	return -1;
 }
 
-http_server *http_server_start(es_daemon *daemon, const char *host, uint16_t port, uint32_t threads,
-                               size_t max_body, char *err, size_t err_size)
+/* Limits on what one client may hold: headers, body, time. */
+#define MAX_HEADERS_SIZE 16384
+
+http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 {
+	const es_config *c = daemon->config;
+	const char *host = c->server_host;
+	uint16_t port = c->server_port;
+	uint32_t threads = c->server_threads;
+	size_t max_body = c->max_event_size;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	if (resolve(host, port, &addr, &addr_len, err, err_size) != 0 ||
@@ -126,8 +133,10 @@ http_server *http_server_start(es_daemon *daemon, const char *host, uint16_t por
 		 * 413 in JSON; beyond that libevent refuses them from the
 		 * Content-Length, before reading anything. */
 		evhttp_set_max_body_size(t->http, (ev_ssize_t)(max_body * 2 + 65536));
-		evhttp_set_max_headers_size(t->http, 16384);
-		struct timeval timeout = {.tv_sec = 30};
+		evhttp_set_max_headers_size(t->http, MAX_HEADERS_SIZE);
+		/* A slow or stalled client is cut off; it never holds a worker. */
+		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
+		                          .tv_usec = (c->request_timeout_ms % 1000) * 1000};
 		evhttp_set_timeout_tv(t->http, &timeout);
 		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);

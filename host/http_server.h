@@ -17,10 +17,10 @@
 
 typedef struct http_server http_server;
 
-/* Bind host:port and start `threads` loop threads.  NULL on failure with a
- * one-line reason in err (e.g. port in use, permission denied). */
-http_server *http_server_start(es_daemon *daemon, const char *host, uint16_t port, uint32_t threads,
-                               size_t max_body, char *err, size_t err_size);
+/* Bind server.host:server.port and start server.threads loop threads, with
+ * the limits of daemon->config.  NULL on failure with a one-line reason in
+ * err (e.g. port in use, permission denied). */
+http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size);
 /* Stop accepting, close connections, join the threads, free. */
 void http_server_stop(http_server *server);
 

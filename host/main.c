@@ -221,8 +221,7 @@ static int run(const options *o)
 	daemon.generation = 1;
 
 	char err[512];
-	http_server *server = http_server_start(&daemon, config->server_host, config->server_port,
-	                                        config->server_threads, config->max_event_size, err, sizeof err);
+	http_server *server = http_server_start(&daemon, err, sizeof err);
 	if (!server) {
 		LOG_ERROR("main", "not starting: %s", err);
 		goto out_stop_plugins;

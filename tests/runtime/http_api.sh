@@ -144,3 +144,38 @@ expect_log '\[access\] GET /nope 404 '
 pass "each request writes one access log line (method, path, status, bytes, latency, client, token)"
 
 stop_daemon TERM
+
+# ---- slow clients and header floods ----
+write_config <<'YAML'
+server: {port: @PORT@, threads: 1, request_timeout_ms: 500}
+logging: {format: text}
+plugins: {directory: @PLUGDIR@, load_unconfigured: false}
+YAML
+start_daemon
+# A client that sends half a request and stalls is cut off...
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/events/trigger HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"na' >&3
+t0=$(date +%s%N)
+# ...while the only HTTP thread keeps serving others.
+request GET /health
+expect_status 200
+closed=no
+for _ in $(seq 1 60); do # 60 x 50 ms: 3 s at most
+	rc=0
+	timeout 0.05 cat <&3 >/dev/null 2>&1 || rc=$?
+	# 124: still open after 50 ms; anything else: the server closed it
+	if [ $rc -ne 124 ]; then closed=yes; break; fi
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+exec 3>&-
+[ $closed = yes ] || fail "a stalled client was not cut off within 3 s (request_timeout_ms 500)"
+[ $ms -ge 400 ] || fail "the stalled client was cut off after only $ms ms"
+pass "a stalled client is cut off after server.request_timeout_ms ($ms ms) and holds nothing meanwhile"
+
+flood=$(head -c 20000 /dev/zero | tr '\0' 'a')
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Flood: $flood" "http://127.0.0.1:$PORT/health")
+case "$st" in 4*|000) ;; *) fail "a 20 kB header got $st" ;; esac
+request GET /health
+expect_status 200
+pass "a header flood (20 kB) is refused ($st) and the server carries on"
+stop_daemon TERM
