@@ -229,10 +229,11 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 		free(text);
 		char *json = s ? cJSON_PrintUnformatted(s) : NULL;
 		cJSON_Delete(s);
-		if (!trigger_parsed_own(p, json))
+		char *owned = trigger_parsed_own(p, json);
+		if (!owned)
 			return FAIL("out of memory or too many attributes");
-		p->fields.data = json;
-		p->fields.data_len = strlen(json);
+		p->fields.data = owned;
+		p->fields.data_len = strlen(owned);
 		return 0;
 	}
 	char *b64 = base64_json_string(p, (const unsigned char *)body, len);

@@ -69,7 +69,7 @@ delivery_watch *delivery_watch_create(struct event_base *base, size_t capacity, 
 	w->capacity = capacity ? capacity : 1;
 	w->done = done;
 	w->arg = arg;
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
 	evtimer_add(w->timeout, &tv);
 	return w;
 }

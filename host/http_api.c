@@ -63,7 +63,7 @@ int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_b
 	api->flush_timer = event_new(base, -1, EV_PERSIST, on_flush_timer, api);
 	if (!api->access_log || !api->flush_timer)
 		return -1;
-	struct timeval every = {.tv_sec = 0, .tv_usec = ACCESS_LOG_FLUSH_MS * 1000};
+	struct timeval every = {.tv_sec = 0, .tv_usec = (suseconds_t)ACCESS_LOG_FLUSH_MS * 1000};
 	event_add(api->flush_timer, &every);
 	return 0;
 }

@@ -136,7 +136,7 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		evhttp_set_max_headers_size(t->http, MAX_HEADERS_SIZE);
 		/* A slow or stalled client is cut off; it never holds a worker. */
 		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
-		                          .tv_usec = (c->request_timeout_ms % 1000) * 1000};
+		                          .tv_usec = (suseconds_t)(c->request_timeout_ms % 1000) * 1000};
 		evhttp_set_timeout_tv(t->http, &timeout);
 		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);

@@ -82,9 +82,10 @@ static const char *skip_value(const char *p, const char *end)
 			return end;
 		if (*p == '"') {
 			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\')
+				if (*p == '\\' && p + 1 < end)
 					p++;
-			p++;
+			if (p < end)
+				p++;
 		} else if (*p == '{' || *p == '[') {
 			depth++;
 			p++;
@@ -105,6 +106,14 @@ static const char *skip_value(const char *p, const char *end)
  * need not be printed again from the tree.  False when not found. */
 static bool raw_data_span(const char *body, size_t len, const char **start, size_t *span)
 {
+	/* cJSON is lenient (it takes any control byte as whitespace and inside
+	 * strings); only strictly formed bodies take the fast path, so the text
+	 * handed on is exactly what a strict parser would accept. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)body[i];
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+			return false;
+	}
 	const char *p = body, *end = body + len;
 	while (p < end && *p != '{')
 		p++;
@@ -121,6 +130,8 @@ static bool raw_data_span(const char *body, size_t len, const char **start, size
 		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':'))
 			p++;
 		const char *value_end = skip_value(p, end);
+		if (value_end > end || p >= end)
+			return false; /* our scan and cJSON disagree: let the caller reprint */
 		if (is_data) {
 			*start = p;
 			*span = (size_t)(value_end - p);

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Static analysis of host/, sdk/ and plugins/ (section 11.3 of the
 # requirements): cppcheck and clang-tidy.  Findings are errors; suppress one
 # in place with a comment saying why (cppcheck-suppress / NOLINT).
@@ -11,7 +11,11 @@ echo "== cppcheck"
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr --error-exitcode=1 \
 	-I sdk/include -I host -D__GNUC__ host sdk plugins
 echo "== clang-tidy"
+# clang-tidy counts the warnings it suppressed in system headers on stderr;
+# keep only the findings.
 clang-tidy --quiet host/*.c sdk/abi/*.c plugins/*/*.c -- -std=gnu11 -I"$build" -Isdk/include -Ihost \
-	$(pkg-config --cflags libcjson yaml-0.1 libevent libmariadb 2>/dev/null) \
-	-DPLUGINDIR='"/usr/lib/event-system/plugins"' -DSYSCONFDIR='"/etc"'
+	$(pkg-config --cflags libcjson yaml-0.1 libevent libmariadb libcurl 2>/dev/null) \
+	-DPLUGINDIR='"/usr/lib/event-system/plugins"' -DSYSCONFDIR='"/etc"' 2>&1 | grep -v 'warnings generated' || true
+# grep ate clang-tidy's status: take it from the pipeline
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "clang-tidy reported findings"; exit 1; }
 echo "static analysis: no findings"

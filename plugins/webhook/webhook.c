@@ -114,7 +114,7 @@ static void hex_hmac(const char *secret, const char *body, size_t len, char out[
 	unsigned int mac_len = 0;
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac, &mac_len);
 	for (unsigned i = 0; i < mac_len && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+		snprintf(out + (size_t)2 * i, 3, "%02x", mac[i]);
 	out[64] = '\0';
 }
 

@@ -24,10 +24,11 @@ build_target fuzz_config "$host/es_config.c" "$host/yaml_tree.c" "$host/log.c"
 for t in trigger cloudevents config; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"
-	"$out/fuzz_$t" -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
+	"$out/fuzz_$t" -max_total_time="$secs" -artifact_prefix="$out/" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
 		"$out/new-$t" "$top/tests/fuzz/corpus/$t" > "$out/$t.log" 2>&1 || {
-		tail -40 "$out/$t.log"
-		echo "fuzz target $t failed"
+		sed -n '/ERROR: /,/SUMMARY/p' "$out/$t.log" | head -60
+		grep -E "^0x|Test unit written" "$out/$t.log" | tail -3
+		echo "fuzz target $t failed (add the input above to tests/fuzz/corpus/$t once fixed)"
 		exit 1
 	}
 	grep -E "^stat::number_of_executed_units" "$out/$t.log" || true

@@ -139,8 +139,8 @@ echo "$BODY" | jq -e '.plugins[] | select(.name=="recorder") | .abi == "1.0" and
 pass "GET /ready and GET /api/plugins report state, queues and counters"
 
 # ---- access log ----
-expect_log '\[access\] POST /api/events/trigger 202 [0-9]* bytes [0-9.]* ms client=127.0.0.1:[0-9]* token=-'
-expect_log '\[access\] GET /nope 404 '
+wait_until "access log line" 5 log_has '\[access\] POST /api/events/trigger 202 [0-9]* bytes [0-9.]* ms client=127.0.0.1:[0-9]* token=-'
+wait_until "access log line" 5 log_has '\[access\] GET /nope 404 '
 pass "each request writes one access log line (method, path, status, bytes, latency, client, token)"
 
 stop_daemon TERM
