@@ -116,7 +116,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 			exit(1);
 		}
 	}
-	router_swap(rt, routing_table_build(inst, (size_t)fanout, 1));
+	router_swap(rt, routing_table_build(inst, (size_t)fanout, 1, NULL));
 
 	static const char data[] = "{\"order\":12345,\"total\":99.5,\"currency\":\"EUR\"}";
 	event_fields f = {.name = "bench.order.created", .source = "bench", .data = data, .data_len = sizeof data - 1};
@@ -146,7 +146,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	}
 	double rate = events / seconds_since(start);
 
-	router_swap(rt, routing_table_build(NULL, 0, 0));
+	router_swap(rt, routing_table_build(NULL, 0, 0, NULL));
 	for (int i = 0; i < fanout; i++) {
 		plugin_instance_stop(inst[i], clock_monotonic_us() + 1000000);
 		plugin_instance_unref(inst[i]);

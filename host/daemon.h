@@ -14,15 +14,22 @@
 #include "plugin_registry.h"
 #include "router.h"
 
+struct reload_state;
+
 typedef struct es_daemon {
-	es_config *config;         /* owned by the main thread; read-only for others */
+	/* The config in force: main thread only.  Other threads read the config
+	 * of the routing table they acquired (routing_table_config()). */
+	es_config *config;
+	const char *config_path;   /* where reloads read it from */
+	const char *plugin_dir_override; /* -P, or NULL */
 	router *router;            /* shared; swapped atomically */
 	plugin_registry registry;  /* main thread only */
 	host_services services;
 	int64_t started_us;        /* realtime */
 	atomic_bool ready;         /* listeners bound and plugins loaded */
 	atomic_bool stopping;      /* shutting down: refuse new events */
-	uint64_t generation;       /* config generation (reloads) */
+	uint64_t generation;       /* config generation: 1 at start, +1 per successful reload */
+	struct reload_state *reload; /* see reload.c */
 } es_daemon;
 
 #endif

@@ -569,6 +569,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		ynode_free(tree);
 		return NULL;
 	}
+	atomic_init(&c->refs, 1);
 	c->tree = tree;
 	c->path = strdup(label);
 	apply_defaults(c, which);
@@ -635,9 +636,14 @@ es_config *es_config_load_string(const char *text, const char *label, const char
 	return build_parsed(tree, err, label, env, errs);
 }
 
+void es_config_ref(es_config *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
 void es_config_free(es_config *c)
 {
-	if (!c)
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	for (size_t i = 0; i < c->plugin_count; i++) {
 		for (size_t j = 0; j < c->plugins[i].subscribe_count; j++)

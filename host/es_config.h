@@ -7,8 +7,9 @@
  * (dev|test|prod), the file, then EVENT_SYSTEM_LOG_LEVEL and
  * EVENT_SYSTEM_DATABASE_DSN.
  *
- * Ownership: es_config_load() returns a config owned by the caller, freed
- * with es_config_free().  It owns the YAML tree that plugin `config:`
+ * Ownership: es_config_load() returns a config with one reference, dropped
+ * with es_config_free(); the routing table built from it holds another, so
+ * HTTP threads read a config that cannot be freed under them.  It owns the YAML tree that plugin `config:`
  * subtrees point into, so a plugin's config lives exactly as long as the
  * es_config it came from.  A loaded config is never modified: a reload
  * builds a new one.
@@ -16,6 +17,7 @@
 #ifndef ES_CONFIG_H
 #define ES_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +68,7 @@ typedef struct api_token {
 } api_token;
 
 typedef struct es_config {
+	atomic_uint refs; /* readers on other threads hold one (see routing tables) */
 	char *path;
 	ynode *tree;
 	es_env env;
@@ -122,6 +125,9 @@ es_config *es_config_load(const char *path, const char *(*env)(const char *name)
 /* Same, from a string (tests); `label` stands in for the file name. */
 es_config *es_config_load_string(const char *text, const char *label,
                                  const char *(*env)(const char *name), config_errors *errors);
+/* Reference counting: es_config_load*() returns one reference;
+ * es_config_free() drops it (and frees on the last). */
+void es_config_ref(es_config *config);
 void es_config_free(es_config *config);
 
 /* Settings for plugin `name`, or NULL when the config has none. */

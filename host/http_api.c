@@ -70,6 +70,7 @@ int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_b
 
 void http_api_thread_free(http_api_thread *api)
 {
+	api_admin_free_waits(api);
 	if (api->access_log) {
 		flush_access_log(api);
 		evbuffer_free(api->access_log);
@@ -118,7 +119,7 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 
 static void log_access(api_request *r, int status, size_t bytes)
 {
-	if (!r->daemon->config->access_log || !log_enabled(LOG_LEVEL_INFO))
+	if (!r->access_log || !log_enabled(LOG_LEVEL_INFO))
 		return;
 	char client[64] = "-";
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
@@ -224,7 +225,7 @@ static bool secret_equal(const char *a, size_t a_len, const char *b)
 /* True when allowed; otherwise answers 401/403 itself. */
 static bool authorize(api_request *r, token_role needed)
 {
-	const es_config *c = r->daemon->config;
+	const es_config *c = r->config;
 	if (c->token_count == 0)
 		return true; /* no tokens configured: open (loopback, or explicitly allowed) */
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
@@ -278,7 +279,7 @@ static const char *plugin_problem(const pool_stats *s)
 static void handle_health(api_request *r)
 {
 	es_daemon *d = r->daemon;
-	routing_table *table = router_acquire(d->router);
+	routing_table *table = r->table;
 	const char *problem = NULL, *culprit = NULL;
 	for (size_t i = 0; i < routing_table_size(table) && !problem; i++) {
 		plugin_instance *inst = routing_table_instance(table, i);
@@ -295,7 +296,7 @@ static void handle_health(api_request *r)
 	cJSON_AddStringToObject(obj, "timestamp", when);
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
 	cJSON_AddStringToObject(components, "event_manager", problem ? "degraded" : "ok");
-	cJSON_AddStringToObject(components, "database", d->config->database_enabled ? "unavailable" : "disabled");
+	cJSON_AddStringToObject(components, "database", r->config->database_enabled ? "unavailable" : "disabled");
 	cJSON_AddStringToObject(components, "metrics", "disabled");
 	if (problem) {
 		char why[160];
@@ -303,7 +304,6 @@ static void handle_health(api_request *r)
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
 		cJSON_AddStringToObject(reasons, "event_manager", why);
 	}
-	routing_table_release(table);
 	reply_cjson(r, stopping ? 503 : 200, obj);
 }
 
@@ -317,7 +317,7 @@ static void handle_ready(api_request *r)
 
 static void handle_plugins(api_request *r)
 {
-	routing_table *table = router_acquire(r->daemon->router);
+	routing_table *table = r->table;
 	cJSON *list = cJSON_CreateArray();
 	for (size_t i = 0; i < routing_table_size(table); i++) {
 		plugin_instance *inst = routing_table_instance(table, i);
@@ -364,7 +364,6 @@ static void handle_plugins(api_request *r)
 		}
 		cJSON_AddItemToArray(list, p);
 	}
-	routing_table_release(table);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddItemToObject(obj, "plugins", list);
 	reply_cjson(r, 200, obj);
@@ -385,29 +384,42 @@ static const route routes[] = {
 	{"/api/events/batch", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_batch},
 	{"/api/events/test", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_test},
 	{"/api/plugins", "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, handle_plugins},
+	{"/api/admin/reload", "GET, POST", EVHTTP_REQ_GET | EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN, api_admin_reload},
 	{"/health", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},
 	{"/ready", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_ready},
 };
+
+/* Find the route, check method and token, run the handler. */
+static void route_request(api_request *r)
+{
+	const char *uri = evhttp_request_get_uri(r->req);
+	size_t path_len = strcspn(uri, "?");
+	r->query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route *rt = &routes[i];
+		if (strlen(rt->path) != path_len || memcmp(uri, rt->path, path_len) != 0)
+			continue;
+		if (!(evhttp_request_get_command(r->req) & rt->methods)) {
+			method_not_allowed(r, rt->allow);
+			return;
+		}
+		if (rt->role && !authorize(r, rt->role))
+			return;
+		rt->handle(r);
+		return;
+	}
+	api_error(r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
+}
 
 void http_api_handle(struct evhttp_request *req, void *arg)
 {
 	http_api_thread *api = arg;
 	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .start_us = clock_monotonic_us()};
-	const char *uri = evhttp_request_get_uri(req);
-	size_t path_len = strcspn(uri, "?");
-	r.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		const route *rt = &routes[i];
-		if (strlen(rt->path) != path_len || memcmp(uri, rt->path, path_len) != 0)
-			continue;
-		if (!(evhttp_request_get_command(req) & rt->methods)) {
-			method_not_allowed(&r, rt->allow);
-			return;
-		}
-		if (rt->role && !authorize(&r, rt->role))
-			return;
-		rt->handle(&r);
-		return;
-	}
-	api_error(&r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
+	/* One snapshot of routes and settings for the whole request (a reload
+	 * swaps both at once). */
+	r.table = router_acquire(api->daemon->router);
+	r.config = routing_table_config(r.table);
+	r.access_log = r.config->access_log;
+	route_request(&r);
+	routing_table_release(r.table);
 }

@@ -10,6 +10,8 @@
  *   GET  /health               {"status","timestamp","components":{...}}
  *   GET  /ready                200 once listeners are bound and plugins loaded
  *   GET  /api/plugins          each plugin's state and counters (admin)
+ *   POST /api/admin/reload     reload config and plugins, answer with the result (admin)
+ *   GET  /api/admin/reload     the last reload's report (admin)
  */
 #ifndef ES_HTTP_API_H
 #define ES_HTTP_API_H
@@ -23,12 +25,14 @@ struct evhttp_request;
 struct event_base;
 struct evbuffer;
 struct event;
+struct admin_wait;
 
 /* Per HTTP thread state; owned by that thread. */
 typedef struct http_api_thread {
 	es_daemon *daemon;
 	struct evbuffer *access_log; /* lines waiting to be written */
 	struct event *flush_timer;   /* writes them every ACCESS_LOG_FLUSH_MS */
+	struct admin_wait *admin_waits; /* POST /api/admin/reload requests waiting */
 } http_api_thread;
 
 /* 0, or -1 when out of memory. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "http_api.h"
+#include "router.h"
 
 /* One request being answered.  Lives on the handler's stack, or on the heap
  * while a synchronous trigger waits (see http_events.c). */
@@ -20,6 +21,12 @@ typedef struct api_request {
 	http_api_thread *thread;
 	es_daemon *daemon;
 	int64_t start_us;       /* monotonic, when the handler was entered */
+	/* The routing table and config this request is served with, acquired
+	 * when it arrived and released when its handler returns: valid only
+	 * inside the handler (NULL in a request kept for later). */
+	routing_table *table;
+	const es_config *config;
+	bool access_log;        /* copied from the config: valid for later too */
 	char token_name[64];    /* who, for the access log ("-" when none) */
 	const char *query;      /* after '?', or NULL */
 } api_request;
@@ -38,6 +45,10 @@ bool api_query(const api_request *r, const char *key, char *out, size_t out_size
 /* API counters (http_api.c). */
 extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy,
         api_unavailable, api_unauthorized;
+
+/* Admin endpoints (http_admin.c). */
+void api_admin_reload(api_request *r);
+void api_admin_free_waits(http_api_thread *t);
 
 /* Event endpoints (http_events.c). */
 void api_trigger(api_request *r);

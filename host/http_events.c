@@ -81,7 +81,7 @@ static const char *take_body(api_request *r, size_t *len)
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	*len = evbuffer_get_length(in);
-	size_t limit = r->daemon->config->max_event_size;
+	size_t limit = r->config->max_event_size;
 	if (*len > limit) {
 		atomic_fetch_add_explicit(&api_too_large, 1, memory_order_relaxed);
 		char msg[128];
@@ -269,21 +269,22 @@ static void reply_accepted(api_request *r, const submitted *sub)
 /* One event, now or (sync) when its outcomes are in. */
 static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 {
-	routing_table *table = router_acquire(r->daemon->router);
+	routing_table *table = r->table;
 	sync_wait *s = NULL;
 	if (sync) {
 		s = calloc(1, sizeof *s);
 		struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 		if (s)
 			s->watch = delivery_watch_create(evhttp_connection_get_base(conn), routing_table_size(table),
-			                                 r->daemon->config->sync_timeout_ms, on_sync_done, s);
+			                                 r->config->sync_timeout_ms, on_sync_done, s);
 		if (!s || !s->watch) {
 			free(s);
-			routing_table_release(table);
 			api_error(r, 500, "internal", "out of memory");
 			return;
 		}
 		s->r = *r;
+		s->r.table = NULL; /* only valid inside this handler */
+		s->r.config = NULL;
 	}
 	submitted sub = {0};
 	submit(r, table, p, s, &sub);
@@ -304,7 +305,6 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 	}
 	if (sub.event)
 		event_unref(sub.event);
-	routing_table_release(table);
 }
 
 static bool wants_wait(api_request *r, bool from_body)
@@ -327,7 +327,7 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 		bad_request(r, msg);
 		return;
 	}
-	routing_table *table = router_acquire(r->daemon->router);
+	routing_table *table = r->table;
 	cJSON *results = cJSON_CreateArray();
 	int accepted = 0, index = 0;
 	const cJSON *item;
@@ -366,7 +366,6 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 		trigger_parsed_free(&p);
 		cJSON_AddItemToArray(results, res);
 	}
-	routing_table_release(table);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddNumberToObject(obj, "accepted", accepted);
 	cJSON_AddNumberToObject(obj, "rejected", n - accepted);

@@ -3,7 +3,8 @@
  * the config, loads the plugins, starts the HTTP threads, then waits for
  * signals on the main thread's event loop:
  *   SIGTERM / SIGINT  stop taking events, drain the queues, exit 0
- *   SIGHUP            plugins reopen their files (logrotate)
+ *   SIGHUP            reload config and plugins (reload.c); plugins that
+ *                     stay reopen their files (logrotate)
  */
 #include "config.h"
 
@@ -24,7 +25,9 @@
 #include "http_server.h"
 #include "log.h"
 #include "plugin_registry.h"
+#include "reload.h"
 #include "router.h"
+#include "systemd_notify.h"
 #include "version.h"
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/event-system/config.yaml"
@@ -50,7 +53,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "Environment: EVENT_SYSTEM_CONFIG, EVENT_SYSTEM_ENV (dev|test|prod),\n"
 	        "EVENT_SYSTEM_LOG_LEVEL, EVENT_SYSTEM_DATABASE_DSN (override the file).\n"
-	        "Signals: SIGTERM/SIGINT drain and stop; SIGHUP makes plugins reopen their files.\n"
+	        "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads config and plugins\n"
+	        "(all or nothing; see docs/operations.md).\n"
 	        "See event-system(8) and docs/configuration.md.\n",
 	        DEFAULT_CONFIG_PATH);
 }
@@ -174,9 +178,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	signal_ctx *s = arg;
-	LOG_INFO("main", "SIGHUP received: plugins reopen their files");
-	for (size_t i = 0; i < s->daemon->registry.count; i++)
-		plugin_instance_reopen(s->daemon->registry.instances[i]);
+	reload_request(s->daemon, "signal SIGHUP");
 }
 
 static int run(const options *o)
@@ -192,7 +194,8 @@ static int run(const options *o)
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 
-	es_daemon daemon = {.config = config, .started_us = clock_realtime_us()};
+	es_daemon daemon = {.config = config, .config_path = o->config_path, .plugin_dir_override = o->plugin_dir,
+	                    .started_us = clock_realtime_us()};
 	atomic_init(&daemon.ready, false);
 	atomic_init(&daemon.stopping, false);
 	daemon.router = router_create();
@@ -212,7 +215,7 @@ static int run(const options *o)
 		goto out_free;
 	}
 	plugin_registry_start(&daemon.registry, &report);
-	routing_table *table = routing_table_build(daemon.registry.instances, daemon.registry.count, 1);
+	routing_table *table = routing_table_build(daemon.registry.instances, daemon.registry.count, 1, config);
 	if (!table) {
 		LOG_ERROR("main", "cannot build the routing table");
 		goto out_stop_plugins;
@@ -226,12 +229,24 @@ static int run(const options *o)
 		LOG_ERROR("main", "not starting: %s", err);
 		goto out_stop_plugins;
 	}
+	struct event_base *base = event_base_new();
+	if (!base || reload_init(&daemon, base) != 0) {
+		LOG_ERROR("main", "out of memory");
+		http_server_stop(server);
+		if (base)
+			event_base_free(base);
+		goto out_stop_plugins;
+	}
 	atomic_store(&daemon.ready, true);
 	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused",
 	         config->server_host, config->server_port, config->server_threads, report.loaded,
 	         report.loaded == 1 ? "" : "s", report.refused);
+	char status[200];
+	snprintf(status, sizeof status, "listening on %s:%u, %zu plugins", config->server_host, config->server_port,
+	         report.loaded);
+	systemd_notify_ready(status);
+	systemd_watchdog_start(base);
 
-	struct event_base *base = event_base_new();
 	signal_ctx sig = {.daemon = &daemon, .base = base};
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
 	struct event *ev_int = evsignal_new(base, SIGINT, on_stop_signal, &sig);
@@ -241,13 +256,17 @@ static int run(const options *o)
 	event_add(ev_hup, NULL);
 	event_base_dispatch(base);
 
+	config = daemon.config; /* reloads may have replaced it */
 	LOG_INFO("main", "%s received: stopping; draining queues for up to %u ms", strsignal(sig.stop_signal),
 	         config->shutdown_timeout_ms);
+	systemd_notify_stopping();
 	atomic_store(&daemon.stopping, true);
 	http_server_stop(server);
+	systemd_watchdog_stop();
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	reload_free(&daemon);
 	event_base_free(base);
 	exit_code = 0;
 
@@ -257,13 +276,13 @@ out_stop_plugins:;
 	if (undelivered)
 		LOG_WARN("main", "%llu event%s could not be delivered before the shutdown deadline",
 		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
-	router_swap(daemon.router, routing_table_build(NULL, 0, 0));
+	router_swap(daemon.router, routing_table_build(NULL, 0, 0, NULL));
 	plugin_registry_clear(&daemon.registry);
 	if (exit_code == 0)
 		LOG_INFO("main", "stopped");
 out_free:
 	router_destroy(daemon.router);
-	es_config_free(config);
+	es_config_free(daemon.config);
 	return exit_code;
 }
 

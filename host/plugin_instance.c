@@ -98,6 +98,15 @@ static bool set_patterns(plugin_instance *inst, const char *const *list, size_t 
 	return true;
 }
 
+static plugin_policy effective_policy(const es_plugin_descriptor *desc, const plugin_settings *settings,
+                                      const plugin_policy *defaults)
+{
+	plugin_policy p = settings ? settings->policy : *defaults;
+	if (desc->flags & ES_PLUGIN_SERIAL)
+		p.workers = 1;
+	return p;
+}
+
 static size_t count_null_terminated(const char *const *list)
 {
 	size_t n = 0;
@@ -123,15 +132,11 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 	inst->services = *services;
 	pthread_mutex_init(&inst->counters_lock, NULL);
 	atomic_init(&inst->counter_count, 0);
-	inst->policy = settings ? settings->policy : *defaults;
-
-	if (inst->desc->flags & ES_PLUGIN_SERIAL) {
-		if (settings && settings->workers_set && settings->policy.workers > 1) {
-			snprintf(err, err_size, "plugin is serial (one worker) but the config sets workers: %u",
-			         settings->policy.workers);
-			goto out_fail;
-		}
-		inst->policy.workers = 1;
+	inst->policy = effective_policy(inst->desc, settings, defaults);
+	if ((inst->desc->flags & ES_PLUGIN_SERIAL) && settings && settings->workers_set && settings->policy.workers > 1) {
+		snprintf(err, err_size, "plugin is serial (one worker) but the config sets workers: %u",
+		         settings->policy.workers);
+		goto out_fail;
 	}
 	bool ok = settings && settings->subscribe
 	                  ? set_patterns(inst, (const char *const *)settings->subscribe, settings->subscribe_count, err,
@@ -199,6 +204,28 @@ void plugin_instance_reopen(plugin_instance *inst)
 {
 	if (inst->initialised && inst->desc->reopen)
 		inst->desc->reopen(inst->state);
+}
+
+bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_settings *settings,
+                                   const plugin_policy *defaults)
+{
+	plugin_policy p = effective_policy(inst->desc, settings, defaults);
+	const plugin_policy *q = &inst->policy;
+	if (p.workers != q->workers || p.queue_size != q->queue_size || p.timeout_ms != q->timeout_ms ||
+	    p.max_attempts != q->max_attempts || p.backoff_initial_ms != q->backoff_initial_ms ||
+	    p.backoff_max_ms != q->backoff_max_ms || p.backoff_multiplier != q->backoff_multiplier ||
+	    p.max_stuck_workers != q->max_stuck_workers)
+		return false;
+	const char *const *patterns = settings && settings->subscribe ? (const char *const *)settings->subscribe
+	                                                               : inst->desc->default_subscriptions;
+	size_t n = settings && settings->subscribe ? settings->subscribe_count
+	                                           : count_null_terminated(inst->desc->default_subscriptions);
+	if (n != inst->pattern_count)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(patterns[i], inst->patterns[i]) != 0)
+			return false;
+	return ynode_equal(settings ? settings->config : NULL, inst->config);
 }
 
 void plugin_instance_ref(plugin_instance *inst)

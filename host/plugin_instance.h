@@ -47,6 +47,12 @@ uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
 /* Ask the plugin to reopen its files (SIGHUP). */
 void plugin_instance_reopen(plugin_instance *instance);
 
+/* Whether an instance created now from `settings`/`defaults` would run
+ * exactly like this one (same policy, subscriptions and config): a reload
+ * keeps such an instance untouched. */
+bool plugin_instance_same_settings(const plugin_instance *instance, const plugin_settings *settings,
+                                   const plugin_policy *defaults);
+
 void plugin_instance_ref(plugin_instance *instance);
 void plugin_instance_unref(plugin_instance *instance);
 

@@ -70,6 +70,33 @@ static void problem(FILE *out, const char *where, const char *fmt, ...)
 		fprintf(out, "%s: %s\n", where, msg);
 }
 
+static void remember_refused(plugin_registry *reg, const char *path, const char *reason)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return;
+	refused_file *grown = realloc(reg->refused, (reg->refused_count + 1) * sizeof *grown);
+	if (!grown)
+		return;
+	reg->refused = grown;
+	refused_file *r = &reg->refused[reg->refused_count];
+	r->path = strdup(path);
+	r->reason = strdup(reason);
+	r->st = st;
+	if (r->path && r->reason)
+		reg->refused_count++;
+	else {
+		free(r->path);
+		free(r->reason);
+	}
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static int add_instance(plugin_registry *reg, plugin_instance *inst)
 {
 	plugin_instance **grown = realloc(reg->instances, (reg->count + 1) * sizeof *grown);
@@ -112,6 +139,7 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 		plugin_image *img = plugin_image_load(path, service_uid, err, sizeof err);
 		if (!img) {
 			problem(out, path, "plugin refused: %s", err);
+			remember_refused(reg, path, err);
 			report->refused++;
 			continue;
 		}
@@ -134,6 +162,7 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 			        plugin_instance_create(img, settings, &config->plugin_defaults, services, err, sizeof err);
 			if (!inst) {
 				problem(out, path, "plugin '%s' refused: %s", name, err);
+				remember_refused(reg, path, err);
 				report->refused++;
 			} else if (reg->count >= ROUTER_MAX_TARGETS || add_instance(reg, inst) != 0) {
 				problem(out, path, "plugin '%s' refused: more than %d plugins", name, ROUTER_MAX_TARGETS);
@@ -217,4 +246,165 @@ void plugin_registry_clear(plugin_registry *reg)
 	free(reg->instances);
 	reg->instances = NULL;
 	reg->count = 0;
+	for (size_t i = 0; i < reg->refused_count; i++) {
+		free(reg->refused[i].path);
+		free(reg->refused[i].reason);
+	}
+	free(reg->refused);
+	reg->refused = NULL;
+	reg->refused_count = 0;
+}
+
+bool plugin_registry_contains(const plugin_registry *reg, const plugin_instance *inst)
+{
+	for (size_t i = 0; i < reg->count; i++)
+		if (reg->instances[i] == inst)
+			return true;
+	return false;
+}
+
+static void append_name(char *list, size_t size, const char *name)
+{
+	size_t len = strlen(list);
+	snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
+static plugin_instance *find_by_path(const plugin_registry *reg, const char *path)
+{
+	for (size_t i = 0; i < reg->count; i++)
+		if (strcmp(plugin_instance_image(reg->instances[i])->path, path) == 0)
+			return reg->instances[i];
+	return NULL;
+}
+
+static const refused_file *find_refused(const plugin_registry *reg, const char *path, const struct stat *st)
+{
+	for (size_t i = 0; i < reg->refused_count; i++)
+		if (strcmp(reg->refused[i].path, path) == 0 && same_file(&reg->refused[i].st, st))
+			return &reg->refused[i];
+	return NULL;
+}
+
+/* One file of the directory for a rebuild: 0, or -1 with err. */
+static int rebuild_one(const plugin_registry *old, const es_config *config, const host_services *services,
+                       uid_t uid, const char *path, plugin_registry *next, registry_changes *changes, char *err,
+                       size_t err_size)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0; /* gone meanwhile */
+	const refused_file *refused = find_refused(old, path, &st);
+	if (refused) {
+		LOG_WARN("loader", "%s: still refused (unchanged): %s", path, refused->reason);
+		remember_refused(next, path, refused->reason);
+		return 0;
+	}
+	plugin_instance *current = find_by_path(old, path);
+	if (current && !plugin_image_changed_on_disk(plugin_instance_image(current), &st)) {
+		const char *name = plugin_instance_name(current);
+		const plugin_settings *ps = es_config_plugin(config, name);
+		if (ps && !ps->enabled)
+			return 0; /* disabled now: removed below */
+		if (!ps && !config->load_unconfigured)
+			return 0;
+		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults)) {
+			if (find(next, name)) {
+				snprintf(err, err_size, "%s: plugin name '%s' is already taken", path, name);
+				return -1;
+			}
+			plugin_instance_ref(current);
+			if (add_instance(next, current) != 0) {
+				plugin_instance_unref(current);
+				snprintf(err, err_size, "out of memory");
+				return -1;
+			}
+			changes->kept++;
+			return 0;
+		}
+	}
+	char why[512];
+	plugin_image *img = plugin_image_load(path, uid, why, sizeof why);
+	if (!img) {
+		snprintf(err, err_size, "%s: plugin refused: %s", path, why);
+		return -1;
+	}
+	const char *name = img->descriptor.name;
+	const plugin_settings *ps = es_config_plugin(config, name);
+	int rc = 0;
+	if (find(next, name)) {
+		snprintf(err, err_size, "%s: plugin refused: name '%s' is already taken", path, name);
+		rc = -1;
+	} else if ((ps && !ps->enabled) || (!ps && !config->load_unconfigured)) {
+		rc = 0; /* not wanted */
+	} else {
+		plugin_instance *inst = plugin_instance_create(img, ps, &config->plugin_defaults, services, why, sizeof why);
+		if (!inst) {
+			snprintf(err, err_size, "%s: plugin '%s' refused: %s", path, name, why);
+			rc = -1;
+		} else if (next->count >= ROUTER_MAX_TARGETS || add_instance(next, inst) != 0) {
+			plugin_instance_unref(inst);
+			snprintf(err, err_size, "%s: plugin '%s' refused: more than %d plugins", path, name, ROUTER_MAX_TARGETS);
+			rc = -1;
+		} else {
+			bool existed = false;
+			for (size_t i = 0; i < old->count; i++)
+				existed |= strcmp(plugin_instance_name(old->instances[i]), name) == 0;
+			append_name(existed ? changes->replaced : changes->added,
+			            existed ? sizeof changes->replaced : sizeof changes->added, name);
+		}
+	}
+	plugin_image_unref(img);
+	return rc;
+}
+
+int plugin_registry_rebuild(const plugin_registry *old, const es_config *config, const host_services *services,
+                            uid_t uid, plugin_registry *next, registry_changes *changes, char *err, size_t err_size)
+{
+	memset(next, 0, sizeof *next);
+	memset(changes, 0, sizeof *changes);
+	char why[512];
+	if (!plugin_dir_trusted(config->plugin_dir, uid, why, sizeof why)) {
+		snprintf(err, err_size, "%s", why);
+		return -1;
+	}
+	char **names = NULL;
+	size_t count = 0;
+	if (list_plugin_files(config->plugin_dir, &names, &count, why, sizeof why) != 0) {
+		snprintf(err, err_size, "%s", why);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", config->plugin_dir, names[i]);
+		rc = rebuild_one(old, config, services, uid, path, next, changes, err, err_size);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	if (rc != 0) {
+		plugin_registry_clear(next); /* new instances were never started: shut down and unloaded */
+		return -1;
+	}
+	for (size_t i = 0; i < old->count; i++)
+		if (!find(next, plugin_instance_name(old->instances[i])))
+			append_name(changes->removed, sizeof changes->removed, plugin_instance_name(old->instances[i]));
+	return 0;
+}
+
+int plugin_registry_start_new(const plugin_registry *old, plugin_registry *next, char *err, size_t err_size)
+{
+	for (size_t i = 0; i < next->count; i++) {
+		plugin_instance *inst = next->instances[i];
+		if (plugin_registry_contains(old, inst))
+			continue;
+		if (plugin_instance_start(inst) != 0) {
+			snprintf(err, err_size, "plugin '%s': its workers could not be started", plugin_instance_name(inst));
+			for (size_t j = 0; j <= i; j++)
+				if (!plugin_registry_contains(old, next->instances[j]))
+					plugin_instance_stop(next->instances[j], clock_monotonic_us());
+			return -1;
+		}
+	}
+	return 0;
 }

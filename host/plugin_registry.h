@@ -11,15 +11,35 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "es_config.h"
 #include "plugin_instance.h"
 
+/* A file that was refused, remembered so a reload does not fail again on
+ * the same unchanged file. */
+typedef struct refused_file {
+	char *path;
+	struct stat st;
+	char *reason;
+} refused_file;
+
 typedef struct plugin_registry {
 	plugin_instance **instances;
 	size_t count;
+	refused_file *refused;
+	size_t refused_count;
 } plugin_registry;
+
+/* What a reload changed, as plugin names joined with ", ". */
+typedef struct registry_changes {
+	char added[512];
+	char removed[512];
+	char replaced[512];
+	size_t kept;
+} registry_changes;
 
 typedef struct registry_report {
 	size_t loaded;
@@ -35,6 +55,22 @@ typedef struct registry_report {
  * used; refused plugins are counted in the report. */
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
                          plugin_registry *registry, registry_report *report, FILE *out);
+/* For a reload: build `next` from the new config and the directory as it
+ * is now.  Instances whose file and settings are unchanged are shared with
+ * `old` (a new reference), changed and new files are loaded and initialised
+ * (not started).  A new or changed file that cannot be loaded, checked or
+ * initialised fails the whole rebuild: -1 with `file: reason` in err and
+ * `next` left empty.  A file refused before and unchanged stays refused
+ * without failing.  `old` is not modified. */
+int plugin_registry_rebuild(const plugin_registry *old, const es_config *config, const host_services *services,
+                            uid_t service_uid, plugin_registry *next, registry_changes *changes, char *err,
+                            size_t err_size);
+/* Start the instances of `next` that are not in `old`; -1 (with err) when
+ * one fails, after stopping those it started. */
+int plugin_registry_start_new(const plugin_registry *old, plugin_registry *next, char *err, size_t err_size);
+/* Whether `instance` is in the registry. */
+bool plugin_registry_contains(const plugin_registry *registry, const plugin_instance *instance);
+
 /* Start every instance's workers; an instance that fails to start is
  * removed and counted as refused. */
 void plugin_registry_start(plugin_registry *registry, registry_report *report);

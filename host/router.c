@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es_config.h"
 #include "plugin_instance.h"
 
 struct routing_table {
 	atomic_uint refs;
 	uint64_t generation;
+	es_config *config;
 	size_t count;
 	plugin_instance *instances[];
 };
@@ -126,7 +128,8 @@ bool pattern_match(const char *pattern, const char *name)
 	return pattern_match(pnext, name + nlen + 1);
 }
 
-routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation)
+routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation,
+                                   es_config *config)
 {
 	if (count > ROUTER_MAX_TARGETS)
 		return NULL;
@@ -136,6 +139,9 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
 	atomic_init(&t->refs, 1);
 	t->generation = generation;
 	t->count = count;
+	t->config = config;
+	if (config)
+		es_config_ref(config);
 	for (size_t i = 0; i < count; i++) {
 		t->instances[i] = instances[i];
 		plugin_instance_ref(instances[i]);
@@ -149,6 +155,7 @@ void routing_table_release(routing_table *t)
 		return;
 	for (size_t i = 0; i < t->count; i++)
 		plugin_instance_unref(t->instances[i]);
+	es_config_free(t->config);
 	free(t);
 }
 
@@ -162,6 +169,16 @@ plugin_instance *routing_table_instance(const routing_table *t, size_t index)
 	return t->instances[index];
 }
 
+const es_config *routing_table_config(const routing_table *t)
+{
+	return t->config;
+}
+
+unsigned routing_table_users(const routing_table *t)
+{
+	return atomic_load(&t->refs) - 1;
+}
+
 uint64_t routing_table_generation(const routing_table *t)
 {
 	return t->generation;
@@ -173,7 +190,7 @@ router *router_create(void)
 	if (!r)
 		return NULL;
 	pthread_mutex_init(&r->lock, NULL);
-	r->current = routing_table_build(NULL, 0, 0);
+	r->current = routing_table_build(NULL, 0, 0, NULL);
 	return r;
 }
 
@@ -186,13 +203,18 @@ void router_destroy(router *r)
 	free(r);
 }
 
-void router_swap(router *r, routing_table *table)
+routing_table *router_exchange(router *r, routing_table *table)
 {
 	pthread_mutex_lock(&r->lock);
 	routing_table *old = r->current;
 	r->current = table;
 	pthread_mutex_unlock(&r->lock);
-	routing_table_release(old);
+	return old;
+}
+
+void router_swap(router *r, routing_table *table)
+{
+	routing_table_release(router_exchange(r, table));
 }
 
 routing_table *router_acquire(router *r)

@@ -34,9 +34,18 @@ bool pattern_match(const char *pattern, const char *name);
 
 typedef struct routing_table routing_table;
 
-/* Build a table over `instances` (each gets a reference held by the table).
+struct es_config;
+
+/* Build a table over `instances` (each gets a reference held by the table)
+ * and `config` (a reference too; may be NULL in tests): a request that
+ * acquires the table sees one consistent pair of routes and settings.
  * NULL when out of memory or more than ROUTER_MAX_TARGETS instances. */
-routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation);
+routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation,
+                                   struct es_config *config);
+/* The config the table was built with (NULL if none). */
+const struct es_config *routing_table_config(const routing_table *table);
+/* Holders of the table besides the caller's own reference. */
+unsigned routing_table_users(const routing_table *table);
 void routing_table_release(routing_table *table);
 size_t routing_table_size(const routing_table *table);
 plugin_instance *routing_table_instance(const routing_table *table, size_t index);
@@ -50,6 +59,9 @@ void router_destroy(router *r);
 /* Install `table` (the router takes over the caller's reference) and
  * release the previous one. */
 void router_swap(router *r, routing_table *table);
+/* Install `table` and hand the previous one (with the router's reference)
+ * to the caller, who may wait for its other users to finish. */
+routing_table *router_exchange(router *r, routing_table *table);
 /* The current table with a new reference; release it when done. */
 routing_table *router_acquire(router *r);
 

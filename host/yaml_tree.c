@@ -224,6 +224,23 @@ ynode *yaml_tree_parse_string(const char *text, size_t len, char *err, size_t er
 	return root;
 }
 
+bool ynode_equal(const ynode *a, const ynode *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->kind != b->kind || a->count != b->count || a->quoted != b->quoted)
+		return false;
+	if (a->kind == YNODE_SCALAR)
+		return strcmp(a->scalar, b->scalar) == 0;
+	for (size_t i = 0; i < a->count; i++) {
+		if (a->kind == YNODE_MAP && strcmp(a->keys[i], b->keys[i]) != 0)
+			return false;
+		if (!ynode_equal(a->items[i], b->items[i]))
+			return false;
+	}
+	return true;
+}
+
 const ynode *ynode_get(const ynode *map, const char *key)
 {
 	if (!map || map->kind != YNODE_MAP)

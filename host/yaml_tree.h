@@ -41,6 +41,9 @@ void ynode_free(ynode *node);
 /* A deep copy owned by the caller; NULL when out of memory. */
 ynode *ynode_clone(const ynode *node);
 
+/* Same content (kinds, keys, scalars, quoting), positions aside.  NULL
+ * equals NULL. */
+bool ynode_equal(const ynode *a, const ynode *b);
 /* Value for `key` in a map, or NULL. */
 const ynode *ynode_get(const ynode *map, const char *key);
 /* Follow a dotted path of map keys ("a.b.c"); NULL when any step is missing. */

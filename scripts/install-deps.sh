@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --test   also what the test suite uses
 set -eu
 pkgs="build-essential autoconf automake libtool libltdl-dev pkg-config
-	libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev curl"
+	libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libsystemd-dev curl"
 test_pkgs="libcmocka-dev jq openssl valgrind cppcheck clang-tidy clang libclang-rt-14-dev abigail-tools"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
 

@@ -161,9 +161,9 @@ lines_at_least() {
 	[ "$(lines_in "$1" "$2")" -ge "$3" ]
 }
 
-# plugin_counter PLUGIN FIELD: a counter from GET /api/plugins
+# plugin_counter PLUGIN FIELD: a counter from GET /api/plugins (with $API_TOKEN when set)
 plugin_counter() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" |
+	curl -s ${API_TOKEN:+-H "Authorization: Bearer $API_TOKEN"} "http://127.0.0.1:$PORT/api/plugins" |
 		jq -r --arg p "$1" --arg f "$2" '.plugins[] | select(.name == $p) | (.counters[$f] // .[$f])'
 }
 
