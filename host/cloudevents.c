@@ -150,11 +150,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 	if (data && data_base64)
 		return FAIL("a CloudEvent carries data or data_base64, not both");
 	if (data) {
-		p->data = cJSON_PrintUnformatted(data);
-		if (!p->data)
-			return FAIL("out of memory");
-		p->fields.data = p->data;
-		p->fields.data_len = strlen(p->data);
+		return trigger_parsed_set_data(p, data, err, err_size);
 	} else if (data_base64) {
 		if (!cJSON_IsString(data_base64))
 			return FAIL("data_base64 must be a string");

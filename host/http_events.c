@@ -398,6 +398,16 @@ static cJSON *parse_array(api_request *r, const char *body, size_t len)
 	return root;
 }
 
+/* A body that must be a JSON array of events, answered per event. */
+static void answer_batch(api_request *r, const char *body, size_t len, bool cloudevents)
+{
+	cJSON *array = parse_array(r, body, len);
+	if (array) {
+		trigger_batch(r, array, cloudevents);
+		cJSON_Delete(array);
+	}
+}
+
 /* ---- endpoints ---- */
 
 void api_trigger(api_request *r)
@@ -412,11 +422,7 @@ void api_trigger(api_request *r)
 	if (!body)
 		return;
 	if (kind == BODY_CE_BATCH) {
-		cJSON *array = parse_array(r, body, len);
-		if (array) {
-			trigger_batch(r, array, true);
-			cJSON_Delete(array);
-		}
+		answer_batch(r, body, len, true);
 		return;
 	}
 	trigger_parsed p;
@@ -460,13 +466,8 @@ void api_batch(api_request *r)
 	}
 	size_t len;
 	const char *body = take_body(r, &len);
-	if (!body)
-		return;
-	cJSON *array = parse_array(r, body, len);
-	if (array) {
-		trigger_batch(r, array, kind == BODY_CE_BATCH);
-		cJSON_Delete(array);
-	}
+	if (body)
+		answer_batch(r, body, len, kind == BODY_CE_BATCH);
 }
 
 void api_test(api_request *r)

@@ -226,13 +226,16 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			return 0;
 		}
 	}
-	if (data) {
-		p->data = cJSON_PrintUnformatted(data);
-		if (!p->data)
-			return FAIL("out of memory");
-		p->fields.data = p->data;
-		p->fields.data_len = strlen(p->data);
-	}
+	return data ? trigger_parsed_set_data(p, data, err, err_size) : 0;
+}
+
+int trigger_parsed_set_data(trigger_parsed *p, const void *value, char *err, size_t err_size)
+{
+	p->data = cJSON_PrintUnformatted(value);
+	if (!p->data)
+		return FAIL("out of memory");
+	p->fields.data = p->data;
+	p->fields.data_len = strlen(p->data);
 	return 0;
 }
 

@@ -35,6 +35,9 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *er
 /* Keep `text` (malloc'd) until trigger_parsed_free(); returns it, or NULL
  * (and frees it) when full. */
 char *trigger_parsed_own(trigger_parsed *parsed, char *text);
+/* Set the event data to the JSON text of `cjson_value` (printed, owned by
+ * parsed).  0, or 400 with err when out of memory. */
+int trigger_parsed_set_data(trigger_parsed *parsed, const void *cjson_value, char *err, size_t err_size);
 /* Parse an object already decoded (batch items); `parsed` must be zeroed. */
 int trigger_parse_object(const void *cjson_object, trigger_parsed *parsed, char *err, size_t err_size);
 void trigger_parsed_free(trigger_parsed *parsed);
