@@ -30,6 +30,8 @@ typedef struct es_daemon {
 	atomic_bool stopping;      /* shutting down: refuse new events */
 	uint64_t generation;       /* config generation: 1 at start, +1 per successful reload */
 	struct reload_state *reload; /* see reload.c */
+	_Atomic uint64_t plugins_refused; /* refused files in the directory (metrics) */
+	atomic_bool metrics_up;    /* the metrics endpoint listens */
 } es_daemon;
 
 #endif

@@ -19,10 +19,18 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "histogram.h"
 #include "http_api_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin_instance.h"
 #include "router.h"
+
+/* Per route (and one slot for unknown paths): requests by status class
+ * (1xx..5xx) and latency.  Index = position in `routes` below. */
+#define ROUTE_SLOTS 16
+static _Atomic uint64_t route_requests[ROUTE_SLOTS][5];
+static histogram route_latency[ROUTE_SLOTS];
 
 _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy, api_unavailable,
         api_unauthorized;
@@ -149,8 +157,18 @@ void api_header(api_request *r, const char *name, const char *value)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
 }
 
+static void count_request(const api_request *r, int status)
+{
+	int slot = r->route >= 0 && r->route < ROUTE_SLOTS - 1 ? r->route : ROUTE_SLOTS - 1;
+	int cls = status / 100 - 1;
+	if (cls >= 0 && cls < 5)
+		atomic_fetch_add_explicit(&route_requests[slot][cls], 1, memory_order_relaxed);
+	histogram_observe_us(&route_latency[slot], clock_monotonic_us() - r->start_us);
+}
+
 void api_reply_buffer(api_request *r, int status)
 {
+	count_request(r, status);
 	if (!r->req)
 		return; /* the client went away while we waited */
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
@@ -297,7 +315,8 @@ static void handle_health(api_request *r)
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
 	cJSON_AddStringToObject(components, "event_manager", problem ? "degraded" : "ok");
 	cJSON_AddStringToObject(components, "database", r->config->database_enabled ? "unavailable" : "disabled");
-	cJSON_AddStringToObject(components, "metrics", "disabled");
+	cJSON_AddStringToObject(components, "metrics",
+	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
 	if (problem) {
 		char why[160];
 		snprintf(why, sizeof why, "plugin '%s': %s", culprit, problem);
@@ -388,6 +407,7 @@ static const route routes[] = {
 	{"/health", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},
 	{"/ready", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_ready},
 };
+_Static_assert(sizeof routes / sizeof routes[0] < ROUTE_SLOTS, "ROUTE_SLOTS too small");
 
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
@@ -395,10 +415,12 @@ static void route_request(api_request *r)
 	const char *uri = evhttp_request_get_uri(r->req);
 	size_t path_len = strcspn(uri, "?");
 	r->query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
+	r->route = -1;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const route *rt = &routes[i];
 		if (strlen(rt->path) != path_len || memcmp(uri, rt->path, path_len) != 0)
 			continue;
+		r->route = (int)i;
 		if (!(evhttp_request_get_command(r->req) & rt->methods)) {
 			method_not_allowed(r, rt->allow);
 			return;
@@ -409,6 +431,29 @@ static void route_request(api_request *r)
 		return;
 	}
 	api_error(r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
+}
+
+void http_api_metrics_render(struct evbuffer *out)
+{
+	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+	size_t n = sizeof routes / sizeof routes[0];
+	evbuffer_add_printf(out, "# HELP eventsys_http_requests_total HTTP requests answered, by route and status class.\n"
+	                         "# TYPE eventsys_http_requests_total counter\n");
+	for (size_t i = 0; i <= n; i++) {
+		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
+		const char *name = i < n ? routes[i].path : "other";
+		for (int c = 0; c < 5; c++)
+			evbuffer_add_printf(out, "eventsys_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n", name,
+			                    classes[c], (unsigned long long)atomic_load(&route_requests[slot][c]));
+	}
+	evbuffer_add_printf(out, "# HELP eventsys_http_request_duration_seconds Time to answer an HTTP request.\n"
+	                         "# TYPE eventsys_http_request_duration_seconds histogram\n");
+	for (size_t i = 0; i <= n; i++) {
+		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
+		char labels[96];
+		snprintf(labels, sizeof labels, "route=\"%s\"", i < n ? routes[i].path : "other");
+		metrics_render_histogram(out, "eventsys_http_request_duration_seconds", labels, &route_latency[slot]);
+	}
 }
 
 void http_api_handle(struct evhttp_request *req, void *arg)

@@ -55,4 +55,9 @@ typedef struct http_api_counters {
 
 void http_api_counters_read(http_api_counters *out);
 
+/* Append the HTTP request metrics (by route and status class, latency
+ * histograms) in Prometheus text format. */
+struct evbuffer;
+void http_api_metrics_render(struct evbuffer *out);
+
 #endif

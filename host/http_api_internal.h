@@ -27,6 +27,7 @@ typedef struct api_request {
 	routing_table *table;
 	const es_config *config;
 	bool access_log;        /* copied from the config: valid for later too */
+	int route;              /* index in the route table, for metrics; -1: none */
 	char token_name[64];    /* who, for the access log ("-" when none) */
 	const char *query;      /* after '?', or NULL */
 } api_request;

@@ -169,7 +169,7 @@ void http_server_stop(http_server *s)
 		return;
 	for (uint32_t i = 0; i < s->count; i++)
 		if (s->threads[i].running)
-			event_base_loopbreak(s->threads[i].base); /* thread-safe with evthread_use_pthreads() */
+			event_base_loopexit(s->threads[i].base, NULL); /* thread-safe; kept if the loop has not started yet */
 	for (uint32_t i = 0; i < s->count; i++) {
 		http_thread *t = &s->threads[i];
 		if (t->running)

@@ -24,6 +24,7 @@
 #include "event.h"
 #include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin_registry.h"
 #include "reload.h"
 #include "router.h"
@@ -223,16 +224,29 @@ static int run(const options *o)
 	router_swap(daemon.router, table);
 	daemon.generation = 1;
 
+	atomic_store(&daemon.plugins_refused, daemon.registry.refused_count);
 	char err[512];
 	http_server *server = http_server_start(&daemon, err, sizeof err);
 	if (!server) {
 		LOG_ERROR("main", "not starting: %s", err);
 		goto out_stop_plugins;
 	}
+	metrics_server *metrics = NULL;
+	if (config->metrics_enabled) {
+		metrics = metrics_server_start(&daemon, err, sizeof err);
+		if (!metrics) {
+			LOG_ERROR("main", "not starting: %s", err);
+			http_server_stop(server);
+			goto out_stop_plugins;
+		}
+		atomic_store(&daemon.metrics_up, true);
+		LOG_INFO("main", "metrics on http://%s:%u/metrics", config->metrics_host, config->metrics_port);
+	}
 	struct event_base *base = event_base_new();
 	if (!base || reload_init(&daemon, base) != 0) {
 		LOG_ERROR("main", "out of memory");
 		http_server_stop(server);
+		metrics_server_stop(metrics);
 		if (base)
 			event_base_free(base);
 		goto out_stop_plugins;
@@ -262,6 +276,8 @@ static int run(const options *o)
 	systemd_notify_stopping();
 	atomic_store(&daemon.stopping, true);
 	http_server_stop(server);
+	atomic_store(&daemon.metrics_up, false);
+	metrics_server_stop(metrics);
 	systemd_watchdog_stop();
 	event_free(ev_term);
 	event_free(ev_int);

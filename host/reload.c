@@ -198,6 +198,7 @@ static void perform(struct reload_state *rs, const char *by)
 			plugin_instance_reopen(next.instances[i]);
 	plugin_registry_clear(&d->registry);
 	d->registry = next;
+	atomic_store(&d->plugins_refused, d->registry.refused_count);
 	es_config_free(d->config);
 	d->config = next_config;
 

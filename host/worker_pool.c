@@ -86,6 +86,7 @@ struct worker_pool {
 	int64_t stop_deadline_us; /* under lock; valid once stopping */
 	bool started;
 
+	histogram handler_latency, event_latency;
 	_Atomic uint32_t occupied;
 	_Atomic uint64_t received, refused, ok, retried, timed_out, dead, undelivered;
 };
@@ -96,6 +97,16 @@ static _Thread_local uint64_t jitter_state;
 uint32_t worker_pool_current_attempt(void)
 {
 	return current_attempt;
+}
+
+histogram *worker_pool_handler_latency(worker_pool *p)
+{
+	return &p->handler_latency;
+}
+
+histogram *worker_pool_event_latency(worker_pool *p)
+{
+	return &p->event_latency;
 }
 
 /* ---- ring and retry heap (under lock) ---- */
@@ -204,6 +215,7 @@ static void notify(worker_pool *p, const es_event *event, delivery_outcome outco
 static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
 {
 	if (result == ES_OK) {
+		histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
 		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
 		release_slot(p);
 		if (p->handler.report_ok || d->event->watch)
@@ -226,6 +238,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		return;
 	}
 	atomic_fetch_add_explicit(&p->dead, 1, memory_order_relaxed);
+	histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
 	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
 	event_unref(d->event);
@@ -339,6 +352,7 @@ static void *worker_main(void *arg)
 
 			current_attempt = d.attempt;
 			err[0] = '\0';
+			int64_t started = atomic_load_explicit(&w->started_us, memory_order_relaxed);
 			es_result result = p->handler.handle(p->handler.ctx, d.event, err, sizeof err);
 			if (result != ES_OK && result != ES_RETRY && result != ES_FAIL) {
 				snprintf(err, sizeof err, "handler returned invalid result %d", (int)result);
@@ -357,6 +371,7 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&p->lock);
 				return NULL;
 			}
+			histogram_observe_us(&p->handler_latency, clock_monotonic_us() - started);
 			finish(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"));
 		}
 		w->batch_count = 0;

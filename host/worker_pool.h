@@ -25,6 +25,7 @@
 
 #include "es_config.h"
 #include "event.h"
+#include "histogram.h"
 
 typedef enum delivery_outcome {
 	DELIVERY_OK,          /* the handler returned ES_OK */
@@ -91,6 +92,11 @@ uint32_t worker_pool_stuck(worker_pool *pool);
 int worker_pool_destroy(worker_pool *pool);
 
 void worker_pool_stats(worker_pool *pool, pool_stats *out);
+
+/* The pool's latency histograms: each handle() call, and from acceptance
+ * to the final outcome (ok or dead-lettered).  Owned by the pool. */
+histogram *worker_pool_handler_latency(worker_pool *pool);
+histogram *worker_pool_event_latency(worker_pool *pool);
 
 /* The attempt number of the delivery running on this thread (1-based). */
 uint32_t worker_pool_current_attempt(void);

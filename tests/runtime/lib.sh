@@ -57,8 +57,13 @@ write_config() {
 	cat > "$CONFIG.in"
 }
 
+# A config without a metrics section gets the metrics endpoint on PORT+1
+# (@MPORT@), so parallel tests never share the default 9090.
 render_config() {
-	sed -e "s|@PORT@|$PORT|g" -e "s|@TMP@|$TMP|g" -e "s|@PLUGDIR@|$PLUGDIR|g" "$CONFIG.in" > "$CONFIG"
+	MPORT=$((PORT + 1))
+	sed -e "s|@PORT@|$PORT|g" -e "s|@MPORT@|$MPORT|g" -e "s|@TMP@|$TMP|g" -e "s|@PLUGDIR@|$PLUGDIR|g" \
+		"$CONFIG.in" > "$CONFIG"
+	grep -q '^metrics:' "$CONFIG" || echo "metrics: {port: $MPORT}" >> "$CONFIG"
 }
 
 # wait_until DESCRIPTION SECONDS COMMAND...: poll COMMAND until it succeeds
@@ -86,7 +91,7 @@ daemon_exited() {
 start_daemon() {
 	local try
 	for try in 1 2 3 4 5; do
-		PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000 / 2 * 2)) # even: PORT+1 is the metrics port
 		render_config
 		: > "$LOG"
 		"$ES_DAEMON" -c "$CONFIG" "$@" >> "$LOG" 2>&1 &
@@ -97,7 +102,7 @@ start_daemon() {
 			if daemon_exited; then break; fi
 			sleep 0.02
 		done
-		if daemon_exited && grep -q "address already in use" "$LOG"; then
+		if daemon_exited && grep -qi "address already in use" "$LOG"; then
 			continue
 		fi
 		fail "daemon did not become ready"

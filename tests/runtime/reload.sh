@@ -23,6 +23,7 @@ trigger_token() { # NAME
 stage_plugin recorder
 stage_plugin versioned_v1 versioned
 stage_plugin log
+stage_plugin slow
 write_config <<'YAML'
 server: {port: @PORT@}
 logging: {format: text, level: info}
@@ -33,6 +34,7 @@ plugins:
     versioned: {config: {record: @TMP@/versioned.txt}}
     log: {config: {path: @TMP@/events.log}}
     flaky: {config: {record: @TMP@/flaky.txt, succeed_on_attempt: 1}, subscribe: ["**"]}
+    slow: {workers: 1, subscribe: ["slow.*"], config: {delay_ms: 300, record: @TMP@/slow.txt}}
 auth:
   tokens:
     - {name: ops, role: admin, token_env: ES_TEST_ADMIN_TOKEN}
@@ -132,15 +134,19 @@ wait_until "new log file" 5 lines_at_least "$TMP/events.log" after.rotate 1
 [ "$(plugin_counter log received)" -gt "$received_before" ] || fail "the log plugin's counters were reset"
 pass "an unchanged plugin keeps its counters across reloads and reopens its file (logrotate)"
 
-# ---- SIGHUPs in a burst coalesce ----
+# ---- requests during a reload coalesce into one more reload ----
 before=$(generation)
-for _ in 1 2 3 4 5 6 7 8; do kill -HUP "$DAEMON_PID"; done
-wait_until "burst handled" 10 bash -c "[ \$(curl -s -H 'Authorization: Bearer $ES_TEST_ADMIN_TOKEN' \
-	http://127.0.0.1:$PORT/api/admin/reload | jq .generation) -gt $before ]"
-sleep 0.5 # let any further coalesced run finish before counting
-after=$(generation)
-[ $((after - before)) -lt 8 ] || fail "8 SIGHUPs ran $((after - before)) reloads"
-pass "8 SIGHUPs in a burst ran $((after - before)) reload(s), never two at once"
+for i in 1 2 3 4; do trigger_token "slow.job$i"; done
+# slow's settings change: it is replaced, and its old instance drains 4 x 300 ms
+sed -i 's/delay_ms: 300/delay_ms: 301/' "$CONFIG"
+kill -HUP "$DAEMON_PID"
+sleep 0.3
+for _ in 1 2 3 4 5 6 7 8; do kill -HUP "$DAEMON_PID"; sleep 0.05; done
+wait_until "the reload and one coalesced reload" 15 generation_is $((before + 2))
+sleep 1
+[ "$(generation)" = $((before + 2)) ] || fail "8 SIGHUPs during a reload ran $(($(generation) - before - 1)) more reloads"
+[ "$(lines_in "$TMP/slow.txt" "slow slow.job")" = 4 ] || fail "the retired instance did not deliver its queue"
+pass "8 SIGHUPs during a running reload coalesced into one more; the retired instance delivered its queue first"
 
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
