@@ -3,8 +3,9 @@
 #   (a) nginx answering a static 202,
 #   (b) a bare libevent server that parses the JSON body and answers 202
 #       (bench/bare_http_server.c, the same threading as the daemon),
-#   (c) event-system with one no-op plugin subscribed, access log off,
-#   (d) the same with the access log on,
+#   (c) event-system with one no-op plugin subscribed, metrics on (default),
+#       access log off; (d) the same with metrics off; (e) metrics and access
+#       log on,
 # then the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
 # (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
@@ -48,25 +49,29 @@ pids+=($!)
 # (b) bare libevent
 "$build/bench/bare_http_server" 18092 2 &
 pids+=($!)
-# (c) and (d) event-system with the no-op plugin
+# (c), (d), (e) event-system with the no-op plugin: metrics on (the
+# default), metrics off, metrics and access log on
 mkdir -m 755 "$work/plugins"
 install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
-for log in off on; do
-	port=$([ $log = off ] && echo 18093 || echo 18094)
-	cat > "$work/es-$log.yaml" <<YAML
-server: {port: $port, threads: 2}
+start_es() { # NAME PORT METRICS ACCESS_LOG
+	cat > "$work/es-$1.yaml" <<YAML
+server: {port: $2, threads: 2}
 event: {async_channel_size: 65536}
-logging: {level: info, format: json, access_log: $([ $log = off ] && echo false || echo true)}
+logging: {level: info, format: json, access_log: $4}
+metrics: {enabled: $3, port: $(($2 + 100))}
 plugins:
   directory: $work/plugins
   settings:
     noop: {workers: 1, subscribe: ["**"]}
 YAML
-	"$build/host/event-system" -c "$work/es-$log.yaml" > "$work/es-$log.log" 2>&1 &
+	"$build/host/event-system" -c "$work/es-$1.yaml" > "$work/es-$1.log" 2>&1 &
 	pids+=($!)
-	echo $! > "$work/es-$log.pid"
-done
-for p in 18091 18092 18093 18094; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
+	echo $! > "$work/es-$1.pid"
+}
+start_es metrics 18093 true false
+start_es nometrics 18094 false false
+start_es accesslog 18095 true true
+for p in 18091 18092 18093 18094 18095; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
 
 run_wrk() { # NAME PORT THREADS SECONDS
 	local out="$work/wrk-$1.txt"
@@ -88,28 +93,29 @@ for round in $(seq 1 "$rounds"); do
 	run_wrk nginx-static-202 18091 2 "$secs" >> "$work/all.txt"
 	run_wrk bare-libevent-202 18092 2 "$secs" >> "$work/all.txt"
 	run_wrk event-system 18093 2 "$secs" >> "$work/all.txt"
-	run_wrk event-system+access-log 18094 2 "$secs" >> "$work/all.txt"
+	run_wrk event-system-metrics-off 18094 2 "$secs" >> "$work/all.txt"
+	run_wrk event-system+access-log 18095 2 "$secs" >> "$work/all.txt"
 done
 median() { grep "^$1 " "$work/all.txt" | sort -k2 -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 r_nginx=$(median nginx-static-202)
 r_bare=$(median bare-libevent-202)
 r_es=$(median event-system)
+r_esnm=$(median event-system-metrics-off)
 r_eslog=$(median event-system+access-log)
-printf '%s\n' "$r_nginx" "$r_bare" "$r_es" "$r_eslog"
+printf '%s\n' "$r_nginx" "$r_bare" "$r_es" "$r_esnm" "$r_eslog"
 echo "# every round:"
 sed 's/^/#   /' "$work/all.txt"
 echo "# non-2xx and socket errors over all rounds: $(awk '{n+=$5; s+=$6} END {print n+0, s+0}' "$work/all.txt")"
 bare=$(echo "$r_bare" | awk '{print $2}')
 nginx=$(echo "$r_nginx" | awk '{print $2}')
-for r in "$r_es" "$r_eslog"; do
+for r in "$r_es" "$r_esnm" "$r_eslog"; do
 	echo "$r" | awk -v b="$bare" -v n="$nginx" '{printf "ratio %s: %.2fx bare libevent, %.2fx nginx\n", $1, $2/b, $2/n}'
 done
-rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$(cat "$work/es-off.pid")/status")
+rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$(cat "$work/es-metrics.pid")/status")
 echo "event-system peak RSS after $conns connections: $rss"
 
 echo "# requirements document check: wrk -t12 -c400 -d30s on event-system"
 run_wrk seed-check 18093 12 "${SEED_SECS:-30}"
 awk '/requests in/ {print "total:", $1, "requests"}' "$work/wrk-seed-check.txt"
-grep -c . "$work/es-off.log" >/dev/null
 noop_ok=$(curl -s "http://127.0.0.1:18093/api/plugins" | jq '.plugins[0].counters.ok')
 echo "noop plugin delivered: $noop_ok"
