@@ -91,7 +91,9 @@ daemon_exited() {
 start_daemon() {
 	local try
 	for try in 1 2 3 4 5; do
-		PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000 / 2 * 2)) # even: PORT+1 is the metrics port
+		# below the kernel's ephemeral range (32768+), so no client socket
+		# holds it; even, so PORT+1 (metrics) and PORT+2 stay free for the test
+		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
 		render_config
 		: > "$LOG"
 		"$ES_DAEMON" -c "$CONFIG" "$@" >> "$LOG" 2>&1 &

@@ -84,9 +84,15 @@ scrape_configs:
   - job_name: event-system
     static_configs: [{targets: ["127.0.0.1:$MPORT"]}]
 PROM
-	prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-		--web.listen-address="127.0.0.1:$ppport" > "$TMP/prometheus.log" 2>&1 &
-	prom=$!
+	for attempt in 1 2 3; do
+		prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
+			--web.listen-address="127.0.0.1:$ppport" > "$TMP/prometheus.log" 2>&1 &
+		prom=$!
+		sleep 0.5
+		grep -q "address already in use" "$TMP/prometheus.log" || break
+		wait $prom 2>/dev/null || true
+		ppport=$((ppport + 1000))
+	done
 	trap 'kill $prom 2>/dev/null || true; cleanup' EXIT
 	query() { curl -s "http://127.0.0.1:$ppport/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
 	accepted_in_prometheus() { [ "$(query 'eventsys_api_events_total{result="accepted"}')" = 9 ]; }
@@ -99,3 +105,19 @@ else
 	echo "prometheus not installed: scrape test skipped"
 fi
 stop_daemon TERM
+
+# The alert rules and the dashboard use only series the daemon exports.
+top=${ES_TOP_SRCDIR:?}
+grep -oh 'eventsys_[a-z_]*' "$top/configs/prometheus/alerts.yml" "$top/configs/grafana/event-system.json" | sort -u |
+	sed -e 's/_bucket$//' > "$TMP/used.txt"
+while read -r name; do
+	grep -q "^# TYPE $name " "$TMP/metrics.txt" || fail "$name is used by the alerts or the dashboard but not exported"
+done < "$TMP/used.txt"
+pass "every series the alerts and the dashboard use is exported ($(wc -l < "$TMP/used.txt") names)"
+if command -v promtool >/dev/null; then
+	promtool check rules "$top/configs/prometheus/alerts.yml" > "$TMP/rules.txt" 2>&1 || fail "$(cat "$TMP/rules.txt")"
+	(cd "$top/configs/prometheus" && promtool test rules alerts_test.yml) > "$TMP/rules-test.txt" 2>&1 ||
+		fail "promtool test rules: $(cat "$TMP/rules-test.txt")"
+	pass "promtool check rules and promtool test rules pass"
+fi
+jq -e '.panels | length > 0' "$top/configs/grafana/event-system.json" >/dev/null || fail "the dashboard is not valid JSON"
