@@ -238,6 +238,17 @@ static void read_logging(const ynode *root, es_config *c, config_errors *errs)
 		add_error(errs, n->line, n->column, "logging.format must be json or text, not '%s'", n->scalar);
 }
 
+static void read_health(const ynode *root, es_config *c, config_errors *errs)
+{
+	const ynode *m = get_map(root, "health", "", errs);
+	if (!m)
+		return;
+	static const char *const known[] = {"failure_ratio", "queue_full_ratio", NULL};
+	check_known_keys(m, "health", known, errs);
+	get_double(m, "failure_ratio", "health", 0.01, 1.0, &c->health_failure_ratio, errs);
+	get_double(m, "queue_full_ratio", "health", 0.01, 1.0, &c->health_queue_full_ratio, errs);
+}
+
 static void read_metrics(const ynode *root, es_config *c, config_errors *errs)
 {
 	const ynode *m = get_map(root, "metrics", "", errs);
@@ -486,6 +497,8 @@ static void apply_defaults(es_config *c, es_env env)
 	c->database_dsn = strdup("");
 	c->log_level = env == ES_ENV_DEV ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	c->log_format = env == ES_ENV_PROD ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+	c->health_failure_ratio = 0.5;
+	c->health_queue_full_ratio = 0.9;
 	c->metrics_enabled = true;
 	c->metrics_host = strdup("127.0.0.1");
 	c->metrics_port = 9090;
@@ -579,7 +592,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		          ynode_kind_name(tree->kind));
 	} else {
 		static const char *const known[] = {"server", "event", "database", "logging", "metrics", "plugins",
-		                                    "auth", NULL};
+		                                    "auth", "health", NULL};
 		check_known_keys(tree, "the top level", known, errs);
 		read_server(tree, c, errs);
 		read_event(tree, c, errs);
@@ -588,6 +601,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		read_metrics(tree, c, errs);
 		read_plugins(tree, c, errs);
 		read_auth(tree, c, env, errs);
+		read_health(tree, c, errs);
 	}
 	apply_environment(c, env, errs);
 	check_exposure(c, errs);

@@ -95,6 +95,9 @@ typedef struct es_config {
 	log_format log_format;
 	bool access_log;
 
+	double health_failure_ratio;    /* a plugin failing this share of its recent deliveries is degraded */
+	double health_queue_full_ratio; /* a queue this full is degraded */
+
 	bool metrics_enabled;
 	char *metrics_host;
 	uint16_t metrics_port;

@@ -284,13 +284,26 @@ static void format_timestamp(char out[40])
 	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Why a plugin needs attention (stuck workers, queue nearly full), or NULL. */
-static const char *plugin_problem(const pool_stats *s)
+/* At least this many recent outcomes before a failure ratio counts. */
+#define HEALTH_MIN_OUTCOMES 10
+
+/* Why a plugin needs attention, or NULL: stuck workers, a queue nearly
+ * full, or failing at least health.failure_ratio of its recent deliveries
+ * (the last 64).  `why` gets the numbers. */
+static const char *plugin_problem(const pool_stats *s, const es_config *c, char *why, size_t why_size)
 {
-	if (s->stuck > 0 || s->workers == 0)
+	if (s->stuck > 0 || s->workers == 0) {
+		snprintf(why, why_size, "%u worker%s stuck past the deadline", s->stuck, s->stuck == 1 ? "" : "s");
 		return "stuck";
-	if (s->capacity && s->depth * 10 >= s->capacity * 9)
+	}
+	if (s->capacity && (double)s->depth >= c->health_queue_full_ratio * s->capacity) {
+		snprintf(why, why_size, "queue %u of %u", s->depth, s->capacity);
 		return "queue_nearly_full";
+	}
+	if (s->recent >= HEALTH_MIN_OUTCOMES && (double)s->recent_failed >= c->health_failure_ratio * s->recent) {
+		snprintf(why, why_size, "%u of the last %u deliveries failed", s->recent_failed, s->recent);
+		return "failing";
+	}
 	return NULL;
 }
 
@@ -299,11 +312,12 @@ static void handle_health(api_request *r)
 	es_daemon *d = r->daemon;
 	routing_table *table = r->table;
 	const char *problem = NULL, *culprit = NULL;
+	char detail[128] = "";
 	for (size_t i = 0; i < routing_table_size(table) && !problem; i++) {
 		plugin_instance *inst = routing_table_instance(table, i);
 		pool_stats s;
 		worker_pool_stats(plugin_instance_pool(inst), &s);
-		problem = plugin_problem(&s);
+		problem = plugin_problem(&s, r->config, detail, sizeof detail);
 		culprit = plugin_instance_name(inst);
 	}
 	char when[40];
@@ -318,8 +332,8 @@ static void handle_health(api_request *r)
 	cJSON_AddStringToObject(components, "metrics",
 	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
 	if (problem) {
-		char why[160];
-		snprintf(why, sizeof why, "plugin '%s': %s", culprit, problem);
+		char why[300];
+		snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
 		cJSON_AddStringToObject(reasons, "event_manager", why);
 	}
@@ -344,7 +358,8 @@ static void handle_plugins(api_request *r)
 		const plugin_policy *pol = plugin_instance_policy(inst);
 		pool_stats s;
 		worker_pool_stats(plugin_instance_pool(inst), &s);
-		const char *problem = plugin_problem(&s);
+		char detail[128];
+		const char *problem = plugin_problem(&s, r->config, detail, sizeof detail);
 
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "name", plugin_instance_name(inst));
@@ -354,8 +369,10 @@ static void handle_plugins(api_request *r)
 		cJSON_AddStringToObject(p, "abi", abi);
 		cJSON_AddStringToObject(p, "file", img->path);
 		cJSON_AddStringToObject(p, "state", problem ? "degraded" : "running");
-		if (problem)
+		if (problem) {
 			cJSON_AddStringToObject(p, "reason", problem);
+			cJSON_AddStringToObject(p, "reason_detail", detail);
+		}
 		const char *const *patterns;
 		size_t n = plugin_instance_subscriptions(inst, &patterns);
 		cJSON_AddItemToObject(p, "subscriptions", cJSON_CreateStringArray(patterns, (int)n));

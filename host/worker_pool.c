@@ -87,6 +87,10 @@ struct worker_pool {
 	bool started;
 
 	histogram handler_latency, event_latency;
+	/* The last 64 final outcomes, one bit each (1: dead-lettered), and how
+	 * many there were: /health's failure ratio, without a lock. */
+	_Atomic uint64_t recent_bits;
+	_Atomic uint64_t recent_count;
 	_Atomic uint32_t occupied;
 	_Atomic uint64_t received, refused, ok, retried, timed_out, dead, undelivered;
 };
@@ -210,12 +214,22 @@ static void notify(worker_pool *p, const es_event *event, delivery_outcome outco
 		p->handler.on_outcome(p->handler.ctx, event, outcome, attempts, timed_out, error);
 }
 
+static void remember_outcome(worker_pool *p, bool failed)
+{
+	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&p->recent_bits, &bits, (bits << 1) | (failed ? 1u : 0u),
+	                                              memory_order_relaxed, memory_order_relaxed))
+		;
+	atomic_fetch_add_explicit(&p->recent_count, 1, memory_order_relaxed);
+}
+
 /* Decide what happens after attempt d->attempt ended with `result`.
  * Takes over d->event's reference.  Called without the lock. */
 static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
 {
 	if (result == ES_OK) {
 		histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+		remember_outcome(p, false);
 		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
 		release_slot(p);
 		if (p->handler.report_ok || d->event->watch)
@@ -239,6 +253,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	}
 	atomic_fetch_add_explicit(&p->dead, 1, memory_order_relaxed);
 	histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+	remember_outcome(p, true);
 	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
 	event_unref(d->event);
@@ -750,6 +765,12 @@ void worker_pool_stats(worker_pool *p, pool_stats *s)
 	s->dead = atomic_load_explicit(&p->dead, memory_order_relaxed);
 	s->undelivered = atomic_load_explicit(&p->undelivered, memory_order_relaxed);
 	s->depth = atomic_load_explicit(&p->occupied, memory_order_relaxed);
+	uint64_t count = atomic_load_explicit(&p->recent_count, memory_order_relaxed);
+	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
+	s->recent = count < 64 ? (uint32_t)count : 64;
+	if (s->recent < 64)
+		bits &= (1ull << s->recent) - 1;
+	s->recent_failed = (uint32_t)__builtin_popcountll(bits);
 	s->capacity = p->policy.queue_size;
 	pthread_mutex_lock(&p->lock);
 	s->workers = p->live_workers;

@@ -62,6 +62,8 @@ typedef struct pool_stats {
 	uint32_t busy;        /* running a handler now */
 	uint32_t stuck;       /* abandoned threads still inside a handler */
 	int64_t oldest_queued_age_us; /* 0 when the queue is empty */
+	uint32_t recent;              /* final outcomes in the recent window (at most 64) */
+	uint32_t recent_failed;       /* of which dead-lettered */
 } pool_stats;
 
 typedef struct worker_pool worker_pool;

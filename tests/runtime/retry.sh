@@ -42,4 +42,15 @@ wait_until "failure dead-lettered" 5 log_has "event $id (fail.job) dead-lettered
 [ "$(plugin_counter failing failed)" = 1 ] || fail "failed counter"
 pass "a permanent failure is dead-lettered at once, with the plugin's reason"
 
+request GET /health
+echo "$BODY" | jq -e '.status == "ok"' >/dev/null || fail "health before the failures: $BODY"
+for i in $(seq 1 12); do trigger "fail.n$i"; expect_status 202; done
+failing_health() {
+	request GET /health
+	echo "$BODY" | jq -e '.status == "degraded" and .components.event_manager == "degraded"
+		and (.reasons.event_manager | test("plugin .failing.: failing \\([0-9]+ of the last [0-9]+ deliveries failed\\)"))' >/dev/null
+}
+wait_until "health degraded by failures" 5 failing_health
+pass "a plugin failing more than health.failure_ratio (0.5) of its recent deliveries makes /health degraded, saying why"
+
 stop_daemon TERM

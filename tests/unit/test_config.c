@@ -87,6 +87,7 @@ static void every_documented_key_is_read(void **state)
 	                   "database: {enabled: true, dsn: 'u:p@tcp(db:3306)/event_system'}\n"
 	                   "logging: {level: debug, format: text, access_log: false}\n"
 	                   "metrics: {enabled: false, host: 0.0.0.0, port: 9191}\n"
+	                   "health: {failure_ratio: 0.25, queue_full_ratio: 0.75}\n"
 	                   "plugins:\n"
 	                   "  directory: /opt/plugins\n"
 	                   "  load_unconfigured: false\n"
@@ -120,6 +121,8 @@ static void every_documented_key_is_read(void **state)
 	assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
 	assert_false(c->metrics_enabled);
 	assert_int_equal(c->metrics_port, 9191);
+	assert_true(c->health_failure_ratio > 0.24 && c->health_failure_ratio < 0.26);
+	assert_true(c->health_queue_full_ratio > 0.74 && c->health_queue_full_ratio < 0.76);
 	assert_string_equal(c->plugin_dir, "/opt/plugins");
 	assert_false(c->load_unconfigured);
 	assert_int_equal(c->plugin_defaults.workers, 7); /* from event.async_workers */
