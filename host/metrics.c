@@ -124,6 +124,19 @@ FIELD(busy)
 FIELD(stuck)
 #undef FIELD
 
+/* One histogram family with a series per plugin of the table. */
+static void render_plugin_histograms(struct evbuffer *out, routing_table *t, const char *name, const char *help,
+                                     histogram *(*which)(worker_pool *pool))
+{
+	header(out, name, "histogram", help);
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		char labels[96];
+		snprintf(labels, sizeof labels, "plugin=\"%s\"", plugin_instance_name(inst));
+		metrics_render_histogram(out, name, labels, which(plugin_instance_pool(inst)));
+	}
+}
+
 static void render_plugins(struct evbuffer *out, routing_table *t)
 {
 	size_t n = routing_table_size(t);
@@ -162,23 +175,11 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{plugin=\"%s\"} %.6f\n",
 		                    plugin_instance_name(routing_table_instance(t, i)),
 		                    (double)stats[i].oldest_queued_age_us / 1e6);
-	header(out, "eventsys_plugin_handler_duration_seconds", "histogram", "Time of one handle() call.");
-	for (size_t i = 0; i < n; i++) {
-		char labels[96];
-		plugin_instance *inst = routing_table_instance(t, i);
-		snprintf(labels, sizeof labels, "plugin=\"%s\"", plugin_instance_name(inst));
-		metrics_render_histogram(out, "eventsys_plugin_handler_duration_seconds", labels,
-		                         worker_pool_handler_latency(plugin_instance_pool(inst)));
-	}
-	header(out, "eventsys_event_latency_seconds", "histogram",
-	       "From the event's acceptance to its final outcome at the plugin (handled or dead-lettered).");
-	for (size_t i = 0; i < n; i++) {
-		char labels[96];
-		plugin_instance *inst = routing_table_instance(t, i);
-		snprintf(labels, sizeof labels, "plugin=\"%s\"", plugin_instance_name(inst));
-		metrics_render_histogram(out, "eventsys_event_latency_seconds", labels,
-		                         worker_pool_event_latency(plugin_instance_pool(inst)));
-	}
+	render_plugin_histograms(out, t, "eventsys_plugin_handler_duration_seconds", "Time of one handle() call.",
+	                         worker_pool_handler_latency);
+	render_plugin_histograms(out, t, "eventsys_event_latency_seconds",
+	                         "From the event's acceptance to its final outcome at the plugin (handled or dead-lettered).",
+	                         worker_pool_event_latency);
 	free(stats);
 }
 
