@@ -4,7 +4,8 @@
 #  2. an ASan + UBSan build: the same tests
 #  3. make abi-check, static analysis (cppcheck, clang-tidy)
 #  4. the fuzz targets for a bounded time (FUZZ_SECONDS each, default 20)
-#  5. make distcheck (VPATH build from the tarball, install, uninstall)
+#  5. (as root) the Debian packages: build, install, run, remove, purge
+#  6. make distcheck (VPATH build from the tarball, install, uninstall)
 # Ends with one line "N passed, N failed".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +64,17 @@ if tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "$out/default" > "$out/fuzz.log" 2>&1
 	passed=$((passed + 1)); tail -1 "$out/fuzz.log"
 else
 	failed=$((failed + 1)); tail -40 "$out/fuzz.log"
+fi
+
+step "Debian packages: build, install, run, out-of-tree plugin, remove, purge"
+if [ "$(id -u)" = 0 ] && command -v dpkg-buildpackage >/dev/null; then
+	if tests/packaging/deb_install.sh "$out/deb" > "$out/deb.log" 2>&1; then
+		passed=$((passed + 1)); grep '^ok:' "$out/deb.log"
+	else
+		failed=$((failed + 1)); tail -40 "$out/deb.log"
+	fi
+else
+	echo "skipped: needs root and dpkg-buildpackage (CI runs it)"
 fi
 
 step "make distcheck"
