@@ -5,7 +5,8 @@
 #  3. make abi-check, static analysis (cppcheck, clang-tidy)
 #  4. the fuzz targets for a bounded time (FUZZ_SECONDS each, default 20)
 #  5. (as root) the Debian packages: build, install, run, remove, purge
-#  6. make distcheck (VPATH build from the tarball, install, uninstall)
+#  6. the RPM packages (rpmbuild, rpmlint)
+#  7. make distcheck (VPATH build from the tarball, install, uninstall)
 # Ends with one line "N passed, N failed".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,6 +76,17 @@ if [ "$(id -u)" = 0 ] && command -v dpkg-buildpackage >/dev/null; then
 	fi
 else
 	echo "skipped: needs root and dpkg-buildpackage (CI runs it)"
+fi
+
+step "RPM packages: build, file lists, scriptlets, dependencies, rpmlint"
+if command -v rpmbuild >/dev/null; then
+	if tests/packaging/rpm_build.sh "$out/default" > "$out/rpm.log" 2>&1; then
+		passed=$((passed + 1)); grep '^ok:' "$out/rpm.log"
+	else
+		failed=$((failed + 1)); tail -40 "$out/rpm.log"
+	fi
+else
+	echo "skipped: rpmbuild not installed"
 fi
 
 step "make distcheck"

@@ -46,6 +46,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" > "$out/insta
 getent passwd event-system >/dev/null || fail "no event-system user"
 [ "$(stat -c %U:%a /usr/lib/event-system/plugins)" = root:755 ] || fail "plugin dir: $(stat -c %U:%a /usr/lib/event-system/plugins)"
 for f in /usr/sbin/event-system /etc/event-system/config.yaml /lib/systemd/system/event-system.service \
+	/etc/logrotate.d/event-system \
 	/usr/lib/event-system/plugins/log.so /usr/include/event-system/plugin.h /usr/share/man/man8/event-system.8.gz; do
 	[ -e "$f" ] || fail "$f not installed"
 done
