@@ -27,11 +27,17 @@ wait_for() { # SECONDS COMMAND...
 }
 
 rm -rf "$out" /usr/lib/event-system/plugins/hello.so
-mkdir -p "$out/src/event-system-1.0.0"
-(cd "$top" && git ls-files -z 2>/dev/null | xargs -0 tar cf - || tar cf - --exclude=build* .) |
-	tar xf - -C "$out/src/event-system-1.0.0"
-(cd "$out/src/event-system-1.0.0" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b > "$out/build.log" 2>&1) ||
-	{ tail -30 "$out/build.log"; fail "dpkg-buildpackage failed"; }
+build_version() { # VERSION DIR
+	mkdir -p "$out/$2/event-system-$1"
+	(cd "$top" && git ls-files -z | xargs -0 tar cf -) | tar xf - -C "$out/$2/event-system-$1"
+	if [ "$1" != 1.0.0 ]; then # an older release, for the upgrade
+		sed -i "1s/(1.0.0)/($1)/" "$out/$2/event-system-$1/debian/changelog"
+	fi
+	(cd "$out/$2/event-system-$1" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b > "$out/build-$1.log" 2>&1) ||
+		{ tail -30 "$out/build-$1.log"; fail "dpkg-buildpackage ($1) failed"; }
+}
+build_version 0.9.0 old
+build_version 1.0.0 src
 debs=("$out"/src/event-system_1.0.0_*.deb "$out"/src/event-system-dev_1.0.0_*.deb)
 pass "dpkg-buildpackage -us -uc -b built $(ls "$out"/src/*.deb | wc -l) packages"
 if command -v lintian >/dev/null; then
@@ -41,8 +47,18 @@ if command -v lintian >/dev/null; then
 	pass "lintian: no errors or warnings"
 fi
 
+# Upgrade: the older release first, an operator's edit, then this one.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$out"/old/event-system_0.9.0_*.deb > "$out/install-old.log" 2>&1 ||
+	{ tail -20 "$out/install-old.log"; fail "installing 0.9.0"; }
+sed -i 's/^  level: info/  level: warn  # edited by the operator/' /etc/event-system/config.yaml
+grep -q 'edited by the operator' /etc/event-system/config.yaml || fail "could not edit the config"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" > "$out/install.log" 2>&1 ||
-	{ tail -20 "$out/install.log"; fail "apt-get install"; }
+	{ tail -20 "$out/install.log"; fail "apt-get install (upgrade to 1.0.0)"; }
+[ "$(dpkg-query -W -f='${Version}' event-system)" = 1.0.0 ] || fail "not upgraded"
+grep -q 'edited by the operator' /etc/event-system/config.yaml || fail "the upgrade lost the operator's config edit"
+getent passwd event-system >/dev/null || fail "the upgrade lost the service user"
+pass "upgrade 0.9.0 -> 1.0.0 keeps the edited config and the service user"
+sed -i 's/  level: warn  # edited by the operator/  level: info/' /etc/event-system/config.yaml
 getent passwd event-system >/dev/null || fail "no event-system user"
 [ "$(stat -c %U:%a /usr/lib/event-system/plugins)" = root:755 ] || fail "plugin dir: $(stat -c %U:%a /usr/lib/event-system/plugins)"
 for f in /usr/sbin/event-system /etc/event-system/config.yaml /lib/systemd/system/event-system.service \
