@@ -13,14 +13,14 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
         build-essential debhelper autoconf automake libtool pkg-config libltdl-dev \
         libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libsystemd-dev \
     && rm -rf /var/lib/apt/lists/*
-WORKDIR /src/event-system-1.0.0
+WORKDIR /src/event-system
 COPY . .
 RUN DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b
 
 FROM debian:12
-COPY --from=build /src/event-system_1.0.0_*.deb /tmp/
+COPY --from=build /src/event-system_*.deb /tmp/
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        /tmp/event-system_1.0.0_*.deb curl ca-certificates \
+        /tmp/event-system_*.deb curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* /tmp/*.deb \
     && install -d -o event-system -g event-system /var/lib/event-system /var/log/event-system
 ENV EVENT_SYSTEM_CONFIG=/etc/event-system/config.yaml \

@@ -27,6 +27,12 @@ wait_for() { # SECONDS COMMAND...
 }
 
 rm -rf "$out" /usr/lib/event-system/plugins/hello.so
+# One version: configure.ac's, which debian/changelog must repeat.
+version=$(sed -n 's/^AC_INIT(\[event-system\], \[\([^]]*\)\].*/\1/p' "$top/configure.ac")
+changelog=$(sed -n '1s/^event-system (\([^)]*\)).*/\1/p' "$top/debian/changelog")
+[ -n "$version" ] && [ "$version" = "$changelog" ] ||
+	fail "configure.ac says '$version' but debian/changelog says '$changelog'"
+pass "configure.ac and debian/changelog agree on version $version"
 build_version() { # VERSION DIR
 	mkdir -p "$out/$2/event-system-$1"
 	(cd "$top" && git ls-files -z | xargs -0 tar cf -) | tar xf - -C "$out/$2/event-system-$1"

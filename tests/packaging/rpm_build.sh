@@ -11,9 +11,11 @@ fail() { echo "FAIL (rpm): $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 make -s -C "$build" rpm > "$build/rpm.log" 2>&1 || { tail -30 "$build/rpm.log"; fail "make rpm"; }
-main=$(ls "$build"/rpmbuild/RPMS/*/event-system-1.0.0-*.rpm)
-devel=$(ls "$build"/rpmbuild/RPMS/*/event-system-devel-1.0.0-*.rpm)
-pass "make rpm built $(basename "$main") and $(basename "$devel")"
+version=$("$build/host/event-system" --version | sed -n 's/^Event System v//p')
+main=$(ls "$build"/rpmbuild/RPMS/*/event-system-"$version"-*.rpm)
+devel=$(ls "$build"/rpmbuild/RPMS/*/event-system-devel-"$version"-*.rpm)
+[ "$(rpm -qp --qf '%{VERSION}' "$main")" = "$version" ] || fail "the rpm version differs from --version ($version)"
+pass "make rpm built $(basename "$main") and $(basename "$devel"), version $version as --version says"
 
 files=$(rpm -qpl "$main")
 for f in /usr/sbin/event-system /usr/lib/event-system/plugins/log.so /usr/lib/event-system/plugins/example.so \
