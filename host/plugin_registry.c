@@ -115,6 +115,42 @@ static plugin_instance *find(const plugin_registry *reg, const char *name)
 	return NULL;
 }
 
+typedef enum plugin_wish {
+	PLUGIN_WANTED,
+	PLUGIN_DISABLED,     /* settings say enabled: false */
+	PLUGIN_UNCONFIGURED, /* no settings and plugins.load_unconfigured is false */
+} plugin_wish;
+
+/* Whether the config wants plugin `name`; *settings gets its settings (or NULL). */
+static plugin_wish wanted(const es_config *config, const char *name, const plugin_settings **settings)
+{
+	*settings = es_config_plugin(config, name);
+	if (*settings && !(*settings)->enabled)
+		return PLUGIN_DISABLED;
+	if (!*settings && !config->load_unconfigured)
+		return PLUGIN_UNCONFIGURED;
+	return PLUGIN_WANTED;
+}
+
+/* Create an instance of `img` as the config says (init() runs) and add it
+ * to `reg`, which takes the reference.  The instance, or NULL with the
+ * reason in err. */
+static plugin_instance *instantiate(plugin_image *img, const plugin_settings *settings, const es_config *config,
+                                    const host_services *services, plugin_registry *reg, char *err, size_t err_size)
+{
+	if (reg->count >= ROUTER_MAX_TARGETS) {
+		snprintf(err, err_size, "more than %d plugins", ROUTER_MAX_TARGETS);
+		return NULL;
+	}
+	plugin_instance *inst = plugin_instance_create(img, settings, &config->plugin_defaults, services, err, err_size);
+	if (inst && add_instance(reg, inst) != 0) {
+		plugin_instance_unref(inst);
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	return inst;
+}
+
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
                          plugin_registry *reg, registry_report *report, FILE *out)
 {
@@ -145,28 +181,24 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 		}
 		const char *name = img->descriptor.name;
 		plugin_instance *dup = find(reg, name);
-		const plugin_settings *settings = es_config_plugin(config, name);
+		const plugin_settings *settings;
+		plugin_wish wish = wanted(config, name, &settings);
 		if (dup) {
 			problem(out, path, "plugin refused: name '%s' is already taken by %s", name,
 			        plugin_instance_image(dup)->path);
 			report->refused++;
-		} else if (settings && !settings->enabled) {
+		} else if (wish == PLUGIN_DISABLED) {
 			LOG_INFO("loader", "%s: plugin '%s' is disabled in the config", path, name);
 			report->disabled++;
-		} else if (!settings && !config->load_unconfigured) {
+		} else if (wish == PLUGIN_UNCONFIGURED) {
 			LOG_INFO("loader", "%s: plugin '%s' has no settings and plugins.load_unconfigured is false: skipped",
 			         path, name);
 			report->skipped++;
 		} else {
-			plugin_instance *inst =
-			        plugin_instance_create(img, settings, &config->plugin_defaults, services, err, sizeof err);
+			plugin_instance *inst = instantiate(img, settings, config, services, reg, err, sizeof err);
 			if (!inst) {
 				problem(out, path, "plugin '%s' refused: %s", name, err);
 				remember_refused(reg, path, err);
-				report->refused++;
-			} else if (reg->count >= ROUTER_MAX_TARGETS || add_instance(reg, inst) != 0) {
-				problem(out, path, "plugin '%s' refused: more than %d plugins", name, ROUTER_MAX_TARGETS);
-				plugin_instance_unref(inst);
 				report->refused++;
 			} else {
 				const char *const *patterns;
@@ -302,11 +334,9 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 	plugin_instance *current = find_by_path(old, path);
 	if (current && !plugin_image_changed_on_disk(plugin_instance_image(current), &st)) {
 		const char *name = plugin_instance_name(current);
-		const plugin_settings *ps = es_config_plugin(config, name);
-		if (ps && !ps->enabled)
-			return 0; /* disabled now: removed below */
-		if (!ps && !config->load_unconfigured)
-			return 0;
+		const plugin_settings *ps;
+		if (wanted(config, name, &ps) != PLUGIN_WANTED)
+			return 0; /* not wanted any more: counted as removed */
 		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults)) {
 			if (find(next, name)) {
 				snprintf(err, err_size, "%s: plugin name '%s' is already taken", path, name);
@@ -329,21 +359,15 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 		return -1;
 	}
 	const char *name = img->descriptor.name;
-	const plugin_settings *ps = es_config_plugin(config, name);
+	const plugin_settings *ps;
+	plugin_wish wish = wanted(config, name, &ps);
 	int rc = 0;
 	if (find(next, name)) {
 		snprintf(err, err_size, "%s: plugin refused: name '%s' is already taken", path, name);
 		rc = -1;
-	} else if ((ps && !ps->enabled) || (!ps && !config->load_unconfigured)) {
-		rc = 0; /* not wanted */
-	} else {
-		plugin_instance *inst = plugin_instance_create(img, ps, &config->plugin_defaults, services, why, sizeof why);
-		if (!inst) {
+	} else if (wish == PLUGIN_WANTED) {
+		if (!instantiate(img, ps, config, services, next, why, sizeof why)) {
 			snprintf(err, err_size, "%s: plugin '%s' refused: %s", path, name, why);
-			rc = -1;
-		} else if (next->count >= ROUTER_MAX_TARGETS || add_instance(next, inst) != 0) {
-			plugin_instance_unref(inst);
-			snprintf(err, err_size, "%s: plugin '%s' refused: more than %d plugins", path, name, ROUTER_MAX_TARGETS);
 			rc = -1;
 		} else {
 			bool existed = false;

@@ -50,51 +50,37 @@ run_suite() { # NAME CONFIGURE-ARGS...
 run_suite default
 run_suite sanitizers --enable-sanitizers
 
-step "ABI check"
-if make -s -C "$out/default" abi-check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+# check NAME LOG COMMAND...: one pass or failure; on success show the log's
+# "ok:" lines (or its last line), on failure its tail
+check() {
+	local name=$1 log=$2
+	shift 2
+	step "$name"
+	if "$@" > "$log" 2>&1; then
+		passed=$((passed + 1))
+		grep '^ok:' "$log" || tail -1 "$log"
+	else
+		failed=$((failed + 1))
+		tail -40 "$log"
+	fi
+}
 
-step "static analysis"
-if scripts/static-analysis.sh "$out/default" > "$out/static-analysis.log" 2>&1; then
-	passed=$((passed + 1)); tail -1 "$out/static-analysis.log"
-else
-	failed=$((failed + 1)); grep -E "error|warning" "$out/static-analysis.log" | head -40
-fi
-
-step "fuzzing (bounded)"
-if tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "$out/default" > "$out/fuzz.log" 2>&1; then
-	passed=$((passed + 1)); tail -1 "$out/fuzz.log"
-else
-	failed=$((failed + 1)); tail -40 "$out/fuzz.log"
-fi
-
-step "Debian packages: build, install, run, out-of-tree plugin, remove, purge"
+check "ABI check" "$out/abi.log" make -s -C "$out/default" abi-check
+check "static analysis" "$out/static-analysis.log" scripts/static-analysis.sh "$out/default"
+check "fuzzing (bounded)" "$out/fuzz.log" tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "$out/default"
 if [ "$(id -u)" = 0 ] && command -v dpkg-buildpackage >/dev/null; then
-	if tests/packaging/deb_install.sh "$out/deb" > "$out/deb.log" 2>&1; then
-		passed=$((passed + 1)); grep '^ok:' "$out/deb.log"
-	else
-		failed=$((failed + 1)); tail -40 "$out/deb.log"
-	fi
+	check "Debian packages: build, install, run, out-of-tree plugin, remove, purge" "$out/deb.log" \
+		tests/packaging/deb_install.sh "$out/deb"
 else
-	echo "skipped: needs root and dpkg-buildpackage (CI runs it)"
+	step "Debian packages: skipped (needs root and dpkg-buildpackage; CI runs it)"
 fi
-
-step "RPM packages: build, file lists, scriptlets, dependencies, rpmlint"
 if command -v rpmbuild >/dev/null; then
-	if tests/packaging/rpm_build.sh "$out/default" > "$out/rpm.log" 2>&1; then
-		passed=$((passed + 1)); grep '^ok:' "$out/rpm.log"
-	else
-		failed=$((failed + 1)); tail -40 "$out/rpm.log"
-	fi
+	check "RPM packages: build, file lists, scriptlets, dependencies, rpmlint" "$out/rpm.log" \
+		tests/packaging/rpm_build.sh "$out/default"
 else
-	echo "skipped: rpmbuild not installed"
+	step "RPM packages: skipped (rpmbuild not installed)"
 fi
-
-step "make distcheck"
-if (cd "$out/default" && make -s distcheck > "$out/distcheck.log" 2>&1); then
-	passed=$((passed + 1)); grep -A1 "archives ready" "$out/distcheck.log" | tail -1
-else
-	failed=$((failed + 1)); tail -40 "$out/distcheck.log"
-fi
+check "make distcheck" "$out/distcheck.log" make -s -C "$out/default" distcheck
 
 echo
 echo "$passed passed, $failed failed"
