@@ -7,6 +7,8 @@
 
 #include "es_config.h"
 
+#include "dsn.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -215,10 +217,47 @@ static void read_database(const ynode *root, es_config *c, config_errors *errs)
 	const ynode *m = get_map(root, "database", "", errs);
 	if (!m)
 		return;
-	static const char *const known[] = {"enabled", "dsn", NULL};
+	static const char *const known[] = {"enabled",          "dsn",
+	                                    "mode",             "migrate_on_start",
+	                                    "subscriptions",    "retention_days",
+	                                    "purge_interval_s", "queue_size",
+	                                    "connect_timeout_ms", "query_timeout_ms",
+	                                    "reconnect_max_ms", NULL};
 	check_known_keys(m, "database", known, errs);
 	get_bool(m, "enabled", "database", &c->database_enabled, errs);
 	get_string(m, "dsn", "database", true, &c->database_dsn, errs);
+	const ynode *n = get_scalar(m, "mode", "database", errs);
+	if (n && strcmp(n->scalar, "durable") == 0)
+		c->database_durable = true;
+	else if (n && strcmp(n->scalar, "async") == 0)
+		c->database_durable = false;
+	else if (n)
+		add_error(errs, n->line, n->column, "database.mode must be durable or async, not '%s'", n->scalar);
+	get_bool(m, "migrate_on_start", "database", &c->database_migrate_on_start, errs);
+	get_bool(m, "subscriptions", "database", &c->database_subscriptions, errs);
+	get_double(m, "retention_days", "database", 0, 36500, &c->database_retention_days, errs);
+	get_uint(m, "purge_interval_s", "database", 1, 86400, &c->database_purge_interval_s, errs);
+	get_uint(m, "queue_size", "database", 100, 10000000, &c->database_queue_size, errs);
+	get_uint(m, "connect_timeout_ms", "database", 100, 60000, &c->database_connect_timeout_ms, errs);
+	get_uint(m, "query_timeout_ms", "database", 100, 600000, &c->database_query_timeout_ms, errs);
+	get_uint(m, "reconnect_max_ms", "database", 100, 600000, &c->database_reconnect_max_ms, errs);
+}
+
+/* A DSN that cannot be used is a config error (its message never holds the
+ * password); so is asking for a database in a build without the client. */
+static void check_database(const es_config *c, config_errors *errs)
+{
+	if (!c->database_enabled)
+		return;
+#ifndef HAVE_MYSQL
+	add_error(errs, 0, 0, "database.enabled is true but this build has no MySQL client (configure --with-mysql)");
+#endif
+	if (c->database_dsn[0] == '\0')
+		return;
+	dsn parsed;
+	char why[300];
+	if (dsn_parse(c->database_dsn, &parsed, why, sizeof why) != 0)
+		add_error(errs, 0, 0, "database.dsn: %s", why);
 }
 
 static void read_logging(const ynode *root, es_config *c, config_errors *errs)
@@ -495,6 +534,15 @@ static void apply_defaults(es_config *c, es_env env)
 	c->access_log = true;
 	c->database_enabled = false;
 	c->database_dsn = strdup("");
+	c->database_durable = true;
+	c->database_migrate_on_start = false;
+	c->database_subscriptions = true;
+	c->database_retention_days = 30;
+	c->database_purge_interval_s = 3600;
+	c->database_queue_size = 100000;
+	c->database_connect_timeout_ms = 2000;
+	c->database_query_timeout_ms = 10000;
+	c->database_reconnect_max_ms = 5000;
 	c->log_level = env == ES_ENV_DEV ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	c->log_format = env == ES_ENV_PROD ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
 	c->health_failure_ratio = 0.5;
@@ -611,6 +659,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		resolve_policy(&c->plugins[i].policy, c);
 	if (c->database_enabled && c->database_dsn[0] == '\0')
 		add_error(errs, 0, 0, "database.enabled is true but no database.dsn (or EVENT_SYSTEM_DATABASE_DSN) is set");
+	check_database(c, errs);
 
 	if (errs->count > 0) {
 		es_config_free(c);

@@ -90,6 +90,15 @@ typedef struct es_config {
 
 	bool database_enabled;
 	char *database_dsn; /* secret: never log it, log dsn_redact() of it */
+	bool database_durable;          /* answer 202 only once the event row is committed */
+	bool database_migrate_on_start; /* apply sql/migrations at connect instead of refusing an old schema */
+	bool database_subscriptions;    /* add the event_subscriptions table's rows to the config's */
+	double database_retention_days; /* events older than this are purged; 0 keeps them forever */
+	uint32_t database_purge_interval_s;
+	uint32_t database_queue_size;   /* records waiting for the writer, at most */
+	uint32_t database_connect_timeout_ms;
+	uint32_t database_query_timeout_ms;
+	uint32_t database_reconnect_max_ms; /* longest wait between reconnection attempts */
 
 	log_level log_level;
 	log_format log_format;

@@ -160,6 +160,8 @@ es_event *event_create(const event_fields *f)
 	e->attribute_count = f->attribute_count;
 	e->depth = f->depth;
 	e->watch = f->watch;
+	e->seq = f->seq;
+	atomic_init(&e->unsettled, 1); /* the creator's hold */
 	e->time_us = f->time_us ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();
 	atomic_init(&e->json, NULL);

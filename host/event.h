@@ -42,6 +42,10 @@ struct es_event {
 	/* A caller waiting for every outcome (synchronous trigger), or NULL.
 	 * The event owns one reference, dropped when the event is freed. */
 	struct delivery_watch *watch;
+	/* The key of its row when a database records it, else 0; and the
+	 * deliveries not yet final plus the dispatcher's hold (database.h). */
+	uint64_t seq;
+	_Atomic uint32_t unsettled;
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
 	/* strings follow in the same allocation */
 };
@@ -59,6 +63,7 @@ typedef struct event_fields {
 	size_t attribute_count;
 	uint32_t depth;
 	struct delivery_watch *watch; /* the event takes over one reference (not on failure) */
+	uint64_t seq;                 /* database_next_seq(), or 0 */
 } event_fields;
 
 /* NULL only when out of memory.  The caller validates name and id first. */

@@ -6,6 +6,8 @@
 
 #include "host_api.h"
 
+#include "database.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -171,17 +173,29 @@ es_status host_emit_event(router *rt, const char *source, uint32_t depth, const 
 		}
 		cJSON_Delete(parsed);
 	}
-	event_fields f = {.name = name, .source = source, .data = data_json, .data_len = len, .depth = depth};
+	event_fields f = {.name = name,
+	                  .source = source,
+	                  .data = data_json,
+	                  .data_len = len,
+	                  .depth = depth,
+	                  .seq = database_next_seq()};
 	es_event *event = event_create(&f);
 	if (!event) {
 		snprintf(err, err_size, "out of memory");
 		return ES_STATUS_ERROR;
 	}
+	/* Emitted events are recorded without waiting: a handler never blocks
+	 * on the database. */
+	database_record(event);
 	routing_table *table = router_acquire(rt);
 	dispatch_result result;
 	dispatch_status st = router_dispatch(table, event, &result);
-	if (st == DISPATCH_BUSY)
+	if (st == DISPATCH_BUSY) {
 		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(result.busy));
+		database_refused(event);
+	} else {
+		database_settle(event);
+	}
 	routing_table_release(table);
 	event_unref(event);
 	return st == DISPATCH_OK ? ES_STATUS_OK : ES_STATUS_BUSY;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "database.h"
 #include "event.h"
 #include "histogram.h"
 #include "http_api_internal.h"
@@ -323,21 +324,36 @@ static void handle_health(api_request *r)
 	char when[40];
 	format_timestamp(when);
 	bool stopping = atomic_load(&d->stopping);
+	char db_why[512];
+	const char *db = database_health(db_why, sizeof db_why);
+	bool db_failing = strcmp(db, "failing") == 0;
+	/* Durable mode without its database accepts nothing: unavailable (503,
+	 * so a load balancer sends events elsewhere).  Async mode still
+	 * delivers: degraded. */
+	bool unavailable = stopping || (db_failing && database_durable());
+	const char *status = stopping      ? "stopping"
+	                     : unavailable ? "unavailable"
+	                     : problem || db_failing ? "degraded"
+	                                             : "ok";
 	cJSON *obj = cJSON_CreateObject();
-	cJSON_AddStringToObject(obj, "status", stopping ? "stopping" : problem ? "degraded" : "ok");
+	cJSON_AddStringToObject(obj, "status", status);
 	cJSON_AddStringToObject(obj, "timestamp", when);
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
 	cJSON_AddStringToObject(components, "event_manager", problem ? "degraded" : "ok");
-	cJSON_AddStringToObject(components, "database", r->config->database_enabled ? "unavailable" : "disabled");
+	cJSON_AddStringToObject(components, "database", db);
 	cJSON_AddStringToObject(components, "metrics",
 	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
-	if (problem) {
-		char why[300];
-		snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
+	if (problem || db_failing) {
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
-		cJSON_AddStringToObject(reasons, "event_manager", why);
+		if (problem) {
+			char why[300];
+			snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
+			cJSON_AddStringToObject(reasons, "event_manager", why);
+		}
+		if (db_failing)
+			cJSON_AddStringToObject(reasons, "database", db_why);
 	}
-	reply_cjson(r, stopping ? 503 : 200, obj);
+	reply_cjson(r, unavailable ? 503 : 200, obj);
 }
 
 static void handle_ready(api_request *r)
@@ -408,7 +424,9 @@ static void handle_plugins(api_request *r)
 /* ---- routing ---- */
 
 typedef struct route {
-	const char *path;
+	const char *path;              /* the whole path, or with `prefix` its start */
+	const char *label;             /* for metrics (NULL: path) */
+	bool prefix;                   /* more path follows (an id) */
 	const char *allow;             /* for 405 */
 	int methods;                   /* bitmask of allowed evhttp_cmd_type */
 	token_role role;               /* 0: open */
@@ -416,15 +434,27 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-	{"/api/events/trigger", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_trigger},
-	{"/api/events/batch", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_batch},
-	{"/api/events/test", "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_test},
-	{"/api/plugins", "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, handle_plugins},
-	{"/api/admin/reload", "GET, POST", EVHTTP_REQ_GET | EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN, api_admin_reload},
-	{"/health", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},
-	{"/ready", "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_ready},
+	{"/api/events/trigger", NULL, false, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_trigger},
+	{"/api/events/batch", NULL, false, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_batch},
+	{"/api/events/test", NULL, false, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_test},
+	{"/api/plugins", NULL, false, "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, handle_plugins},
+	{"/api/admin/reload", NULL, false, "GET, POST", EVHTTP_REQ_GET | EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN,
+	 api_admin_reload},
+	{"/health", NULL, false, "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},
+	{"/ready", NULL, false, "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_ready},
+	/* event history (database.enabled); payloads may be sensitive: admin */
+	{"/api/events", NULL, false, "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, api_events_list},
+	{"/api/events/", "/api/events/{id}", true, "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, api_event_get},
+	{"/api/dead-letters", NULL, false, "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, api_dead_letters_list},
+	{"/api/dead-letters/", "/api/dead-letters/{id}/replay", true, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN,
+	 api_dead_letter_replay},
 };
 _Static_assert(sizeof routes / sizeof routes[0] < ROUTE_SLOTS, "ROUTE_SLOTS too small");
+
+static const char *route_label(const route *rt)
+{
+	return rt->label ? rt->label : rt->path;
+}
 
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
@@ -435,8 +465,12 @@ static void route_request(api_request *r)
 	r->route = -1;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const route *rt = &routes[i];
-		if (strlen(rt->path) != path_len || memcmp(uri, rt->path, path_len) != 0)
+		size_t n = strlen(rt->path);
+		if (rt->prefix ? path_len <= n || memcmp(uri, rt->path, n) != 0
+		               : n != path_len || memcmp(uri, rt->path, path_len) != 0)
 			continue;
+		r->path_rest = rt->prefix ? uri + n : NULL;
+		r->path_rest_len = rt->prefix ? path_len - n : 0;
 		r->route = (int)i;
 		if (!(evhttp_request_get_command(r->req) & rt->methods)) {
 			method_not_allowed(r, rt->allow);
@@ -458,7 +492,7 @@ void http_api_metrics_render(struct evbuffer *out)
 	                         "# TYPE eventsys_http_requests_total counter\n");
 	for (size_t i = 0; i <= n; i++) {
 		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
-		const char *name = i < n ? routes[i].path : "other";
+		const char *name = i < n ? route_label(&routes[i]) : "other";
 		for (int c = 0; c < 5; c++)
 			evbuffer_add_printf(out, "eventsys_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n", name,
 			                    classes[c], (unsigned long long)atomic_load(&route_requests[slot][c]));
@@ -468,7 +502,7 @@ void http_api_metrics_render(struct evbuffer *out)
 	for (size_t i = 0; i <= n; i++) {
 		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
 		char labels[96];
-		snprintf(labels, sizeof labels, "route=\"%s\"", i < n ? routes[i].path : "other");
+		snprintf(labels, sizeof labels, "route=\"%s\"", i < n ? route_label(&routes[i]) : "other");
 		metrics_render_histogram(out, "eventsys_http_request_duration_seconds", labels, &route_latency[slot]);
 	}
 }

@@ -30,6 +30,8 @@ typedef struct api_request {
 	int route;              /* index in the route table, for metrics; -1: none */
 	char token_name[64];    /* who, for the access log ("-" when none) */
 	const char *query;      /* after '?', or NULL */
+	const char *path_rest;  /* a prefix route: the path after the prefix (not NUL-terminated) */
+	size_t path_rest_len;
 } api_request;
 
 /* Answer with `body` (JSON, len bytes), then write the access log line. */
@@ -50,6 +52,12 @@ extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_
 /* Admin endpoints (http_admin.c). */
 void api_admin_reload(api_request *r);
 void api_admin_free_waits(http_api_thread *t);
+
+/* Event history endpoints (http_history.c). */
+void api_events_list(api_request *r);
+void api_event_get(api_request *r);
+void api_dead_letters_list(api_request *r);
+void api_dead_letter_replay(api_request *r);
 
 /* Event endpoints (http_events.c). */
 void api_trigger(api_request *r);

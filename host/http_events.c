@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cloudevents.h"
+#include "database.h"
 #include "delivery_watch.h"
 #include "event.h"
 #include "http_api_internal.h"
@@ -182,7 +183,7 @@ static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 	free(s);
 }
 
-/* ---- submitting one parsed event ---- */
+/* ---- submitting parsed events ---- */
 
 typedef struct submitted {
 	int status;         /* 202, or 503 busy, 500 */
@@ -190,29 +191,35 @@ typedef struct submitted {
 	dispatch_result dr;
 } submitted;
 
-/* Create and dispatch; `table` is held by the caller.  For a synchronous
- * trigger `s` is the waiter, which this arms (or cleans up on failure). */
-static void submit(api_request *r, routing_table *table, trigger_parsed *p, sync_wait *s, submitted *out)
+/* The event for `p` (with the waiter's watch and a database key); NULL
+ * when out of memory (the watch reference is dropped then). */
+static es_event *create_event(trigger_parsed *p, sync_wait *s)
 {
 	if (s) {
 		delivery_watch_ref(s->watch); /* for the event */
 		p->fields.watch = s->watch;
 	}
-	out->event = event_create(&p->fields);
-	if (!out->event) {
-		if (s)
-			delivery_watch_release(s->watch);
-		out->status = 500;
-		return;
-	}
+	p->fields.seq = database_next_seq();
+	es_event *event = event_create(&p->fields);
+	if (!event && s)
+		delivery_watch_release(s->watch);
+	return event;
+}
+
+/* Dispatch `out->event` through `table` (held by the caller), tell the
+ * database, and arm the waiter `s` when there is one. */
+static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
+{
 	if (router_dispatch(table, out->event, &out->dr) == DISPATCH_BUSY) {
 		atomic_fetch_add_explicit(&api_busy, 1, memory_order_relaxed);
 		LOG_WARN("http", "event %s (%s) refused: queue of plugin '%s' is full", out->event->id, out->event->name,
 		         plugin_instance_name(out->dr.busy));
+		database_refused(out->event);
 		out->status = 503;
 		return;
 	}
 	atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+	database_settle(out->event);
 	out->status = 202;
 	if (s) {
 		const char *names[ROUTER_MAX_TARGETS];
@@ -224,6 +231,20 @@ static void submit(api_request *r, routing_table *table, trigger_parsed *p, sync
 	}
 }
 
+/* Create and dispatch now (no database, or its async mode, which records
+ * the event on the side).  For a synchronous trigger `s` is the waiter,
+ * which this arms. */
+static void submit(routing_table *table, trigger_parsed *p, sync_wait *s, submitted *out)
+{
+	out->event = create_event(p, s);
+	if (!out->event) {
+		out->status = 500;
+		return;
+	}
+	database_record(out->event);
+	dispatch_created(table, s, out);
+}
+
 static void reply_busy(api_request *r, const submitted *sub)
 {
 	char msg[200];
@@ -231,6 +252,15 @@ static void reply_busy(api_request *r, const submitted *sub)
 	         plugin_instance_name(sub->dr.busy));
 	api_header(r, "Retry-After", "1");
 	api_error(r, 503, "busy", msg);
+}
+
+static void reply_database_unavailable(api_request *r, const char *why)
+{
+	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+	char msg[700];
+	snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+	api_header(r, "Retry-After", "5");
+	api_error(r, 503, "database_unavailable", msg);
 }
 
 static void reply_accepted(api_request *r, const submitted *sub)
@@ -266,43 +296,162 @@ static void reply_accepted(api_request *r, const submitted *sub)
 	api_reply_buffer(r, 202);
 }
 
+/* The answer to one submitted event, now or (sync) when its outcomes are in. */
+static void answer_submitted(api_request *r, sync_wait *s, submitted *sub)
+{
+	if (sub->status == 202 && s) {
+		/* answered from on_sync_done() on this thread */
+		if (r->req)
+			evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_client_gone, s);
+		else
+			s->r.req = NULL;
+		return;
+	}
+	if (s) {
+		delivery_watch_close(s->watch);
+		free(s);
+	}
+	if (!r->req)
+		return;
+	if (sub->status == 202)
+		reply_accepted(r, sub);
+	else if (sub->status == 503)
+		reply_busy(r, sub);
+	else
+		api_error(r, 500, "internal", "out of memory");
+}
+
+static sync_wait *sync_wait_new(api_request *r, routing_table *table)
+{
+	sync_wait *s = calloc(1, sizeof *s);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	if (s)
+		s->watch = delivery_watch_create(evhttp_connection_get_base(conn), routing_table_size(table),
+		                                 r->config->sync_timeout_ms, on_sync_done, s);
+	if (!s || !s->watch) {
+		free(s);
+		return NULL;
+	}
+	s->r = *r;
+	s->r.table = NULL; /* only valid inside this handler */
+	s->r.config = NULL;
+	return s;
+}
+
+/* ---- durable mode: answered once the event rows are committed ---- */
+
+typedef struct stored_wait {
+	api_request r;        /* r.req NULL once the client went away */
+	db_ticket *ticket;
+	sync_wait *sync;      /* one event with ?wait=true, or NULL */
+	es_event *event;      /* one event: our reference */
+	struct batch *batch;  /* a batch, or NULL */
+} stored_wait;
+
+static void on_stored_client_gone(struct evhttp_connection *conn, void *arg)
+{
+	stored_wait *w = arg;
+	w->r.req = NULL; /* the events are still dispatched once stored */
+}
+
+static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table);
+static void batch_fail(struct batch *b, api_request *r, const char *why);
+
+static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg)
+{
+	stored_wait *w = arg;
+	if (w->r.req)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
+	routing_table *table = stored ? router_acquire(w->r.daemon->router) : NULL;
+	if (w->batch) {
+		if (stored)
+			batch_dispatch_and_answer(w->batch, &w->r, table);
+		else
+			batch_fail(w->batch, &w->r, why);
+	} else if (stored) {
+		submitted sub = {.event = w->event};
+		dispatch_created(table, w->sync, &sub);
+		answer_submitted(&w->r, w->sync, &sub);
+	} else {
+		if (w->sync) {
+			delivery_watch_close(w->sync->watch);
+			free(w->sync);
+		}
+		if (w->r.req)
+			reply_database_unavailable(&w->r, why);
+	}
+	if (table)
+		routing_table_release(table);
+	if (w->event)
+		event_unref(w->event);
+	db_ticket_free(ticket);
+	free(w);
+}
+
+/* Queue `count` events for the database with `w` waiting; false (after
+ * answering 503) when the database refuses them at once. */
+static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *events, size_t count)
+{
+	w->r = *r;
+	w->r.table = NULL;
+	w->r.config = NULL;
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	w->ticket = db_ticket_new(evhttp_connection_get_base(conn), on_stored, w);
+	char why[600];
+	if (!w->ticket) {
+		api_error(r, 500, "internal", "out of memory");
+		return false;
+	}
+	if (database_store(events, count, w->ticket, why, sizeof why) != 0) {
+		db_ticket_free(w->ticket);
+		reply_database_unavailable(r, why);
+		return false;
+	}
+	evhttp_connection_set_closecb(conn, on_stored_client_gone, w);
+	return true;
+}
+
+static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
+{
+	stored_wait *w = calloc(1, sizeof *w);
+	es_event *event = w ? create_event(p, s) : NULL;
+	if (!event) {
+		if (s) {
+			delivery_watch_close(s->watch);
+			free(s);
+		}
+		free(w);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	w->event = event;
+	w->sync = s;
+	if (!store_and_wait(r, w, &event, 1)) {
+		event_unref(event);
+		if (s) {
+			delivery_watch_close(s->watch);
+			free(s);
+		}
+		free(w);
+	}
+}
+
 /* One event, now or (sync) when its outcomes are in. */
 static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 {
 	routing_table *table = r->table;
 	sync_wait *s = NULL;
-	if (sync) {
-		s = calloc(1, sizeof *s);
-		struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
-		if (s)
-			s->watch = delivery_watch_create(evhttp_connection_get_base(conn), routing_table_size(table),
-			                                 r->config->sync_timeout_ms, on_sync_done, s);
-		if (!s || !s->watch) {
-			free(s);
-			api_error(r, 500, "internal", "out of memory");
-			return;
-		}
-		s->r = *r;
-		s->r.table = NULL; /* only valid inside this handler */
-		s->r.config = NULL;
+	if (sync && !(s = sync_wait_new(r, table))) {
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (database_durable()) {
+		trigger_one_durable(r, p, s);
+		return;
 	}
 	submitted sub = {0};
-	submit(r, table, p, s, &sub);
-	if (sub.status == 202 && s) {
-		/* answered from on_sync_done() on this thread */
-		evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_client_gone, s);
-	} else {
-		if (s) {
-			delivery_watch_close(s->watch);
-			free(s);
-		}
-		if (sub.status == 202)
-			reply_accepted(r, &sub);
-		else if (sub.status == 503)
-			reply_busy(r, &sub);
-		else
-			api_error(r, 500, "internal", "out of memory");
-	}
+	submit(table, p, s, &sub);
+	answer_submitted(r, s, &sub);
 	if (sub.event)
 		event_unref(sub.event);
 }
@@ -317,6 +466,76 @@ static bool wants_wait(api_request *r, bool from_body)
 
 /* ---- batches ---- */
 
+/* A batch's answers: one result object per item, in order.  Items that
+ * parsed become events, dispatched now or once the database stored them. */
+typedef struct batch {
+	cJSON *results;
+	int items;
+	int accepted;
+	es_event **events;
+	cJSON **slots; /* the result object of each event */
+	size_t count;
+} batch;
+
+static void batch_free(batch *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		event_unref(b->events[i]);
+	free(b->events);
+	free(b->slots);
+	cJSON_Delete(b->results);
+	free(b);
+}
+
+static void batch_reply(batch *b, api_request *r)
+{
+	if (!r->req)
+		return;
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddNumberToObject(obj, "accepted", b->accepted);
+	cJSON_AddNumberToObject(obj, "rejected", b->items - b->accepted);
+	cJSON_AddItemToObject(obj, "results", b->results);
+	b->results = NULL;
+	char *text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	/* 202 when every event was accepted; 207 when the answers differ */
+	if (text)
+		api_reply(r, b->accepted == b->items ? 202 : 207, text, strlen(text));
+	else
+		api_error(r, 500, "internal", "out of memory");
+	cJSON_free(text);
+}
+
+static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table)
+{
+	for (size_t i = 0; i < b->count; i++) {
+		submitted sub = {.event = b->events[i]};
+		dispatch_created(table, NULL, &sub);
+		cJSON *res = b->slots[i];
+		cJSON_AddNumberToObject(res, "status", sub.status);
+		if (sub.status == 202) {
+			b->accepted++;
+			cJSON_AddStringToObject(res, "id", sub.event->id);
+			cJSON *m = cJSON_AddArrayToObject(res, "matched");
+			for (size_t k = 0; k < sub.dr.matched; k++)
+				cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(sub.dr.targets[k])));
+		} else {
+			cJSON_AddStringToObject(res, "error", "busy");
+			cJSON_AddStringToObject(res, "plugin", plugin_instance_name(sub.dr.busy));
+		}
+	}
+	batch_reply(b, r);
+	batch_free(b);
+}
+
+/* The database could not store the batch: none of it was accepted. */
+static void batch_fail(batch *b, api_request *r, const char *why)
+{
+	if (r->req)
+		reply_database_unavailable(r, why);
+	batch_free(b);
+}
+
 /* Each item of a JSON array as an event; answers per item. */
 static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 {
@@ -327,9 +546,20 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 		bad_request(r, msg);
 		return;
 	}
-	routing_table *table = r->table;
-	cJSON *results = cJSON_CreateArray();
-	int accepted = 0, index = 0;
+	batch *b = calloc(1, sizeof *b);
+	if (b) {
+		b->results = cJSON_CreateArray();
+		b->events = calloc((size_t)n + 1, sizeof *b->events);
+		b->slots = calloc((size_t)n + 1, sizeof *b->slots);
+	}
+	if (!b || !b->results || !b->events || !b->slots) {
+		if (b)
+			batch_free(b);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	b->items = n;
+	int index = 0;
 	const cJSON *item;
 	cJSON_ArrayForEach(item, array)
 	{
@@ -340,44 +570,39 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 		                     : trigger_parse_object(item, &p, err, sizeof err);
 		cJSON *res = cJSON_CreateObject();
 		cJSON_AddNumberToObject(res, "index", index++);
+		es_event *event = st == 0 ? create_event(&p, NULL) : NULL;
 		if (st != 0) {
 			atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
 			cJSON_AddNumberToObject(res, "status", 400);
 			cJSON_AddStringToObject(res, "error", "bad_request");
 			cJSON_AddStringToObject(res, "message", err);
+		} else if (!event) {
+			cJSON_AddNumberToObject(res, "status", 500);
+			cJSON_AddStringToObject(res, "error", "internal");
 		} else {
-			submitted sub = {0};
-			submit(r, table, &p, NULL, &sub);
-			cJSON_AddNumberToObject(res, "status", sub.status);
-			if (sub.status == 202) {
-				accepted++;
-				cJSON_AddStringToObject(res, "id", sub.event->id);
-				cJSON *m = cJSON_AddArrayToObject(res, "matched");
-				for (size_t i = 0; i < sub.dr.matched; i++)
-					cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(sub.dr.targets[i])));
-			} else {
-				cJSON_AddStringToObject(res, "error", sub.status == 503 ? "busy" : "internal");
-				if (sub.status == 503)
-					cJSON_AddStringToObject(res, "plugin", plugin_instance_name(sub.dr.busy));
-			}
-			if (sub.event)
-				event_unref(sub.event);
+			b->events[b->count] = event;
+			b->slots[b->count++] = res;
 		}
 		trigger_parsed_free(&p);
-		cJSON_AddItemToArray(results, res);
+		cJSON_AddItemToArray(b->results, res);
 	}
-	cJSON *obj = cJSON_CreateObject();
-	cJSON_AddNumberToObject(obj, "accepted", accepted);
-	cJSON_AddNumberToObject(obj, "rejected", n - accepted);
-	cJSON_AddItemToObject(obj, "results", results);
-	char *text = cJSON_PrintUnformatted(obj);
-	cJSON_Delete(obj);
-	/* 202 when every event was accepted; 207 when the answers differ */
-	if (text)
-		api_reply(r, accepted == n ? 202 : 207, text, strlen(text));
-	else
-		api_error(r, 500, "internal", "out of memory");
-	cJSON_free(text);
+	if (b->count && database_durable()) {
+		stored_wait *w = calloc(1, sizeof *w);
+		if (!w) {
+			batch_free(b);
+			api_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		w->batch = b;
+		if (!store_and_wait(r, w, b->events, b->count)) {
+			batch_free(b);
+			free(w);
+		}
+		return;
+	}
+	for (size_t i = 0; i < b->count; i++)
+		database_record(b->events[i]);
+	batch_dispatch_and_answer(b, r, r->table);
 }
 
 static cJSON *parse_array(api_request *r, const char *body, size_t len)

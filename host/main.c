@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "database.h"
 #include "dsn.h"
 #include "es_config.h"
 #include "event.h"
@@ -37,6 +38,7 @@ typedef struct options {
 	const char *config_path;
 	const char *plugin_dir;
 	bool check_config;
+	bool migrate;
 } options;
 
 static void usage(FILE *out)
@@ -49,6 +51,8 @@ static void usage(FILE *out)
 	        "  -P, --plugin-dir DIR   load plugins from DIR instead of plugins.directory\n"
 	        "  -t, --check-config     load the config and every plugin as a start would,\n"
 	        "                         print what was found and exit (0: no problems)\n"
+	        "      --migrate          bring the database schema (database.dsn) up to this\n"
+	        "                         version's, applying sql/migrations in order, and exit\n"
 	        "  -V, --version          print version, build and library information\n"
 	        "  -h, --help             print this help\n"
 	        "\n"
@@ -67,6 +71,7 @@ static int parse_options(int argc, char **argv, options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"plugin-dir", required_argument, NULL, 'P'},
 		{"check-config", no_argument, NULL, 't'},
+		{"migrate", no_argument, NULL, 'M'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -82,6 +87,9 @@ static int parse_options(int argc, char **argv, options *o)
 			break;
 		case 't':
 			o->check_config = true;
+			break;
+		case 'M':
+			o->migrate = true;
 			break;
 		case 'V':
 			version_print(stdout);
@@ -133,15 +141,9 @@ static int check_config(const options *o)
 	printf("server %s:%u, %u HTTP threads, max event size %zu bytes\n", config->server_host, config->server_port,
 	       config->server_threads, config->max_event_size);
 	if (config->database_enabled) {
-		char redacted[512], why[256];
-		dsn parsed;
-		dsn_redact(config->database_dsn, redacted, sizeof redacted);
-		if (dsn_parse(config->database_dsn, &parsed, why, sizeof why) != 0) {
-			printf("%s: database.dsn: %s (%s)\n", config->path, why, redacted);
-			es_config_free(config);
-			return 1;
-		}
-		printf("database %s\n", redacted);
+		char redacted[512];
+		dsn_redact(config->database_dsn, redacted, sizeof redacted); /* the config checked it parses */
+		printf("database %s (%s mode)\n", redacted, config->database_durable ? "durable" : "async");
 	}
 	router *rt = router_create();
 	host_services services = {.router = rt, .max_event_size = config->max_event_size};
@@ -159,6 +161,18 @@ static int check_config(const options *o)
 	}
 	printf("check passed\n");
 	return 0;
+}
+
+static int migrate(const options *o)
+{
+	es_config *config = load_config(o, stdout);
+	if (!config) {
+		printf("%s: configuration has errors\n", o->config_path);
+		return 1;
+	}
+	int rc = database_migrate_command(config, stdout);
+	es_config_free(config);
+	return rc;
 }
 
 /* ---- running ---- */
@@ -204,10 +218,12 @@ static int run(const options *o)
 
 	LOG_INFO("main", "Event System v%s starting: config %s, environment %s, plugins from %s", PACKAGE_VERSION,
 	         config->path, es_env_name(config->env), config->plugin_dir);
-	if (config->database_enabled) {
-		char redacted[512];
-		dsn_redact(config->database_dsn, redacted, sizeof redacted);
-		LOG_WARN("main", "database.enabled is set (%s) but this build does not record events yet", redacted);
+	char err[512];
+	/* Before the plugins: their pools report every outcome when a database
+	 * records them. */
+	if (database_start(config, daemon.router, err, sizeof err) != 0) {
+		LOG_ERROR("main", "not starting: %s", err);
+		goto out_free;
 	}
 
 	registry_report report;
@@ -223,9 +239,9 @@ static int run(const options *o)
 	}
 	router_swap(daemon.router, table);
 	daemon.generation = 1;
+	database_allow_recovery(); /* plugins run: an earlier run's unfinished events may be redelivered */
 
 	atomic_store(&daemon.plugins_refused, daemon.registry.refused_count);
-	char err[512];
 	http_server *server = http_server_start(&daemon, err, sizeof err);
 	if (!server) {
 		LOG_ERROR("main", "not starting: %s", err);
@@ -275,6 +291,9 @@ static int run(const options *o)
 	         config->shutdown_timeout_ms);
 	systemd_notify_stopping();
 	atomic_store(&daemon.stopping, true);
+	/* Durable triggers waiting for a commit are answered before their HTTP
+	 * threads go. */
+	database_quiesce(clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
 	http_server_stop(server);
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
@@ -292,11 +311,14 @@ out_stop_plugins:;
 	if (undelivered)
 		LOG_WARN("main", "%llu event%s could not be delivered before the shutdown deadline",
 		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
+	/* The plugins' last outcomes are written before the writer stops. */
+	database_stop(deadline > clock_monotonic_us() + 2000000 ? deadline : clock_monotonic_us() + 2000000);
 	router_swap(daemon.router, routing_table_build(NULL, 0, 0, NULL));
 	plugin_registry_clear(&daemon.registry);
 	if (exit_code == 0)
 		LOG_INFO("main", "stopped");
 out_free:
+	database_stop(clock_monotonic_us()); /* no-op unless a start failed after it began */
 	router_destroy(daemon.router);
 	es_config_free(daemon.config);
 	return exit_code;
@@ -310,5 +332,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (o.check_config)
 		return check_config(&o);
+	if (o.migrate)
+		return migrate(&o);
 	return run(&o);
 }

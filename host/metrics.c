@@ -5,6 +5,8 @@
 
 #include "metrics.h"
 
+#include "database.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -222,6 +224,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_config_generation %llu\n", (unsigned long long)r.generation);
 	}
 	http_api_metrics_render(out);
+	database_metrics_render(out);
 	render_process(out, d->started_us);
 }
 

@@ -7,6 +7,8 @@
 
 #include "plugin_instance.h"
 
+#include "database.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,8 @@ static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcom
 	const char *name = inst->desc->name;
 	if (event->watch)
 		delivery_watch_record(event->watch, name, outcome, attempts, timed_out, error);
+	/* The event is immutable but for its settle count (database.h). */
+	database_outcome((es_event *)event, name, outcome, attempts, timed_out, error);
 	switch (outcome) {
 	case DELIVERY_OK:
 		break;
@@ -150,7 +154,9 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		goto out_fail;
 	}
 
-	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst};
+	/* With a database every delivery's outcome is recorded, successes too. */
+	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
+	                        .report_ok = database_running()};
 	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);
 	if (!inst->pool) {
 		snprintf(err, err_size, "cannot create the worker pool");

@@ -5,6 +5,8 @@
 
 #include "reload.h"
 
+#include "database.h"
+
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -60,8 +62,17 @@ static void describe_key_changes(const es_config *a, const es_config *b, char *c
 	KEY("event.max_event_size", a->max_event_size != b->max_event_size);
 	KEY("event.shutdown_timeout_ms", a->shutdown_timeout_ms != b->shutdown_timeout_ms);
 	KEY("event.sync_timeout_ms", a->sync_timeout_ms != b->sync_timeout_ms);
-	KEY("database.enabled", a->database_enabled != b->database_enabled);
-	KEY("database.dsn", strcmp(a->database_dsn, b->database_dsn) != 0); /* named, never shown */
+	/* The database threads keep the settings they started with. */
+	RESTART("database.enabled", a->database_enabled != b->database_enabled);
+	RESTART("database.dsn", strcmp(a->database_dsn, b->database_dsn) != 0); /* named, never shown */
+	RESTART("database.mode", a->database_durable != b->database_durable);
+	RESTART("database.retention_days", a->database_retention_days != b->database_retention_days);
+	RESTART("database.purge_interval_s", a->database_purge_interval_s != b->database_purge_interval_s);
+	RESTART("database.queue_size", a->database_queue_size != b->database_queue_size);
+	RESTART("database.migrate_on_start", a->database_migrate_on_start != b->database_migrate_on_start);
+	RESTART("database.connect_timeout_ms", a->database_connect_timeout_ms != b->database_connect_timeout_ms);
+	RESTART("database.query_timeout_ms", a->database_query_timeout_ms != b->database_query_timeout_ms);
+	RESTART("database.reconnect_max_ms", a->database_reconnect_max_ms != b->database_reconnect_max_ms);
 	KEY("logging.level", a->log_level != b->log_level);
 	KEY("logging.format", a->log_format != b->log_format);
 	KEY("logging.access_log", a->access_log != b->access_log);
@@ -110,12 +121,17 @@ static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0,
 	snprintf(r->last_error, sizeof r->last_error, "%s", ok ? "" : error);
 	snprintf(r->last_changes, sizeof r->last_changes, "%s", changes);
 	pthread_mutex_unlock(&rs->lock);
-	if (ok)
-		LOG_INFO("audit", "reload by %s: ok, generation %llu, %.1f ms; %s", by, (unsigned long long)d->generation, ms,
+	char detail[1200];
+	if (ok) {
+		snprintf(detail, sizeof detail, "ok, generation %llu, %.1f ms; %s", (unsigned long long)d->generation, ms,
 		         changes[0] ? changes : "nothing changed");
-	else
-		LOG_ERROR("audit", "reload by %s: failed after %.1f ms, generation %llu kept: %s", by, ms,
-		          (unsigned long long)d->generation, error);
+		LOG_INFO("audit", "reload by %s: %s", by, detail);
+	} else {
+		snprintf(detail, sizeof detail, "failed after %.1f ms, generation %llu kept: %s", ms,
+		         (unsigned long long)d->generation, error);
+		LOG_ERROR("audit", "reload by %s: %s", by, detail);
+	}
+	database_audit(by, ok ? "reload.ok" : "reload.failed", detail);
 	char status[300];
 	snprintf(status, sizeof status, "generation %llu; last reload %s", (unsigned long long)d->generation,
 	         ok ? "ok" : "failed");

@@ -228,12 +228,14 @@ routing_table *router_acquire(router *r)
 	return t;
 }
 
-dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
+dispatch_status router_dispatch_select(routing_table *t, es_event *event,
+                                       bool (*select)(plugin_instance *, const es_event *, void *), void *arg,
+                                       dispatch_result *result)
 {
 	result->matched = 0;
 	result->busy = NULL;
 	for (size_t i = 0; i < t->count; i++)
-		if (plugin_instance_matches(t->instances[i], event->name))
+		if (select ? select(t->instances[i], event, arg) : plugin_instance_matches(t->instances[i], event->name))
 			result->targets[result->matched++] = t->instances[i];
 	if (result->matched == 0) {
 		atomic_fetch_add_explicit(&unmatched_total, 1, memory_order_relaxed);
@@ -248,8 +250,17 @@ dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_resu
 			return DISPATCH_BUSY;
 		}
 	}
+	/* A recorded event is settled once each of these deliveries is final
+	 * (see database_settle()); count them before any can finish. */
+	if (event->seq)
+		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)result->matched, memory_order_relaxed);
 	/* Phase two: cannot fail. */
 	for (size_t i = 0; i < result->matched; i++)
 		worker_pool_push_reserved(plugin_instance_pool(result->targets[i]), event);
 	return DISPATCH_OK;
+}
+
+dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
+{
+	return router_dispatch_select(t, event, NULL, NULL, result);
 }

@@ -83,6 +83,13 @@ typedef struct dispatch_result {
  * Pointers in *result are valid while the caller holds `table`. */
 dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_result *result);
 
+/* Like router_dispatch(), to the instances `select` accepts instead of
+ * those whose subscriptions match (redelivery after a crash, dead-letter
+ * replay). */
+dispatch_status router_dispatch_select(routing_table *table, es_event *event,
+                                       bool (*select)(plugin_instance *instance, const es_event *event, void *arg),
+                                       void *arg, dispatch_result *result);
+
 /* Counters of the router itself. */
 uint64_t router_unmatched_total(void);
 

@@ -1,0 +1,332 @@
+/*
+ * The database's lifecycle, health and metrics, and `--migrate`.  The
+ * writer and reader threads are in db_writer.c and db_reader.c; a build
+ * without the MySQL client gets the no-op versions at the end of this file.
+ */
+#include "config.h"
+
+#include "database.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es_config.h"
+#include "log.h"
+
+#ifdef HAVE_MYSQL
+
+#include "db_internal.h"
+#include "db_schema.h"
+#include "metrics.h"
+
+db_shared *db_current;
+static db_shared the_db;
+
+bool database_running(void)
+{
+	return db_current != NULL;
+}
+
+bool database_durable(void)
+{
+	return db_current && db_current->settings.durable;
+}
+
+void db_status_error(db_shared *db, char *out, size_t out_size)
+{
+	pthread_mutex_lock(&db->status_lock);
+	snprintf(out, out_size, "%s", db->status_error);
+	pthread_mutex_unlock(&db->status_lock);
+}
+
+void db_set_state(db_shared *db, db_state state, const char *error)
+{
+	pthread_mutex_lock(&db->status_lock);
+	bool changed = atomic_load(&db->state) != (int)state ||
+	               (state == DB_DOWN && error && strcmp(error, db->status_error) != 0);
+	snprintf(db->status_error, sizeof db->status_error, "%s", state == DB_UP ? "" : error ? error : "");
+	int before = atomic_exchange(&db->state, (int)state);
+	pthread_mutex_unlock(&db->status_lock);
+	if (!changed)
+		return;
+	/* One line per change of state, never one per event. */
+	char where[900];
+	const dsn *d = &db->settings.where;
+	if (d->socket_path[0])
+		snprintf(where, sizeof where, "%s@unix(%s)/%s", d->user, d->socket_path, d->database);
+	else
+		snprintf(where, sizeof where, "%s@%s:%u/%s", d->user, d->host, d->port, d->database);
+	if (state == DB_UP)
+		LOG_INFO("database", "connected to %s%s", where, before == DB_DOWN ? ": recovered" : "");
+	else if (before == DB_DOWN)
+		LOG_WARN("database", "%s still unavailable, now: %s", where, error ? error : "");
+	else
+		LOG_ERROR("database", "%s unavailable: %s; %s; reconnecting with backoff", where, error ? error : "",
+		          db->settings.durable ? "triggers are answered 503 until it is back"
+		                               : "history is queued until it is back");
+}
+
+static void note_migration(const db_migration *m, void *arg)
+{
+	LOG_INFO("database", "applied migration %04u_%s", m->version, m->name);
+}
+
+int db_open(db_shared *db, db_conn *conn, bool migrate)
+{
+	if (db_connect(conn, &db->settings.where, &db->settings.timeouts) != 0)
+		return -1;
+	char err[512];
+	if (migrate && db_schema_migrate(conn, note_migration, NULL, err, sizeof err) != 0) {
+		snprintf(conn->error, sizeof conn->error, "%s", err);
+		conn->error_code = 0;
+		return -1;
+	}
+	if (db_schema_check(conn, err, sizeof err) != 0) {
+		snprintf(conn->error, sizeof conn->error, "%s", err);
+		conn->error_code = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void settings_from(const es_config *c, db_settings *s)
+{
+	char why[256];
+	dsn_parse(c->database_dsn, &s->where, why, sizeof why); /* validated with the config */
+	s->timeouts.connect_ms = c->database_connect_timeout_ms;
+	s->timeouts.query_ms = c->database_query_timeout_ms;
+	s->durable = c->database_durable;
+	s->migrate_on_start = c->database_migrate_on_start;
+	s->retention_days = c->database_retention_days;
+	s->purge_interval_s = c->database_purge_interval_s;
+	s->queue_size = c->database_queue_size;
+	s->reconnect_max_ms = c->database_reconnect_max_ms;
+}
+
+int database_start(const es_config *config, struct router *routes, char *err, size_t err_size)
+{
+	if (!config->database_enabled)
+		return 0;
+	db_shared *db = &the_db;
+	memset(db, 0, sizeof *db);
+	settings_from(config, &db->settings);
+	db->router = routes;
+	pthread_mutex_init(&db->status_lock, NULL);
+	atomic_init(&db->state, DB_CONNECTING);
+	snprintf(db->status_error, sizeof db->status_error, "connecting");
+	db->boot_seq = (uint64_t)clock_realtime_us();
+	atomic_init(&db->last_seq, db->boot_seq);
+	db_current = db;
+	if (db_writer_start(db, err, err_size) != 0) {
+		db_current = NULL;
+		return -1;
+	}
+	if (db_reader_start(db, err, err_size) != 0) {
+		db_writer_stop(clock_monotonic_us());
+		db_current = NULL;
+		return -1;
+	}
+	char redacted[512];
+	dsn_redact(config->database_dsn, redacted, sizeof redacted);
+	LOG_INFO("database", "recording events in %s (%s mode, retention %g days)", redacted,
+	         db->settings.durable ? "durable" : "async", db->settings.retention_days);
+	return 0;
+}
+
+void database_allow_recovery(void)
+{
+	if (!db_current)
+		return;
+	atomic_store(&db_current->recovery_allowed, true);
+	db_reader_wake();
+}
+
+void database_quiesce(int64_t deadline_us)
+{
+	db_shared *db = db_current;
+	if (!db)
+		return;
+	atomic_store(&db->quiescing, true);
+	while (atomic_load(&db->outstanding) > 0 && clock_monotonic_us() < deadline_us) {
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+	uint64_t left = atomic_load(&db->outstanding);
+	if (left)
+		LOG_WARN("database", "%llu database request%s still unanswered at the shutdown deadline",
+		         (unsigned long long)left, left == 1 ? "" : "s");
+}
+
+void database_stop(int64_t deadline_us)
+{
+	db_shared *db = db_current;
+	if (!db)
+		return;
+	atomic_store(&db->quiescing, true);
+	db_reader_stop();
+	db_writer_stop(deadline_us);
+	db_current = NULL;
+	pthread_mutex_destroy(&db->status_lock);
+}
+
+const char *database_health(char *why, size_t why_size)
+{
+	db_shared *db = db_current;
+	why[0] = '\0';
+	if (!db)
+		return "disabled";
+	if (atomic_load(&db->state) == DB_UP)
+		return "ok";
+	db_status_error(db, why, why_size);
+	return "failing";
+}
+
+static void header(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void database_metrics_render(struct evbuffer *out)
+{
+	db_shared *db = db_current;
+	if (!db)
+		return;
+	db_counters *c = &db->counters;
+	header(out, "eventsys_db_up", "gauge", "1 while the database writer is connected.");
+	evbuffer_add_printf(out, "eventsys_db_up %d\n", atomic_load(&db->state) == DB_UP);
+	header(out, "eventsys_db_rows_written_total", "counter", "Rows written (or updated) by the writer, by table.");
+	static const char *const kinds[] = {"events", "deliveries", "dead_letters", "event_state", "audit_log"};
+	for (int i = 0; i < 5; i++)
+		evbuffer_add_printf(out, "eventsys_db_rows_written_total{table=\"%s\"} %llu\n", kinds[i],
+		                    (unsigned long long)atomic_load(&c->rows[i]));
+	header(out, "eventsys_db_transactions_total", "counter",
+	       "Transactions committed by the writer (rows / transactions = the mean batch).");
+	evbuffer_add_printf(out, "eventsys_db_transactions_total %llu\n", (unsigned long long)atomic_load(&c->transactions));
+	header(out, "eventsys_db_last_batch_rows", "gauge", "Rows in the writer's last committed transaction.");
+	evbuffer_add_printf(out, "eventsys_db_last_batch_rows %llu\n", (unsigned long long)atomic_load(&c->last_batch_rows));
+	header(out, "eventsys_db_commit_duration_seconds", "histogram", "Time to write and commit one batch.");
+	metrics_render_histogram(out, "eventsys_db_commit_duration_seconds", "", &c->commit_latency);
+	header(out, "eventsys_db_query_duration_seconds", "histogram", "Time to answer one history API query.");
+	metrics_render_histogram(out, "eventsys_db_query_duration_seconds", "", &c->query_latency);
+	header(out, "eventsys_db_errors_total", "counter", "Database errors, by operation.");
+	static const char *const ops[] = {"connect", "write", "read"};
+	for (int i = 0; i < 3; i++)
+		evbuffer_add_printf(out, "eventsys_db_errors_total{op=\"%s\"} %llu\n", ops[i],
+		                    (unsigned long long)atomic_load(&c->errors[i]));
+	header(out, "eventsys_db_queue_depth", "gauge", "Records waiting for the writer.");
+	evbuffer_add_printf(out, "eventsys_db_queue_depth %zu\n", db_writer_queue_depth());
+	header(out, "eventsys_db_queue_capacity", "gauge", "database.queue_size.");
+	evbuffer_add_printf(out, "eventsys_db_queue_capacity %u\n", db->settings.queue_size);
+	header(out, "eventsys_db_records_dropped_total", "counter",
+	       "History records that could not be written (queue full, refused, shutdown deadline).");
+	evbuffer_add_printf(out, "eventsys_db_records_dropped_total %llu\n", (unsigned long long)atomic_load(&c->dropped));
+	header(out, "eventsys_db_refused_total", "counter",
+	       "Durable stores refused at once (database down or queue full): answered 503.");
+	evbuffer_add_printf(out, "eventsys_db_refused_total %llu\n", (unsigned long long)atomic_load(&c->refused));
+	header(out, "eventsys_db_purged_events_total", "counter", "Events deleted by the retention purge.");
+	evbuffer_add_printf(out, "eventsys_db_purged_events_total %llu\n", (unsigned long long)atomic_load(&c->purged));
+	header(out, "eventsys_db_recovered_events_total", "counter",
+	       "Events of an earlier run redelivered at start (their deliveries had not finished).");
+	evbuffer_add_printf(out, "eventsys_db_recovered_events_total %llu\n",
+	                    (unsigned long long)atomic_load(&c->recovered));
+	header(out, "eventsys_db_dead_letters_replayed_total", "counter", "Dead letters replayed through the API.");
+	evbuffer_add_printf(out, "eventsys_db_dead_letters_replayed_total %llu\n",
+	                    (unsigned long long)atomic_load(&c->replayed));
+}
+
+/* ---- event-system --migrate ---- */
+
+static void print_migration(const db_migration *m, void *arg)
+{
+	fprintf(arg, "applied %04u_%s\n", m->version, m->name);
+}
+
+int database_migrate_command(const es_config *config, void *out)
+{
+	FILE *f = out;
+	if (!config->database_dsn[0]) {
+		fprintf(f, "no database.dsn (or EVENT_SYSTEM_DATABASE_DSN) to migrate\n");
+		return 1;
+	}
+	db_settings s;
+	settings_from(config, &s);
+	db_conn conn = {0};
+	char redacted[512];
+	dsn_redact(config->database_dsn, redacted, sizeof redacted);
+	if (db_connect(&conn, &s.where, &s.timeouts) != 0) {
+		fprintf(f, "cannot connect to %s: %s\n", redacted, conn.error);
+		return 1;
+	}
+	int before = db_schema_version(&conn);
+	if (before < 0) {
+		fprintf(f, "cannot read the schema version: %s\n", conn.error);
+		db_close(&conn);
+		return 1;
+	}
+	fprintf(f, "database %s: schema version %d; this build needs %u\n", redacted, before, db_schema_wanted());
+	char err[512];
+	int rc = db_schema_migrate(&conn, print_migration, f, err, sizeof err);
+	if (rc != 0) {
+		fprintf(f, "%s\n", err);
+		db_close(&conn);
+		return 1;
+	}
+	int after = db_schema_version(&conn);
+	if (after != before) {
+		sqlbuf b = {0};
+		char detail[128];
+		snprintf(detail, sizeof detail, "schema version %d -> %d", before, after);
+		sqlbuf_adds(&b, "INSERT INTO audit_log (at,actor,action,detail) VALUES (");
+		sqlbuf_add_time(&b, clock_realtime_us());
+		sqlbuf_adds(&b, ",'event-system --migrate','schema.migrated',");
+		sqlbuf_add_string(&b, &conn, detail, strlen(detail));
+		sqlbuf_adds(&b, ")");
+		if (!b.failed)
+			db_exec(&conn, b.data, b.len);
+		sqlbuf_free(&b);
+	}
+	fprintf(f, "schema version %d: %s\n", after, after == before ? "already up to date" : "migrated");
+	db_close(&conn);
+	return 0;
+}
+
+#else /* no MySQL client: a database is never running (the config refuses database.enabled) */
+
+bool database_running(void) { return false; }
+bool database_durable(void) { return false; }
+uint64_t database_next_seq(void) { return 0; }
+int database_start(const es_config *config, struct router *routes, char *err, size_t err_size) { return 0; }
+void database_allow_recovery(void) {}
+void database_quiesce(int64_t deadline_us) {}
+void database_stop(int64_t deadline_us) {}
+db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg) { return NULL; }
+void db_ticket_free(db_ticket *ticket) {}
+int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
+{
+	snprintf(why, why_size, "built without a MySQL client");
+	return -1;
+}
+void database_record(es_event *event) {}
+void database_refused(es_event *event) {}
+void database_settle(es_event *event) {}
+void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+                      bool timed_out, const char *error) {}
+void database_audit(const char *actor, const char *action, const char *detail) {}
+const char *database_health(char *why, size_t why_size) { why[0] = '\0'; return "disabled"; }
+void database_metrics_render(struct evbuffer *out) {}
+int database_migrate_command(const es_config *config, void *out)
+{
+	fprintf(out, "this build has no MySQL client (configure --with-mysql)\n");
+	return 1;
+}
+int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
+                     char *why, size_t why_size)
+{
+	snprintf(why, why_size, "no database is configured (database.enabled)");
+	return -1;
+}
+
+#endif

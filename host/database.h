@@ -1,0 +1,123 @@
+/*
+ * Event history in MySQL/MariaDB: what the rest of the host tells the
+ * database, and asks of it.  Process-wide (one database per daemon): the
+ * pipeline's hooks below are no-ops while no database is running, so the
+ * code that calls them does not care whether one is configured.
+ *
+ * Threads: the writer thread (db_writer.c) owns one connection and turns
+ * everything recorded into multi-row INSERTs, one transaction per round
+ * (group commit); the reader thread (db_reader.c) owns another for the
+ * history API, dead-letter replays, recovery after a crash and the
+ * retention purge.  HTTP and worker threads only queue work for them and
+ * never wait on MySQL.
+ *
+ * Lifecycle (main thread): database_start() after the plugins run and
+ * before the HTTP server; at shutdown database_quiesce() before stopping
+ * the HTTP threads (answers every durable trigger still waiting), and
+ * database_stop() after the plugins stopped (records their last outcomes).
+ */
+#ifndef ES_DATABASE_H
+#define ES_DATABASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "worker_pool.h"
+
+struct es_config;
+struct router;
+struct event_base;
+struct evbuffer;
+
+/* ---- lifecycle (main thread) ---- */
+
+/* Start the writer and reader threads for `config` (database.enabled).  Does
+ * not wait for the server: connecting happens on the threads, which keep
+ * retrying.  0, or -1 with err (out of memory, thread creation). */
+int database_start(const struct es_config *config, struct router *routes, char *err, size_t err_size);
+/* The plugins run and routes are installed: events of an earlier run whose
+ * deliveries had not finished may be redelivered now (reader thread). */
+void database_allow_recovery(void);
+/* Wait (until deadline_us, monotonic) for every durable trigger to be
+ * answered; refuse new ones. */
+void database_quiesce(int64_t deadline_us);
+/* Write what is queued (until deadline_us), then stop both threads. */
+void database_stop(int64_t deadline_us);
+/* `event-system --migrate`: connect, apply migrations, report on `out`.
+ * Returns the process exit code. */
+int database_migrate_command(const struct es_config *config, void *out);
+
+/* ---- the pipeline's hooks (any thread) ---- */
+
+/* A database is running (events get a seq and are recorded). */
+bool database_running(void);
+/* Durable mode: triggers are answered only after their rows commit. */
+bool database_durable(void);
+/* The key of a new event's row; 0 when no database runs. */
+uint64_t database_next_seq(void);
+
+/* A durable store's completion, run on the HTTP thread whose base it was
+ * created with.  `stored` false: nothing of it was committed; `why` says
+ * why (for the 503 answer). */
+typedef struct db_ticket db_ticket;
+typedef void (*db_ticket_done)(db_ticket *ticket, bool stored, const char *why, void *arg);
+/* NULL when out of memory.  Free with db_ticket_free() in or after done. */
+db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg);
+void db_ticket_free(db_ticket *ticket);
+
+/* Queue `count` events (with seq) to be written in one transaction; the
+ * ticket completes when they are committed or failed.  Takes a reference
+ * on each event.  0 queued; -1 refused at once (database down, queue full,
+ * stopping) with the reason in why -- the ticket will not complete. */
+int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size);
+/* Async mode and emitted events: record the event without waiting. */
+void database_record(es_event *event);
+/* The event's row exists but it was refused (a full plugin queue). */
+void database_refused(es_event *event);
+/* The dispatcher's hold on a recorded event is over (after dispatching):
+ * once every delivery has a final outcome the event is marked done. */
+void database_settle(es_event *event);
+/* A plugin's outcome for a recorded event (final ones are stored). */
+void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+                      bool timed_out, const char *error);
+/* An audit record (reloads, replays): who, what, details. */
+void database_audit(const char *actor, const char *action, const char *detail);
+
+/* ---- status ---- */
+
+/* "disabled", "ok", or "failing" with the reason in why. */
+const char *database_health(char *why, size_t why_size);
+/* Prometheus text for the database (nothing when disabled). */
+void database_metrics_render(struct evbuffer *out);
+
+/* ---- the history API (HTTP threads; answered on the base's thread) ---- */
+
+typedef enum db_request_kind {
+	DB_GET_EVENT,       /* key: event id */
+	DB_LIST_EVENTS,     /* name, since, until, limit, before */
+	DB_LIST_DEAD,       /* plugin, limit, before */
+	DB_REPLAY_DEAD,     /* key: dead letter id */
+} db_request_kind;
+
+typedef struct db_request {
+	db_request_kind kind;
+	char key[160];
+	char name[256];     /* event name or pattern ('*' glob) */
+	char plugin[65];
+	int64_t since_us, until_us; /* 0: open */
+	uint64_t before;    /* paging cursor: rows with a smaller key */
+	uint32_t limit;
+	char actor[64];     /* who asked (replays are audited) */
+} db_request;
+
+/* `done(status, body_json, arg)` runs on the base's thread; body is owned
+ * by the callee (valid during the call). */
+typedef void (*db_request_done)(int status, const char *body, void *arg);
+/* 0 queued; -1 refused at once (database down or busy) with a status
+ * (503) and message in why. */
+int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
+                     char *why, size_t why_size);
+
+#endif

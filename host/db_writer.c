@@ -1,0 +1,808 @@
+/*
+ * The database writer: one thread, one connection, one bounded queue of
+ * records.  Each round takes everything queued, writes it as a few
+ * multi-row statements in one transaction and commits (group commit: a
+ * commit's cost is shared by every event that arrived meanwhile), then
+ * completes the durable tickets of that round.
+ *
+ * When the server goes away the round's tickets fail (their triggers are
+ * answered 503, none dispatched), new durable stores are refused at once,
+ * and everything else stays queued (bounded: past queue_size records are
+ * dropped, counted and logged) while the thread reconnects with backoff.
+ *
+ * Ownership: a record is owned by the queue, then by the round that took
+ * it; it holds a reference on its event.  A ticket belongs to its HTTP
+ * thread; the writer only counts down `pending` and wakes the thread.
+ */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db_internal.h"
+#include "log.h"
+
+/* Statements are cut at this size (max_allowed_packet is 16 MiB by default
+ * on MariaDB 10.11 and 64 MiB on MySQL 8). */
+#define STATEMENT_MAX_BYTES (4u << 20)
+#define RECONNECT_FIRST_MS 100
+
+typedef enum rec_kind {
+	REC_EVENT,
+	REC_DELIVERY, /* plus a dead letter when status is dead */
+	REC_DONE,
+	REC_REFUSED,
+	REC_AUDIT,
+} rec_kind;
+
+typedef struct db_record {
+	struct db_record *next;
+	rec_kind kind;
+	bool dead;          /* REC_DELIVERY: dead-lettered */
+	bool timed_out;
+	db_ticket *ticket;  /* REC_EVENT stored durably, else NULL */
+	es_event *event;    /* REC_EVENT: a reference */
+	uint64_t seq;
+	int64_t at_us;      /* realtime of the outcome / audit */
+	uint64_t latency_us;
+	uint32_t attempts;
+	char plugin[65];
+	char *text;         /* error (delivery), or "actor\0action\0detail" (audit) */
+} db_record;
+
+struct db_ticket {
+	struct event *wake;
+	db_ticket_done done;
+	void *arg;
+	size_t pending; /* records of this ticket the writer has not resolved */
+	bool failed;
+	char why[300];
+};
+
+typedef struct writer {
+	db_shared *db;
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	db_record *head, *tail;
+	size_t depth;
+	bool stop;
+	int64_t stop_deadline_us;
+	bool drop_logged; /* a "dropping records" line since the last success */
+	db_conn conn;
+	sqlbuf sql;
+} writer;
+
+static writer the_writer;
+
+/* ---- the key generator ---- */
+
+uint64_t database_next_seq(void)
+{
+	db_shared *db = db_current;
+	if (!db)
+		return 0;
+	uint64_t now = (uint64_t)clock_realtime_us();
+	uint64_t old = atomic_load_explicit(&db->last_seq, memory_order_relaxed), next;
+	do
+		next = now > old ? now : old + 1;
+	while (!atomic_compare_exchange_weak_explicit(&db->last_seq, &old, next, memory_order_relaxed,
+	                                              memory_order_relaxed));
+	return next;
+}
+
+static void seed_seq(db_shared *db, uint64_t at_least)
+{
+	uint64_t old = atomic_load(&db->last_seq);
+	while (old < at_least && !atomic_compare_exchange_weak(&db->last_seq, &old, at_least))
+		;
+}
+
+/* ---- tickets ---- */
+
+static void on_ticket_wake(evutil_socket_t fd, short what, void *arg)
+{
+	db_ticket *t = arg;
+	t->done(t, !t->failed, t->why, t->arg);
+}
+
+db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg)
+{
+	db_ticket *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->wake = event_new(base, -1, 0, on_ticket_wake, t);
+	if (!t->wake) {
+		free(t);
+		return NULL;
+	}
+	t->done = done;
+	t->arg = arg;
+	if (db_current)
+		atomic_fetch_add(&db_current->outstanding, 1);
+	return t;
+}
+
+void db_ticket_free(db_ticket *t)
+{
+	if (!t)
+		return;
+	event_free(t->wake);
+	free(t);
+	if (db_current)
+		atomic_fetch_sub(&db_current->outstanding, 1);
+}
+
+/* Writer side: one record of the ticket is resolved. */
+static void ticket_resolve(db_ticket *t, bool ok, const char *why)
+{
+	if (!ok && !t->failed) {
+		t->failed = true;
+		snprintf(t->why, sizeof t->why, "%s", why);
+	}
+	if (--t->pending == 0)
+		event_active(t->wake, EV_READ, 0); /* the ticket is the HTTP thread's from here */
+}
+
+/* ---- the queue ---- */
+
+static void record_free(db_record *r)
+{
+	if (r->event)
+		event_unref(r->event);
+	free(r->text);
+	free(r);
+}
+
+static void count_dropped(writer *w, size_t n, const char *why)
+{
+	atomic_fetch_add(&w->db->counters.dropped, n);
+	if (!w->drop_logged) {
+		w->drop_logged = true;
+		LOG_ERROR("database", "history records are being dropped (%s); counted in eventsys_db_records_dropped_total",
+		          why);
+	}
+}
+
+/* Append under the lock; false when full (the record is then freed and
+ * counted). */
+static bool enqueue_locked(writer *w, db_record *r)
+{
+	if (w->depth >= w->db->settings.queue_size) {
+		count_dropped(w, 1, "the database queue is full");
+		record_free(r);
+		return false;
+	}
+	r->next = NULL;
+	if (w->tail)
+		w->tail->next = r;
+	else
+		w->head = r;
+	w->tail = r;
+	w->depth++;
+	return true;
+}
+
+static void enqueue(db_record *r)
+{
+	writer *w = &the_writer;
+	pthread_mutex_lock(&w->lock);
+	if (w->stop && clock_monotonic_us() > w->stop_deadline_us) {
+		count_dropped(w, 1, "the writer has stopped");
+		record_free(r);
+	} else if (enqueue_locked(w, r)) {
+		pthread_cond_signal(&w->wake);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+size_t db_writer_queue_depth(void)
+{
+	writer *w = &the_writer;
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->depth;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+static db_record *record_new(rec_kind kind, uint64_t seq)
+{
+	db_record *r = calloc(1, sizeof *r);
+	if (r) {
+		r->kind = kind;
+		r->seq = seq;
+	}
+	return r;
+}
+
+/* ---- the pipeline's hooks ---- */
+
+int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
+{
+	db_shared *db = db_current;
+	writer *w = &the_writer;
+	if (!db) {
+		snprintf(why, why_size, "no database is running");
+		return -1;
+	}
+	if (atomic_load(&db->quiescing)) {
+		snprintf(why, why_size, "the server is shutting down");
+		return -1;
+	}
+	if (atomic_load(&db->state) == DB_DOWN) {
+		char error[512];
+		db_status_error(db, error, sizeof error);
+		snprintf(why, why_size, "the database is unavailable (%s)", error);
+		atomic_fetch_add(&db->counters.refused, 1);
+		return -1;
+	}
+	db_record **recs = calloc(count ? count : 1, sizeof *recs);
+	for (size_t i = 0; recs && i < count; i++) {
+		recs[i] = record_new(REC_EVENT, events[i]->seq);
+		if (!recs[i]) {
+			for (size_t j = 0; j < i; j++)
+				free(recs[j]);
+			free(recs);
+			recs = NULL;
+		}
+	}
+	if (!recs) {
+		snprintf(why, why_size, "out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (w->depth + count > db->settings.queue_size) {
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; i < count; i++)
+			free(recs[i]);
+		free(recs);
+		atomic_fetch_add(&db->counters.refused, 1);
+		snprintf(why, why_size, "the database queue is full (%u records waiting to be written)",
+		         db->settings.queue_size);
+		return -1;
+	}
+	ticket->pending = count;
+	for (size_t i = 0; i < count; i++) {
+		event_ref(events[i]);
+		recs[i]->event = events[i];
+		recs[i]->ticket = ticket;
+		enqueue_locked(w, recs[i]); /* room was checked */
+	}
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	free(recs);
+	return 0;
+}
+
+void database_record(es_event *event)
+{
+	if (!db_current || !event->seq)
+		return;
+	db_record *r = record_new(REC_EVENT, event->seq);
+	if (!r) {
+		count_dropped(&the_writer, 1, "out of memory");
+		return;
+	}
+	event_ref(event);
+	r->event = event;
+	enqueue(r);
+}
+
+void database_refused(es_event *event)
+{
+	if (!db_current || !event->seq)
+		return;
+	db_record *r = record_new(REC_REFUSED, event->seq);
+	if (r)
+		enqueue(r);
+}
+
+void database_settle(es_event *event)
+{
+	if (!db_current || !event->seq)
+		return;
+	if (atomic_fetch_sub_explicit(&event->unsettled, 1, memory_order_acq_rel) != 1)
+		return;
+	db_record *r = record_new(REC_DONE, event->seq);
+	if (r)
+		enqueue(r);
+}
+
+void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+                      bool timed_out, const char *error)
+{
+	if (!db_current || !event->seq || (outcome != DELIVERY_OK && outcome != DELIVERY_DEAD))
+		return;
+	db_record *r = record_new(REC_DELIVERY, event->seq);
+	if (r) {
+		r->dead = outcome == DELIVERY_DEAD;
+		r->timed_out = timed_out;
+		r->attempts = attempts;
+		r->at_us = clock_realtime_us();
+		int64_t latency = clock_monotonic_us() - event->received_us;
+		r->latency_us = latency > 0 ? (uint64_t)latency : 0;
+		snprintf(r->plugin, sizeof r->plugin, "%s", plugin);
+		if (error && *error)
+			r->text = strndup(error, 512);
+		enqueue(r);
+	} else {
+		count_dropped(&the_writer, 1, "out of memory");
+	}
+	database_settle(event);
+}
+
+void database_audit(const char *actor, const char *action, const char *detail)
+{
+	if (!db_current)
+		return;
+	db_record *r = record_new(REC_AUDIT, 0);
+	size_t a = strlen(actor) + 1, b = strlen(action) + 1, c = strnlen(detail, 2047) + 1;
+	if (r && (r->text = malloc(a + b + c))) {
+		memcpy(r->text, actor, a);
+		memcpy(r->text + a, action, b);
+		memcpy(r->text + a + b, detail, c - 1);
+		r->text[a + b + c - 1] = '\0';
+		r->at_us = clock_realtime_us();
+		enqueue(r);
+	} else if (r) {
+		free(r);
+	}
+}
+
+/* ---- writing a round ---- */
+
+/* The realtime at which a monotonic instant happened. */
+static int64_t realtime_of(int64_t monotonic_us)
+{
+	return clock_realtime_us() - (clock_monotonic_us() - monotonic_us);
+}
+
+static void add_event_row(writer *w, const es_event *e)
+{
+	sqlbuf *b = &w->sql;
+	sqlbuf_addf(b, "(%llu,", (unsigned long long)e->seq);
+	sqlbuf_add_string(b, &w->conn, e->id, strlen(e->id));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, e->name, strlen(e->name));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, e->source, strlen(e->source));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_time(b, e->time_us);
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_time(b, realtime_of(e->received_us));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, e->data, e->data_len);
+	sqlbuf_adds(b, ",");
+	if (e->attribute_count) {
+		cJSON *attrs = cJSON_CreateObject();
+		for (size_t i = 0; i < e->attribute_count; i++)
+			cJSON_AddStringToObject(attrs, e->attributes[i].key, e->attributes[i].value);
+		char *text = cJSON_PrintUnformatted(attrs);
+		cJSON_Delete(attrs);
+		sqlbuf_add_string(b, &w->conn, text, text ? strlen(text) : 0);
+		cJSON_free(text);
+	} else {
+		sqlbuf_adds(b, "NULL");
+	}
+	sqlbuf_adds(b, ")");
+}
+
+static void add_delivery_row(writer *w, const db_record *r)
+{
+	sqlbuf *b = &w->sql;
+	sqlbuf_addf(b, "(%llu,", (unsigned long long)r->seq);
+	sqlbuf_add_string(b, &w->conn, r->plugin, strlen(r->plugin));
+	sqlbuf_addf(b, ",'%s',%u,%d,", r->dead ? "dead" : "delivered", r->attempts, r->timed_out ? 1 : 0);
+	sqlbuf_add_string(b, &w->conn, r->text, r->text ? strlen(r->text) : 0);
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_time(b, r->at_us);
+	sqlbuf_addf(b, ",%llu)", (unsigned long long)r->latency_us);
+}
+
+static void add_dead_letter_row(writer *w, const db_record *r)
+{
+	sqlbuf *b = &w->sql;
+	sqlbuf_addf(b, "(%llu,", (unsigned long long)r->seq);
+	sqlbuf_add_string(b, &w->conn, r->plugin, strlen(r->plugin));
+	sqlbuf_addf(b, ",%u,", r->attempts);
+	sqlbuf_add_string(b, &w->conn, r->text, r->text ? strlen(r->text) : 0);
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_time(b, r->at_us);
+	sqlbuf_adds(b, ")");
+}
+
+static void add_audit_row(writer *w, const db_record *r)
+{
+	sqlbuf *b = &w->sql;
+	const char *actor = r->text, *action = actor + strlen(actor) + 1, *detail = action + strlen(action) + 1;
+	sqlbuf_adds(b, "(");
+	sqlbuf_add_time(b, r->at_us);
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, actor, strlen(actor));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, action, strlen(action));
+	sqlbuf_adds(b, ",");
+	sqlbuf_add_string(b, &w->conn, detail, strlen(detail));
+	sqlbuf_adds(b, ")");
+}
+
+typedef struct statement_kind {
+	const char *head; /* up to and including VALUES / IN ( */
+	const char *tail;
+	enum db_row_kind rows;
+} statement_kind;
+
+static const statement_kind EVENTS = {
+	"INSERT INTO events (seq,id,name,source,event_time,received_at,payload,attributes) VALUES ", "", ROWS_EVENT};
+static const statement_kind DELIVERIES = {
+	"INSERT INTO deliveries (event_seq,plugin,status,attempts,timed_out,last_error,finished_at,latency_us) VALUES ",
+	"", ROWS_DELIVERY};
+static const statement_kind DEAD_LETTERS = {
+	"INSERT INTO dead_letters (event_seq,plugin,attempts,last_error,created_at) VALUES ", "", ROWS_DEAD_LETTER};
+static const statement_kind DONE = {"UPDATE events SET state='done' WHERE state='accepted' AND seq IN (", ")",
+                                    ROWS_STATE};
+static const statement_kind REFUSED = {"UPDATE events SET state='refused' WHERE seq IN (", ")", ROWS_STATE};
+static const statement_kind AUDIT = {"INSERT INTO audit_log (at,actor,action,detail) VALUES ", "", ROWS_AUDIT};
+
+static bool wants(const statement_kind *k, const db_record *r)
+{
+	if (k == &EVENTS)
+		return r->kind == REC_EVENT;
+	if (k == &DELIVERIES)
+		return r->kind == REC_DELIVERY;
+	if (k == &DEAD_LETTERS)
+		return r->kind == REC_DELIVERY && r->dead;
+	if (k == &DONE)
+		return r->kind == REC_DONE;
+	if (k == &REFUSED)
+		return r->kind == REC_REFUSED;
+	return r->kind == REC_AUDIT;
+}
+
+static void add_row(writer *w, const statement_kind *k, const db_record *r)
+{
+	if (k == &EVENTS)
+		add_event_row(w, r->event);
+	else if (k == &DELIVERIES)
+		add_delivery_row(w, r);
+	else if (k == &DEAD_LETTERS)
+		add_dead_letter_row(w, r);
+	else if (k == &DONE || k == &REFUSED)
+		sqlbuf_addf(&w->sql, "%llu", (unsigned long long)r->seq);
+	else
+		add_audit_row(w, r);
+}
+
+/* Write the rows of kind `k` among `list` in statements of bounded size. */
+static int write_kind(writer *w, const statement_kind *k, db_record *list, uint64_t *rows)
+{
+	size_t in_statement = 0;
+	sqlbuf_reset(&w->sql);
+	for (db_record *r = list; r; r = r->next) {
+		if (!wants(k, r))
+			continue;
+		sqlbuf_adds(&w->sql, in_statement ? "," : k->head);
+		add_row(w, k, r);
+		in_statement++;
+		if (w->sql.len >= STATEMENT_MAX_BYTES) {
+			sqlbuf_adds(&w->sql, k->tail);
+			if (w->sql.failed || db_exec(&w->conn, w->sql.data, w->sql.len) != 0)
+				return -1;
+			*rows += in_statement;
+			in_statement = 0;
+			sqlbuf_reset(&w->sql);
+		}
+	}
+	if (in_statement) {
+		sqlbuf_adds(&w->sql, k->tail);
+		if (w->sql.failed) {
+			snprintf(w->conn.error, sizeof w->conn.error, "out of memory building a statement");
+			w->conn.error_code = 0;
+			return -1;
+		}
+		if (db_exec(&w->conn, w->sql.data, w->sql.len) != 0)
+			return -1;
+		*rows += in_statement;
+	}
+	return 0;
+}
+
+/* One transaction for `list`.  0 committed; -1 rolled back (conn.error). */
+static int write_round(writer *w, db_record *list)
+{
+	static const statement_kind *const order[] = {&EVENTS, &DELIVERIES, &DEAD_LETTERS, &DONE, &REFUSED, &AUDIT};
+	uint64_t rows[6] = {0};
+	int64_t t0 = clock_monotonic_us();
+	if (db_execs(&w->conn, "START TRANSACTION") != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		if (write_kind(w, order[i], list, &rows[i]) != 0) {
+			db_conn saved = w->conn; /* keep the first error, not ROLLBACK's */
+			db_execs(&w->conn, "ROLLBACK");
+			snprintf(w->conn.error, sizeof w->conn.error, "%s", saved.error);
+			w->conn.error_code = saved.error_code;
+			return -1;
+		}
+	}
+	if (db_execs(&w->conn, "COMMIT") != 0)
+		return -1;
+	db_counters *c = &w->db->counters;
+	histogram_observe_us(&c->commit_latency, clock_monotonic_us() - t0);
+	uint64_t total = 0;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		atomic_fetch_add(&c->rows[order[i]->rows], rows[i]);
+		total += rows[i];
+	}
+	atomic_fetch_add(&c->transactions, 1);
+	atomic_store(&c->last_batch_rows, total);
+	return 0;
+}
+
+/* Resolve the tickets in `list` and free it. */
+static void finish_list(db_record *list, bool ok, const char *why)
+{
+	while (list) {
+		db_record *next = list->next;
+		if (list->ticket)
+			ticket_resolve(list->ticket, ok, why);
+		record_free(list);
+		list = next;
+	}
+}
+
+/* Put records without tickets back at the head of the queue (the
+ * database is down; they wait for it); fail the tickets. */
+static void requeue(writer *w, db_record *list, const char *why)
+{
+	db_record *keep = NULL, **tail = &keep;
+	size_t kept = 0;
+	while (list) {
+		db_record *next = list->next;
+		if (list->ticket) {
+			ticket_resolve(list->ticket, false, why);
+			record_free(list);
+		} else {
+			*tail = list;
+			tail = &list->next;
+			kept++;
+		}
+		list = next;
+	}
+	*tail = NULL;
+	if (!keep)
+		return;
+	pthread_mutex_lock(&w->lock);
+	db_record *last = keep;
+	while (last->next)
+		last = last->next;
+	last->next = w->head;
+	w->head = keep;
+	if (!w->tail)
+		w->tail = last;
+	w->depth += kept;
+	/* Keep the bound: drop the newest beyond it. */
+	if (w->depth > w->db->settings.queue_size) {
+		size_t allowed = w->db->settings.queue_size, n = 1;
+		db_record *r = w->head;
+		while (n < allowed) {
+			r = r->next;
+			n++;
+		}
+		db_record *extra = r->next;
+		r->next = NULL;
+		w->tail = r;
+		size_t dropped = w->depth - allowed;
+		w->depth = allowed;
+		count_dropped(w, dropped, "the database queue is full while the database is unavailable");
+		finish_list(extra, false, "dropped");
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void connection_lost(writer *w, db_record *list)
+{
+	char why[600];
+	snprintf(why, sizeof why, "the database is unavailable (%s)", w->conn.error);
+	db_set_state(w->db, DB_DOWN, w->conn.error);
+	db_close(&w->conn);
+	requeue(w, list, why);
+}
+
+/* A statement failed but the connection is fine: the batch holds a record
+ * the server refuses.  Write each record alone so only the bad ones fail. */
+static void write_one_by_one(writer *w, db_record *list)
+{
+	while (list) {
+		db_record *next = list->next;
+		list->next = NULL;
+		if (write_round(w, list) == 0) {
+			finish_list(list, true, "");
+		} else if (db_error_is_connection(&w->conn)) {
+			list->next = next;
+			connection_lost(w, list);
+			return;
+		} else {
+			atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
+			LOG_ERROR("database", "a %s record was refused by the server and dropped: %s",
+			          list->kind == REC_EVENT ? "event" : list->kind == REC_DELIVERY ? "delivery" : "state",
+			          w->conn.error);
+			count_dropped(w, 1, "refused by the server");
+			char why[600];
+			snprintf(why, sizeof why, "the database refused the event (%s)", w->conn.error);
+			finish_list(list, false, why);
+		}
+		list = next;
+	}
+}
+
+static void process(writer *w, db_record *list)
+{
+	if (write_round(w, list) == 0) {
+		w->drop_logged = false;
+		finish_list(list, true, "");
+		return;
+	}
+	if (db_error_is_connection(&w->conn)) {
+		connection_lost(w, list);
+		return;
+	}
+	atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
+	LOG_WARN("database", "a write failed (%s); writing the records one by one", w->conn.error);
+	write_one_by_one(w, list);
+}
+
+/* Connect (and check the schema); on success seed the key generator. */
+static bool try_connect(writer *w)
+{
+	db_shared *db = w->db;
+	if (db_open(db, &w->conn, db->settings.migrate_on_start) != 0) {
+		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
+		db_set_state(db, DB_DOWN, w->conn.error);
+		db_close(&w->conn);
+		return false;
+	}
+	static const char q[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
+	MYSQL_RES *res = db_query(&w->conn, q, sizeof q - 1);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	if (!row) {
+		if (res)
+			mysql_free_result(res);
+		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
+		db_set_state(db, DB_DOWN, w->conn.error);
+		db_close(&w->conn);
+		return false;
+	}
+	uint64_t max_seq = strtoull(row[0] ? row[0] : "0", NULL, 10);
+	mysql_free_result(res);
+	if (!atomic_load(&db->seeded) && max_seq >= db->boot_seq)
+		LOG_WARN("database",
+		         "the newest recorded event is later than this start (is the clock behind?); events after "
+		         "the start time are not redelivered after the last crash");
+	seed_seq(db, max_seq + 1);
+	atomic_store(&db->seeded, true);
+	db_set_state(db, DB_UP, NULL);
+	db_reader_wake(); /* recovery may begin */
+	return true;
+}
+
+static void *writer_main(void *arg)
+{
+	writer *w = arg;
+	uint32_t backoff_ms = 0;
+	int64_t next_attempt_us = 0;
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		for (;;) {
+			bool connected = w->conn.mysql != NULL;
+			int64_t now = clock_monotonic_us();
+			if (w->stop && (w->depth == 0 || now >= w->stop_deadline_us))
+				break;
+			if (!connected && now >= next_attempt_us)
+				break; /* (re)connect even with nothing queued: /health follows the server */
+			if (connected && w->depth > 0)
+				break;
+			int64_t until = connected ? now + 1000000 : next_attempt_us;
+			if (w->stop && until > w->stop_deadline_us)
+				until = w->stop_deadline_us;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t wait_us = until - now;
+			ts.tv_sec += wait_us / 1000000;
+			ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
+		if (w->stop && (w->depth == 0 || clock_monotonic_us() >= w->stop_deadline_us)) {
+			db_record *left = w->head;
+			size_t n = w->depth;
+			w->head = w->tail = NULL;
+			w->depth = 0;
+			pthread_mutex_unlock(&w->lock);
+			if (n) {
+				count_dropped(w, n, "the shutdown deadline passed");
+				LOG_ERROR("database", "%zu history record%s not written before the shutdown deadline", n,
+				          n == 1 ? "" : "s");
+			}
+			finish_list(left, false, "the server is shutting down");
+			break;
+		}
+		db_record *list = NULL;
+		if (w->conn.mysql) {
+			list = w->head;
+			w->head = w->tail = NULL;
+			w->depth = 0;
+		}
+		pthread_mutex_unlock(&w->lock);
+
+		if (!w->conn.mysql) {
+			if (try_connect(w)) {
+				backoff_ms = 0;
+			} else {
+				backoff_ms = backoff_ms ? backoff_ms * 2 : RECONNECT_FIRST_MS;
+				if (backoff_ms > w->db->settings.reconnect_max_ms)
+					backoff_ms = w->db->settings.reconnect_max_ms;
+				next_attempt_us = clock_monotonic_us() + (int64_t)backoff_ms * 1000;
+				/* Durable tickets queued before the first attempt fail now. */
+				pthread_mutex_lock(&w->lock);
+				db_record *queued = w->head;
+				w->head = w->tail = NULL;
+				w->depth = 0;
+				pthread_mutex_unlock(&w->lock);
+				char error[512], why[600];
+				db_status_error(w->db, error, sizeof error);
+				snprintf(why, sizeof why, "the database is unavailable (%s)", error);
+				requeue(w, queued, why);
+			}
+			continue;
+		}
+		process(w, list);
+	}
+	db_close(&w->conn);
+	return NULL;
+}
+
+int db_writer_start(db_shared *db, char *err, size_t err_size)
+{
+	writer *w = &the_writer;
+	memset(w, 0, sizeof *w);
+	w->db = db;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+	if (rc != 0) {
+		snprintf(err, err_size, "cannot start the database writer: %s", strerror(rc));
+		return -1;
+	}
+	pthread_setname_np(w->thread, "es-db-writer");
+	w->running = true;
+	return 0;
+}
+
+void db_writer_stop(int64_t deadline_us)
+{
+	writer *w = &the_writer;
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	w->stop_deadline_us = deadline_us;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->running = false;
+	sqlbuf_free(&w->sql);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+}

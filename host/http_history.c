@@ -1,0 +1,228 @@
+/*
+ * The event history endpoints (database.enabled):
+ *
+ *   GET  /api/events/{id}                 the event and its deliveries
+ *   GET  /api/events?name=&since=&until=&limit=&before=
+ *                                         newest first; `next_before` pages on
+ *   GET  /api/dead-letters?plugin=&limit=&before=
+ *   POST /api/dead-letters/{id}/replay    deliver the event to that plugin again
+ *
+ * Parameters are checked here; the queries run on the database reader
+ * thread and are answered back on this loop thread (never blocking it).
+ */
+#include "config.h"
+
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "database.h"
+#include "event.h"
+#include "http_api_internal.h"
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+
+typedef struct history_wait {
+	api_request r; /* r.req NULL once the client went away */
+} history_wait;
+
+static void on_client_gone(struct evhttp_connection *conn, void *arg)
+{
+	history_wait *w = arg;
+	w->r.req = NULL;
+}
+
+static void on_answer(int status, const char *body, void *arg)
+{
+	history_wait *w = arg;
+	if (w->r.req) {
+		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
+		if (status == 503)
+			api_header(&w->r, "Retry-After", "5");
+		api_reply(&w->r, status, body, strlen(body));
+	}
+	free(w);
+}
+
+static void submit(api_request *r, db_request *q)
+{
+	if (!database_running()) {
+		api_error(r, 404, "not_found",
+		          "event history needs a database: set database.enabled and database.dsn (docs/operations.md)");
+		return;
+	}
+	if (r->token_name[0] && strcmp(r->token_name, "-") != 0)
+		snprintf(q->actor, sizeof q->actor, "token:%.56s", r->token_name);
+	else
+		snprintf(q->actor, sizeof q->actor, "api (no token)");
+	history_wait *w = calloc(1, sizeof *w);
+	if (!w) {
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	w->r = *r;
+	w->r.table = NULL; /* only valid inside the handler */
+	w->r.config = NULL;
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	char why[300];
+	if (database_request(q, evhttp_connection_get_base(conn), on_answer, w, why, sizeof why) != 0) {
+		free(w);
+		api_header(r, "Retry-After", "5");
+		api_error(r, 503, "database_unavailable", why);
+		return;
+	}
+	evhttp_connection_set_closecb(conn, on_client_gone, w);
+}
+
+static void bad_parameter(api_request *r, const char *message)
+{
+	api_error(r, 400, "bad_request", message);
+}
+
+/* RFC 3339 UTC ("2026-11-26T10:00:00Z", fractions allowed) or Unix
+ * seconds; -1 when neither. */
+static int64_t parse_when(const char *text)
+{
+	char *end;
+	long long secs = strtoll(text, &end, 10);
+	if (*text && !*end && secs > 0)
+		return (int64_t)secs * 1000000;
+	struct tm tm = {0};
+	int consumed = 0;
+	if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	           &tm.tm_sec, &consumed) != 6)
+		return -1;
+	const char *p = text + consumed;
+	long frac = 0;
+	int digits = 0;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (digits < 6) {
+				frac = frac * 10 + (*p - '0');
+				digits++;
+			}
+	while (digits && digits < 6) {
+		frac *= 10;
+		digits++;
+	}
+	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000000 + frac;
+}
+
+/* limit and before, shared by the lists; false after answering 400. */
+static bool paging(api_request *r, db_request *q)
+{
+	char v[64];
+	q->limit = LIST_LIMIT_DEFAULT;
+	if (api_query(r, "limit", v, sizeof v)) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (!*v || *end || n < 1 || n > LIST_LIMIT_MAX) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "limit must be a whole number from 1 to %d", LIST_LIMIT_MAX);
+			bad_parameter(r, msg);
+			return false;
+		}
+		q->limit = (uint32_t)n;
+	}
+	if (api_query(r, "before", v, sizeof v)) {
+		char *end;
+		q->before = strtoull(v, &end, 10);
+		if (!*v || *end || q->before == 0) {
+			bad_parameter(r, "before must be the next_before value of a previous page");
+			return false;
+		}
+	}
+	return true;
+}
+
+void api_events_list(api_request *r)
+{
+	db_request q = {.kind = DB_LIST_EVENTS};
+	char v[300];
+	if (api_query(r, "name", v, sizeof v)) {
+		char why[200];
+		/* a name, or a pattern where '*' stands for any characters */
+		char check[300];
+		size_t n = 0;
+		for (const char *p = v; *p && n + 1 < sizeof check; p++)
+			check[n++] = *p == '*' ? 'x' : *p;
+		check[n] = '\0';
+		if (!event_name_valid(check, n, why, sizeof why)) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "name: %s", why);
+			bad_parameter(r, msg);
+			return;
+		}
+		snprintf(q.name, sizeof q.name, "%.255s", v);
+	}
+	static const char *const bounds[] = {"since", "until"};
+	for (int i = 0; i < 2; i++) {
+		if (!api_query(r, bounds[i], v, sizeof v))
+			continue;
+		int64_t us = parse_when(v);
+		if (us < 0) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "%s must be an RFC 3339 UTC time (2026-11-26T10:00:00Z) or Unix seconds",
+			         bounds[i]);
+			bad_parameter(r, msg);
+			return;
+		}
+		*(i == 0 ? &q.since_us : &q.until_us) = us;
+	}
+	if (paging(r, &q))
+		submit(r, &q);
+}
+
+void api_event_get(api_request *r)
+{
+	db_request q = {.kind = DB_GET_EVENT};
+	if (r->path_rest_len > EVENT_ID_MAX || memchr(r->path_rest, '/', r->path_rest_len)) {
+		api_error(r, 404, "not_found", "no such endpoint (GET /api/events/{id})");
+		return;
+	}
+	char raw[EVENT_ID_MAX * 3 + 1];
+	snprintf(raw, sizeof raw, "%.*s", (int)r->path_rest_len, r->path_rest);
+	char *id = evhttp_uridecode(raw, 0, NULL);
+	if (!id || !event_id_valid(id, strlen(id))) {
+		free(id);
+		bad_parameter(r, "not a valid event id");
+		return;
+	}
+	snprintf(q.key, sizeof q.key, "%s", id);
+	free(id);
+	submit(r, &q);
+}
+
+void api_dead_letters_list(api_request *r)
+{
+	db_request q = {.kind = DB_LIST_DEAD};
+	char v[80];
+	if (api_query(r, "plugin", v, sizeof v))
+		snprintf(q.plugin, sizeof q.plugin, "%.64s", v);
+	if (paging(r, &q))
+		submit(r, &q);
+}
+
+void api_dead_letter_replay(api_request *r)
+{
+	db_request q = {.kind = DB_REPLAY_DEAD};
+	/* "{id}/replay" */
+	const char *p = r->path_rest;
+	size_t n = 0;
+	while (n < r->path_rest_len && p[n] >= '0' && p[n] <= '9')
+		n++;
+	static const char tail[] = "/replay";
+	if (n == 0 || n > 19 || r->path_rest_len - n != sizeof tail - 1 || memcmp(p + n, tail, sizeof tail - 1) != 0) {
+		api_error(r, 404, "not_found", "no such endpoint (POST /api/dead-letters/{id}/replay)");
+		return;
+	}
+	snprintf(q.key, sizeof q.key, "%.*s", (int)n, p);
+	submit(r, &q);
+}

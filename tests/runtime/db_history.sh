@@ -1,0 +1,150 @@
+#!/bin/bash
+# Event history in a real MariaDB (started by the test): durable 202 only
+# after the row is committed, delivery outcomes and dead letters recorded,
+# the history API, dead-letter replay, the test event of section 7.2, the
+# audit log, and the password never shown.
+set -eu
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
+
+db_setup
+stage_plugin recorder
+stage_plugin failing
+write_config <<YAML
+server: {port: @PORT@}
+logging: {format: text, level: info}
+database:
+  enabled: true
+  dsn: "$(db_dsn_tcp)"
+plugins:
+  directory: @PLUGDIR@
+  settings:
+    recorder:
+      config: {record: @TMP@/recorder.txt}
+    failing:
+      max_attempts: 2
+      backoff_initial_ms: 20
+      config: {record: @TMP@/failing.txt}
+YAML
+start_daemon
+wait_until "database connected" 10 log_has "connected to event_system@127.0.0.1:$DB_PORT/event_system"
+request GET /health
+echo "$BODY" | jq -e '.components.database == "ok" and .status == "ok"' >/dev/null || fail "health: $BODY"
+pass "/health shows the database as ok once connected"
+
+# Durable: the row exists when the 202 arrives.
+request POST /api/events/trigger '{"name":"order.created","source":"shop","data":{"order":42,"text":"caf\u00e9 \"quoted\""}}'
+expect_status 202
+id=$(echo "$BODY" | jq -r .id)
+[ "$(db_count events "id='$id'")" = 1 ] || fail "202 answered before the event row was committed"
+[ "$(db_sql "SELECT JSON_VALUE(payload,'$.order') FROM events WHERE id='$id'")" = 42 ] || fail "payload not stored"
+[ "$(db_sql "SELECT JSON_VALUE(payload,'$.text') FROM events WHERE id='$id'")" = 'café "quoted"' ] ||
+	fail "payload text not stored as sent: $(db_sql "SELECT payload FROM events WHERE id='$id'")"
+[ "$(db_sql "SELECT CONCAT(name,'|',source) FROM events WHERE id='$id'")" = "order.created|shop" ] || fail "name/source"
+pass "durable mode: the event row is committed before the 202 (utf8mb4 payload kept as sent)"
+
+wait_until "delivery recorded" 10 db_count_is 1 deliveries "plugin='recorder' AND status='delivered'"
+wait_until "event marked done" 10 db_count_is 1 events "id='$id' AND state='done'"
+pass "the delivery outcome is recorded and the event marked done"
+
+request GET "/api/events/$id"
+expect_status 200
+echo "$BODY" | jq -e --arg id "$id" '.id == $id and .name == "order.created" and .data.order == 42 and .state == "done"
+	and (.deliveries | length) == 1 and .deliveries[0].plugin == "recorder" and .deliveries[0].status == "delivered"
+	and .deliveries[0].attempts == 1 and (.time | test("Z$"))' >/dev/null || fail "GET /api/events/{id}: $BODY"
+request GET "/api/events/no-such-id"
+expect_status 404
+pass "GET /api/events/{id} answers the event with its deliveries; 404 for an unknown id"
+
+# A failing delivery: dead-lettered with the last error, then replayed.
+request POST /api/events/trigger '{"name":"fail.charge","data":{"n":1}}'
+expect_status 202
+fid=$(echo "$BODY" | jq -r .id)
+wait_until "dead letter stored" 10 db_count_is 1 dead_letters
+fseq=$(db_sql "SELECT seq FROM events WHERE id='$fid'")
+[ "$(db_sql "SELECT CONCAT(plugin,'|',attempts,'|',last_error) FROM dead_letters")" = "failing|1|downstream rejected the event (test)" ] ||
+	fail "dead letter row: $(db_sql 'SELECT * FROM dead_letters')"
+wait_until "dead delivery" 10 db_count_is 1 deliveries "event_seq=$fseq AND plugin='failing' AND status='dead'"
+wait_until "recorder got it too" 10 db_count_is 1 deliveries "event_seq=$fseq AND plugin='recorder' AND status='delivered'"
+request GET /api/dead-letters
+expect_status 200
+dl=$(echo "$BODY" | jq -r '.dead_letters[0].id')
+echo "$BODY" | jq -e --arg id "$fid" '.count == 1 and .dead_letters[0].plugin == "failing" and .dead_letters[0].event.id == $id
+	and .dead_letters[0].error == "downstream rejected the event (test)" and .dead_letters[0].replayed_at == null' >/dev/null ||
+	fail "GET /api/dead-letters: $BODY"
+pass "a failed delivery is stored as a dead letter with the last error (GET /api/dead-letters)"
+
+before=$(lines_in "$TMP/failing.txt" "$fid")
+request POST "/api/dead-letters/$dl/replay"
+expect_status 202
+echo "$BODY" | jq -e --arg id "$fid" '.plugin == "failing" and .event.id == $id and .status == "queued"' >/dev/null ||
+	fail "replay answer: $BODY"
+wait_until "replayed to the plugin" 10 lines_at_least "$TMP/failing.txt" "$fid" $((before + 1))
+[ "$(lines_in "$TMP/recorder.txt" "$fid")" = 1 ] || fail "replay went to other plugins too"
+wait_until "replay marked" 10 db_count_is 1 dead_letters "id=$dl AND replay_count=1 AND replayed_at IS NOT NULL"
+wait_until "replay audited" 10 db_count_is 1 audit_log "action='dead_letter.replayed' AND detail LIKE '%$fid%'"
+request POST /api/dead-letters/99999/replay
+expect_status 404
+pass "POST /api/dead-letters/{id}/replay delivers the event to that plugin only, marks and audits it; 404 when unknown"
+
+# History listing: filters and paging.
+for i in 1 2 3 4 5; do
+	request POST /api/events/trigger "{\"name\":\"page.item\",\"data\":{\"i\":$i}}"
+	expect_status 202
+done
+request GET "/api/events?name=page.item&limit=2"
+expect_status 200
+echo "$BODY" | jq -e '.count == 2 and .events[0].data.i == 5 and .events[1].data.i == 4 and .next_before != null' >/dev/null ||
+	fail "first page: $BODY"
+next=$(echo "$BODY" | jq -r .next_before)
+request GET "/api/events?name=page.item&limit=2&before=$next"
+echo "$BODY" | jq -e '.count == 2 and .events[0].data.i == 3 and .events[1].data.i == 2' >/dev/null || fail "second page: $BODY"
+request GET "/api/events?name=page.*&limit=100"
+echo "$BODY" | jq -e '.count == 5 and .next_before == null' >/dev/null || fail "pattern: $BODY"
+request GET "/api/events?since=2000-01-01T00:00:00Z&until=2001-01-01T00:00:00Z"
+echo "$BODY" | jq -e '.count == 0' >/dev/null || fail "time window: $BODY"
+request GET "/api/events?since=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)&name=order.created"
+echo "$BODY" | jq -e '.count == 1' >/dev/null || fail "since: $BODY"
+request GET "/api/events?limit=0"
+expect_status 400
+request GET "/api/events?since=yesterday"
+expect_status 400
+expect_body "RFC 3339"
+pass "GET /api/events filters by name (with *), since, until; pages newest first with next_before; bad parameters are 400"
+
+# Section 7.2: the test event is in the database afterwards.
+request POST /api/events/test
+expect_status 200
+tid=$(echo "$BODY" | jq -r .id)
+[ "$(db_count events "id='$tid' AND name='system.test'")" = 1 ] || fail "test event not recorded"
+pass "POST /api/events/test leaves the test event's record in the database (section 7.2)"
+
+# Batch in durable mode: all rows committed before the answer.
+request POST /api/events/batch '[{"name":"batch.a"},{"name":"bad name"},{"name":"batch.b"}]'
+expect_status 207
+[ "$(db_count events "name IN ('batch.a','batch.b')")" = 2 ] || fail "batch rows missing at the answer"
+pass "a durable batch answers per event after its rows are committed"
+
+# Reload is audited.
+kill -HUP "$DAEMON_PID"
+wait_until "reload audited" 10 db_count_is 1 audit_log "action='reload.ok' AND actor='signal SIGHUP'"
+pass "reloads are written to the audit_log table"
+
+# Metrics
+curl -s "http://127.0.0.1:$MPORT/metrics" > "$TMP/metrics.txt"
+grep -q '^eventsys_db_up 1$' "$TMP/metrics.txt" || fail "eventsys_db_up"
+grep -Eq '^eventsys_db_rows_written_total\{table="events"\} ([1-9][0-9]*)$' "$TMP/metrics.txt" || fail "rows written"
+grep -Eq '^eventsys_db_commit_duration_seconds_count(\{\})? [1-9]' "$TMP/metrics.txt" || fail "commit latency"
+if command -v promtool >/dev/null 2>&1; then
+	promtool check metrics < "$TMP/metrics.txt" > "$TMP/promtool.txt" 2>&1 || { cat "$TMP/promtool.txt"; fail "promtool"; }
+fi
+pass "database metrics are exported (writes, batches, commit latency, errors)"
+
+# The password appears nowhere.
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
+if grep -q "$DB_PASSWORD" "$LOG" "$TMP/metrics.txt" "$TMP/body"; then fail "the password was shown"; fi
+"$ES_DAEMON" -c "$CONFIG" --check-config > "$TMP/check.txt" 2>&1 || true
+grep -q "$DB_PASSWORD" "$TMP/check.txt" && fail "--check-config shows the password"
+grep -q "event_system:\*\*\*@tcp" "$TMP/check.txt" || fail "--check-config does not name the database: $(cat "$TMP/check.txt")"
+pass "the database password appears in no log line, API answer, metric or --check-config output"

@@ -1,0 +1,129 @@
+# A private MariaDB server for the database tests, sourced after lib.sh:
+# mariadb-install-db into $TMP/mysql, mariadbd on its own socket and port
+# (never the system's), an `event_system` user with a password, stopped by
+# the test's cleanup.  Needs mariadb-server (scripts/install-deps.sh --test).
+
+DB_DIR="$TMP/mysql"
+DB_SOCKET="$DB_DIR/mysqld.sock"
+DB_PID=
+DB_PORT=
+DB_USER=event_system
+DB_PASSWORD='s3cret-Pa55word'
+DB_NAME=event_system
+
+db_cleanup() {
+	if [ -n "$DB_PID" ] && kill -0 "$DB_PID" 2>/dev/null; then
+		kill -KILL "$DB_PID" 2>/dev/null || true
+	fi
+	cleanup
+}
+trap db_cleanup EXIT
+
+command -v mariadbd >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
+command -v mariadbd >/dev/null 2>&1 || fail "mariadbd not found (install mariadb-server)"
+
+# db_root SQL...: run SQL as root over the socket
+db_root() {
+	mariadb --no-defaults -S "$DB_SOCKET" -u root -N -B -e "$*"
+}
+
+# db_sql SQL: run SQL as the event-system user in its database; prints rows
+db_sql() {
+	mariadb --no-defaults -S "$DB_SOCKET" -u "$DB_USER" -p"$DB_PASSWORD" -N -B "$DB_NAME" -e "$*"
+}
+
+db_alive() {
+	mariadb --no-defaults -S "$DB_SOCKET" -u root -e 'SELECT 1' >/dev/null 2>&1
+}
+
+# db_start_server: start mariadbd on the existing data directory
+db_start_server() {
+	local try
+	for try in 1 2 3 4 5; do
+		[ -n "$DB_PORT" ] || DB_PORT=$((33000 + RANDOM % 20000 / 2 * 2))
+		mariadbd --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCKET" --port="$DB_PORT" \
+			--bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" \
+			--log-error="$DB_DIR/error.log" --innodb-buffer-pool-size=64M \
+			--innodb-log-file-size=64M --max-connections=64 --skip-name-resolve \
+			>/dev/null 2>&1 &
+		DB_PID=$!
+		local deadline=$(($(date +%s) + 30))
+		while [ "$(date +%s)" -lt $deadline ]; do
+			if db_alive; then return 0; fi
+			kill -0 "$DB_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		if grep -q "Address already in use\|Do you already have another" "$DB_DIR/error.log" 2>/dev/null; then
+			DB_PORT=
+			continue
+		fi
+		tail -n 20 "$DB_DIR/error.log" >&2 || true
+		fail "mariadbd did not start"
+	done
+	fail "no free port for mariadbd"
+}
+
+# db_stop_server: stop mariadbd cleanly (SIGTERM, wait for it)
+db_stop_server() {
+	kill -TERM "$DB_PID" 2>/dev/null || true
+	local deadline=$(($(date +%s) + 30))
+	while kill -0 "$DB_PID" 2>/dev/null; do
+		[ "$(date +%s)" -lt $deadline ] || fail "mariadbd did not stop"
+		sleep 0.05
+	done
+	wait "$DB_PID" 2>/dev/null || true
+	DB_PID=
+}
+
+# db_setup [empty]: a fresh server with the database and user of
+# docs/operations.md; loads sql/schema.sql and init_data.sql unless "empty"
+db_setup() {
+	mkdir -p "$DB_DIR"
+	mariadb-install-db --no-defaults --datadir="$DB_DIR/data" --user="$(id -un)" \
+		--auth-root-authentication-method=socket --skip-test-db > "$DB_DIR/install.log" 2>&1 ||
+		{ cat "$DB_DIR/install.log" >&2; fail "mariadb-install-db failed"; }
+	db_start_server
+	db_root "CREATE DATABASE $DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASSWORD';
+		CREATE USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASSWORD';
+		GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'localhost';
+		GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
+		FLUSH PRIVILEGES;"
+	if [ "${1:-}" != empty ]; then
+		db_load "$ES_TOP_SRCDIR/sql/schema.sql"
+		db_load "$ES_TOP_SRCDIR/sql/init_data.sql"
+	fi
+}
+
+# db_load FILE: the way docs/operations.md loads it (mysql ... < FILE)
+db_load() {
+	mariadb --no-defaults -S "$DB_SOCKET" -u "$DB_USER" -p"$DB_PASSWORD" "$DB_NAME" < "$1" ||
+		fail "loading $1 failed"
+}
+
+# The DSN in the requirements document's form, over TCP
+db_dsn_tcp() {
+	echo "$DB_USER:$DB_PASSWORD@tcp(127.0.0.1:$DB_PORT)/$DB_NAME?charset=utf8mb4&parseTime=True&loc=Local"
+}
+
+db_dsn_unix() {
+	echo "$DB_USER:$DB_PASSWORD@unix($DB_SOCKET)/$DB_NAME"
+}
+
+# db_count TABLE [WHERE]: rows
+db_count() {
+	db_sql "SELECT COUNT(*) FROM $1 ${2:+WHERE $2}"
+}
+
+# db_count_is N TABLE [WHERE]: for wait_until
+db_count_is() {
+	local n=$1
+	shift
+	[ "$(db_count "$@")" = "$n" ]
+}
+
+db_count_at_least() {
+	local n=$1
+	shift
+	[ "$(db_count "$@")" -ge "$n" ]
+}
