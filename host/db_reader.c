@@ -716,14 +716,24 @@ static void purge_step(reader *r)
 
 /* ---- the thread ---- */
 
+static bool schema_ok(reader *r);
+
 static bool recovery_ready(reader *r)
 {
-	return !r->recovery_done && atomic_load(&r->db->recovery_allowed) && atomic_load(&r->db->seeded);
+	return !r->recovery_done && atomic_load(&r->db->recovery_allowed) && atomic_load(&r->db->seeded) &&
+	       schema_ok(r);
+}
+
+/* Housekeeping waits for the writer to have found a usable schema. */
+static bool schema_ok(reader *r)
+{
+	return atomic_load(&r->db->state) == DB_UP;
 }
 
 static bool purge_due(reader *r)
 {
-	return r->db->settings.retention_days > 0 && (r->purging || clock_monotonic_us() >= r->next_purge_us);
+	return r->db->settings.retention_days > 0 && schema_ok(r) &&
+	       (r->purging || clock_monotonic_us() >= r->next_purge_us);
 }
 
 static void *reader_main(void *arg)

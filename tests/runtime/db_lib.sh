@@ -14,6 +14,7 @@ DB_NAME=event_system
 db_cleanup() {
 	if [ -n "$DB_PID" ] && kill -0 "$DB_PID" 2>/dev/null; then
 		kill -KILL "$DB_PID" 2>/dev/null || true
+		wait "$DB_PID" 2>/dev/null || true
 	fi
 	cleanup
 }

@@ -268,6 +268,36 @@ static void database_enabled_needs_a_dsn(void **state)
 	assert_non_null(strstr(errs.items[0].message, "no database.dsn"));
 }
 
+static void database_keys_are_read_and_checked(void **state)
+{
+	config_errors errs;
+	es_config *c = load("database: {enabled: true, dsn: 'u:p@unix(/run/mysqld/mysqld.sock)/es', mode: async,"
+	                    " migrate_on_start: true, subscriptions: false, retention_days: 0.5, purge_interval_s: 60,"
+	                    " queue_size: 5000, connect_timeout_ms: 500, query_timeout_ms: 2500, reconnect_max_ms: 900}\n",
+	                    &errs);
+	assert_non_null(c);
+	assert_false(c->database_durable);
+	assert_true(c->database_migrate_on_start);
+	assert_false(c->database_subscriptions);
+	assert_true(c->database_retention_days > 0.49 && c->database_retention_days < 0.51);
+	assert_int_equal(c->database_purge_interval_s, 60);
+	assert_int_equal(c->database_queue_size, 5000);
+	assert_int_equal(c->database_connect_timeout_ms, 500);
+	assert_int_equal(c->database_query_timeout_ms, 2500);
+	assert_int_equal(c->database_reconnect_max_ms, 900);
+	es_config_free(c);
+	c = load("database: {enabled: true, dsn: 'u:p@tcp(h:3306)/es'}\n", &errs);
+	assert_true(c->database_durable); /* the default */
+	es_config_free(c);
+	expect_one_error("database: {mode: eventually}\n", 1, 18, "database.mode must be durable or async");
+	expect_one_error("database: {retention_days: -1}\n", 1, 28, "database.retention_days must be between");
+	/* a DSN that does not parse is an error, without its password */
+	assert_null(load("database: {enabled: true, dsn: 'u:hunter2@tcp(h:3306)'}\n", &errs));
+	assert_int_equal(errs.count, 1);
+	assert_non_null(strstr(errs.items[0].message, "database.dsn: "));
+	assert_null(strstr(errs.items[0].message, "hunter2"));
+}
+
 static void missing_file_is_reported(void **state)
 {
 	config_errors errs;
@@ -364,6 +394,7 @@ int main(void)
 		cmocka_unit_test_setup(env_selects_defaults_and_the_file_still_wins, reset_env),
 		cmocka_unit_test_setup(bad_environment_values_are_errors, reset_env),
 		cmocka_unit_test_setup(database_enabled_needs_a_dsn, reset_env),
+		cmocka_unit_test_setup(database_keys_are_read_and_checked, reset_env),
 		cmocka_unit_test_setup(missing_file_is_reported, reset_env),
 		cmocka_unit_test_setup(tokens_come_from_the_file_the_environment_or_a_token_file, reset_env),
 		cmocka_unit_test_setup(bad_tokens_are_errors_that_never_show_the_secret, reset_env),
