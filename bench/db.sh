@@ -93,7 +93,7 @@ run_wrk async 18203
 stored=$(sql -N -e "SELECT COUNT(*) FROM es_durable.events")
 metric() { curl -s "http://127.0.0.1:$(($1 + 100))/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
 rows=$(metric 18201 'eventsys_db_rows_written_total{table="events"}')
-tx=$(metric 18201 eventsys_db_transactions_total)
+tx=$(metric 18201 'eventsys_db_transactions_total{writer="events"}')
 
 echo "event-system durable-mode benchmark: wrk -t2 -c$conns -d${secs}s, $(nproc) cores"
 printf "%-44s %12s\n" "raw multi-row INSERT ($rows_per_insert rows/statement)" "$(printf '%.0f rows/s' "$raw_rate")"

@@ -203,8 +203,11 @@ void database_metrics_render(struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_db_rows_written_total{table=\"%s\"} %llu\n", kinds[i],
 		                    (unsigned long long)atomic_load(&c->rows[i]));
 	header(out, "eventsys_db_transactions_total", "counter",
-	       "Transactions committed by the writer (rows / transactions = the mean batch).");
-	evbuffer_add_printf(out, "eventsys_db_transactions_total %llu\n", (unsigned long long)atomic_load(&c->transactions));
+	       "Transactions committed, by writer (events rows / events transactions = the mean group commit).");
+	static const char *const writers[] = {"events", "outcomes"};
+	for (int i = 0; i < 2; i++)
+		evbuffer_add_printf(out, "eventsys_db_transactions_total{writer=\"%s\"} %llu\n", writers[i],
+		                    (unsigned long long)atomic_load(&c->transactions[i]));
 	header(out, "eventsys_db_last_batch_rows", "gauge", "Rows in the writer's last committed transaction.");
 	evbuffer_add_printf(out, "eventsys_db_last_batch_rows %llu\n", (unsigned long long)atomic_load(&c->last_batch_rows));
 	header(out, "eventsys_db_commit_duration_seconds", "histogram", "Time to write and commit one batch.");

@@ -40,7 +40,7 @@ typedef enum db_state {
 /* Counters for /metrics, written by the database threads. */
 typedef struct db_counters {
 	_Atomic uint64_t rows[5];          /* by db_row_kind */
-	_Atomic uint64_t transactions;
+	_Atomic uint64_t transactions[2]; /* by writer: events, outcomes */
 	_Atomic uint64_t last_batch_rows;
 	_Atomic uint64_t errors[3];        /* connect, write, read */
 	_Atomic uint64_t dropped;          /* records that could not be written */

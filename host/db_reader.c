@@ -424,6 +424,8 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	                  .attribute_count = count,
 	                  .seq = strtoull(row[0], NULL, 10)};
 	es_event *e = event_create(&f);
+	if (e)
+		e->stored = true; /* its row exists */
 	cJSON_Delete(parsed);
 	return e;
 }

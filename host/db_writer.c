@@ -78,7 +78,21 @@ typedef struct writer {
 	sqlbuf sql;
 } writer;
 
-static writer the_writer;
+/* Two writers, each with its own thread and connection: one takes the
+ * event rows (durable triggers wait on it, so its rounds stay short), the
+ * other the outcomes of events already stored (deliveries, dead letters,
+ * done marks) and the audit log.  An outcome of an event whose row is
+ * written behind (async mode, emitted events) goes through the events
+ * writer instead, after its row: never an update before the insert. */
+enum { WRITER_EVENTS, WRITER_OUTCOMES, WRITERS };
+static writer writers[WRITERS];
+static const char *const writer_names[WRITERS] = {"es-db-events", "es-db-outcomes"};
+
+/* The writer for records about `event`. */
+static writer *writer_for(const es_event *event)
+{
+	return &writers[event->stored ? WRITER_OUTCOMES : WRITER_EVENTS];
+}
 
 /* ---- the key generator ---- */
 
@@ -188,9 +202,8 @@ static bool enqueue_locked(writer *w, db_record *r)
 	return true;
 }
 
-static void enqueue(db_record *r)
+static void enqueue(writer *w, db_record *r)
 {
-	writer *w = &the_writer;
 	pthread_mutex_lock(&w->lock);
 	if (w->stop && clock_monotonic_us() > w->stop_deadline_us) {
 		count_dropped(w, 1, "the writer has stopped");
@@ -203,10 +216,13 @@ static void enqueue(db_record *r)
 
 size_t db_writer_queue_depth(void)
 {
-	writer *w = &the_writer;
-	pthread_mutex_lock(&w->lock);
-	size_t n = w->depth;
-	pthread_mutex_unlock(&w->lock);
+	size_t n = 0;
+	for (int i = 0; i < WRITERS; i++) {
+		writer *w = &writers[i];
+		pthread_mutex_lock(&w->lock);
+		n += w->depth;
+		pthread_mutex_unlock(&w->lock);
+	}
 	return n;
 }
 
@@ -225,7 +241,7 @@ static db_record *record_new(rec_kind kind, uint64_t seq)
 int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
 {
 	db_shared *db = db_current;
-	writer *w = &the_writer;
+	writer *w = &writers[WRITER_EVENTS];
 	if (!db) {
 		snprintf(why, why_size, "no database is running");
 		return -1;
@@ -285,12 +301,12 @@ void database_record(es_event *event)
 		return;
 	db_record *r = record_new(REC_EVENT, event->seq);
 	if (!r) {
-		count_dropped(&the_writer, 1, "out of memory");
+		count_dropped(&writers[WRITER_EVENTS], 1, "out of memory");
 		return;
 	}
 	event_ref(event);
 	r->event = event;
-	enqueue(r);
+	enqueue(&writers[WRITER_EVENTS], r);
 }
 
 void database_refused(es_event *event)
@@ -299,7 +315,7 @@ void database_refused(es_event *event)
 		return;
 	db_record *r = record_new(REC_REFUSED, event->seq);
 	if (r)
-		enqueue(r);
+		enqueue(writer_for(event), r);
 }
 
 void database_settle(es_event *event)
@@ -310,7 +326,7 @@ void database_settle(es_event *event)
 		return;
 	db_record *r = record_new(REC_DONE, event->seq);
 	if (r)
-		enqueue(r);
+		enqueue(writer_for(event), r);
 }
 
 void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
@@ -329,9 +345,9 @@ void database_outcome(es_event *event, const char *plugin, delivery_outcome outc
 		snprintf(r->plugin, sizeof r->plugin, "%s", plugin);
 		if (error && *error)
 			r->text = strndup(error, 512);
-		enqueue(r);
+		enqueue(writer_for(event), r);
 	} else {
-		count_dropped(&the_writer, 1, "out of memory");
+		count_dropped(writer_for(event), 1, "out of memory");
 	}
 	database_settle(event);
 }
@@ -348,7 +364,7 @@ void database_audit(const char *actor, const char *action, const char *detail)
 		memcpy(r->text + a + b, detail, c - 1);
 		r->text[a + b + c - 1] = '\0';
 		r->at_us = clock_realtime_us();
-		enqueue(r);
+		enqueue(&writers[WRITER_OUTCOMES], r);
 	} else if (r) {
 		free(r);
 	}
@@ -538,7 +554,7 @@ static int write_round(writer *w, db_record *list)
 		atomic_fetch_add(&c->rows[order[i]->rows], rows[i]);
 		total += rows[i];
 	}
-	atomic_fetch_add(&c->transactions, 1);
+	atomic_fetch_add(&c->transactions[w - writers], 1);
 	atomic_store(&c->last_batch_rows, total);
 	return 0;
 }
@@ -769,9 +785,9 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int db_writer_start(db_shared *db, char *err, size_t err_size)
+static int start_one(db_shared *db, int index, char *err, size_t err_size)
 {
-	writer *w = &the_writer;
+	writer *w = &writers[index];
 	memset(w, 0, sizeof *w);
 	w->db = db;
 	pthread_mutex_init(&w->lock, NULL);
@@ -783,16 +799,17 @@ int db_writer_start(db_shared *db, char *err, size_t err_size)
 	int rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc != 0) {
 		snprintf(err, err_size, "cannot start the database writer: %s", strerror(rc));
+		pthread_cond_destroy(&w->wake);
+		pthread_mutex_destroy(&w->lock);
 		return -1;
 	}
-	pthread_setname_np(w->thread, "es-db-writer");
+	pthread_setname_np(w->thread, writer_names[index]);
 	w->running = true;
 	return 0;
 }
 
-void db_writer_stop(int64_t deadline_us)
+static void stop_one(writer *w, int64_t deadline_us)
 {
-	writer *w = &the_writer;
 	if (!w->running)
 		return;
 	pthread_mutex_lock(&w->lock);
@@ -805,4 +822,22 @@ void db_writer_stop(int64_t deadline_us)
 	sqlbuf_free(&w->sql);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
+}
+
+int db_writer_start(db_shared *db, char *err, size_t err_size)
+{
+	if (start_one(db, WRITER_EVENTS, err, err_size) != 0)
+		return -1;
+	if (start_one(db, WRITER_OUTCOMES, err, err_size) != 0) {
+		stop_one(&writers[WRITER_EVENTS], clock_monotonic_us());
+		return -1;
+	}
+	return 0;
+}
+
+void db_writer_stop(int64_t deadline_us)
+{
+	/* Events first: their async rows precede the outcomes that follow. */
+	stop_one(&writers[WRITER_EVENTS], deadline_us);
+	stop_one(&writers[WRITER_OUTCOMES], deadline_us);
 }

@@ -161,6 +161,7 @@ es_event *event_create(const event_fields *f)
 	e->depth = f->depth;
 	e->watch = f->watch;
 	e->seq = f->seq;
+	e->stored = false;
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
 	e->time_us = f->time_us ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();

@@ -46,6 +46,7 @@ struct es_event {
 	 * deliveries not yet final plus the dispatcher's hold (database.h). */
 	uint64_t seq;
 	_Atomic uint32_t unsettled;
+	bool stored; /* its row was committed before it was dispatched (durable) */
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
 	/* strings follow in the same allocation */
 };

@@ -354,7 +354,7 @@ static void on_stored_client_gone(struct evhttp_connection *conn, void *arg)
 	w->r.req = NULL; /* the events are still dispatched once stored */
 }
 
-static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table);
+static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table, bool stored);
 static void batch_fail(struct batch *b, api_request *r, const char *why);
 
 static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg)
@@ -363,9 +363,11 @@ static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg
 	if (w->r.req)
 		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
 	routing_table *table = stored ? router_acquire(w->r.daemon->router) : NULL;
+	if (stored && w->event)
+		w->event->stored = true;
 	if (w->batch) {
 		if (stored)
-			batch_dispatch_and_answer(w->batch, &w->r, table);
+			batch_dispatch_and_answer(w->batch, &w->r, table, true);
 		else
 			batch_fail(w->batch, &w->r, why);
 	} else if (stored) {
@@ -506,9 +508,10 @@ static void batch_reply(batch *b, api_request *r)
 	cJSON_free(text);
 }
 
-static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table)
+static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)
 {
 	for (size_t i = 0; i < b->count; i++) {
+		b->events[i]->stored = stored;
 		submitted sub = {.event = b->events[i]};
 		dispatch_created(table, NULL, &sub);
 		cJSON *res = b->slots[i];
@@ -602,7 +605,7 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 	}
 	for (size_t i = 0; i < b->count; i++)
 		database_record(b->events[i]);
-	batch_dispatch_and_answer(b, r, r->table);
+	batch_dispatch_and_answer(b, r, r->table, false);
 }
 
 static cJSON *parse_array(api_request *r, const char *body, size_t len)
