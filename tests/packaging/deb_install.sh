@@ -69,7 +69,9 @@ getent passwd event-system >/dev/null || fail "no event-system user"
 [ "$(stat -c %U:%a /usr/lib/event-system/plugins)" = root:755 ] || fail "plugin dir: $(stat -c %U:%a /usr/lib/event-system/plugins)"
 for f in /usr/sbin/event-system /etc/event-system/config.yaml /lib/systemd/system/event-system.service \
 	/etc/logrotate.d/event-system \
-	/usr/lib/event-system/plugins/log.so /usr/include/event-system/plugin.h /usr/share/man/man8/event-system.8.gz; do
+	/usr/lib/event-system/plugins/log.so /usr/include/event-system/plugin.h /usr/share/man/man8/event-system.8.gz \
+	/usr/share/event-system/sql/schema.sql /usr/share/event-system/sql/init_data.sql \
+	/usr/share/event-system/sql/migrations/0001_initial.sql; do
 	[ -e "$f" ] || fail "$f not installed"
 done
 grep -q '^User=event-system' /lib/systemd/system/event-system.service || fail "the unit does not use the service user"

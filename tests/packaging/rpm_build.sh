@@ -20,7 +20,9 @@ pass "make rpm built $(basename "$main") and $(basename "$devel"), version $vers
 files=$(rpm -qpl "$main")
 for f in /usr/sbin/event-system /usr/lib/event-system/plugins/log.so /usr/lib/event-system/plugins/example.so \
 	/etc/event-system/config.yaml /usr/lib/systemd/system/event-system.service /usr/lib/sysusers.d/event-system.conf \
-	/etc/logrotate.d/event-system /usr/share/event-system/monitoring/alerts.yml; do
+	/etc/logrotate.d/event-system /usr/share/event-system/monitoring/alerts.yml \
+	/usr/share/event-system/sql/schema.sql /usr/share/event-system/sql/init_data.sql \
+	/usr/share/event-system/sql/migrations/0001_initial.sql; do
 	echo "$files" | grep -qx "$f" || fail "$f missing from $(basename "$main")"
 done
 echo "$files" | grep -q '\.la$' && fail "libtool archives packaged"
