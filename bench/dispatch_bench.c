@@ -110,7 +110,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1};
 	plugin_instance *inst[16];
 	for (int i = 0; i < fanout; i++) {
-		inst[i] = plugin_instance_create(img, NULL, &policy, &services, err, sizeof err);
+		inst[i] = plugin_instance_create(img, NULL, &policy, NULL, 0, &services, err, sizeof err);
 		if (!inst[i] || plugin_instance_start(inst[i]) != 0) {
 			fprintf(stderr, "cannot start instance: %s\n", err);
 			exit(1);

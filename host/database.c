@@ -21,6 +21,7 @@
 #include "db_internal.h"
 #include "db_schema.h"
 #include "metrics.h"
+#include "router.h"
 
 db_shared *db_current;
 static db_shared the_db;
@@ -45,14 +46,14 @@ void db_status_error(db_shared *db, char *out, size_t out_size)
 void db_set_state(db_shared *db, db_state state, const char *error)
 {
 	pthread_mutex_lock(&db->status_lock);
-	bool changed = atomic_load(&db->state) != (int)state ||
-	               (state == DB_DOWN && error && strcmp(error, db->status_error) != 0);
+	/* /health shows the latest error; the log only each change of state
+	 * (two writers meeting the outage at different moments with different
+	 * errors would otherwise say it several times). */
 	snprintf(db->status_error, sizeof db->status_error, "%s", state == DB_UP ? "" : error ? error : "");
 	int before = atomic_exchange(&db->state, (int)state);
 	pthread_mutex_unlock(&db->status_lock);
-	if (!changed)
+	if (before == (int)state)
 		return;
-	/* One line per change of state, never one per event. */
 	char where[900];
 	const dsn *d = &db->settings.where;
 	if (d->socket_path[0])
@@ -61,12 +62,31 @@ void db_set_state(db_shared *db, db_state state, const char *error)
 		snprintf(where, sizeof where, "%s@%s:%u/%s", d->user, d->host, d->port, d->database);
 	if (state == DB_UP)
 		LOG_INFO("database", "connected to %s%s", where, before == DB_DOWN ? ": recovered" : "");
-	else if (before == DB_DOWN)
-		LOG_WARN("database", "%s still unavailable, now: %s", where, error ? error : "");
 	else
 		LOG_ERROR("database", "%s unavailable: %s; %s; reconnecting with backoff", where, error ? error : "",
 		          db->settings.durable ? "triggers are answered 503 until it is back"
 		                               : "history is queued until it is back");
+}
+
+void db_connected(db_shared *db)
+{
+	if (!atomic_exchange(&db->subscriptions_pending, false))
+		return;
+	pthread_mutex_lock(&db->status_lock);
+	if (db->on_readable)
+		db->on_readable(db->on_readable_arg);
+	pthread_mutex_unlock(&db->status_lock);
+}
+
+void database_on_subscriptions_readable(void (*on_readable)(void *), void *arg)
+{
+	db_shared *db = db_current;
+	if (!db)
+		return;
+	pthread_mutex_lock(&db->status_lock);
+	db->on_readable = on_readable;
+	db->on_readable_arg = arg;
+	pthread_mutex_unlock(&db->status_lock);
 }
 
 static void note_migration(const db_migration *m, void *arg)
@@ -106,6 +126,75 @@ static void settings_from(const es_config *c, db_settings *s)
 	s->reconnect_max_ms = c->database_reconnect_max_ms;
 }
 
+static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, size_t err_size)
+{
+	size_t n = (size_t)mysql_num_rows(res);
+	db_subscription *rows = calloc(n ? n : 1, sizeof *rows);
+	if (!rows) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	MYSQL_ROW row;
+	size_t count = 0;
+	int rc = 0;
+	while (rc == 0 && (row = mysql_fetch_row(res))) {
+		char why[200];
+		unsigned long id = strtoul(row[0], NULL, 10);
+		if (!row[1][0] || strlen(row[1]) > 64) {
+			snprintf(err, err_size, "event_subscriptions row %lu: plugin name must be 1 to 64 characters", id);
+			rc = -1;
+		} else if (!pattern_valid(row[2], why, sizeof why)) {
+			snprintf(err, err_size, "event_subscriptions row %lu: pattern '%.255s': %s", id, row[2], why);
+			rc = -1;
+		} else {
+			rows[count++] = (db_subscription){.id = id, .plugin = row[1], .pattern = row[2]};
+		}
+	}
+	if (rc == 0 && es_config_set_db_subscriptions(into, rows, count) != 0) {
+		snprintf(err, err_size, "out of memory");
+		rc = -1;
+	}
+	free(rows);
+	return rc;
+}
+
+int database_read_subscriptions(es_config *into, const es_config *previous, char *err, size_t err_size)
+{
+	into->db_subscriptions_state = DB_SUBSCRIPTIONS_NONE;
+	if (!into->database_enabled || !into->database_subscriptions)
+		return 0;
+	db_settings s;
+	settings_from(into, &s);
+	db_conn conn = {0};
+	static const char q[] = "SELECT id, plugin, pattern FROM event_subscriptions WHERE enabled <> 0 ORDER BY id";
+	MYSQL_RES *res = db_connect(&conn, &s.where, &s.timeouts) == 0 ? db_query(&conn, q, sizeof q - 1) : NULL;
+	if (!res) {
+		const es_config *from = previous && previous->database_subscriptions ? previous : NULL;
+		LOG_WARN("database", "event_subscriptions not read (%s); %s; read again once the database is reachable",
+		         conn.error, from && from->db_subscription_count ? "keeping the rows read before"
+		                                                       : "only the config file's subscriptions apply");
+		db_close(&conn);
+		if (from && es_config_set_db_subscriptions(into, from->db_subscriptions, from->db_subscription_count) != 0) {
+			snprintf(err, err_size, "out of memory");
+			return -1;
+		}
+		into->db_subscriptions_state = DB_SUBSCRIPTIONS_PREVIOUS;
+		if (db_current)
+			atomic_store(&db_current->subscriptions_pending, true);
+		return 0;
+	}
+	int rc = parse_subscription_rows(res, into, err, err_size);
+	mysql_free_result(res);
+	db_close(&conn);
+	if (rc == 0) {
+		into->db_subscriptions_state = DB_SUBSCRIPTIONS_READ;
+		if (into->db_subscription_count)
+			LOG_INFO("database", "event_subscriptions: %zu row%s add subscriptions", into->db_subscription_count,
+			         into->db_subscription_count == 1 ? "" : "s");
+	}
+	return rc;
+}
+
 int database_start(const es_config *config, struct router *routes, char *err, size_t err_size)
 {
 	if (!config->database_enabled)
@@ -118,6 +207,7 @@ int database_start(const es_config *config, struct router *routes, char *err, si
 	atomic_init(&db->state, DB_CONNECTING);
 	snprintf(db->status_error, sizeof db->status_error, "connecting");
 	db->boot_seq = (uint64_t)clock_realtime_us();
+	atomic_init(&db->subscriptions_pending, config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS);
 	atomic_init(&db->last_seq, db->boot_seq);
 	db_current = db;
 	if (db_writer_start(db, err, err_size) != 0) {
@@ -303,6 +393,12 @@ bool database_durable(void) { return false; }
 uint64_t database_next_seq(void) { return 0; }
 int database_start(const es_config *config, struct router *routes, char *err, size_t err_size) { return 0; }
 void database_allow_recovery(void) {}
+int database_read_subscriptions(es_config *into, const es_config *previous, char *err, size_t err_size)
+{
+	into->db_subscriptions_state = DB_SUBSCRIPTIONS_NONE;
+	return 0;
+}
+void database_on_subscriptions_readable(void (*on_readable)(void *), void *arg) {}
 void database_quiesce(int64_t deadline_us) {}
 void database_stop(int64_t deadline_us) {}
 db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg) { return NULL; }

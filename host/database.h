@@ -49,6 +49,18 @@ void database_stop(int64_t deadline_us);
  * Returns the process exit code. */
 int database_migrate_command(const struct es_config *config, void *out);
 
+/* Read the enabled rows of the event_subscriptions table into `into`
+ * (main thread, before the config is used; a short connection of its own).
+ * When the table cannot be read, `into` gets `previous`'s rows (NULL: none),
+ * a warning is logged, and once a writer connects `on_readable` (below) is
+ * called so a reload can read it.  0, or -1 when a row is invalid (err names
+ * it: the config is then refused like any other config error). */
+int database_read_subscriptions(struct es_config *into, const struct es_config *previous, char *err,
+                                size_t err_size);
+/* Called (from a writer thread) when event_subscriptions became readable
+ * after a failed read; NULL to stop (before what `arg` points to goes). */
+void database_on_subscriptions_readable(void (*on_readable)(void *arg), void *arg);
+
 /* ---- the pipeline's hooks (any thread) ---- */
 
 /* A database is running (events get a seq and are recorded). */

@@ -67,6 +67,9 @@ typedef struct db_shared {
 	atomic_bool recovery_allowed;/* plugins run: redelivery may start */
 	atomic_bool quiescing;       /* shutting down: no new durable work */
 	_Atomic uint64_t outstanding;/* tickets and requests not yet answered */
+	atomic_bool subscriptions_pending; /* event_subscriptions could not be read: reload once connected */
+	void (*on_readable)(void *arg);    /* guarded by status_lock */
+	void *on_readable_arg;
 	db_counters counters;
 } db_shared;
 
@@ -74,6 +77,9 @@ extern db_shared *db_current; /* set while a database runs */
 
 /* Set the health state, logging each change once. */
 void db_set_state(db_shared *db, db_state state, const char *error);
+/* A writer connected: if event_subscriptions is waiting to be read, ask
+ * for the reload that reads it. */
+void db_connected(db_shared *db);
 /* A copy of why the database is failing ("" when it is not). */
 void db_status_error(db_shared *db, char *out, size_t out_size);
 

@@ -151,6 +151,8 @@ static void query_failed(reader *r)
 		db_close(&r->conn);
 }
 
+/* A query; a connection that went stale meanwhile (an outage since its
+ * last use) is reopened and the query tried once more. */
 static MYSQL_RES *run(reader *r, sqlbuf *sql)
 {
 	if (sql->failed) {
@@ -158,6 +160,9 @@ static MYSQL_RES *run(reader *r, sqlbuf *sql)
 		return NULL;
 	}
 	MYSQL_RES *res = db_query(&r->conn, sql->data, sql->len);
+	if (!res && r->conn.error_code && db_error_is_connection(&r->conn) &&
+	    db_connect(&r->conn, &r->db->settings.where, &r->db->settings.timeouts) == 0)
+		res = db_query(&r->conn, sql->data, sql->len);
 	if (!res)
 		query_failed(r);
 	return res;

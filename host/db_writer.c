@@ -703,6 +703,7 @@ static bool try_connect(writer *w)
 	atomic_store(&db->seeded, true);
 	db_set_state(db, DB_UP, NULL);
 	db_reader_wake(); /* recovery may begin */
+	db_connected(db);
 	return true;
 }
 

@@ -724,6 +724,7 @@ void es_config_free(es_config *c)
 	free(c->tokens);
 	free(c->server_host);
 	free(c->database_dsn);
+	es_config_set_db_subscriptions(c, NULL, 0);
 	free(c->metrics_host);
 	free(c->plugin_dir);
 	free(c->path);
@@ -759,4 +760,39 @@ void config_errors_report(const config_errors *errs, const char *file, void *str
 		else
 			LOG_ERROR("config", "%s: ... and %zu more errors", file, errs->dropped);
 	}
+}
+
+size_t es_config_db_patterns(const es_config *c, const char *name, const char **out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->db_subscription_count && n < cap; i++)
+		if (strcmp(c->db_subscriptions[i].plugin, name) == 0)
+			out[n++] = c->db_subscriptions[i].pattern;
+	return n;
+}
+
+int es_config_set_db_subscriptions(es_config *c, const db_subscription *rows, size_t count)
+{
+	for (size_t i = 0; i < c->db_subscription_count; i++) {
+		free(c->db_subscriptions[i].plugin);
+		free(c->db_subscriptions[i].pattern);
+	}
+	free(c->db_subscriptions);
+	c->db_subscriptions = NULL;
+	c->db_subscription_count = 0;
+	if (count == 0)
+		return 0;
+	c->db_subscriptions = calloc(count, sizeof *c->db_subscriptions);
+	if (!c->db_subscriptions)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		db_subscription *d = &c->db_subscriptions[c->db_subscription_count];
+		d->id = rows[i].id;
+		d->plugin = strdup(rows[i].plugin);
+		d->pattern = strdup(rows[i].pattern);
+		c->db_subscription_count++;
+		if (!d->plugin || !d->pattern)
+			return -1;
+	}
+	return 0;
 }

@@ -67,6 +67,19 @@ typedef struct api_token {
 	char *secret;
 } api_token;
 
+/* A row of the database's event_subscriptions table (database.h). */
+typedef struct db_subscription {
+	unsigned long id;
+	char *plugin;
+	char *pattern;
+} db_subscription;
+
+typedef enum db_subscriptions_state {
+	DB_SUBSCRIPTIONS_NONE = 0,     /* no database, or database.subscriptions: false */
+	DB_SUBSCRIPTIONS_READ = 1,     /* read from the table */
+	DB_SUBSCRIPTIONS_PREVIOUS = 2, /* the table could not be read: the previous config's rows (or none) */
+} db_subscriptions_state;
+
 typedef struct es_config {
 	atomic_uint refs; /* readers on other threads hold one (see routing tables) */
 	char *path;
@@ -99,6 +112,10 @@ typedef struct es_config {
 	uint32_t database_connect_timeout_ms;
 	uint32_t database_query_timeout_ms;
 	uint32_t database_reconnect_max_ms; /* longest wait between reconnection attempts */
+	/* Filled after loading, before the config is used (database_read_subscriptions()). */
+	db_subscription *db_subscriptions;
+	size_t db_subscription_count;
+	db_subscriptions_state db_subscriptions_state;
 
 	log_level log_level;
 	log_format log_format;
@@ -141,6 +158,13 @@ es_config *es_config_load_string(const char *text, const char *label,
  * es_config_free() drops it (and frees on the last). */
 void es_config_ref(es_config *config);
 void es_config_free(es_config *config);
+
+/* The patterns the database adds for plugin `name` (at most `cap`, pointers
+ * owned by the config); returns how many. */
+size_t es_config_db_patterns(const es_config *config, const char *name, const char **out, size_t cap);
+/* Replace config's database subscriptions with copies of `rows`. 0, or -1
+ * when out of memory. */
+int es_config_set_db_subscriptions(es_config *config, const db_subscription *rows, size_t count);
 
 /* Settings for plugin `name`, or NULL when the config has none. */
 const plugin_settings *es_config_plugin(const es_config *config, const char *name);

@@ -144,6 +144,17 @@ static int check_config(const options *o)
 		char redacted[512];
 		dsn_redact(config->database_dsn, redacted, sizeof redacted); /* the config checked it parses */
 		printf("database %s (%s mode)\n", redacted, config->database_durable ? "durable" : "async");
+		char err[512];
+		if (database_read_subscriptions(config, NULL, err, sizeof err) != 0) {
+			printf("%s\ncheck failed: 1 problem\n", err);
+			es_config_free(config);
+			return 1;
+		}
+		if (config->db_subscriptions_state == DB_SUBSCRIPTIONS_READ)
+			printf("event_subscriptions: %zu enabled row%s\n", config->db_subscription_count,
+			       config->db_subscription_count == 1 ? "" : "s");
+		else if (config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS)
+			printf("event_subscriptions: not readable (see the warning above)\n");
 	}
 	router *rt = router_create();
 	host_services services = {.router = rt, .max_event_size = config->max_event_size};
@@ -196,6 +207,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	reload_request(s->daemon, "signal SIGHUP");
 }
 
+static void reload_when_subscriptions_readable(void *arg)
+{
+	reload_request(arg, "database (event_subscriptions readable again)");
+}
+
 static int run(const options *o)
 {
 	int exit_code = 1;
@@ -206,6 +222,12 @@ static int run(const options *o)
 		return 1;
 	}
 	log_configure(config->log_level, config->log_format);
+	char err[512];
+	if (database_read_subscriptions(config, NULL, err, sizeof err) != 0) {
+		LOG_ERROR("main", "not starting: %s", err);
+		es_config_free(config);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 
@@ -218,7 +240,6 @@ static int run(const options *o)
 
 	LOG_INFO("main", "Event System v%s starting: config %s, environment %s, plugins from %s", PACKAGE_VERSION,
 	         config->path, es_env_name(config->env), config->plugin_dir);
-	char err[512];
 	/* Before the plugins: their pools report every outcome when a database
 	 * records them. */
 	if (database_start(config, daemon.router, err, sizeof err) != 0) {
@@ -267,6 +288,8 @@ static int run(const options *o)
 			event_base_free(base);
 		goto out_stop_plugins;
 	}
+	/* event_subscriptions unreadable at start: reload once it can be read. */
+	database_on_subscriptions_readable(reload_when_subscriptions_readable, &daemon);
 	atomic_store(&daemon.ready, true);
 	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused",
 	         config->server_host, config->server_port, config->server_threads, report.loaded,
@@ -301,6 +324,7 @@ static int run(const options *o)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	database_on_subscriptions_readable(NULL, NULL);
 	reload_free(&daemon);
 	event_base_free(base);
 	exit_code = 0;

@@ -102,6 +102,33 @@ static bool set_patterns(plugin_instance *inst, const char *const *list, size_t 
 	return true;
 }
 
+static size_t count_null_terminated(const char *const *list)
+{
+	size_t n = 0;
+	while (list && list[n])
+		n++;
+	return n;
+}
+
+/* The subscriptions an instance runs with: its settings' (or, when the
+ * config gives none, the plugin's defaults), then those the database adds.
+ * *list is malloc'd (NULL when out of memory); returns the count. */
+static size_t combined_patterns(const es_plugin_descriptor *desc, const plugin_settings *settings,
+                                const char *const *extra, size_t extra_count, const char ***list)
+{
+	const char *const *base = settings && settings->subscribe ? (const char *const *)settings->subscribe
+	                                                           : desc->default_subscriptions;
+	size_t n = settings && settings->subscribe ? settings->subscribe_count : count_null_terminated(base);
+	*list = calloc(n + extra_count + 1, sizeof **list);
+	if (!*list)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		(*list)[i] = base[i];
+	for (size_t i = 0; i < extra_count; i++)
+		(*list)[n + i] = extra[i];
+	return n + extra_count;
+}
+
 static plugin_policy effective_policy(const es_plugin_descriptor *desc, const plugin_settings *settings,
                                       const plugin_policy *defaults)
 {
@@ -111,17 +138,10 @@ static plugin_policy effective_policy(const es_plugin_descriptor *desc, const pl
 	return p;
 }
 
-static size_t count_null_terminated(const char *const *list)
-{
-	size_t n = 0;
-	while (list && list[n])
-		n++;
-	return n;
-}
 
 plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settings *settings,
-                                        const plugin_policy *defaults, const host_services *services, char *err,
-                                        size_t err_size)
+                                        const plugin_policy *defaults, const char *const *extra, size_t extra_count,
+                                        const host_services *services, char *err, size_t err_size)
 {
 	plugin_instance *inst = calloc(1, sizeof *inst);
 	if (!inst) {
@@ -142,11 +162,12 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		         settings->policy.workers);
 		goto out_fail;
 	}
-	bool ok = settings && settings->subscribe
-	                  ? set_patterns(inst, (const char *const *)settings->subscribe, settings->subscribe_count, err,
-	                                 err_size)
-	                  : set_patterns(inst, inst->desc->default_subscriptions,
-	                                 count_null_terminated(inst->desc->default_subscriptions), err, err_size);
+	const char **patterns;
+	size_t pattern_count = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);
+	bool ok = patterns && set_patterns(inst, patterns, pattern_count, err, err_size);
+	if (!patterns)
+		snprintf(err, err_size, "out of memory");
+	free(patterns);
 	if (!ok)
 		goto out_fail;
 	if (settings && settings->config && !(inst->config = ynode_clone(settings->config))) {
@@ -213,7 +234,8 @@ void plugin_instance_reopen(plugin_instance *inst)
 }
 
 bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_settings *settings,
-                                   const plugin_policy *defaults)
+                                   const plugin_policy *defaults, const char *const *extra,
+                                   size_t extra_count)
 {
 	plugin_policy p = effective_policy(inst->desc, settings, defaults);
 	const plugin_policy *q = &inst->policy;
@@ -222,16 +244,13 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 	    p.backoff_max_ms != q->backoff_max_ms || p.backoff_multiplier != q->backoff_multiplier ||
 	    p.max_stuck_workers != q->max_stuck_workers)
 		return false;
-	const char *const *patterns = settings && settings->subscribe ? (const char *const *)settings->subscribe
-	                                                               : inst->desc->default_subscriptions;
-	size_t n = settings && settings->subscribe ? settings->subscribe_count
-	                                           : count_null_terminated(inst->desc->default_subscriptions);
-	if (n != inst->pattern_count)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(patterns[i], inst->patterns[i]) != 0)
-			return false;
-	return ynode_equal(settings ? settings->config : NULL, inst->config);
+	const char **patterns;
+	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);
+	bool same = patterns && n == inst->pattern_count;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(patterns[i], inst->patterns[i]) == 0;
+	free(patterns);
+	return same && ynode_equal(settings ? settings->config : NULL, inst->config);
 }
 
 void plugin_instance_ref(plugin_instance *inst)

@@ -35,11 +35,12 @@ typedef struct plugin_counter {
 } plugin_counter;
 
 /* Create an instance of `image` (takes a new image reference) with
- * `settings` (NULL: none configured; `defaults` then apply).  Calls the
- * plugin's init().  NULL on failure with the reason in err. */
+ * `settings` (NULL: none configured; `defaults` then apply) and `extra`
+ * subscriptions besides its own (the database's event_subscriptions).
+ * Calls the plugin's init().  NULL on failure with the reason in err. */
 plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settings *settings,
-                                        const plugin_policy *defaults, const host_services *services, char *err,
-                                        size_t err_size);
+                                        const plugin_policy *defaults, const char *const *extra, size_t extra_count,
+                                        const host_services *services, char *err, size_t err_size);
 int plugin_instance_start(plugin_instance *instance);
 /* Drain until `deadline_us` (monotonic), stop the workers, call shutdown().
  * Returns the number of undelivered events. */
@@ -51,7 +52,7 @@ void plugin_instance_reopen(plugin_instance *instance);
  * exactly like this one (same policy, subscriptions and config): a reload
  * keeps such an instance untouched. */
 bool plugin_instance_same_settings(const plugin_instance *instance, const plugin_settings *settings,
-                                   const plugin_policy *defaults);
+                                   const plugin_policy *defaults, const char *const *extra, size_t extra_count);
 
 void plugin_instance_ref(plugin_instance *instance);
 void plugin_instance_unref(plugin_instance *instance);

@@ -142,7 +142,10 @@ static plugin_instance *instantiate(plugin_image *img, const plugin_settings *se
 		snprintf(err, err_size, "more than %d plugins", ROUTER_MAX_TARGETS);
 		return NULL;
 	}
-	plugin_instance *inst = plugin_instance_create(img, settings, &config->plugin_defaults, services, err, err_size);
+	const char *extra[ROUTER_MAX_TARGETS];
+	size_t extra_count = es_config_db_patterns(config, img->descriptor.name, extra, ROUTER_MAX_TARGETS);
+	plugin_instance *inst = plugin_instance_create(img, settings, &config->plugin_defaults, extra, extra_count,
+	                                               services, err, err_size);
 	if (inst && add_instance(reg, inst) != 0) {
 		plugin_instance_unref(inst);
 		snprintf(err, err_size, "out of memory");
@@ -337,7 +340,9 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 		const plugin_settings *ps;
 		if (wanted(config, name, &ps) != PLUGIN_WANTED)
 			return 0; /* not wanted any more: counted as removed */
-		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults)) {
+		const char *extra[ROUTER_MAX_TARGETS];
+		size_t extra_count = es_config_db_patterns(config, name, extra, ROUTER_MAX_TARGETS);
+		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults, extra, extra_count)) {
 			if (find(next, name)) {
 				snprintf(err, err_size, "%s: plugin name '%s' is already taken", path, name);
 				return -1;

@@ -85,6 +85,11 @@ static void describe_key_changes(const es_config *a, const es_config *b, char *c
 		tokens_differ = strcmp(a->tokens[i].name, b->tokens[i].name) != 0 || a->tokens[i].role != b->tokens[i].role ||
 		                strcmp(a->tokens[i].secret, b->tokens[i].secret) != 0;
 	KEY("auth.tokens", tokens_differ);
+	bool rows_differ = a->db_subscription_count != b->db_subscription_count;
+	for (size_t i = 0; i < a->db_subscription_count && !rows_differ; i++)
+		rows_differ = strcmp(a->db_subscriptions[i].plugin, b->db_subscriptions[i].plugin) != 0 ||
+		              strcmp(a->db_subscriptions[i].pattern, b->db_subscriptions[i].pattern) != 0;
+	KEY("event_subscriptions (database)", rows_differ);
 #undef KEY
 #undef RESTART
 }
@@ -166,6 +171,13 @@ static void perform(struct reload_state *rs, const char *by)
 		free(next_config->plugin_dir);
 		next_config->plugin_dir = strdup(d->plugin_dir_override);
 	}
+	/* The database's subscriptions are part of the config being loaded. */
+	if (database_read_subscriptions(next_config, d->config, error, sizeof error) != 0) {
+		LOG_ERROR("reload", "%s", error);
+		es_config_free(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
 
 	char keys[512] = "", restart[256] = "";
 	describe_key_changes(d->config, next_config, keys, sizeof keys, restart, sizeof restart);
@@ -236,6 +248,8 @@ static void perform(struct reload_state *rs, const char *by)
 		snprintf(part, sizeof part, "keys changed: %s", keys);
 		append(summary, sizeof summary, "; ", part);
 	}
+	if (next_config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS)
+		append(summary, sizeof summary, "; ", "event_subscriptions not readable: kept the rows read before");
 	if (restart[0]) {
 		LOG_WARN("reload", "%s changed but needs a restart to take effect; still serving the previous values",
 		         restart);

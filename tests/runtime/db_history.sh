@@ -125,6 +125,28 @@ expect_status 207
 [ "$(db_count events "name IN ('batch.a','batch.b')")" = 2 ] || fail "batch rows missing at the answer"
 pass "a durable batch answers per event after its rows are committed"
 
+# Event configuration in the database: rows of event_subscriptions add
+# subscriptions, read on reload; an invalid row refuses the reload.
+db_sql "INSERT INTO event_subscriptions (plugin, pattern, description) VALUES ('failing', 'extra.*', 'test')"
+request POST /api/admin/reload
+expect_status 200
+expect_body "event_subscriptions (database)"
+request GET /api/plugins
+echo "$BODY" | jq -e '.plugins[] | select(.name == "failing") | .subscriptions == ["fail.**", "extra.*"]' >/dev/null ||
+	fail "subscriptions after reload: $BODY"
+request POST /api/events/trigger '{"name":"extra.one"}'
+expect_status 202
+echo "$BODY" | jq -e '.matched | index("failing") != null' >/dev/null || fail "the database row does not route: $BODY"
+db_sql "INSERT INTO event_subscriptions (plugin, pattern) VALUES ('failing', 'bad..pattern')"
+bad_row=$(db_sql "SELECT id FROM event_subscriptions WHERE pattern='bad..pattern'")
+request POST /api/admin/reload
+expect_status 422
+expect_body "event_subscriptions row $bad_row: pattern 'bad..pattern'"
+request POST /api/events/trigger '{"name":"extra.two"}'
+echo "$BODY" | jq -e '.matched | index("failing") != null' >/dev/null || fail "a refused reload changed the routes: $BODY"
+db_sql "UPDATE event_subscriptions SET enabled=0 WHERE id=$bad_row"
+pass "event_subscriptions rows add subscriptions on reload; an invalid row refuses the reload and changes nothing"
+
 # Reload is audited.
 kill -HUP "$DAEMON_PID"
 wait_until "reload audited" 10 db_count_is 1 audit_log "action='reload.ok' AND actor='signal SIGHUP'"
