@@ -297,6 +297,41 @@ static void add_name_filter(sqlbuf *sql, db_conn *conn, const char *name)
 	sqlbuf_add_string(sql, conn, like, n);
 }
 
+/* Run a list query (newest first, LIMIT limit + 1) and answer one page:
+ * `list_name` holds `item(row)` for each row, `next_before` the key
+ * (column 0) of the last one when there are more. */
+static void answer_page(reader *r, job *j, sqlbuf *sql, const char *list_name, cJSON *(*item)(MYSQL_ROW row))
+{
+	MYSQL_RES *res = run(r, sql);
+	sqlbuf_free(sql);
+	if (!res) {
+		unavailable(r, j);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *list = cJSON_AddArrayToObject(o, list_name);
+	MYSQL_ROW row;
+	uint32_t n = 0;
+	char last[32] = "";
+	bool more = false;
+	while ((row = mysql_fetch_row(res))) {
+		if (n == j->req.limit) {
+			more = true;
+			break;
+		}
+		cJSON_AddItemToArray(list, item(row));
+		snprintf(last, sizeof last, "%s", row[0]);
+		n++;
+	}
+	mysql_free_result(res);
+	cJSON_AddNumberToObject(o, "count", n);
+	if (more)
+		cJSON_AddStringToObject(o, "next_before", last); /* a string: 64-bit keys do not fit a JSON double */
+	else
+		cJSON_AddNullToObject(o, "next_before");
+	answer(j, 200, o);
+}
+
 static void list_events(reader *r, job *j)
 {
 	const db_request *q = &j->req;
@@ -315,37 +350,30 @@ static void list_events(reader *r, job *j)
 	if (q->before)
 		sqlbuf_addf(&sql, " AND seq < %llu", (unsigned long long)q->before);
 	sqlbuf_addf(&sql, " ORDER BY seq DESC LIMIT %u", q->limit + 1);
-	MYSQL_RES *res = run(r, &sql);
-	sqlbuf_free(&sql);
-	if (!res) {
-		unavailable(r, j);
-		return;
-	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON *list = cJSON_AddArrayToObject(o, "events");
-	MYSQL_ROW row;
-	uint32_t n = 0;
-	char last[32] = "";
-	bool more = false;
-	while ((row = mysql_fetch_row(res))) {
-		if (n == q->limit) {
-			more = true;
-			break;
-		}
-		cJSON_AddItemToArray(list, event_from_row(row));
-		snprintf(last, sizeof last, "%s", row[0]);
-		n++;
-	}
-	mysql_free_result(res);
-	cJSON_AddNumberToObject(o, "count", n);
-	if (more)
-		cJSON_AddStringToObject(o, "next_before", last);
-	else
-		cJSON_AddNullToObject(o, "next_before");
-	answer(j, 200, o);
+	answer_page(r, j, &sql, "events", event_from_row);
 }
 
 /* ---- GET /api/dead-letters ---- */
+
+static cJSON *dead_letter_from_row(MYSQL_ROW row)
+{
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "id", atof(row[0]));
+	cJSON_AddStringToObject(d, "plugin", row[1]);
+	cJSON_AddNumberToObject(d, "attempts", atof(row[2]));
+	if (row[3])
+		cJSON_AddStringToObject(d, "error", row[3]);
+	add_time(d, "created_at", row[4]);
+	add_time(d, "replayed_at", row[5]);
+	cJSON_AddNumberToObject(d, "replay_count", atof(row[6]));
+	cJSON *e = cJSON_AddObjectToObject(d, "event");
+	if (row[7]) {
+		cJSON_AddStringToObject(e, "id", row[7]);
+		cJSON_AddStringToObject(e, "name", row[8]);
+	}
+	cJSON_AddStringToObject(e, "seq", row[9]);
+	return d;
+}
 
 static void list_dead(reader *r, job *j)
 {
@@ -360,49 +388,7 @@ static void list_dead(reader *r, job *j)
 	if (q->before)
 		sqlbuf_addf(&sql, " AND l.id < %llu", (unsigned long long)q->before);
 	sqlbuf_addf(&sql, " ORDER BY l.id DESC LIMIT %u", q->limit + 1);
-	MYSQL_RES *res = run(r, &sql);
-	sqlbuf_free(&sql);
-	if (!res) {
-		unavailable(r, j);
-		return;
-	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON *list = cJSON_AddArrayToObject(o, "dead_letters");
-	MYSQL_ROW row;
-	uint32_t n = 0;
-	char last[32] = "";
-	bool more = false;
-	while ((row = mysql_fetch_row(res))) {
-		if (n == q->limit) {
-			more = true;
-			break;
-		}
-		cJSON *d = cJSON_CreateObject();
-		cJSON_AddNumberToObject(d, "id", atof(row[0]));
-		cJSON_AddStringToObject(d, "plugin", row[1]);
-		cJSON_AddNumberToObject(d, "attempts", atof(row[2]));
-		if (row[3])
-			cJSON_AddStringToObject(d, "error", row[3]);
-		add_time(d, "created_at", row[4]);
-		add_time(d, "replayed_at", row[5]);
-		cJSON_AddNumberToObject(d, "replay_count", atof(row[6]));
-		cJSON *e = cJSON_AddObjectToObject(d, "event");
-		if (row[7]) {
-			cJSON_AddStringToObject(e, "id", row[7]);
-			cJSON_AddStringToObject(e, "name", row[8]);
-		}
-		cJSON_AddStringToObject(e, "seq", row[9]);
-		cJSON_AddItemToArray(list, d);
-		snprintf(last, sizeof last, "%s", row[0]);
-		n++;
-	}
-	mysql_free_result(res);
-	cJSON_AddNumberToObject(o, "count", n);
-	if (more)
-		cJSON_AddNumberToObject(o, "next_before", atof(last));
-	else
-		cJSON_AddNullToObject(o, "next_before");
-	answer(j, 200, o);
+	answer_page(r, j, &sql, "dead_letters", dead_letter_from_row);
 }
 
 /* ---- events rebuilt from rows (replay, recovery) ---- */
