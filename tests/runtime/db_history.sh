@@ -160,7 +160,13 @@ grep -Eq '^eventsys_db_commit_duration_seconds_count(\{\})? [1-9]' "$TMP/metrics
 if command -v promtool >/dev/null 2>&1; then
 	promtool check metrics < "$TMP/metrics.txt" > "$TMP/promtool.txt" 2>&1 || { cat "$TMP/promtool.txt"; fail "promtool"; }
 fi
-pass "database metrics are exported (writes, batches, commit latency, errors)"
+grep -oh 'eventsys_db_[a-z_]*' "$ES_TOP_SRCDIR/configs/prometheus/alerts.yml" "$ES_TOP_SRCDIR/configs/grafana/event-system.json" |
+	sort -u | sed -e 's/_bucket$//' > "$TMP/used.txt"
+[ -s "$TMP/used.txt" ] || fail "no database series in the alerts or the dashboard"
+while read -r name; do
+	grep -q "^# TYPE $name " "$TMP/metrics.txt" || fail "$name is used by the alerts or the dashboard but not exported"
+done < "$TMP/used.txt"
+pass "database metrics are exported (writes, batches, commit latency, errors), including every one the alerts and dashboard use"
 
 # The password appears nowhere.
 stop_daemon TERM
