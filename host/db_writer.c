@@ -66,16 +66,16 @@ struct db_ticket {
 typedef struct writer {
 	db_shared *db;
 	pthread_t thread;
-	bool running;
+	db_record *head, *tail; /* the queue, under lock */
+	size_t depth;
+	int64_t stop_deadline_us;
+	sqlbuf sql;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	db_record *head, *tail;
-	size_t depth;
-	bool stop;
-	int64_t stop_deadline_us;
-	bool drop_logged; /* a "dropping records" line since the last success */
 	db_conn conn;
-	sqlbuf sql;
+	bool running;
+	bool stop;
+	bool drop_logged; /* a "dropping records" line since the last success */
 } writer;
 
 /* Two writers, each with its own thread and connection: one takes the

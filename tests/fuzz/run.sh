@@ -20,7 +20,7 @@ build_target() { # NAME SOURCES...
 }
 build_target fuzz_trigger "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
 build_target fuzz_cloudevents "$host/cloudevents.c" "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
-build_target fuzz_config "$host/es_config.c" "$host/yaml_tree.c" "$host/log.c"
+build_target fuzz_config "$host/es_config.c" "$host/dsn.c" "$host/yaml_tree.c" "$host/log.c"
 for t in trigger cloudevents config; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"

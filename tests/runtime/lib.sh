@@ -24,6 +24,7 @@ cleanup() {
 		kill -KILL "$DAEMON_PID" 2>/dev/null || true
 	fi
 	if [ "${KEEP_TMP:-}" = "" ]; then rm -rf "$TMP"; fi
+	for p in ${HELD_PORTS:-}; do rm -rf "${PORT_LOCKS:?}/$p"; done
 }
 trap cleanup EXIT
 
@@ -87,6 +88,24 @@ daemon_exited() {
 	! kill -0 "$DAEMON_PID" 2>/dev/null
 }
 
+# Tests run in parallel: a port (and the three after it) is reserved with
+# an atomic mkdir so two tests never pick the same one -- otherwise one
+# test's /ready could be answered by another test's daemon.  A reservation
+# whose test is gone is taken over.
+PORT_LOCKS=/tmp/es-test-ports
+reserve_port() {
+	mkdir -p -m 1777 "$PORT_LOCKS" 2>/dev/null || true
+	if ! mkdir "$PORT_LOCKS/$1" 2>/dev/null; then
+		local owner
+		owner=$(cat "$PORT_LOCKS/$1/owner" 2>/dev/null || echo 0)
+		if [ "$owner" != 0 ] && kill -0 "$owner" 2>/dev/null; then return 1; fi
+		rm -rf "$PORT_LOCKS/$1"
+		mkdir "$PORT_LOCKS/$1" 2>/dev/null || return 1
+	fi
+	echo $$ > "$PORT_LOCKS/$1/owner"
+	HELD_PORTS="${HELD_PORTS:-} $1"
+}
+
 # start_daemon [ARGS...]: start on a free port and wait until /ready answers
 start_daemon() {
 	local try
@@ -94,13 +113,14 @@ start_daemon() {
 		# below the kernel's ephemeral range (32768+), so no client socket
 		# holds it; even, so PORT+1 (metrics) and PORT+2 stay free for the test
 		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+		reserve_port "$PORT" || continue
 		render_config
 		: > "$LOG"
 		"$ES_DAEMON" -c "$CONFIG" "$@" >> "$LOG" 2>&1 &
 		DAEMON_PID=$!
 		local deadline=$(($(date +%s) + 20))
 		while [ "$(date +%s)" -lt $deadline ]; do
-			if http_ready; then return 0; fi
+			if http_ready && ! daemon_exited; then return 0; fi
 			if daemon_exited; then break; fi
 			sleep 0.02
 		done
