@@ -38,6 +38,7 @@ database:
   retention_days: ${2:-30}
   purge_interval_s: 1
   migrate_on_start: ${3:-false}
+  mode: ${4:-durable}
 plugins:
   directory: @PLUGDIR@
 YAML
@@ -129,3 +130,16 @@ wait_until "purge logged" 10 log_has "retention: deleted 2501 events older than 
 curl -s "http://127.0.0.1:$MPORT/metrics" | grep -q '^eventsys_db_purged_events_total 2501$' || fail "purge not counted"
 pass "retention deletes expired events and their deliveries in batches (2501), keeps recent ones, counts and logs it"
 stop_daemon TERM
+
+# Async mode: 202 at once, the row and the outcome written behind.
+stage_plugin recorder
+config_with "$(db_dsn_unix)" 30 false async
+start_daemon
+request POST /api/events/trigger '{"name":"async.one","data":{"k":1}}'
+expect_status 202
+aid=$(echo "$BODY" | jq -r .id)
+wait_until "async row written" 10 db_count_is 1 events "id='$aid' AND state='done'"
+aseq=$(db_sql "SELECT seq FROM events WHERE id='$aid'")
+wait_until "async outcome written" 10 db_count_is 1 deliveries "event_seq=$aseq AND plugin='recorder'"
+stop_daemon TERM
+pass "async mode answers 202 at once and writes the event, its outcome and its done mark behind"
