@@ -123,6 +123,7 @@ static void settings_from(const es_config *c, db_settings *s)
 	s->retention_days = c->database_retention_days;
 	s->purge_interval_s = c->database_purge_interval_s;
 	s->queue_size = c->database_queue_size;
+	s->queue_max_bytes = (size_t)c->database_queue_max_mb << 20;
 	s->reconnect_max_ms = c->database_reconnect_max_ms;
 }
 
@@ -245,9 +246,12 @@ void database_quiesce(int64_t deadline_us)
 		nanosleep(&ts, NULL);
 	}
 	uint64_t left = atomic_load(&db->outstanding);
-	if (left)
-		LOG_WARN("database", "%llu database request%s still unanswered at the shutdown deadline",
+	if (left) {
+		/* Their HTTP threads stop next: nobody may wake them after that. */
+		atomic_store(&db->orphaned, true);
+		LOG_WARN("database", "%llu database request%s still unanswered at the shutdown deadline; their clients get no answer",
 		         (unsigned long long)left, left == 1 ? "" : "s");
+	}
 }
 
 void database_stop(int64_t deadline_us)

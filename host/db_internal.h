@@ -28,6 +28,7 @@ typedef struct db_settings {
 	double retention_days;
 	uint32_t purge_interval_s;
 	uint32_t queue_size;
+	size_t queue_max_bytes;
 	uint32_t reconnect_max_ms;
 } db_settings;
 
@@ -66,6 +67,7 @@ typedef struct db_shared {
 	atomic_bool seeded;          /* the writer read the largest key in use */
 	atomic_bool recovery_allowed;/* plugins run: redelivery may start */
 	atomic_bool quiescing;       /* shutting down: no new durable work */
+	atomic_bool orphaned;        /* quiesce gave up: the HTTP threads are gone, answer nobody */
 	_Atomic uint64_t outstanding;/* tickets and requests not yet answered */
 	atomic_bool subscriptions_pending; /* event_subscriptions could not be read: reload once connected */
 	void (*on_readable)(void *arg);    /* guarded by status_lock */

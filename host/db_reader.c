@@ -120,7 +120,8 @@ static void answer(job *j, int status, cJSON *body)
 	j->status = status;
 	j->body = body ? cJSON_PrintUnformatted(body) : NULL;
 	cJSON_Delete(body);
-	event_active(j->wake, EV_READ, 0); /* the HTTP thread's from here */
+	if (!atomic_load(&db_current->orphaned)) /* see ticket_resolve() */
+		event_active(j->wake, EV_READ, 0); /* the HTTP thread's from here */
 }
 
 static void answer_error(job *j, int status, const char *code, const char *message)

@@ -68,6 +68,7 @@ typedef struct writer {
 	pthread_t thread;
 	db_record *head, *tail; /* the queue, under lock */
 	size_t depth;
+	size_t bytes;           /* memory the queued records hold (payloads included) */
 	int64_t stop_deadline_us;
 	sqlbuf sql;
 	pthread_mutex_t lock;
@@ -159,8 +160,10 @@ static void ticket_resolve(db_ticket *t, bool ok, const char *why)
 		t->failed = true;
 		snprintf(t->why, sizeof t->why, "%s", why);
 	}
-	if (--t->pending == 0)
-		event_active(t->wake, EV_READ, 0); /* the ticket is the HTTP thread's from here */
+	/* The ticket is the HTTP thread's from here; after an abandoned
+	 * shutdown its thread and base are gone, and it is left alone. */
+	if (--t->pending == 0 && !atomic_load(&db_current->orphaned))
+		event_active(t->wake, EV_READ, 0);
 }
 
 /* ---- the queue ---- */
@@ -183,15 +186,29 @@ static void count_dropped(writer *w, size_t n, const char *why)
 	}
 }
 
+/* What a queued record holds in memory. */
+static size_t record_bytes(const db_record *r)
+{
+	return sizeof *r + (r->event ? sizeof *r->event + r->event->data_len : 0) + (r->text ? strlen(r->text) : 0);
+}
+
+static bool queue_full(const writer *w, size_t more_records, size_t more_bytes)
+{
+	return w->depth + more_records > w->db->settings.queue_size ||
+	       w->bytes + more_bytes > w->db->settings.queue_max_bytes;
+}
+
 /* Append under the lock; false when full (the record is then freed and
  * counted). */
 static bool enqueue_locked(writer *w, db_record *r)
 {
-	if (w->depth >= w->db->settings.queue_size) {
+	size_t size = record_bytes(r);
+	if (queue_full(w, 1, size)) {
 		count_dropped(w, 1, "the database queue is full");
 		record_free(r);
 		return false;
 	}
+	w->bytes += size;
 	r->next = NULL;
 	if (w->tail)
 		w->tail->next = r;
@@ -271,15 +288,18 @@ int database_store(es_event *const *events, size_t count, db_ticket *ticket, cha
 		snprintf(why, why_size, "out of memory");
 		return -1;
 	}
+	size_t bytes = 0;
+	for (size_t i = 0; i < count; i++)
+		bytes += sizeof *recs[i] + sizeof *events[i] + events[i]->data_len;
 	pthread_mutex_lock(&w->lock);
-	if (w->depth + count > db->settings.queue_size) {
+	if (queue_full(w, count, bytes)) {
+		size_t depth = w->depth;
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < count; i++)
 			free(recs[i]);
 		free(recs);
 		atomic_fetch_add(&db->counters.refused, 1);
-		snprintf(why, why_size, "the database queue is full (%u records waiting to be written)",
-		         db->settings.queue_size);
+		snprintf(why, why_size, "the database queue is full (%zu records waiting to be written)", depth);
 		return -1;
 	}
 	ticket->pending = count;
@@ -601,6 +621,8 @@ static void requeue(writer *w, db_record *list, const char *why)
 	if (!w->tail)
 		w->tail = last;
 	w->depth += kept;
+	for (db_record *r = keep; r != last->next; r = r->next)
+		w->bytes += record_bytes(r);
 	/* Keep the bound: drop the newest beyond it. */
 	if (w->depth > w->db->settings.queue_size) {
 		size_t allowed = w->db->settings.queue_size, n = 1;
@@ -614,6 +636,8 @@ static void requeue(writer *w, db_record *list, const char *why)
 		w->tail = r;
 		size_t dropped = w->depth - allowed;
 		w->depth = allowed;
+		for (db_record *x = extra; x; x = x->next)
+			w->bytes -= record_bytes(x);
 		count_dropped(w, dropped, "the database queue is full while the database is unavailable");
 		finish_list(extra, false, "dropped");
 	}
@@ -664,8 +688,17 @@ static void process(writer *w, db_record *list)
 		return;
 	}
 	if (db_error_is_connection(&w->conn)) {
-		connection_lost(w, list);
-		return;
+		/* A connection that went stale while this writer was idle (an
+		 * outage since, or the server's wait_timeout) is reopened once and
+		 * the round retried before the database is called down. */
+		if (db_open(w->db, &w->conn, false) == 0 && write_round(w, list) == 0) {
+			finish_list(list, true, "");
+			return;
+		}
+		if (db_error_is_connection(&w->conn)) {
+			connection_lost(w, list);
+			return;
+		}
 	}
 	atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
 	LOG_WARN("database", "a write failed (%s); writing the records one by one", w->conn.error);
@@ -742,6 +775,7 @@ static void *writer_main(void *arg)
 			size_t n = w->depth;
 			w->head = w->tail = NULL;
 			w->depth = 0;
+			w->bytes = 0;
 			pthread_mutex_unlock(&w->lock);
 			if (n) {
 				count_dropped(w, n, "the shutdown deadline passed");
@@ -756,6 +790,7 @@ static void *writer_main(void *arg)
 			list = w->head;
 			w->head = w->tail = NULL;
 			w->depth = 0;
+			w->bytes = 0;
 		}
 		pthread_mutex_unlock(&w->lock);
 
@@ -772,6 +807,7 @@ static void *writer_main(void *arg)
 				db_record *queued = w->head;
 				w->head = w->tail = NULL;
 				w->depth = 0;
+				w->bytes = 0;
 				pthread_mutex_unlock(&w->lock);
 				char error[512], why[600];
 				db_status_error(w->db, error, sizeof error);

@@ -220,7 +220,7 @@ static void read_database(const ynode *root, es_config *c, config_errors *errs)
 	static const char *const known[] = {"enabled",          "dsn",
 	                                    "mode",             "migrate_on_start",
 	                                    "subscriptions",    "retention_days",
-	                                    "purge_interval_s", "queue_size",
+	                                    "purge_interval_s", "queue_size", "queue_max_mb",
 	                                    "connect_timeout_ms", "query_timeout_ms",
 	                                    "reconnect_max_ms", NULL};
 	check_known_keys(m, "database", known, errs);
@@ -238,6 +238,7 @@ static void read_database(const ynode *root, es_config *c, config_errors *errs)
 	get_double(m, "retention_days", "database", 0, 36500, &c->database_retention_days, errs);
 	get_uint(m, "purge_interval_s", "database", 1, 86400, &c->database_purge_interval_s, errs);
 	get_uint(m, "queue_size", "database", 100, 10000000, &c->database_queue_size, errs);
+	get_uint(m, "queue_max_mb", "database", 1, 65536, &c->database_queue_max_mb, errs);
 	get_uint(m, "connect_timeout_ms", "database", 100, 60000, &c->database_connect_timeout_ms, errs);
 	get_uint(m, "query_timeout_ms", "database", 100, 600000, &c->database_query_timeout_ms, errs);
 	get_uint(m, "reconnect_max_ms", "database", 100, 600000, &c->database_reconnect_max_ms, errs);
@@ -540,6 +541,7 @@ static void apply_defaults(es_config *c, es_env env)
 	c->database_retention_days = 30;
 	c->database_purge_interval_s = 3600;
 	c->database_queue_size = 100000;
+	c->database_queue_max_mb = 256;
 	c->database_connect_timeout_ms = 2000;
 	c->database_query_timeout_ms = 10000;
 	c->database_reconnect_max_ms = 5000;

@@ -109,6 +109,7 @@ typedef struct es_config {
 	double database_retention_days; /* events older than this are purged; 0 keeps them forever */
 	uint32_t database_purge_interval_s;
 	uint32_t database_queue_size;   /* records waiting for the writer, at most */
+	uint32_t database_queue_max_mb; /* and the memory they hold, at most */
 	uint32_t database_connect_timeout_ms;
 	uint32_t database_query_timeout_ms;
 	uint32_t database_reconnect_max_ms; /* longest wait between reconnection attempts */

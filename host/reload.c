@@ -69,6 +69,7 @@ static void describe_key_changes(const es_config *a, const es_config *b, char *c
 	RESTART("database.retention_days", a->database_retention_days != b->database_retention_days);
 	RESTART("database.purge_interval_s", a->database_purge_interval_s != b->database_purge_interval_s);
 	RESTART("database.queue_size", a->database_queue_size != b->database_queue_size);
+	RESTART("database.queue_max_mb", a->database_queue_max_mb != b->database_queue_max_mb);
 	RESTART("database.migrate_on_start", a->database_migrate_on_start != b->database_migrate_on_start);
 	RESTART("database.connect_timeout_ms", a->database_connect_timeout_ms != b->database_connect_timeout_ms);
 	RESTART("database.query_timeout_ms", a->database_query_timeout_ms != b->database_query_timeout_ms);

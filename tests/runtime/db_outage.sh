@@ -99,3 +99,47 @@ up_lines=$(grep -c '\[database\] connected to .*: recovered' "$LOG" || true)
 pass "the outage is logged once when it starts and once when it ends, not per refused event ($refused refusals)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
+
+# Async mode through an outage: 202s go on, /health is degraded (not
+# unavailable), history waits in the bounded queue and what does not fit is
+# dropped, counted and logged once.
+write_config <<YAML
+server: {port: @PORT@}
+logging: {format: text, level: info, access_log: false}
+database:
+  enabled: true
+  dsn: "$(db_dsn_tcp)"
+  mode: async
+  queue_size: 100
+  reconnect_max_ms: 300
+plugins:
+  directory: @PLUGDIR@
+  settings:
+    recorder:
+      config: {record: @TMP@/recorder2.txt}
+YAML
+start_daemon
+wait_until "database connected" 10 log_has "connected to event_system@127.0.0.1"
+db_stop_server
+request POST /api/events/trigger '{"name":"async.during"}'
+expect_status 202
+degraded() {
+	request GET /health
+	[ "$STATUS" = 200 ] && echo "$BODY" | jq -e '.status == "degraded" and .components.database == "failing"' >/dev/null
+}
+wait_until "health degraded" 10 degraded
+for i in $(seq 1 60); do
+	request POST /api/events/trigger "{\"name\":\"async.during\",\"data\":{\"i\":$i}}"
+	expect_status 202
+done
+wait_until "recorder got them all" 10 lines_at_least "$TMP/recorder2.txt" "async.during" 61
+dropped=$(curl -s "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "eventsys_db_records_dropped_total" {print $2}')
+[ "${dropped:-0}" -gt 0 ] || fail "61 events x 3 records fit a queue of 100? dropped=$dropped"
+[ "$(grep -c 'history records are being dropped' "$LOG")" = 1 ] || fail "the drops are not logged exactly once"
+depth=$(curl -s "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "eventsys_db_queue_depth" {print $2}')
+[ "$depth" -le 200 ] || fail "queue depth $depth beyond two writers' bound"
+db_start_server
+wait_until "reconnected" 20 up_health
+wait_until "the queued history written" 10 db_count_at_least 1 events "name='async.during'"
+pass "async mode during an outage: 202s go on, /health degraded, history bounded ($dropped records dropped, counted, logged once)"
+stop_daemon TERM

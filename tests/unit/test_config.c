@@ -273,7 +273,7 @@ static void database_keys_are_read_and_checked(void **state)
 	config_errors errs;
 	es_config *c = load("database: {enabled: true, dsn: 'u:p@unix(/run/mysqld/mysqld.sock)/es', mode: async,"
 	                    " migrate_on_start: true, subscriptions: false, retention_days: 0.5, purge_interval_s: 60,"
-	                    " queue_size: 5000, connect_timeout_ms: 500, query_timeout_ms: 2500, reconnect_max_ms: 900}\n",
+	                    " queue_size: 5000, queue_max_mb: 64, connect_timeout_ms: 500, query_timeout_ms: 2500, reconnect_max_ms: 900}\n",
 	                    &errs);
 	assert_non_null(c);
 	assert_false(c->database_durable);
@@ -282,6 +282,7 @@ static void database_keys_are_read_and_checked(void **state)
 	assert_true(c->database_retention_days > 0.49 && c->database_retention_days < 0.51);
 	assert_int_equal(c->database_purge_interval_s, 60);
 	assert_int_equal(c->database_queue_size, 5000);
+	assert_int_equal(c->database_queue_max_mb, 64);
 	assert_int_equal(c->database_connect_timeout_ms, 500);
 	assert_int_equal(c->database_query_timeout_ms, 2500);
 	assert_int_equal(c->database_reconnect_max_ms, 900);
