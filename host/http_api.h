@@ -1,6 +1,8 @@
 /*
  * The HTTP API: request routing and handlers.  Runs on the HTTP loop
- * threads; handlers never block (no plugin code, no database).
+ * threads; handlers never block (no plugin code, no database: durable
+ * triggers and history requests are answered when the database threads
+ * wake the loop).
  *
  *   POST /api/events/trigger   one event (JSON or CloudEvents) → 202
  *                              {"id","name","matched":[...]}; ?wait=true → 200
@@ -12,6 +14,10 @@
  *   GET  /api/plugins          each plugin's state and counters (admin)
  *   POST /api/admin/reload     reload config and plugins, answer with the result (admin)
  *   GET  /api/admin/reload     the last reload's report (admin)
+ *   GET  /api/events/{id}, GET /api/events, GET /api/dead-letters,
+ *   POST /api/dead-letters/{id}/replay
+ *                              event history (database.enabled; admin):
+ *                              http_history.c, answered by the database reader
  */
 #ifndef ES_HTTP_API_H
 #define ES_HTTP_API_H
