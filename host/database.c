@@ -334,6 +334,34 @@ void database_metrics_render(struct evbuffer *out)
 	                    (unsigned long long)atomic_load(&c->replayed));
 }
 
+int database_check(const es_config *config, void *out)
+{
+	FILE *f = out;
+	if (!config->database_enabled)
+		return 0;
+	db_settings s;
+	settings_from(config, &s);
+	db_conn conn = {0};
+	if (db_connect(&conn, &s.where, &s.timeouts) != 0) {
+		fprintf(f, "database: cannot connect now (%s); a start would keep retrying\n", conn.error);
+		return 0;
+	}
+	int version = db_schema_version(&conn);
+	char err[512];
+	int problems = 0;
+	if (version >= 0 && db_schema_check(&conn, err, sizeof err) == 0) {
+		fprintf(f, "database: reachable, schema version %d (this build needs %u)\n", version, db_schema_wanted());
+	} else if (config->database_migrate_on_start && version >= 0) {
+		fprintf(f, "database: reachable, schema version %d; database.migrate_on_start will bring it to %u\n", version,
+		        db_schema_wanted());
+	} else {
+		fprintf(f, "database: %s\n", version < 0 ? conn.error : err);
+		problems = 1;
+	}
+	db_close(&conn);
+	return problems;
+}
+
 /* ---- event-system --migrate ---- */
 
 static void print_migration(const db_migration *m, void *arg)
@@ -420,6 +448,7 @@ void database_outcome(es_event *event, const char *plugin, delivery_outcome outc
 void database_audit(const char *actor, const char *action, const char *detail) {}
 const char *database_health(char *why, size_t why_size) { why[0] = '\0'; return "disabled"; }
 void database_metrics_render(struct evbuffer *out) {}
+int database_check(const es_config *config, void *out) { return 0; }
 int database_migrate_command(const es_config *config, void *out)
 {
 	fprintf(out, "this build has no MySQL client (configure --with-mysql)\n");

@@ -45,6 +45,11 @@ void database_allow_recovery(void);
 void database_quiesce(int64_t deadline_us);
 /* Write what is queued (until deadline_us), then stop both threads. */
 void database_stop(int64_t deadline_us);
+/* For --check-config: connect and check the schema, a line on `out`.
+ * Returns the problems found: 1 when the schema cannot be used (a start
+ * would refuse events), 0 when it can -- or when the server cannot be
+ * reached now (said, but a start would wait for it). */
+int database_check(const struct es_config *config, void *out);
 /* `event-system --migrate`: connect, apply migrations, report on `out`.
  * Returns the process exit code. */
 int database_migrate_command(const struct es_config *config, void *out);

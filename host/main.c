@@ -140,6 +140,7 @@ static int check_config(const options *o)
 	printf("config %s: ok (environment %s)\n", config->path, es_env_name(config->env));
 	printf("server %s:%u, %u HTTP threads, max event size %zu bytes\n", config->server_host, config->server_port,
 	       config->server_threads, config->max_event_size);
+	int db_problems = 0;
 	if (config->database_enabled) {
 		char redacted[512];
 		dsn_redact(config->database_dsn, redacted, sizeof redacted); /* the config checked it parses */
@@ -150,6 +151,7 @@ static int check_config(const options *o)
 			es_config_free(config);
 			return 1;
 		}
+		db_problems = database_check(config, stdout);
 		if (config->db_subscriptions_state == DB_SUBSCRIPTIONS_READ)
 			printf("event_subscriptions: %zu enabled row%s\n", config->db_subscription_count,
 			       config->db_subscription_count == 1 ? "" : "s");
@@ -166,8 +168,9 @@ static int check_config(const options *o)
 	plugin_registry_clear(&reg);
 	router_destroy(rt);
 	es_config_free(config);
-	if (rc != 0 || report.problems) {
-		printf("check failed: %zu problem%s\n", report.problems, report.problems == 1 ? "" : "s");
+	size_t problems = report.problems + (size_t)db_problems;
+	if (rc != 0 || problems) {
+		printf("check failed: %zu problem%s\n", problems, problems == 1 ? "" : "s");
 		return 1;
 	}
 	printf("check passed\n");

@@ -67,6 +67,11 @@ expect_body "event-system --migrate"
 stop_daemon TERM
 pass "a daemon meeting an older schema refuses durable events and says to run event-system --migrate"
 
+if "$ES_DAEMON" -c "$CONFIG" --check-config > "$TMP/check.txt" 2>&1; then fail "--check-config passed an old schema"; fi
+grep -q "database: the database schema is version 1 and this build needs" "$TMP/check.txt" ||
+	fail "--check-config on the old schema: $(cat "$TMP/check.txt")"
+pass "--check-config names the old schema as a problem"
+
 "$ES_DAEMON" -c "$CONFIG" --migrate > "$TMP/migrate.txt" 2>&1 || { cat "$TMP/migrate.txt"; fail "--migrate failed"; }
 want=$(basename "${migrations[-1]}" | sed 's/_.*//; s/^0*//')
 grep -q "schema version 1; this build needs $want" "$TMP/migrate.txt" || fail "migrate output: $(cat "$TMP/migrate.txt")"
@@ -82,6 +87,8 @@ for t in $tables; do
 	[ "$a" = "$b" ] || fail "migrated table $t differs from sql/schema.sql"
 done
 "$ES_DAEMON" -c "$CONFIG" --migrate > "$TMP/migrate2.txt" 2>&1 || fail "second --migrate failed"
+"$ES_DAEMON" -c "$CONFIG" --check-config > "$TMP/check.txt" 2>&1 || fail "--check-config after migrating: $(cat "$TMP/check.txt")"
+grep -q "database: reachable, schema version $want" "$TMP/check.txt" || fail "check output: $(cat "$TMP/check.txt")"
 grep -q "already up to date" "$TMP/migrate2.txt" || fail "second migrate: $(cat "$TMP/migrate2.txt")"
 grep -q "$DB_PASSWORD" "$TMP/migrate.txt" "$TMP/migrate2.txt" && fail "--migrate printed the password"
 pass "event-system --migrate upgrades version 1 to $want keeping its rows, audits it, and is idempotent"
