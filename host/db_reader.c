@@ -27,7 +27,7 @@
 #define JOB_QUEUE_MAX 64
 #define RECOVERY_PAGE 200
 #define PURGE_BATCH 1000
-#define BUSY_RETRY_NS 20000000 /* a full plugin queue during redelivery: wait this and retry */
+#define BUSY_RETRY_US 20000 /* a full plugin queue during redelivery: retry the event after this */
 
 typedef struct job {
 	struct job *next;
@@ -50,7 +50,8 @@ typedef struct reader {
 	bool stop;
 	db_conn conn;
 	bool recovery_done;
-	uint64_t recovery_cursor;
+	uint64_t recovery_cursor;      /* the last event redelivered */
+	int64_t recovery_retry_us;     /* a plugin queue was full: not before this (monotonic) */
 	uint64_t recovered;
 	int64_t next_purge_us;
 	bool purging;
@@ -422,30 +423,6 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	return e;
 }
 
-/* Dispatch, waiting for room while a queue is full (redelivery must not
- * lose events); false when stopping. */
-static bool dispatch_patiently(reader *r, es_event *e, bool (*select)(plugin_instance *, const es_event *, void *),
-                               void *arg, size_t *matched)
-{
-	for (;;) {
-		routing_table *table = router_acquire(r->db->router);
-		dispatch_result result;
-		dispatch_status st = router_dispatch_select(table, e, select, arg, &result);
-		routing_table_release(table);
-		if (st == DISPATCH_OK) {
-			*matched = result.matched;
-			return true;
-		}
-		pthread_mutex_lock(&r->lock);
-		bool stop = r->stop;
-		pthread_mutex_unlock(&r->lock);
-		if (stop)
-			return false;
-		struct timespec ts = {0, BUSY_RETRY_NS};
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* ---- POST /api/dead-letters/{id}/replay ---- */
 
 static bool is_plugin(plugin_instance *inst, const es_event *e, void *name)
@@ -498,7 +475,7 @@ static void replay_dead(reader *r, job *j)
 	}
 	table = router_acquire(r->db->router);
 	dispatch_result result;
-	dispatch_status st = router_dispatch_select(table, e, is_plugin, plugin, &result);
+	dispatch_status st = router_dispatch_select(table, e, is_plugin, plugin, false, &result);
 	routing_table_release(table);
 	if (st != DISPATCH_OK || result.matched == 0) {
 		event_unref(e);
@@ -609,19 +586,29 @@ static void recover_page(reader *r)
 			if (strtoull(f[0], NULL, 10) == done.seq && done.count < ROUTER_MAX_TARGETS)
 				done.plugins[done.count++] = f[1];
 		es_event *e = event_from_stored(row, lengths);
-		if (!e)
+		if (!e) {
+			r->recovery_retry_us = clock_monotonic_us() + BUSY_RETRY_US; /* out of memory: later */
+			rows = RECOVERY_PAGE;
 			break;
-		size_t matched = 0;
-		bool ok = dispatch_patiently(r, e, unfinished_match, &done, &matched);
-		if (ok) {
+		}
+		/* A full queue: stop here and come back to this event shortly,
+		 * serving history requests meanwhile (never dropping it). */
+		routing_table *table = router_acquire(r->db->router);
+		dispatch_result result;
+		dispatch_status st = router_dispatch_select(table, e, unfinished_match, &done, true, &result);
+		routing_table_release(table);
+		if (st == DISPATCH_OK) {
 			database_settle(e); /* marks it done once these deliveries are final (now, if none) */
 			r->recovered++;
 			atomic_fetch_add(&r->db->counters.recovered, 1);
+			r->recovery_cursor = done.seq;
 		}
 		event_unref(e);
-		r->recovery_cursor = done.seq;
-		if (!ok)
+		if (st != DISPATCH_OK) {
+			r->recovery_retry_us = clock_monotonic_us() + BUSY_RETRY_US;
+			rows = RECOVERY_PAGE; /* not the last page */
 			break;
+		}
 	}
 	if (finished)
 		mysql_free_result(finished);
@@ -715,7 +702,7 @@ static bool schema_ok(reader *r);
 static bool recovery_ready(reader *r)
 {
 	return !r->recovery_done && atomic_load(&r->db->recovery_allowed) && atomic_load(&r->db->seeded) &&
-	       schema_ok(r);
+	       schema_ok(r) && clock_monotonic_us() >= r->recovery_retry_us;
 }
 
 /* Housekeeping waits for the writer to have found a usable schema. */
@@ -736,9 +723,13 @@ static void *reader_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		while (!r->stop && !r->head && !recovery_ready(r) && !purge_due(r)) {
+			/* re-check the purge clock every second, a waiting redelivery sooner */
+			int64_t wait_us = !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000;
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1; /* re-check the purge clock at least every second */
+			ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
+			ts.tv_sec += wait_us / 1000000 + ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
 			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		}
 		if (r->stop) {

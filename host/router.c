@@ -230,7 +230,7 @@ routing_table *router_acquire(router *r)
 
 dispatch_status router_dispatch_select(routing_table *t, es_event *event,
                                        bool (*select)(plugin_instance *, const es_event *, void *), void *arg,
-                                       dispatch_result *result)
+                                       bool quiet, dispatch_result *result)
 {
 	result->matched = 0;
 	result->busy = NULL;
@@ -243,7 +243,7 @@ dispatch_status router_dispatch_select(routing_table *t, es_event *event,
 	}
 	/* Phase one: a slot in every queue, or none. */
 	for (size_t i = 0; i < result->matched; i++) {
-		if (!worker_pool_reserve(plugin_instance_pool(result->targets[i]))) {
+		if (!worker_pool_try_reserve(plugin_instance_pool(result->targets[i]), !quiet)) {
 			for (size_t j = 0; j < i; j++)
 				worker_pool_unreserve(plugin_instance_pool(result->targets[j]));
 			result->busy = result->targets[i];
@@ -262,5 +262,5 @@ dispatch_status router_dispatch_select(routing_table *t, es_event *event,
 
 dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
 {
-	return router_dispatch_select(t, event, NULL, NULL, result);
+	return router_dispatch_select(t, event, NULL, NULL, false, result);
 }

@@ -85,10 +85,11 @@ dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_
 
 /* Like router_dispatch(), to the instances `select` accepts instead of
  * those whose subscriptions match (redelivery after a crash, dead-letter
- * replay). */
+ * replay).  `quiet`: a full queue is not counted as a refusal (the caller
+ * retries later rather than refusing anyone). */
 dispatch_status router_dispatch_select(routing_table *table, es_event *event,
                                        bool (*select)(plugin_instance *instance, const es_event *event, void *arg),
-                                       void *arg, dispatch_result *result);
+                                       void *arg, bool quiet, dispatch_result *result);
 
 /* Counters of the router itself. */
 uint64_t router_unmatched_total(void);

@@ -584,10 +584,16 @@ int worker_pool_start(worker_pool *p)
 
 bool worker_pool_reserve(worker_pool *p)
 {
+	return worker_pool_try_reserve(p, true);
+}
+
+bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
+{
 	uint32_t cur = atomic_load_explicit(&p->occupied, memory_order_relaxed);
 	do {
 		if (cur >= p->policy.queue_size || atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
-			atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
+			if (count_refusal)
+				atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
 			return false;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&p->occupied, &cur, cur + 1, memory_order_acquire,

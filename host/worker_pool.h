@@ -75,6 +75,9 @@ int worker_pool_start(worker_pool *pool);
 
 /* Take one slot; false (and counted as refused) when full or stopping. */
 bool worker_pool_reserve(worker_pool *pool);
+/* The same; a refusal is counted (the `refused` stat) only when asked:
+ * redelivery after a crash waits for room rather than refusing anyone. */
+bool worker_pool_try_reserve(worker_pool *pool, bool count_refusal);
 /* Give back a slot taken by worker_pool_reserve() without pushing. */
 void worker_pool_unreserve(worker_pool *pool);
 /* Queue an event into a reserved slot.  Takes a new reference to `event`. */

@@ -73,7 +73,12 @@ done < "$TMP/accepted"
 [ "$missing_rows" = 0 ] || fail "$missing_rows events answered 202 have no row"
 pass "every one of the $accepted events answered 202 before the SIGKILL has its row"
 
+# Restart with a queue far smaller than the backlog: redelivery has to wait
+# for room (and serves history requests meanwhile).
+sed -i 's/queue_size: 100000/queue_size: 10/' "$CONFIG.in"
 start_daemon
+request GET "/api/events?limit=1"
+expect_status 200
 delivered_all() {
 	for f in recorder slow; do
 		awk '{print $3}' "$TMP/$f.txt" | sort -u > "$TMP/$f.ids"
@@ -83,6 +88,7 @@ delivered_all() {
 wait_until "every accepted event delivered to both plugins" 60 delivered_all
 wait_until "every event done" 30 db_count_is 0 events "state='accepted'"
 expect_log "redelivered [0-9]* events an earlier run accepted but had not finished delivering"
+[ "$(plugin_counter slow refused)" = 0 ] || fail "waiting for room during redelivery was counted as refusals"
 recovered=$(grep -o 'redelivered [0-9]*' "$LOG" | awk '{print $2}')
 rows=$(db_count events)
 for f in recorder slow; do
