@@ -5,6 +5,8 @@
 
 #include "db_conn.h"
 
+#include "event.h"
+
 #include <errmsg.h>
 #include <mysqld_error.h>
 #include <stdarg.h>
@@ -195,12 +197,12 @@ void sqlbuf_add_string(sqlbuf *b, db_conn *conn, const char *text, size_t len)
 
 void sqlbuf_add_time(sqlbuf *b, int64_t us)
 {
-	time_t secs = (time_t)(us / 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char text[48];
-	size_t n = strftime(text, sizeof text, "'%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(text + n, sizeof text - n, ".%06ld'", (long)(us % 1000000));
+	/* '2026-11-26 10:00:00.000000': the RFC 3339 text without T and Z */
+	char text[40];
+	event_format_time(us, text);
+	text[10] = ' ';
+	text[strlen(text) - 1] = '\'';
+	sqlbuf_add(b, "'", 1);
 	sqlbuf_adds(b, text);
 }
 
@@ -229,10 +231,5 @@ int64_t db_parse_time(const char *text)
 
 void db_format_iso(const char *datetime, char out[40])
 {
-	int64_t us = db_parse_time(datetime);
-	time_t secs = (time_t)(us / 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%06ldZ", (long)(us % 1000000));
+	event_format_time(db_parse_time(datetime), out);
 }

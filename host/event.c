@@ -177,7 +177,7 @@ void event_destroy(es_event *e)
 	free(e);
 }
 
-static void format_time(int64_t us, char out[40])
+void event_format_time(int64_t us, char out[40])
 {
 	time_t secs = (time_t)(us / 1000000);
 	struct tm tm;
@@ -192,7 +192,7 @@ const char *event_json(es_event *e, size_t *len)
 	if (!json) {
 		cJSON *obj = cJSON_CreateObject();
 		char when[40];
-		format_time(e->time_us, when);
+		event_format_time(e->time_us, when);
 		cJSON_AddStringToObject(obj, "id", e->id);
 		cJSON_AddStringToObject(obj, "name", e->name);
 		if (e->source[0])

@@ -92,6 +92,10 @@ bool event_id_valid(const char *id, size_t len);
 /* The whole event as a JSON object; owned by the event. NULL if out of memory. */
 const char *event_json(es_event *event, size_t *len);
 
+/* RFC 3339 UTC with microseconds ("2026-11-26T10:00:00.000000Z") of a
+ * realtime in microseconds, into out[40]. */
+void event_format_time(int64_t realtime_us, char out[40]);
+
 /* A random (version 4) UUID into out[37]. */
 void event_make_uuid(char out[37]);
 
