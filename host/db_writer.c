@@ -74,6 +74,14 @@ typedef struct writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	db_conn conn;
+	/* Events answered 503 because the connection failed under their round:
+	 * if the failure hit the COMMIT, their rows may exist anyway.  Marked
+	 * refused once connected again (the client was told they were not
+	 * accepted; they must not be delivered at the next start).  Writer
+	 * thread only. */
+	uint64_t *unsure;
+	size_t unsure_count;
+	bool commit_failed; /* the last round failed at its COMMIT: its outcome is unknown */
 	bool running;
 	bool stop;
 	bool drop_logged; /* a "dropping records" line since the last success */
@@ -554,6 +562,7 @@ static int write_round(writer *w, db_record *list)
 	static const statement_kind *const order[] = {&EVENTS, &DELIVERIES, &DEAD_LETTERS, &DONE, &REFUSED, &AUDIT};
 	uint64_t rows[6] = {0};
 	int64_t t0 = clock_monotonic_us();
+	w->commit_failed = false;
 	if (db_execs(&w->conn, "START TRANSACTION") != 0)
 		return -1;
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -565,8 +574,10 @@ static int write_round(writer *w, db_record *list)
 			return -1;
 		}
 	}
-	if (db_execs(&w->conn, "COMMIT") != 0)
+	if (db_execs(&w->conn, "COMMIT") != 0) {
+		w->commit_failed = true;
 		return -1;
+	}
 	db_counters *c = &w->db->counters;
 	histogram_observe_us(&c->commit_latency, clock_monotonic_us() - t0);
 	uint64_t total = 0;
@@ -644,10 +655,47 @@ static void requeue(writer *w, db_record *list, const char *why)
 	pthread_mutex_unlock(&w->lock);
 }
 
+#define UNSURE_MAX 100000
+
+static void remember_unsure(writer *w, const db_record *list)
+{
+	for (const db_record *r = list; r; r = r->next) {
+		if (!r->ticket)
+			continue;
+		if (!w->unsure && !(w->unsure = calloc(UNSURE_MAX, sizeof *w->unsure)))
+			return;
+		if (w->unsure_count == UNSURE_MAX) {
+			LOG_WARN("database", "more than %d events refused during the outage; the oldest may be redelivered "
+			                     "at the next start if their failed commit stored them", UNSURE_MAX);
+			w->unsure_count = 0;
+		}
+		w->unsure[w->unsure_count++] = r->seq;
+	}
+}
+
+/* Connected again: mark the rows of events answered 503 as refused, in
+ * case the commit they failed in had stored them. */
+static bool settle_unsure(writer *w)
+{
+	sqlbuf *b = &w->sql;
+	for (size_t i = 0; i < w->unsure_count; i += 1000) {
+		sqlbuf_reset(b);
+		sqlbuf_adds(b, "UPDATE events SET state='refused' WHERE state='accepted' AND seq IN (");
+		for (size_t k = i; k < w->unsure_count && k < i + 1000; k++)
+			sqlbuf_addf(b, "%s%llu", k == i ? "" : ",", (unsigned long long)w->unsure[k]);
+		sqlbuf_adds(b, ")");
+		if (b->failed || db_exec(&w->conn, b->data, b->len) != 0)
+			return false;
+	}
+	w->unsure_count = 0;
+	return true;
+}
+
 static void connection_lost(writer *w, db_record *list)
 {
 	char why[600];
 	snprintf(why, sizeof why, "the database is unavailable (%s)", w->conn.error);
+	remember_unsure(w, list);
 	db_set_state(w->db, DB_DOWN, w->conn.error);
 	db_close(&w->conn);
 	requeue(w, list, why);
@@ -690,8 +738,9 @@ static void process(writer *w, db_record *list)
 	if (db_error_is_connection(&w->conn)) {
 		/* A connection that went stale while this writer was idle (an
 		 * outage since, or the server's wait_timeout) is reopened once and
-		 * the round retried before the database is called down. */
-		if (db_open(w->db, &w->conn, false) == 0 && write_round(w, list) == 0) {
+		 * the round retried before the database is called down -- unless
+		 * it broke at the COMMIT, which may have stored the round. */
+		if (!w->commit_failed && db_open(w->db, &w->conn, false) == 0 && write_round(w, list) == 0) {
 			finish_list(list, true, "");
 			return;
 		}
@@ -733,6 +782,12 @@ static bool try_connect(writer *w)
 		         "the newest recorded event is later than this start (is the clock behind?); events after "
 		         "the start time are not redelivered after the last crash");
 	seed_seq(db, max_seq + 1);
+	if (!settle_unsure(w)) {
+		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
+		db_set_state(db, DB_DOWN, w->conn.error);
+		db_close(&w->conn);
+		return false;
+	}
 	atomic_store(&db->seeded, true);
 	db_set_state(db, DB_UP, NULL);
 	db_reader_wake(); /* recovery may begin */
@@ -857,6 +912,8 @@ static void stop_one(writer *w, int64_t deadline_us)
 	pthread_join(w->thread, NULL);
 	w->running = false;
 	sqlbuf_free(&w->sql);
+	free(w->unsure);
+	w->unsure = NULL;
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 }
