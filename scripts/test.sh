@@ -14,6 +14,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 ./autogen.sh >/dev/null 2>&1
 jobs=$(nproc)
+# install-deps.sh put a MariaDB server here: the database tests must run
+export ES_REQUIRE_DATABASE_TESTS=1
 out=${TEST_BUILD_DIR:-$top/build-test}
 rm -rf "$out"
 mkdir -p "$out"

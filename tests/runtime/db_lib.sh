@@ -21,7 +21,12 @@ db_cleanup() {
 trap db_cleanup EXIT
 
 command -v mariadbd >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
-command -v mariadbd >/dev/null 2>&1 || fail "mariadbd not found (install mariadb-server)"
+if ! command -v mariadbd >/dev/null 2>&1 || ! command -v mariadb-install-db >/dev/null 2>&1; then
+	# scripts/test.sh (and so CI) requires them: there a missing server fails
+	[ "${ES_REQUIRE_DATABASE_TESTS:-}" != 1 ] || fail "mariadbd not found (install mariadb-server-core)"
+	echo "mariadbd not installed (mariadb-server-core): skipped"
+	exit 77
+fi
 
 # db_root SQL...: run SQL as root over the socket
 db_root() {
