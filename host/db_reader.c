@@ -814,6 +814,5 @@ void db_reader_stop(void)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	r->running = false;
-	pthread_cond_destroy(&r->wake);
-	pthread_mutex_destroy(&r->lock);
+	/* lock and wake stay valid: a writer may still call db_reader_wake(). */
 }

@@ -82,6 +82,7 @@ typedef struct writer {
 	uint64_t *unsure;
 	size_t unsure_count;
 	bool commit_failed; /* the last round failed at its COMMIT: its outcome is unknown */
+	bool exited;        /* the thread took its last records: later ones are dropped (under lock) */
 	bool running;
 	bool stop;
 	bool drop_logged; /* a "dropping records" line since the last success */
@@ -230,7 +231,7 @@ static bool enqueue_locked(writer *w, db_record *r)
 static void enqueue(writer *w, db_record *r)
 {
 	pthread_mutex_lock(&w->lock);
-	if (w->stop && clock_monotonic_us() > w->stop_deadline_us) {
+	if (w->exited) {
 		count_dropped(w, 1, "the writer has stopped");
 		record_free(r);
 	} else if (enqueue_locked(w, r)) {
@@ -831,6 +832,7 @@ static void *writer_main(void *arg)
 			w->head = w->tail = NULL;
 			w->depth = 0;
 			w->bytes = 0;
+			w->exited = true;
 			pthread_mutex_unlock(&w->lock);
 			if (n) {
 				count_dropped(w, n, "the shutdown deadline passed");
@@ -914,8 +916,8 @@ static void stop_one(writer *w, int64_t deadline_us)
 	sqlbuf_free(&w->sql);
 	free(w->unsure);
 	w->unsure = NULL;
-	pthread_cond_destroy(&w->wake);
-	pthread_mutex_destroy(&w->lock);
+	/* lock and wake stay valid: a handler abandoned as stuck may still
+	 * report an outcome after the stop, and is dropped (counted) above. */
 }
 
 int db_writer_start(db_shared *db, char *err, size_t err_size)
