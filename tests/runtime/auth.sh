@@ -44,7 +44,20 @@ st=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $ES_TEST
 st=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $ES_TEST_ADMIN_TOKEN" \
 	-H 'Content-Type: application/json' -d '{"name":"a.c"}' "http://127.0.0.1:$PORT/api/events/trigger")
 [ "$st" = 202 ] || fail "the admin token could not trigger: $st"
-pass "a trigger token may trigger but not use admin endpoints (403); an admin token may do both"
+for path in /api/events /api/events/some-id /api/dead-letters; do
+	st=$(curl -s -o "$TMP/body" -w '%{http_code}' -H 'Authorization: Bearer trigger-token-0123456789abcdef' \
+		"http://127.0.0.1:$PORT$path")
+	[ "$st" = 403 ] || fail "the trigger token read the event history at $path: $st"
+	st=$(curl -s -o "$TMP/body" -w '%{http_code}' "http://127.0.0.1:$PORT$path")
+	[ "$st" = 401 ] || fail "no token read the event history at $path: $st"
+done
+st=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H 'Authorization: Bearer trigger-token-0123456789abcdef' \
+	"http://127.0.0.1:$PORT/api/dead-letters/1/replay")
+[ "$st" = 403 ] || fail "the trigger token replayed a dead letter: $st"
+st=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $ES_TEST_ADMIN_TOKEN" \
+	"http://127.0.0.1:$PORT/api/events")
+[ "$st" = 404 ] && grep -q 'event history needs a database' "$TMP/body" || fail "history without a database: $st $(cat "$TMP/body")"
+pass "a trigger token may trigger but not use admin endpoints (403); an admin token may do both; the event history needs an admin token"
 
 request GET /health
 expect_status 200
