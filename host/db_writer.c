@@ -523,6 +523,19 @@ static void add_row(writer *w, const statement_kind *k, const db_record *r)
 		add_audit_row(w, r);
 }
 
+/* Send the statement in w->sql (closed with `tail`).  0, or -1 with
+ * conn.error set. */
+static int flush_statement(writer *w, const statement_kind *k)
+{
+	sqlbuf_adds(&w->sql, k->tail);
+	if (w->sql.failed) {
+		snprintf(w->conn.error, sizeof w->conn.error, "out of memory building a statement");
+		w->conn.error_code = 0;
+		return -1;
+	}
+	return db_exec(&w->conn, w->sql.data, w->sql.len);
+}
+
 /* Write the rows of kind `k` among `list` in statements of bounded size. */
 static int write_kind(writer *w, const statement_kind *k, db_record *list, uint64_t *rows)
 {
@@ -535,8 +548,7 @@ static int write_kind(writer *w, const statement_kind *k, db_record *list, uint6
 		add_row(w, k, r);
 		in_statement++;
 		if (w->sql.len >= STATEMENT_MAX_BYTES) {
-			sqlbuf_adds(&w->sql, k->tail);
-			if (w->sql.failed || db_exec(&w->conn, w->sql.data, w->sql.len) != 0)
+			if (flush_statement(w, k) != 0)
 				return -1;
 			*rows += in_statement;
 			in_statement = 0;
@@ -544,13 +556,7 @@ static int write_kind(writer *w, const statement_kind *k, db_record *list, uint6
 		}
 	}
 	if (in_statement) {
-		sqlbuf_adds(&w->sql, k->tail);
-		if (w->sql.failed) {
-			snprintf(w->conn.error, sizeof w->conn.error, "out of memory building a statement");
-			w->conn.error_code = 0;
-			return -1;
-		}
-		if (db_exec(&w->conn, w->sql.data, w->sql.len) != 0)
+		if (flush_statement(w, k) != 0)
 			return -1;
 		*rows += in_statement;
 	}
@@ -717,7 +723,7 @@ static void write_one_by_one(writer *w, db_record *list)
 			return;
 		} else {
 			atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
-			LOG_ERROR("database", "a %s record was refused by the server and dropped: %s",
+			LOG_ERROR("database", "the server refused a history record (%s) and it was dropped: %s",
 			          list->kind == REC_EVENT ? "event" : list->kind == REC_DELIVERY ? "delivery" : "state",
 			          w->conn.error);
 			count_dropped(w, 1, "refused by the server");
