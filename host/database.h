@@ -76,10 +76,11 @@ bool database_durable(void);
 uint64_t database_next_seq(void);
 
 /* A durable store's completion, run on the HTTP thread whose base it was
- * created with.  `stored` false: nothing of it was committed; `why` says
- * why (for the 503 answer). */
+ * created with.  `status` 0: committed; otherwise nothing of it was, and
+ * it is the HTTP status to answer with `why`: 413 when an event is larger
+ * than the database accepts, 503 for everything else. */
 typedef struct db_ticket db_ticket;
-typedef void (*db_ticket_done)(db_ticket *ticket, bool stored, const char *why, void *arg);
+typedef void (*db_ticket_done)(db_ticket *ticket, int status, const char *why, void *arg);
 /* NULL when out of memory.  Free with db_ticket_free() in or after done. */
 db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg);
 void db_ticket_free(db_ticket *ticket);

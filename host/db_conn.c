@@ -51,6 +51,14 @@ int db_connect(db_conn *conn, const dsn *where, const db_timeouts *t)
 		conn->mysql = NULL;
 		return -1;
 	}
+	/* A statement over max_allowed_packet makes the server drop the
+	 * connection: the writers keep under it. */
+	static const char q[] = "SELECT @@max_allowed_packet";
+	MYSQL_RES *res = db_query(conn, q, sizeof q - 1);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	conn->max_packet = row && row[0] ? (size_t)strtoull(row[0], NULL, 10) : 1u << 20;
+	if (res)
+		mysql_free_result(res);
 	conn->error[0] = '\0';
 	conn->error_code = 0;
 	return 0;

@@ -23,6 +23,7 @@ typedef struct db_conn {
 	MYSQL *mysql;      /* NULL when not connected */
 	char error[512];   /* the last failure, for logs and /health */
 	unsigned error_code;
+	size_t max_packet; /* the server's max_allowed_packet: no statement may be larger */
 } db_conn;
 
 typedef struct db_timeouts {

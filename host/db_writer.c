@@ -26,9 +26,12 @@
 #include "db_internal.h"
 #include "log.h"
 
-/* Statements are cut at this size (max_allowed_packet is 16 MiB by default
- * on MariaDB 10.11 and 64 MiB on MySQL 8). */
+/* Statements are cut at this size, or at half the server's
+ * max_allowed_packet when that is smaller (16 MiB by default on MariaDB
+ * 10.11, 64 MiB on MySQL 8). */
 #define STATEMENT_MAX_BYTES (4u << 20)
+/* Room in a statement for what is not the row itself. */
+#define STATEMENT_OVERHEAD 4096
 #define RECONNECT_FIRST_MS 100
 
 typedef enum rec_kind {
@@ -59,7 +62,7 @@ struct db_ticket {
 	db_ticket_done done;
 	void *arg;
 	size_t pending; /* records of this ticket the writer has not resolved */
-	bool failed;
+	int status;     /* 0 while nothing failed, else the HTTP status to answer */
 	char why[300];
 };
 
@@ -132,7 +135,7 @@ static void seed_seq(db_shared *db, uint64_t at_least)
 static void on_ticket_wake(evutil_socket_t fd, short what, void *arg)
 {
 	db_ticket *t = arg;
-	t->done(t, !t->failed, t->why, t->arg);
+	t->done(t, t->status, t->why, t->arg);
 }
 
 db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg)
@@ -163,10 +166,10 @@ void db_ticket_free(db_ticket *t)
 }
 
 /* Writer side: one record of the ticket is resolved. */
-static void ticket_resolve(db_ticket *t, bool ok, const char *why)
+static void ticket_resolve(db_ticket *t, int status, const char *why)
 {
-	if (!ok && !t->failed) {
-		t->failed = true;
+	if (status && !t->status) {
+		t->status = status;
 		snprintf(t->why, sizeof t->why, "%s", why);
 	}
 	/* The ticket is the HTTP thread's from here; after an abandoned
@@ -536,24 +539,32 @@ static int flush_statement(writer *w, const statement_kind *k)
 	return db_exec(&w->conn, w->sql.data, w->sql.len);
 }
 
-/* Write the rows of kind `k` among `list` in statements of bounded size. */
+/* Write the rows of kind `k` among `list` in statements of bounded size:
+ * a row that would take a statement past the limit starts the next one. */
 static int write_kind(writer *w, const statement_kind *k, db_record *list, uint64_t *rows)
 {
+	size_t limit = w->conn.max_packet / 2 < STATEMENT_MAX_BYTES ? w->conn.max_packet / 2 : STATEMENT_MAX_BYTES;
 	size_t in_statement = 0;
 	sqlbuf_reset(&w->sql);
 	for (db_record *r = list; r; r = r->next) {
 		if (!wants(k, r))
 			continue;
+		size_t before = w->sql.len;
 		sqlbuf_adds(&w->sql, in_statement ? "," : k->head);
 		add_row(w, k, r);
-		in_statement++;
-		if (w->sql.len >= STATEMENT_MAX_BYTES) {
+		if (in_statement && w->sql.len > limit) {
+			/* send what came before this row, then start again with it */
+			w->sql.len = before;
+			w->sql.data[before] = '\0';
 			if (flush_statement(w, k) != 0)
 				return -1;
 			*rows += in_statement;
 			in_statement = 0;
 			sqlbuf_reset(&w->sql);
+			sqlbuf_adds(&w->sql, k->head);
+			add_row(w, k, r);
 		}
+		in_statement++;
 	}
 	if (in_statement) {
 		if (flush_statement(w, k) != 0)
@@ -597,13 +608,13 @@ static int write_round(writer *w, db_record *list)
 	return 0;
 }
 
-/* Resolve the tickets in `list` and free it. */
-static void finish_list(db_record *list, bool ok, const char *why)
+/* Resolve the tickets in `list` with `status` (0: stored) and free it. */
+static void finish_list(db_record *list, int status, const char *why)
 {
 	while (list) {
 		db_record *next = list->next;
 		if (list->ticket)
-			ticket_resolve(list->ticket, ok, why);
+			ticket_resolve(list->ticket, status, why);
 		record_free(list);
 		list = next;
 	}
@@ -618,7 +629,7 @@ static void requeue(writer *w, db_record *list, const char *why)
 	while (list) {
 		db_record *next = list->next;
 		if (list->ticket) {
-			ticket_resolve(list->ticket, false, why);
+			ticket_resolve(list->ticket, 503, why);
 			record_free(list);
 		} else {
 			*tail = list;
@@ -657,7 +668,7 @@ static void requeue(writer *w, db_record *list, const char *why)
 		for (db_record *x = extra; x; x = x->next)
 			w->bytes -= record_bytes(x);
 		count_dropped(w, dropped, "the database queue is full while the database is unavailable");
-		finish_list(extra, false, "dropped");
+		finish_list(extra, 503, "dropped");
 	}
 	pthread_mutex_unlock(&w->lock);
 }
@@ -716,7 +727,7 @@ static void write_one_by_one(writer *w, db_record *list)
 		db_record *next = list->next;
 		list->next = NULL;
 		if (write_round(w, list) == 0) {
-			finish_list(list, true, "");
+			finish_list(list, 0, "");
 		} else if (db_error_is_connection(&w->conn)) {
 			list->next = next;
 			connection_lost(w, list);
@@ -729,17 +740,61 @@ static void write_one_by_one(writer *w, db_record *list)
 			count_dropped(w, 1, "refused by the server");
 			char why[600];
 			snprintf(why, sizeof why, "the database refused the event (%s)", w->conn.error);
-			finish_list(list, false, why);
+			finish_list(list, 503, why);
 		}
 		list = next;
 	}
 }
 
+/* The bytes an event's row takes in a statement, escaping included. */
+static size_t event_row_bytes(const es_event *e)
+{
+	size_t n = STATEMENT_OVERHEAD + strlen(e->id) + strlen(e->name) + strlen(e->source);
+	for (size_t i = 0; i < e->data_len; i++) {
+		char c = e->data[i];
+		n += (c == '\'' || c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\0' || c == '\032') ? 2 : 1;
+	}
+	for (size_t i = 0; i < e->attribute_count; i++)
+		n += 2 * (strlen(e->attributes[i].key) + strlen(e->attributes[i].value)) + 8;
+	return n;
+}
+
+/* Take out of `list` the event rows the server could never accept (over
+ * its max_allowed_packet: sending one would make it drop the connection);
+ * each is refused alone, with the reason.  Returns the rest. */
+static db_record *refuse_oversized(writer *w, db_record *list)
+{
+	db_record *keep = NULL, **tail = &keep;
+	while (list) {
+		db_record *next = list->next;
+		list->next = NULL;
+		size_t bytes = list->kind == REC_EVENT ? event_row_bytes(list->event) : 0;
+		if (bytes > w->conn.max_packet) {
+			char why[300];
+			snprintf(why, sizeof why,
+			         "the event's row (%zu bytes) is larger than the database accepts (max_allowed_packet %zu)",
+			         bytes, w->conn.max_packet);
+			LOG_ERROR("database", "event %s (%s) not stored: %s", list->event->id, list->event->name, why);
+			atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
+			count_dropped(w, 1, "a row larger than max_allowed_packet");
+			finish_list(list, 413, why);
+		} else {
+			*tail = list;
+			tail = &list->next;
+		}
+		list = next;
+	}
+	return keep;
+}
+
 static void process(writer *w, db_record *list)
 {
+	list = refuse_oversized(w, list);
+	if (!list)
+		return;
 	if (write_round(w, list) == 0) {
 		w->drop_logged = false;
-		finish_list(list, true, "");
+		finish_list(list, 0, "");
 		return;
 	}
 	if (db_error_is_connection(&w->conn)) {
@@ -748,7 +803,7 @@ static void process(writer *w, db_record *list)
 		 * the round retried before the database is called down -- unless
 		 * it broke at the COMMIT, which may have stored the round. */
 		if (!w->commit_failed && db_open(w->db, &w->conn, false) == 0 && write_round(w, list) == 0) {
-			finish_list(list, true, "");
+			finish_list(list, 0, "");
 			return;
 		}
 		if (db_error_is_connection(&w->conn)) {
@@ -845,7 +900,7 @@ static void *writer_main(void *arg)
 				LOG_ERROR("database", "%zu history record%s not written before the shutdown deadline", n,
 				          n == 1 ? "" : "s");
 			}
-			finish_list(left, false, "the server is shutting down");
+			finish_list(left, 503, "the server is shutting down");
 			break;
 		}
 		db_record *list = NULL;

@@ -355,11 +355,25 @@ static void on_stored_client_gone(struct evhttp_connection *conn, void *arg)
 }
 
 static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table, bool stored);
-static void batch_fail(struct batch *b, api_request *r, const char *why);
+static void batch_fail(struct batch *b, api_request *r, int status, const char *why);
 
-static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg)
+/* The answer when the database did not store an event. */
+static void reply_not_stored(api_request *r, int status, const char *why)
+{
+	if (status == 413) {
+		atomic_fetch_add_explicit(&api_too_large, 1, memory_order_relaxed);
+		char msg[400];
+		snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+		api_error(r, 413, "too_large", msg);
+	} else {
+		reply_database_unavailable(r, why);
+	}
+}
+
+static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 {
 	stored_wait *w = arg;
+	bool stored = status == 0;
 	if (w->r.req)
 		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
 	routing_table *table = stored ? router_acquire(w->r.daemon->router) : NULL;
@@ -369,7 +383,7 @@ static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg
 		if (stored)
 			batch_dispatch_and_answer(w->batch, &w->r, table, true);
 		else
-			batch_fail(w->batch, &w->r, why);
+			batch_fail(w->batch, &w->r, status, why);
 	} else if (stored) {
 		submitted sub = {.event = w->event};
 		dispatch_created(table, w->sync, &sub);
@@ -380,7 +394,7 @@ static void on_stored(db_ticket *ticket, bool stored, const char *why, void *arg
 			free(w->sync);
 		}
 		if (w->r.req)
-			reply_database_unavailable(&w->r, why);
+			reply_not_stored(&w->r, status, why);
 	}
 	if (table)
 		routing_table_release(table);
@@ -532,10 +546,10 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 }
 
 /* The database could not store the batch: none of it was accepted. */
-static void batch_fail(batch *b, api_request *r, const char *why)
+static void batch_fail(batch *b, api_request *r, int status, const char *why)
 {
 	if (r->req)
-		reply_database_unavailable(r, why);
+		reply_not_stored(r, status, why);
 	batch_free(b);
 }
 

@@ -7,11 +7,13 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db_lib.sh"
 
+DB_EXTRA_ARGS=--max-allowed-packet=1M # below event.max_event_size, for the refused-row case
 db_setup
 stage_plugin recorder
 stage_plugin failing
 write_config <<YAML
 server: {port: @PORT@}
+event: {max_event_size: 2097152}
 logging: {format: text, level: info}
 database:
   enabled: true
@@ -111,6 +113,31 @@ request GET "/api/events?since=yesterday"
 expect_status 400
 expect_body "RFC 3339"
 pass "GET /api/events filters by name (with *), since, until; pages newest first with next_before; bad parameters are 400"
+
+# A row larger than the server's max_allowed_packet is never sent (the server
+# would drop the connection): that event alone is answered 413; the others
+# of the round are stored and the database stays up.
+big=$(head -c 1200000 /dev/zero | tr '\0' 'x')
+printf '{"name":"big.one","data":"%s"}' "$big" > "$TMP/big.json"
+curl -s -o "$TMP/big.out" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$TMP/big.json" \
+	"http://127.0.0.1:$PORT/api/events/trigger" > "$TMP/big.status" &
+pids=($!)
+for i in 1 2 3; do
+	curl -s -o /dev/null -H 'Content-Type: application/json' --data-binary "{\"name\":\"beside.big\",\"data\":$i}" \
+		"http://127.0.0.1:$PORT/api/events/trigger" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+[ "$(cat "$TMP/big.status")" = 413 ] || fail "a row over max_allowed_packet: $(cat "$TMP/big.status") $(head -c 300 "$TMP/big.out")"
+grep -q '"error":"too_large"' "$TMP/big.out" && grep -q 'max_allowed_packet 1048576' "$TMP/big.out" ||
+	fail "413 body: $(head -c 300 "$TMP/big.out")"
+[ "$(db_count events "name='big.one'")" = 0 ] || fail "the refused event was stored"
+[ "$(db_count events "name='beside.big'")" = 3 ] || fail "events beside the refused one were not stored"
+expect_log "(big.one) not stored: the event's row ([0-9]* bytes) is larger than the database accepts"
+log_has "unavailable" && fail "an oversized event took the database down"
+request POST /api/events/trigger '{"name":"after.big"}'
+expect_status 202
+pass "an event larger than max_allowed_packet is answered 413 alone; the rest are stored, the database stays up"
 
 # Section 7.2: the test event is in the database afterwards.
 request POST /api/events/test

@@ -42,7 +42,8 @@ db_alive() {
 	mariadb --no-defaults -S "$DB_SOCKET" -u root -e 'SELECT 1' >/dev/null 2>&1
 }
 
-# db_start_server: start mariadbd on the existing data directory
+# db_start_server: start mariadbd on the existing data directory (with
+# $DB_EXTRA_ARGS, if set)
 db_start_server() {
 	local try
 	for try in 1 2 3 4 5; do
@@ -50,7 +51,7 @@ db_start_server() {
 		mariadbd --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCKET" --port="$DB_PORT" \
 			--bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" \
 			--log-error="$DB_DIR/error.log" --innodb-buffer-pool-size=64M \
-			--innodb-log-file-size=64M --max-connections=64 --skip-name-resolve \
+			--innodb-log-file-size=64M --max-connections=64 --skip-name-resolve ${DB_EXTRA_ARGS:-} \
 			>/dev/null 2>&1 &
 		DB_PID=$!
 		local deadline=$(($(date +%s) + 30))
