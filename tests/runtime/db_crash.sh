@@ -26,7 +26,7 @@ plugins:
       subscribe: ["load.**"]
       workers: 1
       queue_size: 100000
-      config: {record: @TMP@/slow.txt, delay_ms: 20}
+      config: {record: @TMP@/slow.txt, delay_ms: 50}
 YAML
 start_daemon
 wait_until "database connected" 10 log_has "connected to event_system@unix"
@@ -51,7 +51,9 @@ for c in 1 2 3 4; do
 	client $c &
 	CLIENTS+=($!)
 done
-wait_until "a backlog at the slow plugin" 30 db_count_at_least 300 events
+# Kill once the slow plugin (20 events/s) lags well behind the clients,
+# however fast this machine lets them go.
+wait_until "a backlog at the slow plugin" 60 db_count_at_least 60 events "state='accepted'"
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
@@ -62,7 +64,7 @@ accepted=$(wc -l < "$TMP/accepted")
 slow_before=$(sort -u "$TMP/slow.txt" | wc -l)
 unfinished=$(db_count events "state='accepted'")
 echo "killed: $accepted events answered 202, the slow plugin had handled $slow_before, $unfinished rows unfinished"
-[ "$accepted" -ge 200 ] || fail "too few accepted events to show anything ($accepted)"
+[ "$accepted" -ge 60 ] || fail "too few accepted events to show anything ($accepted)"
 [ "$unfinished" -gt 0 ] || fail "nothing was unfinished at the kill: the test proves nothing"
 
 # Every 202 has its row.
