@@ -8,6 +8,7 @@
 #include "database.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,48 @@ bool database_running(void)
 bool database_durable(void)
 {
 	return db_current && db_current->settings.durable;
+}
+
+struct event *db_wake_new(struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg)
+{
+	struct event *wake = event_new(base, -1, 0, cb, arg);
+	if (wake && db_current)
+		atomic_fetch_add(&db_current->outstanding, 1);
+	return wake;
+}
+
+void db_wake_fire(struct event *wake)
+{
+	if (!atomic_load(&db_current->orphaned))
+		event_active(wake, EV_READ, 0);
+}
+
+void db_wake_free(struct event *wake)
+{
+	if (!wake)
+		return;
+	event_free(wake);
+	if (db_current)
+		atomic_fetch_sub(&db_current->outstanding, 1);
+}
+
+void db_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+void db_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t ns = ts.tv_nsec + (wait_us > 0 ? wait_us : 0) % 1000000 * 1000;
+	ts.tv_sec += (time_t)((wait_us > 0 ? wait_us : 0) / 1000000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_cond_timedwait(cond, lock, &ts);
 }
 
 void db_status_error(db_shared *db, char *out, size_t out_size)

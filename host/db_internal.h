@@ -6,6 +6,7 @@
 #ifndef ES_DB_INTERNAL_H
 #define ES_DB_INTERNAL_H
 
+#include <event2/util.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,6 +18,8 @@
 #include "histogram.h"
 
 struct router;
+struct event;
+struct event_base;
 
 /* What the threads need of the config, copied at start (database.* keys
  * take effect on restart only). */
@@ -76,6 +79,22 @@ typedef struct db_shared {
 } db_shared;
 
 extern db_shared *db_current; /* set while a database runs */
+
+/* Waking an HTTP loop thread from a database thread (a durable store's
+ * ticket, a history request's answer).  The wake event belongs to the
+ * loop's base: created and freed on that loop's thread; a database thread
+ * only fires it, once, and must not touch what it wakes afterwards.  Each
+ * live wake counts as outstanding, so database_quiesce() can wait for them
+ * before the HTTP threads stop; if it gives up, firing does nothing (the
+ * base is about to be freed). */
+struct event *db_wake_new(struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg);
+void db_wake_fire(struct event *wake);
+void db_wake_free(struct event *wake);
+
+/* Condition variables of the database threads run on the monotonic clock. */
+void db_cond_init(pthread_cond_t *cond);
+/* Wait on `cond` at most `wait_us` (spurious wake-ups allowed). */
+void db_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us);
 
 /* Set the health state, logging each change once. */
 void db_set_state(db_shared *db, db_state state, const char *error);

@@ -67,11 +67,9 @@ static void on_job_wake(evutil_socket_t fd, short what, void *arg)
 {
 	job *j = arg;
 	j->done(j->status, j->body ? j->body : "{}", j->arg);
-	event_free(j->wake);
+	db_wake_free(j->wake);
 	free(j->body);
 	free(j);
-	if (db_current)
-		atomic_fetch_sub(&db_current->outstanding, 1);
 }
 
 int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
@@ -88,7 +86,7 @@ int database_request(const db_request *request, struct event_base *base, db_requ
 		return -1;
 	}
 	job *j = calloc(1, sizeof *j);
-	if (!j || !(j->wake = event_new(base, -1, 0, on_job_wake, j))) {
+	if (!j || !(j->wake = db_wake_new(base, on_job_wake, j))) {
 		free(j);
 		snprintf(why, why_size, "out of memory");
 		return -1;
@@ -99,7 +97,7 @@ int database_request(const db_request *request, struct event_base *base, db_requ
 	pthread_mutex_lock(&r->lock);
 	if (r->depth >= JOB_QUEUE_MAX) {
 		pthread_mutex_unlock(&r->lock);
-		event_free(j->wake);
+		db_wake_free(j->wake);
 		free(j);
 		snprintf(why, why_size, "too many history requests waiting (%d); retry shortly", JOB_QUEUE_MAX);
 		return -1;
@@ -110,7 +108,6 @@ int database_request(const db_request *request, struct event_base *base, db_requ
 		r->head = j;
 	r->tail = j;
 	r->depth++;
-	atomic_fetch_add(&db->outstanding, 1);
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
@@ -121,8 +118,7 @@ static void answer(job *j, int status, cJSON *body)
 	j->status = status;
 	j->body = body ? cJSON_PrintUnformatted(body) : NULL;
 	cJSON_Delete(body);
-	if (!atomic_load(&db_current->orphaned)) /* see ticket_resolve() */
-		event_active(j->wake, EV_READ, 0); /* the HTTP thread's from here */
+	db_wake_fire(j->wake); /* the job is the HTTP thread's from here */
 }
 
 static void answer_error(job *j, int status, const char *code, const char *message)
@@ -455,32 +451,24 @@ static void replay_dead(reader *r, job *j)
 	}
 	char plugin[65];
 	snprintf(plugin, sizeof plugin, "%s", row[7]);
-	routing_table *table = router_acquire(r->db->router);
-	bool loaded = false;
-	for (size_t i = 0; i < routing_table_size(table) && !loaded; i++)
-		loaded = strcmp(plugin_instance_name(routing_table_instance(table, i)), plugin) == 0;
-	routing_table_release(table);
-	if (!loaded) {
-		mysql_free_result(res);
-		snprintf(msg, sizeof msg, "plugin '%s' is not loaded; load it (and reload) to replay its dead letters",
-		         plugin);
-		answer_error(j, 409, "plugin_not_loaded", msg);
-		return;
-	}
 	es_event *e = event_from_stored(row, mysql_fetch_lengths(res));
 	mysql_free_result(res);
 	if (!e) {
 		answer_error(j, 500, "internal", "out of memory");
 		return;
 	}
-	table = router_acquire(r->db->router);
+	routing_table *table = router_acquire(r->db->router);
 	dispatch_result result;
 	dispatch_status st = router_dispatch_select(table, e, is_plugin, plugin, false, &result);
 	routing_table_release(table);
 	if (st != DISPATCH_OK || result.matched == 0) {
 		event_unref(e);
-		snprintf(msg, sizeof msg, "the queue of plugin '%s' is full; retry shortly", plugin);
-		answer_error(j, 503, "busy", msg);
+		/* matched nothing: no instance of that name is loaded */
+		snprintf(msg, sizeof msg,
+		         st == DISPATCH_OK ? "plugin '%s' is not loaded; load it (and reload) to replay its dead letters"
+		                           : "the queue of plugin '%s' is full; retry shortly",
+		         plugin);
+		answer_error(j, st == DISPATCH_OK ? 409 : 503, st == DISPATCH_OK ? "plugin_not_loaded" : "busy", msg);
 		return;
 	}
 	cJSON *o = cJSON_CreateObject();
@@ -724,13 +712,8 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&r->lock);
 		while (!r->stop && !r->head && !recovery_ready(r) && !purge_due(r)) {
 			/* re-check the purge clock every second, a waiting redelivery sooner */
-			int64_t wait_us = !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
-			ts.tv_sec += wait_us / 1000000 + ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+			db_cond_wait_us(&r->wake, &r->lock,
+			                !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000);
 		}
 		if (r->stop) {
 			pthread_mutex_unlock(&r->lock);
@@ -787,11 +770,7 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 	/* The first purge a little after start, once recovery had its turn. */
 	r->next_purge_us = clock_monotonic_us() + 2000000;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	db_cond_init(&r->wake);
 	r->running = true;
 	int rc = pthread_create(&r->thread, NULL, reader_main, r);
 	if (rc != 0) {

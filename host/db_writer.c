@@ -88,7 +88,7 @@ typedef struct writer {
 	bool exited;        /* the thread took its last records: later ones are dropped (under lock) */
 	bool running;
 	bool stop;
-	bool drop_logged; /* a "dropping records" line since the last success */
+	atomic_bool drop_logged; /* a "dropping records" line since the last success (any thread) */
 } writer;
 
 /* Two writers, each with its own thread and connection: one takes the
@@ -143,15 +143,13 @@ db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg
 	db_ticket *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
-	t->wake = event_new(base, -1, 0, on_ticket_wake, t);
+	t->wake = db_wake_new(base, on_ticket_wake, t);
 	if (!t->wake) {
 		free(t);
 		return NULL;
 	}
 	t->done = done;
 	t->arg = arg;
-	if (db_current)
-		atomic_fetch_add(&db_current->outstanding, 1);
 	return t;
 }
 
@@ -159,10 +157,8 @@ void db_ticket_free(db_ticket *t)
 {
 	if (!t)
 		return;
-	event_free(t->wake);
+	db_wake_free(t->wake);
 	free(t);
-	if (db_current)
-		atomic_fetch_sub(&db_current->outstanding, 1);
 }
 
 /* Writer side: one record of the ticket is resolved. */
@@ -172,13 +168,13 @@ static void ticket_resolve(db_ticket *t, int status, const char *why)
 		t->status = status;
 		snprintf(t->why, sizeof t->why, "%s", why);
 	}
-	/* The ticket is the HTTP thread's from here; after an abandoned
-	 * shutdown its thread and base are gone, and it is left alone. */
-	if (--t->pending == 0 && !atomic_load(&db_current->orphaned))
-		event_active(t->wake, EV_READ, 0);
+	if (--t->pending == 0)
+		db_wake_fire(t->wake); /* the ticket is the HTTP thread's from here */
 }
 
 /* ---- the queue ---- */
+
+static void finish_list(db_record *list, int status, const char *why);
 
 static void record_free(db_record *r)
 {
@@ -191,11 +187,9 @@ static void record_free(db_record *r)
 static void count_dropped(writer *w, size_t n, const char *why)
 {
 	atomic_fetch_add(&w->db->counters.dropped, n);
-	if (!w->drop_logged) {
-		w->drop_logged = true;
+	if (!atomic_exchange(&w->drop_logged, true))
 		LOG_ERROR("database", "history records are being dropped (%s); counted in eventsys_db_records_dropped_total",
 		          why);
-	}
 }
 
 /* What a queued record holds in memory. */
@@ -208,6 +202,18 @@ static bool queue_full(const writer *w, size_t more_records, size_t more_bytes)
 {
 	return w->depth + more_records > w->db->settings.queue_size ||
 	       w->bytes + more_bytes > w->db->settings.queue_max_bytes;
+}
+
+/* Take everything queued (under the lock); *count gets how many. */
+static db_record *take_queue_locked(writer *w, size_t *count)
+{
+	db_record *list = w->head;
+	if (count)
+		*count = w->depth;
+	w->head = w->tail = NULL;
+	w->depth = 0;
+	w->bytes = 0;
+	return list;
 }
 
 /* Append under the lock; false when full (the record is then freed and
@@ -286,44 +292,40 @@ int database_store(es_event *const *events, size_t count, db_ticket *ticket, cha
 		atomic_fetch_add(&db->counters.refused, 1);
 		return -1;
 	}
-	db_record **recs = calloc(count ? count : 1, sizeof *recs);
-	for (size_t i = 0; recs && i < count; i++) {
-		recs[i] = record_new(REC_EVENT, events[i]->seq);
-		if (!recs[i]) {
-			for (size_t j = 0; j < i; j++)
-				free(recs[j]);
-			free(recs);
-			recs = NULL;
-		}
-	}
-	if (!recs) {
-		snprintf(why, why_size, "out of memory");
-		return -1;
-	}
+	/* The records, built outside the lock; queued all or none. */
+	db_record *recs = NULL, **tail = &recs;
 	size_t bytes = 0;
-	for (size_t i = 0; i < count; i++)
-		bytes += sizeof *recs[i] + sizeof *events[i] + events[i]->data_len;
+	for (size_t i = 0; i < count; i++) {
+		db_record *r = record_new(REC_EVENT, events[i]->seq);
+		if (!r) {
+			finish_list(recs, 0, "");
+			snprintf(why, why_size, "out of memory");
+			return -1;
+		}
+		event_ref(events[i]);
+		r->event = events[i];
+		bytes += record_bytes(r);
+		*tail = r;
+		tail = &r->next;
+	}
 	pthread_mutex_lock(&w->lock);
 	if (queue_full(w, count, bytes)) {
 		size_t depth = w->depth;
 		pthread_mutex_unlock(&w->lock);
-		for (size_t i = 0; i < count; i++)
-			free(recs[i]);
-		free(recs);
+		finish_list(recs, 0, "");
 		atomic_fetch_add(&db->counters.refused, 1);
 		snprintf(why, why_size, "the database queue is full (%zu records waiting to be written)", depth);
 		return -1;
 	}
 	ticket->pending = count;
-	for (size_t i = 0; i < count; i++) {
-		event_ref(events[i]);
-		recs[i]->event = events[i];
-		recs[i]->ticket = ticket;
-		enqueue_locked(w, recs[i]); /* room was checked */
+	while (recs) {
+		db_record *next = recs->next;
+		recs->ticket = ticket;
+		enqueue_locked(w, recs); /* room was checked */
+		recs = next;
 	}
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
-	free(recs);
 	return 0;
 }
 
@@ -479,51 +481,45 @@ static void add_audit_row(writer *w, const db_record *r)
 	sqlbuf_adds(b, ")");
 }
 
+static void add_seq(writer *w, const db_record *r)
+{
+	sqlbuf_addf(&w->sql, "%llu", (unsigned long long)r->seq);
+}
+
+static void add_event_record(writer *w, const db_record *r)
+{
+	add_event_row(w, r->event);
+}
+
+/* One statement of a round: which records it takes, and how each becomes
+ * SQL (a VALUES tuple, or a key in an IN list). */
 typedef struct statement_kind {
 	const char *head; /* up to and including VALUES / IN ( */
 	const char *tail;
 	enum db_row_kind rows;
+	rec_kind takes;
+	bool dead_only; /* REC_DELIVERY: only dead-lettered ones */
+	void (*add)(writer *w, const db_record *r);
 } statement_kind;
 
-static const statement_kind EVENTS = {
-	"INSERT INTO events (seq,id,name,source,event_time,received_at,payload,attributes) VALUES ", "", ROWS_EVENT};
-static const statement_kind DELIVERIES = {
-	"INSERT INTO deliveries (event_seq,plugin,status,attempts,timed_out,last_error,finished_at,latency_us) VALUES ",
-	"", ROWS_DELIVERY};
-static const statement_kind DEAD_LETTERS = {
-	"INSERT INTO dead_letters (event_seq,plugin,attempts,last_error,created_at) VALUES ", "", ROWS_DEAD_LETTER};
-static const statement_kind DONE = {"UPDATE events SET state='done' WHERE state='accepted' AND seq IN (", ")",
-                                    ROWS_STATE};
-static const statement_kind REFUSED = {"UPDATE events SET state='refused' WHERE seq IN (", ")", ROWS_STATE};
-static const statement_kind AUDIT = {"INSERT INTO audit_log (at,actor,action,detail) VALUES ", "", ROWS_AUDIT};
+/* In the order a round writes them: rows before the updates of them. */
+static const statement_kind statements[] = {
+	{"INSERT INTO events (seq,id,name,source,event_time,received_at,payload,attributes) VALUES ", "", ROWS_EVENT,
+	 REC_EVENT, false, add_event_record},
+	{"INSERT INTO deliveries (event_seq,plugin,status,attempts,timed_out,last_error,finished_at,latency_us) VALUES ",
+	 "", ROWS_DELIVERY, REC_DELIVERY, false, add_delivery_row},
+	{"INSERT INTO dead_letters (event_seq,plugin,attempts,last_error,created_at) VALUES ", "", ROWS_DEAD_LETTER,
+	 REC_DELIVERY, true, add_dead_letter_row},
+	{"UPDATE events SET state='done' WHERE state='accepted' AND seq IN (", ")", ROWS_STATE, REC_DONE, false,
+	 add_seq},
+	{"UPDATE events SET state='refused' WHERE seq IN (", ")", ROWS_STATE, REC_REFUSED, false, add_seq},
+	{"INSERT INTO audit_log (at,actor,action,detail) VALUES ", "", ROWS_AUDIT, REC_AUDIT, false, add_audit_row},
+};
+#define STATEMENT_KINDS (sizeof statements / sizeof statements[0])
 
 static bool wants(const statement_kind *k, const db_record *r)
 {
-	if (k == &EVENTS)
-		return r->kind == REC_EVENT;
-	if (k == &DELIVERIES)
-		return r->kind == REC_DELIVERY;
-	if (k == &DEAD_LETTERS)
-		return r->kind == REC_DELIVERY && r->dead;
-	if (k == &DONE)
-		return r->kind == REC_DONE;
-	if (k == &REFUSED)
-		return r->kind == REC_REFUSED;
-	return r->kind == REC_AUDIT;
-}
-
-static void add_row(writer *w, const statement_kind *k, const db_record *r)
-{
-	if (k == &EVENTS)
-		add_event_row(w, r->event);
-	else if (k == &DELIVERIES)
-		add_delivery_row(w, r);
-	else if (k == &DEAD_LETTERS)
-		add_dead_letter_row(w, r);
-	else if (k == &DONE || k == &REFUSED)
-		sqlbuf_addf(&w->sql, "%llu", (unsigned long long)r->seq);
-	else
-		add_audit_row(w, r);
+	return r->kind == k->takes && (!k->dead_only || r->dead);
 }
 
 /* Send the statement in w->sql (closed with `tail`).  0, or -1 with
@@ -551,7 +547,7 @@ static int write_kind(writer *w, const statement_kind *k, db_record *list, uint6
 			continue;
 		size_t before = w->sql.len;
 		sqlbuf_adds(&w->sql, in_statement ? "," : k->head);
-		add_row(w, k, r);
+		k->add(w, r);
 		if (in_statement && w->sql.len > limit) {
 			/* send what came before this row, then start again with it */
 			w->sql.len = before;
@@ -562,7 +558,7 @@ static int write_kind(writer *w, const statement_kind *k, db_record *list, uint6
 			in_statement = 0;
 			sqlbuf_reset(&w->sql);
 			sqlbuf_adds(&w->sql, k->head);
-			add_row(w, k, r);
+			k->add(w, r);
 		}
 		in_statement++;
 	}
@@ -577,14 +573,13 @@ static int write_kind(writer *w, const statement_kind *k, db_record *list, uint6
 /* One transaction for `list`.  0 committed; -1 rolled back (conn.error). */
 static int write_round(writer *w, db_record *list)
 {
-	static const statement_kind *const order[] = {&EVENTS, &DELIVERIES, &DEAD_LETTERS, &DONE, &REFUSED, &AUDIT};
-	uint64_t rows[6] = {0};
+	uint64_t rows[STATEMENT_KINDS] = {0};
 	int64_t t0 = clock_monotonic_us();
 	w->commit_failed = false;
 	if (db_execs(&w->conn, "START TRANSACTION") != 0)
 		return -1;
-	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-		if (write_kind(w, order[i], list, &rows[i]) != 0) {
+	for (size_t i = 0; i < STATEMENT_KINDS; i++) {
+		if (write_kind(w, &statements[i], list, &rows[i]) != 0) {
 			db_conn saved = w->conn; /* keep the first error, not ROLLBACK's */
 			db_execs(&w->conn, "ROLLBACK");
 			snprintf(w->conn.error, sizeof w->conn.error, "%s", saved.error);
@@ -599,8 +594,8 @@ static int write_round(writer *w, db_record *list)
 	db_counters *c = &w->db->counters;
 	histogram_observe_us(&c->commit_latency, clock_monotonic_us() - t0);
 	uint64_t total = 0;
-	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-		atomic_fetch_add(&c->rows[order[i]->rows], rows[i]);
+	for (size_t i = 0; i < STATEMENT_KINDS; i++) {
+		atomic_fetch_add(&c->rows[statements[i].rows], rows[i]);
 		total += rows[i];
 	}
 	atomic_fetch_add(&c->transactions[w - writers], 1);
@@ -793,7 +788,7 @@ static void process(writer *w, db_record *list)
 	if (!list)
 		return;
 	if (write_round(w, list) == 0) {
-		w->drop_logged = false;
+		atomic_store(&w->drop_logged, false);
 		finish_list(list, 0, "");
 		return;
 	}
@@ -816,40 +811,36 @@ static void process(writer *w, db_record *list)
 	write_one_by_one(w, list);
 }
 
-/* Connect (and check the schema); on success seed the key generator. */
+static bool connect_failed(writer *w)
+{
+	atomic_fetch_add(&w->db->counters.errors[DB_ERR_CONNECT], 1);
+	db_set_state(w->db, DB_DOWN, w->conn.error);
+	db_close(&w->conn);
+	return false;
+}
+
+/* Connect (and check the schema); then seed the key generator from the
+ * largest key in use and settle what an outage left unsure. */
 static bool try_connect(writer *w)
 {
 	db_shared *db = w->db;
-	if (db_open(db, &w->conn, db->settings.migrate_on_start) != 0) {
-		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
-		db_set_state(db, DB_DOWN, w->conn.error);
-		db_close(&w->conn);
-		return false;
-	}
+	if (db_open(db, &w->conn, db->settings.migrate_on_start) != 0)
+		return connect_failed(w);
 	static const char q[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 	MYSQL_RES *res = db_query(&w->conn, q, sizeof q - 1);
 	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-	if (!row) {
-		if (res)
-			mysql_free_result(res);
-		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
-		db_set_state(db, DB_DOWN, w->conn.error);
-		db_close(&w->conn);
-		return false;
-	}
-	uint64_t max_seq = strtoull(row[0] ? row[0] : "0", NULL, 10);
-	mysql_free_result(res);
+	uint64_t max_seq = row && row[0] ? strtoull(row[0], NULL, 10) : 0;
+	if (res)
+		mysql_free_result(res);
+	if (!row)
+		return connect_failed(w);
 	if (!atomic_load(&db->seeded) && max_seq >= db->boot_seq)
 		LOG_WARN("database",
 		         "the newest recorded event is later than this start (is the clock behind?); events after "
 		         "the start time are not redelivered after the last crash");
 	seed_seq(db, max_seq + 1);
-	if (!settle_unsure(w)) {
-		atomic_fetch_add(&db->counters.errors[DB_ERR_CONNECT], 1);
-		db_set_state(db, DB_DOWN, w->conn.error);
-		db_close(&w->conn);
-		return false;
-	}
+	if (!settle_unsure(w))
+		return connect_failed(w);
 	atomic_store(&db->seeded, true);
 	db_set_state(db, DB_UP, NULL);
 	db_reader_wake(); /* recovery may begin */
@@ -876,23 +867,11 @@ static void *writer_main(void *arg)
 			int64_t until = connected ? now + 1000000 : next_attempt_us;
 			if (w->stop && until > w->stop_deadline_us)
 				until = w->stop_deadline_us;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait_us = until - now;
-			ts.tv_sec += wait_us / 1000000;
-			ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+			db_cond_wait_us(&w->wake, &w->lock, until - now);
 		}
 		if (w->stop && (w->depth == 0 || clock_monotonic_us() >= w->stop_deadline_us)) {
-			db_record *left = w->head;
-			size_t n = w->depth;
-			w->head = w->tail = NULL;
-			w->depth = 0;
-			w->bytes = 0;
+			size_t n;
+			db_record *left = take_queue_locked(w, &n);
 			w->exited = true;
 			pthread_mutex_unlock(&w->lock);
 			if (n) {
@@ -903,13 +882,7 @@ static void *writer_main(void *arg)
 			finish_list(left, 503, "the server is shutting down");
 			break;
 		}
-		db_record *list = NULL;
-		if (w->conn.mysql) {
-			list = w->head;
-			w->head = w->tail = NULL;
-			w->depth = 0;
-			w->bytes = 0;
-		}
+		db_record *list = w->conn.mysql ? take_queue_locked(w, NULL) : NULL;
 		pthread_mutex_unlock(&w->lock);
 
 		if (!w->conn.mysql) {
@@ -922,10 +895,7 @@ static void *writer_main(void *arg)
 				next_attempt_us = clock_monotonic_us() + (int64_t)backoff_ms * 1000;
 				/* Durable tickets queued before the first attempt fail now. */
 				pthread_mutex_lock(&w->lock);
-				db_record *queued = w->head;
-				w->head = w->tail = NULL;
-				w->depth = 0;
-				w->bytes = 0;
+				db_record *queued = take_queue_locked(w, NULL);
 				pthread_mutex_unlock(&w->lock);
 				char error[512], why[600];
 				db_status_error(w->db, error, sizeof error);
@@ -946,11 +916,7 @@ static int start_one(db_shared *db, int index, char *err, size_t err_size)
 	memset(w, 0, sizeof *w);
 	w->db = db;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	db_cond_init(&w->wake);
 	int rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc != 0) {
 		snprintf(err, err_size, "cannot start the database writer: %s", strerror(rc));

@@ -76,12 +76,6 @@ static void unlink_wait(struct admin_wait *w)
 	}
 }
 
-static void on_client_gone(struct evhttp_connection *conn, void *arg)
-{
-	struct admin_wait *w = arg;
-	w->r.req = NULL;
-}
-
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct admin_wait *w = arg;
@@ -90,8 +84,8 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	bool done = rep.served >= w->number;
 	if (!done && clock_monotonic_us() < w->deadline_us)
 		return;
+	api_request_unwatch(&w->r);
 	if (w->r.req) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
 		if (done)
 			reply_report(&w->r, rep.last_ok ? 200 : 422, &rep);
 		else
@@ -121,14 +115,12 @@ void api_admin_reload(api_request *r)
 	}
 	char who[96];
 	snprintf(who, sizeof who, "api token %s", r->token_name[0] ? r->token_name : "(none)");
-	w->r = *r;
-	w->r.table = NULL; /* only valid inside the handler */
-	w->r.config = NULL;
+	api_request_keep(&w->r, r);
 	w->number = reload_request(r->daemon, who);
 	w->deadline_us = clock_monotonic_us() + WAIT_LIMIT_US;
 	w->next = r->thread->admin_waits;
 	r->thread->admin_waits = w;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_client_gone, w);
+	api_request_watch(&w->r);
 	struct timeval every = {.tv_sec = 0, .tv_usec = (suseconds_t)POLL_MS * 1000};
 	event_add(w->timer, &every);
 }

@@ -221,6 +221,31 @@ bool api_query(const api_request *r, const char *key, char *out, size_t out_size
 	return v != NULL;
 }
 
+void api_request_keep(api_request *kept, const api_request *r)
+{
+	*kept = *r;
+	kept->table = NULL;
+	kept->config = NULL;
+}
+
+static void on_client_gone(struct evhttp_connection *conn, void *arg)
+{
+	api_request *kept = arg;
+	kept->req = NULL;
+}
+
+void api_request_watch(api_request *kept)
+{
+	if (kept->req)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(kept->req), on_client_gone, kept);
+}
+
+void api_request_unwatch(api_request *kept)
+{
+	if (kept->req)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(kept->req), NULL, NULL);
+}
+
 static void method_not_allowed(api_request *r, const char *allow)
 {
 	api_header(r, "Allow", allow);

@@ -34,6 +34,17 @@ typedef struct api_request {
 	size_t path_rest_len;
 } api_request;
 
+/* A request answered after its handler returned (admin reloads,
+ * synchronous triggers, durable stores, history queries) lives in its
+ * waiter as a copy made by api_request_keep(): table and config are cleared,
+ * they are only valid inside the handler.  api_request_watch() makes
+ * kept->req NULL when the client goes away (libevent then frees the
+ * request: answer nobody); api_request_unwatch() before answering or
+ * freeing the waiter.  A connection has one watcher at a time. */
+void api_request_keep(api_request *kept, const api_request *r);
+void api_request_watch(api_request *kept);
+void api_request_unwatch(api_request *kept);
+
 /* Answer with `body` (JSON, len bytes), then write the access log line. */
 void api_reply(api_request *r, int status, const char *body, size_t len);
 /* Answer with the JSON in the request's output buffer already. */

@@ -138,12 +138,6 @@ typedef struct sync_wait {
 	char name[EVENT_NAME_MAX + 1];
 } sync_wait;
 
-static void on_client_gone(struct evhttp_connection *conn, void *arg)
-{
-	sync_wait *s = arg;
-	s->r.req = NULL; /* libevent frees the request; keep waiting, answer nobody */
-}
-
 static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 {
 	sync_wait *s = arg;
@@ -171,8 +165,8 @@ static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 	cJSON_AddStringToObject(obj, "status", status);
 	char *text = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
+	api_request_unwatch(&s->r);
 	if (s->r.req) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(s->r.req), NULL, NULL);
 		if (text)
 			api_reply(&s->r, timed_out ? 504 : 200, text, strlen(text));
 		else
@@ -302,9 +296,9 @@ static void answer_submitted(api_request *r, sync_wait *s, submitted *sub)
 	if (sub->status == 202 && s) {
 		/* answered from on_sync_done() on this thread */
 		if (r->req)
-			evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_client_gone, s);
+			api_request_watch(&s->r);
 		else
-			s->r.req = NULL;
+			s->r.req = NULL; /* gone while its event was being stored */
 		return;
 	}
 	if (s) {
@@ -332,9 +326,7 @@ static sync_wait *sync_wait_new(api_request *r, routing_table *table)
 		free(s);
 		return NULL;
 	}
-	s->r = *r;
-	s->r.table = NULL; /* only valid inside this handler */
-	s->r.config = NULL;
+	api_request_keep(&s->r, r);
 	return s;
 }
 
@@ -347,12 +339,6 @@ typedef struct stored_wait {
 	es_event *event;      /* one event: our reference */
 	struct batch *batch;  /* a batch, or NULL */
 } stored_wait;
-
-static void on_stored_client_gone(struct evhttp_connection *conn, void *arg)
-{
-	stored_wait *w = arg;
-	w->r.req = NULL; /* the events are still dispatched once stored */
-}
 
 static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table, bool stored);
 static void batch_fail(struct batch *b, api_request *r, int status, const char *why);
@@ -374,8 +360,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 {
 	stored_wait *w = arg;
 	bool stored = status == 0;
-	if (w->r.req)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
+	api_request_unwatch(&w->r); /* if the client left, the events are still dispatched */
 	routing_table *table = stored ? router_acquire(w->r.daemon->router) : NULL;
 	if (stored && w->event)
 		w->event->stored = true;
@@ -408,9 +393,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
  * answering 503) when the database refuses them at once. */
 static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *events, size_t count)
 {
-	w->r = *r;
-	w->r.table = NULL;
-	w->r.config = NULL;
+	api_request_keep(&w->r, r);
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	w->ticket = db_ticket_new(evhttp_connection_get_base(conn), on_stored, w);
 	char why[600];
@@ -423,7 +406,7 @@ static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *even
 		reply_database_unavailable(r, why);
 		return false;
 	}
-	evhttp_connection_set_closecb(conn, on_stored_client_gone, w);
+	api_request_watch(&w->r);
 	return true;
 }
 

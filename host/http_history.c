@@ -29,17 +29,11 @@ typedef struct history_wait {
 	api_request r; /* r.req NULL once the client went away */
 } history_wait;
 
-static void on_client_gone(struct evhttp_connection *conn, void *arg)
-{
-	history_wait *w = arg;
-	w->r.req = NULL;
-}
-
 static void on_answer(int status, const char *body, void *arg)
 {
 	history_wait *w = arg;
+	api_request_unwatch(&w->r);
 	if (w->r.req) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(w->r.req), NULL, NULL);
 		if (status == 503)
 			api_header(&w->r, "Retry-After", "5");
 		api_reply(&w->r, status, body, strlen(body));
@@ -63,9 +57,7 @@ static void submit(api_request *r, db_request *q)
 		api_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	w->r = *r;
-	w->r.table = NULL; /* only valid inside the handler */
-	w->r.config = NULL;
+	api_request_keep(&w->r, r);
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	char why[300];
 	if (database_request(q, evhttp_connection_get_base(conn), on_answer, w, why, sizeof why) != 0) {
@@ -74,7 +66,7 @@ static void submit(api_request *r, db_request *q)
 		api_error(r, 503, "database_unavailable", why);
 		return;
 	}
-	evhttp_connection_set_closecb(conn, on_client_gone, w);
+	api_request_watch(&w->r);
 }
 
 static void bad_parameter(api_request *r, const char *message)
