@@ -138,6 +138,15 @@ typedef struct sync_wait {
 	char name[EVENT_NAME_MAX + 1];
 } sync_wait;
 
+/* Drop a waiter that will not (or did) answer; NULL is fine. */
+static void sync_wait_free(sync_wait *s)
+{
+	if (!s)
+		return;
+	delivery_watch_close(s->watch);
+	free(s);
+}
+
 static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 {
 	sync_wait *s = arg;
@@ -173,8 +182,7 @@ static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 			api_error(&s->r, 500, "internal", "out of memory");
 	}
 	cJSON_free(text);
-	delivery_watch_close(w);
-	free(s);
+	sync_wait_free(s);
 }
 
 /* ---- submitting parsed events ---- */
@@ -301,10 +309,7 @@ static void answer_submitted(api_request *r, sync_wait *s, submitted *sub)
 			s->r.req = NULL; /* gone while its event was being stored */
 		return;
 	}
-	if (s) {
-		delivery_watch_close(s->watch);
-		free(s);
-	}
+	sync_wait_free(s);
 	if (!r->req)
 		return;
 	if (sub->status == 202)
@@ -374,10 +379,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 		dispatch_created(table, w->sync, &sub);
 		answer_submitted(&w->r, w->sync, &sub);
 	} else {
-		if (w->sync) {
-			delivery_watch_close(w->sync->watch);
-			free(w->sync);
-		}
+		sync_wait_free(w->sync);
 		if (w->r.req)
 			reply_not_stored(&w->r, status, why);
 	}
@@ -415,10 +417,7 @@ static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
 	stored_wait *w = calloc(1, sizeof *w);
 	es_event *event = w ? create_event(p, s) : NULL;
 	if (!event) {
-		if (s) {
-			delivery_watch_close(s->watch);
-			free(s);
-		}
+		sync_wait_free(s);
 		free(w);
 		api_error(r, 500, "internal", "out of memory");
 		return;
@@ -427,10 +426,7 @@ static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
 	w->sync = s;
 	if (!store_and_wait(r, w, &event, 1)) {
 		event_unref(event);
-		if (s) {
-			delivery_watch_close(s->watch);
-			free(s);
-		}
+		sync_wait_free(s);
 		free(w);
 	}
 }
