@@ -61,6 +61,27 @@ static int parse_query(const char *q, dsn *out)
 	return 0;
 }
 
+/* Where the credentials end: the '@' before the address.  A password may
+ * contain any character, '@', '/', '(' and ':' included, so this is the
+ * LAST "@tcp(" or "@unix(" (Go form) or the last '@' before the query
+ * (URL form); NULL when there are no credentials.  Parsing and redaction
+ * both use it, so whatever is parsed as the password is what is hidden. */
+static const char *credentials_end(const char *p, bool url_form)
+{
+	const char *at = NULL;
+	if (url_form) {
+		const char *query = strchr(p, '?');
+		for (const char *s = p; *s && (!query || s < query); s++)
+			if (*s == '@')
+				at = s;
+		return at;
+	}
+	for (const char *s = p; (s = strchr(s, '@')) != NULL; s++)
+		if (strncmp(s, "@tcp(", 5) == 0 || strncmp(s, "@unix(", 6) == 0)
+			at = s;
+	return at;
+}
+
 int dsn_parse(const char *text, dsn *out, char *err, size_t err_size)
 {
 	memset(out, 0, sizeof *out);
@@ -73,23 +94,11 @@ int dsn_parse(const char *text, dsn *out, char *err, size_t err_size)
 
 	bool url_form = strncmp(text, "mysql://", 8) == 0;
 	const char *p = url_form ? text + 8 : text;
-
-	/* credentials: everything before the last '@' that precedes the address */
-	const char *at = NULL;
-	if (url_form) {
-		const char *slash = strchr(p, '/');
-		for (const char *s = p; *s && (!slash || s < slash); s++)
-			if (*s == '@')
-				at = s;
-	} else {
-		const char *addr = strstr(p, "@tcp(");
-		const char *unix_addr = strstr(p, "@unix(");
-		at = addr ? addr : unix_addr;
-		if (!at) {
-			snprintf(err, err_size, "expected user:password@tcp(host:port)/database, "
-			                        "user:password@unix(/path)/database or mysql://user:password@host:port/database");
-			return -1;
-		}
+	const char *at = credentials_end(p, url_form);
+	if (!url_form && !at) {
+		snprintf(err, err_size, "expected user:password@tcp(host:port)/database, "
+		                        "user:password@unix(/path)/database or mysql://user:password@host:port/database");
+		return -1;
 	}
 	if (at) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -152,17 +161,9 @@ void dsn_redact(const char *text, char *out, size_t out_size)
 	out[0] = '\0';
 	if (!text)
 		return;
-	const char *start = strncmp(text, "mysql://", 8) == 0 ? text + 8 : text;
-	/* the credentials end at the last '@' before the address part */
-	const char *at = NULL;
-	for (const char *s = start; *s && *s != '/' && *s != '('; s++)
-		if (*s == '@')
-			at = s;
-	if (!at) {
-		const char *tcp = strstr(start, "@tcp(");
-		const char *unx = strstr(start, "@unix(");
-		at = tcp ? tcp : unx;
-	}
+	bool url_form = strncmp(text, "mysql://", 8) == 0;
+	const char *start = url_form ? text + 8 : text;
+	const char *at = credentials_end(start, url_form);
 	const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
 	if (!colon) {
 		snprintf(out, out_size, "%s", text);

@@ -3,7 +3,10 @@
  *   user:password@tcp(host:3306)/event_system?charset=utf8mb4&parseTime=True&loc=Local
  *   user:password@unix(/run/mysqld/mysqld.sock)/event_system
  *   mysql://user:password@host:3306/event_system?charset=utf8mb4
- * The password is a secret: log dsn_redact() output, never the DSN itself.
+ * The password may contain any character (`@`, `/`, `(` and `:` included);
+ * it ends at the last "@tcp(" / "@unix(", or at the last `@` before the query
+ * in the URL form.  The password is a secret: log dsn_redact() output, never
+ * the DSN itself.
  */
 #ifndef ES_DSN_H
 #define ES_DSN_H

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -83,6 +84,48 @@ static void redaction_hides_the_password_in_every_form(void **state)
 	assert_string_equal(out, "nopassword@tcp(h:1)/d");
 }
 
+/* Passwords with the characters that end other parts of a DSN: every
+ * accepted form parses them whole and redaction shows none of their bytes. */
+static void passwords_with_delimiters_are_parsed_and_hidden_whole(void **state)
+{
+	static const char *const secrets[] = {"s3@cr(et", "a/b@c", "x@tcp(y", "p(a)ss/w@rd:1", "@(/", "ab@unix(c"};
+	/* each form as the text before and after the password */
+	static const char *const forms[][2] = {
+	        {"dbuser:", "@tcp(db.example:3306)/event_system?charset=utf8mb4"},
+	        {"dbuser:", "@unix(/run/mysqld/mysqld.sock)/event_system"},
+	        {"mysql://dbuser:", "@db.example:3307/event_system?charset=utf8mb4"},
+	};
+	for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++)
+		for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+			char text[256], out[256], err[256];
+			snprintf(text, sizeof text, "%s%s%s", forms[f][0], secrets[i], forms[f][1]);
+			dsn d;
+			assert_int_equal(dsn_parse(text, &d, err, sizeof err), 0);
+			assert_string_equal(d.user, "dbuser");
+			assert_string_equal(d.password, secrets[i]);
+			assert_string_equal(d.database, "event_system");
+			dsn_redact(text, out, sizeof out);
+			/* everything but the password is kept */
+			char expected[256];
+			snprintf(expected, sizeof expected, "%s***%s", forms[f][0], forms[f][1]);
+			assert_string_equal(out, expected);
+		}
+}
+
+/* A DSN the parser refuses is still redacted when it is shown. */
+static void refused_dsns_are_redacted_too(void **state)
+{
+	static const char *const bad[] = {"u:to(p@secret@tcp(h:1", "mysql://u:top/secret@h", "u:top@secret@unix(/s",
+	                                  "mysql://u:top@se/cret@h:x/db"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char out[256];
+		dsn_redact(bad[i], out, sizeof out);
+		assert_null(strstr(out, "top"));
+		assert_null(strstr(out, "secret"));
+		assert_null(strstr(out, "cret"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +135,8 @@ int main(void)
 		cmocka_unit_test(password_may_contain_at_and_colon),
 		cmocka_unit_test(malformed_dsns_are_refused_without_leaking_the_password),
 		cmocka_unit_test(redaction_hides_the_password_in_every_form),
+		cmocka_unit_test(passwords_with_delimiters_are_parsed_and_hidden_whole),
+		cmocka_unit_test(refused_dsns_are_redacted_too),
 	};
 	return cmocka_run_group_tests_name("dsn", tests, NULL, NULL);
 }
