@@ -22,6 +22,7 @@ typedef struct es_daemon {
 	es_config *config;
 	const char *config_path;   /* where reloads read it from */
 	const char *plugin_dir_override; /* -P, or NULL */
+	char served_host[256];     /* server.host the listener is bound to (a reload cannot move it) */
 	router *router;            /* shared; swapped atomically */
 	plugin_registry registry;  /* main thread only */
 	host_services services;

@@ -566,7 +566,7 @@ static void apply_defaults(es_config *c, es_env env)
 	};
 }
 
-static bool is_loopback(const char *host)
+bool es_config_host_is_loopback(const char *host)
 {
 	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
 }
@@ -575,13 +575,35 @@ static bool is_loopback(const char *host)
  * operator says so explicitly. */
 static void check_exposure(const es_config *c, config_errors *errs)
 {
-	if (is_loopback(c->server_host) || c->token_count > 0 || c->allow_unauthenticated)
+	if (es_config_host_is_loopback(c->server_host) || c->token_count > 0 || c->allow_unauthenticated)
 		return;
 	const ynode *host = ynode_path(c->tree, "server.host");
 	add_error(errs, host ? host->line : 0, host ? host->column : 0,
 	          "server.host %s is not a loopback address and auth.tokens is empty: add tokens, "
 	          "or set server.allow_unauthenticated: true to serve it without authentication",
 	          c->server_host);
+}
+
+int es_config_check_reload_auth(const es_config *running, const es_config *next, const char *served_host,
+                                char *why, size_t why_size)
+{
+	if (next->token_count > 0 || next->allow_unauthenticated)
+		return 0;
+	if (running->token_count > 0) {
+		snprintf(why, why_size,
+		         "the new config has no auth.tokens while %zu are in force: a reload removes authentication only "
+		         "when the new config also sets server.allow_unauthenticated: true",
+		         running->token_count);
+		return -1;
+	}
+	if (!es_config_host_is_loopback(served_host)) {
+		snprintf(why, why_size,
+		         "the API is served on %s (not a loopback address) and the new config has no auth.tokens: add "
+		         "tokens, or set server.allow_unauthenticated: true",
+		         served_host);
+		return -1;
+	}
+	return 0;
 }
 
 /* Fill workers/queue_size left at 0 from the event.* defaults. */

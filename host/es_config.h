@@ -176,4 +176,16 @@ void config_errors_report(const config_errors *errors, const char *file, void *s
 
 const char *es_env_name(es_env env);
 
+/* 127.x.x.x, ::1 or localhost. */
+bool es_config_host_is_loopback(const char *host);
+
+/* May a reload replace `running` by `next` without weakening authentication
+ * by accident?  (docs/security.md: "What a reload may change")  A config
+ * without tokens replaces one with tokens only when it sets
+ * server.allow_unauthenticated; and the exposure rule is checked against
+ * `served_host`, the address the listener is bound to (server.host needs a
+ * restart), not the file's.  0 when allowed; otherwise -1 and why. */
+int es_config_check_reload_auth(const es_config *running, const es_config *next, const char *served_host,
+                                char *why, size_t why_size);
+
 #endif

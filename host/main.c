@@ -236,6 +236,7 @@ static int run(const options *o)
 
 	es_daemon daemon = {.config = config, .config_path = o->config_path, .plugin_dir_override = o->plugin_dir,
 	                    .started_us = clock_realtime_us()};
+	snprintf(daemon.served_host, sizeof daemon.served_host, "%s", config->server_host);
 	atomic_init(&daemon.ready, false);
 	atomic_init(&daemon.stopping, false);
 	daemon.router = router_create();

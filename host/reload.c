@@ -172,6 +172,13 @@ static void perform(struct reload_state *rs, const char *by)
 		free(next_config->plugin_dir);
 		next_config->plugin_dir = strdup(d->plugin_dir_override);
 	}
+	/* A reload never weakens authentication by accident (an empty or cut
+	 * file has no auth: section). */
+	if (es_config_check_reload_auth(d->config, next_config, d->served_host, error, sizeof error) != 0) {
+		es_config_free(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
 	/* The database's subscriptions are part of the config being loaded. */
 	if (database_read_subscriptions(next_config, d->config, error, sizeof error) != 0) {
 		LOG_ERROR("reload", "%s", error);
