@@ -266,6 +266,22 @@ static bool secret_equal(const char *a, size_t a_len, const char *b)
 	return diff == 0;
 }
 
+/* The configured token the request's "Authorization: Bearer" header
+ * names, or NULL (no header, not Bearer, or no such token). */
+static const api_token *request_token(const api_request *r)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	const char *given = h + 7;
+	size_t given_len = strlen(given);
+	const api_token *match = NULL;
+	for (size_t i = 0; i < r->config->token_count; i++)
+		if (secret_equal(given, given_len, r->config->tokens[i].secret))
+			match = &r->config->tokens[i];
+	return match;
+}
+
 /* True when allowed; otherwise answers 401/403 itself. */
 static bool authorize(api_request *r, token_role needed)
 {
@@ -279,12 +295,7 @@ static bool authorize(api_request *r, token_role needed)
 		api_error(r, 401, "unauthorized", "this endpoint needs 'Authorization: Bearer <token>'");
 		return false;
 	}
-	const char *given = h + 7;
-	size_t given_len = strlen(given);
-	const api_token *match = NULL;
-	for (size_t i = 0; i < c->token_count; i++)
-		if (secret_equal(given, given_len, c->tokens[i].secret))
-			match = &c->tokens[i];
+	const api_token *match = request_token(r);
 	if (!match) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		api_header(r, "WWW-Authenticate", "Bearer realm=\"event-system\", error=\"invalid_token\"");
@@ -333,6 +344,17 @@ static const char *plugin_problem(const pool_stats *s, const es_config *c, char 
 	return NULL;
 }
 
+/* May this request see internal details (the database driver's error
+ * text)?  Yes with an admin token, or when no tokens are configured (every
+ * admin endpoint is open then). */
+static bool may_see_details(const api_request *r)
+{
+	if (r->config->token_count == 0)
+		return true;
+	const api_token *t = request_token(r);
+	return t && t->role >= TOKEN_ROLE_ADMIN;
+}
+
 static void handle_health(api_request *r)
 {
 	es_daemon *d = r->daemon;
@@ -375,8 +397,10 @@ static void handle_health(api_request *r)
 			snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
 			cJSON_AddStringToObject(reasons, "event_manager", why);
 		}
+		/* The driver's text names hosts, users and schema details: only
+		 * for a client that could read the admin endpoints anyway. */
 		if (db_failing)
-			cJSON_AddStringToObject(reasons, "database", db_why);
+			cJSON_AddStringToObject(reasons, "database", may_see_details(r) ? db_why : "failing");
 	}
 	reply_cjson(r, unavailable ? 503 : 200, obj);
 }
