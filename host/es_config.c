@@ -8,6 +8,7 @@
 #include "es_config.h"
 
 #include "dsn.h"
+#include "file_trust.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG_PLUGIN_DIR PLUGINDIR
@@ -332,6 +334,18 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		char buf[512];
 		if (!f) {
 			add_error(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
+			return NULL;
+		}
+		/* Whoever may write the token file may replace the token. */
+		struct stat st;
+		char why[600] = "";
+		if (fstat(fileno(f), &st) != 0)
+			snprintf(why, sizeof why, "cannot read %s: %s", n->scalar, strerror(errno));
+		else
+			file_trusted(&st, geteuid(), "token file", n->scalar, why, sizeof why);
+		if (why[0]) {
+			add_error(errs, n->line, n->column, "%s: %s", where, why);
+			fclose(f);
 			return NULL;
 		}
 		size_t len = fread(buf, 1, sizeof buf - 1, f);
@@ -710,6 +724,13 @@ es_config *es_config_load(const char *path, const char *(*env)(const char *), co
 {
 	memset(errs, 0, sizeof *errs);
 	char err[512];
+	/* Whoever may write the config may name plugins and tokens: the same
+	 * rule as for plugin files.  (A missing file is reported by the parser.) */
+	struct stat st;
+	if (stat(path, &st) == 0 && !file_trusted(&st, geteuid(), "config file", path, err, sizeof err)) {
+		add_error(errs, 0, 0, "%s", err);
+		return NULL;
+	}
 	ynode *tree = yaml_tree_parse_file(path, err, sizeof err);
 	return build_parsed(tree, err, path, env, errs);
 }

@@ -20,27 +20,13 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include "file_trust.h"
+
 static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ltdl_ready;
 
 /* The smallest descriptor the host can use: everything up to handle(). */
 #define DESCRIPTOR_MIN_SIZE (offsetof(es_plugin_descriptor, handle) + sizeof(void *))
-
-static bool trusted_owner_and_mode(const struct stat *st, uid_t service_uid, const char *what, const char *path,
-                                   char *err, size_t err_size)
-{
-	if (st->st_uid != 0 && st->st_uid != service_uid) {
-		snprintf(err, err_size, "%s %s is owned by uid %u, not by root or the service user (uid %u)", what, path,
-		         (unsigned)st->st_uid, (unsigned)service_uid);
-		return false;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, err_size, "%s %s is writable by group or others (mode %04o); run chmod go-w", what, path,
-		         (unsigned)(st->st_mode & 07777));
-		return false;
-	}
-	return true;
-}
 
 bool plugin_dir_trusted(const char *dir, uid_t service_uid, char *err, size_t err_size)
 {
@@ -53,7 +39,7 @@ bool plugin_dir_trusted(const char *dir, uid_t service_uid, char *err, size_t er
 		snprintf(err, err_size, "plugin directory %s is not a directory", dir);
 		return false;
 	}
-	return trusted_owner_and_mode(&st, service_uid, "plugin directory", dir, err, err_size);
+	return file_trusted(&st, service_uid, "plugin directory", dir, err, err_size);
 }
 
 static bool valid_name(const char *s)
@@ -132,7 +118,7 @@ plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, 
 		snprintf(err, err_size, "not a regular file");
 		goto out_close;
 	}
-	if (!trusted_owner_and_mode(&st, service_uid, "plugin file", path, err, err_size))
+	if (!file_trusted(&st, service_uid, "plugin file", path, err, err_size))
 		goto out_close;
 	int mfd = copy_to_memfd(fd, path, st.st_size, err, err_size);
 	if (mfd < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -338,6 +339,68 @@ static void tokens_come_from_the_file_the_environment_or_a_token_file(void **sta
 	es_config_free(c);
 }
 
+/* Write `text` to a new temporary file with `mode`; the path goes to `path`. */
+static void write_temp(char *path, const char *text, mode_t mode)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* The config file and token files are trusted like plugin files: owned by
+ * root or the user the daemon runs as, not writable by group or others. */
+static void config_file_writable_by_others_is_refused(void **state)
+{
+	char path[] = "/tmp/es-config-XXXXXX";
+	write_temp(path, "server: {port: 8081}\n", 0644);
+	config_errors errs;
+	es_config *c = es_config_load(path, fake_env, &errs);
+	assert_non_null(c);
+	es_config_free(c);
+	static const mode_t untrusted[] = {0664, 0646, 0666, 0620};
+	for (size_t i = 0; i < sizeof untrusted / sizeof untrusted[0]; i++) {
+		assert_int_equal(chmod(path, untrusted[i]), 0);
+		assert_null(es_config_load(path, fake_env, &errs));
+		assert_int_equal(errs.count, 1);
+		assert_non_null(strstr(errs.items[0].message, "is writable by group or others"));
+	}
+	if (geteuid() == 0) { /* only root can give a file away */
+		assert_int_equal(chmod(path, 0644), 0);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_null(es_config_load(path, fake_env, &errs));
+		assert_non_null(strstr(errs.items[0].message, "is owned by uid 65534, not by root or the service user"));
+	}
+	unlink(path);
+}
+
+static void token_file_writable_by_others_is_refused(void **state)
+{
+	char path[] = "/tmp/es-token-XXXXXX";
+	write_temp(path, "file-secret-0123456789\n", 0666);
+	char text[512];
+	snprintf(text, sizeof text, "auth:\n  tokens:\n    - {name: filed, token_file: %s}\n", path);
+	config_errors errs;
+	assert_null(load(text, &errs));
+	assert_int_equal(errs.count, 1);
+	assert_non_null(strstr(errs.items[0].message, "auth.tokens[0]: token file"));
+	assert_non_null(strstr(errs.items[0].message, "is writable by group or others (mode 0666)"));
+	assert_null(strstr(errs.items[0].message, "file-secret"));
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(path, 0600), 0);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_null(load(text, &errs));
+		assert_non_null(strstr(errs.items[0].message, "is owned by uid 65534"));
+	}
+	assert_int_equal(chown(path, geteuid(), getegid()), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	es_config *c = load(text, &errs);
+	assert_non_null(c);
+	es_config_free(c);
+	unlink(path);
+}
+
 static void bad_tokens_are_errors_that_never_show_the_secret(void **state)
 {
 	expect_one_error("auth:\n  tokens:\n    - {name: a, token: short-secret}\n", 3, 24,
@@ -398,6 +461,8 @@ int main(void)
 		cmocka_unit_test_setup(database_keys_are_read_and_checked, reset_env),
 		cmocka_unit_test_setup(missing_file_is_reported, reset_env),
 		cmocka_unit_test_setup(tokens_come_from_the_file_the_environment_or_a_token_file, reset_env),
+		cmocka_unit_test_setup(config_file_writable_by_others_is_refused, reset_env),
+		cmocka_unit_test_setup(token_file_writable_by_others_is_refused, reset_env),
 		cmocka_unit_test_setup(bad_tokens_are_errors_that_never_show_the_secret, reset_env),
 		cmocka_unit_test_setup(non_loopback_address_needs_tokens_or_an_explicit_opt_out, reset_env),
 		cmocka_unit_test_setup(shipped_default_config_is_valid, reset_env),
