@@ -1,0 +1,40 @@
+/*
+ * Strict JSON (RFC 8259) checked on the exact bytes a client sent, before
+ * cJSON (which is lenient: it takes `01`, `[1.]`, any byte as string
+ * content and stops at a NUL) decodes them.  What plugins receive as
+ * "the event's data as JSON text" has passed this check.
+ *
+ * Beyond RFC 8259's grammar this refuses what would not survive the trip
+ * through the daemon unchanged: invalid UTF-8 (overlong forms, encoded
+ * surrogates, code points above U+10FFFF), escaped surrogates that do not
+ * form a pair, and (JSON_STRICT_NO_NUL) the escape \u0000, which C strings
+ * would cut.  Nesting is limited to JSON_STRICT_MAX_DEPTH.
+ * Pure functions, no allocation.
+ */
+#ifndef ES_JSON_STRICT_H
+#define ES_JSON_STRICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSON_STRICT_MAX_DEPTH 512
+#define JSON_STRICT_NO_NUL 1u /* refuse \u0000 inside strings */
+
+typedef struct json_strict_error {
+	size_t offset;      /* byte where the text stops being valid */
+	const char *reason; /* static text, e.g. "number with a leading zero" */
+} json_strict_error;
+
+/* Whether text[0..len) is exactly one JSON value with optional whitespace
+ * around it.  On false, *err (may be NULL) says where and why. */
+bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict_error *err);
+
+/* Whether s[0..len) is well-formed UTF-8 (Unicode 15, table 3-7).  NUL
+ * bytes are valid UTF-8: callers that cannot carry them check separately. */
+bool utf8_valid(const char *s, size_t len);
+
+/* In text already accepted by json_strict_valid(): the end of the value
+ * that starts at the first non-whitespace byte at or after p. */
+const char *json_value_end(const char *p, const char *end);
+
+#endif

@@ -1,0 +1,112 @@
+/* The strict JSON recogniser: RFC 8259 grammar, UTF-8, and what the daemon
+ * refuses beyond it (\u0000, lone surrogates). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "json_strict.h"
+
+static bool valid(const char *s)
+{
+	return json_strict_valid(s, strlen(s), JSON_STRICT_NO_NUL, NULL);
+}
+
+static void accepts_rfc_8259_values(void **state)
+{
+	const char *good[] = {"{}", "[]", "0", "-0", "1.5e+10", "-12.25E-3", "\"\"", "true", "false", "null",
+	                      " \t\r\n{\"a\" : [1, 2, {\"b\": null}] } \n", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+	                      "\"\\u00e9\\uD83D\\uDE00\"", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", "[0.0]",
+	                      "1E5", "{\"\":\"\"}"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		json_strict_error e = {0};
+		if (!json_strict_valid(good[i], strlen(good[i]), JSON_STRICT_NO_NUL, &e))
+			fail_msg("refused %s: %s at %zu", good[i], e.reason, e.offset);
+	}
+}
+
+static void refuses_what_cjson_lets_through(void **state)
+{
+	const char *bad[] = {"01", "[1.]", "[.5]", "-", "[1e]", "+1", "[01]", "{\"a\":1,}", "[1,]", "{\"a\" 1}",
+	                     "{a:1}", "'a'", "[1] x", "{} {}", "\"\\x\"", "\"a\tb\"", "\"\\u12\"", "NaN",
+	                     "Infinity", "tru", "nul", "", "   ", "[", "{\"a\":1", "\"\\uDE00\"",
+	                     "\"\\uD83D\"", "\"\\uD83Dx\"", "\"\\uD83D\\u0041\"", "\"\\u0000\""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (valid(bad[i]))
+			fail_msg("accepted %s", bad[i]);
+	/* \u0000 is valid RFC 8259: only the flag refuses it */
+	assert_true(json_strict_valid("\"\\u0000\"", 8, 0, NULL));
+}
+
+static void refuses_raw_nul_and_says_where(void **state)
+{
+	const char body[] = "{\"a\":1}\0AAAA";
+	json_strict_error e = {0};
+	assert_false(json_strict_valid(body, sizeof body - 1, 0, &e));
+	assert_int_equal(e.offset, 7);
+	assert_string_equal(e.reason, "unexpected data after the JSON value");
+	assert_false(json_strict_valid("\"a\0b\"", 5, 0, &e));
+	assert_int_equal(e.offset, 2);
+	assert_false(json_strict_valid("01", 2, 0, &e));
+	assert_string_equal(e.reason, "number with a leading zero");
+}
+
+static void refuses_invalid_utf8(void **state)
+{
+	const char *bad[] = {
+	        "\"\xc0\xaf\"",             /* overlong '/' */
+	        "\"\xe0\x80\xaf\"",         /* overlong, 3 bytes */
+	        "\"\xf0\x80\x80\xaf\"",     /* overlong, 4 bytes */
+	        "\"\xed\xa0\x80\"",         /* encoded surrogate U+D800 */
+	        "\"\xf4\x90\x80\x80\"",     /* above U+10FFFF */
+	        "\"\xff\"", "\"\x80\"",     /* never valid, lone continuation */
+	        "\"\xc3\"", "\"\xe2\x82\"", /* cut sequences */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (valid(bad[i]))
+			fail_msg("accepted string %zu", i);
+	assert_true(utf8_valid("\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7));
+	assert_false(utf8_valid("\xed\xbf\xbf", 3));
+	assert_true(utf8_valid("a\0b", 3)); /* NUL is the callers' concern */
+}
+
+static void nesting_is_bounded(void **state)
+{
+	char deep[2 * JSON_STRICT_MAX_DEPTH + 4];
+	size_t n = JSON_STRICT_MAX_DEPTH;
+	memset(deep, '[', n);
+	memset(deep + n, ']', n);
+	assert_true(json_strict_valid(deep, 2 * n, 0, NULL));
+	memset(deep, '[', n + 1);
+	memset(deep + n + 1, ']', n + 1);
+	json_strict_error e;
+	assert_false(json_strict_valid(deep, 2 * n + 2, 0, &e));
+	assert_string_equal(e.reason, "nested too deeply");
+}
+
+static void value_end_gives_the_value_alone(void **state)
+{
+	const char *t = "[ {\"a\": [1, \"]\"]} , 2 ]";
+	const char *end = t + strlen(t);
+	const char *item = t + 1;
+	const char *stop = json_value_end(item, end);
+	assert_int_equal(stop - t, 17);
+	assert_int_equal(json_value_end(stop + 2, end) - t, 21);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(accepts_rfc_8259_values),
+	        cmocka_unit_test(refuses_what_cjson_lets_through),
+	        cmocka_unit_test(refuses_raw_nul_and_says_where),
+	        cmocka_unit_test(refuses_invalid_utf8),
+	        cmocka_unit_test(nesting_is_bounded),
+	        cmocka_unit_test(value_end_gives_the_value_alone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
