@@ -407,6 +407,7 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	                  .name = row[2],
 	                  .source = row[3],
 	                  .time_us = db_parse_time(row[4]),
+	                  .has_time = row[4] != NULL,
 	                  .data = row[5],
 	                  .data_len = lengths[5],
 	                  .attributes = attrs,

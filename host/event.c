@@ -7,6 +7,7 @@
 #include "event.h"
 
 #include "delivery_watch.h"
+#include "rfc3339.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -163,7 +164,7 @@ es_event *event_create(const event_fields *f)
 	e->seq = f->seq;
 	e->stored = false;
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
-	e->time_us = f->time_us ? f->time_us : clock_realtime_us();
+	e->time_us = f->has_time ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();
 	atomic_init(&e->json, NULL);
 	return e;
@@ -179,11 +180,7 @@ void event_destroy(es_event *e)
 
 void event_format_time(int64_t us, char out[40])
 {
-	time_t secs = (time_t)(us / 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%06ldZ", (long)(us % 1000000));
+	rfc3339_format(us, out);
 }
 
 const char *event_json(es_event *e, size_t *len)
@@ -198,15 +195,44 @@ const char *event_json(es_event *e, size_t *len)
 		if (e->source[0])
 			cJSON_AddStringToObject(obj, "source", e->source);
 		cJSON_AddStringToObject(obj, "time", when);
-		cJSON *data = cJSON_ParseWithLength(e->data, e->data_len);
-		cJSON_AddItemToObject(obj, "data", data ? data : cJSON_CreateNull());
+		cJSON *attrs = NULL;
 		if (e->attribute_count) {
-			cJSON *attrs = cJSON_AddObjectToObject(obj, "attributes");
+			attrs = cJSON_CreateObject();
 			for (size_t i = 0; i < e->attribute_count; i++)
 				cJSON_AddStringToObject(attrs, e->attributes[i].key, e->attributes[i].value);
 		}
-		char *built = cJSON_PrintUnformatted(obj);
+		char *head = cJSON_PrintUnformatted(obj);
+		char *tail = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
 		cJSON_Delete(obj);
+		cJSON_Delete(attrs);
+		/* the data is spliced in as its text (valid JSON, checked when the
+		 * event was accepted): a reprint would change numbers a double
+		 * cannot hold */
+		char *built = NULL;
+		if (head && (tail || !attrs)) {
+			size_t head_len = strlen(head) - 1; /* without its '}' */
+			size_t tail_len = tail ? strlen(tail) : 0;
+			built = malloc(head_len + 8 + e->data_len + 14 + tail_len + 2);
+			if (built) {
+				char *o = built;
+				memcpy(o, head, head_len);
+				o += head_len;
+				memcpy(o, ",\"data\":", 8);
+				o += 8;
+				memcpy(o, e->data, e->data_len);
+				o += e->data_len;
+				if (tail) {
+					memcpy(o, ",\"attributes\":", 14);
+					o += 14;
+					memcpy(o, tail, tail_len);
+					o += tail_len;
+				}
+				*o++ = '}';
+				*o = '\0';
+			}
+		}
+		cJSON_free(head);
+		cJSON_free(tail);
 		if (!built)
 			return NULL;
 		char *expected = NULL;
@@ -215,7 +241,7 @@ const char *event_json(es_event *e, size_t *len)
 		                                            memory_order_acquire)) {
 			json = built;
 		} else {
-			cJSON_free(built);
+			free(built);
 			json = expected;
 		}
 	}

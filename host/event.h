@@ -52,12 +52,14 @@ struct es_event {
 };
 
 /* What event_create() copies.  `id` NULL or "" makes a UUID; `data` NULL
- * means JSON null; time_us 0 means now. */
+ * means JSON null; without has_time the event time is now (time_us 0 is
+ * 1970-01-01T00:00:00Z, a valid time a client may send). */
 typedef struct event_fields {
 	const char *id;
 	const char *name;
 	const char *source;
 	int64_t time_us;
+	bool has_time;
 	const char *data;
 	size_t data_len;
 	const event_attribute *attributes;
@@ -93,7 +95,7 @@ bool event_id_valid(const char *id, size_t len);
 const char *event_json(es_event *event, size_t *len);
 
 /* RFC 3339 UTC with microseconds ("2026-11-26T10:00:00.000000Z") of a
- * realtime in microseconds, into out[40]. */
+ * realtime in microseconds, into out[40] (rfc3339_format()). */
 void event_format_time(int64_t realtime_us, char out[40]);
 
 /* A random (version 4) UUID into out[37]. */

@@ -8,7 +8,6 @@
 
 #include "database.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "json_strict.h"
 #include "log.h"
 
 /* The event a worker thread is handling, so emit() can bound the depth of
@@ -165,13 +165,10 @@ es_status host_emit_event(router *rt, const char *source, uint32_t depth, const 
 		snprintf(err, err_size, "data is %zu bytes, more than the %zu allowed", len, max_size);
 		return ES_STATUS_INVALID;
 	}
-	if (data_json) {
-		cJSON *parsed = cJSON_ParseWithLength(data_json, len);
-		if (!parsed) {
-			snprintf(err, err_size, "data is not valid JSON");
-			return ES_STATUS_INVALID;
-		}
-		cJSON_Delete(parsed);
+	json_strict_error why;
+	if (data_json && !json_strict_valid(data_json, len, JSON_STRICT_NO_NUL, &why)) {
+		snprintf(err, err_size, "data is not valid JSON at byte %zu: %s", why.offset, why.reason);
+		return ES_STATUS_INVALID;
 	}
 	event_fields f = {.name = name,
 	                  .source = source,

@@ -22,6 +22,7 @@
 #include "event.h"
 #include "histogram.h"
 #include "http_api_internal.h"
+#include "event_request.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_instance.h"
@@ -106,6 +107,7 @@ static const char *reason_phrase(int status)
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	default: return "Unknown";
@@ -200,10 +202,13 @@ static void reply_cjson(api_request *r, int status, cJSON *obj)
 
 void api_error(api_request *r, int status, const char *code, const char *message)
 {
-	cJSON *obj = cJSON_CreateObject();
-	cJSON_AddStringToObject(obj, "error", code);
-	cJSON_AddStringToObject(obj, "message", message);
-	reply_cjson(r, status, obj);
+	char *text = error_reply_json(code, message);
+	if (!text) {
+		api_reply(r, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}", 47);
+		return;
+	}
+	api_reply(r, status, text, strlen(text));
+	cJSON_free(text);
 }
 
 bool api_query(const api_request *r, const char *key, char *out, size_t out_size)
@@ -505,9 +510,27 @@ static const char *route_label(const route *rt)
 	return rt->label ? rt->label : rt->path;
 }
 
+/* libevent 2.1 de-chunks a body only when Transfer-Encoding is exactly
+ * "chunked"; with any other coding it would read the body as if it had
+ * none.  501 (RFC 9112 6.1) and close: the bytes left are not a request. */
+static bool transfer_coding_supported(api_request *r)
+{
+	const char *te = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Transfer-Encoding");
+	if (!te || strcasecmp(te, "chunked") == 0)
+		return true;
+	char msg[200];
+	snprintf(msg, sizeof msg, "Transfer-Encoding '%.64s' is not supported: send the body as is (Content-Length) or "
+	                          "with 'Transfer-Encoding: chunked' alone", te);
+	api_header(r, "Connection", "close");
+	api_error(r, 501, "not_implemented", msg);
+	return false;
+}
+
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
 {
+	if (!transfer_coding_supported(r))
+		return;
 	const char *uri = evhttp_request_get_uri(r->req);
 	size_t path_len = strcspn(uri, "?");
 	r->query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;

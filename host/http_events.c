@@ -14,11 +14,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cloudevents.h"
 #include "database.h"
 #include "delivery_watch.h"
 #include "event.h"
 #include "http_api_internal.h"
+#include "event_request.h"
+#include "json_strict.h"
 #include "log.h"
 #include "plugin_instance.h"
 #include "router.h"
@@ -26,35 +27,10 @@
 
 #define BATCH_MAX_EVENTS 10000
 
-typedef enum body_kind {
-	BODY_JSON,          /* our own event object */
-	BODY_CE_STRUCTURED, /* application/cloudevents+json */
-	BODY_CE_BATCH,      /* application/cloudevents-batch+json */
-	BODY_CE_BINARY,     /* ce-* headers, the body is the data */
-	BODY_UNSUPPORTED,
-} body_kind;
-
-static bool media_type_is(const char *ct, const char *type)
-{
-	size_t n = strcspn(ct, ";");
-	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	return n == strlen(type) && strncasecmp(ct, type, n) == 0;
-}
-
 static body_kind classify(struct evhttp_request *req)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *ct = evhttp_find_header(h, "Content-Type");
-	if (evhttp_find_header(h, "ce-specversion"))
-		return BODY_CE_BINARY;
-	if (!ct || media_type_is(ct, "application/json"))
-		return BODY_JSON; /* no Content-Type: assume JSON, as most clients mean it */
-	if (media_type_is(ct, "application/cloudevents+json"))
-		return BODY_CE_STRUCTURED;
-	if (media_type_is(ct, "application/cloudevents-batch+json"))
-		return BODY_CE_BATCH;
-	return BODY_UNSUPPORTED;
+	return event_request_kind(evhttp_find_header(h, "Content-Type"), evhttp_find_header(h, "ce-specversion") != NULL);
 }
 
 static void unsupported_media_type(api_request *r)
@@ -102,9 +78,10 @@ static void bad_request(api_request *r, const char *message)
 
 /* ---- binary mode headers ---- */
 
-/* Collect ce-* headers (percent-decoded, owned by p). */
-static int binary_headers(struct evhttp_request *req, trigger_parsed *p, ce_header *out, size_t cap, size_t *count,
-                          char *err, size_t err_size)
+/* Collect ce-* headers as received (cloudevent_parse_binary() decodes
+ * them); they point into the request's headers. */
+static int binary_headers(struct evhttp_request *req, ce_header *out, size_t cap, size_t *count, char *err,
+                          size_t err_size)
 {
 	struct evkeyval *h;
 	*count = 0;
@@ -116,14 +93,8 @@ static int binary_headers(struct evhttp_request *req, trigger_parsed *p, ce_head
 			snprintf(err, err_size, "more than %zu ce-* headers", cap);
 			return 400;
 		}
-		size_t n = 0;
-		char *decoded = trigger_parsed_own(p, evhttp_uridecode(h->value, 0, &n));
-		if (!decoded) {
-			snprintf(err, err_size, "too many ce-* headers");
-			return 400;
-		}
 		out[*count].name = h->key + 3;
-		out[*count].value = decoded;
+		out[*count].value = h->value;
 		(*count)++;
 	}
 	return 0;
@@ -532,8 +503,10 @@ static void batch_fail(batch *b, api_request *r, int status, const char *why)
 	batch_free(b);
 }
 
-/* Each item of a JSON array as an event; answers per item. */
-static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
+/* Each item of a JSON array as an event; answers per item.  `body` is
+ * the array's text (strictly valid), so each item's data is taken as
+ * written. */
+static void trigger_batch(api_request *r, const cJSON *array, const char *body, size_t len, bool cloudevents)
 {
 	int n = cJSON_GetArraySize(array);
 	if (n > BATCH_MAX_EVENTS) {
@@ -556,14 +529,11 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 	}
 	b->items = n;
 	int index = 0;
-	const cJSON *item;
-	cJSON_ArrayForEach(item, array)
-	{
+	batch_cursor c;
+	for (batch_cursor_start(&c, array, body, len); c.item; batch_cursor_next(&c)) {
 		trigger_parsed p;
-		memset(&p, 0, sizeof p);
 		char err[256];
-		int st = cloudevents ? cloudevent_parse_structured(item, &p, err, sizeof err)
-		                     : trigger_parse_object(item, &p, err, sizeof err);
+		int st = event_request_parse_item(&c, cloudevents, &p, err, sizeof err);
 		cJSON *res = cJSON_CreateObject();
 		cJSON_AddNumberToObject(res, "index", index++);
 		es_event *event = st == 0 ? create_event(&p, NULL) : NULL;
@@ -571,6 +541,7 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 			atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
 			cJSON_AddNumberToObject(res, "status", 400);
 			cJSON_AddStringToObject(res, "error", "bad_request");
+			utf8_repair(err); /* it may quote client bytes cut mid-character */
 			cJSON_AddStringToObject(res, "message", err);
 		} else if (!event) {
 			cJSON_AddNumberToObject(res, "status", 500);
@@ -601,32 +572,17 @@ static void trigger_batch(api_request *r, cJSON *array, bool cloudevents)
 	batch_dispatch_and_answer(b, r, r->table, false);
 }
 
-static cJSON *parse_array(api_request *r, const char *body, size_t len)
-{
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-	if (!root) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "malformed JSON at byte %zu", end && end >= body ? (size_t)(end - body) : 0);
-		bad_request(r, msg);
-		return NULL;
-	}
-	if (!cJSON_IsArray(root)) {
-		cJSON_Delete(root);
-		bad_request(r, "a batch must be a JSON array of events");
-		return NULL;
-	}
-	return root;
-}
-
 /* A body that must be a JSON array of events, answered per event. */
 static void answer_batch(api_request *r, const char *body, size_t len, bool cloudevents)
 {
-	cJSON *array = parse_array(r, body, len);
-	if (array) {
-		trigger_batch(r, array, cloudevents);
-		cJSON_Delete(array);
+	void *array;
+	char msg[256];
+	if (event_request_parse_batch(body, len, &array, msg, sizeof msg) != 0) {
+		bad_request(r, msg);
+		return;
 	}
+	trigger_batch(r, array, body, len, cloudevents);
+	cJSON_Delete(array);
 }
 
 /* ---- endpoints ---- */
@@ -647,30 +603,14 @@ void api_trigger(api_request *r)
 		return;
 	}
 	trigger_parsed p;
+	memset(&p, 0, sizeof p);
 	char err[256];
-	int st;
-	if (kind == BODY_CE_BINARY) {
-		memset(&p, 0, sizeof p);
-		ce_header headers[48];
-		size_t count = 0;
-		st = binary_headers(r->req, &p, headers, 48, &count, err, sizeof err);
-		if (st == 0)
-			st = cloudevent_parse_binary(headers, count,
-			                             evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"),
-			                             body, len, &p, err, sizeof err);
-	} else if (kind == BODY_CE_STRUCTURED) {
-		memset(&p, 0, sizeof p);
-		const char *end = NULL;
-		p.root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-		if (!p.root) {
-			snprintf(err, sizeof err, "malformed JSON at byte %zu", end && end >= body ? (size_t)(end - body) : 0);
-			st = 400;
-		} else {
-			st = cloudevent_parse_structured(p.root, &p, err, sizeof err);
-		}
-	} else {
-		st = trigger_parse(body, len, &p, err, sizeof err);
-	}
+	ce_header headers[CE_HEADERS_MAX];
+	size_t count = 0;
+	int st = kind == BODY_CE_BINARY ? binary_headers(r->req, headers, CE_HEADERS_MAX, &count, err, sizeof err) : 0;
+	if (st == 0)
+		st = event_request_parse(kind, evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"),
+		                         headers, count, body, len, &p, err, sizeof err);
 	if (st != 0)
 		bad_request(r, err);
 	else

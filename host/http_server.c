@@ -138,8 +138,11 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
 		                          .tv_usec = (suseconds_t)(c->request_timeout_ms % 1000) * 1000};
 		evhttp_set_timeout_tv(t->http, &timeout);
+		/* every method libevent can parse reaches the router, which answers
+		 * 405 in JSON (libevent's own 501 page is HTML) */
 		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
+		                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 		if (http_api_thread_init(&t->api, daemon, t->base) != 0) {
 			snprintf(err, err_size, "out of memory");
 			goto out_fail;

@@ -7,20 +7,21 @@
 #include "json_strict.h"
 
 #include <stdint.h>
+#include <string.h>
 
-typedef struct cursor {
+typedef struct scan {
 	const unsigned char *p, *end;
 	unsigned flags;
 	const char *why;
-} cursor;
+} scan;
 
-static bool fail(cursor *c, const char *why)
+static bool fail(scan *c, const char *why)
 {
 	c->why = why;
 	return false;
 }
 
-static void skip_space(cursor *c)
+static void skip_space(scan *c)
 {
 	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
 		c->p++;
@@ -71,6 +72,21 @@ bool utf8_valid(const char *s, size_t len)
 	return true;
 }
 
+void utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t avail = strlen(s);
+	while (*p) {
+		size_t n = utf8_sequence(p, avail);
+		if (!n) {
+			*p = '?';
+			n = 1;
+		}
+		p += n;
+		avail -= n;
+	}
+}
+
 static int hex4(const unsigned char *p)
 {
 	int v = 0;
@@ -86,7 +102,7 @@ static int hex4(const unsigned char *p)
 
 /* A \u escape at c->p (the backslash); a high surrogate must be followed
  * by an escaped low one. */
-static bool unicode_escape(cursor *c)
+static bool unicode_escape(scan *c)
 {
 	if (c->end - c->p < 6)
 		return fail(c, "unterminated \\u escape");
@@ -107,7 +123,7 @@ static bool unicode_escape(cursor *c)
 	return true;
 }
 
-static bool string(cursor *c)
+static bool string(scan *c)
 {
 	c->p++; /* the opening quote */
 	for (;;) {
@@ -142,12 +158,12 @@ static bool string(cursor *c)
 	}
 }
 
-static bool is_digit(cursor *c)
+static bool is_digit(scan *c)
 {
 	return c->p < c->end && *c->p >= '0' && *c->p <= '9';
 }
 
-static bool number(cursor *c)
+static bool number(scan *c)
 {
 	if (*c->p == '-')
 		c->p++;
@@ -180,7 +196,7 @@ static bool number(cursor *c)
 	return true;
 }
 
-static bool literal(cursor *c, const char *word, size_t n)
+static bool literal(scan *c, const char *word, size_t n)
 {
 	if ((size_t)(c->end - c->p) < n)
 		return fail(c, "invalid literal");
@@ -191,9 +207,9 @@ static bool literal(cursor *c, const char *word, size_t n)
 	return true;
 }
 
-static bool value(cursor *c, int depth);
+static bool value(scan *c, int depth);
 
-static bool object(cursor *c, int depth)
+static bool object(scan *c, int depth)
 {
 	c->p++;
 	skip_space(c);
@@ -225,7 +241,7 @@ static bool object(cursor *c, int depth)
 	}
 }
 
-static bool array(cursor *c, int depth)
+static bool array(scan *c, int depth)
 {
 	c->p++;
 	skip_space(c);
@@ -249,7 +265,7 @@ static bool array(cursor *c, int depth)
 }
 
 /* One value with the whitespace around it. */
-static bool value(cursor *c, int depth)
+static bool value(scan *c, int depth)
 {
 	if (depth > JSON_STRICT_MAX_DEPTH)
 		return fail(c, "nested too deeply");
@@ -286,7 +302,7 @@ static bool value(cursor *c, int depth)
 
 bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict_error *err)
 {
-	cursor c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags};
+	scan c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags};
 	bool ok = value(&c, 1);
 	if (ok && c.p != c.end)
 		ok = fail(&c, "unexpected data after the JSON value");
@@ -299,7 +315,7 @@ bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict
 
 const char *json_value_end(const char *p, const char *end)
 {
-	cursor c = {.p = (const unsigned char *)p, .end = (const unsigned char *)end};
+	scan c = {.p = (const unsigned char *)p, .end = (const unsigned char *)end};
 	skip_space(&c);
 	const unsigned char *start = c.p;
 	if (!value(&c, 1))
@@ -308,4 +324,58 @@ const char *json_value_end(const char *p, const char *end)
 	while (c.p > start && (c.p[-1] == ' ' || c.p[-1] == '\t' || c.p[-1] == '\n' || c.p[-1] == '\r'))
 		c.p--;
 	return (const char *)c.p;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len)
+{
+	const char *end = text + len, *p = skip_ws(text, end);
+	size_t key_len = strlen(key);
+	if (p == end || *p != '{')
+		return false;
+	p++;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p == end || *p != '"')
+			return false; /* '}': not there */
+		const char *key_end = json_value_end(p, end);
+		bool match = (size_t)(key_end - p) == key_len + 2 && memcmp(p + 1, key, key_len) == 0;
+		p = skip_ws(key_end, end);
+		if (p == end || *p != ':')
+			return false;
+		const char *start = skip_ws(p + 1, end);
+		const char *stop = json_value_end(start, end);
+		if (stop == start)
+			return false;
+		if (match) {
+			*value = start;
+			*value_len = (size_t)(stop - start);
+			return true;
+		}
+		p = skip_ws(stop, end);
+		if (p == end || *p != ',')
+			return false;
+		p++;
+	}
+}
+
+bool json_array_next(const char **cursor, const char *end, const char **item, size_t *item_len)
+{
+	const char *p = skip_ws(*cursor, end);
+	if (p == end || (*p != '[' && *p != ','))
+		return false; /* ']' */
+	p = skip_ws(p + 1, end);
+	const char *stop = json_value_end(p, end);
+	if (stop == p)
+		return false; /* "[]" */
+	*item = p;
+	*item_len = (size_t)(stop - p);
+	*cursor = stop;
+	return true;
 }

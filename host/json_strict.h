@@ -33,8 +33,24 @@ bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict
  * bytes are valid UTF-8: callers that cannot carry them check separately. */
 bool utf8_valid(const char *s, size_t len);
 
+/* Replace every byte of s that is not part of a valid UTF-8 sequence with
+ * '?', in place (for messages that quote a client's bytes, or cut them). */
+void utf8_repair(char *s);
+
 /* In text already accepted by json_strict_valid(): the end of the value
  * that starts at the first non-whitespace byte at or after p. */
 const char *json_value_end(const char *p, const char *end);
+
+
+
+/* In text already accepted by json_strict_valid(), for an object: the raw
+ * text of the member named `key` (written without escapes; a key spelled
+ * with escapes is not found).  False when not found. */
+bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len);
+
+/* In text already accepted by json_strict_valid(), for an array: start
+ * with *cursor at the array; each call gives the next element's text,
+ * false after the last. */
+bool json_array_next(const char **cursor, const char *end, const char **item, size_t *item_len);
 
 #endif

@@ -6,150 +6,54 @@
 
 #include "trigger_parse.h"
 
+#include "json_strict.h"
+
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static bool digits(const char *s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-bool rfc3339_parse(const char *s, int64_t *out_us)
-{
-	int year, mon, day, hour, min, sec;
-	if (strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
-	    !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &hour) ||
-	    s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
-		return false;
-	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
-		return false;
-	const char *p = s + 19;
-	int64_t frac_us = 0;
-	if (*p == '.') {
-		p++;
-		int scale = 100000, n = 0;
-		while (isdigit((unsigned char)*p)) {
-			if (n++ < 6) {
-				frac_us += (int64_t)(*p - '0') * scale;
-				scale /= 10;
-			}
-			p++;
-		}
-		if (n == 0)
-			return false;
-	}
-	int offset_s = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om;
-		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-			return false;
-		offset_s = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return false;
-	}
-	if (*p)
-		return false;
-	struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = hour, .tm_min = min,
-	                .tm_sec = sec};
-	time_t t = timegm(&tm);
-	*out_us = ((int64_t)t - offset_s) * 1000000 + frac_us;
-	return true;
-}
-
-/* Skip one JSON value starting at p (already validated by cJSON); returns
- * the first byte after it. */
-static const char *skip_value(const char *p, const char *end)
-{
-	int depth = 0;
-	do {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',' || *p == ':'))
-			p++;
-		if (p >= end)
-			return end;
-		if (*p == '"') {
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\' && p + 1 < end)
-					p++;
-			if (p < end)
-				p++;
-		} else if (*p == '{' || *p == '[') {
-			depth++;
-			p++;
-			continue;
-		} else if (*p == '}' || *p == ']') {
-			depth--;
-			p++;
-		} else {
-			while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' &&
-			       *p != '\t')
-				p++;
-		}
-	} while (depth > 0 && p < end);
-	return p;
-}
-
-/* The raw text of the top-level "data" value of a valid JSON object, so it
- * need not be printed again from the tree.  False when not found. */
-static bool raw_data_span(const char *body, size_t len, const char **start, size_t *span)
-{
-	/* cJSON is lenient (it takes any control byte as whitespace and inside
-	 * strings); only strictly formed bodies take the fast path, so the text
-	 * handed on is exactly what a strict parser would accept. */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)body[i];
-		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-			return false;
-	}
-	const char *p = body, *end = body + len;
-	while (p < end && *p != '{')
-		p++;
-	p++;
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ','))
-			p++;
-		if (p >= end || *p != '"')
-			return false;
-		const char *key = p + 1;
-		const char *after_key = skip_value(p, end);
-		bool is_data = after_key - key == 5 && memcmp(key, "data\"", 5) == 0;
-		p = after_key;
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':'))
-			p++;
-		const char *value_end = skip_value(p, end);
-		if (value_end > end || p >= end)
-			return false; /* our scan and cJSON disagree: let the caller reprint */
-		if (is_data) {
-			*start = p;
-			*span = (size_t)(value_end - p);
-			return true;
-		}
-		p = value_end;
-	}
-	return false;
-}
 
 /* Write the reason and give the HTTP status for a bad request. */
 #define FAIL(...) (snprintf(err, err_size, __VA_ARGS__), 400)
+
+const char *json_duplicate_key(const void *object)
+{
+	const cJSON *a, *b;
+	cJSON_ArrayForEach(a, (const cJSON *)object)
+	{
+		for (b = ((const cJSON *)object)->child; b != a; b = b->next)
+			if (strcmp(a->string, b->string) == 0)
+				return a->string;
+	}
+	return NULL;
+}
+
+int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size)
+{
+	*root = NULL;
+	json_strict_error why;
+	if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
+		return FAIL("malformed JSON at byte %zu: %s", why.offset, why.reason);
+	*root = cJSON_ParseWithLength(body, len);
+	if (!*root) /* valid but beyond what cJSON builds (memory) */
+		return FAIL("the JSON body could not be decoded");
+	return 0;
+}
+
+/* Object members counted before the O(n^2) duplicate check: an event has
+ * at most 7 fields and 32 attributes. */
+#define MEMBERS_MAX 64
 
 int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_t err_size)
 {
 	const cJSON *root = object;
 	if (!cJSON_IsObject(root))
 		return FAIL("the body must be a JSON object with at least a \"name\" field");
+	if (cJSON_GetArraySize(root) > MEMBERS_MAX)
+		return FAIL("more than %d fields", MEMBERS_MAX);
+	const char *twice = json_duplicate_key(root);
+	if (twice)
+		return FAIL("field \"%.64s\" appears more than once", twice);
 
 	/* Typos first: "nmae" is more useful than "missing name". */
 	static const char *const known[] = {"name", "id", "source", "time", "data", "attributes", "sync", NULL};
@@ -190,7 +94,9 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	const cJSON *when = cJSON_GetObjectItemCaseSensitive(root, "time");
 	if (when && !cJSON_IsNull(when)) {
 		if (!cJSON_IsString(when) || !rfc3339_parse(when->valuestring, &p->fields.time_us))
-			return FAIL("field \"time\" must be an RFC 3339 timestamp, e.g. \"2024-01-01T12:00:00Z\"");
+			return FAIL("field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 "
+			            "and 9999, e.g. \"2024-01-01T12:00:00Z\"");
+		p->fields.has_time = true;
 	}
 	const cJSON *sync = cJSON_GetObjectItemCaseSensitive(root, "sync");
 	if (sync) {
@@ -202,6 +108,11 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (attrs && !cJSON_IsNull(attrs)) {
 		if (!cJSON_IsObject(attrs))
 			return FAIL("field \"attributes\" must be an object of strings");
+		if (cJSON_GetArraySize(attrs) > TRIGGER_MAX_ATTRIBUTES)
+			return FAIL("more than %d attributes", TRIGGER_MAX_ATTRIBUTES);
+		const char *again = json_duplicate_key(attrs);
+		if (again)
+			return FAIL("attribute \"%.64s\" appears more than once", again);
 		const cJSON *a;
 		cJSON_ArrayForEach(a, attrs)
 		{
@@ -216,17 +127,7 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		p->fields.attributes = p->attributes;
 	}
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-	if (data && p->raw_body) {
-		/* the caller's own text of the value: no reprint (trigger_parse) */
-		const char *raw;
-		size_t span;
-		if (raw_data_span(p->raw_body, p->raw_len, &raw, &span)) {
-			p->fields.data = raw;
-			p->fields.data_len = span;
-			return 0;
-		}
-	}
-	return data ? trigger_parsed_set_data(p, data, err, err_size) : 0;
+	return data ? trigger_parsed_take_data(p, data, err, err_size) : 0;
 }
 
 int trigger_parsed_set_data(trigger_parsed *p, const void *value, char *err, size_t err_size)
@@ -239,30 +140,32 @@ int trigger_parsed_set_data(trigger_parsed *p, const void *value, char *err, siz
 	return 0;
 }
 
+int trigger_parsed_take_data(trigger_parsed *p, const void *value, char *err, size_t err_size)
+{
+	/* the caller's own text of the value, exactly as written (numbers
+	 * beyond a double's precision stay as they are); reprinted only when
+	 * the key was spelled with escapes */
+	const char *raw;
+	size_t span;
+	if (p->raw_body && json_object_member(p->raw_body, p->raw_len, "data", &raw, &span)) {
+		p->fields.data = raw;
+		p->fields.data_len = span;
+		return 0;
+	}
+	return trigger_parsed_set_data(p, value, err, err_size);
+}
+
 int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
 	memset(p, 0, sizeof *p);
 	if (len == 0)
 		return FAIL("empty body: send a JSON object such as {\"name\": \"order.created\"}");
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-	if (!root) {
-		size_t pos = end && end >= body ? (size_t)(end - body) : 0;
-		snprintf(err, err_size, "malformed JSON at byte %zu", pos);
-		return 400;
-	}
-	/* Anything but whitespace after the value is an error too. */
-	while (end && (size_t)(end - body) < len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-		end++;
-	if (end && (size_t)(end - body) < len && *end != '\0') {
-		cJSON_Delete(root);
-		snprintf(err, err_size, "malformed JSON at byte %zu: unexpected data after the value", (size_t)(end - body));
-		return 400;
-	}
-	p->root = root;
+	int st = trigger_parse_json(body, len, &p->root, err, err_size);
+	if (st)
+		return st;
 	p->raw_body = body;
 	p->raw_len = len;
-	return trigger_parse_object(root, p, err, err_size);
+	return trigger_parse_object(p->root, p, err, err_size);
 }
 
 char *trigger_parsed_own(trigger_parsed *p, char *text)

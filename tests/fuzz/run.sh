@@ -18,10 +18,12 @@ build_target() { # NAME SOURCES...
 	shift
 	$CC $flags -DPLUGINDIR='"/usr/lib/event-system/plugins"' -o "$out/$name" "$top/tests/fuzz/$name.c" "$@" $deps
 }
-build_target fuzz_trigger "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
-build_target fuzz_cloudevents "$host/cloudevents.c" "$host/trigger_parse.c" "$host/event.c" "$host/delivery_watch.c"
+parse="$host/trigger_parse.c $host/json_strict.c $host/rfc3339.c $host/event.c $host/delivery_watch.c"
+build_target fuzz_trigger $parse
+build_target fuzz_cloudevents "$host/cloudevents.c" $parse
+build_target fuzz_request "$host/event_request.c" "$host/cloudevents.c" $parse
 build_target fuzz_config "$host/es_config.c" "$host/dsn.c" "$host/yaml_tree.c" "$host/log.c"
-for t in trigger cloudevents config; do
+for t in trigger cloudevents request config; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"
 	"$out/fuzz_$t" -max_total_time="$secs" -artifact_prefix="$out/" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \

@@ -178,4 +178,17 @@ case "$st" in 4*|000) ;; *) fail "a 20 kB header got $st" ;; esac
 request GET /health
 expect_status 200
 pass "a header flood (20 kB) is refused ($st) and the server carries on"
+# Codings libevent does not implement are refused, in JSON like every error
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/events/trigger HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n10\r\n{"name":"te.gz"}\r\n0\r\n\r\n' >&3
+reply=$(timeout 5 cat <&3 || true)
+exec 3>&-
+case "$reply" in
+"HTTP/1.1 501"*'"error":"not_implemented"'*"Transfer-Encoding 'gzip, chunked' is not supported"*) ;;
+*) fail "Transfer-Encoding: gzip, chunked got: $reply" ;;
+esac
+request TRACE /health
+expect_status 405
+echo "$BODY" | jq -e '.error == "method_not_allowed"' >/dev/null || fail "TRACE: $BODY"
+pass "Transfer-Encoding: gzip, chunked is 501 in JSON; TRACE is a JSON 405, not libevent's HTML page"
 stop_daemon TERM

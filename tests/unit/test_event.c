@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "event.h"
+#include "rfc3339.h"
 
 static void name_grammar(void **state)
 {
@@ -43,7 +44,7 @@ static void event_copies_its_fields_and_serialises(void **state)
 	char name[] = "order.created";
 	char data[] = "{\"total\":12.5}";
 	event_attribute attrs[] = {{"tenant", "acme"}};
-	event_fields f = {.id = "ev-1", .name = name, .source = "shop", .time_us = 1704110400000000LL, .data = data,
+	event_fields f = {.id = "ev-1", .name = name, .source = "shop", .time_us = 1704110400000000LL, .has_time = true, .data = data,
 	                  .data_len = strlen(data), .attributes = attrs, .attribute_count = 1};
 	es_event *e = event_create(&f);
 	name[0] = 'X'; /* the event has its own copy */
@@ -72,6 +73,59 @@ static void event_without_data_has_null_data(void **state)
 	event_unref(e);
 }
 
+/* A client's time is kept whatever it is: 0 is 1970-01-01T00:00:00Z (it
+ * was taken for "no time" and replaced by the receive time). */
+static void the_epoch_is_a_time_like_any_other(void **state)
+{
+	event_fields f = {.name = "ping", .time_us = 0, .has_time = true};
+	es_event *e = event_create(&f);
+	assert_int_equal(e->time_us, 0);
+	assert_non_null(strstr(event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\""));
+	event_unref(e);
+	event_fields now = {.name = "ping"};
+	e = event_create(&now);
+	assert_true(e->time_us > 1700000000000000LL);
+	event_unref(e);
+}
+
+/* Times before 1970 and the calendar edges print as RFC 3339. */
+static void times_print_as_rfc_3339(void **state)
+{
+	struct {
+		const char *in, *out;
+	} cases[] = {
+	        {"1969-07-20T20:17:40.5Z", "1969-07-20T20:17:40.500000Z"},
+	        {"1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z"},
+	        {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000Z"},
+	        {"9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.999999Z"},
+	        {"2024-02-29T12:00:00+01:00", "2024-02-29T11:00:00.000000Z"},
+	        {"2000-02-29T00:00:00Z", "2000-02-29T00:00:00.000000Z"},
+	        {"1970-01-01T00:00:00.0000009Z", "1970-01-01T00:00:00.000000Z"}, /* sub-microsecond digits dropped */
+	        {"1969-12-31T23:59:59.9999999Z", "1969-12-31T23:59:59.999999Z"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t us;
+		char out[40];
+		if (!rfc3339_parse(cases[i].in, &us))
+			fail_msg("refused %s", cases[i].in);
+		event_format_time(us, out);
+		assert_string_equal(out, cases[i].out);
+	}
+}
+
+static void calendar_invalid_times_are_refused(void **state)
+{
+	const char *bad[] = {"2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+	                     "2024-04-31T00:00:00Z", "2024-01-01T23:59:60Z", "0000-01-01T00:00:00Z",
+	                     "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", "2024-01-01T24:00:00Z",
+	                     "2024-1-01T00:00:00Z", "2024-01-01T00:00:00.Z", "2024-01-01T00:00Z", ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int64_t us;
+		if (rfc3339_parse(bad[i], &us))
+			fail_msg("accepted %s", bad[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -79,6 +133,9 @@ int main(void)
 		cmocka_unit_test(generated_ids_are_version_4_uuids_and_differ),
 		cmocka_unit_test(event_copies_its_fields_and_serialises),
 		cmocka_unit_test(event_without_data_has_null_data),
+		cmocka_unit_test(the_epoch_is_a_time_like_any_other),
+		cmocka_unit_test(times_print_as_rfc_3339),
+		cmocka_unit_test(calendar_invalid_times_are_refused),
 	};
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
 }

@@ -50,11 +50,10 @@ static void data_is_carried_as_written(void **state)
 	assert_int_equal(p.fields.data_len, strlen(expected));
 	assert_memory_equal(p.fields.data, expected, strlen(expected));
 	trigger_parsed_free(&p);
-	/* control bytes cJSON tolerates: reprinted, never passed on raw */
+	/* control bytes cJSON tolerates as whitespace are not JSON */
 	static const char lenient[] = "{\"name\":\"a\",\"data\":\x0f[1,\x01 2]}";
-	assert_int_equal(trigger_parse(lenient, sizeof lenient - 1, &p, err, sizeof err), 0);
-	assert_int_equal(p.fields.data_len, 5);
-	assert_memory_equal(p.fields.data, "[1,2]", 5);
+	assert_int_equal(trigger_parse(lenient, sizeof lenient - 1, &p, err, sizeof err), 400);
+	assert_non_null(strstr(err, "malformed JSON at byte 19"));
 	trigger_parsed_free(&p);
 	/* an escaped key is not recognised by the fast path: reprinted instead */
 	body = "{\"d\\u0061ta\": 5, \"name\": \"a\"}";
@@ -77,7 +76,7 @@ static void minimal_event_is_parsed(void **state)
 static void errors_name_the_problem(void **state)
 {
 	expect_error("{\"name\": \"a\", ", "malformed JSON at byte");
-	expect_error("{\"name\":\"a\"} trailing", "unexpected data after the value");
+	expect_error("{\"name\":\"a\"} trailing", "unexpected data after the JSON value");
 	expect_error("[1,2]", "must be a JSON object");
 	expect_error("{}", "missing field \"name\"");
 	expect_error("{\"name\":5}", "\"name\" must be a string");
@@ -87,6 +86,46 @@ static void errors_name_the_problem(void **state)
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1}}", "attribute \"k\" must be a string");
 	expect_error("{\"name\":\"a\",\"nmae\":\"b\"}", "unknown field \"nmae\"");
 	expect_error("", "empty body");
+}
+
+/* What cJSON lets through and plugins were handed. */
+static void only_strict_json_is_accepted(void **state)
+{
+	expect_error("{\"name\":\"a\",\"data\":01}", "number with a leading zero");
+	expect_error("{\"name\":\"a\",\"data\":[1.]}", "decimal point must be followed by a digit");
+	expect_error("{\"name\":\"a\",\"data\":\"\xc0\xaf\"}", "invalid UTF-8");
+	expect_error("{\"name\":\"a\",\"data\":\"\xed\xa0\x80\"}", "invalid UTF-8");
+	expect_error("{\"name\":\"a\",\"data\":\"\\uD800\"}", "surrogate");
+	expect_error("{\"name\":\"a\"}\n{}", "unexpected data after the JSON value");
+	/* NUL would cut the name, id or an attribute: refused, raw or escaped */
+	expect_error("{\"name\":\"a\\u0000tail\"}", "\\u0000");
+	expect_error("{\"name\":\"a\",\"id\":\"x\\u0000y\"}", "\\u0000");
+	static const char raw_nul[] = "{\"name\":\"a\0tail\"}";
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse(raw_nul, sizeof raw_nul - 1, &p, err, sizeof err), 400);
+	assert_non_null(strstr(err, "control character"));
+	trigger_parsed_free(&p);
+}
+
+static void keys_appear_once(void **state)
+{
+	expect_error("{\"name\":\"a\",\"name\":\"b\"}", "field \"name\" appears more than once");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":\"1\",\"k\":\"2\"}}", "attribute \"k\" appears more than once");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-02-30T00:00:00Z\"}", "real date");
+}
+
+static void the_epoch_is_kept(void **state)
+{
+	const char *body = "{\"name\":\"a\",\"time\":\"1970-01-01T00:00:00Z\"}";
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse(body, strlen(body), &p, err, sizeof err), 0);
+	assert_true(p.fields.has_time);
+	es_event *e = event_create(&p.fields);
+	assert_int_equal(e->time_us, 0);
+	event_unref(e);
+	trigger_parsed_free(&p);
 }
 
 static void malformed_json_position_points_at_the_problem(void **state)
@@ -125,6 +164,9 @@ int main(void)
 		cmocka_unit_test(errors_name_the_problem),
 		cmocka_unit_test(malformed_json_position_points_at_the_problem),
 		cmocka_unit_test(rfc3339_forms),
+		cmocka_unit_test(only_strict_json_is_accepted),
+		cmocka_unit_test(keys_appear_once),
+		cmocka_unit_test(the_epoch_is_kept),
 	};
 	return cmocka_run_group_tests_name("trigger_parse", tests, NULL, NULL);
 }

@@ -1,0 +1,230 @@
+/* CloudEvents parsing: what reaches plugins is exactly what the client
+ * sent, or the request is refused with the rule it broke. */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cloudevents.h"
+#include "json_strict.h"
+
+#define REQUIRED {"specversion", "1.0"}, {"id", "e-1"}, {"source", "/s"}, {"type", "t.x"}
+
+static int binary(const ce_header *h, size_t n, const char *ct, const char *body, size_t len, trigger_parsed *p,
+                  char *err)
+{
+	memset(p, 0, sizeof *p);
+	err[0] = '\0';
+	return cloudevent_parse_binary(h, n, ct, body, len, p, err, 256);
+}
+
+static void expect_binary_error(const ce_header *h, size_t n, const char *ct, const char *body, const char *needle)
+{
+	trigger_parsed p;
+	char err[256];
+	int st = binary(h, n, ct, body, body ? strlen(body) : 0, &p, err);
+	trigger_parsed_free(&p);
+	if (st != 400 || !strstr(err, needle))
+		fail_msg("status %d, message '%s' (wanted '%s')", st, err, needle);
+}
+
+static int structured(const char *text, trigger_parsed *p, char *err)
+{
+	memset(p, 0, sizeof *p);
+	int st = trigger_parse_json(text, strlen(text), &p->root, err, 256);
+	if (st)
+		return st;
+	p->raw_body = text;
+	p->raw_len = strlen(text);
+	return cloudevent_parse_structured(p->root, p, err, 256);
+}
+
+static void expect_structured_error(const char *text, const char *needle)
+{
+	trigger_parsed p;
+	char err[256] = "";
+	int st = structured(text, &p, err);
+	trigger_parsed_free(&p);
+	if (st != 400 || !strstr(err, needle))
+		fail_msg("%s: status %d, message '%s' (wanted '%s')", text, st, err, needle);
+}
+
+/* The issue's reproduction: a JSON body, a NUL, 2000 bytes more.  It was
+ * copied with strndup (cut at the NUL) while the full length was kept, so
+ * event_create() read 2000 bytes past the copy (other requests' bytes). */
+static void binary_json_body_with_nul_is_refused(void **state)
+{
+	size_t len = 7 + 1 + 2000;
+	char *body = malloc(len); /* exactly sized, not NUL-terminated */
+	memcpy(body, "{\"a\":1}", 7);
+	body[7] = '\0';
+	memset(body + 8, 'A', 2000);
+	ce_header h[] = {REQUIRED};
+	trigger_parsed p;
+	char err[256];
+	int st = binary(h, 4, "application/json", body, len, &p, err);
+	if (st == 0) {
+		es_event *e = event_create(&p.fields); /* the over-read, under ASan */
+		size_t data_len = e ? e->data_len : 0;
+		if (e)
+			event_unref(e);
+		trigger_parsed_free(&p);
+		free(body);
+		fail_msg("accepted: data_len %zu for a %zu-byte copy", data_len, strlen(p.fields.data ? p.fields.data : ""));
+	}
+	assert_int_equal(st, 400);
+	assert_non_null(strstr(err, "byte 7"));
+	trigger_parsed_free(&p);
+	/* a valid body, not NUL-terminated either: exactly its bytes */
+	memcpy(body, "{\"a\":[1, 2]}", 12);
+	assert_int_equal(binary(h, 4, "application/json", body, 12, &p, err), 0);
+	es_event *e = event_create(&p.fields);
+	assert_int_equal(e->data_len, 12);
+	assert_memory_equal(e->data, "{\"a\":[1, 2]}", 13);
+	event_unref(e);
+	trigger_parsed_free(&p);
+	free(body);
+}
+
+static void binary_json_body_must_be_strict(void **state)
+{
+	ce_header h[] = {REQUIRED};
+	expect_binary_error(h, 4, "application/json", "{\"a\":01}", "leading zero");
+	expect_binary_error(h, 4, "application/json", "[1.]", "decimal point");
+	expect_binary_error(h, 4, "application/json", "{\"a\":1} trailing", "after the JSON value");
+	expect_binary_error(h, 4, "application/json", "\"\xc0\xaf\"", "UTF-8");
+	expect_binary_error(h, 4, "application/json", "\"\\u0000\"", "\\u0000");
+}
+
+static void header_values_are_decoded_as_the_binding_says(void **state)
+{
+	ce_header h[] = {REQUIRED, {"subject", "\"a \\\"quoted\\\" %41\""}, {"Region", "eu%2dwest"}};
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(binary(h, 6, NULL, NULL, 0, &p, err), 0);
+	assert_int_equal(p.fields.attribute_count, 2);
+	assert_string_equal(p.attributes[0].key, "subject");
+	assert_string_equal(p.attributes[0].value, "a \"quoted\" A");
+	assert_string_equal(p.attributes[1].key, "region");
+	assert_string_equal(p.attributes[1].value, "eu-west");
+	trigger_parsed_free(&p);
+
+	ce_header nul_id[] = {{"specversion", "1.0"}, {"id", "x%00tail"}, {"source", "/s"}, {"type", "t"}};
+	expect_binary_error(nul_id, 4, NULL, NULL, "NUL");
+	ce_header bad_utf8[] = {REQUIRED, {"subject", "%C0%AF"}};
+	expect_binary_error(bad_utf8, 5, NULL, NULL, "not valid UTF-8");
+	ce_header bad_pct[] = {REQUIRED, {"subject", "50%"}};
+	expect_binary_error(bad_pct, 5, NULL, NULL, "percent-encoding");
+	ce_header open_quote[] = {REQUIRED, {"subject", "\"abc"}};
+	expect_binary_error(open_quote, 5, NULL, NULL, "closing quote");
+}
+
+static void binary_attributes_appear_once(void **state)
+{
+	ce_header dct[] = {REQUIRED, {"datacontenttype", "text/plain"}};
+	expect_binary_error(dct, 5, "application/json", "{}", "ce-datacontenttype is not a header");
+	ce_header twice[] = {REQUIRED, {"Tenant", "a"}, {"tenant", "b"}};
+	expect_binary_error(twice, 6, NULL, NULL, "ce-tenant is given more than once");
+	ce_header id_twice[] = {REQUIRED, {"id", "e-2"}};
+	expect_binary_error(id_twice, 5, NULL, NULL, "ce-id is given more than once");
+	ce_header reserved[] = {REQUIRED, {"dataencoding", "x"}};
+	expect_binary_error(reserved, 5, "application/octet-stream", "\x01", "reserved");
+	/* Content-Type is the one datacontenttype */
+	ce_header ok[] = {REQUIRED};
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(binary(ok, 4, "application/json", "{}", 2, &p, err), 0);
+	assert_int_equal(p.fields.attribute_count, 1);
+	assert_string_equal(p.attributes[0].key, "datacontenttype");
+	trigger_parsed_free(&p);
+}
+
+static void text_that_is_not_utf8_travels_as_base64(void **state)
+{
+	ce_header h[] = {REQUIRED};
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(binary(h, 4, "text/plain", "caf\xe9", 4, &p, err), 0);
+	assert_int_equal(p.fields.data_len, 10);
+	assert_memory_equal(p.fields.data, "\"Y2Fm6Q==\"", 10);
+	trigger_parsed_free(&p);
+	assert_int_equal(binary(h, 4, "text/plain", "caf\xc3\xa9", 5, &p, err), 0);
+	assert_string_equal(p.fields.data, "\"caf\xc3\xa9\"");
+	trigger_parsed_free(&p);
+}
+
+static void attribute_rules_are_named(void **state)
+{
+	char text[400];
+	char name[66];
+	memset(name, 'a', 65);
+	name[65] = '\0';
+	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"%s\":\"v\"}", name);
+	expect_structured_error(text, "65 characters long (at most 64)");
+	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"Bad-Name\":\"v\"}",
+	                        "has a character other than a-z and 0-9 at position 1");
+	name[64] = '\0'; /* 64 is fine */
+	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"%s\":\"v\"}", name);
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(structured(text, &p, err), 0);
+	trigger_parsed_free(&p);
+}
+
+static void structured_values_are_checked(void **state)
+{
+#define CE "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\""
+	expect_structured_error(CE ",\"data_base64\":\"AAE\"}", "base64");
+	expect_structured_error(CE ",\"data_base64\":\"A===\"}", "base64");
+	expect_structured_error(CE ",\"data_base64\":\"@@@@\"}", "base64");
+	expect_structured_error(CE ",\"data_base64\":\"AB==\"}", "base64"); /* bits left over */
+	expect_structured_error(CE ",\"data_base64\":\"AA AA\"}", "base64");
+	expect_structured_error(CE ",\"subject\":\"\"}", "subject must not be empty");
+	expect_structured_error(CE ",\"dataschema\":\"\"}", "dataschema must not be empty");
+	expect_structured_error(CE ",\"id\":\"y\"}", "'id' is given more than once");
+	expect_structured_error(CE ",\"data\":1,\"data\":2}", "'data' is given more than once");
+	expect_structured_error(CE ",\"data\":[1.]}", "decimal point");
+	expect_structured_error(CE "} x", "after the JSON value");
+	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "RFC 3339");
+	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "RFC 3339");
+	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\\u0000y\",\"source\":\"s\",\"type\":\"t\"}", "\\u0000");
+	trigger_parsed p;
+	char err[256];
+	/* data exactly as written, time 0 kept */
+	assert_int_equal(structured(CE ",\"time\":\"1970-01-01T00:00:00Z\",\"data\": [12345678901234567890, 1.0e400] }",
+	                            &p, err),
+	                 0);
+	assert_int_equal(p.fields.data_len, 31);
+	assert_memory_equal(p.fields.data, "[12345678901234567890, 1.0e400]", 31);
+	assert_true(p.fields.has_time);
+	es_event *e = event_create(&p.fields);
+	assert_int_equal(e->time_us, 0);
+	/* the whole event carries the data as written too */
+	assert_non_null(strstr(event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\",\"data\":[12345678901234567890, 1.0e400]"));
+	event_unref(e);
+	trigger_parsed_free(&p);
+	assert_int_equal(structured(CE ",\"data_base64\":\"AAE=\"}", &p, err), 0);
+	trigger_parsed_free(&p);
+#undef CE
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(binary_json_body_with_nul_is_refused),
+	        cmocka_unit_test(binary_json_body_must_be_strict),
+	        cmocka_unit_test(header_values_are_decoded_as_the_binding_says),
+	        cmocka_unit_test(binary_attributes_appear_once),
+	        cmocka_unit_test(text_that_is_not_utf8_travels_as_base64),
+	        cmocka_unit_test(attribute_rules_are_named),
+	        cmocka_unit_test(structured_values_are_checked),
+	};
+	return cmocka_run_group_tests_name("cloudevents", tests, NULL, NULL);
+}
