@@ -98,14 +98,24 @@ typedef struct es_host_api {
 	void (*log)(es_plugin_ctx *ctx, es_log_level level, const char *fmt, ...) ES_PRINTF(3, 4);
 
 	/* Event accessors.  Strings are NUL-terminated, owned by the host, valid
-	 * while the event is being handled.  source is "" when not given. */
+	 * while the event is being handled.  source is "" when not given.
+	 * What the host promises (it refuses requests that break it): every
+	 * string is valid UTF-8 without NUL bytes and is exactly what the
+	 * client sent; the id is 1-128 printable ASCII characters without
+	 * spaces, quotes or backslashes; the name follows the event name
+	 * grammar. */
 	const char *(*event_id)(const es_event *event);
 	const char *(*event_name)(const es_event *event);
 	const char *(*event_source)(const es_event *event);
-	/* Event time, microseconds since the Unix epoch (UTC). */
+	/* Event time, microseconds since the Unix epoch (UTC), from
+	 * 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z; negative before
+	 * 1970.  The client's time rounded down to the microsecond, or the
+	 * receive time when the client gave none. */
 	int64_t (*event_time_us)(const es_event *event);
-	/* The event's data as JSON text (not necessarily NUL-terminated: use
-	 * *len).  "null" when the event carried no data. */
+	/* The event's data as JSON text: exactly *len bytes of strictly valid
+	 * JSON (RFC 8259, UTF-8, no NUL byte and no \u0000 escape), followed
+	 * by a NUL.  As the client wrote it (numbers are not rounded), possibly
+	 * with whitespace around it.  "null" when the event carried no data. */
 	const char *(*event_data)(const es_event *event, size_t *len);
 	/* A string attribute, or NULL when absent. */
 	const char *(*event_attribute)(const es_event *event, const char *key);
@@ -129,7 +139,8 @@ typedef struct es_host_api {
 
 	/* Emit a new event into the router, as if it had arrived over HTTP.
 	 * `name` follows the event name grammar; `data_json` is JSON text of
-	 * `len` bytes (may be NULL for no data).  The host copies both.
+	 * `len` bytes (may be NULL for no data), held to the same strict rules
+	 * as event_data() promises.  The host copies both.
 	 * Returns ES_STATUS_BUSY when a matching queue is full (nothing enqueued),
 	 * ES_STATUS_INVALID for a bad name or bad JSON. */
 	es_status (*emit)(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len);
