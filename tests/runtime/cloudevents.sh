@@ -101,6 +101,17 @@ for bad in '{"a":01}' '[1.]' '{"a":1} trailing'; do
 	request POST /api/events/batch "[{\"name\":\"a\",\"data\":$bad}]"
 	expect_status 400
 done
+# trailing data after the whole document, on every endpoint that takes JSON
+request POST /api/events/trigger '{"specversion":"1.0","id":"tail-1","source":"s","type":"t"} x' application/cloudevents+json
+expect_status 400
+expect_body 'unexpected data after the JSON value'
+request POST /api/events/trigger '[{"specversion":"1.0","id":"tail-2","source":"s","type":"t"}] x' \
+	application/cloudevents-batch+json
+expect_status 400
+expect_body 'unexpected data after the JSON value'
+request POST /api/events/batch '[{"name":"a","id":"tail-3"}] x'
+expect_status 400
+expect_body 'unexpected data after the JSON value'
 printf '{"specversion":"1.0","id":"utf-1","source":"s","type":"t","data":"\xc0\xaf"}' > "$TMP/overlong"
 ce_post "$TMP/status" "$TMP/body" -H 'Content-Type: application/cloudevents+json' --data-binary @"$TMP/overlong"
 [ "$(cat "$TMP/status")" = 400 ] && grep -q 'invalid UTF-8' "$TMP/body" || fail "overlong UTF-8: $(cat "$TMP/body")"
@@ -154,7 +165,7 @@ request POST /api/events/trigger "{\"specversion\":\"1.0\",\"id\":\"t-1\",\"sour
 	application/cloudevents+json
 expect_status 400
 expect_body '65 characters long (at most 64)'
-for id in nul-1 strict-1 strict-2 strict-3 d-1 u-1 t-1; do
+for id in nul-1 strict-1 strict-2 strict-3 tail-1 tail-2 tail-3 utf-1 d-1 u-1 t-1; do
 	! grep -q "\"id\":\"$id\"" "$TMP/events.log" || fail "refused event $id reached the plugin"
 done
 pass "calendar-invalid times, bad data_base64, empty subject and a 65-character name are 400 with the rule; no refused event reached a plugin"
