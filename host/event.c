@@ -7,6 +7,7 @@
 #include "event.h"
 
 #include "delivery_watch.h"
+#include "json_strict.h"
 #include "rfc3339.h"
 
 #include <cjson/cJSON.h>
@@ -205,9 +206,9 @@ const char *event_json(es_event *e, size_t *len)
 		char *tail = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
 		cJSON_Delete(obj);
 		cJSON_Delete(attrs);
-		/* the data is spliced in as its text (valid JSON, checked when the
-		 * event was accepted): a reprint would change numbers a double
-		 * cannot hold */
+		/* the data is spliced in as its text without the whitespace
+		 * between tokens (valid JSON, checked when the event was
+		 * accepted): a reprint would change numbers a double cannot hold */
 		char *built = NULL;
 		if (head && (tail || !attrs)) {
 			size_t head_len = strlen(head) - 1; /* without its '}' */
@@ -219,8 +220,7 @@ const char *event_json(es_event *e, size_t *len)
 				o += head_len;
 				memcpy(o, ",\"data\":", 8);
 				o += 8;
-				memcpy(o, e->data, e->data_len);
-				o += e->data_len;
+				o += json_minify(e->data, e->data_len, o); /* one line, as before */
 				if (tail) {
 					memcpy(o, ",\"attributes\":", 14);
 					o += 14;

@@ -326,6 +326,28 @@ const char *json_value_end(const char *p, const char *end)
 	return (const char *)c.p;
 }
 
+size_t json_minify(const char *text, size_t len, char *out)
+{
+	/* whitespace only occurs between tokens or inside strings, and a
+	 * string's control characters are escaped: drop it outside strings */
+	size_t n = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			out[n++] = c;
+			if (c == '\\' && i + 1 < len)
+				out[n++] = text[++i];
+			else if (c == '"')
+				in_string = false;
+		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			out[n++] = c;
+			in_string = c == '"';
+		}
+	}
+	return n;
+}
+
 static const char *skip_ws(const char *p, const char *end)
 {
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))

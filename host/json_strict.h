@@ -43,6 +43,11 @@ const char *json_value_end(const char *p, const char *end);
 
 
 
+/* In text already accepted by json_strict_valid(): copy it to out (room
+ * for len bytes) without the whitespace between tokens, so it fits on one
+ * line.  Returns the length written (not NUL-terminated). */
+size_t json_minify(const char *text, size_t len, char *out);
+
 /* In text already accepted by json_strict_valid(), for an object: the raw
  * text of the member named `key` (written without escapes; a key spelled
  * with escapes is not found).  False when not found. */

@@ -10,7 +10,8 @@
  * Asserted on every input (abort() makes libFuzzer report it):
  *  - every error answer is strictly valid JSON (UTF-8, json_strict.h);
  *  - an accepted event's data is strictly valid JSON with no NUL, exactly
- *    data_len bytes long, and the whole event (event_json) is valid JSON;
+ *    data_len bytes long, and the whole event (event_json) is valid JSON
+ *    on one line (the log plugin writes JSON lines);
  *  - its id and name need no JSON escaping (the 202 body is built by hand)
  *    and are exactly what the client sent: the "id" and "name"/"type" of
  *    the JSON body decoded here independently, or the ce-id / ce-type
@@ -145,6 +146,7 @@ static void check_accepted(trigger_parsed *p, body_kind kind, const ce_header *h
 	const char *whole = event_json(e, &n);
 	CHECK(whole && json_strict_valid(whole, n, JSON_STRICT_NO_NUL, NULL), "event JSON invalid: %.300s",
 	      whole ? whole : "(null)");
+	CHECK(!memchr(whole, '\n', n) && !memchr(whole, '\r', n), "event JSON is not one line: %.300s", whole);
 	char why[200];
 	CHECK(event_id_valid(e->id, strlen(e->id)), "id '%s' breaks the id grammar", e->id);
 	CHECK(event_name_valid(e->name, strlen(e->name), why, sizeof why), "name '%s': %s", e->name, why);

@@ -86,7 +86,14 @@ ce_post "$TMP/status" "$TMP/body" -H 'ce-specversion: 1.0' -H 'ce-id: nul-1' -H 
 	fail "binary JSON body with a NUL: $(cat "$TMP/status") $(cat "$TMP/body")"
 request GET /health
 expect_status 200
-pass "binary mode: a JSON body with a NUL byte is refused (400, byte 7), never read past"
+printf '{\n  "a": [1,\n 2],\r\n  "s": "x y"\n}\n' > "$TMP/pretty"
+ce_post "$TMP/status" "$TMP/body" -H 'ce-specversion: 1.0' -H 'ce-id: pretty-1' -H 'ce-source: /s' -H 'ce-type: t.pretty' \
+	-H 'Content-Type: application/json' --data-binary @"$TMP/pretty"
+[ "$(cat "$TMP/status")" = 202 ] || fail "pretty-printed body: $(cat "$TMP/status") $(cat "$TMP/body")"
+wait_until "pretty-printed event logged" 5 lines_at_least "$TMP/events.log" '"id":"pretty-1"' 1
+grep '"id":"pretty-1"' "$TMP/events.log" | jq -e '.data.a == [1,2] and .data.s == "x y"' >/dev/null ||
+	fail "a pretty-printed body is not one log line: $(cat "$TMP/events.log")"
+pass "binary mode: a JSON body with a NUL byte is refused (400, byte 7), never read past; a pretty-printed one is logged on one line"
 
 for bad in '{"a":01}' '[1.]' '{"a":1} trailing'; do
 	ce_post "$TMP/status" "$TMP/body" -H 'ce-specversion: 1.0' -H 'ce-id: strict-1' -H 'ce-source: /s' \

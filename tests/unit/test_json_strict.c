@@ -98,6 +98,17 @@ static void value_end_gives_the_value_alone(void **state)
 	assert_int_equal(json_value_end(stop + 2, end) - t, 21);
 }
 
+/* The whole event's JSON is one line: the data's own whitespace goes,
+ * the strings' stays. */
+static void minify_keeps_strings(void **state)
+{
+	const char *t = " {\n \"a b\" : [ 1 ,\t\"x \\\" y\" ] }\r\n";
+	char out[64];
+	size_t n = json_minify(t, strlen(t), out);
+	out[n] = '\0';
+	assert_string_equal(out, "{\"a b\":[1,\"x \\\" y\"]}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +118,7 @@ int main(void)
 	        cmocka_unit_test(refuses_invalid_utf8),
 	        cmocka_unit_test(nesting_is_bounded),
 	        cmocka_unit_test(value_end_gives_the_value_alone),
+	        cmocka_unit_test(minify_keeps_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
