@@ -87,7 +87,7 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 		int oh, om;
 		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
 			return false;
-		offset_s = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+		offset_s = ((int64_t)oh * 3600 + (int64_t)om * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else {
 		return false;
@@ -95,7 +95,7 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 	if (*p)
 		return false;
 	int64_t us = days_from_civil(year, mon, day) * US_PER_DAY +
-	             ((int64_t)hour * 3600 + min * 60 + sec - offset_s) * US_PER_SEC + frac_us;
+	             ((int64_t)hour * 3600 + (int64_t)min * 60 + sec - offset_s) * US_PER_SEC + frac_us;
 	static const int64_t first = -62135596800LL * US_PER_SEC;     /* 0001-01-01T00:00:00Z */
 	static const int64_t last = 253402300799LL * US_PER_SEC + 999999; /* 9999-12-31T23:59:59.999999Z */
 	if (us < first || us > last)
