@@ -22,7 +22,7 @@ parse="$host/trigger_parse.c $host/json_strict.c $host/rfc3339.c $host/event.c $
 build_target fuzz_trigger $parse
 build_target fuzz_cloudevents "$host/cloudevents.c" $parse
 build_target fuzz_request "$host/event_request.c" "$host/cloudevents.c" $parse
-build_target fuzz_config "$host/es_config.c" "$host/dsn.c" "$host/yaml_tree.c" "$host/log.c"
+build_target fuzz_config "$host/es_config.c" "$host/dsn.c" "$host/file_trust.c" "$host/yaml_tree.c" "$host/log.c"
 for t in trigger cloudevents request config; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"
