@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cloudevents.h"
+#include "event_request.h"
 #include "json_strict.h"
 
 #define REQUIRED {"specversion", "1.0"}, {"id", "e-1"}, {"source", "/s"}, {"type", "t.x"}
@@ -215,6 +216,21 @@ static void structured_values_are_checked(void **state)
 #undef CE
 }
 
+/* The HTTP binding chooses the mode by Content-Type first: ce-* headers
+ * beside a CloudEvents media type do not make it binary mode. */
+static void mode_is_chosen_by_content_type_first(void **state)
+{
+	assert_int_equal(event_request_kind("application/cloudevents+json", true), BODY_CE_STRUCTURED);
+	assert_int_equal(event_request_kind("Application/CloudEvents+JSON; charset=utf-8", true), BODY_CE_STRUCTURED);
+	assert_int_equal(event_request_kind("application/cloudevents-batch+json", true), BODY_CE_BATCH);
+	assert_int_equal(event_request_kind("application/json", true), BODY_CE_BINARY);
+	assert_int_equal(event_request_kind("text/plain", true), BODY_CE_BINARY);
+	assert_int_equal(event_request_kind(NULL, true), BODY_CE_BINARY);
+	assert_int_equal(event_request_kind(NULL, false), BODY_JSON);
+	assert_int_equal(event_request_kind("application/json ; charset=utf-8", false), BODY_JSON);
+	assert_int_equal(event_request_kind("text/plain", false), BODY_UNSUPPORTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +241,7 @@ int main(void)
 	        cmocka_unit_test(text_that_is_not_utf8_travels_as_base64),
 	        cmocka_unit_test(attribute_rules_are_named),
 	        cmocka_unit_test(structured_values_are_checked),
+	        cmocka_unit_test(mode_is_chosen_by_content_type_first),
 	};
 	return cmocka_run_group_tests_name("cloudevents", tests, NULL, NULL);
 }
