@@ -23,6 +23,7 @@
 #include "histogram.h"
 #include "http_api_internal.h"
 #include "event_request.h"
+#include "http_gate.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_instance.h"
@@ -69,6 +70,9 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base)
 {
 	api->daemon = daemon;
+	api->gate = http_gate_new(daemon, base);
+	if (!api->gate)
+		return -1;
 	api->access_log = evbuffer_new();
 	api->flush_timer = event_new(base, -1, EV_PERSIST, on_flush_timer, api);
 	if (!api->access_log || !api->flush_timer)
@@ -89,6 +93,8 @@ void http_api_thread_free(http_api_thread *api)
 		event_free(api->flush_timer);
 	api->access_log = NULL;
 	api->flush_timer = NULL;
+	http_gate_free(api->gate); /* after evhttp_free(): closing its connections frees their gate state */
+	api->gate = NULL;
 }
 
 /* ---- replies and the access log ---- */
@@ -241,14 +247,20 @@ static void on_client_gone(struct evhttp_connection *conn, void *arg)
 
 void api_request_watch(api_request *kept)
 {
-	if (kept->req)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(kept->req), on_client_gone, kept);
+	if (!kept->req)
+		return;
+	struct evhttp_connection *conn = evhttp_request_get_connection(kept->req);
+	if (!http_gate_watch_close(kept->thread->gate, conn, on_client_gone, kept))
+		evhttp_connection_set_closecb(conn, on_client_gone, kept);
 }
 
 void api_request_unwatch(api_request *kept)
 {
-	if (kept->req)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(kept->req), NULL, NULL);
+	if (!kept->req)
+		return;
+	struct evhttp_connection *conn = evhttp_request_get_connection(kept->req);
+	if (!http_gate_watch_close(kept->thread->gate, conn, NULL, NULL))
+		evhttp_connection_set_closecb(conn, NULL, NULL);
 }
 
 static void method_not_allowed(api_request *r, const char *allow)
@@ -261,8 +273,7 @@ static void method_not_allowed(api_request *r, const char *allow)
 
 /* ---- authentication ---- */
 
-/* Compare without an early exit, so timing does not reveal a prefix. */
-static bool secret_equal(const char *a, size_t a_len, const char *b)
+bool api_secret_equal(const char *a, size_t a_len, const char *b)
 {
 	size_t b_len = strlen(b);
 	unsigned char diff = (unsigned char)(a_len != b_len);
@@ -282,7 +293,7 @@ static const api_token *request_token(const api_request *r)
 	size_t given_len = strlen(given);
 	const api_token *match = NULL;
 	for (size_t i = 0; i < r->config->token_count; i++)
-		if (secret_equal(given, given_len, r->config->tokens[i].secret))
+		if (api_secret_equal(given, given_len, r->config->tokens[i].secret))
 			match = &r->config->tokens[i];
 	return match;
 }

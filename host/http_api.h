@@ -39,6 +39,7 @@ typedef struct http_api_thread {
 	struct evbuffer *access_log; /* lines waiting to be written */
 	struct event *flush_timer;   /* writes them every ACCESS_LOG_FLUSH_MS */
 	struct admin_wait *admin_waits; /* POST /api/admin/reload requests waiting */
+	struct http_gate *gate;      /* refuses unauthenticated bodies before they are read (http_gate.c) */
 } http_api_thread;
 
 /* 0, or -1 when out of memory. */

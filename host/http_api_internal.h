@@ -9,6 +9,8 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http_api.h"
@@ -55,6 +57,10 @@ void api_error(api_request *r, int status, const char *code, const char *message
 void api_header(api_request *r, const char *name, const char *value);
 /* The value of query parameter `key`, copied into out; false when absent. */
 bool api_query(const api_request *r, const char *key, char *out, size_t out_size);
+
+/* Compare a secret without an early exit, so timing does not reveal a
+ * prefix. */
+bool api_secret_equal(const char *given, size_t given_len, const char *secret);
 
 /* API counters (http_api.c). */
 extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "http_api.h"
+#include "http_gate.h"
 #include "log.h"
 
 typedef struct http_thread {
@@ -148,6 +149,9 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 			goto out_fail;
 		}
 		evhttp_set_gencb(t->http, http_api_handle, &t->api);
+		/* Each connection's bufferevent comes from the gate, which reads
+		 * request heads before evhttp reads their bodies. */
+		evhttp_set_bevcb(t->http, http_gate_new_connection, t->api.gate);
 	}
 	for (uint32_t i = 0; i < threads; i++) {
 		http_thread *t = &s->threads[i];
