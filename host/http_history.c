@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,19 +75,30 @@ static void bad_parameter(api_request *r, const char *message)
 	api_error(r, 400, "bad_request", message);
 }
 
+/* The latest instant a bound may name: 9999-12-31T23:59:59Z, the last one
+ * RFC 3339 can write (and far below where seconds * 10^6 would overflow). */
+#define WHEN_MAX_SECONDS 253402300799LL
+
+typedef enum when_status { WHEN_OK, WHEN_MALFORMED, WHEN_OUT_OF_RANGE } when_status;
+
 /* RFC 3339 UTC ("2026-11-26T10:00:00Z", fractions allowed) or Unix
- * seconds; -1 when neither. */
-static int64_t parse_when(const char *text)
+ * seconds, into *us. */
+static when_status parse_when(const char *text, int64_t *us)
 {
-	char *end;
-	long long secs = strtoll(text, &end, 10);
-	if (*text && !*end && secs > 0)
-		return (int64_t)secs * 1000000;
+	if (*text >= '0' && *text <= '9' && strspn(text, "0123456789") == strlen(text)) {
+		errno = 0;
+		char *end;
+		long long secs = strtoll(text, &end, 10);
+		if (errno == ERANGE || secs > WHEN_MAX_SECONDS)
+			return WHEN_OUT_OF_RANGE;
+		*us = (int64_t)secs * 1000000;
+		return WHEN_OK;
+	}
 	struct tm tm = {0};
 	int consumed = 0;
 	if (sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
 	           &tm.tm_sec, &consumed) != 6)
-		return -1;
+		return WHEN_MALFORMED;
 	const char *p = text + consumed;
 	long frac = 0;
 	int digits = 0;
@@ -101,10 +113,14 @@ static int64_t parse_when(const char *text)
 		digits++;
 	}
 	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
-		return -1;
+		return WHEN_MALFORMED;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000000 + frac;
+	time_t secs = timegm(&tm);
+	if (secs < 0 || secs > WHEN_MAX_SECONDS)
+		return WHEN_OUT_OF_RANGE;
+	*us = (int64_t)secs * 1000000 + frac;
+	return WHEN_OK;
 }
 
 /* limit and before, shared by the lists; false after answering 400. */
@@ -158,11 +174,18 @@ void api_events_list(api_request *r)
 	for (int i = 0; i < 2; i++) {
 		if (!api_query(r, bounds[i], v, sizeof v))
 			continue;
-		int64_t us = parse_when(v);
-		if (us < 0) {
+		int64_t us = 0;
+		when_status st = parse_when(v, &us);
+		if (st != WHEN_OK) {
 			char msg[200];
-			snprintf(msg, sizeof msg, "%s must be an RFC 3339 UTC time (2026-11-26T10:00:00Z) or Unix seconds",
-			         bounds[i]);
+			if (st == WHEN_OUT_OF_RANGE)
+				snprintf(msg, sizeof msg,
+				         "%s is out of range: from 1970-01-01T00:00:00Z (Unix seconds 0) to "
+				         "9999-12-31T23:59:59Z (Unix seconds %lld)",
+				         bounds[i], WHEN_MAX_SECONDS);
+			else
+				snprintf(msg, sizeof msg,
+				         "%s must be an RFC 3339 UTC time (2026-11-26T10:00:00Z) or Unix seconds", bounds[i]);
 			bad_parameter(r, msg);
 			return;
 		}

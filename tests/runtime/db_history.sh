@@ -112,6 +112,19 @@ expect_status 400
 request GET "/api/events?since=yesterday"
 expect_status 400
 expect_body "RFC 3339"
+# Bounds past the year 9999 (the largest a signed 64-bit count of
+# microseconds could not even hold) are refused by name, not overflowed
+for bound in since until; do
+	for v in 9223372036854775807 99999999999999999999 253402300800; do
+		request GET "/api/events?$bound=$v"
+		expect_status 400
+		expect_body "$bound is out of range"
+		expect_body "9999-12-31T23:59:59Z"
+	done
+done
+request GET "/api/events?until=253402300799"
+expect_status 200
+daemon_exited && fail "the daemon died on an out-of-range time bound"
 pass "GET /api/events filters by name (with *), since, until; pages newest first with next_before; bad parameters are 400"
 
 # A row larger than the server's max_allowed_packet is never sent (the server
