@@ -200,3 +200,19 @@ counter_at_least() {
 	v=$(plugin_counter "$1" "$2")
 	[ -n "$v" ] && [ "$v" -ge "$3" ]
 }
+
+# build_named_plugins DIR COUNT: COUNT plugins accepting every event, named
+# p00-<52 x's> ... (60 characters each, the loader allows 64), built from
+# tests/plugins/named.c into DIR (not the plugin directory: a test copies
+# them in when it wants them).  Plain cc: they hold no code a sanitizer
+# needs to see.
+NAMED_PLUGIN_PAD=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+build_named_plugins() {
+	local dir=$1 count=$2 i name
+	mkdir -p "$dir"
+	for i in $(seq -w 0 $((count - 1))); do
+		name=$(printf 'p%02d-%s' "$((10#$i))" "$NAMED_PLUGIN_PAD")
+		cc -std=c11 -O0 -shared -fPIC -I"$ES_TOP_SRCDIR/sdk/include" -DNAMED_PLUGIN="\"$name\"" \
+			-o "$dir/$name.so" "$ES_TOP_SRCDIR/tests/plugins/named.c" || fail "building plugin $name failed"
+	done
+}
