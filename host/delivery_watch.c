@@ -23,7 +23,8 @@ struct delivery_watch {
 	size_t count, capacity;
 	watch_outcome *outcomes;
 	struct event *wake;    /* activated when complete */
-	struct event *timeout;
+	struct event *timeout; /* added by delivery_watch_bind() */
+	uint32_t timeout_ms;
 	void (*done)(delivery_watch *, bool, void *);
 	void *arg;
 };
@@ -46,32 +47,49 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	fire(arg, true);
 }
 
-delivery_watch *delivery_watch_create(struct event_base *base, size_t capacity, uint32_t timeout_ms,
+delivery_watch *delivery_watch_create(struct event_base *base, uint32_t timeout_ms,
                                       void (*done)(delivery_watch *, bool, void *), void *arg)
 {
 	delivery_watch *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
-	w->outcomes = calloc(capacity ? capacity : 1, sizeof *w->outcomes);
 	w->wake = event_new(base, -1, 0, on_wake, w);
 	w->timeout = evtimer_new(base, on_timeout, w);
-	if (!w->outcomes || !w->wake || !w->timeout) {
+	if (!w->wake || !w->timeout) {
 		if (w->wake)
 			event_free(w->wake);
 		if (w->timeout)
 			event_free(w->timeout);
-		free(w->outcomes);
 		free(w);
 		return NULL;
 	}
 	atomic_init(&w->refs, 1);
 	pthread_mutex_init(&w->lock, NULL);
-	w->capacity = capacity ? capacity : 1;
 	w->done = done;
 	w->arg = arg;
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
-	evtimer_add(w->timeout, &tv);
+	w->timeout_ms = timeout_ms;
 	return w;
+}
+
+bool delivery_watch_bind(delivery_watch *w, size_t table_size)
+{
+	size_t capacity = table_size ? table_size : 1;
+	watch_outcome *outcomes = calloc(capacity, sizeof *outcomes);
+	if (!outcomes)
+		return false;
+	/* Before dispatch no worker knows the event yet: nothing recorded. */
+	pthread_mutex_lock(&w->lock);
+	free(w->outcomes);
+	w->outcomes = outcomes;
+	w->capacity = capacity;
+	w->count = 0;
+	pthread_mutex_unlock(&w->lock);
+	/* The wait for outcomes starts now: a durable event's store before it
+	 * has its own bound (the database's timeouts), and a watch that fired
+	 * while its event was still being stored would be freed under it. */
+	struct timeval tv = {.tv_sec = w->timeout_ms / 1000, .tv_usec = (suseconds_t)(w->timeout_ms % 1000) * 1000};
+	evtimer_add(w->timeout, &tv);
+	return true;
 }
 
 void delivery_watch_ref(delivery_watch *w)
@@ -112,6 +130,10 @@ static void maybe_complete(delivery_watch *w)
 void delivery_watch_arm(delivery_watch *w, const char *const *names, size_t count)
 {
 	pthread_mutex_lock(&w->lock);
+	/* Cannot happen when bound to the dispatching table (every target is
+	 * one of its plugins); never index past the outcomes if it does. */
+	if (count > w->capacity)
+		count = w->capacity;
 	/* Put the armed plugins first, in dispatch order. */
 	for (size_t i = 0; i < count; i++) {
 		watch_outcome *o = slot(w, names[i]);

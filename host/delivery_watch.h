@@ -3,8 +3,12 @@
  * synchronous trigger (?wait=true) and POST /api/events/test.
  *
  * The HTTP thread creates a watch on its event_base, attaches it to the
- * event, dispatches, then arms it with the number of plugins the event was
- * queued for.  Worker threads record each plugin's final outcome; when all
+ * event, binds it to the routing table that dispatches the event (room for
+ * one outcome per plugin of that table), dispatches, then arms it with the
+ * plugins the event was queued for.  Binding and dispatching use the same
+ * table: a durable event is dispatched by the table in force when its row
+ * commits, which a reload may have made larger than the one the request
+ * arrived with.  Worker threads record each plugin's final outcome; when all
  * are in (or the timeout fires first) the `done` callback runs on the HTTP
  * thread, which answers the request there.
  *
@@ -34,16 +38,21 @@ typedef struct watch_outcome {
 	char error[256];
 } watch_outcome;
 
-/* `done(watch, timed_out, arg)` runs once on the base's thread.  `capacity`
- * bounds the plugins recorded (the routing table's size).  NULL when out of
- * memory.  Call on the base's thread. */
-delivery_watch *delivery_watch_create(struct event_base *base, size_t capacity, uint32_t timeout_ms,
+/* `done(watch, timed_out, arg)` runs once on the base's thread.  NULL when
+ * out of memory.  Call on the base's thread. */
+delivery_watch *delivery_watch_create(struct event_base *base, uint32_t timeout_ms,
                                       void (*done)(delivery_watch *watch, bool timed_out, void *arg), void *arg);
+/* Before dispatch, once: room for `table_size` outcomes, the size of the
+ * routing table that will dispatch the event (the same table, not the one
+ * the request arrived with), and the timeout starts.  False when out of
+ * memory. */
+bool delivery_watch_bind(delivery_watch *watch, size_t table_size);
 /* Take a reference for the event (before event_create). */
 void delivery_watch_ref(delivery_watch *watch);
 void delivery_watch_release(delivery_watch *watch);
 
-/* After dispatch: `names` are the plugins the event was queued for. */
+/* After dispatch: `names` are the plugins the event was queued for (at most
+ * the bound table's size). */
 void delivery_watch_arm(delivery_watch *watch, const char *const *names, size_t count);
 /* From a worker thread: a plugin's outcome (only final ones complete it). */
 void delivery_watch_record(delivery_watch *watch, const char *plugin, delivery_outcome outcome, uint32_t attempts,

@@ -183,6 +183,15 @@ static es_event *create_event(trigger_parsed *p, sync_wait *s)
  * database, and arm the waiter `s` when there is one. */
 static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
 {
+	/* The waiter is sized by the table that dispatches, which in durable
+	 * mode is the one in force when the row committed (a reload may have
+	 * added plugins since the request arrived). */
+	if (s && !delivery_watch_bind(s->watch, routing_table_size(table))) {
+		LOG_ERROR("http", "event %s (%s) refused: out of memory for its waiter", out->event->id, out->event->name);
+		database_refused(out->event);
+		out->status = 500;
+		return;
+	}
 	if (router_dispatch(table, out->event, &out->dr) == DISPATCH_BUSY) {
 		atomic_fetch_add_explicit(&api_busy, 1, memory_order_relaxed);
 		LOG_WARN("http", "event %s (%s) refused: queue of plugin '%s' is full", out->event->id, out->event->name,
@@ -281,13 +290,13 @@ static void answer_submitted(api_request *r, sync_wait *s, submitted *sub)
 		api_error(r, 500, "internal", "out of memory");
 }
 
-static sync_wait *sync_wait_new(api_request *r, routing_table *table)
+static sync_wait *sync_wait_new(api_request *r)
 {
 	sync_wait *s = calloc(1, sizeof *s);
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	if (s)
-		s->watch = delivery_watch_create(evhttp_connection_get_base(conn), routing_table_size(table),
-		                                 r->config->sync_timeout_ms, on_sync_done, s);
+		s->watch = delivery_watch_create(evhttp_connection_get_base(conn), r->config->sync_timeout_ms,
+		                                 on_sync_done, s);
 	if (!s || !s->watch) {
 		free(s);
 		return NULL;
@@ -397,7 +406,7 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 {
 	routing_table *table = r->table;
 	sync_wait *s = NULL;
-	if (sync && !(s = sync_wait_new(r, table))) {
+	if (sync && !(s = sync_wait_new(r))) {
 		api_error(r, 500, "internal", "out of memory");
 		return;
 	}
