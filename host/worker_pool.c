@@ -380,8 +380,12 @@ static void *worker_main(void *arg)
 				/* Abandoned: the supervisor took this delivery (with its own
 				 * reference) and the rest of the batch.  Drop ours and leave. */
 				event_unref(d.event);
-				atomic_store(&w->exited, true);
+				/* `exited` is set under the lock, the last thing this
+				 * thread does with the pool: the supervisor joins exited
+				 * workers while holding the lock, so one marked exited
+				 * must never still need it (it did: a deadlock). */
 				pthread_mutex_lock(&p->lock);
+				atomic_store(&w->exited, true);
 				pthread_cond_signal(&p->supervisor_wake);
 				pthread_mutex_unlock(&p->lock);
 				return NULL;
@@ -460,7 +464,8 @@ static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_ou
 	return true;
 }
 
-/* Join workers whose thread has returned.  Under lock. */
+/* Join workers whose thread has returned.  Under lock: a worker sets
+ * `exited` only once it needs the lock no more (see worker_main). */
 static void reap_exited(worker_pool *p)
 {
 	for (size_t i = 0; i < p->slot_count; i++) {

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -287,6 +288,80 @@ static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
 	free(f);
 }
 
+/* Stuck handlers returning while the pool lock is busy.  An abandoned
+ * worker used to mark itself exited and only then take the pool lock to
+ * wake the supervisor, which joins exited workers while holding that lock:
+ * when the supervisor got the lock in between, each waited for the other
+ * forever (and with them everything that takes the lock: dispatch, stats,
+ * stop).  Many stuck workers return at once while other threads keep the
+ * lock busy, round after round; a deadlock shows as a round that does not
+ * finish in time. */
+#define RACE_STUCK 24
+#define RACE_ROUNDS 8
+
+typedef struct race {
+	worker_pool *pool;
+	_Atomic bool stop_hammering;
+	_Atomic bool done;
+} race;
+
+static void *hammer_stats(void *arg)
+{
+	race *r = arg;
+	pool_stats s;
+	while (!atomic_load(&r->stop_hammering))
+		worker_pool_stats(r->pool, &s);
+	return NULL;
+}
+
+static void *race_round(void *arg)
+{
+	race *r = arg;
+	fake *f = fake_new();
+	f->block_hang_events = true;
+	plugin_policy pol = policy(RACE_STUCK, 100, 5, 1);
+	pol.max_stuck_workers = RACE_STUCK * 2;
+	r->pool = pool_new(f, pol);
+	for (int i = 0; i < RACE_STUCK; i++)
+		assert_true(submit(r->pool, "hang"));
+	WAIT_FOR(f, f->dead == RACE_STUCK); /* all timed out: their workers abandoned */
+	pthread_t hammers[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&hammers[i], NULL, hammer_stats, r);
+	fake_release(f); /* every stuck handler returns at once */
+	int64_t until = clock_monotonic_us() + 5000000;
+	while (worker_pool_stuck(r->pool) > 0 && clock_monotonic_us() < until) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&r->stop_hammering, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(hammers[i], NULL);
+	assert_int_equal(worker_pool_stuck(r->pool), 0);
+	stop_and_destroy(r->pool);
+	free(f);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void stuck_workers_returning_under_lock_contention_do_not_deadlock(void **state)
+{
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		race *r = calloc(1, sizeof *r);
+		pthread_t t;
+		pthread_create(&t, NULL, race_round, r);
+		int64_t until = clock_monotonic_us() + 10000000;
+		while (!atomic_load(&r->done) && clock_monotonic_us() < until) {
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+		}
+		if (!atomic_load(&r->done))
+			fail_msg("round %d: stuck workers returning did not finish within 10 s: the pool deadlocked", round);
+		pthread_join(t, NULL);
+		free(r);
+	}
+}
+
 static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
 {
 	fake *f = fake_new();
@@ -348,6 +423,7 @@ int main(void)
 		cmocka_unit_test(exhausted_retries_are_dead_lettered_with_the_error),
 		cmocka_unit_test(permanent_failure_is_not_retried),
 		cmocka_unit_test(hung_handler_times_out_and_its_worker_is_replaced),
+		cmocka_unit_test(stuck_workers_returning_under_lock_contention_do_not_deadlock),
 		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
