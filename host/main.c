@@ -267,10 +267,20 @@ static int run(const options *o)
 	database_allow_recovery(); /* plugins run: an earlier run's unfinished events may be redelivered */
 
 	atomic_store(&daemon.plugins_refused, daemon.registry.refused_count);
+	/* Everything a request handler can reach (router, plugins, database,
+	 * reload state) exists before the first listener: the HTTP and metrics
+	 * threads serve from the moment they start. */
+	struct event_base *base = event_base_new();
+	if (!base || reload_init(&daemon, base) != 0) {
+		LOG_ERROR("main", "out of memory");
+		if (base)
+			event_base_free(base);
+		goto out_stop_plugins;
+	}
 	http_server *server = http_server_start(&daemon, err, sizeof err);
 	if (!server) {
 		LOG_ERROR("main", "not starting: %s", err);
-		goto out_stop_plugins;
+		goto out_free_reload;
 	}
 	metrics_server *metrics = NULL;
 	if (config->metrics_enabled) {
@@ -278,19 +288,10 @@ static int run(const options *o)
 		if (!metrics) {
 			LOG_ERROR("main", "not starting: %s", err);
 			http_server_stop(server);
-			goto out_stop_plugins;
+			goto out_free_reload;
 		}
 		atomic_store(&daemon.metrics_up, true);
 		LOG_INFO("main", "metrics on http://%s:%u/metrics", config->metrics_host, config->metrics_port);
-	}
-	struct event_base *base = event_base_new();
-	if (!base || reload_init(&daemon, base) != 0) {
-		LOG_ERROR("main", "out of memory");
-		http_server_stop(server);
-		metrics_server_stop(metrics);
-		if (base)
-			event_base_free(base);
-		goto out_stop_plugins;
 	}
 	/* event_subscriptions unreadable at start: reload once it can be read. */
 	database_on_subscriptions_readable(reload_when_subscriptions_readable, &daemon);
@@ -329,10 +330,10 @@ static int run(const options *o)
 	event_free(ev_int);
 	event_free(ev_hup);
 	database_on_subscriptions_readable(NULL, NULL);
+	exit_code = 0;
+out_free_reload:
 	reload_free(&daemon);
 	event_base_free(base);
-	exit_code = 0;
-
 out_stop_plugins:;
 	int64_t deadline = clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000;
 	uint64_t undelivered = plugin_registry_stop(&daemon.registry, deadline);
