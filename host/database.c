@@ -137,12 +137,27 @@ static void note_migration(const db_migration *m, void *arg)
 	LOG_INFO("database", "applied migration %04u_%s", m->version, m->name);
 }
 
+/* Migrate over `conn` unless done already.  Serialised: the two writers
+ * connect at the same time, and two migrations at once collide ("applied
+ * but not recorded: Duplicate entry"). */
+static int migrate_once(db_shared *db, db_conn *conn, char *err, size_t err_size)
+{
+	pthread_mutex_lock(&db->migrate_lock);
+	int rc = 0;
+	if (!db->migrated) {
+		rc = db_schema_migrate(conn, note_migration, NULL, err, err_size);
+		db->migrated = rc == 0;
+	}
+	pthread_mutex_unlock(&db->migrate_lock);
+	return rc;
+}
+
 int db_open(db_shared *db, db_conn *conn, bool migrate)
 {
 	if (db_connect(conn, &db->settings.where, &db->settings.timeouts) != 0)
 		return -1;
 	char err[512];
-	if (migrate && db_schema_migrate(conn, note_migration, NULL, err, sizeof err) != 0) {
+	if (migrate && migrate_once(db, conn, err, sizeof err) != 0) {
 		snprintf(conn->error, sizeof conn->error, "%s", err);
 		conn->error_code = 0;
 		return -1;
@@ -248,12 +263,26 @@ int database_start(const es_config *config, struct router *routes, char *err, si
 	settings_from(config, &db->settings);
 	db->router = routes;
 	pthread_mutex_init(&db->status_lock, NULL);
+	pthread_mutex_init(&db->migrate_lock, NULL);
 	atomic_init(&db->state, DB_CONNECTING);
 	snprintf(db->status_error, sizeof db->status_error, "connecting");
 	db->boot_seq = (uint64_t)clock_realtime_us();
 	atomic_init(&db->subscriptions_pending, config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS);
 	atomic_init(&db->last_seq, db->boot_seq);
 	db_current = db;
+	if (db->settings.migrate_on_start) {
+		/* Before the threads that need the schema (and before the plugins
+		 * and the HTTP server).  An unreachable server does not stop the
+		 * start: the first writer to connect migrates then. */
+		db_conn conn = {0};
+		char why[512];
+		if (db_connect(&conn, &db->settings.where, &db->settings.timeouts) != 0)
+			LOG_WARN("database", "database.migrate_on_start: not reachable at start (%s); migrating once it is",
+			         conn.error);
+		else if (migrate_once(db, &conn, why, sizeof why) != 0)
+			LOG_ERROR("database", "database.migrate_on_start: %s; retried at each reconnect", why);
+		db_close(&conn);
+	}
 	if (db_writer_start(db, err, err_size) != 0) {
 		db_current = NULL;
 		return -1;
@@ -307,6 +336,7 @@ void database_stop(int64_t deadline_us)
 	db_writer_stop(deadline_us);
 	db_current = NULL;
 	pthread_mutex_destroy(&db->status_lock);
+	pthread_mutex_destroy(&db->migrate_lock);
 }
 
 const char *database_health(char *why, size_t why_size)

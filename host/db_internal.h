@@ -65,6 +65,11 @@ typedef struct db_shared {
 	_Atomic int state;           /* db_state, of the writer's connection */
 	pthread_mutex_t status_lock; /* guards status_error */
 	char status_error[512];      /* why the database is failing */
+	/* database.migrate_on_start: the schema is migrated once, by whoever
+	 * gets there first (database_start, or a writer when the server was
+	 * unreachable then); the others wait for it and only check. */
+	pthread_mutex_t migrate_lock;
+	bool migrated;               /* under migrate_lock */
 	uint64_t boot_seq;           /* events of earlier runs have smaller keys */
 	_Atomic uint64_t last_seq;
 	atomic_bool seeded;          /* the writer read the largest key in use */
@@ -104,8 +109,9 @@ void db_connected(db_shared *db);
 /* A copy of why the database is failing ("" when it is not). */
 void db_status_error(db_shared *db, char *out, size_t out_size);
 
-/* Connect for `who` and check (or migrate) the schema.  0, or -1 with the
- * reason in conn->error. */
+/* Connect and check the schema, migrating it first when `migrate` and
+ * nobody has yet (database.migrate_on_start).  0, or -1 with the reason in
+ * conn->error. */
 int db_open(db_shared *db, db_conn *conn, bool migrate);
 
 /* Writer (db_writer.c). */
