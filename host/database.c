@@ -283,12 +283,14 @@ int database_start(const es_config *config, struct router *routes, char *err, si
 			LOG_ERROR("database", "database.migrate_on_start: %s; retried at each reconnect", why);
 		db_close(&conn);
 	}
-	if (db_writer_start(db, err, err_size) != 0) {
+	/* The reader first: the writers wake it (db_reader_wake) as soon as
+	 * they connect, so it must be set up before they run. */
+	if (db_reader_start(db, err, err_size) != 0) {
 		db_current = NULL;
 		return -1;
 	}
-	if (db_reader_start(db, err, err_size) != 0) {
-		db_writer_stop(clock_monotonic_us());
+	if (db_writer_start(db, err, err_size) != 0) {
+		db_reader_stop();
 		db_current = NULL;
 		return -1;
 	}

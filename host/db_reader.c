@@ -42,7 +42,7 @@ typedef struct job {
 typedef struct reader {
 	db_shared *db;
 	pthread_t thread;
-	bool running;
+	atomic_bool running; /* read by the writers (db_reader_wake) */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	job *head, *tail;
@@ -756,7 +756,7 @@ static void *reader_main(void *arg)
 void db_reader_wake(void)
 {
 	reader *r = &the_reader;
-	if (!r->running)
+	if (!atomic_load(&r->running))
 		return;
 	pthread_mutex_lock(&r->lock);
 	pthread_cond_signal(&r->wake);
@@ -772,10 +772,10 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 	r->next_purge_us = clock_monotonic_us() + 2000000;
 	pthread_mutex_init(&r->lock, NULL);
 	db_cond_init(&r->wake);
-	r->running = true;
+	atomic_store(&r->running, true);
 	int rc = pthread_create(&r->thread, NULL, reader_main, r);
 	if (rc != 0) {
-		r->running = false;
+		atomic_store(&r->running, false);
 		snprintf(err, err_size, "cannot start the database reader: %s", strerror(rc));
 		return -1;
 	}
@@ -786,13 +786,13 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 void db_reader_stop(void)
 {
 	reader *r = &the_reader;
-	if (!r->running)
+	if (!atomic_load(&r->running))
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
-	r->running = false;
+	atomic_store(&r->running, false);
 	/* lock and wake stay valid: a writer may still call db_reader_wake(). */
 }

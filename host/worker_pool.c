@@ -69,7 +69,7 @@ struct worker_pool {
 	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
 
 	delivery *ring; /* capacity slots; head..head+count */
-	size_t head, count;
+	size_t head, count; /* count: written with set_count() */
 	delivery *retry; /* min-heap on due_us, at most capacity */
 	size_t retry_count;
 
@@ -115,24 +115,32 @@ histogram *worker_pool_event_latency(worker_pool *p)
 
 /* ---- ring and retry heap (under lock) ---- */
 
+/* `count` is read without the lock by idle workers spinning for work (a
+ * hint, see spin_for_work), so it is written atomically; readers under the
+ * lock read it plainly. */
+static void set_count(worker_pool *p, size_t count)
+{
+	__atomic_store_n(&p->count, count, __ATOMIC_RELAXED);
+}
+
 static void ring_push_back(worker_pool *p, const delivery *d)
 {
 	p->ring[(p->head + p->count) % p->policy.queue_size] = *d;
-	p->count++;
+	set_count(p, p->count + 1);
 }
 
 static void ring_push_front(worker_pool *p, const delivery *d)
 {
 	p->head = (p->head + p->policy.queue_size - 1) % p->policy.queue_size;
 	p->ring[p->head] = *d;
-	p->count++;
+	set_count(p, p->count + 1);
 }
 
 static delivery ring_pop(worker_pool *p)
 {
 	delivery d = p->ring[p->head];
 	p->head = (p->head + 1) % p->policy.queue_size;
-	p->count--;
+	set_count(p, p->count - 1);
 	return d;
 }
 
@@ -350,7 +358,10 @@ static void *worker_main(void *arg)
 	while (wait_for_work(p, w)) {
 		pthread_mutex_unlock(&p->lock);
 		for (unsigned i = 0; i < w->batch_count; i++) {
-			if (atomic_load_explicit(&p->stopping, memory_order_relaxed) &&
+			/* Acquire: stop_deadline_us is written before `stopping` is
+			 * set and read here without the lock (relaxed, this worker
+			 * could read a stale deadline and give its batch back). */
+			if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
 			    clock_monotonic_us() >= p->stop_deadline_us) {
 				/* Past the shutdown deadline: hand the rest back for counting. */
 				pthread_mutex_lock(&p->lock);
@@ -666,10 +677,14 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 
 	/* Workers leave when drained or at the deadline; give them a little
 	 * beyond it to notice.  The slot array does not change now: only the
-	 * supervisor spawns, and it does not while stopping. */
+	 * supervisor spawns, and it does not while stopping.  It still reaps
+	 * (writing `running`) until it is joined below: read under the lock. */
 	for (size_t i = 0; i < p->slot_count; i++) {
+		pthread_mutex_lock(&p->lock);
 		worker *w = p->slots[i];
-		if (w && w->running)
+		bool running = w && w->running;
+		pthread_mutex_unlock(&p->lock);
+		if (running)
 			join_until(p, w, deadline_us + 200000);
 	}
 
