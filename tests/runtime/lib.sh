@@ -19,12 +19,28 @@ PORT=
 STATUS=
 BODY=
 
+# A sanitizer report in the daemon's log fails the test, even when the
+# daemon went on (or the report came at exit): checked before each start
+# truncates the log, and at the end.
+SANITIZER_REPORT='WARNING: ThreadSanitizer\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:'
+sanitizer_report_in_log() {
+	[ -f "$LOG" ] && grep -q -- "$SANITIZER_REPORT" "$LOG"
+}
+
 cleanup() {
+	local report=
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -KILL "$DAEMON_PID" 2>/dev/null || true
 	fi
+	if sanitizer_report_in_log; then
+		echo "FAIL ($TEST_NAME): a sanitizer report in the daemon's log:" >&2
+		grep -A30 -- "$SANITIZER_REPORT" "$LOG" | head -60 >&2
+		report=1
+	fi
 	if [ "${KEEP_TMP:-}" = "" ]; then rm -rf "$TMP"; fi
 	for p in ${HELD_PORTS:-}; do rm -rf "${PORT_LOCKS:?}/$p"; done
+	# otherwise the test's own exit status stands
+	[ -z "$report" ] || exit 1
 }
 trap cleanup EXIT
 
@@ -115,6 +131,7 @@ start_daemon() {
 		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
 		reserve_port "$PORT" || continue
 		render_config
+		! sanitizer_report_in_log || fail "a sanitizer report in the log of the daemon started before"
 		: > "$LOG"
 		"$ES_DAEMON" -c "$CONFIG" "$@" >> "$LOG" 2>&1 &
 		DAEMON_PID=$!
@@ -204,15 +221,15 @@ counter_at_least() {
 # build_named_plugins DIR COUNT: COUNT plugins accepting every event, named
 # p00-<52 x's> ... (60 characters each, the loader allows 64), built from
 # tests/plugins/named.c into DIR (not the plugin directory: a test copies
-# them in when it wants them).  Plain cc: they hold no code a sanitizer
-# needs to see.
+# them in when it wants them), with the build's sanitizer flags (a TSan
+# daemon's plugins are built with TSan too).
 NAMED_PLUGIN_PAD=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 build_named_plugins() {
 	local dir=$1 count=$2 i name
 	mkdir -p "$dir"
 	for i in $(seq -w 0 $((count - 1))); do
 		name=$(printf 'p%02d-%s' "$((10#$i))" "$NAMED_PLUGIN_PAD")
-		cc -std=c11 -O0 -shared -fPIC -I"$ES_TOP_SRCDIR/sdk/include" -DNAMED_PLUGIN="\"$name\"" \
+		cc -std=c11 -O0 -shared -fPIC ${ES_SANITIZER_CFLAGS:-} -I"$ES_TOP_SRCDIR/sdk/include" -DNAMED_PLUGIN="\"$name\"" \
 			-o "$dir/$name.so" "$ES_TOP_SRCDIR/tests/plugins/named.c" || fail "building plugin $name failed"
 	done
 }

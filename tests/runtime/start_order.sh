@@ -40,6 +40,7 @@ for round in $(seq 1 $rounds); do
 	hammer "$PORT" /api/admin/reload & pids+=($!)
 	hammer "$PORT" /api/admin/reload & pids+=($!)
 	hammer "$MPORT" /metrics & pids+=($!)
+	! sanitizer_report_in_log || fail "round $((round - 1)): a sanitizer report in the daemon's log"
 	: > "$LOG"
 	"$ES_DAEMON" -c "$CONFIG" >> "$LOG" 2>&1 &
 	DAEMON_PID=$!

@@ -4,7 +4,8 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 77; }
-[ "${ES_SANITIZERS:-no}" != yes ] || { echo "sanitizer build: valgrind cannot run it; skipped"; exit 77; }
+[ "${ES_SANITIZERS:-no}" != yes ] && [ "${ES_TSAN:-no}" != yes ] ||
+	{ echo "sanitizer build: valgrind cannot run it; skipped"; exit 77; }
 
 stage_plugin recorder
 stage_plugin flaky
