@@ -339,6 +339,11 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		 * need not pay a futex wake-up per event. */
 		if (!stopping && spin_for_work(p))
 			continue;
+		/* The lock was let go while spinning: a stop may have come (and
+		 * broadcast to nobody) meanwhile.  Waiting now would sleep through
+		 * it for up to IDLE_WAIT_MAX_US, per worker, per retired plugin. */
+		if (!stopping && atomic_load(&p->stopping))
+			continue;
 		struct timespec until = abs_realtime_in(wait);
 		p->idle_waiters++;
 		pthread_cond_timedwait(&p->work_ready, &p->lock, &until);

@@ -362,6 +362,26 @@ static void stuck_workers_returning_under_lock_contention_do_not_deadlock(void *
 	}
 }
 
+/* A stop reaches idle workers at once.  An idle worker spins briefly with
+ * the lock released before it sleeps; a stop broadcast in that moment
+ * reached nobody, and the worker then slept through it (up to a second per
+ * worker, per retired plugin: reloads retiring many plugins took seconds).
+ * Fresh workers all pass through that moment, so stop right after start. */
+static void stop_reaches_workers_that_were_about_to_sleep(void **state)
+{
+	for (int round = 0; round < 10; round++) {
+		fake *f = fake_new();
+		worker_pool *pool = pool_new(f, policy(16, 100, 1000, 1));
+		int64_t t0 = clock_monotonic_us();
+		assert_int_equal(worker_pool_stop(pool, t0 + 5000000), 0);
+		int64_t took_ms = (clock_monotonic_us() - t0) / 1000;
+		if (took_ms >= 500)
+			fail_msg("round %d: stopping 16 idle workers took %lld ms", round, (long long)took_ms);
+		assert_int_equal(worker_pool_destroy(pool), 0);
+		free(f);
+	}
+}
+
 static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
 {
 	fake *f = fake_new();
@@ -424,6 +444,7 @@ int main(void)
 		cmocka_unit_test(permanent_failure_is_not_retried),
 		cmocka_unit_test(hung_handler_times_out_and_its_worker_is_replaced),
 		cmocka_unit_test(stuck_workers_returning_under_lock_contention_do_not_deadlock),
+		cmocka_unit_test(stop_reaches_workers_that_were_about_to_sleep),
 		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
