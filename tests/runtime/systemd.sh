@@ -10,7 +10,8 @@ set -eu
 unit="$ES_TOP_BUILDDIR/configs/event-system.service"
 [ -f "$unit" ] || fail "the unit was not generated"
 for line in 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' 'RestartSec=5s' 'User=event-system' \
-	'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'LogsDirectory=event-system'; do
+	'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'LogsDirectory=event-system' \
+	'CapabilityBoundingSet=' 'PrivateUsers=yes' 'MemoryDenyWriteExecute=yes' 'SystemCallFilter=@system-service'; do
 	grep -qxF "$line" "$unit" || fail "the unit lacks '$line'"
 done
 grep -q '^Type=notify$' "$unit" || { echo "built without libsystemd: Type=simple, nothing to notify; skipped"; exit 77; }
