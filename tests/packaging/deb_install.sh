@@ -33,17 +33,8 @@ changelog=$(sed -n '1s/^event-system (\([^)]*\)).*/\1/p' "$top/debian/changelog"
 [ -n "$version" ] && [ "$version" = "$changelog" ] ||
 	fail "configure.ac says '$version' but debian/changelog says '$changelog'"
 pass "configure.ac and debian/changelog agree on version $version"
-build_version() { # VERSION DIR
-	mkdir -p "$out/$2/event-system-$1"
-	(cd "$top" && git ls-files -z | xargs -0 tar cf -) | tar xf - -C "$out/$2/event-system-$1"
-	if [ "$1" != 1.0.0 ]; then # an older release, for the upgrade
-		sed -i "1s/(1.0.0)/($1)/" "$out/$2/event-system-$1/debian/changelog"
-	fi
-	(cd "$out/$2/event-system-$1" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b > "$out/build-$1.log" 2>&1) ||
-		{ tail -30 "$out/build-$1.log"; fail "dpkg-buildpackage ($1) failed"; }
-}
-build_version 0.9.0 old
-build_version 1.0.0 src
+"$top/tests/packaging/build_debs.sh" "$out/old" 0.9.0 || fail "dpkg-buildpackage (0.9.0) failed" # to upgrade from
+"$top/tests/packaging/build_debs.sh" "$out/src" || fail "dpkg-buildpackage (1.0.0) failed"
 debs=("$out"/src/event-system_1.0.0_*.deb "$out"/src/event-system-dev_1.0.0_*.deb)
 pass "dpkg-buildpackage -us -uc -b built $(ls "$out"/src/*.deb | wc -l) packages"
 if command -v lintian >/dev/null; then
