@@ -7,8 +7,11 @@
 #  3. make abi-check, static analysis (cppcheck, clang-tidy)
 #  4. the fuzz targets for a bounded time (FUZZ_SECONDS each, default 20)
 #  5. (as root) the Debian packages: build, install, run, remove, purge
-#  6. the RPM packages (rpmbuild, rpmlint)
-#  7. make distcheck (VPATH build from the tarball, install, uninstall)
+#  6. (as root) those packages under a real systemd (systemd-nspawn), and the
+#     container image built and run with podman; both keep a Debian root
+#     file system in /var/cache/event-system-test between runs
+#  7. the RPM packages (rpmbuild, rpmlint)
+#  8. make distcheck (VPATH build from the tarball, install, uninstall)
 # Ends with one line "N passed, N failed".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,8 +81,16 @@ check "fuzzing (bounded)" "$out/fuzz.log" tests/fuzz/run.sh "${FUZZ_SECONDS:-20}
 if [ "$(id -u)" = 0 ] && command -v dpkg-buildpackage >/dev/null; then
 	check "Debian packages: build, install, run, out-of-tree plugin, remove, purge" "$out/deb.log" \
 		tests/packaging/deb_install.sh "$out/deb"
+	check "systemd: the packages under systemd as PID 1: start, reload, plugin, broken config, watchdog, kill -9, stop, journal, security" \
+		"$out/systemd.log" tests/packaging/systemd_test.sh "$out/systemd" "$out/deb/src"
 else
-	step "Debian packages: skipped (needs root and dpkg-buildpackage; CI runs it)"
+	step "Debian packages and systemd: skipped (needs root and dpkg-buildpackage; CI runs it)"
+fi
+if [ "$(id -u)" = 0 ]; then
+	check "container: podman build, run with mounted config and plugins, healthcheck, not root, SIGHUP, stop" \
+		"$out/container.log" tests/packaging/container_test.sh "$out/container"
+else
+	step "container: skipped (needs root; CI runs it)"
 fi
 if command -v rpmbuild >/dev/null; then
 	check "RPM packages: build, file lists, scriptlets, dependencies, rpmlint" "$out/rpm.log" \
