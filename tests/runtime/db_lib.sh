@@ -49,7 +49,7 @@ db_start_server() {
 	for try in 1 2 3 4 5; do
 		[ -n "$DB_PORT" ] || DB_PORT=$((33000 + RANDOM % 20000 / 2 * 2))
 		mariadbd --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCKET" --port="$DB_PORT" \
-			--bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" \
+			--bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" --tmpdir="$DB_DIR/tmp" \
 			--log-error="$DB_DIR/error.log" --innodb-buffer-pool-size=64M \
 			--innodb-log-file-size=64M --max-connections=64 --skip-name-resolve ${DB_EXTRA_ARGS:-} \
 			>/dev/null 2>&1 &
@@ -85,8 +85,10 @@ db_stop_server() {
 # db_setup [empty]: a fresh server with the database and user of
 # docs/operations.md; loads sql/schema.sql and init_data.sql unless "empty"
 db_setup() {
-	mkdir -p "$DB_DIR"
-	mariadb-install-db --no-defaults --datadir="$DB_DIR/data" --user="$(id -un)" \
+	# a private tmpdir: servers installed at the same time (parallel tests)
+	# collided on temporary tables in /tmp and the install failed
+	mkdir -p "$DB_DIR/tmp"
+	mariadb-install-db --no-defaults --datadir="$DB_DIR/data" --user="$(id -un)" --tmpdir="$DB_DIR/tmp" \
 		--auth-root-authentication-method=socket --skip-test-db > "$DB_DIR/install.log" 2>&1 ||
 		{ cat "$DB_DIR/install.log" >&2; fail "mariadb-install-db failed"; }
 	db_start_server
