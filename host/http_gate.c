@@ -16,9 +16,11 @@
  * follows an earlier request in the same buffer is answered when evhttp
  * starts reading it, i.e. once the earlier answer is written.
  *
- * Ownership: a gate_conn belongs to its connection: made in
- * http_gate_new_connection(), freed by the connection's close callback,
- * which the gate owns (others register through http_gate_watch_close()).
+ * Ownership: a gate_conn belongs to its connection: made by
+ * http_gate_track(), freed by http_gate_untrack() when the connection
+ * closes -- by the gate's own close callback when the gate owns the
+ * connections (http_gate_new_connection; others then register through
+ * http_gate_watch_close()), or by whoever owns them otherwise.
  */
 #include "config.h"
 
@@ -30,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "http_api_internal.h"
@@ -148,12 +152,22 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 		shutdown(fd, SHUT_RDWR);
 	}
 	atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
-	char client[64] = "?";
-	if (gc->conn) {
-		char *host = NULL;
-		ev_uint16_t port = 0;
-		evhttp_connection_get_peer(gc->conn, &host, &port);
-		snprintf(client, sizeof client, "%s:%u", host ? host : "?", (unsigned)port);
+	char client[INET6_ADDRSTRLEN + 8] = "?";
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof peer;
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		unsigned port = 0;
+		if (peer.ss_family == AF_INET) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)&peer;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+			port = ntohs(in->sin_port);
+		} else if (peer.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&peer;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+			port = ntohs(in6->sin6_port);
+		}
+		snprintf(client, sizeof client, "%s:%u", host, port);
 	}
 	LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body (client=%s)",
 	         gc->token_seen ? "an unknown" : "no", client);
@@ -270,20 +284,44 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		read_lines(gc, buf);
 }
 
+gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev)
+{
+	if (!tokens_configured(gate))
+		return NULL; /* nothing to check */
+	gate_conn *gc = calloc(1, sizeof *gc);
+	if (!gc || !evbuffer_add_cb(bufferevent_get_input(bev), on_input, gc)) {
+		free(gc);
+		return NULL;
+	}
+	gc->gate = gate;
+	gc->bev = bev;
+	gc->phase = GATE_HEAD_START;
+	return gc;
+}
+
+void http_gate_untrack(gate_conn *gc)
+{
+	if (!gc)
+		return;
+	if (gc->phase != GATE_OPEN)
+		evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
+	free(gc);
+}
+
+/* ---- the gate as owner of the connections (http_gate_new_connection) ---- */
+
 static void on_closed(struct evhttp_connection *conn, void *arg)
 {
 	gate_conn *gc = arg;
 	if (gc->on_close)
 		gc->on_close(conn, gc->on_close_arg);
 	evhttp_connection_set_closecb(conn, NULL, NULL);
-	if (gc->phase != GATE_OPEN)
-		evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
 	for (gate_conn **p = &gc->gate->by_conn[bucket_of(conn)]; *p; p = &(*p)->next)
 		if (*p == gc) {
 			*p = gc->next;
 			break;
 		}
-	free(gc);
+	http_gate_untrack(gc);
 }
 
 /* Right after http_gate_new_connection(): evhttp has made the connection
@@ -309,17 +347,13 @@ struct bufferevent *http_gate_new_connection(struct event_base *base, void *arg)
 	http_gate *g = arg;
 	if (!tokens_configured(g))
 		return NULL; /* nothing to check: evhttp makes its own */
-	gate_conn *gc = calloc(1, sizeof *gc);
-	struct bufferevent *bev = gc ? bufferevent_socket_new(base, -1, 0) : NULL; /* as evhttp makes it */
-	if (!bev || !evbuffer_add_cb(bufferevent_get_input(bev), on_input, gc)) {
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0); /* as evhttp makes it */
+	gate_conn *gc = bev ? http_gate_track(g, bev) : NULL;
+	if (!gc) {
 		if (bev)
 			bufferevent_free(bev);
-		free(gc);
 		return NULL;
 	}
-	gc->gate = g;
-	gc->bev = bev;
-	gc->phase = GATE_HEAD_START;
 	/* evhttp makes the connection when this returns; the attach event runs
 	 * before the loop polls again, so before anything can close it. */
 	gc->next_pending = g->pending;
@@ -362,7 +396,7 @@ void http_gate_free(http_gate *gate)
 	while (gate->pending) {
 		gate_conn *gc = gate->pending;
 		gate->pending = gc->next_pending;
-		free(gc);
+		free(gc); /* its bufferevent is gone with evhttp */
 	}
 	event_free(gate->attach);
 	free(gate);

@@ -21,11 +21,25 @@
 #include "daemon.h"
 
 typedef struct http_gate http_gate;
+typedef struct gate_conn gate_conn;
 
 /* NULL when out of memory. */
 http_gate *http_gate_new(es_daemon *daemon, struct event_base *base);
 /* After the thread's evhttp is freed. */
 void http_gate_free(http_gate *gate);
+
+/* Two ways to use the gate.  Either it owns the connections: it makes each
+ * one's bufferevent (http_gate_new_connection as evhttp's bevcb) and owns
+ * its close callback (http_gate_watch_close for others).  Or whoever owns
+ * them hands each new bufferevent to http_gate_track() before evhttp reads
+ * from it, and calls http_gate_untrack() when the connection closes (while
+ * the bufferevent still exists). */
+
+/* Start reading request heads on `bev`; NULL when there is nothing to
+ * check (no tokens configured) or no memory: the connection is not gated. */
+gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev);
+/* Stop and forget (NULL: nothing). */
+void http_gate_untrack(gate_conn *gc);
 
 /* For evhttp_set_bevcb(): the bufferevent of a new connection (arg is the
  * gate), or NULL to let evhttp make its own (no tokens configured). */
