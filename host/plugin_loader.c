@@ -105,17 +105,50 @@ static int copy_to_memfd(int fd, const char *path, off_t size, char *err, size_t
 	return mfd;
 }
 
+/* What a directory entry is, for the message refusing it. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "not a regular file";
+}
+
+static void refuse_odd_file(const char *path, int open_errno, char *err, size_t err_size)
+{
+	struct stat lst;
+	if (lstat(path, &lst) == 0 && !S_ISREG(lst.st_mode))
+		snprintf(err, err_size, "is %s; only regular files are loaded as plugins", file_kind(lst.st_mode));
+	else
+		snprintf(err, err_size, "cannot open: %s", strerror(open_errno));
+}
+
 plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, size_t err_size)
 {
 	plugin_image *img = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+	 * O_NOFOLLOW: a symbolic link (or a loop of them) is refused.  The type
+	 * is then checked on the descriptor itself, so a file swapped after the
+	 * check is never the one loaded. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, err_size, "cannot open: %s", strerror(errno));
+		refuse_odd_file(path, errno, err, err_size);
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, err_size, "not a regular file");
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, err_size, "cannot stat: %s", strerror(errno));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_size, "is %s; only regular files are loaded as plugins", file_kind(st.st_mode));
 		goto out_close;
 	}
 	if (!file_trusted(&st, service_uid, "plugin file", path, err, err_size))

@@ -73,7 +73,7 @@ static void problem(FILE *out, const char *where, const char *fmt, ...)
 static void remember_refused(plugin_registry *reg, const char *path, const char *reason)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	if (lstat(path, &st) != 0)
 		return;
 	refused_file *grown = realloc(reg->refused, (reg->refused_count + 1) * sizeof *grown);
 	if (!grown)
@@ -326,7 +326,7 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
                        size_t err_size)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	if (lstat(path, &st) != 0)
 		return 0; /* gone meanwhile */
 	const refused_file *refused = find_refused(old, path, &st);
 	if (refused) {
