@@ -86,6 +86,26 @@ static size_t append_json_escaped(char *buf, size_t len, size_t cap, const char 
 	return len;
 }
 
+/* Append `s` to buf for a text line: control bytes (and DEL) become \xNN,
+ * so text from clients (request paths, event names, header values) cannot
+ * end the line, forge another one or drive a terminal.  Returns new length. */
+static size_t append_text_escaped(char *buf, size_t len, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (; *s && len + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f) {
+			buf[len++] = '\\';
+			buf[len++] = 'x';
+			buf[len++] = hex[c >> 4];
+			buf[len++] = hex[c & 15];
+		} else {
+			buf[len++] = (char)c;
+		}
+	}
+	return len;
+}
+
 static size_t format_line(char *line, size_t cap, log_level level, const char *subsystem, const char *fmt,
                           va_list ap) __attribute__((format(printf, 4, 0)));
 
@@ -116,7 +136,10 @@ static size_t format_line(char *line, size_t cap, log_level level, const char *s
 		line[len++] = '}';
 		line[len++] = '\n';
 	} else {
-		len = (size_t)snprintf(line, cap, "%s %-5s [%s] %s", stamp, log_level_name(level), subsystem, message);
+		len = (size_t)snprintf(line, cap, "%s %-5s [", stamp, log_level_name(level));
+		len = append_text_escaped(line, len, cap, subsystem);
+		len += (size_t)snprintf(line + len, cap - len, "] ");
+		len = append_text_escaped(line, len, cap, message);
 		if (len > cap - 2)
 			len = cap - 2;
 		line[len++] = '\n';
