@@ -194,13 +194,14 @@ static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
 	}
 	if (router_dispatch(table, out->event, &out->dr) == DISPATCH_BUSY) {
 		atomic_fetch_add_explicit(&api_busy, 1, memory_order_relaxed);
-		LOG_WARN("http", "event %s (%s) refused: queue of plugin '%s' is full", out->event->id, out->event->name,
-		         plugin_instance_name(out->dr.busy));
+		plugin_instance_note_queue_full(out->dr.busy, out->event); /* one line per interval, with the count */
 		database_refused(out->event);
 		out->status = 503;
 		return;
 	}
 	atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+	for (size_t i = 0; i < out->dr.matched; i++)
+		plugin_instance_note_accepted(out->dr.targets[i]);
 	database_settle(out->event);
 	out->status = 202;
 	if (s) {

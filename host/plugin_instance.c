@@ -17,6 +17,7 @@
 #include "delivery_watch.h"
 #include "host_api.h"
 #include "log.h"
+#include "refusal_summary.h"
 
 struct plugin_instance {
 	struct es_plugin_ctx ctx; /* first: host API functions get this back */
@@ -34,6 +35,7 @@ struct plugin_instance {
 	pthread_mutex_t counters_lock; /* guards adding a counter name */
 	plugin_counter counters[PLUGIN_MAX_COUNTERS];
 	_Atomic size_t counter_count;
+	refusal_summary queue_full; /* log lines for events its full queue refused */
 };
 
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
@@ -210,6 +212,7 @@ uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 	if (inst->stopped)
 		return 0;
 	inst->stopped = true;
+	refusal_summary_flush(&inst->queue_full, inst->desc->name);
 	uint64_t undelivered = inst->started ? worker_pool_stop(inst->pool, deadline_us) : 0;
 	uint32_t stuck = inst->started ? worker_pool_stuck(inst->pool) : 0;
 	if (undelivered)
@@ -288,6 +291,16 @@ bool plugin_instance_matches(const plugin_instance *inst, const char *event_name
 worker_pool *plugin_instance_pool(const plugin_instance *inst)
 {
 	return inst->pool;
+}
+
+void plugin_instance_note_queue_full(plugin_instance *inst, const es_event *event)
+{
+	refusal_summary_note(&inst->queue_full, inst->desc->name, event->id, event->name);
+}
+
+void plugin_instance_note_accepted(plugin_instance *inst)
+{
+	refusal_summary_accepted(&inst->queue_full, inst->desc->name);
 }
 
 const char *plugin_instance_name(const plugin_instance *inst)

@@ -59,6 +59,10 @@ void plugin_instance_unref(plugin_instance *instance);
 
 bool plugin_instance_matches(const plugin_instance *instance, const char *event_name);
 worker_pool *plugin_instance_pool(const plugin_instance *instance);
+/* For the log: its full queue refused `event` / its queue took one (a
+ * refusal episode is summarised, see refusal_summary.h). */
+void plugin_instance_note_queue_full(plugin_instance *instance, const es_event *event);
+void plugin_instance_note_accepted(plugin_instance *instance);
 const char *plugin_instance_name(const plugin_instance *instance);
 const plugin_image *plugin_instance_image(const plugin_instance *instance);
 const plugin_policy *plugin_instance_policy(const plugin_instance *instance);

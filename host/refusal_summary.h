@@ -1,0 +1,34 @@
+/*
+ * Log lines for events a plugin's full queue refuses, summarised: the first
+ * refusal of an episode is logged with the event, later ones are counted
+ * and written as one line with the count per interval, and the count still
+ * unwritten is written when the interval has passed and the queue accepts
+ * again, or when the plugin stops.  The sum of the counts in the lines is
+ * the number of refusals (the metrics count each one as well).
+ *
+ * Threads: any thread; lock-free (atomics).  Embedded in its owner, which
+ * calls refusal_summary_flush() before it goes away.
+ */
+#ifndef ES_REFUSAL_SUMMARY_H
+#define ES_REFUSAL_SUMMARY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Seconds between two lines of one plugin's summary. */
+#define REFUSAL_SUMMARY_INTERVAL_S 10
+
+typedef struct refusal_summary {
+	_Atomic uint64_t unwritten; /* refusals counted but in no line yet */
+	_Atomic int64_t written_us; /* monotonic time of the last line; 0: no episode */
+} refusal_summary;
+
+/* A refusal of event `id` (`name`) by the full queue of `plugin`. */
+void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name);
+/* The queue accepted an event: ends the episode once the interval has
+ * passed, writing the count still unwritten.  Cheap when there is none. */
+void refusal_summary_accepted(refusal_summary *s, const char *plugin);
+/* Write what is unwritten now (the plugin stops). */
+void refusal_summary_flush(refusal_summary *s, const char *plugin);
+
+#endif
