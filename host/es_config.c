@@ -186,7 +186,7 @@ static void read_server(const ynode *root, es_config *c, config_errors *errs)
 	if (!m)
 		return;
 	static const char *const known[] = {"host", "port", "threads", "allow_unauthenticated", "request_timeout_ms",
-	                                    NULL};
+	                                    "max_connections", "max_waiters", NULL};
 	check_known_keys(m, "server", known, errs);
 	get_bool(m, "allow_unauthenticated", "server", &c->allow_unauthenticated, errs);
 	get_string(m, "host", "server", false, &c->server_host, errs);
@@ -195,6 +195,8 @@ static void read_server(const ynode *root, es_config *c, config_errors *errs)
 	c->server_port = (uint16_t)port;
 	get_uint(m, "threads", "server", 1, 64, &c->server_threads, errs);
 	get_uint(m, "request_timeout_ms", "server", 100, 3600000, &c->request_timeout_ms, errs);
+	get_uint(m, "max_connections", "server", 0, 1u << 20, &c->max_connections, errs);
+	get_uint(m, "max_waiters", "server", 1, 1u << 20, &c->max_waiters, errs);
 }
 
 static void read_event(const ynode *root, es_config *c, config_errors *errs)
@@ -541,6 +543,8 @@ static void apply_defaults(es_config *c, es_env env)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c->server_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (uint32_t)cpus;
 	c->request_timeout_ms = 30000;
+	c->max_connections = 0; /* derived from the open-file limit at start */
+	c->max_waiters = 256;
 	c->async_workers = 4;
 	c->async_channel_size = 1000;
 	c->max_event_size = 1048576;

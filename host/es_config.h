@@ -89,7 +89,9 @@ typedef struct es_config {
 	char *server_host;
 	uint16_t server_port;
 	uint32_t server_threads;
-	uint32_t request_timeout_ms; /* a client must send its request within this */
+	uint32_t request_timeout_ms; /* a client must send each whole request within this */
+	uint32_t max_connections;    /* open HTTP connections; 0: derived from the open-file limit */
+	uint32_t max_waiters;        /* requests waiting for an outcome (?wait=true, admin reload) */
 	bool allow_unauthenticated; /* serve a non-loopback address without tokens */
 
 	api_token *tokens;

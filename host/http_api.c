@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "connection_guard.h"
 #include "database.h"
 #include "event.h"
 #include "histogram.h"
@@ -247,20 +248,15 @@ static void on_client_gone(struct evhttp_connection *conn, void *arg)
 
 void api_request_watch(api_request *kept)
 {
-	if (!kept->req)
-		return;
-	struct evhttp_connection *conn = evhttp_request_get_connection(kept->req);
-	if (!http_gate_watch_close(kept->thread->gate, conn, on_client_gone, kept))
-		evhttp_connection_set_closecb(conn, on_client_gone, kept);
+	if (kept->req)
+		connection_guard_watch(kept->thread->connections, evhttp_request_get_connection(kept->req), on_client_gone,
+		                       kept);
 }
 
 void api_request_unwatch(api_request *kept)
 {
-	if (!kept->req)
-		return;
-	struct evhttp_connection *conn = evhttp_request_get_connection(kept->req);
-	if (!http_gate_watch_close(kept->thread->gate, conn, NULL, NULL))
-		evhttp_connection_set_closecb(conn, NULL, NULL);
+	if (kept->req)
+		connection_guard_watch(kept->thread->connections, evhttp_request_get_connection(kept->req), NULL, NULL);
 }
 
 static void method_not_allowed(api_request *r, const char *allow)

@@ -32,6 +32,7 @@ struct event_base;
 struct evbuffer;
 struct event;
 struct admin_wait;
+struct connection_guard;
 
 /* Per HTTP thread state; owned by that thread. */
 typedef struct http_api_thread {
@@ -40,6 +41,7 @@ typedef struct http_api_thread {
 	struct event *flush_timer;   /* writes them every ACCESS_LOG_FLUSH_MS */
 	struct admin_wait *admin_waits; /* POST /api/admin/reload requests waiting */
 	struct http_gate *gate;      /* refuses unauthenticated bodies before they are read (http_gate.c) */
+	struct connection_guard *connections; /* the thread's; tells of closed connections */
 } http_api_thread;
 
 /* 0, or -1 when out of memory. */

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connection_guard.h"
 #include "http_api.h"
 #include "http_gate.h"
 #include "log.h"
@@ -27,6 +28,7 @@ typedef struct http_thread {
 	bool running;
 	struct event_base *base;
 	struct evhttp *http;
+	connection_guard *guard; /* connection limit and request deadlines */
 	http_api_thread api; /* per-thread API state (buffers) */
 } http_thread;
 
@@ -92,6 +94,14 @@ static int probe_port(const struct sockaddr_storage *addr, socklen_t len, const 
 /* Limits on what one client may hold: headers, body, time. */
 #define MAX_HEADERS_SIZE 16384
 
+/* evhttp's callback: the request is read whole. */
+static void handle_request(struct evhttp_request *req, void *arg)
+{
+	http_thread *t = arg;
+	connection_guard_request_read(t->guard, req);
+	http_api_handle(req, &t->api);
+}
+
 http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 {
 	const es_config *c = daemon->config;
@@ -112,6 +122,11 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		return NULL;
 	}
 	s->count = threads;
+	uint32_t max_connections = c->max_connections ? c->max_connections : connection_guard_default_limit();
+	connection_guard_configure(max_connections, c->request_timeout_ms);
+	LOG_INFO("http", "at most %u connections (server.max_connections%s), %u ms for each whole request "
+	         "(server.request_timeout_ms)", max_connections, c->max_connections ? "" : ", from the open-file limit",
+	         c->request_timeout_ms);
 	for (uint32_t i = 0; i < threads; i++) {
 		http_thread *t = &s->threads[i];
 		t->base = event_base_new();
@@ -135,7 +150,8 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		 * Content-Length, before reading anything. */
 		evhttp_set_max_body_size(t->http, (ev_ssize_t)(max_body * 2 + 65536));
 		evhttp_set_max_headers_size(t->http, MAX_HEADERS_SIZE);
-		/* A slow or stalled client is cut off; it never holds a worker. */
+		/* A client that stops reading or sending is cut off after this;
+		 * the guard's deadline covers a whole request sent slowly. */
 		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
 		                          .tv_usec = (suseconds_t)(c->request_timeout_ms % 1000) * 1000};
 		evhttp_set_timeout_tv(t->http, &timeout);
@@ -144,14 +160,15 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
 		                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-		if (http_api_thread_init(&t->api, daemon, t->base) != 0) {
+		if (http_api_thread_init(&t->api, daemon, t->base) != 0 ||
+		    !(t->guard = connection_guard_new(t->base, t->http, listener, i, t->api.gate))) {
 			snprintf(err, err_size, "out of memory");
 			goto out_fail;
 		}
-		evhttp_set_gencb(t->http, http_api_handle, &t->api);
-		/* Each connection's bufferevent comes from the gate, which reads
-		 * request heads before evhttp reads their bodies. */
-		evhttp_set_bevcb(t->http, http_gate_new_connection, t->api.gate);
+		t->api.connections = t->guard;
+		/* The guard makes each connection's bufferevent and hands it to
+		 * the gate, which reads request heads before evhttp reads bodies. */
+		evhttp_set_gencb(t->http, handle_request, t);
 	}
 	for (uint32_t i = 0; i < threads; i++) {
 		http_thread *t = &s->threads[i];
@@ -182,7 +199,8 @@ void http_server_stop(http_server *s)
 		if (t->running)
 			pthread_join(t->thread, NULL);
 		if (t->http)
-			evhttp_free(t->http);
+			evhttp_free(t->http); /* closes the connections: before the guard */
+		connection_guard_free(t->guard);
 		http_api_thread_free(&t->api); /* its timer belongs to the base: before it */
 		if (t->base)
 			event_base_free(t->base);

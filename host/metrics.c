@@ -24,6 +24,7 @@
 
 #include <event-system/plugin.h>
 
+#include "connection_guard.h"
 #include "http_api.h"
 #include "log.h"
 #include "plugin_instance.h"
@@ -224,6 +225,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_config_generation %llu\n", (unsigned long long)r.generation);
 	}
 	http_api_metrics_render(out);
+	connection_guard_metrics_render(out);
 	database_metrics_render(out);
 	render_process(out, d->started_us);
 }

@@ -56,6 +56,7 @@ static void describe_key_changes(const es_config *a, const es_config *b, char *c
 	RESTART("server.port", a->server_port != b->server_port);
 	RESTART("server.threads", a->server_threads != b->server_threads);
 	RESTART("server.request_timeout_ms", a->request_timeout_ms != b->request_timeout_ms);
+	RESTART("server.max_connections", a->max_connections != b->max_connections);
 	KEY("server.allow_unauthenticated", a->allow_unauthenticated != b->allow_unauthenticated);
 	KEY("event.async_workers", a->async_workers != b->async_workers);
 	KEY("event.async_channel_size", a->async_channel_size != b->async_channel_size);
