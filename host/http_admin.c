@@ -16,6 +16,7 @@
 #include "event.h"
 #include "http_api_internal.h"
 #include "reload.h"
+#include "waiter_limit.h"
 
 #define POLL_MS 10
 #define WAIT_LIMIT_US (120 * 1000000LL)
@@ -94,6 +95,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	unlink_wait(w);
 	event_free(w->timer);
 	free(w);
+	waiter_limit_give();
 }
 
 void api_admin_reload(api_request *r)
@@ -104,12 +106,17 @@ void api_admin_reload(api_request *r)
 		reply_report(r, 200, &rep);
 		return;
 	}
+	if (!waiter_limit_take(r->config->max_waiters)) {
+		waiter_limit_refuse(r, r->config->max_waiters);
+		return;
+	}
 	struct admin_wait *w = calloc(1, sizeof *w);
 	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(r->req));
 	if (w)
 		w->timer = event_new(base, -1, EV_PERSIST, on_poll, w);
 	if (!w || !w->timer) {
 		free(w);
+		waiter_limit_give();
 		api_error(r, 500, "internal", "out of memory");
 		return;
 	}
@@ -132,6 +139,7 @@ void api_admin_free_waits(http_api_thread *t)
 		struct admin_wait *next = w->next;
 		event_free(w->timer);
 		free(w);
+		waiter_limit_give();
 		w = next;
 	}
 	t->admin_waits = NULL;

@@ -16,6 +16,7 @@
 
 #include "database.h"
 #include "delivery_watch.h"
+#include "waiter_limit.h"
 #include "event.h"
 #include "http_api_internal.h"
 #include "event_request.h"
@@ -109,13 +110,15 @@ typedef struct sync_wait {
 	char name[EVENT_NAME_MAX + 1];
 } sync_wait;
 
-/* Drop a waiter that will not (or did) answer; NULL is fine. */
+/* Drop a waiter that will not (or did) answer; NULL is fine.  Gives its
+ * waiter slot back. */
 static void sync_wait_free(sync_wait *s)
 {
 	if (!s)
 		return;
 	delivery_watch_close(s->watch);
 	free(s);
+	waiter_limit_give();
 }
 
 static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
@@ -407,7 +410,12 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 {
 	routing_table *table = r->table;
 	sync_wait *s = NULL;
+	if (sync && !waiter_limit_take(r->config->max_waiters)) {
+		waiter_limit_refuse(r, r->config->max_waiters);
+		return;
+	}
 	if (sync && !(s = sync_wait_new(r))) {
+		waiter_limit_give();
 		api_error(r, 500, "internal", "out of memory");
 		return;
 	}

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "plugin_instance.h"
 #include "reload.h"
+#include "waiter_limit.h"
 #include "router.h"
 
 struct metrics_server {
@@ -226,6 +227,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	}
 	http_api_metrics_render(out);
 	connection_guard_metrics_render(out);
+	waiter_limit_metrics_render(out);
 	database_metrics_render(out);
 	render_process(out, d->started_us);
 }
