@@ -32,7 +32,7 @@
  * episode (its last line). */
 #define EPISODE_END_MS 3000
 #define BUCKETS 1024 /* per thread: open connections by evhttp_connection */
-#define MAX_GUARDS 64 /* server.threads is at most 64 */
+#define MAX_GUARDS 65 /* server.threads is at most 64, and the metrics listener */
 
 static _Atomic uint32_t limit_connections = UINT32_MAX;
 static _Atomic uint32_t deadline_ms = 30000;
@@ -54,6 +54,7 @@ typedef struct tracked_conn {
 	struct evhttp_connection *conn; /* NULL until adopted */
 	struct event *timer;            /* first the adoption, then the request deadline */
 	gate_conn *gated;               /* the gate's state for it, or NULL */
+	bool counted;                   /* in open_connections */
 	void (*on_close)(struct evhttp_connection *, void *);
 	void *on_close_arg;
 	struct tracked_conn *next; /* in its bucket */
@@ -65,6 +66,7 @@ struct connection_guard {
 	struct evconnlistener *listener;
 	unsigned index;
 	http_gate *gate; /* borrowed: the thread's */
+	char name[32]; /* for log lines */
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
 	tracked_conn *buckets[BUCKETS];
@@ -140,8 +142,9 @@ static void release(tracked_conn *t)
 	if (t->conn)
 		unlink_conn(t->guard, t);
 	event_free(t->timer);
+	if (t->counted)
+		atomic_fetch_sub(&open_connections, 1);
 	free(t);
-	atomic_fetch_sub(&open_connections, 1);
 }
 
 /* ---- not accepting: pause, retry, resume ---- */
@@ -175,9 +178,9 @@ static void pause_accepting(connection_guard *g, const char *why, _Atomic uint64
 	atomic_store(&episode_last_pause_us, now);
 	int64_t none = 0;
 	if (atomic_compare_exchange_strong(&episode_started_us, &none, now)) {
-		LOG_WARN("http", "HTTP thread %u stops accepting connections: %s (%u open, server.max_connections %u); "
+		LOG_WARN("http", "%s stops accepting connections: %s (%u open, server.max_connections %u); "
 		         "clients wait in the accept queue, retrying every %d ms",
-		         g->index, why, atomic_load(&open_connections), atomic_load(&limit_connections), ACCEPT_RETRY_MS);
+		         g->name, why, atomic_load(&open_connections), atomic_load(&limit_connections), ACCEPT_RETRY_MS);
 	}
 	retry_in(g, ACCEPT_RETRY_MS);
 }
@@ -204,7 +207,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	while (queued > seen && !atomic_compare_exchange_weak(&episode_max_queued, &seen, queued))
 		;
 	if (g->paused) {
-		if (atomic_load(&open_connections) >= atomic_load(&limit_connections)) {
+		if (g->index != CONNECTION_GUARD_METRICS &&
+		    atomic_load(&open_connections) >= atomic_load(&limit_connections)) {
 			retry_in(g, ACCEPT_RETRY_MS);
 			return;
 		}
@@ -311,9 +315,13 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	/* Each thread stops at the limit when it sees it: another thread may
 	 * take one connection more meanwhile, which is served (closing it
 	 * unanswered would be worse); so at most one per thread beyond it. */
+	if (g->index == CONNECTION_GUARD_METRICS)
+		goto adopt_soon;
+	t->counted = true;
 	uint32_t open = atomic_fetch_add(&open_connections, 1) + 1;
 	if (open >= atomic_load(&limit_connections))
 		pause_accepting(g, "the connection limit is reached", &pauses_at_limit);
+adopt_soon:
 	/* Runs in this loop iteration, after libevent has set the connection
 	 * up and before any of its data is read. */
 	event_active(t->timer, EV_TIMEOUT, 1);
@@ -333,6 +341,10 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 	g->listener = listener;
 	g->index = thread_index;
 	g->gate = gate;
+	if (thread_index == CONNECTION_GUARD_METRICS)
+		snprintf(g->name, sizeof g->name, "the metrics listener");
+	else
+		snprintf(g->name, sizeof g->name, "HTTP thread %u", thread_index);
 	g->retry_timer = event_new(base, -1, 0, on_retry, g);
 	if (!g->retry_timer) {
 		free(g);

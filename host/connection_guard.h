@@ -47,11 +47,16 @@ uint32_t connection_guard_default_limit(void);
  * per-request deadline. */
 void connection_guard_configure(uint32_t max_connections, uint32_t request_timeout_ms);
 
+/* The metrics endpoint's guard: its connections are neither counted nor
+ * capped (scrapes keep working at the limit); it backs off a failing
+ * accept() and cuts slow requests like the others. */
+#define CONNECTION_GUARD_METRICS 64
+
 /* A guard for one HTTP thread's `http` and `listener` on `base`; NULL when
- * out of memory.  `thread_index` names the thread in log lines.  Each new
- * connection is handed to `gate` (the thread's request-head gate,
- * http_gate.h; NULL: none) before evhttp reads from it, and taken back
- * when it closes. */
+ * out of memory.  `thread_index` (below 64, or CONNECTION_GUARD_METRICS)
+ * names it in log lines.  Each new connection is handed to `gate` (the
+ * thread's request-head gate, http_gate.h; NULL: none) before evhttp
+ * reads from it, and taken back when it closes. */
 connection_guard *connection_guard_new(struct event_base *base, struct evhttp *http, struct evconnlistener *listener,
                                        unsigned thread_index, struct http_gate *gate);
 /* After evhttp_free() (the connections are gone then). */

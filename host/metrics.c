@@ -38,6 +38,7 @@ struct metrics_server {
 	struct evhttp *http;
 	pthread_t thread;
 	bool running;
+	connection_guard *guard; /* backs off a failing accept(), cuts slow requests */
 };
 
 void metrics_render_histogram(struct evbuffer *out, const char *name, const char *labels, const histogram *h)
@@ -237,6 +238,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	metrics_server *s = arg;
+	connection_guard_request_read(s->guard, req);
 	const char *uri = evhttp_request_get_uri(req);
 	if (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0) {
 		evhttp_send_error(req, 404, "only /metrics here");
@@ -275,9 +277,16 @@ metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
 		snprintf(err, err_size, "cannot create the metrics server");
 		goto out_fail;
 	}
-	if (!evhttp_bind_socket_with_handle(s->http, c->metrics_host, c->metrics_port)) {
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, c->metrics_host, c->metrics_port);
+	if (!bound) {
 		snprintf(err, err_size, "cannot listen on %s:%u for metrics (metrics.host, metrics.port): %s",
 		         c->metrics_host, c->metrics_port, strerror(errno));
+		goto out_fail;
+	}
+	s->guard = connection_guard_new(s->base, s->http, evhttp_bound_socket_get_listener(bound),
+	                                CONNECTION_GUARD_METRICS, NULL);
+	if (!s->guard) {
+		snprintf(err, err_size, "out of memory");
 		goto out_fail;
 	}
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
@@ -306,7 +315,8 @@ void metrics_server_stop(metrics_server *s)
 		pthread_join(s->thread, NULL);
 	}
 	if (s->http)
-		evhttp_free(s->http);
+		evhttp_free(s->http); /* closes the connections: before the guard */
+	connection_guard_free(s->guard);
 	if (s->base)
 		event_base_free(s->base);
 	free(s);
