@@ -19,11 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "event.h"
-#include "log.h"
-#include "plugin_instance.h"
-#include "plugin_loader.h"
-#include "router.h"
+#include "model/event.h"
+#include "util/log.h"
+#include "core/plugin_instance.h"
+#include "core/plugin_loader.h"
+#include "core/router.h"
 
 static double seconds_since(int64_t start_us)
 {

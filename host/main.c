@@ -18,19 +18,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "database.h"
-#include "dsn.h"
-#include "es_config.h"
-#include "event.h"
-#include "http_server.h"
-#include "log.h"
-#include "metrics.h"
-#include "plugin_registry.h"
-#include "reload.h"
-#include "router.h"
-#include "systemd_notify.h"
-#include "version.h"
+#include "control/daemon.h"
+#include "db/database.h"
+#include "util/dsn.h"
+#include "model/es_config.h"
+#include "model/event.h"
+#include "http/http_server.h"
+#include "util/log.h"
+#include "metrics/metrics.h"
+#include "core/plugin_registry.h"
+#include "core/readmit.h"
+#include "control/reload.h"
+#include "core/router.h"
+#include "util/systemd_notify.h"
+#include "util/version.h"
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/event-system/config.yaml"
 
@@ -246,7 +247,8 @@ static int run(const options *o)
 	         config->path, es_env_name(config->env), config->plugin_dir);
 	/* Before the plugins: their pools report every outcome when a database
 	 * records them. */
-	if (database_start(config, daemon.router, err, sizeof err) != 0) {
+	database_readmit readmit = readmit_ops(daemon.router);
+	if (database_start(config, &readmit, err, sizeof err) != 0) {
 		LOG_ERROR("main", "not starting: %s", err);
 		goto out_free;
 	}

@@ -7,7 +7,7 @@ shift
 {
 	echo '/* Generated from sql/migrations/ by scripts/embed-migrations.sh: do not edit. */'
 	echo '#include "config.h"'
-	echo '#include "db_schema.h"'
+	echo '#include "db/db_schema.h"'
 	echo 'const db_migration db_migrations[] = {'
 	for f in "$@"; do
 		base=$(basename "$f" .sql)

@@ -16,7 +16,7 @@ echo "== clang-tidy"
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 rc=0
-clang-tidy --quiet host/*.c sdk/abi/*.c plugins/*/*.c -- -std=gnu11 -I"$build" -Isdk/include -Ihost \
+clang-tidy --quiet host/*.c host/*/*.c sdk/abi/*.c plugins/*/*.c -- -std=gnu11 -I"$build" -Isdk/include -Ihost \
 	$(pkg-config --cflags libcjson yaml-0.1 libevent libmariadb libcurl 2>/dev/null) \
 	-DPLUGINDIR='"/usr/lib/event-system/plugins"' -DSYSCONFDIR='"/etc"' > "$report" 2>&1 || rc=$?
 grep -v 'warnings generated' "$report" || true

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cloudevents.h"
+#include "model/cloudevents.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "es_config.h"
+#include "model/es_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -30,9 +30,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "event.h"
-#include "event_request.h"
-#include "json_strict.h"
+#include "model/event.h"
+#include "model/event_request.h"
+#include "util/json_strict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trigger_parse.h"
+#include "model/trigger_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

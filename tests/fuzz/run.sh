@@ -18,11 +18,11 @@ build_target() { # NAME SOURCES...
 	shift
 	$CC $flags -DPLUGINDIR='"/usr/lib/event-system/plugins"' -o "$out/$name" "$top/tests/fuzz/$name.c" "$@" $deps
 }
-parse="$host/trigger_parse.c $host/json_strict.c $host/rfc3339.c $host/event.c $host/delivery_watch.c"
+parse="$host/model/trigger_parse.c $host/util/json_strict.c $host/util/rfc3339.c $host/model/event.c $host/util/clock.c"
 build_target fuzz_trigger $parse
-build_target fuzz_cloudevents "$host/cloudevents.c" $parse
-build_target fuzz_request "$host/event_request.c" "$host/cloudevents.c" $parse
-build_target fuzz_config "$host/es_config.c" "$host/dsn.c" "$host/file_trust.c" "$host/yaml_tree.c" "$host/log.c"
+build_target fuzz_cloudevents "$host/model/cloudevents.c" $parse
+build_target fuzz_request "$host/model/event_request.c" "$host/model/cloudevents.c" $parse
+build_target fuzz_config "$host/model/es_config.c" "$host/util/dsn.c" "$host/util/file_trust.c" "$host/util/yaml_tree.c" "$host/util/log.c"
 for t in trigger cloudevents request config; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"

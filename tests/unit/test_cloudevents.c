@@ -12,9 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cloudevents.h"
-#include "event_request.h"
-#include "json_strict.h"
+#include "model/cloudevents.h"
+#include "model/event_request.h"
+#include "util/json_strict.h"
 
 #define REQUIRED {"specversion", "1.0"}, {"id", "e-1"}, {"source", "/s"}, {"type", "t.x"}
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "es_config.h"
+#include "model/es_config.h"
 
 /* A fake environment for the tests. */
 static const char *env_names[8];

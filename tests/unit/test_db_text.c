@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "db_conn.h"
-#include "db_schema.h"
+#include "db/db_conn.h"
+#include "db/db_schema.h"
 
 static void time_literals_are_utc_with_microseconds(void **state)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dsn.h"
+#include "util/dsn.h"
 
 static void go_style_tcp_dsn_from_the_deployment_guide(void **state)
 {

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "event.h"
-#include "rfc3339.h"
+#include "model/event.h"
+#include "util/rfc3339.h"
 
 static void name_grammar(void **state)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "json_strict.h"
+#include "util/json_strict.h"
 
 static bool valid(const char *s)
 {

@@ -15,8 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "plugin_instance.h"
-#include "plugin_loader.h"
+#include "core/plugin_instance.h"
+#include "core/plugin_loader.h"
 
 static char dir[256];
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "router.h"
+#include "core/router.h"
 
 typedef struct match_case {
 	const char *pattern;

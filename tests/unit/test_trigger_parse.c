@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "trigger_parse.h"
+#include "model/trigger_parse.h"
 
 static void expect_error(const char *body, const char *needle)
 {

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "worker_pool.h"
+#include "core/worker_pool.h"
 
 typedef struct fake {
 	pthread_mutex_t lock;

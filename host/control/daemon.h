@@ -1,0 +1,38 @@
+/*
+ * The daemon's shared state: what the HTTP threads read and the main thread
+ * owns.  The main thread creates it, starts the HTTP threads, and destroys
+ * it only after joining them.
+ */
+#ifndef ES_DAEMON_H
+#define ES_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/es_config.h"
+#include "core/plugin_registry.h"
+#include "core/router.h"
+
+struct reload_state;
+
+typedef struct es_daemon {
+	/* The config in force: main thread only.  Other threads read the config
+	 * of the routing table they acquired (routing_table_config()). */
+	es_config *config;
+	const char *config_path;   /* where reloads read it from */
+	const char *plugin_dir_override; /* -P, or NULL */
+	char served_host[256];     /* server.host the listener is bound to (a reload cannot move it) */
+	router *router;            /* shared; swapped atomically */
+	plugin_registry registry;  /* main thread only */
+	host_services services;
+	int64_t started_us;        /* realtime */
+	atomic_bool ready;         /* listeners bound and plugins loaded */
+	atomic_bool stopping;      /* shutting down: refuse new events */
+	uint64_t generation;       /* config generation: 1 at start, +1 per successful reload */
+	struct reload_state *reload; /* see reload.c */
+	_Atomic uint64_t plugins_refused; /* refused files in the directory (metrics) */
+	atomic_bool metrics_up;    /* the metrics endpoint listens */
+} es_daemon;
+
+#endif

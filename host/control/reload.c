@@ -1,0 +1,332 @@
+/*
+ * Reloads: see reload.h and docs/operations.md.
+ */
+#include "config.h"
+
+#include "control/reload.h"
+
+#include "db/database.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/event.h"
+#include "util/log.h"
+#include "core/plugin_instance.h"
+#include "core/plugin_registry.h"
+#include "util/systemd_notify.h"
+
+/* How long a reload waits for requests still routed by the old table. */
+#define OLD_TABLE_WAIT_US 5000000
+
+struct reload_state {
+	es_daemon *daemon;
+	struct event *run; /* activated by requests; runs on the main loop */
+	pthread_mutex_t lock;   /* guards the fields below */
+	char pending_by[160];   /* who asked since the last run */
+	uint64_t running_upto;  /* requests the current run serves */
+	reload_report report;
+};
+
+static void append(char *buf, size_t size, const char *sep, const char *text)
+{
+	size_t len = strlen(buf);
+	if (len + strlen(sep) + strlen(text) + 1 < size)
+		snprintf(buf + len, size - len, "%s%s", len ? sep : "", text);
+}
+
+/* Keys whose change a reload applies, or cannot apply without a restart. */
+static void describe_key_changes(const es_config *a, const es_config *b, char *changed, size_t changed_size,
+                                 char *restart, size_t restart_size)
+{
+#define KEY(name, differs) \
+	if (differs)       \
+		append(changed, changed_size, ", ", name)
+#define RESTART(name, differs)                                \
+	if (differs) {                                        \
+		append(changed, changed_size, ", ", name);    \
+		append(restart, restart_size, ", ", name);    \
+	}
+	RESTART("server.host", strcmp(a->server_host, b->server_host) != 0);
+	RESTART("server.port", a->server_port != b->server_port);
+	RESTART("server.threads", a->server_threads != b->server_threads);
+	RESTART("server.request_timeout_ms", a->request_timeout_ms != b->request_timeout_ms);
+	RESTART("server.max_connections", a->max_connections != b->max_connections);
+	KEY("server.allow_unauthenticated", a->allow_unauthenticated != b->allow_unauthenticated);
+	KEY("event.async_workers", a->async_workers != b->async_workers);
+	KEY("event.async_channel_size", a->async_channel_size != b->async_channel_size);
+	KEY("event.max_event_size", a->max_event_size != b->max_event_size);
+	KEY("event.shutdown_timeout_ms", a->shutdown_timeout_ms != b->shutdown_timeout_ms);
+	KEY("event.sync_timeout_ms", a->sync_timeout_ms != b->sync_timeout_ms);
+	/* The database threads keep the settings they started with. */
+	RESTART("database.enabled", a->database_enabled != b->database_enabled);
+	RESTART("database.dsn", strcmp(a->database_dsn, b->database_dsn) != 0); /* named, never shown */
+	RESTART("database.mode", a->database_durable != b->database_durable);
+	RESTART("database.retention_days", a->database_retention_days != b->database_retention_days);
+	RESTART("database.purge_interval_s", a->database_purge_interval_s != b->database_purge_interval_s);
+	RESTART("database.queue_size", a->database_queue_size != b->database_queue_size);
+	RESTART("database.queue_max_mb", a->database_queue_max_mb != b->database_queue_max_mb);
+	RESTART("database.migrate_on_start", a->database_migrate_on_start != b->database_migrate_on_start);
+	RESTART("database.connect_timeout_ms", a->database_connect_timeout_ms != b->database_connect_timeout_ms);
+	RESTART("database.query_timeout_ms", a->database_query_timeout_ms != b->database_query_timeout_ms);
+	RESTART("database.reconnect_max_ms", a->database_reconnect_max_ms != b->database_reconnect_max_ms);
+	KEY("logging.level", a->log_level != b->log_level);
+	KEY("logging.format", a->log_format != b->log_format);
+	KEY("logging.access_log", a->access_log != b->access_log);
+	RESTART("metrics.enabled", a->metrics_enabled != b->metrics_enabled);
+	RESTART("metrics.port", a->metrics_port != b->metrics_port);
+	KEY("plugins.directory", strcmp(a->plugin_dir, b->plugin_dir) != 0);
+	KEY("plugins.load_unconfigured", a->load_unconfigured != b->load_unconfigured);
+	bool tokens_differ = a->token_count != b->token_count;
+	for (size_t i = 0; i < a->token_count && !tokens_differ; i++)
+		tokens_differ = strcmp(a->tokens[i].name, b->tokens[i].name) != 0 || a->tokens[i].role != b->tokens[i].role ||
+		                strcmp(a->tokens[i].secret, b->tokens[i].secret) != 0;
+	KEY("auth.tokens", tokens_differ);
+	bool rows_differ = a->db_subscription_count != b->db_subscription_count;
+	for (size_t i = 0; i < a->db_subscription_count && !rows_differ; i++)
+		rows_differ = strcmp(a->db_subscriptions[i].plugin, b->db_subscriptions[i].plugin) != 0 ||
+		              strcmp(a->db_subscriptions[i].pattern, b->db_subscriptions[i].pattern) != 0;
+	KEY("event_subscriptions (database)", rows_differ);
+#undef KEY
+#undef RESTART
+}
+
+/* Wait (bounded) until no request still routes through `old`. */
+static void wait_unused(routing_table *old)
+{
+	int64_t until = clock_monotonic_us() + OLD_TABLE_WAIT_US;
+	while (routing_table_users(old) > 0 && clock_monotonic_us() < until) {
+		struct timespec ts = {0, 200000};
+		nanosleep(&ts, NULL);
+	}
+	if (routing_table_users(old) > 0)
+		LOG_WARN("reload", "requests still use the previous routing table after %d s; going on",
+		         OLD_TABLE_WAIT_US / 1000000);
+}
+
+static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0, const char *error,
+                   const char *changes)
+{
+	es_daemon *d = rs->daemon;
+	double ms = (double)(clock_monotonic_us() - t0) / 1000.0;
+	pthread_mutex_lock(&rs->lock);
+	reload_report *r = &rs->report;
+	r->completed++;
+	r->served = rs->running_upto;
+	if (!ok)
+		r->failures++;
+	r->generation = d->generation;
+	r->last_ok = ok;
+	r->last_time_us = clock_realtime_us();
+	r->last_duration_ms = ms;
+	snprintf(r->last_by, sizeof r->last_by, "%s", by);
+	snprintf(r->last_error, sizeof r->last_error, "%s", ok ? "" : error);
+	snprintf(r->last_changes, sizeof r->last_changes, "%s", changes);
+	pthread_mutex_unlock(&rs->lock);
+	char detail[1200];
+	if (ok) {
+		snprintf(detail, sizeof detail, "ok, generation %llu, %.1f ms; %s", (unsigned long long)d->generation, ms,
+		         changes[0] ? changes : "nothing changed");
+		LOG_INFO("audit", "reload by %s: %s", by, detail);
+	} else {
+		snprintf(detail, sizeof detail, "failed after %.1f ms, generation %llu kept: %s", ms,
+		         (unsigned long long)d->generation, error);
+		LOG_ERROR("audit", "reload by %s: %s", by, detail);
+	}
+	database_audit(by, ok ? "reload.ok" : "reload.failed", detail);
+	char status[300];
+	snprintf(status, sizeof status, "generation %llu; last reload %s", (unsigned long long)d->generation,
+	         ok ? "ok" : "failed");
+	systemd_notify_ready(status);
+}
+
+static void perform(struct reload_state *rs, const char *by)
+{
+	es_daemon *d = rs->daemon;
+	int64_t t0 = clock_monotonic_us();
+	systemd_notify_reloading();
+	LOG_INFO("reload", "reload requested by %s: reading %s", by, d->config_path);
+
+	char error[1024] = "";
+	config_errors errs;
+	es_config *next_config = es_config_load(d->config_path, NULL, &errs);
+	if (!next_config) {
+		config_errors_report(&errs, d->config_path, NULL);
+		for (size_t i = 0; i < errs.count; i++) {
+			char one[400];
+			if (errs.items[i].line)
+				snprintf(one, sizeof one, "%s:%u:%u: %s", d->config_path, errs.items[i].line,
+				         errs.items[i].column, errs.items[i].message);
+			else
+				snprintf(one, sizeof one, "%s: %s", d->config_path, errs.items[i].message);
+			append(error, sizeof error, "; ", one);
+		}
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
+	if (d->plugin_dir_override) {
+		free(next_config->plugin_dir);
+		next_config->plugin_dir = strdup(d->plugin_dir_override);
+	}
+	/* A reload never weakens authentication by accident (an empty or cut
+	 * file has no auth: section). */
+	if (es_config_check_reload_auth(d->config, next_config, d->served_host, error, sizeof error) != 0) {
+		es_config_free(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
+	/* The database's subscriptions are part of the config being loaded. */
+	if (database_read_subscriptions(next_config, d->config, error, sizeof error) != 0) {
+		LOG_ERROR("reload", "%s", error);
+		es_config_free(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
+
+	char keys[512] = "", restart[256] = "";
+	describe_key_changes(d->config, next_config, keys, sizeof keys, restart, sizeof restart);
+
+	host_services services = d->services;
+	services.max_event_size = next_config->max_event_size;
+	plugin_registry next = {0};
+	registry_changes changes;
+	if (plugin_registry_rebuild(&d->registry, next_config, &services, geteuid(), &next, &changes, error,
+	                            sizeof error) != 0 ||
+	    plugin_registry_start_new(&d->registry, &next, error, sizeof error) != 0) {
+		plugin_registry_clear(&next);
+		es_config_free(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
+	routing_table *table = routing_table_build(next.instances, next.count, d->generation + 1, next_config);
+	if (!table) {
+		plugin_registry_stop(&next, clock_monotonic_us());
+		plugin_registry_clear(&next);
+		es_config_free(next_config);
+		finish(rs, by, false, t0, "out of memory building the routing table", "");
+		return;
+	}
+
+	/* The switch: from here on every new event is routed by the new table. */
+	routing_table *old = router_exchange(d->router, table);
+	d->generation++;
+	d->services = services;
+	log_configure(next_config->log_level, next_config->log_format);
+	wait_unused(old);
+	routing_table_release(old);
+
+	/* Instances that left drain their queues, stop and unload. */
+	int64_t deadline = clock_monotonic_us() + (int64_t)next_config->shutdown_timeout_ms * 1000;
+	for (size_t i = 0; i < d->registry.count; i++) {
+		plugin_instance *inst = d->registry.instances[i];
+		if (plugin_registry_contains(&next, inst))
+			continue;
+		uint64_t undelivered = plugin_instance_stop(inst, deadline);
+		LOG_INFO("reload", "plugin '%s' (%s) retired%s", plugin_instance_name(inst),
+		         plugin_instance_image(inst)->path, undelivered ? " with undelivered events (see above)" : "");
+	}
+	for (size_t i = 0; i < next.count; i++)
+		if (plugin_registry_contains(&d->registry, next.instances[i]))
+			plugin_instance_reopen(next.instances[i]);
+	plugin_registry_clear(&d->registry);
+	d->registry = next;
+	atomic_store(&d->plugins_refused, d->registry.refused_count);
+	es_config_free(d->config);
+	d->config = next_config;
+
+	char summary[1024] = "";
+	char part[600];
+	if (changes.added[0]) {
+		snprintf(part, sizeof part, "plugins added: %s", changes.added);
+		append(summary, sizeof summary, "; ", part);
+	}
+	if (changes.removed[0]) {
+		snprintf(part, sizeof part, "plugins removed: %s", changes.removed);
+		append(summary, sizeof summary, "; ", part);
+	}
+	if (changes.replaced[0]) {
+		snprintf(part, sizeof part, "plugins replaced: %s", changes.replaced);
+		append(summary, sizeof summary, "; ", part);
+	}
+	if (keys[0]) {
+		snprintf(part, sizeof part, "keys changed: %s", keys);
+		append(summary, sizeof summary, "; ", part);
+	}
+	if (next_config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS)
+		append(summary, sizeof summary, "; ", "event_subscriptions not readable: kept the rows read before");
+	if (restart[0]) {
+		LOG_WARN("reload", "%s changed but needs a restart to take effect; still serving the previous values",
+		         restart);
+		snprintf(part, sizeof part, "needs a restart: %s", restart);
+		append(summary, sizeof summary, "; ", part);
+	}
+	finish(rs, by, true, t0, "", summary);
+}
+
+static void on_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct reload_state *rs = arg;
+	char by[160];
+	pthread_mutex_lock(&rs->lock);
+	snprintf(by, sizeof by, "%s", rs->pending_by[0] ? rs->pending_by : "unknown");
+	rs->pending_by[0] = '\0';
+	rs->running_upto = rs->report.requests;
+	pthread_mutex_unlock(&rs->lock);
+	if (atomic_load(&rs->daemon->stopping))
+		return;
+	perform(rs, by);
+}
+
+int reload_init(es_daemon *d, struct event_base *base)
+{
+	struct reload_state *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return -1;
+	rs->daemon = d;
+	rs->run = event_new(base, -1, 0, on_run, rs);
+	if (!rs->run) {
+		free(rs);
+		return -1;
+	}
+	pthread_mutex_init(&rs->lock, NULL);
+	rs->report.generation = d->generation;
+	d->reload = rs;
+	return 0;
+}
+
+void reload_free(es_daemon *d)
+{
+	struct reload_state *rs = d->reload;
+	if (!rs)
+		return;
+	event_free(rs->run);
+	pthread_mutex_destroy(&rs->lock);
+	free(rs);
+	d->reload = NULL;
+}
+
+uint64_t reload_request(es_daemon *d, const char *who)
+{
+	struct reload_state *rs = d->reload;
+	pthread_mutex_lock(&rs->lock);
+	uint64_t number = ++rs->report.requests;
+	/* Requests before the run starts coalesce: one reload, all names. */
+	if (!strstr(rs->pending_by, who))
+		append(rs->pending_by, sizeof rs->pending_by, ", ", who);
+	event_active(rs->run, EV_READ, 0); /* thread-safe; repeated activations run once */
+	pthread_mutex_unlock(&rs->lock);
+	return number;
+}
+
+void reload_report_get(es_daemon *d, reload_report *out)
+{
+	struct reload_state *rs = d->reload;
+	pthread_mutex_lock(&rs->lock);
+	*out = rs->report;
+	pthread_mutex_unlock(&rs->lock);
+}

@@ -1,0 +1,367 @@
+/*
+ * Plugin instances: from a loaded image and its settings to a started
+ * worker pool, and back.  Delivery outcomes are logged here (dead letters
+ * now; the database issue records them too).
+ */
+#include "config.h"
+
+#include "core/plugin_instance.h"
+
+#include "db/database.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/delivery_watch.h"
+#include "core/host_api.h"
+#include "util/log.h"
+#include "core/refusal_summary.h"
+
+struct plugin_instance {
+	struct es_plugin_ctx ctx; /* first: host API functions get this back */
+	atomic_uint refs;
+	plugin_image *image;
+	const es_plugin_descriptor *desc; /* the image's checked copy */
+	plugin_policy policy;
+	char **patterns;
+	size_t pattern_count;
+	ynode *config; /* the `config:` subtree, owned; NULL when none */
+	host_services services;
+	void *state; /* the plugin's, from init() */
+	bool initialised, started, stopped;
+	worker_pool *pool;
+	pthread_mutex_t counters_lock; /* guards adding a counter name */
+	plugin_counter counters[PLUGIN_MAX_COUNTERS];
+	_Atomic size_t counter_count;
+	refusal_summary queue_full; /* log lines for events its full queue refused */
+};
+
+static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
+{
+	plugin_instance *inst = ctx;
+	host_api_set_handling(event);
+	es_result r = inst->desc->handle(inst->state, event, err, err_size);
+	host_api_set_handling(NULL);
+	return r;
+}
+
+static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcome, uint32_t attempts, bool timed_out,
+                       const char *error)
+{
+	plugin_instance *inst = ctx;
+	const char *name = inst->desc->name;
+	if (event->watch)
+		delivery_watch_record(event->watch, name, outcome, attempts, timed_out, error);
+	/* The event is immutable but for its settle count (database.h). */
+	database_outcome((es_event *)event, name, outcome, attempts, timed_out, error);
+	switch (outcome) {
+	case DELIVERY_OK:
+		break;
+	case DELIVERY_RETRYING:
+		LOG_DEBUG(name, "event %s (%s): attempt %u failed (%s); retrying", event->id, event->name, attempts,
+		          error ? error : "no reason given");
+		break;
+	case DELIVERY_DEAD:
+		LOG_WARN(name, "event %s (%s) dead-lettered after %u attempt%s: %s%s", event->id, event->name, attempts,
+		         attempts == 1 ? "" : "s", timed_out ? "timed out: " : "", error ? error : "no reason given");
+		break;
+	case DELIVERY_UNDELIVERED:
+		break; /* counted and summarised by plugin_instance_stop() */
+	}
+}
+
+static void free_patterns(plugin_instance *inst)
+{
+	for (size_t i = 0; i < inst->pattern_count; i++)
+		free(inst->patterns[i]);
+	free(inst->patterns);
+	inst->patterns = NULL;
+	inst->pattern_count = 0;
+}
+
+static bool set_patterns(plugin_instance *inst, const char *const *list, size_t count, char *err, size_t err_size)
+{
+	inst->patterns = calloc(count ? count : 1, sizeof *inst->patterns);
+	if (!inst->patterns) {
+		snprintf(err, err_size, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < count; i++) {
+		char why[200];
+		if (!pattern_valid(list[i], why, sizeof why)) {
+			snprintf(err, err_size, "subscription: %s", why);
+			return false;
+		}
+		inst->patterns[i] = strdup(list[i]);
+		if (!inst->patterns[i]) {
+			snprintf(err, err_size, "out of memory");
+			return false;
+		}
+		inst->pattern_count++;
+	}
+	return true;
+}
+
+static size_t count_null_terminated(const char *const *list)
+{
+	size_t n = 0;
+	while (list && list[n])
+		n++;
+	return n;
+}
+
+/* The subscriptions an instance runs with: its settings' (or, when the
+ * config gives none, the plugin's defaults), then those the database adds.
+ * *list is malloc'd (NULL when out of memory); returns the count. */
+static size_t combined_patterns(const es_plugin_descriptor *desc, const plugin_settings *settings,
+                                const char *const *extra, size_t extra_count, const char ***list)
+{
+	const char *const *base = settings && settings->subscribe ? (const char *const *)settings->subscribe
+	                                                           : desc->default_subscriptions;
+	size_t n = settings && settings->subscribe ? settings->subscribe_count : count_null_terminated(base);
+	*list = calloc(n + extra_count + 1, sizeof **list);
+	if (!*list)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		(*list)[i] = base[i];
+	for (size_t i = 0; i < extra_count; i++)
+		(*list)[n + i] = extra[i];
+	return n + extra_count;
+}
+
+static plugin_policy effective_policy(const es_plugin_descriptor *desc, const plugin_settings *settings,
+                                      const plugin_policy *defaults)
+{
+	plugin_policy p = settings ? settings->policy : *defaults;
+	if (desc->flags & ES_PLUGIN_SERIAL)
+		p.workers = 1;
+	return p;
+}
+
+
+plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settings *settings,
+                                        const plugin_policy *defaults, const char *const *extra, size_t extra_count,
+                                        const host_services *services, char *err, size_t err_size)
+{
+	plugin_instance *inst = calloc(1, sizeof *inst);
+	if (!inst) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	atomic_init(&inst->refs, 1);
+	inst->ctx.instance = inst;
+	plugin_image_ref(image);
+	inst->image = image;
+	inst->desc = &image->descriptor;
+	inst->services = *services;
+	pthread_mutex_init(&inst->counters_lock, NULL);
+	atomic_init(&inst->counter_count, 0);
+	inst->policy = effective_policy(inst->desc, settings, defaults);
+	if ((inst->desc->flags & ES_PLUGIN_SERIAL) && settings && settings->workers_set && settings->policy.workers > 1) {
+		snprintf(err, err_size, "plugin is serial (one worker) but the config sets workers: %u",
+		         settings->policy.workers);
+		goto out_fail;
+	}
+	const char **patterns;
+	size_t pattern_count = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);
+	bool ok = patterns && set_patterns(inst, patterns, pattern_count, err, err_size);
+	if (!patterns)
+		snprintf(err, err_size, "out of memory");
+	free(patterns);
+	if (!ok)
+		goto out_fail;
+	if (settings && settings->config && !(inst->config = ynode_clone(settings->config))) {
+		snprintf(err, err_size, "out of memory");
+		goto out_fail;
+	}
+
+	/* With a database every delivery's outcome is recorded, successes too. */
+	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
+	                        .report_ok = database_running()};
+	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);
+	if (!inst->pool) {
+		snprintf(err, err_size, "cannot create the worker pool");
+		goto out_fail;
+	}
+
+	es_status st = inst->desc->init(&inst->ctx, host_api_table(), &inst->state);
+	if (st != ES_STATUS_OK) {
+		snprintf(err, err_size, "init() failed with status %d (see the plugin's log lines above)", (int)st);
+		goto out_fail;
+	}
+	inst->initialised = true;
+	return inst;
+
+out_fail:
+	plugin_instance_unref(inst);
+	return NULL;
+}
+
+int plugin_instance_start(plugin_instance *inst)
+{
+	if (worker_pool_start(inst->pool) != 0)
+		return -1;
+	inst->started = true;
+	return 0;
+}
+
+uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
+{
+	if (inst->stopped)
+		return 0;
+	inst->stopped = true;
+	refusal_summary_flush(&inst->queue_full, inst->desc->name);
+	uint64_t undelivered = inst->started ? worker_pool_stop(inst->pool, deadline_us) : 0;
+	uint32_t stuck = inst->started ? worker_pool_stuck(inst->pool) : 0;
+	if (undelivered)
+		LOG_WARN(inst->desc->name, "%llu event%s not delivered before the shutdown deadline",
+		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
+	if (stuck) {
+		LOG_ERROR(inst->desc->name,
+		          "%u worker%s still inside handle(); not calling shutdown() and keeping the plugin loaded", stuck,
+		          stuck == 1 ? " is" : "s are");
+		return undelivered;
+	}
+	if (inst->initialised && inst->desc->shutdown)
+		inst->desc->shutdown(inst->state);
+	inst->initialised = false;
+	return undelivered;
+}
+
+void plugin_instance_reopen(plugin_instance *inst)
+{
+	if (inst->initialised && inst->desc->reopen)
+		inst->desc->reopen(inst->state);
+}
+
+bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_settings *settings,
+                                   const plugin_policy *defaults, const char *const *extra,
+                                   size_t extra_count)
+{
+	plugin_policy p = effective_policy(inst->desc, settings, defaults);
+	const plugin_policy *q = &inst->policy;
+	if (p.workers != q->workers || p.queue_size != q->queue_size || p.timeout_ms != q->timeout_ms ||
+	    p.max_attempts != q->max_attempts || p.backoff_initial_ms != q->backoff_initial_ms ||
+	    p.backoff_max_ms != q->backoff_max_ms || p.backoff_multiplier != q->backoff_multiplier ||
+	    p.max_stuck_workers != q->max_stuck_workers)
+		return false;
+	const char **patterns;
+	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);
+	bool same = patterns && n == inst->pattern_count;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(patterns[i], inst->patterns[i]) == 0;
+	free(patterns);
+	return same && ynode_equal(settings ? settings->config : NULL, inst->config);
+}
+
+void plugin_instance_ref(plugin_instance *inst)
+{
+	atomic_fetch_add(&inst->refs, 1);
+}
+
+void plugin_instance_unref(plugin_instance *inst)
+{
+	if (!inst || atomic_fetch_sub(&inst->refs, 1) != 1)
+		return;
+	if (inst->initialised && !inst->started && inst->desc->shutdown)
+		inst->desc->shutdown(inst->state); /* created but never started (check-config, failed start) */
+	if (inst->pool && worker_pool_destroy(inst->pool) != 0) {
+		/* A thread is still inside the plugin: leave pool, instance and
+		 * image alive for it rather than unmap code it is running. */
+		LOG_ERROR(inst->desc->name, "not unloading: a worker is still inside the plugin");
+		return;
+	}
+	free_patterns(inst);
+	ynode_free(inst->config);
+	pthread_mutex_destroy(&inst->counters_lock);
+	plugin_image_unref(inst->image);
+	free(inst);
+}
+
+bool plugin_instance_matches(const plugin_instance *inst, const char *event_name)
+{
+	for (size_t i = 0; i < inst->pattern_count; i++)
+		if (pattern_match(inst->patterns[i], event_name))
+			return true;
+	return false;
+}
+
+worker_pool *plugin_instance_pool(const plugin_instance *inst)
+{
+	return inst->pool;
+}
+
+void plugin_instance_note_queue_full(plugin_instance *inst, const es_event *event)
+{
+	refusal_summary_note(&inst->queue_full, inst->desc->name, event->id, event->name);
+}
+
+void plugin_instance_note_accepted(plugin_instance *inst)
+{
+	refusal_summary_accepted(&inst->queue_full, inst->desc->name);
+}
+
+const char *plugin_instance_name(const plugin_instance *inst)
+{
+	return inst->desc->name;
+}
+
+const plugin_image *plugin_instance_image(const plugin_instance *inst)
+{
+	return inst->image;
+}
+
+const plugin_policy *plugin_instance_policy(const plugin_instance *inst)
+{
+	return &inst->policy;
+}
+
+size_t plugin_instance_subscriptions(const plugin_instance *inst, const char *const **patterns)
+{
+	*patterns = (const char *const *)inst->patterns;
+	return inst->pattern_count;
+}
+
+size_t plugin_instance_counters(plugin_instance *inst, const plugin_counter **counters)
+{
+	*counters = inst->counters;
+	return atomic_load_explicit(&inst->counter_count, memory_order_acquire);
+}
+
+/* ---- used by host_api.c ---- */
+
+const ynode *plugin_instance_config(const plugin_instance *inst)
+{
+	return inst->config;
+}
+
+const host_services *plugin_instance_services(const plugin_instance *inst)
+{
+	return &inst->services;
+}
+
+void plugin_instance_counter_add(plugin_instance *inst, const char *name, uint64_t delta)
+{
+	size_t n = atomic_load_explicit(&inst->counter_count, memory_order_acquire);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(inst->counters[i].name, name) == 0) {
+			atomic_fetch_add_explicit(&inst->counters[i].value, delta, memory_order_relaxed);
+			return;
+		}
+	}
+	pthread_mutex_lock(&inst->counters_lock);
+	n = atomic_load_explicit(&inst->counter_count, memory_order_relaxed);
+	size_t i = 0;
+	while (i < n && strcmp(inst->counters[i].name, name) != 0)
+		i++;
+	if (i == n && n < PLUGIN_MAX_COUNTERS) {
+		snprintf(inst->counters[i].name, sizeof inst->counters[i].name, "%s", name);
+		atomic_init(&inst->counters[i].value, 0);
+		atomic_store_explicit(&inst->counter_count, n + 1, memory_order_release);
+	}
+	if (i < PLUGIN_MAX_COUNTERS)
+		atomic_fetch_add_explicit(&inst->counters[i].value, delta, memory_order_relaxed);
+	pthread_mutex_unlock(&inst->counters_lock);
+}

@@ -1,0 +1,73 @@
+/*
+ * A running plugin: its loaded image, its settings, the state its init()
+ * returned, and its own worker pool.
+ *
+ * Ownership: reference-counted.  The registry holds one reference, each
+ * routing table that routes to the instance holds one.  The last unref
+ * frees the pool and drops the image; plugin_instance_stop() must have been
+ * called first when the instance was started.
+ *
+ * Threads: create/start/stop on the main thread; matches/pool/name from
+ * any thread.
+ */
+#ifndef ES_PLUGIN_INSTANCE_H
+#define ES_PLUGIN_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/es_config.h"
+#include "core/plugin_loader.h"
+#include "core/router.h"
+#include "core/worker_pool.h"
+
+/* What the host offers plugins beyond their own instance. */
+typedef struct host_services {
+	router *router;        /* where emit() sends events */
+	size_t max_event_size; /* limit for emitted data */
+} host_services;
+
+#define PLUGIN_MAX_COUNTERS 16
+
+typedef struct plugin_counter {
+	char name[32];
+	_Atomic uint64_t value;
+} plugin_counter;
+
+/* Create an instance of `image` (takes a new image reference) with
+ * `settings` (NULL: none configured; `defaults` then apply) and `extra`
+ * subscriptions besides its own (the database's event_subscriptions).
+ * Calls the plugin's init().  NULL on failure with the reason in err. */
+plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settings *settings,
+                                        const plugin_policy *defaults, const char *const *extra, size_t extra_count,
+                                        const host_services *services, char *err, size_t err_size);
+int plugin_instance_start(plugin_instance *instance);
+/* Drain until `deadline_us` (monotonic), stop the workers, call shutdown().
+ * Returns the number of undelivered events. */
+uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
+/* Ask the plugin to reopen its files (SIGHUP). */
+void plugin_instance_reopen(plugin_instance *instance);
+
+/* Whether an instance created now from `settings`/`defaults` would run
+ * exactly like this one (same policy, subscriptions and config): a reload
+ * keeps such an instance untouched. */
+bool plugin_instance_same_settings(const plugin_instance *instance, const plugin_settings *settings,
+                                   const plugin_policy *defaults, const char *const *extra, size_t extra_count);
+
+void plugin_instance_ref(plugin_instance *instance);
+void plugin_instance_unref(plugin_instance *instance);
+
+bool plugin_instance_matches(const plugin_instance *instance, const char *event_name);
+worker_pool *plugin_instance_pool(const plugin_instance *instance);
+/* For the log: its full queue refused `event` / its queue took one (a
+ * refusal episode is summarised, see refusal_summary.h). */
+void plugin_instance_note_queue_full(plugin_instance *instance, const es_event *event);
+void plugin_instance_note_accepted(plugin_instance *instance);
+const char *plugin_instance_name(const plugin_instance *instance);
+const plugin_image *plugin_instance_image(const plugin_instance *instance);
+const plugin_policy *plugin_instance_policy(const plugin_instance *instance);
+size_t plugin_instance_subscriptions(const plugin_instance *instance, const char *const **patterns);
+/* Plugin-defined counters (counter_add); returns how many are in use. */
+size_t plugin_instance_counters(plugin_instance *instance, const plugin_counter **counters);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * The set of plugin instances built from a config and the plugin directory:
+ * scan, load, check, init.  A plugin that cannot be loaded is refused with
+ * one log line and the others go on.
+ *
+ * Ownership: the registry holds one reference to each instance;
+ * plugin_registry_clear() drops them.
+ */
+#ifndef ES_PLUGIN_REGISTRY_H
+#define ES_PLUGIN_REGISTRY_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "model/es_config.h"
+#include "core/plugin_instance.h"
+
+/* A file that was refused, remembered so a reload does not fail again on
+ * the same unchanged file. */
+typedef struct refused_file {
+	char *path;
+	struct stat st;
+	char *reason;
+} refused_file;
+
+typedef struct plugin_registry {
+	plugin_instance **instances;
+	size_t count;
+	refused_file *refused;
+	size_t refused_count;
+} plugin_registry;
+
+/* What a reload changed, as plugin names joined with ", ". */
+typedef struct registry_changes {
+	char added[512];
+	char removed[512];
+	char replaced[512];
+	size_t kept;
+} registry_changes;
+
+typedef struct registry_report {
+	size_t loaded;
+	size_t refused;  /* files that failed to load, check or init */
+	size_t disabled; /* configured with enabled: false */
+	size_t skipped;  /* not configured, and plugins.load_unconfigured is false */
+	size_t problems; /* refused + directory problems + settings naming no plugin */
+} registry_report;
+
+/* Load every plugin of config->plugin_dir.  Each problem is logged; when
+ * `out` is non-NULL, each is also printed there as `file[:line:col]: msg`
+ * (--check-config).  Returns -1 only when the directory itself cannot be
+ * used; refused plugins are counted in the report. */
+int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
+                         plugin_registry *registry, registry_report *report, FILE *out);
+/* For a reload: build `next` from the new config and the directory as it
+ * is now.  Instances whose file and settings are unchanged are shared with
+ * `old` (a new reference), changed and new files are loaded and initialised
+ * (not started).  A new or changed file that cannot be loaded, checked or
+ * initialised fails the whole rebuild: -1 with `file: reason` in err and
+ * `next` left empty.  A file refused before and unchanged stays refused
+ * without failing.  `old` is not modified. */
+int plugin_registry_rebuild(const plugin_registry *old, const es_config *config, const host_services *services,
+                            uid_t service_uid, plugin_registry *next, registry_changes *changes, char *err,
+                            size_t err_size);
+/* Start the instances of `next` that are not in `old`; -1 (with err) when
+ * one fails, after stopping those it started. */
+int plugin_registry_start_new(const plugin_registry *old, plugin_registry *next, char *err, size_t err_size);
+/* Whether `instance` is in the registry. */
+bool plugin_registry_contains(const plugin_registry *registry, const plugin_instance *instance);
+
+/* Start every instance's workers; an instance that fails to start is
+ * removed and counted as refused. */
+void plugin_registry_start(plugin_registry *registry, registry_report *report);
+/* Stop every instance with one shared deadline; returns undelivered. */
+uint64_t plugin_registry_stop(plugin_registry *registry, int64_t deadline_us);
+void plugin_registry_clear(plugin_registry *registry);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * Pattern matching and the immutable routing table.
+ */
+#include "config.h"
+
+#include "core/router.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/es_config.h"
+#include "core/plugin_instance.h"
+
+struct routing_table {
+	atomic_uint refs;
+	uint64_t generation;
+	es_config *config;
+	size_t count;
+	plugin_instance *instances[];
+};
+
+struct router {
+	pthread_mutex_t lock; /* guards `current` against a swap during acquire */
+	routing_table *current;
+};
+
+static _Atomic uint64_t unmatched_total;
+
+uint64_t router_unmatched_total(void)
+{
+	return atomic_load_explicit(&unmatched_total, memory_order_relaxed);
+}
+
+routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation,
+                                   es_config *config)
+{
+	if (count > ROUTER_MAX_TARGETS)
+		return NULL;
+	routing_table *t = calloc(1, sizeof *t + count * sizeof t->instances[0]);
+	if (!t)
+		return NULL;
+	atomic_init(&t->refs, 1);
+	t->generation = generation;
+	t->count = count;
+	t->config = config;
+	if (config)
+		es_config_ref(config);
+	for (size_t i = 0; i < count; i++) {
+		t->instances[i] = instances[i];
+		plugin_instance_ref(instances[i]);
+	}
+	return t;
+}
+
+void routing_table_release(routing_table *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < t->count; i++)
+		plugin_instance_unref(t->instances[i]);
+	es_config_free(t->config);
+	free(t);
+}
+
+size_t routing_table_size(const routing_table *t)
+{
+	return t->count;
+}
+
+plugin_instance *routing_table_instance(const routing_table *t, size_t index)
+{
+	return t->instances[index];
+}
+
+const es_config *routing_table_config(const routing_table *t)
+{
+	return t->config;
+}
+
+unsigned routing_table_users(const routing_table *t)
+{
+	return atomic_load(&t->refs) - 1;
+}
+
+uint64_t routing_table_generation(const routing_table *t)
+{
+	return t->generation;
+}
+
+router *router_create(void)
+{
+	router *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	r->current = routing_table_build(NULL, 0, 0, NULL);
+	return r;
+}
+
+void router_destroy(router *r)
+{
+	if (!r)
+		return;
+	routing_table_release(r->current);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+routing_table *router_exchange(router *r, routing_table *table)
+{
+	pthread_mutex_lock(&r->lock);
+	routing_table *old = r->current;
+	r->current = table;
+	pthread_mutex_unlock(&r->lock);
+	return old;
+}
+
+void router_swap(router *r, routing_table *table)
+{
+	routing_table_release(router_exchange(r, table));
+}
+
+routing_table *router_acquire(router *r)
+{
+	/* The lock makes "read pointer, take reference" atomic with respect to
+	 * a swap; it is held for a few instructions. */
+	pthread_mutex_lock(&r->lock);
+	routing_table *t = r->current;
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
+dispatch_status router_dispatch_select(routing_table *t, es_event *event,
+                                       bool (*select)(plugin_instance *, const es_event *, void *), void *arg,
+                                       bool quiet, dispatch_result *result)
+{
+	result->matched = 0;
+	result->busy = NULL;
+	for (size_t i = 0; i < t->count; i++)
+		if (select ? select(t->instances[i], event, arg) : plugin_instance_matches(t->instances[i], event->name))
+			result->targets[result->matched++] = t->instances[i];
+	if (result->matched == 0) {
+		atomic_fetch_add_explicit(&unmatched_total, 1, memory_order_relaxed);
+		return DISPATCH_OK;
+	}
+	/* Phase one: a slot in every queue, or none. */
+	for (size_t i = 0; i < result->matched; i++) {
+		if (!worker_pool_try_reserve(plugin_instance_pool(result->targets[i]), !quiet)) {
+			for (size_t j = 0; j < i; j++)
+				worker_pool_unreserve(plugin_instance_pool(result->targets[j]));
+			result->busy = result->targets[i];
+			return DISPATCH_BUSY;
+		}
+	}
+	/* A recorded event is settled once each of these deliveries is final
+	 * (see database_settle()); count them before any can finish. */
+	if (event->seq)
+		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)result->matched, memory_order_relaxed);
+	/* Phase two: cannot fail. */
+	for (size_t i = 0; i < result->matched; i++)
+		worker_pool_push_reserved(plugin_instance_pool(result->targets[i]), event);
+	return DISPATCH_OK;
+}
+
+dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
+{
+	return router_dispatch_select(t, event, NULL, NULL, false, result);
+}

@@ -1,0 +1,95 @@
+/*
+ * Routing events to plugin instances by name.
+ *
+ * Pattern grammar (dotted, like event names):
+ *   - a segment of [A-Za-z0-9_-] matches itself;
+ *   - `*` inside a segment matches any run of characters within that
+ *     segment (`order.*` matches `order.created`; `user-*.login` matches
+ *     `user-eu.login`), never a '.';
+ *   - a whole segment `**` matches zero or more segments (`order.**`
+ *     matches `order`, `order.created` and `order.created.v2`; `**` alone
+ *     matches every event).
+ *
+ * A routing table is immutable once built and reference-counted.  The router
+ * holds the current one and swaps it atomically (reload); a caller routes
+ * one event entirely through the table it acquired, so every event is
+ * routed by either the old or the new table, never by a mix.
+ */
+#ifndef ES_ROUTER_H
+#define ES_ROUTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/event.h"
+#include "model/pattern.h"
+
+#define ROUTER_MAX_TARGETS 256 /* DATABASE_MAX_PLUGINS too */
+
+typedef struct plugin_instance plugin_instance;
+
+typedef struct routing_table routing_table;
+
+struct es_config;
+
+/* Build a table over `instances` (each gets a reference held by the table)
+ * and `config` (a reference too; may be NULL in tests): a request that
+ * acquires the table sees one consistent pair of routes and settings.
+ * NULL when out of memory or more than ROUTER_MAX_TARGETS instances. */
+routing_table *routing_table_build(plugin_instance *const *instances, size_t count, uint64_t generation,
+                                   struct es_config *config);
+/* The config the table was built with (NULL if none). */
+const struct es_config *routing_table_config(const routing_table *table);
+/* Holders of the table besides the caller's own reference. */
+unsigned routing_table_users(const routing_table *table);
+void routing_table_release(routing_table *table);
+size_t routing_table_size(const routing_table *table);
+plugin_instance *routing_table_instance(const routing_table *table, size_t index);
+uint64_t routing_table_generation(const routing_table *table);
+
+typedef struct router router;
+
+router *router_create(void);
+/* Frees the router and releases its current table. */
+void router_destroy(router *r);
+/* Install `table` (the router takes over the caller's reference) and
+ * release the previous one. */
+void router_swap(router *r, routing_table *table);
+/* Install `table` and hand the previous one (with the router's reference)
+ * to the caller, who may wait for its other users to finish. */
+routing_table *router_exchange(router *r, routing_table *table);
+/* The current table with a new reference; release it when done. */
+routing_table *router_acquire(router *r);
+
+typedef enum dispatch_status {
+	DISPATCH_OK = 0,        /* queued for every matching instance (maybe none) */
+	DISPATCH_BUSY = 1,      /* a matching queue was full: queued nowhere */
+	DISPATCH_STOPPING = 2,  /* the host is shutting down */
+} dispatch_status;
+
+typedef struct dispatch_result {
+	size_t matched;                              /* instances that got the event */
+	plugin_instance *targets[ROUTER_MAX_TARGETS]; /* borrowed from the table */
+	plugin_instance *busy;                       /* DISPATCH_BUSY: the full one */
+} dispatch_result;
+
+/* Route `event` through `table` to every matching instance, all or
+ * nothing: a full queue anywhere means the event is queued nowhere.  Each
+ * queue takes its own event reference; the caller keeps its own.
+ * Pointers in *result are valid while the caller holds `table`. */
+dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_result *result);
+
+/* Like router_dispatch(), to the instances `select` accepts instead of
+ * those whose subscriptions match (redelivery after a crash, dead-letter
+ * replay).  `quiet`: a full queue is not counted as a refusal (the caller
+ * retries later rather than refusing anyone). */
+dispatch_status router_dispatch_select(routing_table *table, es_event *event,
+                                       bool (*select)(plugin_instance *instance, const es_event *event, void *arg),
+                                       void *arg, bool quiet, dispatch_result *result);
+
+/* Counters of the router itself. */
+uint64_t router_unmatched_total(void);
+
+#endif

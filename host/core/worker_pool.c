@@ -1,0 +1,817 @@
+/*
+ * Bounded delivery queue with worker threads, deadlines and retries.
+ *
+ * Locking: `lock` guards the ring, the retry heap and the worker slots.
+ * Handlers run without it.  Who owns a running delivery is decided by one
+ * compare-and-swap on the worker's state word (sequence number + kind): the
+ * worker moves BUSY→IDLE when its handler returns, the supervisor moves
+ * BUSY→ABANDONED when the deadline passed.  Whoever wins decides the
+ * outcome; the sequence number makes a stale observation fail the CAS.
+ *
+ * Workers take up to BATCH_MAX deliveries per lock acquisition.  When a
+ * worker is abandoned, the untouched rest of its batch goes back to the
+ * front of the ring, so one stuck handler holds at most one delivery.
+ */
+#include "config.h"
+
+#include "core/worker_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+#define BATCH_MAX 32
+#define IDLE_WAIT_MAX_US 1000000 /* every wait has a timeout */
+#define ERR_SIZE 256
+
+enum { W_IDLE = 0, W_BUSY = 1, W_ABANDONED = 2 };
+#define STATE(seq, kind) (((uint64_t)(seq) << 2) | (kind))
+#define STATE_KIND(s) ((unsigned)((s)&3u))
+
+typedef struct delivery {
+	es_event *event;
+	uint32_t attempt;   /* 1-based attempt this delivery will make */
+	int64_t due_us;     /* retry heap: not before (monotonic) */
+	int64_t queued_us;  /* when it entered the queue (monotonic) */
+} delivery;
+
+typedef struct worker {
+	worker_pool *pool;
+	pthread_t thread;
+	bool running;        /* thread created and not joined (under pool lock) */
+	bool abandoned;      /* given up on by the supervisor (under pool lock) */
+	bool joining;        /* a thread is joining it outside the lock (under pool lock) */
+	atomic_bool exited;  /* thread function has returned */
+	_Atomic uint64_t state;
+	_Atomic int64_t started_us;
+	uint64_t seq;        /* worker thread only */
+	delivery batch[BATCH_MAX];
+	unsigned batch_count;
+	unsigned batch_index; /* item being run; published by the BUSY store */
+} worker;
+
+struct worker_pool {
+	char *name;
+	plugin_policy policy;
+	pool_handler handler;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work_ready;  /* workers wait here */
+	pthread_cond_t supervisor_wake;
+	unsigned idle_waiters;
+	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
+
+	delivery *ring; /* capacity slots; head..head+count */
+	size_t head, count; /* count: written with set_count() */
+	delivery *retry; /* min-heap on due_us, at most capacity */
+	size_t retry_count;
+
+	worker **slots; /* policy.workers + policy.max_stuck_workers */
+	size_t slot_count;
+	uint32_t live_workers; /* running and not abandoned */
+	uint32_t stuck;        /* abandoned and not yet returned */
+
+	pthread_t supervisor;
+	bool supervisor_running;
+	bool supervisor_stop;
+
+	atomic_bool stopping;
+	int64_t stop_deadline_us; /* under lock; valid once stopping */
+	bool started;
+
+	histogram handler_latency, event_latency;
+	/* The last 64 final outcomes, one bit each (1: dead-lettered), and how
+	 * many there were: /health's failure ratio, without a lock. */
+	_Atomic uint64_t recent_bits;
+	_Atomic uint64_t recent_count;
+	_Atomic uint32_t occupied;
+	_Atomic uint64_t received, refused, ok, retried, timed_out, dead, undelivered;
+};
+
+static _Thread_local uint32_t current_attempt;
+static _Thread_local uint64_t jitter_state;
+
+uint32_t worker_pool_current_attempt(void)
+{
+	return current_attempt;
+}
+
+histogram *worker_pool_handler_latency(worker_pool *p)
+{
+	return &p->handler_latency;
+}
+
+histogram *worker_pool_event_latency(worker_pool *p)
+{
+	return &p->event_latency;
+}
+
+/* ---- ring and retry heap (under lock) ---- */
+
+/* `count` is read without the lock by idle workers spinning for work (a
+ * hint, see spin_for_work), so it is written atomically; readers under the
+ * lock read it plainly. */
+static void set_count(worker_pool *p, size_t count)
+{
+	__atomic_store_n(&p->count, count, __ATOMIC_RELAXED);
+}
+
+static void ring_push_back(worker_pool *p, const delivery *d)
+{
+	p->ring[(p->head + p->count) % p->policy.queue_size] = *d;
+	set_count(p, p->count + 1);
+}
+
+static void ring_push_front(worker_pool *p, const delivery *d)
+{
+	p->head = (p->head + p->policy.queue_size - 1) % p->policy.queue_size;
+	p->ring[p->head] = *d;
+	set_count(p, p->count + 1);
+}
+
+static delivery ring_pop(worker_pool *p)
+{
+	delivery d = p->ring[p->head];
+	p->head = (p->head + 1) % p->policy.queue_size;
+	set_count(p, p->count - 1);
+	return d;
+}
+
+static void heap_push(worker_pool *p, const delivery *d)
+{
+	size_t i = p->retry_count++;
+	p->retry[i] = *d;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (p->retry[parent].due_us <= p->retry[i].due_us)
+			break;
+		delivery t = p->retry[parent];
+		p->retry[parent] = p->retry[i];
+		p->retry[i] = t;
+		i = parent;
+	}
+}
+
+static delivery heap_pop(worker_pool *p)
+{
+	delivery top = p->retry[0];
+	p->retry[0] = p->retry[--p->retry_count];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < p->retry_count && p->retry[l].due_us < p->retry[m].due_us)
+			m = l;
+		if (r < p->retry_count && p->retry[r].due_us < p->retry[m].due_us)
+			m = r;
+		if (m == i)
+			break;
+		delivery t = p->retry[m];
+		p->retry[m] = p->retry[i];
+		p->retry[i] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* Wake one idle worker unless enough wake-ups are already on their way:
+ * a burst of pushes then costs one futex wake, not one per event, while a
+ * backlog still wakes every idle worker in turn.  Under lock. */
+static void wake_worker(worker_pool *p)
+{
+	if (p->idle_waiters > p->wakeups_pending) {
+		p->wakeups_pending++;
+		pthread_cond_signal(&p->work_ready);
+	}
+}
+
+/* ---- outcomes ---- */
+
+static uint64_t backoff_us(const plugin_policy *policy, uint32_t failed_attempts)
+{
+	double delay = policy->backoff_initial_ms * 1000.0;
+	for (uint32_t i = 1; i < failed_attempts && delay < policy->backoff_max_ms * 1000.0; i++)
+		delay *= policy->backoff_multiplier;
+	if (delay > policy->backoff_max_ms * 1000.0)
+		delay = policy->backoff_max_ms * 1000.0;
+	/* "equal jitter": half fixed, half random, so retries of a burst spread out */
+	if (jitter_state == 0)
+		jitter_state = (uint64_t)clock_monotonic_us() * 2654435761u | 1;
+	jitter_state ^= jitter_state << 13;
+	jitter_state ^= jitter_state >> 7;
+	jitter_state ^= jitter_state << 17;
+	double fraction = (double)(jitter_state >> 11) / (double)(1ull << 53);
+	return (uint64_t)(delay / 2 + fraction * delay / 2);
+}
+
+static void release_slot(worker_pool *p)
+{
+	atomic_fetch_sub_explicit(&p->occupied, 1, memory_order_release);
+}
+
+static void notify(worker_pool *p, const es_event *event, delivery_outcome outcome, uint32_t attempts,
+                   bool timed_out, const char *error)
+{
+	if (p->handler.on_outcome)
+		p->handler.on_outcome(p->handler.ctx, event, outcome, attempts, timed_out, error);
+}
+
+static void remember_outcome(worker_pool *p, bool failed)
+{
+	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&p->recent_bits, &bits, (bits << 1) | (failed ? 1u : 0u),
+	                                              memory_order_relaxed, memory_order_relaxed))
+		;
+	atomic_fetch_add_explicit(&p->recent_count, 1, memory_order_relaxed);
+}
+
+/* Decide what happens after attempt d->attempt ended with `result`.
+ * Takes over d->event's reference.  Called without the lock. */
+static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
+{
+	if (result == ES_OK) {
+		histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+		remember_outcome(p, false);
+		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
+		release_slot(p);
+		if (p->handler.report_ok || d->event->watch)
+			notify(p, d->event, DELIVERY_OK, d->attempt, false, NULL);
+		event_unref(d->event);
+		return;
+	}
+	if (timed_out)
+		atomic_fetch_add_explicit(&p->timed_out, 1, memory_order_relaxed);
+	if (result == ES_RETRY && d->attempt < p->policy.max_attempts) {
+		uint32_t attempts = d->attempt;
+		d->attempt++;
+		d->due_us = clock_monotonic_us() + (int64_t)backoff_us(&p->policy, attempts);
+		atomic_fetch_add_explicit(&p->retried, 1, memory_order_relaxed);
+		notify(p, d->event, DELIVERY_RETRYING, attempts, timed_out, error);
+		pthread_mutex_lock(&p->lock);
+		heap_push(p, d);
+		wake_worker(p); /* a waiter may sleep past the new due time */
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	atomic_fetch_add_explicit(&p->dead, 1, memory_order_relaxed);
+	histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+	remember_outcome(p, true);
+	release_slot(p); /* before telling anyone: an observer sees the slot free */
+	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
+	event_unref(d->event);
+}
+
+/* ---- workers ---- */
+
+/* Move due retries, then queued deliveries, into w->batch.  Under lock. */
+static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
+{
+	unsigned n = 0;
+	while (n < BATCH_MAX && p->retry_count && p->retry[0].due_us <= now)
+		w->batch[n++] = heap_pop(p);
+	while (n < BATCH_MAX && p->count)
+		w->batch[n++] = ring_pop(p);
+	/* Leave work for the other idle workers: take a fair share of a burst. */
+	if (n > 1 && p->idle_waiters > 0) {
+		unsigned keep = (n + p->idle_waiters) / (p->idle_waiters + 1);
+		while (n > keep)
+			ring_push_front(p, &w->batch[--n]);
+		wake_worker(p); /* it takes its share and wakes the next */
+	}
+	return n;
+}
+
+static struct timespec abs_realtime_in(int64_t us)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ns = ts.tv_nsec + (us % 1000000) * 1000;
+	ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
+#define SPIN_US 50
+
+/* Briefly yield the CPU while watching for work, without the lock.  True
+ * when work may have arrived.  Called and returns under lock. */
+static bool spin_for_work(worker_pool *p)
+{
+	pthread_mutex_unlock(&p->lock);
+	int64_t until = clock_monotonic_us() + SPIN_US;
+	bool seen = false;
+	while (!seen && clock_monotonic_us() < until) {
+		sched_yield();
+		seen = __atomic_load_n(&p->count, __ATOMIC_RELAXED) != 0; /* a hint; rechecked under lock */
+	}
+	pthread_mutex_lock(&p->lock);
+	return seen;
+}
+
+/* Wait for work: false when the worker should exit.  Under lock. */
+static bool wait_for_work(worker_pool *p, worker *w)
+{
+	for (;;) {
+		int64_t now = clock_monotonic_us();
+		bool stopping = atomic_load(&p->stopping);
+		if (stopping && now >= p->stop_deadline_us)
+			return false;
+		w->batch_count = take_batch(p, w, now);
+		if (w->batch_count)
+			return true;
+		if (stopping && p->retry_count == 0)
+			return false; /* drained */
+		int64_t wait = IDLE_WAIT_MAX_US;
+		if (p->retry_count && p->retry[0].due_us - now < wait)
+			wait = p->retry[0].due_us - now;
+		if (stopping && p->stop_deadline_us - now < wait)
+			wait = p->stop_deadline_us - now;
+		if (wait < 1)
+			wait = 1;
+		/* Under a steady stream, the next event usually arrives within
+		 * microseconds: yield for a moment before sleeping, so producers
+		 * need not pay a futex wake-up per event. */
+		if (!stopping && spin_for_work(p))
+			continue;
+		/* The lock was let go while spinning: a stop may have come (and
+		 * broadcast to nobody) meanwhile.  Waiting now would sleep through
+		 * it for up to IDLE_WAIT_MAX_US, per worker, per retired plugin. */
+		if (!stopping && atomic_load(&p->stopping))
+			continue;
+		struct timespec until = abs_realtime_in(wait);
+		p->idle_waiters++;
+		pthread_cond_timedwait(&p->work_ready, &p->lock, &until);
+		p->idle_waiters--;
+		if (p->wakeups_pending)
+			p->wakeups_pending--;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	worker_pool *p = w->pool;
+	char err[ERR_SIZE];
+
+	pthread_mutex_lock(&p->lock);
+	while (wait_for_work(p, w)) {
+		pthread_mutex_unlock(&p->lock);
+		for (unsigned i = 0; i < w->batch_count; i++) {
+			/* Acquire: stop_deadline_us is written before `stopping` is
+			 * set and read here without the lock (relaxed, this worker
+			 * could read a stale deadline and give its batch back). */
+			if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
+			    clock_monotonic_us() >= p->stop_deadline_us) {
+				/* Past the shutdown deadline: hand the rest back for counting. */
+				pthread_mutex_lock(&p->lock);
+				for (unsigned j = w->batch_count; j > i; j--)
+					ring_push_front(p, &w->batch[j - 1]);
+				w->batch_count = 0;
+				goto out_locked;
+			}
+			delivery d = w->batch[i];
+			w->batch_index = i;
+			atomic_store_explicit(&w->started_us, clock_monotonic_us(), memory_order_relaxed);
+			uint64_t busy = STATE(++w->seq, W_BUSY);
+			atomic_store_explicit(&w->state, busy, memory_order_release);
+
+			current_attempt = d.attempt;
+			err[0] = '\0';
+			int64_t started = atomic_load_explicit(&w->started_us, memory_order_relaxed);
+			es_result result = p->handler.handle(p->handler.ctx, d.event, err, sizeof err);
+			if (result != ES_OK && result != ES_RETRY && result != ES_FAIL) {
+				snprintf(err, sizeof err, "handler returned invalid result %d", (int)result);
+				result = ES_FAIL;
+			}
+
+			uint64_t expected = busy;
+			if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, STATE(w->seq, W_IDLE),
+			                                             memory_order_acq_rel, memory_order_acquire)) {
+				/* Abandoned: the supervisor took this delivery (with its own
+				 * reference) and the rest of the batch.  Drop ours and leave. */
+				event_unref(d.event);
+				/* `exited` is set under the lock, the last thing this
+				 * thread does with the pool: the supervisor joins exited
+				 * workers while holding the lock, so one marked exited
+				 * must never still need it (it did: a deadlock). */
+				pthread_mutex_lock(&p->lock);
+				atomic_store(&w->exited, true);
+				pthread_cond_signal(&p->supervisor_wake);
+				pthread_mutex_unlock(&p->lock);
+				return NULL;
+			}
+			histogram_observe_us(&p->handler_latency, clock_monotonic_us() - started);
+			finish(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"));
+		}
+		w->batch_count = 0;
+		pthread_mutex_lock(&p->lock);
+	}
+out_locked:
+	pthread_mutex_unlock(&p->lock);
+	atomic_store(&w->exited, true);
+	return NULL;
+}
+
+/* Start a worker in a free slot.  Under lock.  0 or -1. */
+static int spawn_worker(worker_pool *p)
+{
+	for (size_t i = 0; i < p->slot_count; i++) {
+		if (p->slots[i] && p->slots[i]->running)
+			continue;
+		worker *w = p->slots[i];
+		if (!w) {
+			w = calloc(1, sizeof *w);
+			if (!w)
+				return -1;
+			p->slots[i] = w;
+		}
+		memset(w, 0, sizeof *w);
+		w->pool = p;
+		atomic_init(&w->exited, false);
+		atomic_init(&w->state, STATE(0, W_IDLE));
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0) {
+			LOG_ERROR(p->name, "cannot start a worker thread: %s", strerror(rc));
+			return -1;
+		}
+		char tname[16];
+		snprintf(tname, sizeof tname, "es-%s", p->name);
+		pthread_setname_np(w->thread, tname);
+		w->running = true;
+		p->live_workers++;
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- supervisor ---- */
+
+static int64_t supervisor_tick_us(const worker_pool *p)
+{
+	int64_t tick = (int64_t)p->policy.timeout_ms * 1000 / 4;
+	if (tick < 2000)
+		tick = 2000;
+	if (tick > 100000)
+		tick = 100000;
+	return tick;
+}
+
+/* Abandon worker w if it is still running the delivery seen in `seen`.
+ * Under lock.  On success *timed_out gets the delivery (with a new event
+ * reference) and the rest of the batch goes back to the ring. */
+static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_out)
+{
+	if (!atomic_compare_exchange_strong_explicit(&w->state, &seen, (seen & ~3ull) | W_ABANDONED,
+	                                             memory_order_acq_rel, memory_order_acquire))
+		return false;
+	*timed_out = w->batch[w->batch_index];
+	event_ref(timed_out->event); /* the stuck thread keeps its own reference */
+	for (unsigned j = w->batch_count; j > w->batch_index + 1; j--)
+		ring_push_front(p, &w->batch[j - 1]);
+	w->abandoned = true;
+	p->live_workers--;
+	p->stuck++;
+	return true;
+}
+
+/* Join workers whose thread has returned.  Under lock: a worker sets
+ * `exited` only once it needs the lock no more (see worker_main). */
+static void reap_exited(worker_pool *p)
+{
+	for (size_t i = 0; i < p->slot_count; i++) {
+		worker *w = p->slots[i];
+		if (!w || !w->running || w->joining || !atomic_load(&w->exited))
+			continue;
+		pthread_join(w->thread, NULL);
+		w->running = false;
+		if (w->abandoned) {
+			p->stuck--;
+			LOG_INFO(p->name, "a stuck worker returned from its handler and was joined (%u still stuck)",
+			         p->stuck);
+		} else {
+			p->live_workers--;
+		}
+	}
+}
+
+static void *supervisor_main(void *arg)
+{
+	worker_pool *p = arg;
+	delivery expired[64];
+	pthread_mutex_lock(&p->lock);
+	while (!p->supervisor_stop) {
+		struct timespec until = abs_realtime_in(supervisor_tick_us(p));
+		pthread_cond_timedwait(&p->supervisor_wake, &p->lock, &until);
+		reap_exited(p);
+
+		size_t n_expired = 0;
+		int64_t now = clock_monotonic_us();
+		int64_t limit = (int64_t)p->policy.timeout_ms * 1000;
+		for (size_t i = 0; i < p->slot_count && n_expired < 64; i++) {
+			worker *w = p->slots[i];
+			if (!w || !w->running || w->abandoned)
+				continue;
+			uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
+			if (STATE_KIND(seen) != W_BUSY)
+				continue;
+			if (now - atomic_load_explicit(&w->started_us, memory_order_relaxed) <= limit)
+				continue;
+			if (abandon(p, w, seen, &expired[n_expired]))
+				n_expired++;
+		}
+		for (size_t i = 0; i < n_expired; i++) {
+			bool replaced = !atomic_load(&p->stopping) && p->stuck <= p->policy.max_stuck_workers &&
+			                spawn_worker(p) == 0;
+			LOG_WARN(p->name, "handler overran its %u ms deadline on event %s (%s); worker abandoned, %s",
+			         p->policy.timeout_ms, expired[i].event->id, expired[i].event->name,
+			         replaced ? "replacement started"
+			                  : "no replacement (too many stuck workers): pool runs with fewer workers");
+		}
+		if (p->count && p->idle_waiters) {
+			p->wakeups_pending = p->idle_waiters;
+			pthread_cond_broadcast(&p->work_ready);
+		}
+		pthread_mutex_unlock(&p->lock);
+		char err[ERR_SIZE];
+		snprintf(err, sizeof err, "handler did not return within %u ms", p->policy.timeout_ms);
+		for (size_t i = 0; i < n_expired; i++)
+			finish(p, &expired[i], ES_RETRY, true, err);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* ---- public ---- */
+
+worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, const pool_handler *handler)
+{
+	worker_pool *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->name = strdup(name);
+	p->policy = *policy;
+	if (p->policy.workers == 0)
+		p->policy.workers = 1;
+	if (p->policy.queue_size == 0)
+		p->policy.queue_size = 1;
+	if (p->policy.max_attempts == 0)
+		p->policy.max_attempts = 1;
+	p->handler = *handler;
+	p->ring = calloc(p->policy.queue_size, sizeof *p->ring);
+	p->retry = calloc(p->policy.queue_size, sizeof *p->retry);
+	p->slot_count = (size_t)p->policy.workers + p->policy.max_stuck_workers;
+	p->slots = calloc(p->slot_count, sizeof *p->slots);
+	if (!p->name || !p->ring || !p->retry || !p->slots) {
+		free(p->ring);
+		free(p->retry);
+		free(p->slots);
+		free(p->name);
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work_ready, NULL);
+	pthread_cond_init(&p->supervisor_wake, NULL);
+	atomic_init(&p->stopping, false);
+	return p;
+}
+
+int worker_pool_start(worker_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = 0;
+	for (uint32_t i = 0; i < p->policy.workers && rc == 0; i++)
+		rc = spawn_worker(p);
+	if (rc == 0) {
+		int err = pthread_create(&p->supervisor, NULL, supervisor_main, p);
+		if (err == 0) {
+			p->supervisor_running = true;
+		} else {
+			LOG_ERROR(p->name, "cannot start the supervisor thread: %s", strerror(err));
+			rc = -1;
+		}
+	}
+	p->started = true;
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+bool worker_pool_reserve(worker_pool *p)
+{
+	return worker_pool_try_reserve(p, true);
+}
+
+bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
+{
+	uint32_t cur = atomic_load_explicit(&p->occupied, memory_order_relaxed);
+	do {
+		if (cur >= p->policy.queue_size || atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
+			if (count_refusal)
+				atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
+			return false;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&p->occupied, &cur, cur + 1, memory_order_acquire,
+	                                                memory_order_relaxed));
+	return true;
+}
+
+void worker_pool_unreserve(worker_pool *p)
+{
+	release_slot(p);
+}
+
+void worker_pool_push_reserved(worker_pool *p, es_event *event)
+{
+	event_ref(event);
+	delivery d = {.event = event, .attempt = 1, .queued_us = event->received_us};
+	pthread_mutex_lock(&p->lock);
+	ring_push_back(p, &d);
+	wake_worker(p);
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_add_explicit(&p->received, 1, memory_order_relaxed);
+}
+
+bool worker_pool_submit(worker_pool *p, es_event *event)
+{
+	if (!worker_pool_reserve(p))
+		return false;
+	worker_pool_push_reserved(p, event);
+	return true;
+}
+
+/* Join w until deadline_us; outside the lock, so the worker is claimed
+ * first: the supervisor's reaper must never join the same thread. */
+static void join_until(worker_pool *p, worker *w, int64_t deadline_us)
+{
+	pthread_mutex_lock(&p->lock);
+	bool mine = w->running && !w->joining;
+	if (mine)
+		w->joining = true;
+	pthread_mutex_unlock(&p->lock);
+	if (!mine)
+		return;
+	int64_t left = deadline_us - clock_monotonic_us();
+	struct timespec until = abs_realtime_in(left > 0 ? left : 0);
+	bool joined = pthread_timedjoin_np(w->thread, NULL, &until) == 0;
+	pthread_mutex_lock(&p->lock);
+	w->joining = false;
+	if (joined) {
+		w->running = false;
+		if (w->abandoned)
+			p->stuck--;
+		else
+			p->live_workers--;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop_deadline_us = deadline_us;
+	atomic_store(&p->stopping, true);
+	pthread_cond_broadcast(&p->work_ready);
+	pthread_mutex_unlock(&p->lock);
+
+	/* Workers leave when drained or at the deadline; give them a little
+	 * beyond it to notice.  The slot array does not change now: only the
+	 * supervisor spawns, and it does not while stopping.  It still reaps
+	 * (writing `running`) until it is joined below: read under the lock. */
+	for (size_t i = 0; i < p->slot_count; i++) {
+		pthread_mutex_lock(&p->lock);
+		worker *w = p->slots[i];
+		bool running = w && w->running;
+		pthread_mutex_unlock(&p->lock);
+		if (running)
+			join_until(p, w, deadline_us + 200000);
+	}
+
+	pthread_mutex_lock(&p->lock);
+	p->supervisor_stop = true;
+	pthread_cond_signal(&p->supervisor_wake);
+	pthread_mutex_unlock(&p->lock);
+	if (p->supervisor_running) {
+		pthread_join(p->supervisor, NULL);
+		p->supervisor_running = false;
+	}
+
+	/* Whoever is still inside a handler now is stuck: take its delivery.
+	 * The others are between deliveries and leave at once past the
+	 * deadline; one that slipped into a handler meanwhile is abandoned on
+	 * the next round. */
+	delivery left[BATCH_MAX];
+	for (int round = 0; round < 100; round++) {
+		size_t n_left = 0;
+		bool waiting = false;
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < p->slot_count; i++) {
+			worker *w = p->slots[i];
+			if (!w || !w->running || w->abandoned)
+				continue;
+			uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
+			if (STATE_KIND(seen) == W_BUSY && n_left < BATCH_MAX && abandon(p, w, seen, &left[n_left]))
+				n_left++;
+			else
+				waiting = true;
+		}
+		for (size_t i = 0; i < n_left; i++)
+			ring_push_back(p, &left[i]);
+		pthread_mutex_unlock(&p->lock);
+		if (!waiting)
+			break;
+		for (size_t i = 0; i < p->slot_count; i++) {
+			worker *w = p->slots[i];
+			if (w && w->running && !w->abandoned)
+				join_until(p, w, clock_monotonic_us() + 100000);
+		}
+	}
+	pthread_mutex_lock(&p->lock);
+	uint64_t undelivered = 0;
+	delivery d;
+	while (p->count || p->retry_count) {
+		d = p->count ? ring_pop(p) : heap_pop(p);
+		pthread_mutex_unlock(&p->lock);
+		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false, "shutdown deadline reached");
+		release_slot(p);
+		event_unref(d.event);
+		undelivered++;
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_add(&p->undelivered, undelivered);
+	return undelivered;
+}
+
+uint32_t worker_pool_stuck(worker_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	reap_exited(p);
+	uint32_t stuck = p->stuck;
+	pthread_mutex_unlock(&p->lock);
+	return stuck;
+}
+
+int worker_pool_destroy(worker_pool *p)
+{
+	if (!p)
+		return 0;
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		reap_exited(p);
+		bool busy = false;
+		for (size_t i = 0; i < p->slot_count; i++)
+			busy |= p->slots[i] && p->slots[i]->running;
+		pthread_mutex_unlock(&p->lock);
+		if (busy)
+			return -1; /* a thread still runs (stuck in a handler): keep everything */
+	}
+	for (size_t i = 0; i < p->slot_count; i++)
+		free(p->slots[i]);
+	free(p->slots);
+	free(p->ring);
+	free(p->retry);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->work_ready);
+	pthread_cond_destroy(&p->supervisor_wake);
+	free(p->name);
+	free(p);
+	return 0;
+}
+
+void worker_pool_stats(worker_pool *p, pool_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	s->received = atomic_load_explicit(&p->received, memory_order_relaxed);
+	s->refused = atomic_load_explicit(&p->refused, memory_order_relaxed);
+	s->ok = atomic_load_explicit(&p->ok, memory_order_relaxed);
+	s->retried = atomic_load_explicit(&p->retried, memory_order_relaxed);
+	s->timed_out = atomic_load_explicit(&p->timed_out, memory_order_relaxed);
+	s->dead = atomic_load_explicit(&p->dead, memory_order_relaxed);
+	s->undelivered = atomic_load_explicit(&p->undelivered, memory_order_relaxed);
+	s->depth = atomic_load_explicit(&p->occupied, memory_order_relaxed);
+	uint64_t count = atomic_load_explicit(&p->recent_count, memory_order_relaxed);
+	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
+	s->recent = count < 64 ? (uint32_t)count : 64;
+	if (s->recent < 64)
+		bits &= (1ull << s->recent) - 1;
+	s->recent_failed = (uint32_t)__builtin_popcountll(bits);
+	s->capacity = p->policy.queue_size;
+	pthread_mutex_lock(&p->lock);
+	s->workers = p->live_workers;
+	s->stuck = p->stuck;
+	for (size_t i = 0; i < p->slot_count; i++) {
+		worker *w = p->slots[i];
+		if (w && w->running && !w->abandoned && STATE_KIND(atomic_load(&w->state)) == W_BUSY)
+			s->busy++;
+	}
+	if (p->count)
+		s->oldest_queued_age_us = clock_monotonic_us() - p->ring[p->head].queued_us;
+	pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,104 @@
+/*
+ * One plugin instance's bounded queue and worker threads.
+ *
+ * Capacity counts every delivery the pool holds: queued, running, and
+ * waiting for a retry.  A slot is taken when the event is accepted
+ * (worker_pool_reserve) and given back only when its delivery is finished,
+ * so a retry can never be refused and nothing is dropped silently: a full
+ * pool refuses new events to the caller, who answers "busy".
+ *
+ * Each delivery runs under a deadline.  A supervisor thread watches the
+ * workers; when a handler overruns, the delivery is counted as timed out and
+ * retried or failed per policy, the stuck thread is abandoned (its eventual
+ * result ignored) and a replacement is started, up to max_stuck_workers.
+ * Abandoned threads are still owned by the pool, which joins them when they
+ * return.
+ *
+ * Threads: push/reserve/stats from any thread; the pool owns its workers and
+ * its supervisor and joins all of them in worker_pool_stop().
+ */
+#ifndef ES_WORKER_POOL_H
+#define ES_WORKER_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/es_config.h"
+#include "model/delivery_outcome.h"
+#include "model/event.h"
+#include "util/histogram.h"
+
+
+typedef struct pool_handler {
+	/* Run one delivery on a worker thread. */
+	es_result (*handle)(void *ctx, const es_event *event, char *err, size_t err_size);
+	/* Told about every outcome except DELIVERY_OK (which is only counted, to
+	 * keep the hot path cheap) unless report_ok is set or someone watches
+	 * the event (event->watch).  Called on a worker
+	 * or supervisor thread, without pool locks held.  `timed_out` is set
+	 * when this attempt overran its deadline. */
+	void (*on_outcome)(void *ctx, const es_event *event, delivery_outcome outcome, uint32_t attempts,
+	                   bool timed_out, const char *error);
+	void *ctx;
+	bool report_ok;
+} pool_handler;
+
+typedef struct pool_stats {
+	uint64_t received;    /* accepted into the queue */
+	uint64_t refused;     /* refused because the pool was full */
+	uint64_t ok;
+	uint64_t retried;     /* retries scheduled */
+	uint64_t timed_out;   /* attempts that overran the deadline */
+	uint64_t dead;        /* dead-lettered */
+	uint64_t undelivered; /* left when the pool stopped */
+	uint32_t depth;       /* deliveries held now (queued + running + waiting to retry) */
+	uint32_t capacity;
+	uint32_t workers;     /* live, not stuck */
+	uint32_t busy;        /* running a handler now */
+	uint32_t stuck;       /* abandoned threads still inside a handler */
+	int64_t oldest_queued_age_us; /* 0 when the queue is empty */
+	uint32_t recent;              /* final outcomes in the recent window (at most 64) */
+	uint32_t recent_failed;       /* of which dead-lettered */
+} pool_stats;
+
+typedef struct worker_pool worker_pool;
+
+/* `name` is copied and used for thread names and logs.  NULL on failure. */
+worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, const pool_handler *handler);
+/* Start workers and the supervisor.  0, or -1 (logged). */
+int worker_pool_start(worker_pool *pool);
+
+/* Take one slot; false (and counted as refused) when full or stopping. */
+bool worker_pool_reserve(worker_pool *pool);
+/* The same; a refusal is counted (the `refused` stat) only when asked:
+ * redelivery after a crash waits for room rather than refusing anyone. */
+bool worker_pool_try_reserve(worker_pool *pool, bool count_refusal);
+/* Give back a slot taken by worker_pool_reserve() without pushing. */
+void worker_pool_unreserve(worker_pool *pool);
+/* Queue an event into a reserved slot.  Takes a new reference to `event`. */
+void worker_pool_push_reserved(worker_pool *pool, es_event *event);
+/* reserve + push; false when full. */
+bool worker_pool_submit(worker_pool *pool, es_event *event);
+
+/* Stop taking events, let the workers drain until `deadline_us`
+ * (monotonic), then stop them.  Returns the number of deliveries that were
+ * not finished (also reported as DELIVERY_UNDELIVERED).  Threads still stuck
+ * in a handler are left running: worker_pool_stuck() tells how many. */
+uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
+/* Threads still inside a handler after stop; the pool must not be destroyed
+ * (nor the plugin unloaded) while this is non-zero. */
+uint32_t worker_pool_stuck(worker_pool *pool);
+/* Free a stopped pool; refuses (returns -1) while threads are stuck. */
+int worker_pool_destroy(worker_pool *pool);
+
+void worker_pool_stats(worker_pool *pool, pool_stats *out);
+
+/* The pool's latency histograms: each handle() call, and from acceptance
+ * to the final outcome (ok or dead-lettered).  Owned by the pool. */
+histogram *worker_pool_handler_latency(worker_pool *pool);
+histogram *worker_pool_event_latency(worker_pool *pool);
+
+/* The attempt number of the delivery running on this thread (1-based). */
+uint32_t worker_pool_current_attempt(void);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * Shared between the database files (database.c: lifecycle, status and
+ * metrics; db_writer.c; db_reader.c).  Not for the rest of the host: it
+ * uses database.h.
+ */
+#ifndef ES_DB_INTERNAL_H
+#define ES_DB_INTERNAL_H
+
+#include <event2/util.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/database.h"
+#include "db/db_conn.h"
+#include "util/dsn.h"
+#include "util/histogram.h"
+
+struct event;
+struct event_base;
+
+/* What the threads need of the config, copied at start (database.* keys
+ * take effect on restart only). */
+typedef struct db_settings {
+	dsn where;
+	db_timeouts timeouts;
+	bool durable;
+	bool migrate_on_start;
+	double retention_days;
+	uint32_t purge_interval_s;
+	uint32_t queue_size;
+	size_t queue_max_bytes;
+	uint32_t reconnect_max_ms;
+} db_settings;
+
+typedef enum db_state {
+	DB_CONNECTING = 0, /* not connected yet since start */
+	DB_UP = 1,
+	DB_DOWN = 2,
+} db_state;
+
+/* Counters for /metrics, written by the database threads. */
+typedef struct db_counters {
+	_Atomic uint64_t rows[5];          /* by db_row_kind */
+	_Atomic uint64_t transactions[2]; /* by writer: events, outcomes */
+	_Atomic uint64_t last_batch_rows;
+	_Atomic uint64_t errors[3];        /* connect, write, read */
+	_Atomic uint64_t dropped;          /* records that could not be written */
+	_Atomic uint64_t refused;          /* durable triggers answered 503 for the database */
+	_Atomic uint64_t purged;           /* events deleted by retention */
+	_Atomic uint64_t recovered;        /* events redelivered after a restart */
+	_Atomic uint64_t replayed;         /* dead letters replayed */
+	histogram commit_latency;          /* one transaction, from first statement to COMMIT */
+	histogram query_latency;           /* history API queries */
+} db_counters;
+
+enum db_row_kind { ROWS_EVENT, ROWS_DELIVERY, ROWS_DEAD_LETTER, ROWS_STATE, ROWS_AUDIT };
+enum db_error_kind { DB_ERR_CONNECT, DB_ERR_WRITE, DB_ERR_READ };
+
+typedef struct db_shared {
+	db_settings settings;
+	database_readmit readmit; /* how the reader queues stored events again (main.c) */
+	_Atomic int state;           /* db_state, of the writer's connection */
+	pthread_mutex_t status_lock; /* guards status_error */
+	char status_error[512];      /* why the database is failing */
+	/* database.migrate_on_start: the schema is migrated once, by whoever
+	 * gets there first (database_start, or a writer when the server was
+	 * unreachable then); the others wait for it and only check. */
+	pthread_mutex_t migrate_lock;
+	bool migrated;               /* under migrate_lock */
+	uint64_t boot_seq;           /* events of earlier runs have smaller keys */
+	_Atomic uint64_t last_seq;
+	atomic_bool seeded;          /* the writer read the largest key in use */
+	atomic_bool recovery_allowed;/* plugins run: redelivery may start */
+	atomic_bool quiescing;       /* shutting down: no new durable work */
+	atomic_bool orphaned;        /* quiesce gave up: the HTTP threads are gone, answer nobody */
+	_Atomic uint64_t outstanding;/* tickets and requests not yet answered */
+	atomic_bool subscriptions_pending; /* event_subscriptions could not be read: reload once connected */
+	void (*on_readable)(void *arg);    /* guarded by status_lock */
+	void *on_readable_arg;
+	db_counters counters;
+} db_shared;
+
+extern db_shared *db_current; /* set while a database runs */
+
+/* Waking an HTTP loop thread from a database thread (a durable store's
+ * ticket, a history request's answer).  The wake event belongs to the
+ * loop's base: created and freed on that loop's thread; a database thread
+ * only fires it, once, and must not touch what it wakes afterwards.  Each
+ * live wake counts as outstanding, so database_quiesce() can wait for them
+ * before the HTTP threads stop; if it gives up, firing does nothing (the
+ * base is about to be freed). */
+struct event *db_wake_new(struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg);
+void db_wake_fire(struct event *wake);
+void db_wake_free(struct event *wake);
+
+/* Condition variables of the database threads run on the monotonic clock. */
+void db_cond_init(pthread_cond_t *cond);
+/* Wait on `cond` at most `wait_us` (spurious wake-ups allowed). */
+void db_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us);
+
+/* Set the health state, logging each change once. */
+void db_set_state(db_shared *db, db_state state, const char *error);
+/* A writer connected: if event_subscriptions is waiting to be read, ask
+ * for the reload that reads it. */
+void db_connected(db_shared *db);
+/* A copy of why the database is failing ("" when it is not). */
+void db_status_error(db_shared *db, char *out, size_t out_size);
+
+/* Connect and check the schema, migrating it first when `migrate` and
+ * nobody has yet (database.migrate_on_start).  0, or -1 with the reason in
+ * conn->error. */
+int db_open(db_shared *db, db_conn *conn, bool migrate);
+
+/* Writer (db_writer.c). */
+int db_writer_start(db_shared *db, char *err, size_t err_size);
+void db_writer_stop(int64_t deadline_us);
+size_t db_writer_queue_depth(void);
+
+/* Reader (db_reader.c). */
+int db_reader_start(db_shared *db, char *err, size_t err_size);
+void db_reader_stop(void);
+void db_reader_wake(void);
+
+#endif

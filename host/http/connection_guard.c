@@ -1,0 +1,424 @@
+/*
+ * Connection limit, accept back-off and whole-request deadlines for the
+ * HTTP threads.  See connection_guard.h.
+ */
+#include "config.h"
+
+#include "http/connection_guard.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "model/event.h"
+#include "http/http_gate.h"
+#include "util/log.h"
+
+/* While not accepting: how often to look again. */
+#define ACCEPT_RETRY_MS 100
+/* Accepting this long, in every thread, without a new pause ends an
+ * episode (its last line). */
+#define EPISODE_END_MS 3000
+#define BUCKETS 1024 /* per thread: open connections by evhttp_connection */
+#define MAX_GUARDS 65 /* server.threads is at most 64, and the metrics listener */
+
+static _Atomic uint32_t limit_connections = UINT32_MAX;
+static _Atomic uint32_t deadline_ms = 30000;
+static _Atomic uint32_t open_connections;
+static _Atomic uint64_t cut_at_deadline, pauses_at_limit, pauses_accept_failed;
+
+/* The current episode of not accepting, process-wide: one line when the
+ * first thread pauses, one when no thread has paused for EPISODE_END_MS. */
+static _Atomic int64_t episode_started_us; /* 0: none */
+static _Atomic int64_t episode_last_pause_us;
+static _Atomic uint64_t episode_pauses, episode_failed_accepts;
+static _Atomic uint32_t episode_max_queued;
+
+/* One open connection.  Owned by its guard; freed when libevent closes the
+ * connection (on_closed). */
+typedef struct tracked_conn {
+	struct connection_guard *guard;
+	struct bufferevent *bev;        /* referenced by us until adopted */
+	struct evhttp_connection *conn; /* NULL until adopted */
+	struct event *timer;            /* first the adoption, then the request deadline */
+	gate_conn *gated;               /* the gate's state for it, or NULL */
+	bool counted;                   /* in open_connections */
+	void (*on_close)(struct evhttp_connection *, void *);
+	void *on_close_arg;
+	struct tracked_conn *next; /* in its bucket */
+} tracked_conn;
+
+struct connection_guard {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evconnlistener *listener;
+	unsigned index;
+	http_gate *gate; /* borrowed: the thread's */
+	char name[32]; /* for log lines */
+	struct event *retry_timer;
+	bool paused; /* the listener is disabled */
+	tracked_conn *buckets[BUCKETS];
+};
+
+/* The listener's error callback gets evhttp's argument, not ours: guards
+ * by listener, written before the HTTP threads start and after they end. */
+static struct {
+	struct evconnlistener *listener;
+	connection_guard *guard;
+} guards[MAX_GUARDS];
+
+uint32_t connection_guard_default_limit(void)
+{
+	struct rlimit rl;
+	uint64_t files = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		files = rl.rlim_cur;
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		files = 1u << 20;
+	if (files > (1u << 20))
+		files = 1u << 20;
+	/* Keep a quarter, and at least 64 (half of a very small limit), for
+	 * the daemon's own descriptors: plugins, their files, the database. */
+	uint64_t reserve = files / 4;
+	uint64_t small = files / 2 < 64 ? files / 2 : 64;
+	if (reserve < small)
+		reserve = small;
+	return files > reserve ? (uint32_t)(files - reserve) : 1;
+}
+
+void connection_guard_configure(uint32_t max_connections, uint32_t request_timeout_ms)
+{
+	atomic_store(&limit_connections, max_connections ? max_connections : 1);
+	atomic_store(&deadline_ms, request_timeout_ms);
+}
+
+/* ---- open connections by evhttp_connection ---- */
+
+static size_t bucket_of(const struct evhttp_connection *conn)
+{
+	uint64_t h = (uint64_t)(uintptr_t)conn * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 54) & (BUCKETS - 1);
+}
+
+static tracked_conn *find(connection_guard *g, const struct evhttp_connection *conn)
+{
+	for (tracked_conn *t = g->buckets[bucket_of(conn)]; t; t = t->next)
+		if (t->conn == conn)
+			return t;
+	return NULL;
+}
+
+static void insert(connection_guard *g, tracked_conn *t)
+{
+	size_t b = bucket_of(t->conn);
+	t->next = g->buckets[b];
+	g->buckets[b] = t;
+}
+
+static void unlink_conn(connection_guard *g, tracked_conn *t)
+{
+	for (tracked_conn **p = &g->buckets[bucket_of(t->conn)]; *p; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			return;
+		}
+	}
+}
+
+static void release(tracked_conn *t)
+{
+	if (t->conn)
+		unlink_conn(t->guard, t);
+	event_free(t->timer);
+	if (t->counted)
+		atomic_fetch_sub(&open_connections, 1);
+	free(t);
+}
+
+/* ---- not accepting: pause, retry, resume ---- */
+
+/* Connections waiting in the kernel's accept queue of the listener. */
+static uint32_t accept_queue_length(const connection_guard *g)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof info;
+	memset(&info, 0, sizeof info);
+	if (getsockopt(evconnlistener_get_fd(g->listener), IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+		return 0;
+	return info.tcpi_unacked; /* on a listening socket: the accept queue */
+}
+
+static void retry_in(connection_guard *g, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	event_add(g->retry_timer, &tv);
+}
+
+static void pause_accepting(connection_guard *g, const char *why, _Atomic uint64_t *counter)
+{
+	if (g->paused)
+		return;
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	evconnlistener_disable(g->listener);
+	g->paused = true;
+	int64_t now = clock_monotonic_us();
+	atomic_fetch_add(&episode_pauses, 1);
+	atomic_store(&episode_last_pause_us, now);
+	int64_t none = 0;
+	if (atomic_compare_exchange_strong(&episode_started_us, &none, now)) {
+		LOG_WARN("http", "%s stops accepting connections: %s (%u open, server.max_connections %u); "
+		         "clients wait in the accept queue, retrying every %d ms",
+		         g->name, why, atomic_load(&open_connections), atomic_load(&limit_connections), ACCEPT_RETRY_MS);
+	}
+	retry_in(g, ACCEPT_RETRY_MS);
+}
+
+static void end_episode(int64_t started, int64_t now)
+{
+	if (!atomic_compare_exchange_strong(&episode_started_us, &started, 0))
+		return; /* another thread ended it */
+	uint64_t pauses = atomic_exchange(&episode_pauses, 0);
+	uint64_t failed = atomic_exchange(&episode_failed_accepts, 0);
+	uint32_t queued = atomic_exchange(&episode_max_queued, 0);
+	LOG_WARN("http", "accepting connections again after %.1f s: accepting paused %llu time%s, %llu failed accept%s, "
+	         "at most %u connections waited in an accept queue",
+	         (double)(now - started) / 1e6, (unsigned long long)pauses, pauses == 1 ? "" : "s",
+	         (unsigned long long)failed, failed == 1 ? "" : "s", queued);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	connection_guard *g = arg;
+	int64_t now = clock_monotonic_us();
+	uint32_t queued = accept_queue_length(g);
+	uint32_t seen = atomic_load(&episode_max_queued);
+	while (queued > seen && !atomic_compare_exchange_weak(&episode_max_queued, &seen, queued))
+		;
+	if (g->paused) {
+		if (g->index != CONNECTION_GUARD_METRICS &&
+		    atomic_load(&open_connections) >= atomic_load(&limit_connections)) {
+			retry_in(g, ACCEPT_RETRY_MS);
+			return;
+		}
+		g->paused = false;
+		evconnlistener_enable(g->listener); /* a failing accept pauses again */
+		retry_in(g, EPISODE_END_MS);
+		return;
+	}
+	int64_t started = atomic_load(&episode_started_us);
+	if (!started)
+		return;
+	if (now - atomic_load(&episode_last_pause_us) >= (int64_t)EPISODE_END_MS * 1000)
+		end_episode(started, now);
+	else
+		retry_in(g, EPISODE_END_MS);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): libevent would log and
+ * retry at once, forever; wait instead. */
+static void on_accept_error(struct evconnlistener *listener, void *unused)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	connection_guard *g = NULL;
+	for (size_t i = 0; i < MAX_GUARDS && !g; i++)
+		if (guards[i].listener == listener)
+			g = guards[i].guard;
+	if (!g)
+		return;
+	atomic_fetch_add(&episode_failed_accepts, 1);
+	char why[128];
+	snprintf(why, sizeof why, "accept() failed: %s", strerror(err));
+	pause_accepting(g, why, &pauses_accept_failed);
+}
+
+/* ---- each connection: accept, adopt, deadline, close ---- */
+
+static void on_closed(struct evhttp_connection *conn, void *arg)
+{
+	tracked_conn *t = arg;
+	if (t->on_close)
+		t->on_close(conn, t->on_close_arg);
+	http_gate_untrack(t->gated); /* its bufferevent still exists here */
+	release(t);
+}
+
+static void arm_deadline(tracked_conn *t)
+{
+	uint32_t ms = atomic_load_explicit(&deadline_ms, memory_order_relaxed);
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	event_add(t->timer, &tv);
+}
+
+/* Right after the accept (libevent has made the evhttp_connection, which
+ * is the bufferevent's callback argument, and read nothing yet). */
+static void adopt(tracked_conn *t)
+{
+	struct bufferevent *bev = t->bev;
+	bufferevent_event_cb eventcb = NULL;
+	void *conn = NULL;
+	bufferevent_getcb(bev, NULL, NULL, &eventcb, &conn);
+	t->bev = NULL;
+	if (!eventcb || !conn) { /* libevent failed to set the connection up and dropped it */
+		http_gate_untrack(t->gated); /* our reference keeps the bufferevent */
+		bufferevent_decref(bev);
+		release(t);
+		return;
+	}
+	t->conn = conn;
+	insert(t->guard, t);
+	evhttp_connection_set_closecb(t->conn, on_closed, t);
+	bufferevent_decref(bev); /* libevent's own reference stays */
+	arm_deadline(t);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	tracked_conn *t = arg;
+	if (!t->conn) {
+		adopt(t);
+		return;
+	}
+	/* The request was not read whole in time (a slow or stalled client). */
+	atomic_fetch_add_explicit(&cut_at_deadline, 1, memory_order_relaxed);
+	LOG_DEBUG("http", "connection cut: no whole request within server.request_timeout_ms");
+	evhttp_connection_free(t->conn); /* frees t (on_closed) */
+}
+
+/* evhttp_set_bevcb: called for each accepted connection, before libevent
+ * makes its evhttp_connection. */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+	connection_guard *g = arg;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0); /* what libevent makes */
+	tracked_conn *t = calloc(1, sizeof *t);
+	if (!bev || !t || !(t->timer = event_new(base, -1, 0, on_timer, t))) {
+		free(t); /* out of memory: the connection goes untracked */
+		return bev;
+	}
+	t->guard = g;
+	t->bev = bev;
+	bufferevent_incref(bev); /* so adopt() can tell whether libevent still has it */
+	if (g->gate)
+		t->gated = http_gate_track(g->gate, bev); /* before evhttp reads from it */
+	/* Each thread stops at the limit when it sees it: another thread may
+	 * take one connection more meanwhile, which is served (closing it
+	 * unanswered would be worse); so at most one per thread beyond it. */
+	if (g->index == CONNECTION_GUARD_METRICS)
+		goto adopt_soon;
+	t->counted = true;
+	uint32_t open = atomic_fetch_add(&open_connections, 1) + 1;
+	if (open >= atomic_load(&limit_connections))
+		pause_accepting(g, "the connection limit is reached", &pauses_at_limit);
+adopt_soon:
+	/* Runs in this loop iteration, after libevent has set the connection
+	 * up and before any of its data is read. */
+	event_active(t->timer, EV_TIMEOUT, 1);
+	return bev;
+}
+
+connection_guard *connection_guard_new(struct event_base *base, struct evhttp *http, struct evconnlistener *listener,
+                                       unsigned thread_index, http_gate *gate)
+{
+	if (thread_index >= MAX_GUARDS)
+		return NULL;
+	connection_guard *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->base = base;
+	g->http = http;
+	g->listener = listener;
+	g->index = thread_index;
+	g->gate = gate;
+	if (thread_index == CONNECTION_GUARD_METRICS)
+		snprintf(g->name, sizeof g->name, "the metrics listener");
+	else
+		snprintf(g->name, sizeof g->name, "HTTP thread %u", thread_index);
+	g->retry_timer = event_new(base, -1, 0, on_retry, g);
+	if (!g->retry_timer) {
+		free(g);
+		return NULL;
+	}
+	guards[thread_index].listener = listener;
+	guards[thread_index].guard = g;
+	evhttp_set_bevcb(http, on_accept, g);
+	evconnlistener_set_error_cb(listener, on_accept_error);
+	return g;
+}
+
+void connection_guard_free(connection_guard *g)
+{
+	if (!g)
+		return;
+	/* evhttp_free() closed every connection; what is left was never
+	 * adopted (the loop stopped first). */
+	for (size_t b = 0; b < BUCKETS; b++) {
+		while (g->buckets[b]) {
+			tracked_conn *t = g->buckets[b];
+			g->buckets[b] = t->next;
+			t->conn = NULL;
+			release(t);
+		}
+	}
+	guards[g->index].listener = NULL;
+	guards[g->index].guard = NULL;
+	event_free(g->retry_timer);
+	free(g);
+}
+
+static void on_answered(struct evhttp_request *req, void *arg)
+{
+	arm_deadline(arg); /* the next request on this connection, idle time included */
+}
+
+void connection_guard_request_read(connection_guard *g, struct evhttp_request *req)
+{
+	tracked_conn *t = find(g, evhttp_request_get_connection(req));
+	if (!t)
+		return;
+	event_del(t->timer);
+	evhttp_request_set_on_complete_cb(req, on_answered, t);
+}
+
+void connection_guard_watch(connection_guard *g, struct evhttp_connection *conn,
+                            void (*on_close)(struct evhttp_connection *, void *), void *arg)
+{
+	tracked_conn *t = find(g, conn);
+	if (!t) { /* untracked (out of memory at its accept) */
+		evhttp_connection_set_closecb(conn, on_close, arg);
+		return;
+	}
+	t->on_close = on_close;
+	t->on_close_arg = arg;
+}
+
+void connection_guard_metrics_render(struct evbuffer *out)
+{
+	evbuffer_add_printf(out,
+	                    "# HELP eventsys_http_connections Open HTTP connections.\n"
+	                    "# TYPE eventsys_http_connections gauge\neventsys_http_connections %u\n"
+	                    "# HELP eventsys_http_connections_limit server.max_connections in force.\n"
+	                    "# TYPE eventsys_http_connections_limit gauge\neventsys_http_connections_limit %u\n"
+	                    "# HELP eventsys_http_connections_closed_total HTTP connections the server closed, by reason.\n"
+	                    "# TYPE eventsys_http_connections_closed_total counter\n"
+	                    "eventsys_http_connections_closed_total{reason=\"request_deadline\"} %llu\n"
+	                    "# HELP eventsys_http_accept_pauses_total Times an HTTP thread stopped accepting, by reason.\n"
+	                    "# TYPE eventsys_http_accept_pauses_total counter\n"
+	                    "eventsys_http_accept_pauses_total{reason=\"connection_limit\"} %llu\n"
+	                    "eventsys_http_accept_pauses_total{reason=\"accept_failed\"} %llu\n",
+	                    atomic_load(&open_connections), atomic_load(&limit_connections),
+	                    (unsigned long long)atomic_load(&cut_at_deadline),
+	                    (unsigned long long)atomic_load(&pauses_at_limit),
+	                    (unsigned long long)atomic_load(&pauses_accept_failed));
+}

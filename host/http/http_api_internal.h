@@ -1,0 +1,84 @@
+/*
+ * Shared between the HTTP API files (http_api.c: routing, replies, auth,
+ * status endpoints; http_events.c: the event endpoints).  Everything here
+ * runs on an HTTP loop thread.
+ */
+#ifndef ES_HTTP_API_INTERNAL_H
+#define ES_HTTP_API_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http_api.h"
+#include "core/router.h"
+
+/* One request being answered.  Lives on the handler's stack, or on the heap
+ * while a synchronous trigger waits (see http_events.c). */
+typedef struct api_request {
+	struct evhttp_request *req; /* NULL once the client went away */
+	http_api_thread *thread;
+	es_daemon *daemon;
+	int64_t start_us;       /* monotonic, when the handler was entered */
+	/* The routing table and config this request is served with, acquired
+	 * when it arrived and released when its handler returns: valid only
+	 * inside the handler (NULL in a request kept for later). */
+	routing_table *table;
+	const es_config *config;
+	bool access_log;        /* copied from the config: valid for later too */
+	int route;              /* index in the route table, for metrics; -1: none */
+	char token_name[64];    /* who, for the access log ("-" when none) */
+	const char *query;      /* after '?', or NULL */
+	const char *path_rest;  /* a prefix route: the path after the prefix (not NUL-terminated) */
+	size_t path_rest_len;
+} api_request;
+
+/* A request answered after its handler returned (admin reloads,
+ * synchronous triggers, durable stores, history queries) lives in its
+ * waiter as a copy made by api_request_keep(): table and config are cleared,
+ * they are only valid inside the handler.  api_request_watch() makes
+ * kept->req NULL when the client goes away (libevent then frees the
+ * request: answer nobody); api_request_unwatch() before answering or
+ * freeing the waiter.  A connection has one watcher at a time. */
+void api_request_keep(api_request *kept, const api_request *r);
+void api_request_watch(api_request *kept);
+void api_request_unwatch(api_request *kept);
+
+/* Answer with `body` (JSON, len bytes), then write the access log line. */
+void api_reply(api_request *r, int status, const char *body, size_t len);
+/* Answer with the JSON in the request's output buffer already. */
+void api_reply_buffer(api_request *r, int status);
+/* {"error": code, "message": message} */
+void api_error(api_request *r, int status, const char *code, const char *message);
+/* Add a response header. */
+void api_header(api_request *r, const char *name, const char *value);
+/* The value of query parameter `key`, copied into out; false when absent. */
+bool api_query(const api_request *r, const char *key, char *out, size_t out_size);
+
+/* Compare a secret without an early exit, so timing does not reveal a
+ * prefix. */
+bool api_secret_equal(const char *given, size_t given_len, const char *secret);
+
+/* API counters (http_api.c). */
+extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_type, api_busy,
+        api_unavailable, api_unauthorized;
+
+/* Admin endpoints (http_admin.c). */
+void api_admin_reload(api_request *r);
+void api_admin_free_waits(http_api_thread *t);
+
+/* Event history endpoints (http_history.c). */
+void api_events_list(api_request *r);
+void api_event_get(api_request *r);
+void api_dead_letters_list(api_request *r);
+void api_dead_letter_replay(api_request *r);
+
+/* Event endpoints (http_events.c). */
+void api_trigger(api_request *r);
+void api_batch(api_request *r);
+void api_test(api_request *r);
+
+#endif

@@ -1,0 +1,663 @@
+/*
+ * The event endpoints: trigger (plain JSON, and CloudEvents in structured,
+ * binary and batch mode), batch and test, including synchronous triggers
+ * that wait for the plugins' outcomes without blocking the loop thread.
+ */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "db/database.h"
+#include "core/delivery_watch.h"
+#include "http/waiter_limit.h"
+#include "model/event.h"
+#include "http/http_api_internal.h"
+#include "model/event_request.h"
+#include "util/json_strict.h"
+#include "util/log.h"
+#include "core/plugin_instance.h"
+#include "core/router.h"
+#include "model/trigger_parse.h"
+
+#define BATCH_MAX_EVENTS 10000
+
+static body_kind classify(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	return event_request_kind(evhttp_find_header(h, "Content-Type"), evhttp_find_header(h, "ce-specversion") != NULL);
+}
+
+static void unsupported_media_type(api_request *r)
+{
+	atomic_fetch_add_explicit(&api_media_type, 1, memory_order_relaxed);
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
+	char msg[300];
+	snprintf(msg, sizeof msg,
+	         "Content-Type must be application/json, application/cloudevents+json or "
+	         "application/cloudevents-batch+json (or CloudEvents binary mode with ce-* headers), not '%.100s' "
+	         "(with curl: -H 'Content-Type: application/json')",
+	         ct ? ct : "");
+	api_error(r, 415, "unsupported_media_type", msg);
+}
+
+/* The body, contiguous; NULL after answering when it is too large or the
+ * server is stopping. */
+static const char *take_body(api_request *r, size_t *len)
+{
+	if (atomic_load_explicit(&r->daemon->stopping, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+		api_header(r, "Retry-After", "5");
+		api_error(r, 503, "shutting_down", "the server is shutting down");
+		return NULL;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	*len = evbuffer_get_length(in);
+	size_t limit = r->config->max_event_size;
+	if (*len > limit) {
+		atomic_fetch_add_explicit(&api_too_large, 1, memory_order_relaxed);
+		char msg[128];
+		snprintf(msg, sizeof msg, "the body is %zu bytes; event.max_event_size is %zu", *len, limit);
+		api_error(r, 413, "too_large", msg);
+		return NULL;
+	}
+	const char *body = (const char *)evbuffer_pullup(in, -1);
+	return body ? body : "";
+}
+
+static void bad_request(api_request *r, const char *message)
+{
+	atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
+	api_error(r, 400, "bad_request", message);
+}
+
+/* ---- binary mode headers ---- */
+
+/* Collect ce-* headers as received (cloudevent_parse_binary() decodes
+ * them); they point into the request's headers. */
+static int binary_headers(struct evhttp_request *req, ce_header *out, size_t cap, size_t *count, char *err,
+                          size_t err_size)
+{
+	struct evkeyval *h;
+	*count = 0;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next)
+	{
+		if (strncasecmp(h->key, "ce-", 3) != 0)
+			continue;
+		if (*count == cap) {
+			snprintf(err, err_size, "more than %zu ce-* headers", cap);
+			return 400;
+		}
+		out[*count].name = h->key + 3;
+		out[*count].value = h->value;
+		(*count)++;
+	}
+	return 0;
+}
+
+/* ---- synchronous triggers ---- */
+
+typedef struct sync_wait {
+	api_request r; /* r.req cleared when the client goes away */
+	delivery_watch *watch;
+	char id[EVENT_ID_MAX + 1];
+	char name[EVENT_NAME_MAX + 1];
+} sync_wait;
+
+/* Drop a waiter that will not (or did) answer; NULL is fine.  Gives its
+ * waiter slot back. */
+static void sync_wait_free(sync_wait *s)
+{
+	if (!s)
+		return;
+	delivery_watch_close(s->watch);
+	free(s);
+	waiter_limit_give();
+}
+
+static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
+{
+	sync_wait *s = arg;
+	const watch_outcome *o;
+	size_t n = delivery_watch_outcomes(w, &o);
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddStringToObject(obj, "id", s->id);
+	cJSON_AddStringToObject(obj, "name", s->name);
+	cJSON *matched = cJSON_AddArrayToObject(obj, "matched");
+	cJSON *outcomes = cJSON_AddObjectToObject(obj, "outcomes");
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		cJSON_AddItemToArray(matched, cJSON_CreateString(o[i].plugin));
+		cJSON *p = cJSON_AddObjectToObject(outcomes, o[i].plugin);
+		cJSON_AddStringToObject(p, "status", o[i].status);
+		if (strcmp(o[i].status, "pending") != 0)
+			cJSON_AddNumberToObject(p, "attempts", o[i].attempts);
+		if (o[i].timed_out)
+			cJSON_AddBoolToObject(p, "timed_out", 1);
+		if (o[i].error[0])
+			cJSON_AddStringToObject(p, "error", o[i].error);
+		ok += strcmp(o[i].status, "ok") == 0;
+	}
+	const char *status = timed_out ? "timeout" : n == 0 ? "unmatched" : ok == n ? "ok" : "failed";
+	cJSON_AddStringToObject(obj, "status", status);
+	char *text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	api_request_unwatch(&s->r);
+	if (s->r.req) {
+		if (text)
+			api_reply(&s->r, timed_out ? 504 : 200, text, strlen(text));
+		else
+			api_error(&s->r, 500, "internal", "out of memory");
+	}
+	cJSON_free(text);
+	sync_wait_free(s);
+}
+
+/* ---- submitting parsed events ---- */
+
+typedef struct submitted {
+	int status;         /* 202, or 503 busy, 500 */
+	es_event *event;    /* our reference, or NULL */
+	dispatch_result dr;
+} submitted;
+
+/* The event for `p` (with the waiter's watch and a database key); NULL
+ * when out of memory (the watch reference is dropped then). */
+static es_event *create_event(trigger_parsed *p, sync_wait *s)
+{
+	if (s) {
+		delivery_watch_ref(s->watch); /* for the event */
+		p->fields.watch = s->watch;
+		p->fields.watch_release = delivery_watch_release;
+	}
+	p->fields.seq = database_next_seq();
+	es_event *event = event_create(&p->fields);
+	if (!event && s)
+		delivery_watch_release(s->watch);
+	return event;
+}
+
+/* Dispatch `out->event` through `table` (held by the caller), tell the
+ * database, and arm the waiter `s` when there is one. */
+static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
+{
+	/* The waiter is sized by the table that dispatches, which in durable
+	 * mode is the one in force when the row committed (a reload may have
+	 * added plugins since the request arrived). */
+	if (s && !delivery_watch_bind(s->watch, routing_table_size(table))) {
+		LOG_ERROR("http", "event %s (%s) refused: out of memory for its waiter", out->event->id, out->event->name);
+		database_refused(out->event);
+		out->status = 500;
+		return;
+	}
+	if (router_dispatch(table, out->event, &out->dr) == DISPATCH_BUSY) {
+		atomic_fetch_add_explicit(&api_busy, 1, memory_order_relaxed);
+		plugin_instance_note_queue_full(out->dr.busy, out->event); /* one line per interval, with the count */
+		database_refused(out->event);
+		out->status = 503;
+		return;
+	}
+	atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+	for (size_t i = 0; i < out->dr.matched; i++)
+		plugin_instance_note_accepted(out->dr.targets[i]);
+	database_settle(out->event);
+	out->status = 202;
+	if (s) {
+		const char *names[ROUTER_MAX_TARGETS];
+		for (size_t i = 0; i < out->dr.matched; i++)
+			names[i] = plugin_instance_name(out->dr.targets[i]);
+		snprintf(s->id, sizeof s->id, "%s", out->event->id);
+		snprintf(s->name, sizeof s->name, "%s", out->event->name);
+		delivery_watch_arm(s->watch, names, out->dr.matched);
+	}
+}
+
+/* Create and dispatch now (no database, or its async mode, which records
+ * the event on the side).  For a synchronous trigger `s` is the waiter,
+ * which this arms. */
+static void submit(routing_table *table, trigger_parsed *p, sync_wait *s, submitted *out)
+{
+	out->event = create_event(p, s);
+	if (!out->event) {
+		out->status = 500;
+		return;
+	}
+	database_record(out->event);
+	dispatch_created(table, s, out);
+}
+
+static void reply_busy(api_request *r, const submitted *sub)
+{
+	char msg[200];
+	snprintf(msg, sizeof msg, "the queue of plugin '%s' is full; the event was not accepted by any plugin",
+	         plugin_instance_name(sub->dr.busy));
+	api_header(r, "Retry-After", "1");
+	api_error(r, 503, "busy", msg);
+}
+
+static void reply_database_unavailable(api_request *r, const char *why)
+{
+	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+	char msg[700];
+	snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+	api_header(r, "Retry-After", "5");
+	api_error(r, 503, "database_unavailable", msg);
+}
+
+static void reply_accepted(api_request *r, const submitted *sub)
+{
+	/* Built by hand: ids, names and plugin names need no escaping (their
+	 * grammars exclude quotes and backslashes), and this is the hot path.
+	 * Written straight into the output buffer, which grows as needed: up
+	 * to ROUTER_MAX_TARGETS names of 64 characters each. */
+	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
+#define PUTS(s) evbuffer_add(out, (s), strlen(s))
+	PUTS("{\"id\":\"");
+	PUTS(sub->event->id);
+	PUTS("\",\"name\":\"");
+	PUTS(sub->event->name);
+	PUTS("\",\"matched\":[");
+	for (size_t i = 0; i < sub->dr.matched; i++) {
+		PUTS(i ? ",\"" : "\"");
+		PUTS(plugin_instance_name(sub->dr.targets[i]));
+		PUTS("\"");
+	}
+	PUTS("]}");
+#undef PUTS
+	api_reply_buffer(r, 202);
+}
+
+/* The answer to one submitted event, now or (sync) when its outcomes are in. */
+static void answer_submitted(api_request *r, sync_wait *s, submitted *sub)
+{
+	if (sub->status == 202 && s) {
+		/* answered from on_sync_done() on this thread */
+		if (r->req)
+			api_request_watch(&s->r);
+		else
+			s->r.req = NULL; /* gone while its event was being stored */
+		return;
+	}
+	sync_wait_free(s);
+	if (!r->req)
+		return;
+	if (sub->status == 202)
+		reply_accepted(r, sub);
+	else if (sub->status == 503)
+		reply_busy(r, sub);
+	else
+		api_error(r, 500, "internal", "out of memory");
+}
+
+static sync_wait *sync_wait_new(api_request *r)
+{
+	sync_wait *s = calloc(1, sizeof *s);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	if (s)
+		s->watch = delivery_watch_create(evhttp_connection_get_base(conn), r->config->sync_timeout_ms,
+		                                 on_sync_done, s);
+	if (!s || !s->watch) {
+		free(s);
+		return NULL;
+	}
+	api_request_keep(&s->r, r);
+	return s;
+}
+
+/* ---- durable mode: answered once the event rows are committed ---- */
+
+typedef struct stored_wait {
+	api_request r;        /* r.req NULL once the client went away */
+	db_ticket *ticket;
+	sync_wait *sync;      /* one event with ?wait=true, or NULL */
+	es_event *event;      /* one event: our reference */
+	struct batch *batch;  /* a batch, or NULL */
+} stored_wait;
+
+static void batch_dispatch_and_answer(struct batch *b, api_request *r, routing_table *table, bool stored);
+static void batch_fail(struct batch *b, api_request *r, int status, const char *why);
+
+/* The answer when the database did not store an event. */
+static void reply_not_stored(api_request *r, int status, const char *why)
+{
+	if (status == 413) {
+		atomic_fetch_add_explicit(&api_too_large, 1, memory_order_relaxed);
+		char msg[400];
+		snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+		api_error(r, 413, "too_large", msg);
+	} else {
+		reply_database_unavailable(r, why);
+	}
+}
+
+static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
+{
+	stored_wait *w = arg;
+	bool stored = status == 0;
+	api_request_unwatch(&w->r); /* if the client left, the events are still dispatched */
+	routing_table *table = stored ? router_acquire(w->r.daemon->router) : NULL;
+	if (stored && w->event)
+		w->event->stored = true;
+	if (w->batch) {
+		if (stored)
+			batch_dispatch_and_answer(w->batch, &w->r, table, true);
+		else
+			batch_fail(w->batch, &w->r, status, why);
+	} else if (stored) {
+		submitted sub = {.event = w->event};
+		dispatch_created(table, w->sync, &sub);
+		answer_submitted(&w->r, w->sync, &sub);
+	} else {
+		sync_wait_free(w->sync);
+		if (w->r.req)
+			reply_not_stored(&w->r, status, why);
+	}
+	if (table)
+		routing_table_release(table);
+	if (w->event)
+		event_unref(w->event);
+	db_ticket_free(ticket);
+	free(w);
+}
+
+/* Queue `count` events for the database with `w` waiting; false (after
+ * answering 503) when the database refuses them at once. */
+static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *events, size_t count)
+{
+	api_request_keep(&w->r, r);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	w->ticket = db_ticket_new(evhttp_connection_get_base(conn), on_stored, w);
+	char why[600];
+	if (!w->ticket) {
+		api_error(r, 500, "internal", "out of memory");
+		return false;
+	}
+	if (database_store(events, count, w->ticket, why, sizeof why) != 0) {
+		db_ticket_free(w->ticket);
+		reply_database_unavailable(r, why);
+		return false;
+	}
+	api_request_watch(&w->r);
+	return true;
+}
+
+static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
+{
+	stored_wait *w = calloc(1, sizeof *w);
+	es_event *event = w ? create_event(p, s) : NULL;
+	if (!event) {
+		sync_wait_free(s);
+		free(w);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	w->event = event;
+	w->sync = s;
+	if (!store_and_wait(r, w, &event, 1)) {
+		event_unref(event);
+		sync_wait_free(s);
+		free(w);
+	}
+}
+
+/* One event, now or (sync) when its outcomes are in. */
+static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
+{
+	routing_table *table = r->table;
+	sync_wait *s = NULL;
+	if (sync && !waiter_limit_take(r->config->max_waiters)) {
+		waiter_limit_refuse(r, r->config->max_waiters);
+		return;
+	}
+	if (sync && !(s = sync_wait_new(r))) {
+		waiter_limit_give();
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (database_durable()) {
+		trigger_one_durable(r, p, s);
+		return;
+	}
+	submitted sub = {0};
+	submit(table, p, s, &sub);
+	answer_submitted(r, s, &sub);
+	if (sub.event)
+		event_unref(sub.event);
+}
+
+static bool wants_wait(api_request *r, bool from_body)
+{
+	char v[16];
+	if (api_query(r, "wait", v, sizeof v))
+		return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+	return from_body;
+}
+
+/* ---- batches ---- */
+
+/* A batch's answers: one result object per item, in order.  Items that
+ * parsed become events, dispatched now or once the database stored them. */
+typedef struct batch {
+	cJSON *results;
+	int items;
+	int accepted;
+	es_event **events;
+	cJSON **slots; /* the result object of each event */
+	size_t count;
+} batch;
+
+static void batch_free(batch *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		event_unref(b->events[i]);
+	free(b->events);
+	free(b->slots);
+	cJSON_Delete(b->results);
+	free(b);
+}
+
+static void batch_reply(batch *b, api_request *r)
+{
+	if (!r->req)
+		return;
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddNumberToObject(obj, "accepted", b->accepted);
+	cJSON_AddNumberToObject(obj, "rejected", b->items - b->accepted);
+	cJSON_AddItemToObject(obj, "results", b->results);
+	b->results = NULL;
+	char *text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	/* 202 when every event was accepted; 207 when the answers differ */
+	if (text)
+		api_reply(r, b->accepted == b->items ? 202 : 207, text, strlen(text));
+	else
+		api_error(r, 500, "internal", "out of memory");
+	cJSON_free(text);
+}
+
+static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)
+{
+	for (size_t i = 0; i < b->count; i++) {
+		b->events[i]->stored = stored;
+		submitted sub = {.event = b->events[i]};
+		dispatch_created(table, NULL, &sub);
+		cJSON *res = b->slots[i];
+		cJSON_AddNumberToObject(res, "status", sub.status);
+		if (sub.status == 202) {
+			b->accepted++;
+			cJSON_AddStringToObject(res, "id", sub.event->id);
+			cJSON *m = cJSON_AddArrayToObject(res, "matched");
+			for (size_t k = 0; k < sub.dr.matched; k++)
+				cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(sub.dr.targets[k])));
+		} else {
+			cJSON_AddStringToObject(res, "error", "busy");
+			cJSON_AddStringToObject(res, "plugin", plugin_instance_name(sub.dr.busy));
+		}
+	}
+	batch_reply(b, r);
+	batch_free(b);
+}
+
+/* The database could not store the batch: none of it was accepted. */
+static void batch_fail(batch *b, api_request *r, int status, const char *why)
+{
+	if (r->req)
+		reply_not_stored(r, status, why);
+	batch_free(b);
+}
+
+/* Each item of a JSON array as an event; answers per item.  `body` is
+ * the array's text (strictly valid), so each item's data is taken as
+ * written. */
+static void trigger_batch(api_request *r, const cJSON *array, const char *body, size_t len, bool cloudevents)
+{
+	int n = cJSON_GetArraySize(array);
+	if (n > BATCH_MAX_EVENTS) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "a batch holds at most %d events, not %d", BATCH_MAX_EVENTS, n);
+		bad_request(r, msg);
+		return;
+	}
+	batch *b = calloc(1, sizeof *b);
+	if (b) {
+		b->results = cJSON_CreateArray();
+		b->events = calloc((size_t)n + 1, sizeof *b->events);
+		b->slots = calloc((size_t)n + 1, sizeof *b->slots);
+	}
+	if (!b || !b->results || !b->events || !b->slots) {
+		if (b)
+			batch_free(b);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	b->items = n;
+	int index = 0;
+	batch_cursor c;
+	for (batch_cursor_start(&c, array, body, len); c.item; batch_cursor_next(&c)) {
+		trigger_parsed p;
+		char err[256];
+		int st = event_request_parse_item(&c, cloudevents, &p, err, sizeof err);
+		cJSON *res = cJSON_CreateObject();
+		cJSON_AddNumberToObject(res, "index", index++);
+		es_event *event = st == 0 ? create_event(&p, NULL) : NULL;
+		if (st != 0) {
+			atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
+			cJSON_AddNumberToObject(res, "status", 400);
+			cJSON_AddStringToObject(res, "error", "bad_request");
+			utf8_repair(err); /* it may quote client bytes cut mid-character */
+			cJSON_AddStringToObject(res, "message", err);
+		} else if (!event) {
+			cJSON_AddNumberToObject(res, "status", 500);
+			cJSON_AddStringToObject(res, "error", "internal");
+		} else {
+			b->events[b->count] = event;
+			b->slots[b->count++] = res;
+		}
+		trigger_parsed_free(&p);
+		cJSON_AddItemToArray(b->results, res);
+	}
+	if (b->count && database_durable()) {
+		stored_wait *w = calloc(1, sizeof *w);
+		if (!w) {
+			batch_free(b);
+			api_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		w->batch = b;
+		if (!store_and_wait(r, w, b->events, b->count)) {
+			batch_free(b);
+			free(w);
+		}
+		return;
+	}
+	for (size_t i = 0; i < b->count; i++)
+		database_record(b->events[i]);
+	batch_dispatch_and_answer(b, r, r->table, false);
+}
+
+/* A body that must be a JSON array of events, answered per event. */
+static void answer_batch(api_request *r, const char *body, size_t len, bool cloudevents)
+{
+	void *array;
+	char msg[256];
+	if (event_request_parse_batch(body, len, &array, msg, sizeof msg) != 0) {
+		bad_request(r, msg);
+		return;
+	}
+	trigger_batch(r, array, body, len, cloudevents);
+	cJSON_Delete(array);
+}
+
+/* ---- endpoints ---- */
+
+void api_trigger(api_request *r)
+{
+	body_kind kind = classify(r->req);
+	if (kind == BODY_UNSUPPORTED) {
+		unsupported_media_type(r);
+		return;
+	}
+	size_t len;
+	const char *body = take_body(r, &len);
+	if (!body)
+		return;
+	if (kind == BODY_CE_BATCH) {
+		answer_batch(r, body, len, true);
+		return;
+	}
+	trigger_parsed p;
+	memset(&p, 0, sizeof p);
+	char err[256];
+	ce_header headers[CE_HEADERS_MAX];
+	size_t count = 0;
+	int st = kind == BODY_CE_BINARY ? binary_headers(r->req, headers, CE_HEADERS_MAX, &count, err, sizeof err) : 0;
+	if (st == 0)
+		st = event_request_parse(kind, evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"),
+		                         headers, count, body, len, &p, err, sizeof err);
+	if (st != 0)
+		bad_request(r, err);
+	else
+		trigger_one(r, &p, wants_wait(r, p.sync));
+	trigger_parsed_free(&p);
+}
+
+void api_batch(api_request *r)
+{
+	body_kind kind = classify(r->req);
+	if (kind != BODY_JSON && kind != BODY_CE_BATCH) {
+		unsupported_media_type(r);
+		return;
+	}
+	size_t len;
+	const char *body = take_body(r, &len);
+	if (body)
+		answer_batch(r, body, len, kind == BODY_CE_BATCH);
+}
+
+void api_test(api_request *r)
+{
+	size_t len;
+	if (!take_body(r, &len))
+		return;
+	char data[128];
+	char when[40];
+	time_t now = (time_t)(clock_realtime_us() / 1000000);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(data, sizeof data, "{\"test\":true,\"requested_at\":\"%s\"}", when);
+	trigger_parsed p;
+	memset(&p, 0, sizeof p);
+	p.fields.name = "system.test";
+	p.fields.source = "event-system/test";
+	p.fields.data = data;
+	p.fields.data_len = strlen(data);
+	LOG_INFO("http", "test event requested: firing system.test through the pipeline");
+	trigger_one(r, &p, true);
+}

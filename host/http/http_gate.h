@@ -1,0 +1,55 @@
+/*
+ * The request-head gate: when tokens are configured, a request that
+ * declares a body (Content-Length other than 0, or Transfer-Encoding) but
+ * carries no valid bearer token is answered 401 right after its headers,
+ * before any of its body is read, and its connection is closed.  Without
+ * it, every unauthenticated client could make the daemon hold a body of up
+ * to 2 x event.max_event_size + 64 KiB (docs/security.md).
+ *
+ * One gate per HTTP thread, used only on that thread.  The gate is only a
+ * filter in front of evhttp: evhttp still parses every request and the
+ * handlers still check every token.
+ */
+#ifndef ES_HTTP_GATE_H
+#define ES_HTTP_GATE_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdbool.h>
+
+#include "control/daemon.h"
+
+typedef struct http_gate http_gate;
+typedef struct gate_conn gate_conn;
+
+/* NULL when out of memory. */
+http_gate *http_gate_new(es_daemon *daemon, struct event_base *base);
+/* After the thread's evhttp is freed. */
+void http_gate_free(http_gate *gate);
+
+/* Two ways to use the gate.  Either it owns the connections: it makes each
+ * one's bufferevent (http_gate_new_connection as evhttp's bevcb) and owns
+ * its close callback (http_gate_watch_close for others).  Or whoever owns
+ * them hands each new bufferevent to http_gate_track() before evhttp reads
+ * from it, and calls http_gate_untrack() when the connection closes (while
+ * the bufferevent still exists). */
+
+/* Start reading request heads on `bev`; NULL when there is nothing to
+ * check (no tokens configured) or no memory: the connection is not gated. */
+gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev);
+/* Stop and forget (NULL: nothing). */
+void http_gate_untrack(gate_conn *gc);
+
+/* For evhttp_set_bevcb(): the bufferevent of a new connection (arg is the
+ * gate), or NULL to let evhttp make its own (no tokens configured). */
+struct bufferevent *http_gate_new_connection(struct event_base *base, void *arg);
+
+/* The gate owns each gated connection's close callback: code that wants to
+ * hear when a client goes away registers here (cb NULL: unregister).  False
+ * when the connection is not gated; then set evhttp's close callback
+ * directly. */
+bool http_gate_watch_close(http_gate *gate, struct evhttp_connection *conn,
+                           void (*cb)(struct evhttp_connection *, void *), void *arg);
+
+#endif

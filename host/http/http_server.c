@@ -1,0 +1,210 @@
+/*
+ * HTTP listener threads on libevent.  See http_server.h.
+ */
+#include "config.h"
+
+#include "http/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/connection_guard.h"
+#include "http/http_api.h"
+#include "http/http_gate.h"
+#include "util/log.h"
+
+typedef struct http_thread {
+	pthread_t thread;
+	bool running;
+	struct event_base *base;
+	struct evhttp *http;
+	connection_guard *guard; /* connection limit and request deadlines */
+	http_api_thread api; /* per-thread API state (buffers) */
+} http_thread;
+
+struct http_server {
+	http_thread *threads;
+	uint32_t count;
+};
+
+static void *thread_main(void *arg)
+{
+	http_thread *t = arg;
+	event_base_dispatch(t->base);
+	return NULL;
+}
+
+/* Resolve host:port to one address. */
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *addr, socklen_t *len, char *err,
+                   size_t err_size)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof service, "%u", port);
+	int rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(err, err_size, "cannot resolve listen address '%s': %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* SO_REUSEPORT would let us share the port with another process of the same
+ * user; probe with a plain socket first so "port in use" is reported. */
+static int probe_port(const struct sockaddr_storage *addr, socklen_t len, const char *host, uint16_t port, char *err,
+                      size_t err_size)
+{
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_size, "socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	int rc = bind(fd, (const struct sockaddr *)addr, len);
+	int saved = errno;
+	close(fd);
+	if (rc == 0)
+		return 0;
+	if (saved == EADDRINUSE)
+		snprintf(err, err_size, "cannot listen on %s:%u: address already in use (another process holds the port; "
+		                        "`ss -ltnp 'sport = :%u'` shows which)", host, port, port);
+	else if (saved == EACCES)
+		snprintf(err, err_size, "cannot listen on %s:%u: permission denied (ports below 1024 need privileges)", host,
+		         port);
+	else
+		snprintf(err, err_size, "cannot listen on %s:%u: %s", host, port, strerror(saved));
+	return -1;
+}
+
+/* Limits on what one client may hold: headers, body, time. */
+#define MAX_HEADERS_SIZE 16384
+
+/* evhttp's callback: the request is read whole. */
+static void handle_request(struct evhttp_request *req, void *arg)
+{
+	http_thread *t = arg;
+	connection_guard_request_read(t->guard, req);
+	http_api_handle(req, &t->api);
+}
+
+http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
+{
+	const es_config *c = daemon->config;
+	const char *host = c->server_host;
+	uint16_t port = c->server_port;
+	uint32_t threads = c->server_threads;
+	size_t max_body = c->max_event_size;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	if (resolve(host, port, &addr, &addr_len, err, err_size) != 0 ||
+	    probe_port(&addr, addr_len, host, port, err, err_size) != 0)
+		return NULL;
+
+	http_server *s = calloc(1, sizeof *s);
+	if (!s || !(s->threads = calloc(threads, sizeof *s->threads))) {
+		free(s);
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	s->count = threads;
+	uint32_t max_connections = c->max_connections ? c->max_connections : connection_guard_default_limit();
+	connection_guard_configure(max_connections, c->request_timeout_ms);
+	LOG_INFO("http", "at most %u connections (server.max_connections%s), %u ms for each whole request "
+	         "(server.request_timeout_ms)", max_connections, c->max_connections ? "" : ", from the open-file limit",
+	         c->request_timeout_ms);
+	for (uint32_t i = 0; i < threads; i++) {
+		http_thread *t = &s->threads[i];
+		t->base = event_base_new();
+		t->http = t->base ? evhttp_new(t->base) : NULL;
+		if (!t->http) {
+			snprintf(err, err_size, "cannot create the HTTP server");
+			goto out_fail;
+		}
+		struct evconnlistener *listener = evconnlistener_new_bind(
+		        t->base, NULL, NULL,
+		        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+		        (struct sockaddr *)&addr, (int)addr_len);
+		if (!listener || !evhttp_bind_listener(t->http, listener)) {
+			snprintf(err, err_size, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+			if (listener)
+				evconnlistener_free(listener);
+			goto out_fail;
+		}
+		/* Bodies up to twice the event limit are read so the API can answer
+		 * 413 in JSON; beyond that libevent refuses them from the
+		 * Content-Length, before reading anything. */
+		evhttp_set_max_body_size(t->http, (ev_ssize_t)(max_body * 2 + 65536));
+		evhttp_set_max_headers_size(t->http, MAX_HEADERS_SIZE);
+		/* A client that stops reading or sending is cut off after this;
+		 * the guard's deadline covers a whole request sent slowly. */
+		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
+		                          .tv_usec = (suseconds_t)(c->request_timeout_ms % 1000) * 1000};
+		evhttp_set_timeout_tv(t->http, &timeout);
+		/* every method libevent can parse reaches the router, which answers
+		 * 405 in JSON (libevent's own 501 page is HTML) */
+		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
+		                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+		if (http_api_thread_init(&t->api, daemon, t->base) != 0 ||
+		    !(t->guard = connection_guard_new(t->base, t->http, listener, i, t->api.gate))) {
+			snprintf(err, err_size, "out of memory");
+			goto out_fail;
+		}
+		t->api.connections = t->guard;
+		/* The guard makes each connection's bufferevent and hands it to
+		 * the gate, which reads request heads before evhttp reads bodies. */
+		evhttp_set_gencb(t->http, handle_request, t);
+	}
+	for (uint32_t i = 0; i < threads; i++) {
+		http_thread *t = &s->threads[i];
+		int rc = pthread_create(&t->thread, NULL, thread_main, t);
+		if (rc != 0) {
+			snprintf(err, err_size, "cannot start an HTTP thread: %s", strerror(rc));
+			goto out_fail;
+		}
+		pthread_setname_np(t->thread, "es-http");
+		t->running = true;
+	}
+	return s;
+
+out_fail:
+	http_server_stop(s);
+	return NULL;
+}
+
+void http_server_stop(http_server *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->count; i++)
+		if (s->threads[i].running)
+			event_base_loopexit(s->threads[i].base, NULL); /* thread-safe; kept if the loop has not started yet */
+	for (uint32_t i = 0; i < s->count; i++) {
+		http_thread *t = &s->threads[i];
+		if (t->running)
+			pthread_join(t->thread, NULL);
+		if (t->http)
+			evhttp_free(t->http); /* closes the connections: before the guard */
+		connection_guard_free(t->guard);
+		http_api_thread_free(&t->api); /* its timer belongs to the base: before it */
+		if (t->base)
+			event_base_free(t->base);
+	}
+	free(s->threads);
+	free(s);
+}

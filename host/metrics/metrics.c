@@ -1,0 +1,307 @@
+/*
+ * The Prometheus endpoint and the exposition: see metrics.h.
+ */
+#include "config.h"
+
+#include "metrics/metrics.h"
+#include "util/prom_text.h"
+
+#include "db/database.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event-system/plugin.h>
+
+#include "http/connection_guard.h"
+#include "http/http_api.h"
+#include "util/log.h"
+#include "core/plugin_instance.h"
+#include "control/reload.h"
+#include "http/waiter_limit.h"
+#include "core/router.h"
+
+struct metrics_server {
+	es_daemon *daemon;
+	struct event_base *base;
+	struct evhttp *http;
+	pthread_t thread;
+	bool running;
+	connection_guard *guard; /* backs off a failing accept(), cuts slow requests */
+};
+
+static void header(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* ---- process_* from /proc/self ---- */
+
+static void render_process(struct evbuffer *out, int64_t started_us)
+{
+	long ticks = sysconf(_SC_CLK_TCK);
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long utime = 0, stime = 0, vsize = 0;
+	long rss = 0, threads = 0;
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (f) {
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+		if (p)
+			sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld %*d %*u %lu %ld",
+			       &utime, &stime, &threads, &vsize, &rss);
+	}
+	int fds = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				fds++;
+		closedir(d);
+		fds--; /* the one opendir used */
+	}
+	struct rlimit rl = {0};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	header(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+	evbuffer_add_printf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
+	header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	evbuffer_add_printf(out, "process_resident_memory_bytes %ld\n", rss * page);
+	header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	evbuffer_add_printf(out, "process_virtual_memory_bytes %lu\n", vsize);
+	header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+	evbuffer_add_printf(out, "process_open_fds %d\n", fds);
+	header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+	evbuffer_add_printf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	header(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+	evbuffer_add_printf(out, "process_start_time_seconds %.3f\n", (double)started_us / 1e6);
+	header(out, "process_threads", "gauge", "Number of OS threads in the process.");
+	evbuffer_add_printf(out, "process_threads %ld\n", threads);
+}
+
+/* ---- plugins ---- */
+
+typedef uint64_t (*stat_field)(const pool_stats *s);
+#define FIELD(name) \
+	static uint64_t field_##name(const pool_stats *s) { return s->name; }
+FIELD(received)
+FIELD(ok)
+FIELD(retried)
+FIELD(dead)
+FIELD(timed_out)
+FIELD(refused)
+FIELD(undelivered)
+FIELD(depth)
+FIELD(capacity)
+FIELD(workers)
+FIELD(busy)
+FIELD(stuck)
+#undef FIELD
+
+/* One histogram family with a series per plugin of the table. */
+static void render_plugin_histograms(struct evbuffer *out, routing_table *t, const char *name, const char *help,
+                                     histogram *(*which)(worker_pool *pool))
+{
+	header(out, name, "histogram", help);
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		char labels[96];
+		snprintf(labels, sizeof labels, "plugin=\"%s\"", plugin_instance_name(inst));
+		prom_text_histogram(out, name, labels, which(plugin_instance_pool(inst)));
+	}
+}
+
+static void render_plugins(struct evbuffer *out, routing_table *t)
+{
+	size_t n = routing_table_size(t);
+	pool_stats *stats = calloc(n ? n : 1, sizeof *stats);
+	if (!stats)
+		return;
+	for (size_t i = 0; i < n; i++)
+		worker_pool_stats(plugin_instance_pool(routing_table_instance(t, i)), &stats[i]);
+
+	static const struct {
+		const char *name, *type, *help;
+		stat_field field;
+	} series[] = {
+		{"eventsys_plugin_received_total", "counter", "Events queued for the plugin.", field_received},
+		{"eventsys_plugin_ok_total", "counter", "Deliveries the plugin handled successfully.", field_ok},
+		{"eventsys_plugin_retried_total", "counter", "Retries scheduled after a failed or timed-out attempt.", field_retried},
+		{"eventsys_plugin_dead_lettered_total", "counter", "Deliveries that failed for good (dead letters).", field_dead},
+		{"eventsys_plugin_timed_out_total", "counter", "Attempts that overran the plugin's deadline.", field_timed_out},
+		{"eventsys_plugin_refused_total", "counter", "Events refused because the plugin's queue was full.", field_refused},
+		{"eventsys_plugin_undelivered_total", "counter", "Deliveries dropped at a stop deadline (counted, logged).", field_undelivered},
+		{"eventsys_plugin_queue_depth", "gauge", "Deliveries held: queued, running or waiting to retry.", field_depth},
+		{"eventsys_plugin_queue_capacity", "gauge", "The plugin's queue capacity.", field_capacity},
+		{"eventsys_plugin_workers", "gauge", "Live worker threads (not stuck).", field_workers},
+		{"eventsys_plugin_workers_busy", "gauge", "Workers running a handler now.", field_busy},
+		{"eventsys_plugin_workers_stuck", "gauge", "Abandoned workers still inside an overrunning handler.", field_stuck},
+	};
+	for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
+		header(out, series[k].name, series[k].type, series[k].help);
+		for (size_t i = 0; i < n; i++)
+			evbuffer_add_printf(out, "%s{plugin=\"%s\"} %llu\n", series[k].name,
+			                    plugin_instance_name(routing_table_instance(t, i)),
+			                    (unsigned long long)series[k].field(&stats[i]));
+	}
+	header(out, "eventsys_plugin_oldest_queued_seconds", "gauge", "Age of the oldest event waiting in the queue.");
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{plugin=\"%s\"} %.6f\n",
+		                    plugin_instance_name(routing_table_instance(t, i)),
+		                    (double)stats[i].oldest_queued_age_us / 1e6);
+	render_plugin_histograms(out, t, "eventsys_plugin_handler_duration_seconds", "Time of one handle() call.",
+	                         worker_pool_handler_latency);
+	render_plugin_histograms(out, t, "eventsys_event_latency_seconds",
+	                         "From the event's acceptance to its final outcome at the plugin (handled or dead-lettered).",
+	                         worker_pool_event_latency);
+	free(stats);
+}
+
+void metrics_render(es_daemon *d, struct evbuffer *out)
+{
+	header(out, "eventsys_build_info", "gauge", "Version of the running event-system; always 1.");
+	evbuffer_add_printf(out, "eventsys_build_info{version=\"%s\",plugin_abi=\"%d.%d\"} 1\n", PACKAGE_VERSION,
+	                    ES_ABI_MAJOR, ES_ABI_MINOR);
+
+	http_api_counters c;
+	http_api_counters_read(&c);
+	header(out, "eventsys_api_events_total", "counter", "Events sent to the API, by result.");
+	static const char *const results[] = {"accepted", "bad_request", "too_large", "unsupported_media_type",
+	                                      "busy", "unavailable", "unauthorized"};
+	const uint64_t values[] = {c.accepted, c.rejected_bad_request, c.rejected_too_large, c.rejected_media_type,
+	                           c.rejected_busy, c.rejected_unavailable, c.rejected_unauthorized};
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+		evbuffer_add_printf(out, "eventsys_api_events_total{result=\"%s\"} %llu\n", results[i],
+		                    (unsigned long long)values[i]);
+	header(out, "eventsys_events_unmatched_total", "counter", "Accepted events that matched no plugin.");
+	evbuffer_add_printf(out, "eventsys_events_unmatched_total %llu\n", (unsigned long long)router_unmatched_total());
+
+	routing_table *t = router_acquire(d->router);
+	header(out, "eventsys_plugins_loaded", "gauge", "Plugins running.");
+	evbuffer_add_printf(out, "eventsys_plugins_loaded %zu\n", routing_table_size(t));
+	header(out, "eventsys_plugins_refused", "gauge", "Plugin files in the directory that were refused.");
+	evbuffer_add_printf(out, "eventsys_plugins_refused %llu\n",
+	                    (unsigned long long)atomic_load(&d->plugins_refused));
+	render_plugins(out, t);
+	routing_table_release(t);
+
+	if (d->reload) {
+		reload_report r;
+		reload_report_get(d, &r);
+		header(out, "eventsys_reloads_total", "counter", "Reloads of config and plugins, by result.");
+		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"ok\"} %llu\n",
+		                    (unsigned long long)(r.completed - r.failures));
+		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)r.failures);
+		header(out, "eventsys_config_generation", "gauge", "Config generation in force (1 at start).");
+		evbuffer_add_printf(out, "eventsys_config_generation %llu\n", (unsigned long long)r.generation);
+	}
+	http_api_metrics_render(out);
+	connection_guard_metrics_render(out);
+	waiter_limit_metrics_render(out);
+	database_metrics_render(out);
+	render_process(out, d->started_us);
+}
+
+/* ---- the endpoint ---- */
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	metrics_server *s = arg;
+	connection_guard_request_read(s->guard, req);
+	const char *uri = evhttp_request_get_uri(req);
+	if (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0) {
+		evhttp_send_error(req, 404, "only /metrics here");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	metrics_render(s->daemon, out);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void *metrics_thread(void *arg)
+{
+	metrics_server *s = arg;
+	event_base_dispatch(s->base);
+	return NULL;
+}
+
+metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
+{
+	const es_config *c = d->config;
+	metrics_server *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	s->daemon = d;
+	s->base = event_base_new();
+	s->http = s->base ? evhttp_new(s->base) : NULL;
+	if (!s->http) {
+		snprintf(err, err_size, "cannot create the metrics server");
+		goto out_fail;
+	}
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, c->metrics_host, c->metrics_port);
+	if (!bound) {
+		snprintf(err, err_size, "cannot listen on %s:%u for metrics (metrics.host, metrics.port): %s",
+		         c->metrics_host, c->metrics_port, strerror(errno));
+		goto out_fail;
+	}
+	s->guard = connection_guard_new(s->base, s->http, evhttp_bound_socket_get_listener(bound),
+	                                CONNECTION_GUARD_METRICS, NULL);
+	if (!s->guard) {
+		snprintf(err, err_size, "out of memory");
+		goto out_fail;
+	}
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+	struct timeval timeout = {.tv_sec = 10};
+	evhttp_set_timeout_tv(s->http, &timeout);
+	evhttp_set_max_body_size(s->http, 1024);
+	evhttp_set_gencb(s->http, on_request, s);
+	if (pthread_create(&s->thread, NULL, metrics_thread, s) != 0) {
+		snprintf(err, err_size, "cannot start the metrics thread");
+		goto out_fail;
+	}
+	pthread_setname_np(s->thread, "es-metrics");
+	s->running = true;
+	return s;
+out_fail:
+	metrics_server_stop(s);
+	return NULL;
+}
+
+void metrics_server_stop(metrics_server *s)
+{
+	if (!s)
+		return;
+	if (s->running) {
+		event_base_loopexit(s->base, NULL); /* unlike loopbreak, not lost if the loop has not started yet */
+		pthread_join(s->thread, NULL);
+	}
+	if (s->http)
+		evhttp_free(s->http); /* closes the connections: before the guard */
+	connection_guard_free(s->guard);
+	if (s->base)
+		event_base_free(s->base);
+	free(s);
+}

@@ -1,0 +1,424 @@
+/*
+ * CloudEvents 1.0: structured and binary modes → trigger_parsed.
+ * Everything handed on is what the client sent, or refused with the
+ * reason: no value is cut at a NUL, no text is invalid UTF-8, no
+ * attribute appears twice.
+ */
+#include "config.h"
+
+#include "model/cloudevents.h"
+
+#include "util/json_strict.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FAIL(...) (snprintf(err, err_size, __VA_ARGS__), 400)
+
+#define ATTRIBUTE_NAME_MAX 64
+/* Members of a structured event before the O(n^2) duplicate check: the
+ * context attributes, data and TRIGGER_MAX_ATTRIBUTES extensions. */
+#define MEMBERS_MAX 64
+
+int content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return 0;
+	size_t n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return 1;
+	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* Attribute names: lowercase letters and digits, at most 64 of them
+ * (CloudEvents 1.0 "Attribute Naming Convention").  Says which rule broke. */
+static bool attribute_name_valid(const char *s, char *why, size_t why_size)
+{
+	size_t n = strlen(s);
+	if (n == 0) {
+		snprintf(why, why_size, "is empty");
+		return false;
+	}
+	if (n > ATTRIBUTE_NAME_MAX) {
+		snprintf(why, why_size, "is %zu characters long (at most %d)", n, ATTRIBUTE_NAME_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) {
+			snprintf(why, why_size, "has a character other than a-z and 0-9 at position %zu", i + 1);
+			return false;
+		}
+	return true;
+}
+
+/* The attributes collected from either mode, checked once. */
+typedef struct ce_context {
+	const char *specversion;
+	bool has_type;
+} ce_context;
+
+static int add_attribute(trigger_parsed *p, const char *key, const char *value, char *err, size_t err_size)
+{
+	for (size_t i = 0; i < p->fields.attribute_count; i++)
+		if (strcmp(p->attributes[i].key, key) == 0)
+			return FAIL("CloudEvents attribute '%s' is given more than once", key);
+	if (p->fields.attribute_count >= TRIGGER_MAX_ATTRIBUTES)
+		return FAIL("more than %d attributes", TRIGGER_MAX_ATTRIBUTES);
+	p->attributes[p->fields.attribute_count].key = key;
+	p->attributes[p->fields.attribute_count].value = value;
+	p->fields.attribute_count++;
+	p->fields.attributes = p->attributes;
+	return 0;
+}
+
+/* One attribute (name already lowercase and valid, value NUL-free UTF-8)
+ * into p; `origin` names where it came from for errors ("ce-" or ""). */
+static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, const char *v, const char *origin,
+                         char *err, size_t err_size)
+{
+	if (strcmp(k, "specversion") == 0) {
+		ctx->specversion = v;
+	} else if (strcmp(k, "id") == 0) {
+		p->fields.id = v;
+	} else if (strcmp(k, "source") == 0) {
+		p->fields.source = v;
+	} else if (strcmp(k, "type") == 0) {
+		p->fields.name = v;
+		ctx->has_type = true;
+	} else if (strcmp(k, "time") == 0) {
+		if (!rfc3339_parse(v, &p->fields.time_us))
+			return FAIL("%stime must be an RFC 3339 timestamp of a real date between years 0001 and 9999, "
+			            "seconds 00-59, e.g. 2024-01-01T12:00:00Z",
+			            origin);
+		p->fields.has_time = true;
+	} else if (strcmp(k, "dataencoding") == 0) {
+		return FAIL("%sdataencoding is reserved: this server sets it to base64 on data it had to encode", origin);
+	} else {
+		/* subject, dataschema and datacontenttype are non-empty strings
+		 * in CloudEvents 1.0 when present */
+		if (!v[0] && (strcmp(k, "subject") == 0 || strcmp(k, "dataschema") == 0 ||
+		              strcmp(k, "datacontenttype") == 0))
+			return FAIL("CloudEvents attribute %s%s must not be empty", origin, k);
+		return add_attribute(p, k, v, err, err_size);
+	}
+	return 0;
+}
+
+/* Checks shared by both modes once the context attributes are known. */
+static int check_required(trigger_parsed *p, const ce_context *ctx, char *err, size_t err_size)
+{
+	if (!ctx->specversion)
+		return FAIL("missing CloudEvents attribute specversion");
+	if (strcmp(ctx->specversion, "1.0") != 0)
+		return FAIL("unsupported CloudEvents specversion '%.16s' (this server speaks 1.0)", ctx->specversion);
+	if (!p->fields.id || !p->fields.id[0])
+		return FAIL("missing CloudEvents attribute id");
+	if (!event_id_valid(p->fields.id, strlen(p->fields.id)))
+		return FAIL("CloudEvents id must be 1 to %d printable ASCII characters without spaces, quotes or "
+		            "backslashes (a rule of this server, stricter than CloudEvents)",
+		            EVENT_ID_MAX);
+	if (!p->fields.source || !p->fields.source[0])
+		return FAIL("missing CloudEvents attribute source");
+	if (!ctx->has_type)
+		return FAIL("missing CloudEvents attribute type");
+	char why[200];
+	if (!event_name_valid(p->fields.name, strlen(p->fields.name), why, sizeof why))
+		return FAIL("CloudEvents type is not a valid event name on this server: %s", why);
+	return 0;
+}
+
+/* Base64 of `data` as a JSON string, owned by p. */
+static char *base64_json_string(trigger_parsed *p, const unsigned char *data, size_t len)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t out_len = 4 * ((len + 2) / 3);
+	char *out = malloc(out_len + 3);
+	if (!out)
+		return NULL;
+	char *o = out;
+	*o++ = '"';
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		*o++ = tbl[(v >> 18) & 63];
+		*o++ = tbl[(v >> 12) & 63];
+		*o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < len ? tbl[v & 63] : '=';
+	}
+	*o++ = '"';
+	*o = '\0';
+	return trigger_parsed_own(p, out);
+}
+
+/* RFC 4648 section 4 base64 with padding, no whitespace, and the unused
+ * bits of the last group zero (so one text means one byte string). */
+static bool base64_valid(const char *s, size_t n)
+{
+	if (n % 4)
+		return false;
+	size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
+	for (size_t i = 0; i < n - pad; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
+	if (!pad)
+		return true;
+	const char *tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int last = (int)(strchr(tbl, s[n - pad - 1]) - tbl);
+	return pad == 2 ? (last & 15) == 0 : (last & 3) == 0;
+}
+
+int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err, size_t err_size)
+{
+	const cJSON *root = object;
+	if (!cJSON_IsObject(root))
+		return FAIL("a CloudEvent must be a JSON object");
+	if (cJSON_GetArraySize(root) > MEMBERS_MAX)
+		return FAIL("a CloudEvent with more than %d members", MEMBERS_MAX);
+	const char *twice = json_duplicate_key(root);
+	if (twice)
+		return FAIL("CloudEvents attribute '%.64s' is given more than once", twice);
+	ce_context ctx = {0};
+	const cJSON *data = NULL, *data_base64 = NULL;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, root)
+	{
+		const char *k = item->string;
+		if (strcmp(k, "data") == 0) {
+			data = item;
+			continue;
+		}
+		if (strcmp(k, "data_base64") == 0) {
+			data_base64 = item;
+			continue;
+		}
+		char why[96];
+		if (!attribute_name_valid(k, why, sizeof why))
+			return FAIL("CloudEvents attribute name '%.64s%s' %s", k, strlen(k) > 64 ? "..." : "", why);
+		if (cJSON_IsNull(item))
+			continue; /* an absent optional attribute */
+		const char *text = NULL;
+		bool context = strcmp(k, "specversion") == 0 || strcmp(k, "id") == 0 || strcmp(k, "source") == 0 ||
+		               strcmp(k, "type") == 0 || strcmp(k, "time") == 0 || strcmp(k, "subject") == 0 ||
+		               strcmp(k, "dataschema") == 0 || strcmp(k, "datacontenttype") == 0;
+		if (cJSON_IsString(item)) {
+			text = item->valuestring;
+		} else if (context) {
+			return FAIL("CloudEvents attribute '%s' must be a string", k);
+		} else if (cJSON_IsBool(item)) {
+			text = cJSON_IsTrue(item) ? "true" : "false";
+		} else if (cJSON_IsNumber(item)) {
+			/* CloudEvents Integer: 32-bit signed, kept as its decimal text */
+			double v = item->valuedouble;
+			if (!(v >= -2147483648.0 && v <= 2147483647.0) || v != (double)(int32_t)v)
+				return FAIL("CloudEvents attribute '%s': a number must be an integer from -2147483648 to "
+				            "2147483647 (CloudEvents Integer)",
+				            k);
+			char digits[16];
+			snprintf(digits, sizeof digits, "%d", (int)(int32_t)v);
+			text = trigger_parsed_own(p, strdup(digits));
+			if (!text)
+				return FAIL("out of memory or too many attributes");
+		} else {
+			return FAIL("CloudEvents attribute '%s' must be a string, an integer or a boolean", k);
+		}
+		int rc = set_attribute(p, &ctx, k, text, "", err, err_size);
+		if (rc)
+			return rc;
+	}
+	int rc = check_required(p, &ctx, err, err_size);
+	if (rc)
+		return rc;
+	if (data && data_base64)
+		return FAIL("a CloudEvent carries data or data_base64, not both");
+	if (data)
+		return trigger_parsed_take_data(p, data, err, err_size);
+	if (data_base64) {
+		if (!cJSON_IsString(data_base64) ||
+		    !base64_valid(data_base64->valuestring, strlen(data_base64->valuestring)))
+			return FAIL("data_base64 must be a string of base64 (RFC 4648: A-Z a-z 0-9 + /, '=' padding to a "
+			            "multiple of 4, no whitespace)");
+		char *quoted = trigger_parsed_own(p, cJSON_PrintUnformatted(data_base64));
+		if (!quoted)
+			return FAIL("out of memory or too many attributes");
+		p->fields.data = quoted;
+		p->fields.data_len = strlen(quoted);
+		return add_attribute(p, "dataencoding", "base64", err, err_size);
+	}
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int ce_header_value_decode(const char *raw, char **out, char *err, size_t err_size)
+{
+	*out = NULL;
+	size_t n = strlen(raw);
+	char *unquoted = malloc(n + 1), *u = unquoted;
+	if (!unquoted)
+		return FAIL("out of memory");
+	if (n >= 1 && raw[0] == '"') {
+		/* RFC 9110 quoted-string: "..." with \x standing for x */
+		size_t i = 1;
+		for (; i < n && raw[i] != '"'; i++) {
+			if (raw[i] == '\\' && i + 1 < n)
+				i++;
+			*u++ = raw[i];
+		}
+		if (i != n - 1) {
+			free(unquoted);
+			return FAIL("a quoted header value must end with its closing quote");
+		}
+	} else {
+		memcpy(u, raw, n);
+		u += n;
+	}
+	size_t len = (size_t)(u - unquoted);
+	char *decoded = malloc(len + 1), *d = decoded;
+	if (!decoded) {
+		free(unquoted);
+		return FAIL("out of memory");
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (unquoted[i] != '%') {
+			*d++ = unquoted[i];
+			continue;
+		}
+		int hi = i + 2 < len ? hex_value(unquoted[i + 1]) : -1;
+		int lo = i + 2 < len ? hex_value(unquoted[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			free(unquoted);
+			free(decoded);
+			return FAIL("malformed percent-encoding (%% must be followed by two hex digits)");
+		}
+		*d++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	size_t decoded_len = (size_t)(d - decoded);
+	*d = '\0';
+	free(unquoted);
+	if (memchr(decoded, '\0', decoded_len)) {
+		free(decoded);
+		return FAIL("the value contains a NUL byte (%%00)");
+	}
+	if (!utf8_valid(decoded, decoded_len)) {
+		free(decoded);
+		return FAIL("the value is not valid UTF-8 after percent-decoding");
+	}
+	*out = decoded;
+	return 0;
+}
+
+static bool is_text(const char *ct)
+{
+	return ct && strncasecmp(ct, "text/", 5) == 0;
+}
+
+/* The Content-Type header as the data's type: printable ASCII only. */
+static bool header_text_valid(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			if (*s != '\t')
+				return false;
+	return true;
+}
+
+int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *content_type, const char *body,
+                            size_t len, trigger_parsed *p, char *err, size_t err_size)
+{
+	ce_context ctx = {0};
+	if (count > CE_HEADERS_MAX)
+		return FAIL("more than %d ce-* headers", CE_HEADERS_MAX);
+	for (size_t i = 0; i < count; i++) {
+		char *name = trigger_parsed_own(p, strdup(headers[i].name));
+		if (!name)
+			return FAIL("out of memory or too many attributes");
+		for (char *c = name; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		char why[96];
+		if (!attribute_name_valid(name, why, sizeof why))
+			return FAIL("header ce-%.64s%s is not a CloudEvents attribute: the name %s", name,
+			            strlen(name) > 64 ? "..." : "", why);
+		if (strcmp(name, "datacontenttype") == 0)
+			return FAIL("ce-datacontenttype is not a header in binary mode: the Content-Type header is the "
+			            "data's type");
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(headers[j].name, name) == 0)
+				return FAIL("header ce-%s is given more than once", name);
+		char *value = NULL;
+		char reason[160];
+		if (ce_header_value_decode(headers[i].value, &value, reason, sizeof reason) != 0)
+			return FAIL("header ce-%s: %s", name, reason);
+		if (!trigger_parsed_own(p, value))
+			return FAIL("out of memory or too many attributes");
+		int rc = set_attribute(p, &ctx, name, value, "ce-", err, err_size);
+		if (rc)
+			return rc;
+	}
+	int rc = check_required(p, &ctx, err, err_size);
+	if (rc)
+		return rc;
+	if (content_type) {
+		if (!header_text_valid(content_type))
+			return FAIL("Content-Type must be printable ASCII");
+		if ((rc = set_attribute(p, &ctx, "datacontenttype", content_type, "", err, err_size)))
+			return rc;
+	}
+	if (len == 0)
+		return 0; /* no data */
+	if (content_type_is_json(content_type)) {
+		json_strict_error why;
+		if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
+			return FAIL("the body is declared as JSON (%.64s) but is not valid JSON at byte %zu: %s",
+			            content_type, why.offset, why.reason);
+		/* exactly len bytes: the body has no NUL (valid JSON), and is not
+		 * NUL-terminated itself */
+		char *copy = trigger_parsed_own(p, malloc(len + 1));
+		if (!copy)
+			return FAIL("out of memory or too many attributes");
+		memcpy(copy, body, len);
+		copy[len] = '\0';
+		p->fields.data = copy;
+		p->fields.data_len = len;
+		return 0;
+	}
+	if (is_text(content_type) && !memchr(body, '\0', len) && utf8_valid(body, len)) {
+		char *text = malloc(len + 1);
+		if (text) {
+			memcpy(text, body, len);
+			text[len] = '\0';
+		}
+		cJSON *s = text ? cJSON_CreateString(text) : NULL;
+		free(text);
+		char *json = s ? cJSON_PrintUnformatted(s) : NULL;
+		cJSON_Delete(s);
+		char *owned = trigger_parsed_own(p, json);
+		if (!owned)
+			return FAIL("out of memory or too many attributes");
+		p->fields.data = owned;
+		p->fields.data_len = strlen(owned);
+		return 0;
+	}
+	/* anything else, and text that is not UTF-8, travels as base64 */
+	char *b64 = base64_json_string(p, (const unsigned char *)body, len);
+	if (!b64)
+		return FAIL("out of memory or too many attributes");
+	p->fields.data = b64;
+	p->fields.data_len = strlen(b64);
+	return add_attribute(p, "dataencoding", "base64", err, err_size);
+}

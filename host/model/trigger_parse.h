@@ -1,0 +1,60 @@
+/*
+ * Parsing one event from the JSON a caller sent to the trigger API:
+ *   {"name": "order.created", "data": {...}, "id": "...", "source": "...",
+ *    "time": "2024-01-01T12:00:00Z", "attributes": {"k": "v"}}
+ * Only `name` is required.  Pure: no I/O, no globals (the fuzz target).
+ *
+ * Ownership: on success *out points into memory owned by `parsed`, valid
+ * until trigger_parsed_free().
+ */
+#ifndef ES_TRIGGER_PARSE_H
+#define ES_TRIGGER_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/event.h"
+#include "util/rfc3339.h"
+
+#define TRIGGER_MAX_ATTRIBUTES 32
+
+typedef struct trigger_parsed {
+	void *root;  /* cJSON tree */
+	char *data;  /* the data re-serialised */
+	event_fields fields;
+	event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
+	/* strings made while parsing, freed with it: a binary-mode header
+	 * takes two (name and value) */
+	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];
+	size_t owned_count;
+	bool sync;   /* "sync": true */
+	/* The object's own text (strictly valid JSON), so data is taken as
+	 * written; NULL: data is reprinted from the tree. */
+	const char *raw_body;
+	size_t raw_len;
+} trigger_parsed;
+
+/* 0 on success; otherwise the HTTP status to answer (400) with a message
+ * in err.  `body` need not be NUL-terminated. */
+int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
+/* A whole request body: strictly valid JSON (json_strict.h, \u0000
+ * refused) decoded into *root (a cJSON tree the caller deletes).  0, or
+ * 400 with the byte and the reason in err. */
+int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size);
+/* The first key of a cJSON object that appears again, or NULL. */
+const char *json_duplicate_key(const void *cjson_object);
+/* Set the event data to the value of the "data" member: its text in
+ * parsed->raw_body when set, else printed from `cjson_value`. */
+int trigger_parsed_take_data(trigger_parsed *parsed, const void *cjson_value, char *err, size_t err_size);
+/* Keep `text` (malloc'd) until trigger_parsed_free(); returns it, or NULL
+ * (and frees it) when full. */
+char *trigger_parsed_own(trigger_parsed *parsed, char *text);
+/* Set the event data to the JSON text of `cjson_value` (printed, owned by
+ * parsed).  0, or 400 with err when out of memory. */
+int trigger_parsed_set_data(trigger_parsed *parsed, const void *cjson_value, char *err, size_t err_size);
+/* Parse an object already decoded (batch items); `parsed` must be zeroed. */
+int trigger_parse_object(const void *cjson_object, trigger_parsed *parsed, char *err, size_t err_size);
+void trigger_parsed_free(trigger_parsed *parsed);
+
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * A recursive-descent recogniser of RFC 8259 JSON: it builds nothing, it
+ * only walks the bytes and says where they stop being valid.
+ */
+#include "config.h"
+
+#include "util/json_strict.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct scan {
+	const unsigned char *p, *end;
+	unsigned flags;
+	const char *why;
+} scan;
+
+static bool fail(scan *c, const char *why)
+{
+	c->why = why;
+	return false;
+}
+
+static void skip_space(scan *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail)
+{
+	unsigned char b = s[0];
+	if (b < 0x80)
+		return 1;
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+	if (b >= 0xC2 && b <= 0xDF) {
+		n = 2;
+	} else if (b >= 0xE0 && b <= 0xEF) {
+		n = 3;
+		if (b == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (b == 0xED)
+			hi = 0x9F; /* surrogates */
+	} else if (b >= 0xF0 && b <= 0xF4) {
+		n = 4;
+		if (b == 0xF0)
+			lo = 0x90; /* overlong */
+		else if (b == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+	} else {
+		return 0; /* continuation byte, C0/C1 (overlong) or F5..FF */
+	}
+	if (avail < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	while (p < end) {
+		size_t n = utf8_sequence(p, (size_t)(end - p));
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+void utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t avail = strlen(s);
+	while (*p) {
+		size_t n = utf8_sequence(p, avail);
+		if (!n) {
+			*p = '?';
+			n = 1;
+		}
+		p += n;
+		avail -= n;
+	}
+}
+
+static int hex4(const unsigned char *p)
+{
+	int v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned char h = p[i];
+		int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* A \u escape at c->p (the backslash); a high surrogate must be followed
+ * by an escaped low one. */
+static bool unicode_escape(scan *c)
+{
+	if (c->end - c->p < 6)
+		return fail(c, "unterminated \\u escape");
+	int u = hex4(c->p + 2);
+	if (u < 0)
+		return fail(c, "\\u must be followed by four hex digits");
+	if (u == 0 && (c->flags & JSON_STRICT_NO_NUL))
+		return fail(c, "\\u0000 is not accepted (strings cannot contain NUL)");
+	if (u >= 0xDC00 && u <= 0xDFFF)
+		return fail(c, "lone low surrogate escape");
+	if (u >= 0xD800 && u <= 0xDBFF) {
+		int low = c->end - c->p >= 12 && c->p[6] == '\\' && c->p[7] == 'u' ? hex4(c->p + 8) : -1;
+		if (low < 0xDC00 || low > 0xDFFF)
+			return fail(c, "high surrogate escape without a low surrogate after it");
+		c->p += 6;
+	}
+	c->p += 6;
+	return true;
+}
+
+static bool string(scan *c)
+{
+	c->p++; /* the opening quote */
+	for (;;) {
+		if (c->p >= c->end)
+			return fail(c, "unterminated string");
+		unsigned char ch = *c->p;
+		if (ch == '"') {
+			c->p++;
+			return true;
+		}
+		if (ch < 0x20)
+			return fail(c, "control character in a string (it must be escaped)");
+		if (ch == '\\') {
+			if (c->end - c->p < 2)
+				return fail(c, "unterminated escape");
+			unsigned char e = c->p[1];
+			if (e == 'u') {
+				if (!unicode_escape(c))
+					return false;
+			} else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+			           e == 't') {
+				c->p += 2;
+			} else {
+				return fail(c, "invalid escape in a string");
+			}
+			continue;
+		}
+		size_t n = utf8_sequence(c->p, (size_t)(c->end - c->p));
+		if (!n)
+			return fail(c, "invalid UTF-8 in a string");
+		c->p += n;
+	}
+}
+
+static bool is_digit(scan *c)
+{
+	return c->p < c->end && *c->p >= '0' && *c->p <= '9';
+}
+
+static bool number(scan *c)
+{
+	if (*c->p == '-')
+		c->p++;
+	if (!is_digit(c))
+		return fail(c, "a number needs a digit here");
+	if (*c->p == '0') {
+		c->p++;
+		if (is_digit(c))
+			return fail(c, "number with a leading zero");
+	} else {
+		while (is_digit(c))
+			c->p++;
+	}
+	if (c->p < c->end && *c->p == '.') {
+		c->p++;
+		if (!is_digit(c))
+			return fail(c, "a decimal point must be followed by a digit");
+		while (is_digit(c))
+			c->p++;
+	}
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		if (!is_digit(c))
+			return fail(c, "an exponent needs a digit");
+		while (is_digit(c))
+			c->p++;
+	}
+	return true;
+}
+
+static bool literal(scan *c, const char *word, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n)
+		return fail(c, "invalid literal");
+	for (size_t i = 0; i < n; i++)
+		if (c->p[i] != (unsigned char)word[i])
+			return fail(c, "invalid literal");
+	c->p += n;
+	return true;
+}
+
+static bool value(scan *c, int depth);
+
+static bool object(scan *c, int depth)
+{
+	c->p++;
+	skip_space(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		return true;
+	}
+	for (;;) {
+		if (c->p >= c->end || *c->p != '"')
+			return fail(c, "expected a string key");
+		if (!string(c))
+			return false;
+		skip_space(c);
+		if (c->p >= c->end || *c->p != ':')
+			return fail(c, "expected ':' after a key");
+		c->p++;
+		if (!value(c, depth + 1))
+			return false;
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			skip_space(c);
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			return true;
+		}
+		return fail(c, "expected ',' or '}'");
+	}
+}
+
+static bool array(scan *c, int depth)
+{
+	c->p++;
+	skip_space(c);
+	if (c->p < c->end && *c->p == ']') {
+		c->p++;
+		return true;
+	}
+	for (;;) {
+		if (!value(c, depth + 1))
+			return false;
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			return true;
+		}
+		return fail(c, "expected ',' or ']'");
+	}
+}
+
+/* One value with the whitespace around it. */
+static bool value(scan *c, int depth)
+{
+	if (depth > JSON_STRICT_MAX_DEPTH)
+		return fail(c, "nested too deeply");
+	skip_space(c);
+	if (c->p >= c->end)
+		return fail(c, "expected a value");
+	bool ok;
+	switch (*c->p) {
+	case '{':
+		ok = object(c, depth);
+		break;
+	case '[':
+		ok = array(c, depth);
+		break;
+	case '"':
+		ok = string(c);
+		break;
+	case 't':
+		ok = literal(c, "true", 4);
+		break;
+	case 'f':
+		ok = literal(c, "false", 5);
+		break;
+	case 'n':
+		ok = literal(c, "null", 4);
+		break;
+	default:
+		ok = *c->p == '-' || (*c->p >= '0' && *c->p <= '9') ? number(c) : fail(c, "expected a value");
+	}
+	if (ok)
+		skip_space(c);
+	return ok;
+}
+
+bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict_error *err)
+{
+	scan c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags};
+	bool ok = value(&c, 1);
+	if (ok && c.p != c.end)
+		ok = fail(&c, "unexpected data after the JSON value");
+	if (!ok && err) {
+		err->offset = (size_t)(c.p - (const unsigned char *)text);
+		err->reason = c.why;
+	}
+	return ok;
+}
+
+const char *json_value_end(const char *p, const char *end)
+{
+	scan c = {.p = (const unsigned char *)p, .end = (const unsigned char *)end};
+	skip_space(&c);
+	const unsigned char *start = c.p;
+	if (!value(&c, 1))
+		return (const char *)start; /* not valid after all: an empty span */
+	/* value() also ate the whitespace after it: give the value alone */
+	while (c.p > start && (c.p[-1] == ' ' || c.p[-1] == '\t' || c.p[-1] == '\n' || c.p[-1] == '\r'))
+		c.p--;
+	return (const char *)c.p;
+}
+
+size_t json_minify(const char *text, size_t len, char *out)
+{
+	/* whitespace only occurs between tokens or inside strings, and a
+	 * string's control characters are escaped: drop it outside strings */
+	size_t n = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			out[n++] = c;
+			if (c == '\\' && i + 1 < len)
+				out[n++] = text[++i];
+			else if (c == '"')
+				in_string = false;
+		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			out[n++] = c;
+			in_string = c == '"';
+		}
+	}
+	return n;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len)
+{
+	const char *end = text + len, *p = skip_ws(text, end);
+	size_t key_len = strlen(key);
+	if (p == end || *p != '{')
+		return false;
+	p++;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p == end || *p != '"')
+			return false; /* '}': not there */
+		const char *key_end = json_value_end(p, end);
+		bool match = (size_t)(key_end - p) == key_len + 2 && memcmp(p + 1, key, key_len) == 0;
+		p = skip_ws(key_end, end);
+		if (p == end || *p != ':')
+			return false;
+		const char *start = skip_ws(p + 1, end);
+		const char *stop = json_value_end(start, end);
+		if (stop == start)
+			return false;
+		if (match) {
+			*value = start;
+			*value_len = (size_t)(stop - start);
+			return true;
+		}
+		p = skip_ws(stop, end);
+		if (p == end || *p != ',')
+			return false;
+		p++;
+	}
+}
+
+bool json_array_next(const char **cursor, const char *end, const char **item, size_t *item_len)
+{
+	const char *p = skip_ws(*cursor, end);
+	if (p == end || (*p != '[' && *p != ','))
+		return false; /* ']' */
+	p = skip_ws(p + 1, end);
+	const char *stop = json_value_end(p, end);
+	if (stop == p)
+		return false; /* "[]" */
+	*item = p;
+	*item_len = (size_t)(stop - p);
+	*cursor = stop;
+	return true;
+}
