@@ -6,6 +6,7 @@
 
 #include "core/host_api.h"
 
+#include "core/pipeline.h"
 #include "db/database.h"
 
 #include <errno.h>
@@ -174,28 +175,23 @@ es_status host_emit_event(router *rt, const char *source, uint32_t depth, const 
 	                  .source = source,
 	                  .data = data_json,
 	                  .data_len = len,
-	                  .depth = depth,
-	                  .seq = database_next_seq()};
-	es_event *event = event_create(&f);
+	                  .depth = depth};
+	es_event *event = pipeline_event_create(&f);
 	if (!event) {
 		snprintf(err, err_size, "out of memory");
 		return ES_STATUS_ERROR;
 	}
 	/* Emitted events are recorded without waiting: a handler never blocks
 	 * on the database. */
-	database_record(event);
+	pipeline_record(event);
 	routing_table *table = router_acquire(rt);
-	dispatch_result result;
-	dispatch_status st = router_dispatch(table, event, &result);
-	if (st == DISPATCH_BUSY) {
-		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(result.busy));
-		database_refused(event);
-	} else {
-		database_settle(event);
-	}
+	admission a = {0};
+	admit_status st = pipeline_admit(table, event, &a);
+	if (st == ADMIT_BUSY)
+		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
 	routing_table_release(table);
 	event_unref(event);
-	return st == DISPATCH_OK ? ES_STATUS_OK : ES_STATUS_BUSY;
+	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
 }
 
 /* The event being handled on this thread, for emit()'s depth. */

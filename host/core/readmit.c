@@ -1,6 +1,7 @@
 /*
- * Stored events queued again: see readmit.h.  Each call routes through the
- * table in force at that moment.
+ * Stored events queued again: see readmit.h.  Each admission goes through
+ * the pipeline with the table in force at that moment; the event's row
+ * exists already, so a refusal leaves it as it was.
  */
 #include "config.h"
 
@@ -8,6 +9,7 @@
 
 #include <string.h>
 
+#include "core/pipeline.h"
 #include "core/plugin_instance.h"
 
 static bool is_plugin(plugin_instance *inst, const es_event *e, void *name)
@@ -18,12 +20,11 @@ static bool is_plugin(plugin_instance *inst, const es_event *e, void *name)
 static int replay(void *ctx, es_event *event, const char *plugin)
 {
 	routing_table *table = router_acquire(ctx);
-	dispatch_result result;
-	dispatch_status st = router_dispatch_select(table, event, is_plugin, (void *)plugin, false, &result);
+	admission a = {.select = is_plugin, .select_arg = (void *)plugin, .stored_row = true, .need_target = true};
+	admit_status st = pipeline_admit(table, event, &a);
 	routing_table_release(table);
-	if (st != DISPATCH_OK)
-		return -1;
-	return result.matched ? 1 : 0; /* matched nothing: no instance of that name is loaded */
+	/* unmatched: no instance of that name is loaded */
+	return st == ADMIT_QUEUED ? 1 : st == ADMIT_UNMATCHED ? 0 : -1;
 }
 
 typedef struct finished_names {
@@ -46,11 +47,11 @@ static int redeliver(void *ctx, es_event *event, const char *const *finished, si
 {
 	finished_names done = {.names = finished, .count = finished_count};
 	routing_table *table = router_acquire(ctx);
-	dispatch_result result;
 	/* quiet: a full queue is retried later, not a refusal */
-	dispatch_status st = router_dispatch_select(table, event, unfinished_match, &done, true, &result);
+	admission a = {.select = unfinished_match, .select_arg = &done, .stored_row = true, .quiet = true};
+	admit_status st = pipeline_admit(table, event, &a);
 	routing_table_release(table);
-	return st == DISPATCH_OK ? 0 : -1;
+	return st == ADMIT_QUEUED ? 0 : -1;
 }
 
 database_readmit readmit_ops(router *routes)

@@ -1,7 +1,8 @@
 /*
- * Stored events queued again: the routing the database's reader thread
- * needs for a dead-letter replay and a redelivery after a crash, handed
- * down to it by the composition root (the database sits below the core).
+ * Stored events queued again: the admissions the database's reader thread
+ * makes for a dead-letter replay and a redelivery after a crash, through
+ * the pipeline (core/pipeline.h), handed down to it by the composition
+ * root (the database sits below the core).
  */
 #ifndef ES_READMIT_H
 #define ES_READMIT_H

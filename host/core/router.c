@@ -133,9 +133,9 @@ routing_table *router_acquire(router *r)
 	return t;
 }
 
-dispatch_status router_dispatch_select(routing_table *t, es_event *event,
-                                       bool (*select)(plugin_instance *, const es_event *, void *), void *arg,
-                                       bool quiet, dispatch_result *result)
+dispatch_status router_reserve(routing_table *t, const es_event *event,
+                               bool (*select)(plugin_instance *, const es_event *, void *), void *arg, bool quiet,
+                               dispatch_result *result)
 {
 	result->matched = 0;
 	result->busy = NULL;
@@ -155,17 +155,20 @@ dispatch_status router_dispatch_select(routing_table *t, es_event *event,
 			return DISPATCH_BUSY;
 		}
 	}
-	/* A recorded event is settled once each of these deliveries is final
-	 * (see database_settle()); count them before any can finish. */
-	if (event->seq)
-		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)result->matched, memory_order_relaxed);
+	return DISPATCH_OK;
+}
+
+void router_push(const dispatch_result *result, es_event *event)
+{
 	/* Phase two: cannot fail. */
 	for (size_t i = 0; i < result->matched; i++)
 		worker_pool_push_reserved(plugin_instance_pool(result->targets[i]), event);
-	return DISPATCH_OK;
 }
 
 dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
 {
-	return router_dispatch_select(t, event, NULL, NULL, false, result);
+	dispatch_status st = router_reserve(t, event, NULL, NULL, false, result);
+	if (st == DISPATCH_OK)
+		router_push(result, event);
+	return st;
 }

@@ -75,19 +75,25 @@ typedef struct dispatch_result {
 	plugin_instance *busy;                       /* DISPATCH_BUSY: the full one */
 } dispatch_result;
 
-/* Route `event` through `table` to every matching instance, all or
- * nothing: a full queue anywhere means the event is queued nowhere.  Each
- * queue takes its own event reference; the caller keeps its own.
- * Pointers in *result are valid while the caller holds `table`. */
-dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_result *result);
+/* Routing in two phases, for the admission pipeline (core/pipeline.h),
+ * which is how the host queues every event; pointers in *result are valid
+ * while the caller holds `table`.
+ *
+ * Phase one: the instances of `table` whose subscriptions match `event`
+ * (or those `select` accepts, when not NULL: a replay, a redelivery) into
+ * result->targets, and a slot in each of their queues, all or nothing:
+ * DISPATCH_BUSY (result->busy is full) reserves none.  `quiet`: a full
+ * queue is not counted as a refusal (the caller retries later). */
+dispatch_status router_reserve(routing_table *table, const es_event *event,
+                               bool (*select)(plugin_instance *instance, const es_event *event, void *arg), void *arg,
+                               bool quiet, dispatch_result *result);
+/* Phase two, after DISPATCH_OK: the event into every reserved slot (each
+ * queue takes its own reference; the caller keeps its own).  Cannot fail. */
+void router_push(const dispatch_result *result, es_event *event);
 
-/* Like router_dispatch(), to the instances `select` accepts instead of
- * those whose subscriptions match (redelivery after a crash, dead-letter
- * replay).  `quiet`: a full queue is not counted as a refusal (the caller
- * retries later rather than refusing anyone). */
-dispatch_status router_dispatch_select(routing_table *table, es_event *event,
-                                       bool (*select)(plugin_instance *instance, const es_event *event, void *arg),
-                                       void *arg, bool quiet, dispatch_result *result);
+/* Both phases at once, for events no database records (the unit tests and
+ * benchmarks of the router itself). */
+dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_result *result);
 
 /* Counters of the router itself. */
 uint64_t router_unmatched_total(void);

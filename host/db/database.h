@@ -33,10 +33,11 @@ struct evbuffer;
 /* ---- lifecycle (main thread) ---- */
 
 /* How the reader thread puts a stored event back to the plugins: a
- * dead-letter replay and a redelivery after a crash.  Routing lives in the
- * core, above the database, so the composition root hands these down
+ * dead-letter replay and a redelivery after a crash.  Admission lives in
+ * the core, above the database, so the composition root hands these down
  * (core/readmit.h); they are called on the reader thread, which keeps its
- * own reference on the event. */
+ * own reference on the event.  A queued event is settled by them (the
+ * admission's hold: database_settle()). */
 typedef struct database_readmit {
 	/* Queue `event` for the loaded plugin named `plugin` only: 1 queued,
 	 * 0 no plugin of that name is loaded, -1 its queue is full. */

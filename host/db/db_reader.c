@@ -471,7 +471,6 @@ static void replay_dead(reader *r, job *j)
 	cJSON_AddStringToObject(o, "status", "queued");
 	char detail[400];
 	snprintf(detail, sizeof detail, "dead letter %llu: event %s (%s) to plugin %s", id, e->id, e->name, plugin);
-	database_settle(e);
 	event_unref(e);
 	sqlbuf_addf(&sql,
 	            "UPDATE dead_letters SET replayed_at=UTC_TIMESTAMP(6), replay_count=replay_count+1 WHERE id=%llu", id);
@@ -563,7 +562,7 @@ static void recover_page(reader *r)
 		 * serving history requests meanwhile (never dropping it). */
 		bool queued = r->db->readmit.redeliver(r->db->readmit.ctx, e, done.plugins, done.count) == 0;
 		if (queued) {
-			database_settle(e); /* marks it done once these deliveries are final (now, if none) */
+			/* settled by the admission: done once these deliveries are final (now, if none) */
 			r->recovered++;
 			atomic_fetch_add(&r->db->counters.recovered, 1);
 			r->recovery_cursor = done.seq;

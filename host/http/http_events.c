@@ -16,6 +16,7 @@
 
 #include "db/database.h"
 #include "core/delivery_watch.h"
+#include "core/pipeline.h"
 #include "http/waiter_limit.h"
 #include "model/event.h"
 #include "http/http_api_internal.h"
@@ -176,46 +177,38 @@ static es_event *create_event(trigger_parsed *p, sync_wait *s)
 		p->fields.watch = s->watch;
 		p->fields.watch_release = delivery_watch_release;
 	}
-	p->fields.seq = database_next_seq();
-	es_event *event = event_create(&p->fields);
+	es_event *event = pipeline_event_create(&p->fields);
 	if (!event && s)
 		delivery_watch_release(s->watch);
 	return event;
 }
 
-/* Dispatch `out->event` through `table` (held by the caller), tell the
- * database, and arm the waiter `s` when there is one. */
+/* Admit `out->event` through `table` (held by the caller) with the waiter
+ * `s` when there is one, and count the answer (core/pipeline.h). */
 static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
 {
-	/* The waiter is sized by the table that dispatches, which in durable
-	 * mode is the one in force when the row committed (a reload may have
-	 * added plugins since the request arrived). */
-	if (s && !delivery_watch_bind(s->watch, routing_table_size(table))) {
+	if (s) {
+		snprintf(s->id, sizeof s->id, "%s", out->event->id);
+		snprintf(s->name, sizeof s->name, "%s", out->event->name);
+	}
+	admission a = {.watch = s ? s->watch : NULL};
+	admit_status st = pipeline_admit(table, out->event, &a);
+	out->dr = a.result;
+	if (st == ADMIT_NO_MEMORY) {
 		LOG_ERROR("http", "event %s (%s) refused: out of memory for its waiter", out->event->id, out->event->name);
-		database_refused(out->event);
 		out->status = 500;
 		return;
 	}
-	if (router_dispatch(table, out->event, &out->dr) == DISPATCH_BUSY) {
+	if (st == ADMIT_BUSY) {
 		atomic_fetch_add_explicit(&api_busy, 1, memory_order_relaxed);
 		plugin_instance_note_queue_full(out->dr.busy, out->event); /* one line per interval, with the count */
-		database_refused(out->event);
 		out->status = 503;
 		return;
 	}
 	atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
 	for (size_t i = 0; i < out->dr.matched; i++)
 		plugin_instance_note_accepted(out->dr.targets[i]);
-	database_settle(out->event);
 	out->status = 202;
-	if (s) {
-		const char *names[ROUTER_MAX_TARGETS];
-		for (size_t i = 0; i < out->dr.matched; i++)
-			names[i] = plugin_instance_name(out->dr.targets[i]);
-		snprintf(s->id, sizeof s->id, "%s", out->event->id);
-		snprintf(s->name, sizeof s->name, "%s", out->event->name);
-		delivery_watch_arm(s->watch, names, out->dr.matched);
-	}
 }
 
 /* Create and dispatch now (no database, or its async mode, which records
@@ -228,7 +221,7 @@ static void submit(routing_table *table, trigger_parsed *p, sync_wait *s, submit
 		out->status = 500;
 		return;
 	}
-	database_record(out->event);
+	pipeline_record(out->event);
 	dispatch_created(table, s, out);
 }
 
@@ -378,7 +371,7 @@ static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *even
 		api_error(r, 500, "internal", "out of memory");
 		return false;
 	}
-	if (database_store(events, count, w->ticket, why, sizeof why) != 0) {
+	if (pipeline_store(events, count, w->ticket, why, sizeof why) != 0) {
 		db_ticket_free(w->ticket);
 		reply_database_unavailable(r, why);
 		return false;
@@ -577,7 +570,7 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		return;
 	}
 	for (size_t i = 0; i < b->count; i++)
-		database_record(b->events[i]);
+		pipeline_record(b->events[i]);
 	batch_dispatch_and_answer(b, r, r->table, false);
 }
 
