@@ -72,12 +72,10 @@ struct connection_guard {
 	tracked_conn *buckets[BUCKETS];
 };
 
-/* The listener's error callback gets evhttp's argument, not ours: guards
- * by listener, written before the HTTP threads start and after they end. */
-static struct {
-	struct evconnlistener *listener;
-	connection_guard *guard;
-} guards[MAX_GUARDS];
+/* The listener's error callback gets evhttp's argument, not ours: the
+ * guards, found by their listener.  Atomic: the metrics thread may look
+ * while the main thread registers the HTTP threads' guards. */
+static _Atomic(connection_guard *) guards[MAX_GUARDS];
 
 uint32_t connection_guard_default_limit(void)
 {
@@ -232,9 +230,11 @@ static void on_accept_error(struct evconnlistener *listener, void *unused)
 {
 	int err = EVUTIL_SOCKET_ERROR();
 	connection_guard *g = NULL;
-	for (size_t i = 0; i < MAX_GUARDS && !g; i++)
-		if (guards[i].listener == listener)
-			g = guards[i].guard;
+	for (size_t i = 0; i < MAX_GUARDS && !g; i++) {
+		connection_guard *candidate = atomic_load(&guards[i]);
+		if (candidate && candidate->listener == listener)
+			g = candidate;
+	}
 	if (!g)
 		return;
 	atomic_fetch_add(&episode_failed_accepts, 1);
@@ -350,8 +350,7 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 		free(g);
 		return NULL;
 	}
-	guards[thread_index].listener = listener;
-	guards[thread_index].guard = g;
+	atomic_store(&guards[thread_index], g);
 	evhttp_set_bevcb(http, on_accept, g);
 	evconnlistener_set_error_cb(listener, on_accept_error);
 	return g;
@@ -371,8 +370,7 @@ void connection_guard_free(connection_guard *g)
 			release(t);
 		}
 	}
-	guards[g->index].listener = NULL;
-	guards[g->index].guard = NULL;
+	atomic_store(&guards[g->index], NULL);
 	event_free(g->retry_timer);
 	free(g);
 }
