@@ -187,6 +187,15 @@ case "$reply" in
 "HTTP/1.1 501"*'"error":"not_implemented"'*"Transfer-Encoding 'gzip, chunked' is not supported"*) ;;
 *) fail "Transfer-Encoding: gzip, chunked got: $reply" ;;
 esac
+# A key given twice is refused: a plugin (or the database) would otherwise see
+# one value while a log or a proxy upstream saw the other
+request POST /api/events/trigger '{"name":"dup.a","name":"dup.b"}'
+expect_status 400
+expect_body 'field \"name\" appears more than once'
+request POST /api/events/trigger '{"name":"dup.a","attributes":{"k":"1","k":"2"}}'
+expect_status 400
+expect_body 'attribute \"k\" appears more than once'
+pass "a field or attribute given twice is 400 naming it"
 request TRACE /health
 expect_status 405
 echo "$BODY" | jq -e '.error == "method_not_allowed"' >/dev/null || fail "TRACE: $BODY"
