@@ -147,7 +147,7 @@ static int check_config(const options *o)
 		dsn_redact(config->database_dsn, redacted, sizeof redacted); /* the config checked it parses */
 		printf("database %s (%s mode)\n", redacted, config->database_durable ? "durable" : "async");
 		char err[512];
-		if (database_read_subscriptions(config, NULL, err, sizeof err) != 0) {
+		if (database_read_subscriptions(NULL, config, NULL, err, sizeof err) != 0) {
 			printf("%s\ncheck failed: 1 problem\n", err);
 			es_config_free(config);
 			return 1;
@@ -227,7 +227,7 @@ static int run(const options *o)
 	}
 	log_configure(config->log_level, config->log_format);
 	char err[512];
-	if (database_read_subscriptions(config, NULL, err, sizeof err) != 0) {
+	if (database_read_subscriptions(NULL, config, NULL, err, sizeof err) != 0) {
 		LOG_ERROR("main", "not starting: %s", err);
 		es_config_free(config);
 		return 1;
@@ -248,10 +248,11 @@ static int run(const options *o)
 	/* Before the plugins: their pools report every outcome when a database
 	 * records them. */
 	database_readmit readmit = readmit_ops(daemon.router);
-	if (database_start(config, &readmit, err, sizeof err) != 0) {
+	if (database_start(&daemon.db, config, &readmit, err, sizeof err) != 0) {
 		LOG_ERROR("main", "not starting: %s", err);
 		goto out_free;
 	}
+	daemon.services.db = daemon.db; /* NULL without a database */
 
 	registry_report report;
 	if (plugin_registry_load(config, &daemon.services, geteuid(), &daemon.registry, &report, NULL) != 0) {
@@ -266,7 +267,7 @@ static int run(const options *o)
 	}
 	router_swap(daemon.router, table);
 	daemon.generation = 1;
-	database_allow_recovery(); /* plugins run: an earlier run's unfinished events may be redelivered */
+	database_allow_recovery(daemon.db); /* plugins run: an earlier run's unfinished events may be redelivered */
 
 	atomic_store(&daemon.plugins_refused, daemon.registry.refused_count);
 	/* Everything a request handler can reach (router, plugins, database,
@@ -296,7 +297,7 @@ static int run(const options *o)
 		LOG_INFO("main", "metrics on http://%s:%u/metrics", config->metrics_host, config->metrics_port);
 	}
 	/* event_subscriptions unreadable at start: reload once it can be read. */
-	database_on_subscriptions_readable(reload_when_subscriptions_readable, &daemon);
+	database_on_subscriptions_readable(daemon.db, reload_when_subscriptions_readable, &daemon);
 	atomic_store(&daemon.ready, true);
 	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused",
 	         config->server_host, config->server_port, config->server_threads, report.loaded,
@@ -323,7 +324,7 @@ static int run(const options *o)
 	atomic_store(&daemon.stopping, true);
 	/* Durable triggers waiting for a commit are answered before their HTTP
 	 * threads go. */
-	database_quiesce(clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
+	database_quiesce(daemon.db, clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
 	http_server_stop(server);
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
@@ -331,7 +332,7 @@ static int run(const options *o)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
-	database_on_subscriptions_readable(NULL, NULL);
+	database_on_subscriptions_readable(daemon.db, NULL, NULL);
 	exit_code = 0;
 out_free_reload:
 	reload_free(&daemon);
@@ -343,13 +344,14 @@ out_stop_plugins:;
 		LOG_WARN("main", "%llu event%s could not be delivered before the shutdown deadline",
 		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
 	/* The plugins' last outcomes are written before the writer stops. */
-	database_stop(deadline > clock_monotonic_us() + 2000000 ? deadline : clock_monotonic_us() + 2000000);
+	database_stop(daemon.db, deadline > clock_monotonic_us() + 2000000 ? deadline : clock_monotonic_us() + 2000000);
 	router_swap(daemon.router, routing_table_build(NULL, 0, 0, NULL));
 	plugin_registry_clear(&daemon.registry);
 	if (exit_code == 0)
 		LOG_INFO("main", "stopped");
 out_free:
-	database_stop(clock_monotonic_us()); /* no-op unless a start failed after it began */
+	database_stop(daemon.db, clock_monotonic_us()); /* no-op unless it is still running */
+	database_free(daemon.db); /* everything that used it has stopped */
 	router_destroy(daemon.router);
 	es_config_free(daemon.config);
 	return exit_code;

@@ -13,6 +13,7 @@
 #include "model/es_config.h"
 #include "core/plugin_registry.h"
 #include "core/router.h"
+#include "db/database.h"
 
 struct reload_state;
 
@@ -24,6 +25,9 @@ typedef struct es_daemon {
 	const char *plugin_dir_override; /* -P, or NULL */
 	char served_host[256];     /* server.host the listener is bound to (a reload cannot move it) */
 	router *router;            /* shared; swapped atomically */
+	database *db;              /* the event history, or NULL (database.enabled off): made by
+	                            * database_start() before the plugins, freed after everything
+	                            * that uses it has stopped */
 	plugin_registry registry;  /* main thread only */
 	host_services services;
 	int64_t started_us;        /* realtime */

@@ -138,7 +138,7 @@ static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0,
 		         (unsigned long long)d->generation, error);
 		LOG_ERROR("audit", "reload by %s: %s", by, detail);
 	}
-	database_audit(by, ok ? "reload.ok" : "reload.failed", detail);
+	database_audit(d->db, by, ok ? "reload.ok" : "reload.failed", detail);
 	char status[300];
 	snprintf(status, sizeof status, "generation %llu; last reload %s", (unsigned long long)d->generation,
 	         ok ? "ok" : "failed");
@@ -181,7 +181,7 @@ static void perform(struct reload_state *rs, const char *by)
 		return;
 	}
 	/* The database's subscriptions are part of the config being loaded. */
-	if (database_read_subscriptions(next_config, d->config, error, sizeof error) != 0) {
+	if (database_read_subscriptions(d->db, next_config, d->config, error, sizeof error) != 0) {
 		LOG_ERROR("reload", "%s", error);
 		es_config_free(next_config);
 		finish(rs, by, false, t0, error, "");

@@ -152,7 +152,7 @@ static es_status api_config_list_string(es_plugin_ctx *ctx, const char *path, si
 	return ES_STATUS_OK;
 }
 
-es_status host_emit_event(router *rt, const char *source, uint32_t depth, const char *name, const char *data_json,
+es_status host_emit_event(router *rt, database *db, const char *source, uint32_t depth, const char *name, const char *data_json,
                           size_t len, size_t max_size, char *err, size_t err_size)
 {
 	if (!name || !event_name_valid(name, strlen(name), err, err_size))
@@ -176,17 +176,17 @@ es_status host_emit_event(router *rt, const char *source, uint32_t depth, const 
 	                  .data = data_json,
 	                  .data_len = len,
 	                  .depth = depth};
-	es_event *event = pipeline_event_create(&f);
+	es_event *event = pipeline_event_create(db, &f);
 	if (!event) {
 		snprintf(err, err_size, "out of memory");
 		return ES_STATUS_ERROR;
 	}
 	/* Emitted events are recorded without waiting: a handler never blocks
 	 * on the database. */
-	pipeline_record(event);
+	pipeline_record(db, event);
 	routing_table *table = router_acquire(rt);
 	admission a = {0};
-	admit_status st = pipeline_admit(table, event, &a);
+	admit_status st = pipeline_admit(db, table, event, &a);
 	if (st == ADMIT_BUSY)
 		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
 	routing_table_release(table);
@@ -208,7 +208,7 @@ static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data
 	char source[96], err[256];
 	snprintf(source, sizeof source, "plugin:%s", plugin_instance_name(ctx->instance));
 	uint32_t depth = handling ? handling->depth + 1 : 0;
-	es_status st = host_emit_event(s->router, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
+	es_status st = host_emit_event(s->router, s->db, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)
 		LOG_WARN(plugin_instance_name(ctx->instance), "emit of '%s' refused: %s", name ? name : "(null)", err);
 	return st;

@@ -20,8 +20,8 @@ const es_host_api *host_api_table(void);
 
 /* Create an event from outside the HTTP path (plugins' emit, the bench).
  * Validates the name and the JSON; ES_STATUS_INVALID with a reason in err. */
-es_status host_emit_event(router *router, const char *source, uint32_t depth, const char *name, const char *data_json,
-                          size_t len, size_t max_size, char *err, size_t err_size);
+es_status host_emit_event(router *router, database *db, const char *source, uint32_t depth, const char *name,
+                          const char *data_json, size_t len, size_t max_size, char *err, size_t err_size);
 
 /* Tell emit() which event this worker thread is handling (NULL after). */
 void host_api_set_handling(const es_event *event);

@@ -9,41 +9,41 @@
 
 #include "core/plugin_instance.h"
 
-es_event *pipeline_event_create(event_fields *fields)
+es_event *pipeline_event_create(database *db, event_fields *fields)
 {
-	fields->seq = database_next_seq();
+	fields->seq = database_next_seq(db);
 	return event_create(fields);
 }
 
-void pipeline_record(es_event *event)
+void pipeline_record(database *db, es_event *event)
 {
-	database_record(event);
+	database_record(db, event);
 }
 
-int pipeline_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
+int pipeline_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
 {
-	return database_store(events, count, ticket, why, why_size);
+	return database_store(db, events, count, ticket, why, why_size);
 }
 
 /* Queued nowhere: a new event's row says so; a stored row stays as it was. */
-static void refused(const admission *a, es_event *event)
+static void refused(database *db, const admission *a, es_event *event)
 {
 	if (!a->stored_row)
-		database_refused(event);
+		database_refused(db, event);
 }
 
-admit_status pipeline_admit(routing_table *table, es_event *event, admission *a)
+admit_status pipeline_admit(database *db, routing_table *table, es_event *event, admission *a)
 {
 	/* The waiter is sized by the table that dispatches, which in durable
 	 * mode is the one in force when the row committed (a reload may have
 	 * added plugins since the request arrived). */
 	if (a->watch && !delivery_watch_bind(a->watch, routing_table_size(table))) {
-		refused(a, event);
+		refused(db, a, event);
 		return ADMIT_NO_MEMORY;
 	}
 	dispatch_status st = router_reserve(table, event, a->select, a->select_arg, a->quiet, &a->result);
 	if (st != DISPATCH_OK) {
-		refused(a, event);
+		refused(db, a, event);
 		return ADMIT_BUSY;
 	}
 	if (a->need_target && a->result.matched == 0)
@@ -53,7 +53,7 @@ admit_status pipeline_admit(routing_table *table, es_event *event, admission *a)
 	if (event->seq)
 		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)a->result.matched, memory_order_relaxed);
 	router_push(&a->result, event);
-	database_settle(event); /* the admission's own hold */
+	database_settle(db, event); /* the admission's own hold */
 	if (a->watch) {
 		const char *names[ROUTER_MAX_TARGETS];
 		for (size_t i = 0; i < a->result.matched; i++)

@@ -26,6 +26,7 @@
  *   - it never blocks: a full queue is a refusal (ADMIT_BUSY), not a wait;
  *   - references: the caller keeps its own on the event; each queue takes
  *     its own.  The table is the caller's, held for the call.
+ * `db` is the daemon's database (NULL: none); every call takes it.
  * Threads: any thread.  Counting and logging refusals, and answering the
  * sender, stay with the caller: they differ per front door.
  */
@@ -43,17 +44,17 @@
 /* Accept: the event for `fields`, with a database key when a database
  * runs (fields->seq is set).  NULL when out of memory; the caller's watch
  * reference in fields->watch is then still the caller's. */
-es_event *pipeline_event_create(event_fields *fields);
+es_event *pipeline_event_create(database *db, event_fields *fields);
 
 /* Record, without waiting (no database, async mode, emitted events). */
-void pipeline_record(es_event *event);
+void pipeline_record(database *db, es_event *event);
 
 /* Record and wait (durable mode): queue `count` events to be committed in
  * one transaction; `ticket` completes on its base's thread, and the events
  * are admitted then, with the table in force at that moment.  0 queued,
  * -1 refused at once with the reason in why (the ticket will not
  * complete).  See database_store(). */
-int pipeline_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size);
+int pipeline_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size);
 
 typedef struct admission {
 	/* in: a synchronous waiter to bind and arm, or NULL */
@@ -81,6 +82,6 @@ typedef enum admit_status {
 } admit_status;
 
 /* Route, queue and settle `event` through `table` (held by the caller). */
-admit_status pipeline_admit(routing_table *table, es_event *event, admission *a);
+admit_status pipeline_admit(database *db, routing_table *table, es_event *event, admission *a);
 
 #endif

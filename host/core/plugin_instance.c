@@ -55,7 +55,7 @@ static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcom
 	if (event->watch)
 		delivery_watch_record(event->watch, name, outcome, attempts, timed_out, error);
 	/* The event is immutable but for its settle count (database.h). */
-	database_outcome((es_event *)event, name, outcome, attempts, timed_out, error);
+	database_outcome(inst->services.db, (es_event *)event, name, outcome, attempts, timed_out, error);
 	switch (outcome) {
 	case DELIVERY_OK:
 		break;
@@ -179,7 +179,7 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 
 	/* With a database every delivery's outcome is recorded, successes too. */
 	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
-	                        .report_ok = database_running()};
+	                        .report_ok = database_running(services->db)};
 	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);
 	if (!inst->pool) {
 		snprintf(err, err_size, "cannot create the worker pool");

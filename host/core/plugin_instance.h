@@ -20,10 +20,12 @@
 #include "core/plugin_loader.h"
 #include "core/router.h"
 #include "core/worker_pool.h"
+#include "db/database.h"
 
 /* What the host offers plugins beyond their own instance. */
 typedef struct host_services {
 	router *router;        /* where emit() sends events */
+	database *db;          /* where outcomes are recorded; NULL: no database (owned by the daemon) */
 	size_t max_event_size; /* limit for emitted data */
 } host_services;
 

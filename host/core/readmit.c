@@ -17,11 +17,11 @@ static bool is_plugin(plugin_instance *inst, const es_event *e, void *name)
 	return strcmp(plugin_instance_name(inst), name) == 0;
 }
 
-static int replay(void *ctx, es_event *event, const char *plugin)
+static int replay(void *ctx, database *db, es_event *event, const char *plugin)
 {
 	routing_table *table = router_acquire(ctx);
 	admission a = {.select = is_plugin, .select_arg = (void *)plugin, .stored_row = true, .need_target = true};
-	admit_status st = pipeline_admit(table, event, &a);
+	admit_status st = pipeline_admit(db, table, event, &a);
 	routing_table_release(table);
 	/* unmatched: no instance of that name is loaded */
 	return st == ADMIT_QUEUED ? 1 : st == ADMIT_UNMATCHED ? 0 : -1;
@@ -43,13 +43,13 @@ static bool unfinished_match(plugin_instance *inst, const es_event *e, void *arg
 	return true;
 }
 
-static int redeliver(void *ctx, es_event *event, const char *const *finished, size_t finished_count)
+static int redeliver(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count)
 {
 	finished_names done = {.names = finished, .count = finished_count};
 	routing_table *table = router_acquire(ctx);
 	/* quiet: a full queue is retried later, not a refusal */
 	admission a = {.select = unfinished_match, .select_arg = &done, .stored_row = true, .quiet = true};
-	admit_status st = pipeline_admit(table, event, &a);
+	admit_status st = pipeline_admit(db, table, event, &a);
 	routing_table_release(table);
 	return st == ADMIT_QUEUED ? 0 : -1;
 }

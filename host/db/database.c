@@ -24,40 +24,37 @@
 #include "util/prom_text.h"
 #include "model/pattern.h"
 
-db_shared *db_current;
-static db_shared the_db;
-
-bool database_running(void)
+bool database_running(const database *db)
 {
-	return db_current != NULL;
+	return db && atomic_load_explicit(&db->running, memory_order_acquire);
 }
 
-bool database_durable(void)
+bool database_durable(const database *db)
 {
-	return db_current && db_current->settings.durable;
+	return database_running(db) && db->settings.durable;
 }
 
-struct event *db_wake_new(struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg)
+struct event *db_wake_new(db_shared *db, struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg)
 {
 	struct event *wake = event_new(base, -1, 0, cb, arg);
-	if (wake && db_current)
-		atomic_fetch_add(&db_current->outstanding, 1);
+	if (wake && database_running(db))
+		atomic_fetch_add(&db->outstanding, 1);
 	return wake;
 }
 
-void db_wake_fire(struct event *wake)
+void db_wake_fire(db_shared *db, struct event *wake)
 {
-	if (!atomic_load(&db_current->orphaned))
+	if (!atomic_load(&db->orphaned))
 		event_active(wake, EV_READ, 0);
 }
 
-void db_wake_free(struct event *wake)
+void db_wake_free(db_shared *db, struct event *wake)
 {
 	if (!wake)
 		return;
 	event_free(wake);
-	if (db_current)
-		atomic_fetch_sub(&db_current->outstanding, 1);
+	if (database_running(db))
+		atomic_fetch_sub(&db->outstanding, 1);
 }
 
 void db_cond_init(pthread_cond_t *cond)
@@ -121,10 +118,9 @@ void db_connected(db_shared *db)
 	pthread_mutex_unlock(&db->status_lock);
 }
 
-void database_on_subscriptions_readable(void (*on_readable)(void *), void *arg)
+void database_on_subscriptions_readable(database *db, void (*on_readable)(void *), void *arg)
 {
-	db_shared *db = db_current;
-	if (!db)
+	if (!database_running(db))
 		return;
 	pthread_mutex_lock(&db->status_lock);
 	db->on_readable = on_readable;
@@ -217,7 +213,7 @@ static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, s
 	return rc;
 }
 
-int database_read_subscriptions(es_config *into, const es_config *previous, char *err, size_t err_size)
+int database_read_subscriptions(database *db, es_config *into, const es_config *previous, char *err, size_t err_size)
 {
 	into->db_subscriptions_state = DB_SUBSCRIPTIONS_NONE;
 	if (!into->database_enabled || !into->database_subscriptions)
@@ -238,8 +234,8 @@ int database_read_subscriptions(es_config *into, const es_config *previous, char
 			return -1;
 		}
 		into->db_subscriptions_state = DB_SUBSCRIPTIONS_PREVIOUS;
-		if (db_current)
-			atomic_store(&db_current->subscriptions_pending, true);
+		if (database_running(db))
+			atomic_store(&db->subscriptions_pending, true);
 		return 0;
 	}
 	int rc = parse_subscription_rows(res, into, err, err_size);
@@ -254,12 +250,17 @@ int database_read_subscriptions(es_config *into, const es_config *previous, char
 	return rc;
 }
 
-int database_start(const es_config *config, const database_readmit *readmit, char *err, size_t err_size)
+int database_start(database **out, const es_config *config, const database_readmit *readmit, char *err,
+                   size_t err_size)
 {
+	*out = NULL;
 	if (!config->database_enabled)
 		return 0;
-	db_shared *db = &the_db;
-	memset(db, 0, sizeof *db);
+	db_shared *db = calloc(1, sizeof *db);
+	if (!db) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	settings_from(config, &db->settings);
 	db->readmit = *readmit;
 	pthread_mutex_init(&db->status_lock, NULL);
@@ -269,7 +270,7 @@ int database_start(const es_config *config, const database_readmit *readmit, cha
 	db->boot_seq = (uint64_t)clock_realtime_us();
 	atomic_init(&db->subscriptions_pending, config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS);
 	atomic_init(&db->last_seq, db->boot_seq);
-	db_current = db;
+	atomic_store_explicit(&db->running, true, memory_order_release);
 	if (db->settings.migrate_on_start) {
 		/* Before the threads that need the schema (and before the plugins
 		 * and the HTTP server).  An unreachable server does not stop the
@@ -286,33 +287,35 @@ int database_start(const es_config *config, const database_readmit *readmit, cha
 	/* The reader first: the writers wake it (db_reader_wake) as soon as
 	 * they connect, so it must be set up before they run. */
 	if (db_reader_start(db, err, err_size) != 0) {
-		db_current = NULL;
+		atomic_store(&db->running, false);
+		database_free(db);
 		return -1;
 	}
 	if (db_writer_start(db, err, err_size) != 0) {
-		db_reader_stop();
-		db_current = NULL;
+		db_reader_stop(db);
+		atomic_store(&db->running, false);
+		database_free(db);
 		return -1;
 	}
 	char redacted[512];
 	dsn_redact(config->database_dsn, redacted, sizeof redacted);
 	LOG_INFO("database", "recording events in %s (%s mode, retention %g days)", redacted,
 	         db->settings.durable ? "durable" : "async", db->settings.retention_days);
+	*out = db;
 	return 0;
 }
 
-void database_allow_recovery(void)
+void database_allow_recovery(database *db)
 {
-	if (!db_current)
+	if (!database_running(db))
 		return;
-	atomic_store(&db_current->recovery_allowed, true);
-	db_reader_wake();
+	atomic_store(&db->recovery_allowed, true);
+	db_reader_wake(db);
 }
 
-void database_quiesce(int64_t deadline_us)
+void database_quiesce(database *db, int64_t deadline_us)
 {
-	db_shared *db = db_current;
-	if (!db)
+	if (!database_running(db))
 		return;
 	atomic_store(&db->quiescing, true);
 	while (atomic_load(&db->outstanding) > 0 && clock_monotonic_us() < deadline_us) {
@@ -328,24 +331,31 @@ void database_quiesce(int64_t deadline_us)
 	}
 }
 
-void database_stop(int64_t deadline_us)
+void database_stop(database *db, int64_t deadline_us)
 {
-	db_shared *db = db_current;
-	if (!db)
+	if (!database_running(db))
 		return;
 	atomic_store(&db->quiescing, true);
-	db_reader_stop();
-	db_writer_stop(deadline_us);
-	db_current = NULL;
-	pthread_mutex_destroy(&db->status_lock);
-	pthread_mutex_destroy(&db->migrate_lock);
+	db_reader_stop(db);
+	db_writer_stop(db, deadline_us);
+	atomic_store_explicit(&db->running, false, memory_order_release);
 }
 
-const char *database_health(char *why, size_t why_size)
+void database_free(database *db)
 {
-	db_shared *db = db_current;
-	why[0] = '\0';
 	if (!db)
+		return;
+	db_reader_free(db);
+	db_writer_free(db);
+	pthread_mutex_destroy(&db->status_lock);
+	pthread_mutex_destroy(&db->migrate_lock);
+	free(db);
+}
+
+const char *database_health(database *db, char *why, size_t why_size)
+{
+	why[0] = '\0';
+	if (!database_running(db))
 		return "disabled";
 	if (atomic_load(&db->state) == DB_UP)
 		return "ok";
@@ -358,10 +368,9 @@ static void header(struct evbuffer *out, const char *name, const char *type, con
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void database_metrics_render(struct evbuffer *out)
+void database_metrics_render(database *db, struct evbuffer *out)
 {
-	db_shared *db = db_current;
-	if (!db)
+	if (!database_running(db))
 		return;
 	db_counters *c = &db->counters;
 	header(out, "eventsys_db_up", "gauge", "1 while the database writer is connected.");
@@ -389,7 +398,7 @@ void database_metrics_render(struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_db_errors_total{op=\"%s\"} %llu\n", ops[i],
 		                    (unsigned long long)atomic_load(&c->errors[i]));
 	header(out, "eventsys_db_queue_depth", "gauge", "Records waiting for the writer.");
-	evbuffer_add_printf(out, "eventsys_db_queue_depth %zu\n", db_writer_queue_depth());
+	evbuffer_add_printf(out, "eventsys_db_queue_depth %zu\n", db_writer_queue_depth(db));
 	header(out, "eventsys_db_queue_capacity", "gauge", "database.queue_size.");
 	evbuffer_add_printf(out, "eventsys_db_queue_capacity %u\n", db->settings.queue_size);
 	header(out, "eventsys_db_records_dropped_total", "counter",
@@ -495,41 +504,46 @@ int database_migrate_command(const es_config *config, void *out)
 
 #else /* no MySQL client: a database is never running (the config refuses database.enabled) */
 
-bool database_running(void) { return false; }
-bool database_durable(void) { return false; }
-uint64_t database_next_seq(void) { return 0; }
-int database_start(const es_config *config, const database_readmit *readmit, char *err, size_t err_size) { return 0; }
-void database_allow_recovery(void) {}
-int database_read_subscriptions(es_config *into, const es_config *previous, char *err, size_t err_size)
+bool database_running(const database *db) { return false; }
+bool database_durable(const database *db) { return false; }
+uint64_t database_next_seq(database *db) { return 0; }
+int database_start(database **out, const es_config *config, const database_readmit *readmit, char *err, size_t err_size)
+{
+	*out = NULL;
+	return 0;
+}
+void database_free(database *db) {}
+void database_allow_recovery(database *db) {}
+int database_read_subscriptions(database *db, es_config *into, const es_config *previous, char *err, size_t err_size)
 {
 	into->db_subscriptions_state = DB_SUBSCRIPTIONS_NONE;
 	return 0;
 }
-void database_on_subscriptions_readable(void (*on_readable)(void *), void *arg) {}
-void database_quiesce(int64_t deadline_us) {}
-void database_stop(int64_t deadline_us) {}
-db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg) { return NULL; }
+void database_on_subscriptions_readable(database *db, void (*on_readable)(void *), void *arg) {}
+void database_quiesce(database *db, int64_t deadline_us) {}
+void database_stop(database *db, int64_t deadline_us) {}
+db_ticket *db_ticket_new(database *db, struct event_base *base, db_ticket_done done, void *arg) { return NULL; }
 void db_ticket_free(db_ticket *ticket) {}
-int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
+int database_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
 {
 	snprintf(why, why_size, "built without a MySQL client");
 	return -1;
 }
-void database_record(es_event *event) {}
-void database_refused(es_event *event) {}
-void database_settle(es_event *event) {}
-void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+void database_record(database *db, es_event *event) {}
+void database_refused(database *db, es_event *event) {}
+void database_settle(database *db, es_event *event) {}
+void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error) {}
-void database_audit(const char *actor, const char *action, const char *detail) {}
-const char *database_health(char *why, size_t why_size) { why[0] = '\0'; return "disabled"; }
-void database_metrics_render(struct evbuffer *out) {}
+void database_audit(database *db, const char *actor, const char *action, const char *detail) {}
+const char *database_health(database *db, char *why, size_t why_size) { why[0] = '\0'; return "disabled"; }
+void database_metrics_render(database *db, struct evbuffer *out) {}
 int database_check(const es_config *config, void *out) { return 0; }
 int database_migrate_command(const es_config *config, void *out)
 {
 	fprintf(out, "this build has no MySQL client (configure --with-mysql)\n");
 	return 1;
 }
-int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
+int database_request(database *db, const db_request *request, struct event_base *base, db_request_done done, void *arg,
                      char *why, size_t why_size)
 {
 	snprintf(why, why_size, "no database is configured (database.enabled)");

@@ -1,20 +1,25 @@
 /*
  * Event history in MySQL/MariaDB: what the rest of the host tells the
- * database, and asks of it.  Process-wide (one database per daemon): the
- * pipeline's hooks below are no-ops while no database is running, so the
- * code that calls them does not care whether one is configured.
+ * database, and asks of it.  A handle, `database`, made by database_start()
+ * and owned by the daemon (es_daemon.db, handed to the plugins' services
+ * and the pipeline); NULL when database.enabled is off.  Every call below
+ * takes it, may take NULL, and is a no-op (or says "disabled") while no
+ * database runs, so the code that calls them does not care whether one is
+ * configured.
  *
- * Threads: the writer thread (db_writer.c) owns one connection and turns
- * everything recorded into multi-row INSERTs, one transaction per round
- * (group commit); the reader thread (db_reader.c) owns another for the
- * history API, dead-letter replays, recovery after a crash and the
- * retention purge.  HTTP and worker threads only queue work for them and
- * never wait on MySQL.
+ * Threads: two writer threads (db_writer.c), each with its own connection,
+ * turn everything recorded into multi-row INSERTs, one transaction per
+ * round (group commit): one writes the event rows (durable triggers wait on
+ * it), the other the outcomes of stored events and the audit log.  The
+ * reader thread (db_reader.c) owns a third connection for the history API,
+ * dead-letter replays, recovery after a crash and the retention purge.
+ * HTTP and worker threads only queue work for them and never wait on MySQL.
  *
- * Lifecycle (main thread): database_start() after the plugins run and
- * before the HTTP server; at shutdown database_quiesce() before stopping
- * the HTTP threads (answers every durable trigger still waiting), and
- * database_stop() after the plugins stopped (records their last outcomes).
+ * Lifecycle (main thread): database_start() before the plugins load (their
+ * pools report outcomes to it) and before the HTTP server; at shutdown
+ * database_quiesce() before stopping the HTTP threads (answers every
+ * durable trigger still waiting), database_stop() after the plugins
+ * stopped (records their last outcomes), database_free() last.
  */
 #ifndef ES_DATABASE_H
 #define ES_DATABASE_H
@@ -27,6 +32,8 @@
 #include "model/delivery_outcome.h"
 
 struct es_config;
+
+typedef struct database database;
 struct event_base;
 struct evbuffer;
 
@@ -36,17 +43,17 @@ struct evbuffer;
  * dead-letter replay and a redelivery after a crash.  Admission lives in
  * the core, above the database, so the composition root hands these down
  * (core/readmit.h); they are called on the reader thread, which keeps its
- * own reference on the event.  A queued event is settled by them (the
- * admission's hold: database_settle()). */
+ * own reference on the event, and passes its own handle.  A queued event
+ * is settled by them (the admission's hold: database_settle()). */
 typedef struct database_readmit {
 	/* Queue `event` for the loaded plugin named `plugin` only: 1 queued,
 	 * 0 no plugin of that name is loaded, -1 its queue is full. */
-	int (*replay)(void *ctx, es_event *event, const char *plugin);
+	int (*replay)(void *ctx, database *db, es_event *event, const char *plugin);
 	/* Queue `event`, all or nothing, for every plugin that matches it and is
 	 * not one of the `finished_count` names in `finished` (those have a
 	 * final outcome): 0 queued (to none when none is left), -1 a queue was
 	 * full and nothing was queued (try again later). */
-	int (*redeliver)(void *ctx, es_event *event, const char *const *finished, size_t finished_count);
+	int (*redeliver)(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count);
 	void *ctx;
 } database_readmit;
 
@@ -58,15 +65,19 @@ typedef struct database_readmit {
  * not wait for the server: connecting happens on the threads, which keep
  * retrying.  `readmit` is copied.  0, or -1 with err (out of memory, thread
  * creation). */
-int database_start(const struct es_config *config, const database_readmit *readmit, char *err, size_t err_size);
+int database_start(database **out, const struct es_config *config, const database_readmit *readmit, char *err,
+                   size_t err_size);
+/* After database_stop(), and after everything that held the handle: the
+ * HTTP and metrics threads, the plugins' pools. */
+void database_free(database *db);
 /* The plugins run and routes are installed: events of an earlier run whose
  * deliveries had not finished may be redelivered now (reader thread). */
-void database_allow_recovery(void);
+void database_allow_recovery(database *db);
 /* Wait (until deadline_us, monotonic) for every durable trigger to be
  * answered; refuse new ones. */
-void database_quiesce(int64_t deadline_us);
+void database_quiesce(database *db, int64_t deadline_us);
 /* Write what is queued (until deadline_us), then stop both threads. */
-void database_stop(int64_t deadline_us);
+void database_stop(database *db, int64_t deadline_us);
 /* For --check-config: connect and check the schema, a line on `out`.
  * Returns the problems found: 1 when the schema cannot be used (a start
  * would refuse events), 0 when it can -- or when the server cannot be
@@ -82,20 +93,20 @@ int database_migrate_command(const struct es_config *config, void *out);
  * a warning is logged, and once a writer connects `on_readable` (below) is
  * called so a reload can read it.  0, or -1 when a row is invalid (err names
  * it: the config is then refused like any other config error). */
-int database_read_subscriptions(struct es_config *into, const struct es_config *previous, char *err,
+int database_read_subscriptions(database *db, struct es_config *into, const struct es_config *previous, char *err,
                                 size_t err_size);
 /* Called (from a writer thread) when event_subscriptions became readable
  * after a failed read; NULL to stop (before what `arg` points to goes). */
-void database_on_subscriptions_readable(void (*on_readable)(void *arg), void *arg);
+void database_on_subscriptions_readable(database *db, void (*on_readable)(void *arg), void *arg);
 
 /* ---- the pipeline's hooks (any thread) ---- */
 
 /* A database is running (events get a seq and are recorded). */
-bool database_running(void);
+bool database_running(const database *db);
 /* Durable mode: triggers are answered only after their rows commit. */
-bool database_durable(void);
+bool database_durable(const database *db);
 /* The key of a new event's row; 0 when no database runs. */
-uint64_t database_next_seq(void);
+uint64_t database_next_seq(database *db);
 
 /* A durable store's completion, run on the HTTP thread whose base it was
  * created with.  `status` 0: committed; otherwise nothing of it was, and
@@ -104,33 +115,33 @@ uint64_t database_next_seq(void);
 typedef struct db_ticket db_ticket;
 typedef void (*db_ticket_done)(db_ticket *ticket, int status, const char *why, void *arg);
 /* NULL when out of memory.  Free with db_ticket_free() in or after done. */
-db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg);
+db_ticket *db_ticket_new(database *db, struct event_base *base, db_ticket_done done, void *arg);
 void db_ticket_free(db_ticket *ticket);
 
 /* Queue `count` events (with seq) to be written in one transaction; the
  * ticket completes when they are committed or failed.  Takes a reference
  * on each event.  0 queued; -1 refused at once (database down, queue full,
  * stopping) with the reason in why -- the ticket will not complete. */
-int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size);
+int database_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size);
 /* Async mode and emitted events: record the event without waiting. */
-void database_record(es_event *event);
+void database_record(database *db, es_event *event);
 /* The event's row exists but it was refused (a full plugin queue). */
-void database_refused(es_event *event);
+void database_refused(database *db, es_event *event);
 /* The dispatcher's hold on a recorded event is over (after dispatching):
  * once every delivery has a final outcome the event is marked done. */
-void database_settle(es_event *event);
+void database_settle(database *db, es_event *event);
 /* A plugin's outcome for a recorded event (final ones are stored). */
-void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error);
 /* An audit record (reloads, replays): who, what, details. */
-void database_audit(const char *actor, const char *action, const char *detail);
+void database_audit(database *db, const char *actor, const char *action, const char *detail);
 
 /* ---- status ---- */
 
 /* "disabled", "ok", or "failing" with the reason in why. */
-const char *database_health(char *why, size_t why_size);
+const char *database_health(database *db, char *why, size_t why_size);
 /* Prometheus text for the database (nothing when disabled). */
-void database_metrics_render(struct evbuffer *out);
+void database_metrics_render(database *db, struct evbuffer *out);
 
 /* ---- the history API (HTTP threads; answered on the base's thread) ---- */
 
@@ -157,7 +168,7 @@ typedef struct db_request {
 typedef void (*db_request_done)(int status, const char *body, void *arg);
 /* 0 queued; -1 refused at once (database down or busy) with a status
  * (503) and message in why. */
-int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
+int database_request(database *db, const db_request *request, struct event_base *base, db_request_done done, void *arg,
                      char *why, size_t why_size);
 
 #endif

@@ -58,7 +58,14 @@ typedef struct db_counters {
 enum db_row_kind { ROWS_EVENT, ROWS_DELIVERY, ROWS_DEAD_LETTER, ROWS_STATE, ROWS_AUDIT };
 enum db_error_kind { DB_ERR_CONNECT, DB_ERR_WRITE, DB_ERR_READ };
 
-typedef struct db_shared {
+struct writer;
+struct reader;
+
+/* The database handle (database.h): everything its threads share. */
+typedef struct database {
+	atomic_bool running;         /* from database_start() until database_stop() */
+	struct writer *writers;      /* the two writers (db_writer.c), freed with the handle */
+	struct reader *reader;       /* the reader (db_reader.c), freed with the handle */
 	db_settings settings;
 	database_readmit readmit; /* how the reader queues stored events again (main.c) */
 	_Atomic int state;           /* db_state, of the writer's connection */
@@ -82,8 +89,6 @@ typedef struct db_shared {
 	db_counters counters;
 } db_shared;
 
-extern db_shared *db_current; /* set while a database runs */
-
 /* Waking an HTTP loop thread from a database thread (a durable store's
  * ticket, a history request's answer).  The wake event belongs to the
  * loop's base: created and freed on that loop's thread; a database thread
@@ -91,9 +96,9 @@ extern db_shared *db_current; /* set while a database runs */
  * live wake counts as outstanding, so database_quiesce() can wait for them
  * before the HTTP threads stop; if it gives up, firing does nothing (the
  * base is about to be freed). */
-struct event *db_wake_new(struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg);
-void db_wake_fire(struct event *wake);
-void db_wake_free(struct event *wake);
+struct event *db_wake_new(db_shared *db, struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg);
+void db_wake_fire(db_shared *db, struct event *wake);
+void db_wake_free(db_shared *db, struct event *wake);
 
 /* Condition variables of the database threads run on the monotonic clock. */
 void db_cond_init(pthread_cond_t *cond);
@@ -115,12 +120,14 @@ int db_open(db_shared *db, db_conn *conn, bool migrate);
 
 /* Writer (db_writer.c). */
 int db_writer_start(db_shared *db, char *err, size_t err_size);
-void db_writer_stop(int64_t deadline_us);
-size_t db_writer_queue_depth(void);
+void db_writer_stop(db_shared *db, int64_t deadline_us);
+void db_writer_free(db_shared *db);
+size_t db_writer_queue_depth(db_shared *db);
 
 /* Reader (db_reader.c). */
 int db_reader_start(db_shared *db, char *err, size_t err_size);
-void db_reader_stop(void);
-void db_reader_wake(void);
+void db_reader_stop(db_shared *db);
+void db_reader_free(db_shared *db);
+void db_reader_wake(db_shared *db);
 
 #endif

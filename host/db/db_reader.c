@@ -29,6 +29,7 @@
 
 typedef struct job {
 	struct job *next;
+	db_shared *db;
 	db_request req;
 	struct event *wake;
 	db_request_done done;
@@ -57,25 +58,21 @@ typedef struct reader {
 	int64_t purge_started_us;
 } reader;
 
-static reader the_reader;
-
 /* ---- jobs and their answers ---- */
 
 static void on_job_wake(evutil_socket_t fd, short what, void *arg)
 {
 	job *j = arg;
 	j->done(j->status, j->body ? j->body : "{}", j->arg);
-	db_wake_free(j->wake);
+	db_wake_free(j->db, j->wake);
 	free(j->body);
 	free(j);
 }
 
-int database_request(const db_request *request, struct event_base *base, db_request_done done, void *arg,
-                     char *why, size_t why_size)
+int database_request(database *db, const db_request *request, struct event_base *base, db_request_done done,
+                     void *arg, char *why, size_t why_size)
 {
-	db_shared *db = db_current;
-	reader *r = &the_reader;
-	if (!db) {
+	if (!database_running(db)) {
 		snprintf(why, why_size, "no database is configured (database.enabled)");
 		return -1;
 	}
@@ -83,8 +80,11 @@ int database_request(const db_request *request, struct event_base *base, db_requ
 		snprintf(why, why_size, "the server is shutting down");
 		return -1;
 	}
+	reader *r = db->reader;
 	job *j = calloc(1, sizeof *j);
-	if (!j || !(j->wake = db_wake_new(base, on_job_wake, j))) {
+	if (j)
+		j->db = db;
+	if (!j || !(j->wake = db_wake_new(db, base, on_job_wake, j))) {
 		free(j);
 		snprintf(why, why_size, "out of memory");
 		return -1;
@@ -95,7 +95,7 @@ int database_request(const db_request *request, struct event_base *base, db_requ
 	pthread_mutex_lock(&r->lock);
 	if (r->depth >= JOB_QUEUE_MAX) {
 		pthread_mutex_unlock(&r->lock);
-		db_wake_free(j->wake);
+		db_wake_free(db, j->wake);
 		free(j);
 		snprintf(why, why_size, "too many history requests waiting (%d); retry shortly", JOB_QUEUE_MAX);
 		return -1;
@@ -116,7 +116,7 @@ static void answer(job *j, int status, cJSON *body)
 	j->status = status;
 	j->body = body ? cJSON_PrintUnformatted(body) : NULL;
 	cJSON_Delete(body);
-	db_wake_fire(j->wake); /* the job is the HTTP thread's from here */
+	db_wake_fire(j->db, j->wake); /* the job is the HTTP thread's from here */
 }
 
 static void answer_error(job *j, int status, const char *code, const char *message)
@@ -451,7 +451,7 @@ static void replay_dead(reader *r, job *j)
 		answer_error(j, 500, "internal", "out of memory");
 		return;
 	}
-	int queued = r->db->readmit.replay(r->db->readmit.ctx, e, plugin);
+	int queued = r->db->readmit.replay(r->db->readmit.ctx, r->db, e, plugin);
 	if (queued != 1) {
 		event_unref(e);
 		/* 0: no instance of that name is loaded */
@@ -479,7 +479,7 @@ static void replay_dead(reader *r, job *j)
 	sqlbuf_free(&sql);
 	atomic_fetch_add(&r->db->counters.replayed, 1);
 	LOG_INFO("audit", "dead letter replayed by %s: %s", j->req.actor, detail);
-	database_audit(j->req.actor, "dead_letter.replayed", detail);
+	database_audit(r->db, j->req.actor, "dead_letter.replayed", detail);
 	answer(j, 202, o);
 }
 
@@ -560,7 +560,7 @@ static void recover_page(reader *r)
 		}
 		/* A full queue: stop here and come back to this event shortly,
 		 * serving history requests meanwhile (never dropping it). */
-		bool queued = r->db->readmit.redeliver(r->db->readmit.ctx, e, done.plugins, done.count) == 0;
+		bool queued = r->db->readmit.redeliver(r->db->readmit.ctx, r->db, e, done.plugins, done.count) == 0;
 		if (queued) {
 			/* settled by the admission: done once these deliveries are final (now, if none) */
 			r->recovered++;
@@ -728,10 +728,10 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-void db_reader_wake(void)
+void db_reader_wake(db_shared *db)
 {
-	reader *r = &the_reader;
-	if (!atomic_load(&r->running))
+	reader *r = db->reader;
+	if (!r || !atomic_load(&r->running))
 		return;
 	pthread_mutex_lock(&r->lock);
 	pthread_cond_signal(&r->wake);
@@ -740,14 +740,18 @@ void db_reader_wake(void)
 
 int db_reader_start(db_shared *db, char *err, size_t err_size)
 {
-	reader *r = &the_reader;
-	memset(r, 0, sizeof *r);
+	reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	r->db = db;
 	/* The first purge a little after start, once recovery had its turn. */
 	r->next_purge_us = clock_monotonic_us() + 2000000;
 	pthread_mutex_init(&r->lock, NULL);
 	db_cond_init(&r->wake);
 	atomic_store(&r->running, true);
+	db->reader = r; /* before the thread: the writers wake it (db_reader_wake) */
 	int rc = pthread_create(&r->thread, NULL, reader_main, r);
 	if (rc != 0) {
 		atomic_store(&r->running, false);
@@ -758,10 +762,10 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 	return 0;
 }
 
-void db_reader_stop(void)
+void db_reader_stop(db_shared *db)
 {
-	reader *r = &the_reader;
-	if (!atomic_load(&r->running))
+	reader *r = db->reader;
+	if (!r || !atomic_load(&r->running))
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
@@ -770,4 +774,15 @@ void db_reader_stop(void)
 	pthread_join(r->thread, NULL);
 	atomic_store(&r->running, false);
 	/* lock and wake stay valid: a writer may still call db_reader_wake(). */
+}
+
+void db_reader_free(db_shared *db)
+{
+	reader *r = db->reader;
+	if (!r)
+		return;
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	db->reader = NULL;
 }

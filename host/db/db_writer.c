@@ -58,6 +58,7 @@ typedef struct db_record {
 } db_record;
 
 struct db_ticket {
+	db_shared *db;
 	struct event *wake;
 	db_ticket_done done;
 	void *arg;
@@ -98,21 +99,19 @@ typedef struct writer {
  * written behind (async mode, emitted events) goes through the events
  * writer instead, after its row: never an update before the insert. */
 enum { WRITER_EVENTS, WRITER_OUTCOMES, WRITERS };
-static writer writers[WRITERS];
 static const char *const writer_names[WRITERS] = {"es-db-events", "es-db-outcomes"};
 
 /* The writer for records about `event`. */
-static writer *writer_for(const es_event *event)
+static writer *writer_for(db_shared *db, const es_event *event)
 {
-	return &writers[event->stored ? WRITER_OUTCOMES : WRITER_EVENTS];
+	return &db->writers[event->stored ? WRITER_OUTCOMES : WRITER_EVENTS];
 }
 
 /* ---- the key generator ---- */
 
-uint64_t database_next_seq(void)
+uint64_t database_next_seq(database *db)
 {
-	db_shared *db = db_current;
-	if (!db)
+	if (!database_running(db))
 		return 0;
 	uint64_t now = (uint64_t)clock_realtime_us();
 	uint64_t old = atomic_load_explicit(&db->last_seq, memory_order_relaxed), next;
@@ -138,12 +137,13 @@ static void on_ticket_wake(evutil_socket_t fd, short what, void *arg)
 	t->done(t, t->status, t->why, t->arg);
 }
 
-db_ticket *db_ticket_new(struct event_base *base, db_ticket_done done, void *arg)
+db_ticket *db_ticket_new(database *db, struct event_base *base, db_ticket_done done, void *arg)
 {
 	db_ticket *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
-	t->wake = db_wake_new(base, on_ticket_wake, t);
+	t->db = db;
+	t->wake = db_wake_new(db, base, on_ticket_wake, t);
 	if (!t->wake) {
 		free(t);
 		return NULL;
@@ -157,7 +157,7 @@ void db_ticket_free(db_ticket *t)
 {
 	if (!t)
 		return;
-	db_wake_free(t->wake);
+	db_wake_free(t->db, t->wake);
 	free(t);
 }
 
@@ -169,7 +169,7 @@ static void ticket_resolve(db_ticket *t, int status, const char *why)
 		snprintf(t->why, sizeof t->why, "%s", why);
 	}
 	if (--t->pending == 0)
-		db_wake_fire(t->wake); /* the ticket is the HTTP thread's from here */
+		db_wake_fire(t->db, t->wake); /* the ticket is the HTTP thread's from here */
 }
 
 /* ---- the queue ---- */
@@ -249,11 +249,11 @@ static void enqueue(writer *w, db_record *r)
 	pthread_mutex_unlock(&w->lock);
 }
 
-size_t db_writer_queue_depth(void)
+size_t db_writer_queue_depth(db_shared *db)
 {
 	size_t n = 0;
 	for (int i = 0; i < WRITERS; i++) {
-		writer *w = &writers[i];
+		writer *w = &db->writers[i];
 		pthread_mutex_lock(&w->lock);
 		n += w->depth;
 		pthread_mutex_unlock(&w->lock);
@@ -273,14 +273,13 @@ static db_record *record_new(rec_kind kind, uint64_t seq)
 
 /* ---- the pipeline's hooks ---- */
 
-int database_store(es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
+int database_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
 {
-	db_shared *db = db_current;
-	writer *w = &writers[WRITER_EVENTS];
-	if (!db) {
+	if (!database_running(db)) {
 		snprintf(why, why_size, "no database is running");
 		return -1;
 	}
+	writer *w = &db->writers[WRITER_EVENTS];
 	if (atomic_load(&db->quiescing)) {
 		snprintf(why, why_size, "the server is shutting down");
 		return -1;
@@ -329,44 +328,44 @@ int database_store(es_event *const *events, size_t count, db_ticket *ticket, cha
 	return 0;
 }
 
-void database_record(es_event *event)
+void database_record(database *db, es_event *event)
 {
-	if (!db_current || !event->seq)
+	if (!database_running(db) || !event->seq)
 		return;
 	db_record *r = record_new(REC_EVENT, event->seq);
 	if (!r) {
-		count_dropped(&writers[WRITER_EVENTS], 1, "out of memory");
+		count_dropped(&db->writers[WRITER_EVENTS], 1, "out of memory");
 		return;
 	}
 	event_ref(event);
 	r->event = event;
-	enqueue(&writers[WRITER_EVENTS], r);
+	enqueue(&db->writers[WRITER_EVENTS], r);
 }
 
-void database_refused(es_event *event)
+void database_refused(database *db, es_event *event)
 {
-	if (!db_current || !event->seq)
+	if (!database_running(db) || !event->seq)
 		return;
 	db_record *r = record_new(REC_REFUSED, event->seq);
 	if (r)
-		enqueue(writer_for(event), r);
+		enqueue(writer_for(db, event), r);
 }
 
-void database_settle(es_event *event)
+void database_settle(database *db, es_event *event)
 {
-	if (!db_current || !event->seq)
+	if (!database_running(db) || !event->seq)
 		return;
 	if (atomic_fetch_sub_explicit(&event->unsettled, 1, memory_order_acq_rel) != 1)
 		return;
 	db_record *r = record_new(REC_DONE, event->seq);
 	if (r)
-		enqueue(writer_for(event), r);
+		enqueue(writer_for(db, event), r);
 }
 
-void database_outcome(es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
+void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error)
 {
-	if (!db_current || !event->seq || (outcome != DELIVERY_OK && outcome != DELIVERY_DEAD))
+	if (!database_running(db) || !event->seq || (outcome != DELIVERY_OK && outcome != DELIVERY_DEAD))
 		return;
 	db_record *r = record_new(REC_DELIVERY, event->seq);
 	if (r) {
@@ -379,16 +378,16 @@ void database_outcome(es_event *event, const char *plugin, delivery_outcome outc
 		snprintf(r->plugin, sizeof r->plugin, "%s", plugin);
 		if (error && *error)
 			r->text = strndup(error, 512);
-		enqueue(writer_for(event), r);
+		enqueue(writer_for(db, event), r);
 	} else {
-		count_dropped(writer_for(event), 1, "out of memory");
+		count_dropped(writer_for(db, event), 1, "out of memory");
 	}
-	database_settle(event);
+	database_settle(db, event);
 }
 
-void database_audit(const char *actor, const char *action, const char *detail)
+void database_audit(database *db, const char *actor, const char *action, const char *detail)
 {
-	if (!db_current)
+	if (!database_running(db))
 		return;
 	db_record *r = record_new(REC_AUDIT, 0);
 	size_t a = strlen(actor) + 1, b = strlen(action) + 1, c = strnlen(detail, 2047) + 1;
@@ -398,7 +397,7 @@ void database_audit(const char *actor, const char *action, const char *detail)
 		memcpy(r->text + a + b, detail, c - 1);
 		r->text[a + b + c - 1] = '\0';
 		r->at_us = clock_realtime_us();
-		enqueue(&writers[WRITER_OUTCOMES], r);
+		enqueue(&db->writers[WRITER_OUTCOMES], r);
 	} else if (r) {
 		free(r);
 	}
@@ -598,7 +597,7 @@ static int write_round(writer *w, db_record *list)
 		atomic_fetch_add(&c->rows[statements[i].rows], rows[i]);
 		total += rows[i];
 	}
-	atomic_fetch_add(&c->transactions[w - writers], 1);
+	atomic_fetch_add(&c->transactions[w - w->db->writers], 1);
 	atomic_store(&c->last_batch_rows, total);
 	return 0;
 }
@@ -843,7 +842,7 @@ static bool try_connect(writer *w)
 		return connect_failed(w);
 	atomic_store(&db->seeded, true);
 	db_set_state(db, DB_UP, NULL);
-	db_reader_wake(); /* recovery may begin */
+	db_reader_wake(db); /* recovery may begin */
 	db_connected(db);
 	return true;
 }
@@ -912,7 +911,7 @@ static void *writer_main(void *arg)
 
 static int start_one(db_shared *db, int index, char *err, size_t err_size)
 {
-	writer *w = &writers[index];
+	writer *w = &db->writers[index];
 	memset(w, 0, sizeof *w);
 	w->db = db;
 	pthread_mutex_init(&w->lock, NULL);
@@ -922,6 +921,7 @@ static int start_one(db_shared *db, int index, char *err, size_t err_size)
 		snprintf(err, err_size, "cannot start the database writer: %s", strerror(rc));
 		pthread_cond_destroy(&w->wake);
 		pthread_mutex_destroy(&w->lock);
+		w->db = NULL; /* nothing for db_writer_free() to destroy */
 		return -1;
 	}
 	pthread_setname_np(w->thread, writer_names[index]);
@@ -949,18 +949,38 @@ static void stop_one(writer *w, int64_t deadline_us)
 
 int db_writer_start(db_shared *db, char *err, size_t err_size)
 {
+	db->writers = calloc(WRITERS, sizeof *db->writers);
+	if (!db->writers) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	if (start_one(db, WRITER_EVENTS, err, err_size) != 0)
 		return -1;
 	if (start_one(db, WRITER_OUTCOMES, err, err_size) != 0) {
-		stop_one(&writers[WRITER_EVENTS], clock_monotonic_us());
+		stop_one(&db->writers[WRITER_EVENTS], clock_monotonic_us());
 		return -1;
 	}
 	return 0;
 }
 
-void db_writer_stop(int64_t deadline_us)
+void db_writer_stop(db_shared *db, int64_t deadline_us)
 {
 	/* Events first: their async rows precede the outcomes that follow. */
-	stop_one(&writers[WRITER_EVENTS], deadline_us);
-	stop_one(&writers[WRITER_OUTCOMES], deadline_us);
+	stop_one(&db->writers[WRITER_EVENTS], deadline_us);
+	stop_one(&db->writers[WRITER_OUTCOMES], deadline_us);
+}
+
+void db_writer_free(db_shared *db)
+{
+	if (!db->writers)
+		return;
+	for (int i = 0; i < WRITERS; i++) {
+		writer *w = &db->writers[i];
+		if (w->db) { /* started once: lock and wake were made */
+			pthread_cond_destroy(&w->wake);
+			pthread_mutex_destroy(&w->lock);
+		}
+	}
+	free(db->writers);
+	db->writers = NULL;
 }

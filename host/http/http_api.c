@@ -384,12 +384,12 @@ static void handle_health(api_request *r)
 	format_timestamp(when);
 	bool stopping = atomic_load(&d->stopping);
 	char db_why[512];
-	const char *db = database_health(db_why, sizeof db_why);
+	const char *db = database_health(d->db, db_why, sizeof db_why);
 	bool db_failing = strcmp(db, "failing") == 0;
 	/* Durable mode without its database accepts nothing: unavailable (503,
 	 * so a load balancer sends events elsewhere).  Async mode still
 	 * delivers: degraded. */
-	bool unavailable = stopping || (db_failing && database_durable());
+	bool unavailable = stopping || (db_failing && database_durable(d->db));
 	const char *status = stopping      ? "stopping"
 	                     : unavailable ? "unavailable"
 	                     : problem || db_failing ? "degraded"

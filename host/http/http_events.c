@@ -170,14 +170,14 @@ typedef struct submitted {
 
 /* The event for `p` (with the waiter's watch and a database key); NULL
  * when out of memory (the watch reference is dropped then). */
-static es_event *create_event(trigger_parsed *p, sync_wait *s)
+static es_event *create_event(database *db, trigger_parsed *p, sync_wait *s)
 {
 	if (s) {
 		delivery_watch_ref(s->watch); /* for the event */
 		p->fields.watch = s->watch;
 		p->fields.watch_release = delivery_watch_release;
 	}
-	es_event *event = pipeline_event_create(&p->fields);
+	es_event *event = pipeline_event_create(db, &p->fields);
 	if (!event && s)
 		delivery_watch_release(s->watch);
 	return event;
@@ -185,14 +185,14 @@ static es_event *create_event(trigger_parsed *p, sync_wait *s)
 
 /* Admit `out->event` through `table` (held by the caller) with the waiter
  * `s` when there is one, and count the answer (core/pipeline.h). */
-static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
+static void dispatch_created(database *db, routing_table *table, sync_wait *s, submitted *out)
 {
 	if (s) {
 		snprintf(s->id, sizeof s->id, "%s", out->event->id);
 		snprintf(s->name, sizeof s->name, "%s", out->event->name);
 	}
 	admission a = {.watch = s ? s->watch : NULL};
-	admit_status st = pipeline_admit(table, out->event, &a);
+	admit_status st = pipeline_admit(db, table, out->event, &a);
 	out->dr = a.result;
 	if (st == ADMIT_NO_MEMORY) {
 		LOG_ERROR("http", "event %s (%s) refused: out of memory for its waiter", out->event->id, out->event->name);
@@ -214,15 +214,15 @@ static void dispatch_created(routing_table *table, sync_wait *s, submitted *out)
 /* Create and dispatch now (no database, or its async mode, which records
  * the event on the side).  For a synchronous trigger `s` is the waiter,
  * which this arms. */
-static void submit(routing_table *table, trigger_parsed *p, sync_wait *s, submitted *out)
+static void submit(database *db, routing_table *table, trigger_parsed *p, sync_wait *s, submitted *out)
 {
-	out->event = create_event(p, s);
+	out->event = create_event(db, p, s);
 	if (!out->event) {
 		out->status = 500;
 		return;
 	}
-	pipeline_record(out->event);
-	dispatch_created(table, s, out);
+	pipeline_record(db, out->event);
+	dispatch_created(db, table, s, out);
 }
 
 static void reply_busy(api_request *r, const submitted *sub)
@@ -344,7 +344,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 			batch_fail(w->batch, &w->r, status, why);
 	} else if (stored) {
 		submitted sub = {.event = w->event};
-		dispatch_created(table, w->sync, &sub);
+		dispatch_created(w->r.daemon->db, table, w->sync, &sub);
 		answer_submitted(&w->r, w->sync, &sub);
 	} else {
 		sync_wait_free(w->sync);
@@ -365,13 +365,13 @@ static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *even
 {
 	api_request_keep(&w->r, r);
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
-	w->ticket = db_ticket_new(evhttp_connection_get_base(conn), on_stored, w);
+	w->ticket = db_ticket_new(r->daemon->db, evhttp_connection_get_base(conn), on_stored, w);
 	char why[600];
 	if (!w->ticket) {
 		api_error(r, 500, "internal", "out of memory");
 		return false;
 	}
-	if (pipeline_store(events, count, w->ticket, why, sizeof why) != 0) {
+	if (pipeline_store(r->daemon->db, events, count, w->ticket, why, sizeof why) != 0) {
 		db_ticket_free(w->ticket);
 		reply_database_unavailable(r, why);
 		return false;
@@ -383,7 +383,7 @@ static bool store_and_wait(api_request *r, stored_wait *w, es_event *const *even
 static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
 {
 	stored_wait *w = calloc(1, sizeof *w);
-	es_event *event = w ? create_event(p, s) : NULL;
+	es_event *event = w ? create_event(r->daemon->db, p, s) : NULL;
 	if (!event) {
 		sync_wait_free(s);
 		free(w);
@@ -413,12 +413,12 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 		api_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	if (database_durable()) {
+	if (database_durable(r->daemon->db)) {
 		trigger_one_durable(r, p, s);
 		return;
 	}
 	submitted sub = {0};
-	submit(table, p, s, &sub);
+	submit(r->daemon->db, table, p, s, &sub);
 	answer_submitted(r, s, &sub);
 	if (sub.event)
 		event_unref(sub.event);
@@ -479,7 +479,7 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 	for (size_t i = 0; i < b->count; i++) {
 		b->events[i]->stored = stored;
 		submitted sub = {.event = b->events[i]};
-		dispatch_created(table, NULL, &sub);
+		dispatch_created(r->daemon->db, table, NULL, &sub);
 		cJSON *res = b->slots[i];
 		cJSON_AddNumberToObject(res, "status", sub.status);
 		if (sub.status == 202) {
@@ -538,7 +538,7 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		int st = event_request_parse_item(&c, cloudevents, &p, err, sizeof err);
 		cJSON *res = cJSON_CreateObject();
 		cJSON_AddNumberToObject(res, "index", index++);
-		es_event *event = st == 0 ? create_event(&p, NULL) : NULL;
+		es_event *event = st == 0 ? create_event(r->daemon->db, &p, NULL) : NULL;
 		if (st != 0) {
 			atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
 			cJSON_AddNumberToObject(res, "status", 400);
@@ -555,7 +555,7 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		trigger_parsed_free(&p);
 		cJSON_AddItemToArray(b->results, res);
 	}
-	if (b->count && database_durable()) {
+	if (b->count && database_durable(r->daemon->db)) {
 		stored_wait *w = calloc(1, sizeof *w);
 		if (!w) {
 			batch_free(b);
@@ -570,7 +570,7 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		return;
 	}
 	for (size_t i = 0; i < b->count; i++)
-		pipeline_record(b->events[i]);
+		pipeline_record(r->daemon->db, b->events[i]);
 	batch_dispatch_and_answer(b, r, r->table, false);
 }
 

@@ -44,7 +44,7 @@ static void on_answer(int status, const char *body, void *arg)
 
 static void submit(api_request *r, db_request *q)
 {
-	if (!database_running()) {
+	if (!database_running(r->daemon->db)) {
 		api_error(r, 404, "not_found",
 		          "event history needs a database: set database.enabled and database.dsn (docs/operations.md)");
 		return;
@@ -61,7 +61,7 @@ static void submit(api_request *r, db_request *q)
 	api_request_keep(&w->r, r);
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	char why[300];
-	if (database_request(q, evhttp_connection_get_base(conn), on_answer, w, why, sizeof why) != 0) {
+	if (database_request(r->daemon->db, q, evhttp_connection_get_base(conn), on_answer, w, why, sizeof why) != 0) {
 		free(w);
 		api_header(r, "Retry-After", "5");
 		api_error(r, 503, "database_unavailable", why);

@@ -213,7 +213,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	http_api_metrics_render(out);
 	connection_guard_metrics_render(out);
 	waiter_limit_metrics_render(out);
-	database_metrics_render(out);
+	database_metrics_render(d->db, out);
 	render_process(out, d->started_us);
 }
 
