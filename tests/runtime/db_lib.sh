@@ -46,21 +46,37 @@ db_alive() {
 # $DB_EXTRA_ARGS, if set)
 db_start_server() {
 	local try
-	for try in 1 2 3 4 5; do
-		[ -n "$DB_PORT" ] || DB_PORT=$((33000 + RANDOM % 20000 / 2 * 2))
+	for try in 1 2 3 4 5 6 7 8; do
+		# a reserved port below the ephemeral range, like the daemon's (lib.sh):
+		# a random port in 33000-53000 could be held by any client socket
+		if [ -z "$DB_PORT" ]; then
+			DB_PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+			reserve_port "$DB_PORT" || { DB_PORT=; continue; }
+		fi
+		# each attempt reads only its own error lines
+		[ ! -f "$DB_DIR/error.log" ] || cat "$DB_DIR/error.log" >> "$DB_DIR/error.old.log"
+		: > "$DB_DIR/error.log"
 		mariadbd --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCKET" --port="$DB_PORT" \
 			--bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" --tmpdir="$DB_DIR/tmp" \
 			--log-error="$DB_DIR/error.log" --innodb-buffer-pool-size=64M \
 			--innodb-log-file-size=64M --max-connections=64 --skip-name-resolve ${DB_EXTRA_ARGS:-} \
 			>/dev/null 2>&1 &
 		DB_PID=$!
-		local deadline=$(($(date +%s) + 30))
+		# generous: several sanitizer builds may be starting servers at once
+		local deadline=$(($(date +%s) + 90))
 		while [ "$(date +%s)" -lt $deadline ]; do
 			if db_alive; then return 0; fi
 			kill -0 "$DB_PID" 2>/dev/null || break
 			sleep 0.05
 		done
-		if grep -q "Address already in use\|Do you already have another" "$DB_DIR/error.log" 2>/dev/null; then
+		if kill -0 "$DB_PID" 2>/dev/null; then
+			# still starting: never leave it behind to hold the data directory
+			kill -KILL "$DB_PID" 2>/dev/null || true
+			wait "$DB_PID" 2>/dev/null || true
+			tail -n 20 "$DB_DIR/error.log" >&2 || true
+			fail "mariadbd did not answer within 90 s"
+		fi
+		if grep -q "Address already in use" "$DB_DIR/error.log" 2>/dev/null; then
 			DB_PORT=
 			continue
 		fi
