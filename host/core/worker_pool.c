@@ -500,6 +500,21 @@ static void reap_exited(worker_pool *p)
 	}
 }
 
+/* Start workers until `workers` of them are live again.  The slots
+ * (workers + max_stuck_workers) bound the threads, stuck ones included: a
+ * replacement that found no free slot when its predecessor got stuck is
+ * started here once a stuck thread returned and was reaped.  Under lock. */
+static void restore_capacity(worker_pool *p)
+{
+	uint32_t before = p->live_workers;
+	while (!atomic_load(&p->stopping) && p->live_workers < p->policy.workers && spawn_worker(p) == 0)
+		;
+	if (p->live_workers > before)
+		LOG_INFO(p->name, "capacity restored by %u worker%s: %u of %u live, %u stuck",
+		         p->live_workers - before, p->live_workers - before == 1 ? "" : "s", p->live_workers,
+		         p->policy.workers, p->stuck);
+}
+
 static void *supervisor_main(void *arg)
 {
 	worker_pool *p = arg;
@@ -526,13 +541,13 @@ static void *supervisor_main(void *arg)
 				n_expired++;
 		}
 		for (size_t i = 0; i < n_expired; i++) {
-			bool replaced = !atomic_load(&p->stopping) && p->stuck <= p->policy.max_stuck_workers &&
-			                spawn_worker(p) == 0;
+			bool replaced = !atomic_load(&p->stopping) && spawn_worker(p) == 0;
 			LOG_WARN(p->name, "handler overran its %u ms deadline on event %s (%s); worker abandoned, %s",
 			         p->policy.timeout_ms, expired[i].event->id, expired[i].event->name,
 			         replaced ? "replacement started"
 			                  : "no replacement (too many stuck workers): pool runs with fewer workers");
 		}
+		restore_capacity(p);
 		if (p->count && p->idle_waiters) {
 			p->wakeups_pending = p->idle_waiters;
 			pthread_cond_broadcast(&p->work_ready);

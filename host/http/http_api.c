@@ -454,6 +454,7 @@ static void handle_plugins(api_request *r)
 		size_t n = plugin_instance_subscriptions(inst, &patterns);
 		cJSON_AddItemToObject(p, "subscriptions", cJSON_CreateStringArray(patterns, (int)n));
 		cJSON_AddNumberToObject(p, "workers", pol->workers);
+		cJSON_AddNumberToObject(p, "workers_live", s.workers);
 		cJSON_AddNumberToObject(p, "workers_busy", s.busy);
 		cJSON_AddNumberToObject(p, "workers_stuck", s.stuck);
 		cJSON_AddNumberToObject(p, "queue_depth", s.depth);
