@@ -66,6 +66,7 @@ struct connection_guard {
 	struct evconnlistener *listener;
 	unsigned index;
 	http_gate *gate; /* borrowed: the thread's */
+	size_t read_ahead; /* the most unconsumed input one connection holds */
 	char name[32]; /* for log lines */
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
@@ -309,6 +310,13 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	}
 	t->guard = g;
 	t->bev = bev;
+	/* evhttp keeps reading while it writes an answer (it only drops its
+	 * read callback), so a client that pipelines requests and never reads
+	 * the answers would fill the input without end.  Past this mark the
+	 * bufferevent stops reading the socket (TCP pushes back on the client)
+	 * until evhttp consumes input; evhttp never changes watermarks and
+	 * bufferevent_enable() does not lift this suspension. */
+	bufferevent_setwatermark(bev, EV_READ, 0, g->read_ahead);
 	bufferevent_incref(bev); /* so adopt() can tell whether libevent still has it */
 	if (g->gate)
 		t->gated = http_gate_track(g->gate, bev); /* before evhttp reads from it */
@@ -329,7 +337,7 @@ adopt_soon:
 }
 
 connection_guard *connection_guard_new(struct event_base *base, struct evhttp *http, struct evconnlistener *listener,
-                                       unsigned thread_index, http_gate *gate)
+                                       unsigned thread_index, http_gate *gate, size_t read_ahead)
 {
 	if (thread_index >= MAX_GUARDS)
 		return NULL;
@@ -341,6 +349,7 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 	g->listener = listener;
 	g->index = thread_index;
 	g->gate = gate;
+	g->read_ahead = read_ahead;
 	if (thread_index == CONNECTION_GUARD_METRICS)
 		snprintf(g->name, sizeof g->name, "the metrics listener");
 	else

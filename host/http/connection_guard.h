@@ -27,6 +27,7 @@
 #ifndef ES_CONNECTION_GUARD_H
 #define ES_CONNECTION_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
@@ -56,9 +57,13 @@ void connection_guard_configure(uint32_t max_connections, uint32_t request_timeo
  * out of memory.  `thread_index` (below 64, or CONNECTION_GUARD_METRICS)
  * names it in log lines.  Each new connection is handed to `gate` (the
  * thread's request-head gate, http_gate.h; NULL: none) before evhttp
- * reads from it, and taken back when it closes. */
+ * reads from it, and taken back when it closes.  `read_ahead` bounds the
+ * bytes read from a connection that evhttp has not consumed yet (a client
+ * that sends without reading its answers stops being read): it must hold
+ * the largest head plus the largest body evhttp accepts, because evhttp
+ * waits for a whole Content-Length body (or chunk) in the input. */
 connection_guard *connection_guard_new(struct event_base *base, struct evhttp *http, struct evconnlistener *listener,
-                                       unsigned thread_index, struct http_gate *gate);
+                                       unsigned thread_index, struct http_gate *gate, size_t read_ahead);
 /* After evhttp_free() (the connections are gone then). */
 void connection_guard_free(connection_guard *g);
 

@@ -161,7 +161,8 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
 		                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 		if (http_api_thread_init(&t->api, daemon, t->base) != 0 ||
-		    !(t->guard = connection_guard_new(t->base, t->http, listener, i, t->api.gate))) {
+		    !(t->guard = connection_guard_new(t->base, t->http, listener, i, t->api.gate,
+		                                      max_body * 2 + 65536 + MAX_HEADERS_SIZE))) {
 			snprintf(err, err_size, "out of memory");
 			goto out_fail;
 		}

@@ -33,6 +33,9 @@
 #include "http/waiter_limit.h"
 #include "core/router.h"
 
+/* The largest request head a scrape may send. */
+#define METRICS_MAX_HEAD 16384
+
 struct metrics_server {
 	es_daemon *daemon;
 	struct event_base *base;
@@ -267,8 +270,10 @@ metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
 		         c->metrics_host, c->metrics_port, strerror(errno));
 		goto out_fail;
 	}
+	/* a scrape's head and its (at most 1 KiB) body fit the read-ahead */
+	evhttp_set_max_headers_size(s->http, METRICS_MAX_HEAD);
 	s->guard = connection_guard_new(s->base, s->http, evhttp_bound_socket_get_listener(bound),
-	                                CONNECTION_GUARD_METRICS, NULL);
+	                                CONNECTION_GUARD_METRICS, NULL, METRICS_MAX_HEAD + 1024);
 	if (!s->guard) {
 		snprintf(err, err_size, "out of memory");
 		goto out_fail;
