@@ -26,7 +26,7 @@ plugins:
       subscribe: ["load.**"]
       workers: 1
       queue_size: 100000
-      config: {record: @TMP@/slow.txt, delay_ms: 50}
+      config: {record: @TMP@/slow.txt, delay_ms: 200}
 YAML
 start_daemon
 wait_until "database connected" 10 log_has "connected to event_system@unix"
@@ -53,7 +53,7 @@ for c in 1 2 3 4; do
 	client $c &
 	CLIENTS+=($!)
 done
-# Kill once the slow plugin (20 events/s) lags well behind the clients,
+# Kill once the slow plugin (5 events/s) lags well behind the clients,
 # however fast this machine lets them go.
 wait_until "a backlog at the slow plugin" 60 db_count_at_least 60 events "state='accepted'"
 kill -KILL "$DAEMON_PID"
