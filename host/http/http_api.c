@@ -183,7 +183,18 @@ void api_reply_buffer(api_request *r, int status)
 		return; /* the client went away while we waited */
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
 	size_t bytes = evbuffer_get_length(out);
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json; charset=utf-8");
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(r->req);
+	evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
+	/* libevent 2.1 writes the body even to HEAD and adds no Content-Length
+	 * to a HEAD or CONNECT answer: without both, the bytes would be read as
+	 * the start of the next answer on a kept-alive connection.  A HEAD
+	 * answer carries the length the GET's body would have, and no body. */
+	char length[24];
+	snprintf(length, sizeof length, "%zu", bytes);
+	evhttp_remove_header(headers, "Content-Length");
+	evhttp_add_header(headers, "Content-Length", length);
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD)
+		evbuffer_drain(out, bytes);
 	log_access(r, status, bytes);
 	evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
 }

@@ -222,24 +222,45 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 
 /* ---- the endpoint ---- */
 
+/* Send the output buffer with its Content-Length.  libevent 2.1 would
+ * write a body after a HEAD answer too (breaking a kept-alive
+ * connection's framing): a HEAD answer gets the length and no body. */
+static void send_text(struct evhttp_request *req, int status, const char *reason)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	size_t bytes = evbuffer_get_length(out);
+	char length[24];
+	snprintf(length, sizeof length, "%zu", bytes);
+	if (!evhttp_find_header(headers, "Content-Type"))
+		evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
+	evhttp_add_header(headers, "Content-Length", length);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		evbuffer_drain(out, bytes);
+	evhttp_send_reply(req, status, reason, NULL);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	metrics_server *s = arg;
 	connection_guard_request_read(s->guard, req);
 	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
 	if (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0) {
-		evhttp_send_error(req, 404, "only /metrics here");
+		evbuffer_add_printf(out, "only /metrics here\n");
+		send_text(req, 404, "Not Found");
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-		evhttp_send_error(req, 405, "Method Not Allowed");
+		evhttp_add_header(headers, "Allow", "GET");
+		evbuffer_add_printf(out, "this endpoint accepts GET\n");
+		send_text(req, 405, "Method Not Allowed");
 		return;
 	}
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	metrics_render(s->daemon, out);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	send_text(req, 200, "OK");
 }
 
 static void *metrics_thread(void *arg)
