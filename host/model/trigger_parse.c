@@ -143,8 +143,8 @@ int trigger_parsed_set_data(trigger_parsed *p, const void *value, char *err, siz
 int trigger_parsed_take_data(trigger_parsed *p, const void *value, char *err, size_t err_size)
 {
 	/* the caller's own text of the value, exactly as written (numbers
-	 * beyond a double's precision stay as they are); reprinted only when
-	 * the key was spelled with escapes */
+	 * beyond a double's precision stay as they are), also when the key is
+	 * spelled with escapes; reprinted only for an object without its text */
 	const char *raw;
 	size_t span;
 	if (p->raw_body && json_object_member(p->raw_body, p->raw_len, "data", &raw, &span)) {

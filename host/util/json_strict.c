@@ -355,6 +355,56 @@ static const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
+/* Whether the JSON string [q, q_end) (with its quotes, already valid) is
+ * `key` once its escapes are decoded. */
+static bool string_equals(const char *q, const char *q_end, const char *key, size_t key_len)
+{
+	const unsigned char *p = (const unsigned char *)q + 1, *end = (const unsigned char *)q_end - 1;
+	size_t at = 0;
+	while (p < end) {
+		unsigned char decoded[4];
+		size_t n = 1;
+		if (*p != '\\') {
+			decoded[0] = *p++;
+		} else {
+			unsigned char e = p[1];
+			p += 2;
+			if (e != 'u') {
+				decoded[0] = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+			} else {
+				uint32_t cp = (uint32_t)hex4(p);
+				p += 4;
+				if (cp >= 0xD800 && cp <= 0xDBFF) { /* a pair: valid text has the low half next */
+					cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)hex4(p + 2) - 0xDC00);
+					p += 6;
+				}
+				if (cp < 0x80) {
+					decoded[0] = (unsigned char)cp;
+				} else if (cp < 0x800) {
+					decoded[0] = (unsigned char)(0xC0 | cp >> 6);
+					decoded[1] = (unsigned char)(0x80 | (cp & 0x3F));
+					n = 2;
+				} else if (cp < 0x10000) {
+					decoded[0] = (unsigned char)(0xE0 | cp >> 12);
+					decoded[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+					decoded[2] = (unsigned char)(0x80 | (cp & 0x3F));
+					n = 3;
+				} else {
+					decoded[0] = (unsigned char)(0xF0 | cp >> 18);
+					decoded[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+					decoded[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+					decoded[3] = (unsigned char)(0x80 | (cp & 0x3F));
+					n = 4;
+				}
+			}
+		}
+		if (at + n > key_len || memcmp(key + at, decoded, n) != 0)
+			return false;
+		at += n;
+	}
+	return at == key_len;
+}
+
 bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len)
 {
 	const char *end = text + len, *p = skip_ws(text, end);
@@ -367,7 +417,7 @@ bool json_object_member(const char *text, size_t len, const char *key, const cha
 		if (p == end || *p != '"')
 			return false; /* '}': not there */
 		const char *key_end = json_value_end(p, end);
-		bool match = (size_t)(key_end - p) == key_len + 2 && memcmp(p + 1, key, key_len) == 0;
+		bool match = string_equals(p, key_end, key, key_len);
 		p = skip_ws(key_end, end);
 		if (p == end || *p != ':')
 			return false;

@@ -49,8 +49,9 @@ const char *json_value_end(const char *p, const char *end);
 size_t json_minify(const char *text, size_t len, char *out);
 
 /* In text already accepted by json_strict_valid(), for an object: the raw
- * text of the member named `key` (written without escapes; a key spelled
- * with escapes is not found).  False when not found. */
+ * text of the member named `key`, compared after decoding the escapes of
+ * the member's name (`"d\u0061ta"` is `data`).  The first such member
+ * (callers refuse duplicates).  False when not found. */
 bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len);
 
 /* In text already accepted by json_strict_valid(), for an array: start
