@@ -19,7 +19,6 @@
 
 #define FAIL(...) (snprintf(err, err_size, __VA_ARGS__), 400)
 
-#define ATTRIBUTE_NAME_MAX 64
 /* Members of a structured event before the O(n^2) duplicate check: the
  * context attributes, data and TRIGGER_MAX_ATTRIBUTES extensions. */
 #define MEMBERS_MAX 64
@@ -34,27 +33,6 @@ int content_type_is_json(const char *ct)
 	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
 		return 1;
 	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
-}
-
-/* Attribute names: lowercase letters and digits, at most 64 of them
- * (CloudEvents 1.0 "Attribute Naming Convention").  Says which rule broke. */
-static bool attribute_name_valid(const char *s, char *why, size_t why_size)
-{
-	size_t n = strlen(s);
-	if (n == 0) {
-		snprintf(why, why_size, "is empty");
-		return false;
-	}
-	if (n > ATTRIBUTE_NAME_MAX) {
-		snprintf(why, why_size, "is %zu characters long (at most %d)", n, ATTRIBUTE_NAME_MAX);
-		return false;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) {
-			snprintf(why, why_size, "has a character other than a-z and 0-9 at position %zu", i + 1);
-			return false;
-		}
-	return true;
 }
 
 /* The attributes collected from either mode, checked once. */
@@ -203,7 +181,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 			continue;
 		}
 		char why[96];
-		if (!attribute_name_valid(k, why, sizeof why))
+		if (!event_attribute_name_valid(k, why, sizeof why))
 			return FAIL("CloudEvents attribute name '%.64s%s' %s", k, strlen(k) > 64 ? "..." : "", why);
 		if (cJSON_IsNull(item))
 			continue; /* an absent optional attribute */
@@ -351,7 +329,7 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 			if (*c >= 'A' && *c <= 'Z')
 				*c = (char)(*c - 'A' + 'a');
 		char why[96];
-		if (!attribute_name_valid(name, why, sizeof why))
+		if (!event_attribute_name_valid(name, why, sizeof why))
 			return FAIL("header ce-%.64s%s is not a CloudEvents attribute: the name %s", name,
 			            strlen(name) > 64 ? "..." : "", why);
 		if (strcmp(name, "datacontenttype") == 0)

@@ -58,6 +58,36 @@ void event_make_uuid(char out[37])
 	*p = '\0';
 }
 
+bool event_attribute_name_valid(const char *s, char *why, size_t why_size)
+{
+	size_t n = strlen(s);
+	if (n == 0) {
+		snprintf(why, why_size, "is empty");
+		return false;
+	}
+	if (n > EVENT_ATTRIBUTE_NAME_MAX) {
+		snprintf(why, why_size, "is %zu characters long (at most %d)", n, EVENT_ATTRIBUTE_NAME_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) {
+			snprintf(why, why_size, "has a character other than a-z and 0-9 at position %zu", i + 1);
+			return false;
+		}
+	return true;
+}
+
+const char *event_attribute_reserved(const char *name)
+{
+	if (strcmp(name, "dataencoding") == 0)
+		return "is reserved: this server sets it to base64 on data it had to encode";
+	static const char *const fields[] = {"specversion", "id", "source", "type", "time", "data"};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (strcmp(name, fields[i]) == 0)
+			return "is reserved: it is an event field (give it as a field of the event, not as an attribute)";
+	return NULL;
+}
+
 bool event_name_valid(const char *name, size_t len, char *err, size_t err_size)
 {
 	if (len == 0) {

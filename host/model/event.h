@@ -96,6 +96,19 @@ bool event_name_valid(const char *name, size_t len, char *err, size_t err_size);
 /* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
 bool event_id_valid(const char *id, size_t len);
 
+/* Attribute names, for native events and CloudEvents extensions alike:
+ * lowercase a-z and 0-9, 1..EVENT_ATTRIBUTE_NAME_MAX characters (the
+ * CloudEvents 1.0 naming convention).  Writes which rule broke into why
+ * ("is empty", "has a character other than ..."). */
+#define EVENT_ATTRIBUTE_NAME_MAX 64
+bool event_attribute_name_valid(const char *name, char *why, size_t why_size);
+/* Why an attribute name is not for clients, or NULL: `dataencoding` is the
+ * daemon's marker of base64 data; the CloudEvents context attributes that
+ * are an event's own fields (specversion, id, source, type, time) and
+ * `data` would be read as those fields by anyone mapping the event to a
+ * CloudEvent. */
+const char *event_attribute_reserved(const char *name);
+
 /* The whole event as a JSON object; owned by the event. NULL if out of memory. */
 const char *event_json(es_event *event, size_t *len);
 

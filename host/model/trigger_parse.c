@@ -118,6 +118,14 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		{
 			if (p->fields.attribute_count >= TRIGGER_MAX_ATTRIBUTES)
 				return FAIL("more than 32 attributes");
+			char name_why[96];
+			if (!event_attribute_name_valid(a->string, name_why, sizeof name_why))
+				return FAIL("attribute name \"%.64s%s\" %s (attribute names are CloudEvents names: a-z and "
+				            "0-9, at most %d)",
+				            a->string, strlen(a->string) > 64 ? "..." : "", name_why, EVENT_ATTRIBUTE_NAME_MAX);
+			const char *reserved = event_attribute_reserved(a->string);
+			if (reserved)
+				return FAIL("attribute \"%s\" %s", a->string, reserved);
 			if (!cJSON_IsString(a))
 				return FAIL("attribute \"%s\" must be a string", a->string);
 			p->attributes[p->fields.attribute_count].key = a->string;
