@@ -48,7 +48,7 @@ typedef struct worker {
 	bool running;        /* thread created and not joined (under pool lock) */
 	bool abandoned;      /* given up on by the supervisor (under pool lock) */
 	bool joining;        /* a thread is joining it outside the lock (under pool lock) */
-	atomic_bool exited;  /* thread function has returned */
+	atomic_bool exited;  /* set just before the thread returns: its last use of the pool */
 	_Atomic uint64_t state;
 	_Atomic int64_t started_us;
 	uint64_t seq;        /* worker thread only */
