@@ -386,7 +386,9 @@ void connection_guard_free(connection_guard *g)
 
 static void on_answered(struct evhttp_request *req, void *arg)
 {
-	arm_deadline(arg); /* the next request on this connection, idle time included */
+	tracked_conn *t = arg;
+	http_gate_answered(t->gated);
+	arm_deadline(t); /* the next request on this connection, idle time included */
 }
 
 void connection_guard_request_read(connection_guard *g, struct evhttp_request *req)
@@ -395,6 +397,7 @@ void connection_guard_request_read(connection_guard *g, struct evhttp_request *r
 	if (!t)
 		return;
 	event_del(t->timer);
+	http_gate_request_read(t->gated);
 	evhttp_request_set_on_complete_cb(req, on_answered, t);
 }
 

@@ -8,13 +8,20 @@
  * (evhttp_set_bevcb) and the gate watches its input with an evbuffer
  * callback, which runs as bytes arrive, before evhttp's read callback.
  *
- * The gate reads heads only until the connection shows a valid token (or
- * when no tokens are configured): then it steps aside for good.  On a
- * connection that has not shown one, every earlier request had no valid
- * token, so it was answered at once (401, /health, /ready, 404, 405):
- * nothing is outstanding when the gate answers.  A refused head that
- * follows an earlier request in the same buffer is answered when evhttp
- * starts reading it, i.e. once the earlier answer is written.
+ * The gate reads every request head on every connection, tokens or not,
+ * and refuses in JSON what evhttp would refuse with an HTML page or read
+ * in a way open to request smuggling: a Content-Length that is not plain
+ * digits or given twice with different values, Content-Length beside
+ * Transfer-Encoding, a Transfer-Encoding list evhttp does not de-chunk
+ * (empty, "identity", "chunked" twice, two headers), and an Expect other
+ * than 100-continue.  With tokens configured it also refuses a head that
+ * declares a body without a valid token (until the connection shows one).
+ *
+ * After a head with a body the gate waits until evhttp has read that
+ * request whole (http_gate_request_read): the next head starts at the
+ * front of the input then.  A refused head is answered straight away when
+ * nothing is outstanding on the connection; otherwise when evhttp starts
+ * reading it, i.e. once every earlier answer is written.
  *
  * Ownership: a gate_conn belongs to its connection: made by
  * http_gate_track(), freed by http_gate_untrack() when the connection
@@ -48,9 +55,10 @@
 typedef enum gate_phase {
 	GATE_HEAD_START, /* the next line starts a request */
 	GATE_HEADERS,    /* inside a head, after its request line */
+	GATE_BODY,       /* a head with a body passed: wait until evhttp read the request */
 	GATE_PENDING,    /* a refused head waits for the requests before it */
-	GATE_OPEN,       /* stepped aside: a valid token was shown, or no tokens are configured */
-	GATE_REFUSED,    /* answered 401; whatever else arrives is dropped */
+	GATE_OPEN,       /* stepped aside for good: a line too long (evhttp refuses it) */
+	GATE_REFUSED,    /* answered and closing; whatever else arrives is dropped */
 } gate_phase;
 
 typedef struct gate_conn {
@@ -60,9 +68,22 @@ typedef struct gate_conn {
 	gate_phase phase;
 	size_t examined;     /* bytes at the front of the input the gate has read */
 	size_t head_start;   /* where the current head starts in the input */
-	bool token_seen;     /* the head had an Authorization header (the first counts, as for evhttp) */
+	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
+	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */
+	/* the current head, as evhttp will read it */
+	bool token_seen;     /* it had an Authorization header (the first counts, as for evhttp) */
 	bool token_valid;
-	bool declares_body;
+	bool may_have_body;  /* its method may have a body for evhttp (not HEAD or TRACE) */
+	bool http11;         /* HTTP/1.1 or later: evhttp heeds Expect */
+	unsigned length_count, coding_count;
+	char length[24];     /* the first Content-Length, trimmed ("" when not 1-19 digits) */
+	bool lengths_differ;
+	bool chunked;        /* the Transfer-Encoding is exactly "chunked" */
+	bool expect_other;   /* an Expect other than 100-continue */
+	char coding[64];     /* the first Transfer-Encoding, for messages */
+	/* what a refused head is answered, once its turn comes */
+	int refuse_status;
+	char refuse_message[256];
 	void (*on_close)(struct evhttp_connection *, void *); /* a watcher, or NULL */
 	void *on_close_arg;
 	struct gate_conn *next_pending; /* made, not yet attached */
@@ -123,71 +144,197 @@ static void step_aside(gate_conn *gc)
 	evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
 }
 
-/* Answer 401 and close, without reading the body.  The answer is written
- * straight to the socket: evhttp is between requests (nothing of ours is in
- * the output buffer) and never sees this one. */
+static void client_of(evutil_socket_t fd, char *client, size_t size)
+{
+	snprintf(client, size, "?");
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof peer;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
+		return;
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&peer;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+	} else if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&peer;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(client, size, "%s:%u", host, port);
+}
+
+/* Answer the refused head and close, without reading its body.  The answer
+ * is written straight to the socket: nothing is outstanding (evhttp is
+ * between requests, nothing of ours is in the output buffer) and evhttp
+ * never sees this request. */
 static void refuse(gate_conn *gc, struct evbuffer *input)
 {
-	/* the same answers as the handlers give (http_api.c, authorize()) */
-	const char *body = gc->token_seen
-	                           ? "{\"error\":\"unauthorized\",\"message\":\"the bearer token is not valid\"}"
-	                           : "{\"error\":\"unauthorized\",\"message\":\"this endpoint needs "
-	                             "'Authorization: Bearer <token>'\"}";
-	char reply[512];
+	char body[512];
+	char extra[96] = "";
+	const char *reason;
+	if (gc->refuse_status == 401) {
+		/* the same answers as the handlers give (http_api.c, authorize()) */
+		snprintf(body, sizeof body, "%s",
+		         gc->token_seen ? "{\"error\":\"unauthorized\",\"message\":\"the bearer token is not valid\"}"
+		                        : "{\"error\":\"unauthorized\",\"message\":\"this endpoint needs "
+		                          "'Authorization: Bearer <token>'\"}");
+		snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"event-system\"%s\r\n",
+		         gc->token_seen ? ", error=\"invalid_token\"" : "");
+		reason = "Unauthorized";
+	} else {
+		/* the message is the gate's own text plus header values cut to
+		 * printable ASCII (framing_error) */
+		bool expect = gc->refuse_status == 417;
+		snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}",
+		         expect ? "expectation_failed" : "bad_request", gc->refuse_message);
+		reason = expect ? "Expectation Failed" : "Bad Request";
+	}
+	char reply[1024];
 	int len = snprintf(reply, sizeof reply,
-	                   "HTTP/1.1 401 Unauthorized\r\n"
+	                   "HTTP/1.1 %d %s\r\n"
 	                   "Content-Type: application/json; charset=utf-8\r\n"
-	                   "WWW-Authenticate: Bearer realm=\"event-system\"%s\r\n"
+	                   "%s"
 	                   "Content-Length: %zu\r\n"
 	                   "Connection: close\r\n\r\n%s",
-	                   gc->token_seen ? ", error=\"invalid_token\"" : "", strlen(body), body);
+	                   gc->refuse_status, reason, extra, strlen(body), body);
 	gc->phase = GATE_REFUSED;
 	evutil_socket_t fd = bufferevent_getfd(gc->bev);
 	if (fd >= 0) {
 		/* A fresh socket buffer takes this whole; if not, the client gets
 		 * a cut answer and the close. */
 		if (send(fd, reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			LOG_DEBUG("auth", "could not send the 401 before closing");
+			LOG_DEBUG("http", "could not send the %d before closing", gc->refuse_status);
 		/* evhttp reads end-of-file next and frees the connection. */
 		shutdown(fd, SHUT_RDWR);
 	}
-	atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
-	char client[INET6_ADDRSTRLEN + 8] = "?";
-	struct sockaddr_storage peer;
-	socklen_t peer_len = sizeof peer;
-	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		unsigned port = 0;
-		if (peer.ss_family == AF_INET) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)&peer;
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-			port = ntohs(in->sin_port);
-		} else if (peer.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&peer;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-			port = ntohs(in6->sin6_port);
-		}
-		snprintf(client, sizeof client, "%s:%u", host, port);
+	char client[INET6_ADDRSTRLEN + 8];
+	client_of(fd, client, sizeof client);
+	if (gc->refuse_status == 401) {
+		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
+		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
+		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
+	} else {
+		LOG_WARN("http", "request refused after its headers (%d): %s (client=%s)", gc->refuse_status,
+		         gc->refuse_message, client);
 	}
-	LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body (client=%s)",
-	         gc->token_seen ? "an unknown" : "no", client);
 	evbuffer_drain(input, evbuffer_get_length(input));
+}
+
+/* Refuse the current head now, or when its turn comes. */
+static void refuse_head(gate_conn *gc, struct evbuffer *input)
+{
+	if (gc->head_start == 0 && !gc->in_flight && evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0)
+		refuse(gc, input);
+	else
+		gc->phase = GATE_PENDING; /* see on_input */
+}
+
+/* Copy a header value into a message: printable ASCII other than " and \\,
+ * at most 32 bytes, so the JSON and the log line stay clean. */
+static void quote_value(char *out, size_t size, const char *value)
+{
+	size_t n = 0;
+	for (const char *p = value; *p && n + 1 < size && n < 32; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? *p : '?';
+	out[n] = '\0';
+}
+
+/* Whether evhttp reads a body after the current head (evhttp_get_body):
+ * not for HEAD and TRACE; chunked, or a Content-Length above 0. */
+static bool head_has_body(const gate_conn *gc)
+{
+	if (!gc->may_have_body)
+		return false;
+	return gc->chunked || (gc->length_count > 0 && strspn(gc->length, "0") != strlen(gc->length));
+}
+
+/* What is wrong with the framing of the current head: sets the refusal
+ * and returns true. */
+static bool framing_error(gate_conn *gc)
+{
+	char shown[40];
+	gc->refuse_status = 400;
+	if (gc->length_count > 0 && gc->length[0] == '\0') {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "Content-Length must be 1 to 19 digits (no sign, spaces inside, hex or list)");
+		return true;
+	}
+	if (gc->lengths_differ) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "Content-Length is given more than once with different values");
+		return true;
+	}
+	if (gc->coding_count > 1) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "Transfer-Encoding is given more than once: send one header, 'Transfer-Encoding: chunked'");
+		return true;
+	}
+	if (gc->coding_count == 1 && gc->length_count > 0) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "a request has Content-Length or Transfer-Encoding, not both (RFC 9112 section 6.3)");
+		return true;
+	}
+	if (gc->coding_count == 1 && !gc->chunked) {
+		/* evhttp de-chunks only "chunked" exactly; a list that names no
+		 * other coding (gzip...) is broken framing; other codings get the
+		 * handlers' 501 */
+		bool other_coding = false, chunked_seen = false, empty = false, twice = false, identity = false;
+		const char *p = gc->coding;
+		for (;;) {
+			p += strspn(p, " \t");
+			size_t n = strcspn(p, ",");
+			size_t t = n;
+			while (t && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+				t--;
+			if (t == 0)
+				empty = true;
+			else if (t == 7 && strncasecmp(p, "chunked", 7) == 0)
+				twice |= chunked_seen, chunked_seen = true;
+			else if (t == 8 && strncasecmp(p, "identity", 8) == 0)
+				identity = true;
+			else
+				other_coding = true;
+			if (p[n] != ',')
+				break;
+			p += n + 1;
+		}
+		if (empty || twice || identity || !other_coding) {
+			quote_value(shown, sizeof shown, gc->coding);
+			snprintf(gc->refuse_message, sizeof gc->refuse_message,
+			         "Transfer-Encoding '%s' is not a framing this server reads: send "
+			         "'Transfer-Encoding: chunked' alone or a Content-Length",
+			         shown);
+			return true;
+		}
+	}
+	if (head_has_body(gc) && gc->http11 && gc->expect_other) {
+		gc->refuse_status = 417;
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "the only Expect this server meets is '100-continue'");
+		return true;
+	}
+	return false;
 }
 
 static void end_of_head(gate_conn *gc, struct evbuffer *input)
 {
-	if ((gc->token_seen && gc->token_valid) || !tokens_configured(gc->gate)) {
-		step_aside(gc);
+	if (framing_error(gc)) {
+		refuse_head(gc, input);
 		return;
 	}
-	if (!gc->declares_body) {
-		gc->phase = GATE_HEAD_START; /* evhttp answers it at once (401, /health, ...) */
+	bool has_body = head_has_body(gc);
+	if (gc->check_tokens && gc->token_seen && gc->token_valid)
+		gc->check_tokens = false; /* this connection showed a valid token */
+	if (has_body && gc->check_tokens && tokens_configured(gc->gate)) {
+		gc->refuse_status = 401;
+		refuse_head(gc, input);
 		return;
 	}
-	if (gc->head_start == 0 && evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0)
-		refuse(gc, input);
-	else
-		gc->phase = GATE_PENDING; /* see on_input */
+	/* a head without a body: the next one follows at once (evhttp answers
+	 * this one first: 401, /health, ...) */
+	gc->phase = has_body ? GATE_BODY : GATE_HEAD_START;
 }
 
 /* One header line (without its line end), as evhttp will read it. */
@@ -197,7 +344,13 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		if (len == 0)
 			return; /* a stray line end between requests */
 		gc->phase = GATE_HEADERS;
-		gc->token_seen = gc->token_valid = gc->declares_body = false;
+		gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
+		gc->length_count = gc->coding_count = 0;
+		gc->length[0] = gc->coding[0] = '\0';
+		/* the request line: METHOD SP URI SP HTTP/x.y */
+		gc->may_have_body = !((len >= 5 && memcmp(line, "HEAD ", 5) == 0) ||
+		                      (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
+		gc->http11 = len >= 8 && memcmp(line + len - 8, "HTTP/1.1", 8) == 0;
 		return;
 	}
 	if (len == 0) {
@@ -220,10 +373,19 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			gc->token_valid = token_valid(gc->gate, value);
 		gc->token_seen = true;
 	} else if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
-		if (strcmp(value, "0") != 0)
-			gc->declares_body = true;
+		size_t n = strlen(value);
+		bool digits = n >= 1 && n <= 19 && strspn(value, "0123456789") == n;
+		if (gc->length_count++ == 0)
+			snprintf(gc->length, sizeof gc->length, "%s", digits ? value : "");
+		else if (!digits || strcmp(value, gc->length) != 0)
+			gc->lengths_differ = true;
 	} else if (name_len == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
-		gc->declares_body = true;
+		if (gc->coding_count++ == 0) {
+			snprintf(gc->coding, sizeof gc->coding, "%s", value);
+			gc->chunked = strcasecmp(value, "chunked") == 0;
+		}
+	} else if (name_len == 6 && strncasecmp(line, "Expect", 6) == 0) {
+		gc->expect_other |= strcasecmp(value, "100-continue") != 0;
 	}
 }
 
@@ -279,6 +441,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 			refuse(gc, buf);
 			return;
 		}
+
 	}
 	if (info->n_added > 0)
 		read_lines(gc, buf);
@@ -286,8 +449,6 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 
 gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev)
 {
-	if (!tokens_configured(gate))
-		return NULL; /* nothing to check */
 	gate_conn *gc = calloc(1, sizeof *gc);
 	if (!gc || !evbuffer_add_cb(bufferevent_get_input(bev), on_input, gc)) {
 		free(gc);
@@ -296,7 +457,28 @@ gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev)
 	gc->gate = gate;
 	gc->bev = bev;
 	gc->phase = GATE_HEAD_START;
+	gc->check_tokens = tokens_configured(gate);
 	return gc;
+}
+
+void http_gate_request_read(gate_conn *gc)
+{
+	if (!gc)
+		return;
+	gc->in_flight = true;
+	if (gc->phase != GATE_BODY)
+		return;
+	/* evhttp consumed the head and the body: the next head starts at the
+	 * front of the input */
+	gc->phase = GATE_HEAD_START;
+	gc->examined = gc->head_start = 0;
+	read_lines(gc, bufferevent_get_input(gc->bev));
+}
+
+void http_gate_answered(gate_conn *gc)
+{
+	if (gc)
+		gc->in_flight = false;
 }
 
 void http_gate_untrack(gate_conn *gc)

@@ -1,10 +1,15 @@
 /*
- * The request-head gate: when tokens are configured, a request that
- * declares a body (Content-Length other than 0, or Transfer-Encoding) but
- * carries no valid bearer token is answered 401 right after its headers,
- * before any of its body is read, and its connection is closed.  Without
- * it, every unauthenticated client could make the daemon hold a body of up
- * to 2 x event.max_event_size + 64 KiB (docs/security.md).
+ * The request-head gate reads each request head before evhttp does.  It
+ * refuses in JSON (400, 417) framing that evhttp would answer with an HTML
+ * page or read in a way open to request smuggling (conflicting or
+ * non-digit Content-Length, Content-Length with Transfer-Encoding, a
+ * Transfer-Encoding evhttp does not de-chunk, an Expect other than
+ * 100-continue), and closes the connection.  When tokens are configured,
+ * a request that declares a body but carries no valid bearer token is
+ * answered 401 right after its headers, before any of its body is read,
+ * and its connection is closed.  Without it, every unauthenticated client
+ * could make the daemon hold a body of up to 2 x event.max_event_size +
+ * 64 KiB (docs/security.md).
  *
  * One gate per HTTP thread, used only on that thread.  The gate is only a
  * filter in front of evhttp: evhttp still parses every request and the
@@ -35,11 +40,17 @@ void http_gate_free(http_gate *gate);
  * from it, and calls http_gate_untrack() when the connection closes (while
  * the bufferevent still exists). */
 
-/* Start reading request heads on `bev`; NULL when there is nothing to
- * check (no tokens configured) or no memory: the connection is not gated. */
+/* Start reading request heads on `bev`; NULL when out of memory: the
+ * connection is not gated. */
 gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev);
 /* Stop and forget (NULL: nothing). */
 void http_gate_untrack(gate_conn *gc);
+/* evhttp handed the connection's current request to the handlers (its
+ * head and body are read) / its answer is written.  The gate reads the
+ * head after a body only from then, and answers a refused head at once
+ * only when no answer is outstanding.  NULL: nothing. */
+void http_gate_request_read(gate_conn *gc);
+void http_gate_answered(gate_conn *gc);
 
 /* For evhttp_set_bevcb(): the bufferevent of a new connection (arg is the
  * gate), or NULL to let evhttp make its own (no tokens configured). */

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Request framing that libevent would read leniently (a smuggling hazard)
+# or answer with an HTML page is refused in JSON right after the head, with
+# or without tokens configured, and the connection is closed: two different
+# Content-Length headers (libevent took the first), a Content-Length with a
+# sign or other non-digits, Content-Length beside Transfer-Encoding, a
+# Transfer-Encoding libevent does not de-chunk (identity, empty, "chunked,
+# chunked", two headers), and an Expect other than 100-continue (417).
+# A refused head after a good request is answered after that request.
+set -eu
+. "$(dirname "$0")/lib.sh"
+trap '' PIPE
+
+stage_plugin recorder
+write_config <<'YAML'
+server: {port: @PORT@}
+logging: {format: text, access_log: false}
+plugins:
+  directory: @PLUGDIR@
+  settings:
+    recorder: {config: {record: @TMP@/recorder.txt}}
+YAML
+start_daemon
+
+# raw BYTES: sends them on one connection and prints every answer until the
+# daemon closes it (5 s at most; "NOT CLOSED" then)
+cat > "$TMP/raw.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+out, deadline = b"", time.monotonic() + 5
+try:
+    while time.monotonic() < deadline:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    else:
+        out += b"\nNOT CLOSED"
+except socket.timeout:
+    out += b"\nNOT CLOSED"
+except ConnectionResetError:
+    pass
+sys.stdout.write(out.decode("latin-1"))
+PY
+raw() { python3 "$TMP/raw.py" "$PORT" "$1"; }
+EVENT='{"name":"frame.ok"}' # 19 bytes
+POST='POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n'
+
+refused() { # WHAT STATUS ERROR MESSAGE-PART REQUEST
+	local out
+	out=$(raw "$5")
+	case "$out" in
+	"HTTP/1.1 $2 "*) ;;
+	*) fail "$1: expected a $2 first, got: $(printf '%s' "$out" | head -c 300)" ;;
+	esac
+	case "$out" in *'"error":"'"$3"'"'*"$4"*) ;; *) fail "$1: not the JSON error $3 saying '$4': $out" ;; esac
+	case "$out" in *"NOT CLOSED"*) fail "$1: the connection stayed open after the refusal" ;; esac
+	case "$out" in *'<html'* | *'<HTML'*) fail "$1: an HTML page: $out" ;; esac
+	pass "$1: $2 $3, closed"
+}
+refused "two different Content-Length" 400 bad_request "different values" \
+	"${POST}Content-Length: 19\r\nContent-Length: 5\r\n\r\n$EVENT"
+refused "Content-Length: +19" 400 bad_request "1 to 19 digits" "${POST}Content-Length: +19\r\n\r\n$EVENT"
+refused "Content-Length: 0x13" 400 bad_request "1 to 19 digits" "${POST}Content-Length: 0x13\r\n\r\n$EVENT"
+refused "Content-Length with Transfer-Encoding" 400 bad_request "not both" \
+	"${POST}Content-Length: 19\r\nTransfer-Encoding: chunked\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n"
+refused "Transfer-Encoding: identity" 400 bad_request "not a framing" \
+	"${POST}Transfer-Encoding: identity\r\n\r\n$EVENT"
+refused "an empty Transfer-Encoding" 400 bad_request "not a framing" "${POST}Transfer-Encoding:\r\n\r\n$EVENT"
+refused "Transfer-Encoding: chunked, chunked" 400 bad_request "not a framing" \
+	"${POST}Transfer-Encoding: chunked, chunked\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n"
+refused "two Transfer-Encoding headers" 400 bad_request "more than once" \
+	"${POST}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n"
+refused "Expect: foo" 417 expectation_failed "100-continue" "${POST}Expect: foo\r\nContent-Length: 19\r\n\r\n$EVENT"
+
+# after a good request with a body, on the same connection
+out=$(raw "${POST}Content-Length: 19\r\n\r\n${EVENT}${POST}Content-Length: +19\r\n\r\n$EVENT")
+[ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | wc -l)" = 2 ] || fail "pipelined: expected two answers: $out"
+printf '%s' "$out" | head -1 | grep -q '^HTTP/1.1 202' || fail "pipelined: the good request was not answered first: $out"
+case "$out" in *'HTTP/1.1 400 '*'1 to 19 digits'*) ;; *) fail "pipelined: the bad head was not refused after it: $out" ;; esac
+pass "a bad head after a good request with a body: the good one is answered 202, then the 400"
+
+# what stays accepted
+out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
+case "$out" in "HTTP/1.1 202 "*) ;; *) fail "a chunked body was not accepted: $out" ;; esac
+out=$(raw "${POST}Content-Length: 19\r\nContent-Length: 19\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n$EVENT")
+case "$out" in *"HTTP/1.1 202 "*) ;; *) fail "an identical Content-Length twice with Expect: 100-continue: $out" ;; esac
+out=$(raw "${POST}Transfer-Encoding: gzip, chunked\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
+case "$out" in "HTTP/1.1 501 "*'not_implemented'*) ;; *) fail "gzip, chunked: $out" ;; esac
+pass "chunked, a repeated identical Content-Length and Expect: 100-continue are accepted; other codings stay 501"
+
+expect_log "request refused after its headers (400): Content-Length is given more than once"
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
