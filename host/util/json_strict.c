@@ -27,9 +27,9 @@ static void skip_space(scan *c)
 		c->p++;
 }
 
-/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
+size_t utf8_sequence_length(const char *text, size_t avail)
 {
+	const unsigned char *s = (const unsigned char *)text;
 	unsigned char b = s[0];
 	if (b < 0x80)
 		return 1;
@@ -64,7 +64,7 @@ bool utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	while (p < end) {
-		size_t n = utf8_sequence(p, (size_t)(end - p));
+		size_t n = utf8_sequence_length((const char *)p, (size_t)(end - p));
 		if (!n)
 			return false;
 		p += n;
@@ -77,7 +77,7 @@ void utf8_repair(char *s)
 	unsigned char *p = (unsigned char *)s;
 	size_t avail = strlen(s);
 	while (*p) {
-		size_t n = utf8_sequence(p, avail);
+		size_t n = utf8_sequence_length((const char *)p, avail);
 		if (!n) {
 			*p = '?';
 			n = 1;
@@ -151,7 +151,7 @@ static bool string(scan *c)
 			}
 			continue;
 		}
-		size_t n = utf8_sequence(c->p, (size_t)(c->end - c->p));
+		size_t n = utf8_sequence_length((const char *)c->p, (size_t)(c->end - c->p));
 		if (!n)
 			return fail(c, "invalid UTF-8 in a string");
 		c->p += n;

@@ -32,6 +32,9 @@ bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict
 /* Whether s[0..len) is well-formed UTF-8 (Unicode 15, table 3-7).  NUL
  * bytes are valid UTF-8: callers that cannot carry them check separately. */
 bool utf8_valid(const char *s, size_t len);
+/* The length (1..4) of the valid UTF-8 sequence at s (avail bytes there,
+ * at least 1), or 0 when the bytes there are not one. */
+size_t utf8_sequence_length(const char *s, size_t avail);
 
 /* Replace every byte of s that is not part of a valid UTF-8 sequence with
  * '?', in place (for messages that quote a client's bytes, or cut them). */

@@ -6,6 +6,8 @@
 
 #include "util/log.h"
 
+#include "util/json_strict.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,11 +68,28 @@ bool log_format_parse(const char *text, log_format *out)
 	return true;
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Bytes that are not part of valid UTF-8 (a request path, a header value)
+ * are written as the text \xNN, so every line is valid UTF-8. */
+static size_t append_byte_text(char *buf, size_t len, unsigned char c, bool json)
+{
+	buf[len++] = '\\';
+	if (json)
+		buf[len++] = '\\'; /* the JSON string holds a backslash */
+	buf[len++] = 'x';
+	buf[len++] = hex_digits[c >> 4];
+	buf[len++] = hex_digits[c & 15];
+	return len;
+}
+
 /* Append `s` to buf as the inside of a JSON string; returns new length. */
 static size_t append_json_escaped(char *buf, size_t len, size_t cap, const char *s)
 {
-	for (; *s && len + 7 < cap; s++) {
+	size_t left = strlen(s);
+	while (left && len + 7 < cap) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = 1;
 		if (c == '"' || c == '\\') {
 			buf[len++] = '\\';
 			buf[len++] = (char)c;
@@ -79,29 +98,46 @@ static size_t append_json_escaped(char *buf, size_t len, size_t cap, const char 
 			buf[len++] = 'n';
 		} else if (c < 0x20) {
 			len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", c);
-		} else {
+		} else if (c < 0x80) {
 			buf[len++] = (char)c;
+		} else if ((n = utf8_sequence_length(s, left)) == 0) {
+			n = 1;
+			len = append_byte_text(buf, len, c, true);
+		} else {
+			memcpy(buf + len, s, n); /* n <= 4: room is kept */
+			len += n;
 		}
+		s += n;
+		left -= n;
 	}
 	return len;
 }
 
-/* Append `s` to buf for a text line: control bytes (and DEL) become \xNN,
- * so text from clients (request paths, event names, header values) cannot
- * end the line, forge another one or drive a terminal.  Returns new length. */
+/* Append `s` to buf for a text line: control bytes (and DEL) and bytes
+ * that are not valid UTF-8 become \xNN, so text from clients (request
+ * paths, event names, header values) cannot end the line, forge another
+ * one or drive a terminal.  Returns new length. */
 static size_t append_text_escaped(char *buf, size_t len, size_t cap, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	for (; *s && len + 5 < cap; s++) {
+	size_t left = strlen(s);
+	while (left && len + 5 < cap) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = 1;
 		if (c < 0x20 || c == 0x7f) {
-			buf[len++] = '\\';
-			buf[len++] = 'x';
-			buf[len++] = hex[c >> 4];
-			buf[len++] = hex[c & 15];
-		} else {
+			len = append_byte_text(buf, len, c, false);
+		} else if (c < 0x80) {
 			buf[len++] = (char)c;
+		} else if ((n = utf8_sequence_length(s, left)) == 0) {
+			n = 1;
+			len = append_byte_text(buf, len, c, false);
+		} else {
+			if (len + n + 1 >= cap)
+				break;
+			memcpy(buf + len, s, n);
+			len += n;
 		}
+		s += n;
+		left -= n;
 	}
 	return len;
 }
