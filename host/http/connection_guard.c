@@ -423,12 +423,14 @@ void connection_guard_metrics_render(struct evbuffer *out)
 	                    "# HELP eventsys_http_connections_closed_total HTTP connections the server closed, by reason.\n"
 	                    "# TYPE eventsys_http_connections_closed_total counter\n"
 	                    "eventsys_http_connections_closed_total{reason=\"request_deadline\"} %llu\n"
+	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n"
 	                    "# HELP eventsys_http_accept_pauses_total Times an HTTP thread stopped accepting, by reason.\n"
 	                    "# TYPE eventsys_http_accept_pauses_total counter\n"
 	                    "eventsys_http_accept_pauses_total{reason=\"connection_limit\"} %llu\n"
 	                    "eventsys_http_accept_pauses_total{reason=\"accept_failed\"} %llu\n",
 	                    atomic_load(&open_connections), atomic_load(&limit_connections),
 	                    (unsigned long long)atomic_load(&cut_at_deadline),
+	                    (unsigned long long)http_gate_refused_framing(),
 	                    (unsigned long long)atomic_load(&pauses_at_limit),
 	                    (unsigned long long)atomic_load(&pauses_accept_failed));
 }

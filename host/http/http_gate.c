@@ -34,6 +34,7 @@
 #include "http/http_gate.h"
 
 #include <event2/buffer.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,14 @@ static void step_aside(gate_conn *gc)
 	evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
 }
 
+/* Heads refused for their framing (400, 417), process-wide. */
+static _Atomic uint64_t refused_framing;
+
+uint64_t http_gate_refused_framing(void)
+{
+	return atomic_load_explicit(&refused_framing, memory_order_relaxed);
+}
+
 static void client_of(evutil_socket_t fd, char *client, size_t size)
 {
 	snprintf(client, size, "?");
@@ -216,6 +225,7 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
 		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
 	} else {
+		atomic_fetch_add_explicit(&refused_framing, 1, memory_order_relaxed);
 		LOG_WARN("http", "request refused after its headers (%d): %s (client=%s)", gc->refuse_status,
 		         gc->refuse_message, client);
 	}

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "control/daemon.h"
 
@@ -51,6 +52,9 @@ void http_gate_untrack(gate_conn *gc);
  * only when no answer is outstanding.  NULL: nothing. */
 void http_gate_request_read(gate_conn *gc);
 void http_gate_answered(gate_conn *gc);
+/* Requests refused (and their connections closed) for their framing, by
+ * every gate: for the metrics. */
+uint64_t http_gate_refused_framing(void);
 
 /* For evhttp_set_bevcb(): the bufferevent of a new connection (arg is the
  * gate), or NULL to let evhttp make its own (no tokens configured). */

@@ -9,6 +9,7 @@
 # A refused head after a good request is answered after that request.
 set -eu
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/resource_lib.sh"
 trap '' PIPE
 
 stage_plugin recorder
@@ -91,5 +92,8 @@ case "$out" in "HTTP/1.1 501 "*'not_implemented'*) ;; *) fail "gzip, chunked: $o
 pass "chunked, a repeated identical Content-Length and Expect: 100-continue are accepted; other codings stay 501"
 
 expect_log "request refused after its headers (400): Content-Length is given more than once"
+refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
+[ "$refusals" = 10 ] || fail "metrics count $refusals connections closed for bad framing (10 were refused)"
+pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
