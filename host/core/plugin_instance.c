@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/delivery_watch.h"
 #include "core/host_api.h"
@@ -36,7 +37,15 @@ struct plugin_instance {
 	plugin_counter counters[PLUGIN_MAX_COUNTERS];
 	_Atomic size_t counter_count;
 	refusal_summary queue_full; /* log lines for events its full queue refused */
+	/* shutdown() runs on its own thread so that it has a deadline; one that
+	 * overran it is joined by plugin_instance_unref() once it returned. */
+	pthread_t shutdown_thread;
+	bool shutdown_overran;
+	atomic_bool shutdown_returned;
 };
+
+/* shutdown() gets what is left of the stop deadline, and at least this. */
+#define SHUTDOWN_MIN_MS 1000
 
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
 {
@@ -199,6 +208,46 @@ out_fail:
 	return NULL;
 }
 
+static void *shutdown_main(void *arg)
+{
+	plugin_instance *inst = arg;
+	inst->desc->shutdown(inst->state);
+	atomic_store(&inst->shutdown_returned, true);
+	return NULL;
+}
+
+/* Call the plugin's shutdown() and wait for it until `deadline_us`, but at
+ * least SHUTDOWN_MIN_MS.  One that overruns is left running: the plugin
+ * stays loaded (its code mapped, its state untouched) and the thread is
+ * joined when the instance is freed, if it returned by then. */
+static void call_shutdown(plugin_instance *inst, int64_t deadline_us)
+{
+	int64_t min_deadline = clock_monotonic_us() + SHUTDOWN_MIN_MS * 1000;
+	if (deadline_us < min_deadline)
+		deadline_us = min_deadline;
+	int rc = pthread_create(&inst->shutdown_thread, NULL, shutdown_main, inst);
+	if (rc != 0) {
+		LOG_WARN(inst->desc->name, "cannot start a thread for shutdown() (%s): calling it without a deadline",
+		         strerror(rc));
+		inst->desc->shutdown(inst->state);
+		return;
+	}
+	int64_t left = deadline_us - clock_monotonic_us();
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(left / 1000000);
+	until.tv_nsec += (long)(left % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(inst->shutdown_thread, NULL, &until) == 0)
+		return;
+	inst->shutdown_overran = true;
+	LOG_ERROR(inst->desc->name, "shutdown() did not return before the shutdown deadline; "
+	          "left running, the plugin stays loaded");
+}
+
 int plugin_instance_start(plugin_instance *inst)
 {
 	if (worker_pool_start(inst->pool) != 0)
@@ -225,15 +274,29 @@ uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 		return undelivered;
 	}
 	if (inst->initialised && inst->desc->shutdown)
-		inst->desc->shutdown(inst->state);
+		call_shutdown(inst, deadline_us);
 	inst->initialised = false;
 	return undelivered;
 }
 
 void plugin_instance_reopen(plugin_instance *inst)
 {
-	if (inst->initialised && inst->desc->reopen)
+	if (!inst->initialised || !inst->desc->reopen)
+		return;
+	if (!inst->started) {
 		inst->desc->reopen(inst->state);
+		return;
+	}
+	/* A running handler ends within the deadline or is abandoned (stuck):
+	 * either way the wait is bounded by it. */
+	int64_t deadline = clock_monotonic_us() + (int64_t)inst->policy.timeout_ms * 1000 + 100000;
+	uint32_t inside = worker_pool_pause(inst->pool, deadline);
+	if (inside == 0)
+		inst->desc->reopen(inst->state);
+	else
+		LOG_WARN(inst->desc->name, "reopen() skipped: %u handler%s still running past the %u ms deadline", inside,
+		         inside == 1 ? "" : "s", inst->policy.timeout_ms);
+	worker_pool_resume(inst->pool);
 }
 
 bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_settings *settings,
@@ -267,6 +330,13 @@ void plugin_instance_unref(plugin_instance *inst)
 		return;
 	if (inst->initialised && !inst->started && inst->desc->shutdown)
 		inst->desc->shutdown(inst->state); /* created but never started (check-config, failed start) */
+	if (inst->shutdown_overran) {
+		if (!atomic_load(&inst->shutdown_returned)) {
+			LOG_ERROR(inst->desc->name, "not unloading: its shutdown() is still running");
+			return;
+		}
+		pthread_join(inst->shutdown_thread, NULL);
+	}
 	if (inst->pool && worker_pool_destroy(inst->pool) != 0) {
 		/* A thread is still inside the plugin: leave pool, instance and
 		 * image alive for it rather than unmap code it is running. */

@@ -47,7 +47,9 @@ int plugin_instance_start(plugin_instance *instance);
 /* Drain until `deadline_us` (monotonic), stop the workers, call shutdown().
  * Returns the number of undelivered events. */
 uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
-/* Ask the plugin to reopen its files (SIGHUP). */
+/* Ask the plugin to reopen its files (SIGHUP), never while a handler runs:
+ * the pool is paused first; when a handler is still running (or stuck) past
+ * the plugin's handler deadline, reopen() is skipped and that is logged. */
 void plugin_instance_reopen(plugin_instance *instance);
 
 /* Whether an instance created now from `settings`/`defaults` would run

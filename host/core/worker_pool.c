@@ -65,6 +65,7 @@ struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work_ready;  /* workers wait here */
 	pthread_cond_t supervisor_wake;
+	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
 	unsigned idle_waiters;
 	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
 
@@ -83,6 +84,11 @@ struct worker_pool {
 	bool supervisor_stop;
 
 	atomic_bool stopping;
+	/* While set, no handler starts: the plugin's reopen() runs then.  A
+	 * worker publishes BUSY before it reads this, the pauser sets it
+	 * before it reads the workers' states (both seq_cst), so one of the
+	 * two always sees the other. */
+	atomic_bool paused;
 	int64_t stop_deadline_us; /* under lock; valid once stopping */
 	bool started;
 
@@ -322,7 +328,7 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		bool stopping = atomic_load(&p->stopping);
 		if (stopping && now >= p->stop_deadline_us)
 			return false;
-		w->batch_count = take_batch(p, w, now);
+		w->batch_count = atomic_load(&p->paused) ? 0 : take_batch(p, w, now);
 		if (w->batch_count)
 			return true;
 		if (stopping && p->retry_count == 0)
@@ -337,7 +343,7 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		/* Under a steady stream, the next event usually arrives within
 		 * microseconds: yield for a moment before sleeping, so producers
 		 * need not pay a futex wake-up per event. */
-		if (!stopping && spin_for_work(p))
+		if (!stopping && !atomic_load(&p->paused) && spin_for_work(p))
 			continue;
 		/* The lock was let go while spinning: a stop may have come (and
 		 * broadcast to nobody) meanwhile.  Waiting now would sleep through
@@ -379,7 +385,20 @@ static void *worker_main(void *arg)
 			w->batch_index = i;
 			atomic_store_explicit(&w->started_us, clock_monotonic_us(), memory_order_relaxed);
 			uint64_t busy = STATE(++w->seq, W_BUSY);
-			atomic_store_explicit(&w->state, busy, memory_order_release);
+			atomic_store(&w->state, busy);
+			if (atomic_load(&p->paused)) {
+				/* Paused (reopen() is about to run): no handler starts.
+				 * Give this and the rest of the batch back and wait. */
+				uint64_t expected = busy;
+				if (!atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE)))
+					goto abandoned; /* the supervisor took it meanwhile */
+				pthread_mutex_lock(&p->lock);
+				for (unsigned j = w->batch_count; j > i; j--)
+					ring_push_front(p, &w->batch[j - 1]);
+				w->batch_count = 0;
+				pthread_cond_broadcast(&p->quiet_changed);
+				goto next_batch_locked;
+			}
 
 			current_attempt = d.attempt;
 			err[0] = '\0';
@@ -393,6 +412,7 @@ static void *worker_main(void *arg)
 			uint64_t expected = busy;
 			if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, STATE(w->seq, W_IDLE),
 			                                             memory_order_acq_rel, memory_order_acquire)) {
+			abandoned:
 				/* Abandoned: the supervisor took this delivery (with its own
 				 * reference) and the rest of the batch.  Drop ours and leave. */
 				event_unref(d.event);
@@ -403,14 +423,21 @@ static void *worker_main(void *arg)
 				pthread_mutex_lock(&p->lock);
 				atomic_store(&w->exited, true);
 				pthread_cond_signal(&p->supervisor_wake);
+				pthread_cond_broadcast(&p->quiet_changed);
 				pthread_mutex_unlock(&p->lock);
 				return NULL;
+			}
+			if (atomic_load(&p->paused)) {
+				pthread_mutex_lock(&p->lock);
+				pthread_cond_broadcast(&p->quiet_changed);
+				pthread_mutex_unlock(&p->lock);
 			}
 			histogram_observe_us(&p->handler_latency, clock_monotonic_us() - started);
 			finish(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"));
 		}
 		w->batch_count = 0;
 		pthread_mutex_lock(&p->lock);
+	next_batch_locked:;
 	}
 out_locked:
 	pthread_mutex_unlock(&p->lock);
@@ -594,6 +621,7 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work_ready, NULL);
 	pthread_cond_init(&p->supervisor_wake, NULL);
+	pthread_cond_init(&p->quiet_changed, NULL);
 	atomic_init(&p->stopping, false);
 	return p;
 }
@@ -764,11 +792,55 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 	return undelivered;
 }
 
+/* Threads inside a handler now: busy live workers and stuck ones.  Under lock. */
+static uint32_t in_handler(worker_pool *p)
+{
+	uint32_t n = p->stuck;
+	for (size_t i = 0; i < p->slot_count; i++) {
+		worker *w = p->slots[i];
+		if (w && w->running && !w->abandoned && STATE_KIND(atomic_load(&w->state)) == W_BUSY)
+			n++;
+	}
+	return n;
+}
+
+uint32_t worker_pool_pause(worker_pool *p, int64_t deadline_us)
+{
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&p->paused, true);
+	uint32_t inside;
+	for (;;) {
+		reap_exited(p);
+		inside = in_handler(p);
+		if (inside == 0 || clock_monotonic_us() >= deadline_us)
+			break;
+		int64_t left = deadline_us - clock_monotonic_us();
+		struct timespec until = abs_realtime_in(left < 10000 ? left : 10000);
+		pthread_cond_timedwait(&p->quiet_changed, &p->lock, &until);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return inside;
+}
+
+void worker_pool_resume(worker_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&p->paused, false);
+	p->wakeups_pending = p->idle_waiters;
+	pthread_cond_broadcast(&p->work_ready);
+	pthread_mutex_unlock(&p->lock);
+}
+
 uint32_t worker_pool_stuck(worker_pool *p)
 {
 	pthread_mutex_lock(&p->lock);
 	reap_exited(p);
+	/* After stop, a live worker not joined yet may still enter a handler:
+	 * it counts too, so that shutdown() never runs beside it. */
 	uint32_t stuck = p->stuck;
+	for (size_t i = 0; atomic_load(&p->stopping) && i < p->slot_count; i++)
+		if (p->slots[i] && p->slots[i]->running && !p->slots[i]->abandoned)
+			stuck++;
 	pthread_mutex_unlock(&p->lock);
 	return stuck;
 }
@@ -795,6 +867,7 @@ int worker_pool_destroy(worker_pool *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work_ready);
 	pthread_cond_destroy(&p->supervisor_wake);
+	pthread_cond_destroy(&p->quiet_changed);
 	free(p->name);
 	free(p);
 	return 0;

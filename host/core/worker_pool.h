@@ -85,6 +85,13 @@ bool worker_pool_submit(worker_pool *pool, es_event *event);
  * not finished (also reported as DELIVERY_UNDELIVERED).  Threads still stuck
  * in a handler are left running: worker_pool_stuck() tells how many. */
 uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
+/* Let no handler start, and wait until `deadline_us` (monotonic) for the
+ * ones running (stuck ones included) to return.  Returns how many are still
+ * inside a handler: 0 means none runs until worker_pool_resume().  Events
+ * keep being queued meanwhile.  Call resume() whatever this returned. */
+uint32_t worker_pool_pause(worker_pool *pool, int64_t deadline_us);
+void worker_pool_resume(worker_pool *pool);
+
 /* Threads still inside a handler after stop; the pool must not be destroyed
  * (nor the plugin unloaded) while this is non-zero. */
 uint32_t worker_pool_stuck(worker_pool *pool);

@@ -200,11 +200,17 @@ typedef struct es_plugin_descriptor {
 	es_result (*handle)(void *state, const es_event *event, char *err, size_t err_size);
 
 	/* Called once after the last handle() has returned; frees `state`.
-	 * Optional (NULL). */
+	 * Not called while a handler is stuck past its deadline (the plugin then
+	 * stays loaded).  It has a deadline: what is left of
+	 * event.shutdown_timeout_ms, at least 1 s; past it the host logs it,
+	 * leaves the call running on its thread, keeps the plugin mapped and
+	 * goes on (the daemon exits, a reload completes).  Optional (NULL). */
 	void (*shutdown)(void *state);
 
 	/* Called on SIGHUP for plugins whose config did not change, so they can
-	 * reopen files (logrotate).  Optional (NULL). */
+	 * reopen files (logrotate).  No handle() starts meanwhile; the host
+	 * waits for the running ones up to the plugin's timeout_ms and skips
+	 * reopen() (logged) when one is still running then.  Optional (NULL). */
 	void (*reopen)(void *state);
 } es_plugin_descriptor;
 
