@@ -20,6 +20,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include "util/elf_check.h"
 #include "util/file_trust.h"
 
 static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -88,7 +89,7 @@ static int copy_to_memfd(int fd, const char *path, off_t size, char *err, size_t
 	const char *base = strrchr(path, '/');
 	char name[64];
 	snprintf(name, sizeof name, "es-plugin:%s", base ? base + 1 : path);
-	int mfd = memfd_create(name, MFD_CLOEXEC);
+	int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0) {
 		snprintf(err, err_size, "memfd_create: %s", strerror(errno));
 		return -1;
@@ -101,6 +102,12 @@ static int copy_to_memfd(int fd, const char *path, off_t size, char *err, size_t
 			close(mfd);
 			return -1;
 		}
+	}
+	/* The copy never changes again: what was checked is what is mapped. */
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		snprintf(err, err_size, "cannot seal the copy of %s: %s", path, strerror(errno));
+		close(mfd);
+		return -1;
 	}
 	return mfd;
 }
@@ -153,9 +160,23 @@ plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, 
 	}
 	if (!file_trusted(&st, service_uid, "plugin file", path, err, err_size))
 		goto out_close;
+	/* Loaded from a private copy made with sendfile() (reads, no mapping of
+	 * the original): a file truncated later cannot fault the mapped copy.
+	 * One changed while being copied, or cut short, is refused. */
 	int mfd = copy_to_memfd(fd, path, st.st_size, err, err_size);
 	if (mfd < 0)
 		goto out_close;
+	struct stat after;
+	if (fstat(fd, &after) != 0 || after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+		snprintf(err, err_size, "changed while being read (a copy still in progress?)");
+		close(mfd);
+		goto out_close;
+	}
+	if (!elf_file_complete(mfd, st.st_size, err, err_size)) {
+		close(mfd);
+		goto out_close;
+	}
 
 	char proc_path[64];
 	snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", mfd);

@@ -1,0 +1,24 @@
+/*
+ * Is a shared object whole?  dlopen() maps a plugin's segments where its
+ * program headers say; a file shorter than that (a copy in progress, a
+ * truncated download) maps without error and faults with SIGBUS when a
+ * page past its end is first touched, killing the process.  This reads the
+ * headers with pread() and checks that everything they name lies inside the
+ * file, before anything is mapped.
+ *
+ * Threads: any; no state.
+ */
+#ifndef ES_ELF_CHECK_H
+#define ES_ELF_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* True when `fd` (`size` bytes) is not an ELF object of this machine's class
+ * (the loader's own refusal then says why) or is one whose program headers,
+ * loadable segments and section headers all lie within `size`.  False, with
+ * `err` saying what is missing, otherwise. */
+bool elf_file_complete(int fd, off_t size, char *err, size_t err_size);
+
+#endif
