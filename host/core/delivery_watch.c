@@ -177,6 +177,58 @@ size_t delivery_watch_outcomes(delivery_watch *w, const watch_outcome **outcomes
 	return n;
 }
 
+typedef struct watch_list {
+	delivery_watch **items;
+	size_t count, capacity;
+	bool out_of_memory;
+} watch_list;
+
+/* event_base_foreach_event() callback: collect the watches (by their
+ * timeout event, the one added while a watch waits). */
+static int collect_waiting(const struct event_base *base, const struct event *ev, void *arg)
+{
+	watch_list *l = arg;
+	if (event_get_callback(ev) != on_timeout)
+		return 0;
+	if (l->count == l->capacity) {
+		size_t capacity = l->capacity ? l->capacity * 2 : 16;
+		delivery_watch **items = realloc(l->items, capacity * sizeof *items);
+		if (!items) {
+			l->out_of_memory = true;
+			return 1; /* stop here; the rest are taken on the next round */
+		}
+		l->items = items;
+		l->capacity = capacity;
+	}
+	l->items[l->count++] = event_get_callback_arg(ev);
+	return 0;
+}
+
+size_t delivery_watch_expire_all(struct event_base *base)
+{
+	size_t answered = 0;
+	bool again = true;
+	/* Events must not be changed while the base is walked: collect first.
+	 * done() closes each watch, which removes its timeout event. */
+	while (again) {
+		watch_list l = {0};
+		event_base_foreach_event(base, collect_waiting, &l);
+		for (size_t i = 0; i < l.count; i++) {
+			delivery_watch *w = l.items[i];
+			pthread_mutex_lock(&w->lock);
+			bool complete = w->armed && w->finished >= w->expected;
+			pthread_mutex_unlock(&w->lock);
+			if (!w->fired) {
+				fire(w, !complete);
+				answered++;
+			}
+		}
+		again = l.out_of_memory && l.count > 0;
+		free(l.items);
+	}
+	return answered;
+}
+
 void delivery_watch_close(delivery_watch *w)
 {
 	pthread_mutex_lock(&w->lock);

@@ -61,6 +61,11 @@ void delivery_watch_record(delivery_watch *watch, const char *plugin, delivery_o
  * per armed plugin in arm order ("pending" where none arrived).  Freezes
  * them: outcomes arriving later are ignored. */
 size_t delivery_watch_outcomes(delivery_watch *watch, const watch_outcome **outcomes);
+/* On `base`'s thread, when its loop is about to stop: every watch of that
+ * base still waiting gets its done() now, as a timeout (or as complete when
+ * all its outcomes are in), so that each waiting request is answered before
+ * the loop goes.  Returns how many were answered. */
+size_t delivery_watch_expire_all(struct event_base *base);
 /* On the base's thread: stop listening (frees the timer and the wake-up
  * event) and drop the creator's reference. */
 void delivery_watch_close(delivery_watch *watch);

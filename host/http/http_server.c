@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/delivery_watch.h"
 #include "http/connection_guard.h"
 #include "http/http_api.h"
 #include "http/http_gate.h"
@@ -28,6 +29,7 @@ typedef struct http_thread {
 	bool running;
 	struct event_base *base;
 	struct evhttp *http;
+	struct event *stop; /* activated by http_server_stop() */
 	connection_guard *guard; /* connection limit and request deadlines */
 	http_api_thread api; /* per-thread API state (buffers) */
 } http_thread;
@@ -37,10 +39,33 @@ struct http_server {
 	uint32_t count;
 };
 
+/* How long a stopping thread keeps its loop running after answering the
+ * requests that waited for outcomes, for those answers to be written. */
+#define STOP_FLUSH_MS 200
+
+/* On the thread, when the server stops: answer every request still waiting
+ * for outcomes (?wait=true) with what is known so far, give the answers a
+ * moment to be written, then leave the loop.  The waiters must not outlive
+ * the loop: their events belong to its base, which is freed after. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	http_thread *t = arg;
+	size_t answered = delivery_watch_expire_all(t->base);
+	if (answered)
+		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
+		         answered == 1 ? "" : "s");
+	struct timeval flush = {.tv_sec = 0, .tv_usec = STOP_FLUSH_MS * 1000};
+	event_base_loopexit(t->base, answered ? &flush : NULL);
+}
+
 static void *thread_main(void *arg)
 {
 	http_thread *t = arg;
 	event_base_dispatch(t->base);
+	/* A waiter that arrived while the answers were being flushed: answer
+	 * it too, and write what can be written without waiting. */
+	if (delivery_watch_expire_all(t->base))
+		event_base_loop(t->base, EVLOOP_NONBLOCK);
 	return NULL;
 }
 
@@ -131,7 +156,8 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		http_thread *t = &s->threads[i];
 		t->base = event_base_new();
 		t->http = t->base ? evhttp_new(t->base) : NULL;
-		if (!t->http) {
+		t->stop = t->base ? event_new(t->base, -1, 0, on_stop, t) : NULL;
+		if (!t->http || !t->stop) {
 			snprintf(err, err_size, "cannot create the HTTP server");
 			goto out_fail;
 		}
@@ -194,7 +220,7 @@ void http_server_stop(http_server *s)
 		return;
 	for (uint32_t i = 0; i < s->count; i++)
 		if (s->threads[i].running)
-			event_base_loopexit(s->threads[i].base, NULL); /* thread-safe; kept if the loop has not started yet */
+			event_active(s->threads[i].stop, EV_READ, 0); /* thread-safe; kept if the loop has not started yet */
 	for (uint32_t i = 0; i < s->count; i++) {
 		http_thread *t = &s->threads[i];
 		if (t->running)
@@ -203,6 +229,8 @@ void http_server_stop(http_server *s)
 			evhttp_free(t->http); /* closes the connections: before the guard */
 		connection_guard_free(t->guard);
 		http_api_thread_free(&t->api); /* its timer belongs to the base: before it */
+		if (t->stop)
+			event_free(t->stop);
 		if (t->base)
 			event_base_free(t->base);
 	}
