@@ -50,8 +50,9 @@ static void usage(FILE *out)
 	        "\n"
 	        "  -c, --config PATH      config file (default: $EVENT_SYSTEM_CONFIG, else %s)\n"
 	        "  -P, --plugin-dir DIR   load plugins from DIR instead of plugins.directory\n"
-	        "  -t, --check-config     load the config and every plugin as a start would,\n"
-	        "                         print what was found and exit (0: no problems)\n"
+	        "  -t, --check-config     load the config and every plugin as a start would\n"
+	        "                         (without running their init()), print what was\n"
+	        "                         found and exit (0: no problems)\n"
 	        "      --migrate          bring the database schema (database.dsn) up to this\n"
 	        "                         version's, applying sql/migrations in order, and exit\n"
 	        "  -V, --version          print version, build and library information\n"
@@ -160,7 +161,7 @@ static int check_config(const options *o)
 			printf("event_subscriptions: not readable (see the warning above)\n");
 	}
 	router *rt = router_create();
-	host_services services = {.router = rt, .max_event_size = config->max_event_size};
+	host_services services = {.router = rt, .max_event_size = config->max_event_size, .check_only = true};
 	plugin_registry reg = {0};
 	registry_report report;
 	int rc = plugin_registry_load(config, &services, geteuid(), &reg, &report, stdout);

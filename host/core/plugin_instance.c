@@ -195,6 +195,8 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		goto out_fail;
 	}
 
+	if (services->check_only)
+		return inst; /* not initialised: neither init() nor shutdown() runs */
 	es_status st = inst->desc->init(&inst->ctx, host_api_table(), &inst->state);
 	if (st != ES_STATUS_OK) {
 		snprintf(err, err_size, "init() failed with status %d (see the plugin's log lines above)", (int)st);

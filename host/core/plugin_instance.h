@@ -27,6 +27,10 @@ typedef struct host_services {
 	router *router;        /* where emit() sends events */
 	database *db;          /* where outcomes are recorded; NULL: no database (owned by the daemon) */
 	size_t max_event_size; /* limit for emitted data */
+	/* --check-config: load and check plugins without calling their code:
+	 * no init() (nor shutdown()), so a check has no side effects a plugin
+	 * author would not expect (files written, connections made). */
+	bool check_only;
 } host_services;
 
 #define PLUGIN_MAX_COUNTERS 16
