@@ -26,6 +26,7 @@
 #include "http/http_server.h"
 #include "util/log.h"
 #include "metrics/metrics.h"
+#include "core/crash_report.h"
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
 #include "control/reload.h"
@@ -234,6 +235,7 @@ static int run(const options *o)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	crash_report_install(); /* a plugin that faults is named before the process dies */
 	evthread_use_pthreads();
 
 	es_daemon daemon = {.config = config, .config_path = o->config_path, .plugin_dir_override = o->plugin_dir,

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/crash_report.h"
 #include "core/delivery_watch.h"
 #include "core/host_api.h"
 #include "util/log.h"
@@ -51,7 +52,9 @@ static es_result deliver(void *ctx, const es_event *event, char *err, size_t err
 {
 	plugin_instance *inst = ctx;
 	host_api_set_handling(event);
+	crash_report_enter(inst->desc->name, event->id, worker_pool_current_attempt());
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
+	crash_report_leave();
 	host_api_set_handling(NULL);
 	return r;
 }
