@@ -18,6 +18,7 @@ YAML
 # Under a sanitizer its own SEGV report would stand in for the default
 # action (and fail the test as a sanitizer report): let the signal kill.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
 start_daemon
 
 trigger fine.1
