@@ -227,7 +227,7 @@ static void *shutdown_main(void *arg)
  * joined when the instance is freed, if it returned by then. */
 static void call_shutdown(plugin_instance *inst, int64_t deadline_us)
 {
-	int64_t min_deadline = clock_monotonic_us() + SHUTDOWN_MIN_MS * 1000;
+	int64_t min_deadline = clock_monotonic_us() + (int64_t)SHUTDOWN_MIN_MS * 1000;
 	if (deadline_us < min_deadline)
 		deadline_us = min_deadline;
 	int rc = pthread_create(&inst->shutdown_thread, NULL, shutdown_main, inst);

@@ -156,7 +156,7 @@ uint64_t http_gate_refused_framing(void)
 static void client_of(evutil_socket_t fd, char *client, size_t size)
 {
 	snprintf(client, size, "?");
-	struct sockaddr_storage peer;
+	struct sockaddr_storage peer = {0};
 	socklen_t peer_len = sizeof peer;
 	if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
 		return;

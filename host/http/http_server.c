@@ -54,7 +54,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (answered)
 		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
 		         answered == 1 ? "" : "s");
-	struct timeval flush = {.tv_sec = 0, .tv_usec = STOP_FLUSH_MS * 1000};
+	struct timeval flush = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_MS * 1000};
 	event_base_loopexit(t->base, answered ? &flush : NULL);
 }
 
