@@ -24,10 +24,10 @@
  * reading it, i.e. once every earlier answer is written.
  *
  * Ownership: a gate_conn belongs to its connection: made by
- * http_gate_track(), freed by http_gate_untrack() when the connection
- * closes -- by the gate's own close callback when the gate owns the
- * connections (http_gate_new_connection; others then register through
- * http_gate_watch_close()), or by whoever owns them otherwise.
+ * http_gate_track() when the connection's bufferevent is made and freed by
+ * http_gate_untrack() when it closes, both called by the connection's owner
+ * (connection_guard.c, which owns every connection's bufferevent and close
+ * callback).
  */
 #include "config.h"
 
@@ -51,7 +51,6 @@
 /* The longest header line the gate reads: evhttp refuses larger heads
  * itself (MAX_HEADERS_SIZE in http_server.c). */
 #define GATE_MAX_LINE 16384
-#define GATE_BUCKETS 256
 
 typedef enum gate_phase {
 	GATE_HEAD_START, /* the next line starts a request */
@@ -65,7 +64,6 @@ typedef enum gate_phase {
 typedef struct gate_conn {
 	http_gate *gate;
 	struct bufferevent *bev;
-	struct evhttp_connection *conn; /* known once attached */
 	gate_phase phase;
 	size_t examined;     /* bytes at the front of the input the gate has read */
 	size_t head_start;   /* where the current head starts in the input */
@@ -85,32 +83,12 @@ typedef struct gate_conn {
 	/* what a refused head is answered, once its turn comes */
 	int refuse_status;
 	char refuse_message[256];
-	void (*on_close)(struct evhttp_connection *, void *); /* a watcher, or NULL */
-	void *on_close_arg;
-	struct gate_conn *next_pending; /* made, not yet attached */
-	struct gate_conn *next;         /* in its by_conn bucket */
 } gate_conn;
 
 struct http_gate {
 	es_daemon *daemon;
-	struct event *attach; /* attaches new connections once evhttp made them */
-	gate_conn *pending;
-	gate_conn *by_conn[GATE_BUCKETS];
 	char line[GATE_MAX_LINE + 1];
 };
-
-static size_t bucket_of(const struct evhttp_connection *conn)
-{
-	return ((uintptr_t)conn >> 4) % GATE_BUCKETS;
-}
-
-static gate_conn *find(http_gate *g, const struct evhttp_connection *conn)
-{
-	for (gate_conn *gc = g->by_conn[bucket_of(conn)]; gc; gc = gc->next)
-		if (gc->conn == conn)
-			return gc;
-	return NULL;
-}
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
@@ -500,96 +478,16 @@ void http_gate_untrack(gate_conn *gc)
 	free(gc);
 }
 
-/* ---- the gate as owner of the connections (http_gate_new_connection) ---- */
-
-static void on_closed(struct evhttp_connection *conn, void *arg)
-{
-	gate_conn *gc = arg;
-	if (gc->on_close)
-		gc->on_close(conn, gc->on_close_arg);
-	evhttp_connection_set_closecb(conn, NULL, NULL);
-	for (gate_conn **p = &gc->gate->by_conn[bucket_of(conn)]; *p; p = &(*p)->next)
-		if (*p == gc) {
-			*p = gc->next;
-			break;
-		}
-	http_gate_untrack(gc);
-}
-
-/* Right after http_gate_new_connection(): evhttp has made the connection
- * (the bufferevent's callback argument) and nothing of it ran yet. */
-static void on_attach(evutil_socket_t fd, short what, void *arg)
-{
-	http_gate *g = arg;
-	gate_conn *gc;
-	while ((gc = g->pending) != NULL) {
-		g->pending = gc->next_pending;
-		void *conn = NULL;
-		bufferevent_getcb(gc->bev, NULL, NULL, NULL, &conn);
-		gc->conn = conn;
-		size_t b = bucket_of(gc->conn);
-		gc->next = g->by_conn[b];
-		g->by_conn[b] = gc;
-		evhttp_connection_set_closecb(gc->conn, on_closed, gc);
-	}
-}
-
-struct bufferevent *http_gate_new_connection(struct event_base *base, void *arg)
-{
-	http_gate *g = arg;
-	if (!tokens_configured(g))
-		return NULL; /* nothing to check: evhttp makes its own */
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0); /* as evhttp makes it */
-	gate_conn *gc = bev ? http_gate_track(g, bev) : NULL;
-	if (!gc) {
-		if (bev)
-			bufferevent_free(bev);
-		return NULL;
-	}
-	/* evhttp makes the connection when this returns; the attach event runs
-	 * before the loop polls again, so before anything can close it. */
-	gc->next_pending = g->pending;
-	g->pending = gc;
-	event_active(g->attach, EV_TIMEOUT, 0);
-	return bev;
-}
-
-bool http_gate_watch_close(http_gate *gate, struct evhttp_connection *conn,
-                           void (*cb)(struct evhttp_connection *, void *), void *arg)
-{
-	gate_conn *gc = gate ? find(gate, conn) : NULL;
-	if (!gc)
-		return false;
-	gc->on_close = cb;
-	gc->on_close_arg = arg;
-	return true;
-}
-
 http_gate *http_gate_new(es_daemon *daemon, struct event_base *base)
 {
 	http_gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
 	g->daemon = daemon;
-	g->attach = event_new(base, -1, 0, on_attach, g);
-	if (!g->attach) {
-		free(g);
-		return NULL;
-	}
 	return g;
 }
 
 void http_gate_free(http_gate *gate)
 {
-	if (!gate)
-		return;
-	/* evhttp_free() closed every attached connection (freeing its
-	 * gate_conn); only ones made in the last loop pass remain. */
-	while (gate->pending) {
-		gate_conn *gc = gate->pending;
-		gate->pending = gc->next_pending;
-		free(gc); /* its bufferevent is gone with evhttp */
-	}
-	event_free(gate->attach);
 	free(gate);
 }

@@ -34,12 +34,10 @@ http_gate *http_gate_new(es_daemon *daemon, struct event_base *base);
 /* After the thread's evhttp is freed. */
 void http_gate_free(http_gate *gate);
 
-/* Two ways to use the gate.  Either it owns the connections: it makes each
- * one's bufferevent (http_gate_new_connection as evhttp's bevcb) and owns
- * its close callback (http_gate_watch_close for others).  Or whoever owns
- * them hands each new bufferevent to http_gate_track() before evhttp reads
- * from it, and calls http_gate_untrack() when the connection closes (while
- * the bufferevent still exists). */
+/* Whoever owns the connections (connection_guard.c) hands each new
+ * bufferevent to http_gate_track() before evhttp reads from it, and calls
+ * http_gate_untrack() when the connection closes (while the bufferevent
+ * still exists). */
 
 /* Start reading request heads on `bev`; NULL when out of memory: the
  * connection is not gated. */
@@ -55,16 +53,5 @@ void http_gate_answered(gate_conn *gc);
 /* Requests refused (and their connections closed) for their framing, by
  * every gate: for the metrics. */
 uint64_t http_gate_refused_framing(void);
-
-/* For evhttp_set_bevcb(): the bufferevent of a new connection (arg is the
- * gate), or NULL to let evhttp make its own (no tokens configured). */
-struct bufferevent *http_gate_new_connection(struct event_base *base, void *arg);
-
-/* The gate owns each gated connection's close callback: code that wants to
- * hear when a client goes away registers here (cb NULL: unregister).  False
- * when the connection is not gated; then set evhttp's close callback
- * directly. */
-bool http_gate_watch_close(http_gate *gate, struct evhttp_connection *conn,
-                           void (*cb)(struct evhttp_connection *, void *), void *arg);
 
 #endif
