@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/log.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_loader.h"
@@ -119,10 +119,10 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	router_swap(rt, routing_table_build(inst, (size_t)fanout, 1, NULL));
 
 	static const char data[] = "{\"order\":12345,\"total\":99.5,\"currency\":\"EUR\"}";
-	event_fields f = {.name = "bench.order.created", .source = "bench", .data = data, .data_len = sizeof data - 1};
+	es_event_fields f = {.name = "bench.order.created", .source = "bench", .data = data, .data_len = sizeof data - 1};
 	int64_t start = clock_monotonic_us();
 	for (uint64_t i = 0; i < events; i++) {
-		es_event *e = event_create(&f);
+		es_event *e = es_event_create(&f);
 		routing_table *t = router_acquire(rt);
 		dispatch_result res;
 		while (router_dispatch(t, e, &res) == DISPATCH_BUSY) {
@@ -130,7 +130,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 			sched_yield();
 		}
 		routing_table_release(t);
-		event_unref(e);
+		es_event_unref(e);
 	}
 	/* wait until every delivery is done */
 	for (;;) {

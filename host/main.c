@@ -22,7 +22,7 @@
 #include "db/database.h"
 #include "util/dsn.h"
 #include "model/es_config.h"
-#include "model/event.h"
+#include "model/es_event.h"
 #include "http/http_server.h"
 #include "util/log.h"
 #include "metrics/metrics.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/log.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_registry.h"

@@ -47,7 +47,7 @@ delivery_watch *delivery_watch_create(struct event_base *base, uint32_t timeout_
  * the request arrived with), and the timeout starts.  False when out of
  * memory. */
 bool delivery_watch_bind(delivery_watch *watch, size_t table_size);
-/* Take a reference for the event (before event_create). */
+/* Take a reference for the event (before es_event_create). */
 void delivery_watch_ref(delivery_watch *watch);
 void delivery_watch_release(delivery_watch *watch);
 

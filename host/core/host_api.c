@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/json_strict.h"
 #include "util/log.h"
 
@@ -72,7 +72,7 @@ static const char *api_event_attribute(const es_event *e, const char *key)
 static const char *api_event_json(const es_event *e, size_t *len)
 {
 	/* Building the cached JSON does not change what the event says. */
-	return event_json((es_event *)e, len);
+	return es_event_json((es_event *)e, len);
 }
 
 static uint32_t api_delivery_attempt(const es_event *e)
@@ -155,7 +155,7 @@ static es_status api_config_list_string(es_plugin_ctx *ctx, const char *path, si
 es_status host_emit_event(router *rt, database *db, const char *source, uint32_t depth, const char *name, const char *data_json,
                           size_t len, size_t max_size, char *err, size_t err_size)
 {
-	if (!name || !event_name_valid(name, strlen(name), err, err_size))
+	if (!name || !es_event_name_valid(name, strlen(name), err, err_size))
 		return ES_STATUS_INVALID;
 	if (depth > EMIT_MAX_DEPTH) {
 		snprintf(err, err_size, "event chain deeper than %d (a plugin emitting events that route back to it?)",
@@ -171,7 +171,7 @@ es_status host_emit_event(router *rt, database *db, const char *source, uint32_t
 		snprintf(err, err_size, "data is not valid JSON at byte %zu: %s", why.offset, why.reason);
 		return ES_STATUS_INVALID;
 	}
-	event_fields f = {.name = name,
+	es_event_fields f = {.name = name,
 	                  .source = source,
 	                  .data = data_json,
 	                  .data_len = len,
@@ -190,7 +190,7 @@ es_status host_emit_event(router *rt, database *db, const char *source, uint32_t
 	if (st == ADMIT_BUSY)
 		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
 	routing_table_release(table);
-	event_unref(event);
+	es_event_unref(event);
 	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
 }
 

@@ -9,10 +9,10 @@
 
 #include "core/plugin_instance.h"
 
-es_event *pipeline_event_create(database *db, event_fields *fields)
+es_event *pipeline_event_create(database *db, es_event_fields *fields)
 {
 	fields->seq = database_next_seq(db);
-	return event_create(fields);
+	return es_event_create(fields);
 }
 
 void pipeline_record(database *db, es_event *event)

@@ -39,12 +39,12 @@
 #include "core/delivery_watch.h"
 #include "core/router.h"
 #include "db/database.h"
-#include "model/event.h"
+#include "model/es_event.h"
 
 /* Accept: the event for `fields`, with a database key when a database
  * runs (fields->seq is set).  NULL when out of memory; the caller's watch
  * reference in fields->watch is then still the caller's. */
-es_event *pipeline_event_create(database *db, event_fields *fields);
+es_event *pipeline_event_create(database *db, es_event_fields *fields);
 
 /* Record, without waiting (no database, async mode, emitted events). */
 void pipeline_record(database *db, es_event *event);

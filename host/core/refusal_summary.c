@@ -5,7 +5,7 @@
 
 #include "core/refusal_summary.h"
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/log.h"
 
 #define INTERVAL_US ((int64_t)REFUSAL_SUMMARY_INTERVAL_S * 1000000)

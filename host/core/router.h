@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "model/pattern.h"
 
 #define ROUTER_MAX_TARGETS 256 /* DATABASE_MAX_PLUGINS too */

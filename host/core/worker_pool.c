@@ -248,7 +248,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		release_slot(p);
 		if (p->handler.report_ok || d->event->watch)
 			notify(p, d->event, DELIVERY_OK, d->attempt, false, NULL);
-		event_unref(d->event);
+		es_event_unref(d->event);
 		return;
 	}
 	if (timed_out)
@@ -270,7 +270,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	remember_outcome(p, true);
 	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
-	event_unref(d->event);
+	es_event_unref(d->event);
 }
 
 /* ---- workers ---- */
@@ -415,7 +415,7 @@ static void *worker_main(void *arg)
 			abandoned:
 				/* Abandoned: the supervisor took this delivery (with its own
 				 * reference) and the rest of the batch.  Drop ours and leave. */
-				event_unref(d.event);
+				es_event_unref(d.event);
 				/* `exited` is set under the lock, the last thing this
 				 * thread does with the pool: the supervisor joins exited
 				 * workers while holding the lock, so one marked exited
@@ -498,7 +498,7 @@ static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_ou
 	                                             memory_order_acq_rel, memory_order_acquire))
 		return false;
 	*timed_out = w->batch[w->batch_index];
-	event_ref(timed_out->event); /* the stuck thread keeps its own reference */
+	es_event_ref(timed_out->event); /* the stuck thread keeps its own reference */
 	for (unsigned j = w->batch_count; j > w->batch_index + 1; j--)
 		ring_push_front(p, &w->batch[j - 1]);
 	w->abandoned = true;
@@ -672,7 +672,7 @@ void worker_pool_unreserve(worker_pool *p)
 
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
 {
-	event_ref(event);
+	es_event_ref(event);
 	delivery d = {.event = event, .attempt = 1, .queued_us = event->received_us};
 	pthread_mutex_lock(&p->lock);
 	ring_push_back(p, &d);
@@ -783,7 +783,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 		pthread_mutex_unlock(&p->lock);
 		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false, "shutdown deadline reached");
 		release_slot(p);
-		event_unref(d.event);
+		es_event_unref(d.event);
 		undelivered++;
 		pthread_mutex_lock(&p->lock);
 	}

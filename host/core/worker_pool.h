@@ -25,7 +25,7 @@
 
 #include "model/es_config.h"
 #include "model/delivery_outcome.h"
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/histogram.h"
 
 

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "model/delivery_outcome.h"
 
 struct es_config;

@@ -5,7 +5,7 @@
 
 #include "db/db_conn.h"
 
-#include "model/event.h"
+#include "model/es_event.h"
 
 #include <errmsg.h>
 #include <mysqld_error.h>
@@ -207,7 +207,7 @@ void sqlbuf_add_time(sqlbuf *b, int64_t us)
 {
 	/* '2026-11-26 10:00:00.000000': the RFC 3339 text without T and Z */
 	char text[40];
-	event_format_time(us, text);
+	es_event_format_time(us, text);
 	text[10] = ' ';
 	text[strlen(text) - 1] = '\'';
 	sqlbuf_add(b, "'", 1);
@@ -239,5 +239,5 @@ int64_t db_parse_time(const char *text)
 
 void db_format_iso(const char *datetime, char out[40])
 {
-	event_format_time(db_parse_time(datetime), out);
+	es_event_format_time(db_parse_time(datetime), out);
 }

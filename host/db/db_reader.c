@@ -392,16 +392,16 @@ static void list_dead(reader *r, job *j)
 /* Columns: seq, id, name, source, event_time, payload, attributes. */
 static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 {
-	event_attribute attrs[64];
+	es_event_attribute attrs[64];
 	size_t count = 0;
 	cJSON *parsed = row[6] ? cJSON_Parse(row[6]) : NULL;
 	const cJSON *a;
 	cJSON_ArrayForEach(a, parsed)
 	{
 		if (count < 64 && cJSON_IsString(a))
-			attrs[count++] = (event_attribute){.key = a->string, .value = a->valuestring};
+			attrs[count++] = (es_event_attribute){.key = a->string, .value = a->valuestring};
 	}
-	event_fields f = {.id = row[1],
+	es_event_fields f = {.id = row[1],
 	                  .name = row[2],
 	                  .source = row[3],
 	                  .time_us = db_parse_time(row[4]),
@@ -411,7 +411,7 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	                  .attributes = attrs,
 	                  .attribute_count = count,
 	                  .seq = strtoull(row[0], NULL, 10)};
-	es_event *e = event_create(&f);
+	es_event *e = es_event_create(&f);
 	if (e)
 		e->stored = true; /* its row exists */
 	cJSON_Delete(parsed);
@@ -453,7 +453,7 @@ static void replay_dead(reader *r, job *j)
 	}
 	int queued = r->db->readmit.replay(r->db->readmit.ctx, r->db, e, plugin);
 	if (queued != 1) {
-		event_unref(e);
+		es_event_unref(e);
 		/* 0: no instance of that name is loaded */
 		snprintf(msg, sizeof msg,
 		         queued == 0 ? "plugin '%s' is not loaded; load it (and reload) to replay its dead letters"
@@ -471,7 +471,7 @@ static void replay_dead(reader *r, job *j)
 	cJSON_AddStringToObject(o, "status", "queued");
 	char detail[400];
 	snprintf(detail, sizeof detail, "dead letter %llu: event %s (%s) to plugin %s", id, e->id, e->name, plugin);
-	event_unref(e);
+	es_event_unref(e);
 	sqlbuf_addf(&sql,
 	            "UPDATE dead_letters SET replayed_at=UTC_TIMESTAMP(6), replay_count=replay_count+1 WHERE id=%llu", id);
 	if (db_exec(&r->conn, sql.data, sql.len) != 0)
@@ -567,7 +567,7 @@ static void recover_page(reader *r)
 			atomic_fetch_add(&r->db->counters.recovered, 1);
 			r->recovery_cursor = done.seq;
 		}
-		event_unref(e);
+		es_event_unref(e);
 		if (!queued) {
 			r->recovery_retry_us = clock_monotonic_us() + BUSY_RETRY_US;
 			rows = RECOVERY_PAGE; /* not the last page */

@@ -179,7 +179,7 @@ static void finish_list(db_record *list, int status, const char *why);
 static void record_free(db_record *r)
 {
 	if (r->event)
-		event_unref(r->event);
+		es_event_unref(r->event);
 	free(r->text);
 	free(r);
 }
@@ -301,7 +301,7 @@ int database_store(database *db, es_event *const *events, size_t count, db_ticke
 			snprintf(why, why_size, "out of memory");
 			return -1;
 		}
-		event_ref(events[i]);
+		es_event_ref(events[i]);
 		r->event = events[i];
 		bytes += record_bytes(r);
 		*tail = r;
@@ -337,7 +337,7 @@ void database_record(database *db, es_event *event)
 		count_dropped(&db->writers[WRITER_EVENTS], 1, "out of memory");
 		return;
 	}
-	event_ref(event);
+	es_event_ref(event);
 	r->event = event;
 	enqueue(&db->writers[WRITER_EVENTS], r);
 }

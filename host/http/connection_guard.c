@@ -22,7 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "http/http_gate.h"
 #include "util/log.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "http/http_api_internal.h"
 #include "control/reload.h"
 #include "http/waiter_limit.h"

@@ -20,7 +20,7 @@
 
 #include "http/connection_guard.h"
 #include "db/database.h"
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/histogram.h"
 #include "http/http_api_internal.h"
 #include "model/event_request.h"

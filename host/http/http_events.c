@@ -18,7 +18,7 @@
 #include "core/delivery_watch.h"
 #include "core/pipeline.h"
 #include "http/waiter_limit.h"
-#include "model/event.h"
+#include "model/es_event.h"
 #include "http/http_api_internal.h"
 #include "model/event_request.h"
 #include "util/json_strict.h"
@@ -354,7 +354,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 	if (table)
 		routing_table_release(table);
 	if (w->event)
-		event_unref(w->event);
+		es_event_unref(w->event);
 	db_ticket_free(ticket);
 	free(w);
 }
@@ -393,7 +393,7 @@ static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
 	w->event = event;
 	w->sync = s;
 	if (!store_and_wait(r, w, &event, 1)) {
-		event_unref(event);
+		es_event_unref(event);
 		sync_wait_free(s);
 		free(w);
 	}
@@ -421,7 +421,7 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 	submit(r->daemon->db, table, p, s, &sub);
 	answer_submitted(r, s, &sub);
 	if (sub.event)
-		event_unref(sub.event);
+		es_event_unref(sub.event);
 }
 
 static bool wants_wait(api_request *r, bool from_body)
@@ -448,7 +448,7 @@ typedef struct batch {
 static void batch_free(batch *b)
 {
 	for (size_t i = 0; i < b->count; i++)
-		event_unref(b->events[i]);
+		es_event_unref(b->events[i]);
 	free(b->events);
 	free(b->slots);
 	cJSON_Delete(b->results);

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "db/database.h"
-#include "model/event.h"
+#include "model/es_event.h"
 #include "http/http_api_internal.h"
 
 #define LIST_LIMIT_DEFAULT 100
@@ -162,7 +162,7 @@ void api_events_list(api_request *r)
 		for (const char *p = v; *p && n + 1 < sizeof check; p++)
 			check[n++] = *p == '*' ? 'x' : *p;
 		check[n] = '\0';
-		if (!event_name_valid(check, n, why, sizeof why)) {
+		if (!es_event_name_valid(check, n, why, sizeof why)) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "name: %s", why);
 			bad_parameter(r, msg);
@@ -205,7 +205,7 @@ void api_event_get(api_request *r)
 	char raw[EVENT_ID_MAX * 3 + 1];
 	snprintf(raw, sizeof raw, "%.*s", (int)r->path_rest_len, r->path_rest);
 	char *id = evhttp_uridecode(raw, 0, NULL);
-	if (!id || !event_id_valid(id, strlen(id))) {
+	if (!id || !es_event_id_valid(id, strlen(id))) {
 		free(id);
 		bad_parameter(r, "not a valid event id");
 		return;

@@ -97,7 +97,7 @@ static int check_required(trigger_parsed *p, const ce_context *ctx, char *err, s
 		return FAIL("unsupported CloudEvents specversion '%.16s' (this server speaks 1.0)", ctx->specversion);
 	if (!p->fields.id || !p->fields.id[0])
 		return FAIL("missing CloudEvents attribute id");
-	if (!event_id_valid(p->fields.id, strlen(p->fields.id)))
+	if (!es_event_id_valid(p->fields.id, strlen(p->fields.id)))
 		return FAIL("CloudEvents id must be 1 to %d printable ASCII characters without spaces, quotes or "
 		            "backslashes (a rule of this server, stricter than CloudEvents)",
 		            EVENT_ID_MAX);
@@ -106,7 +106,7 @@ static int check_required(trigger_parsed *p, const ce_context *ctx, char *err, s
 	if (!ctx->has_type)
 		return FAIL("missing CloudEvents attribute type");
 	char why[200];
-	if (!event_name_valid(p->fields.name, strlen(p->fields.name), why, sizeof why))
+	if (!es_event_name_valid(p->fields.name, strlen(p->fields.name), why, sizeof why))
 		return FAIL("CloudEvents type is not a valid event name on this server: %s", why);
 	return 0;
 }
@@ -181,7 +181,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 			continue;
 		}
 		char why[96];
-		if (!event_attribute_name_valid(k, why, sizeof why))
+		if (!es_event_attribute_name_valid(k, why, sizeof why))
 			return FAIL("CloudEvents attribute name '%.64s%s' %s", k, strlen(k) > 64 ? "..." : "", why);
 		if (cJSON_IsNull(item))
 			continue; /* an absent optional attribute */
@@ -329,7 +329,7 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 			if (*c >= 'A' && *c <= 'Z')
 				*c = (char)(*c - 'A' + 'a');
 		char why[96];
-		if (!event_attribute_name_valid(name, why, sizeof why))
+		if (!es_event_attribute_name_valid(name, why, sizeof why))
 			return FAIL("header ce-%.64s%s is not a CloudEvents attribute: the name %s", name,
 			            strlen(name) > 64 ? "..." : "", why);
 		if (strcmp(name, "datacontenttype") == 0)

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 
 static bool name_char(char c)
 {

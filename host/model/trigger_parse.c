@@ -74,13 +74,13 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (!cJSON_IsString(name))
 		return FAIL("field \"name\" must be a string");
 	char why[200];
-	if (!event_name_valid(name->valuestring, strlen(name->valuestring), why, sizeof why))
+	if (!es_event_name_valid(name->valuestring, strlen(name->valuestring), why, sizeof why))
 		return FAIL("invalid \"name\": %s", why);
 	p->fields.name = name->valuestring;
 
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
 	if (id && !cJSON_IsNull(id)) {
-		if (!cJSON_IsString(id) || !event_id_valid(id->valuestring, strlen(id->valuestring)))
+		if (!cJSON_IsString(id) || !es_event_id_valid(id->valuestring, strlen(id->valuestring)))
 			return FAIL("%s",
 			            "invalid \"id\": use 1 to 128 printable ASCII characters without spaces or quotes");
 		p->fields.id = id->valuestring;
@@ -119,11 +119,11 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			if (p->fields.attribute_count >= TRIGGER_MAX_ATTRIBUTES)
 				return FAIL("more than 32 attributes");
 			char name_why[96];
-			if (!event_attribute_name_valid(a->string, name_why, sizeof name_why))
+			if (!es_event_attribute_name_valid(a->string, name_why, sizeof name_why))
 				return FAIL("attribute name \"%.64s%s\" %s (attribute names are CloudEvents names: a-z and "
 				            "0-9, at most %d)",
 				            a->string, strlen(a->string) > 64 ? "..." : "", name_why, EVENT_ATTRIBUTE_NAME_MAX);
-			const char *reserved = event_attribute_reserved(a->string);
+			const char *reserved = es_event_attribute_reserved(a->string);
 			if (reserved)
 				return FAIL("attribute \"%s\" %s", a->string, reserved);
 			if (!cJSON_IsString(a))

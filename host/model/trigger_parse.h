@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/rfc3339.h"
 
 #define TRIGGER_MAX_ATTRIBUTES 32
@@ -21,8 +21,8 @@
 typedef struct trigger_parsed {
 	void *root;  /* cJSON tree */
 	char *data;  /* the data re-serialised */
-	event_fields fields;
-	event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
+	es_event_fields fields;
+	es_event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
 	/* strings made while parsing, freed with it: a binary-mode header
 	 * takes two (name and value) */
 	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];

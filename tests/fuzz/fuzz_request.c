@@ -5,12 +5,12 @@
  * /api/events/trigger), then header lines "Name: value\n" up to an empty
  * line, then the body (any bytes, NUL included).  The same functions as
  * http_events.c run on it: event_request_kind(), event_request_parse*(),
- * event_create(), event_json(), error_reply_json().
+ * es_event_create(), es_event_json(), error_reply_json().
  *
  * Asserted on every input (abort() makes libFuzzer report it):
  *  - every error answer is strictly valid JSON (UTF-8, json_strict.h);
  *  - an accepted event's data is strictly valid JSON with no NUL, exactly
- *    data_len bytes long, and the whole event (event_json) is valid JSON
+ *    data_len bytes long, and the whole event (es_event_json) is valid JSON
  *    on one line (the log plugin writes JSON lines);
  *  - its id and name need no JSON escaping (the 202 body is built by hand)
  *    and are exactly what the client sent: the "id" and "name"/"type" of
@@ -30,7 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "model/event_request.h"
 #include "util/json_strict.h"
 
@@ -137,19 +137,19 @@ static void check_header(const ce_header *h, size_t count, const char *name, con
 
 static void check_accepted(trigger_parsed *p, body_kind kind, const ce_header *h, size_t count)
 {
-	es_event *e = event_create(&p->fields);
-	CHECK(e, "event_create failed");
+	es_event *e = es_event_create(&p->fields);
+	CHECK(e, "es_event_create failed");
 	CHECK(strlen(e->data) == e->data_len, "data has a NUL: %zu of %zu bytes", strlen(e->data), e->data_len);
 	CHECK(json_strict_valid(e->data, e->data_len, JSON_STRICT_NO_NUL, NULL), "data is not valid JSON: %.200s",
 	      e->data);
 	size_t n;
-	const char *whole = event_json(e, &n);
+	const char *whole = es_event_json(e, &n);
 	CHECK(whole && json_strict_valid(whole, n, JSON_STRICT_NO_NUL, NULL), "event JSON invalid: %.300s",
 	      whole ? whole : "(null)");
 	CHECK(!memchr(whole, '\n', n) && !memchr(whole, '\r', n), "event JSON is not one line: %.300s", whole);
 	char why[200];
-	CHECK(event_id_valid(e->id, strlen(e->id)), "id '%s' breaks the id grammar", e->id);
-	CHECK(event_name_valid(e->name, strlen(e->name), why, sizeof why), "name '%s': %s", e->name, why);
+	CHECK(es_event_id_valid(e->id, strlen(e->id)), "id '%s' breaks the id grammar", e->id);
+	CHECK(es_event_name_valid(e->name, strlen(e->name), why, sizeof why), "name '%s': %s", e->name, why);
 	for (size_t i = 0; i < e->attribute_count; i++)
 		CHECK(utf8_valid(e->attributes[i].value, strlen(e->attributes[i].value)), "attribute %s not UTF-8",
 		      e->attributes[i].key);
@@ -163,7 +163,7 @@ static void check_accepted(trigger_parsed *p, body_kind kind, const ce_header *h
 		check_header(h, count, "type", e->name);
 	else
 		check_member(p->raw_body, p->raw_len, kind == BODY_JSON ? "name" : "type", e->name);
-	event_unref(e);
+	es_event_unref(e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

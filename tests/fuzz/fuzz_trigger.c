@@ -13,11 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	trigger_parsed p;
 	char err[256];
 	if (trigger_parse((const char *)data, size, &p, err, sizeof err) == 0) {
-		event_fields f = p.fields;
-		es_event *e = event_create(&f);
+		es_event_fields f = p.fields;
+		es_event *e = es_event_create(&f);
 		if (e) {
-			event_json(e, NULL);
-			event_unref(e);
+			es_event_json(e, NULL);
+			es_event_unref(e);
 		}
 	}
 	trigger_parsed_free(&p);

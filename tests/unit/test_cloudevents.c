@@ -59,7 +59,7 @@ static void expect_structured_error(const char *text, const char *needle)
 
 /* The issue's reproduction: a JSON body, a NUL, 2000 bytes more.  It was
  * copied with strndup (cut at the NUL) while the full length was kept, so
- * event_create() read 2000 bytes past the copy (other requests' bytes). */
+ * es_event_create() read 2000 bytes past the copy (other requests' bytes). */
 static void binary_json_body_with_nul_is_refused(void **state)
 {
 	size_t len = 7 + 1 + 2000;
@@ -72,10 +72,10 @@ static void binary_json_body_with_nul_is_refused(void **state)
 	char err[256];
 	int st = binary(h, 4, "application/json", body, len, &p, err);
 	if (st == 0) {
-		es_event *e = event_create(&p.fields); /* the over-read, under ASan */
+		es_event *e = es_event_create(&p.fields); /* the over-read, under ASan */
 		size_t data_len = e ? e->data_len : 0;
 		if (e)
-			event_unref(e);
+			es_event_unref(e);
 		trigger_parsed_free(&p);
 		free(body);
 		fail_msg("accepted: data_len %zu for a %zu-byte copy", data_len, strlen(p.fields.data ? p.fields.data : ""));
@@ -86,10 +86,10 @@ static void binary_json_body_with_nul_is_refused(void **state)
 	/* a valid body, not NUL-terminated either: exactly its bytes */
 	memcpy(body, "{\"a\":[1, 2]}", 12);
 	assert_int_equal(binary(h, 4, "application/json", body, 12, &p, err), 0);
-	es_event *e = event_create(&p.fields);
+	es_event *e = es_event_create(&p.fields);
 	assert_int_equal(e->data_len, 12);
 	assert_memory_equal(e->data, "{\"a\":[1, 2]}", 13);
-	event_unref(e);
+	es_event_unref(e);
 	trigger_parsed_free(&p);
 	free(body);
 }
@@ -205,11 +205,11 @@ static void structured_values_are_checked(void **state)
 	assert_int_equal(p.fields.data_len, 31);
 	assert_memory_equal(p.fields.data, "[12345678901234567890, 1.0e400]", 31);
 	assert_true(p.fields.has_time);
-	es_event *e = event_create(&p.fields);
+	es_event *e = es_event_create(&p.fields);
 	assert_int_equal(e->time_us, 0);
 	/* the whole event carries the data as written too, on one line */
-	assert_non_null(strstr(event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\",\"data\":[12345678901234567890,1.0e400]"));
-	event_unref(e);
+	assert_non_null(strstr(es_event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\",\"data\":[12345678901234567890,1.0e400]"));
+	es_event_unref(e);
 	trigger_parsed_free(&p);
 	assert_int_equal(structured(CE ",\"data_base64\":\"AAE=\"}", &p, err), 0);
 	trigger_parsed_free(&p);

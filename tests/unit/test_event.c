@@ -8,31 +8,31 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "model/event.h"
+#include "model/es_event.h"
 #include "util/rfc3339.h"
 
 static void name_grammar(void **state)
 {
 	char err[256];
-	assert_true(event_name_valid("order.created", 13, err, sizeof err));
-	assert_true(event_name_valid("A_b-9", 5, err, sizeof err));
-	assert_false(event_name_valid("", 0, err, sizeof err));
-	assert_false(event_name_valid("a..b", 4, err, sizeof err));
+	assert_true(es_event_name_valid("order.created", 13, err, sizeof err));
+	assert_true(es_event_name_valid("A_b-9", 5, err, sizeof err));
+	assert_false(es_event_name_valid("", 0, err, sizeof err));
+	assert_false(es_event_name_valid("a..b", 4, err, sizeof err));
 	assert_non_null(strstr(err, "empty segment"));
-	assert_false(event_name_valid("a.", 2, err, sizeof err));
-	assert_false(event_name_valid("a b", 3, err, sizeof err));
+	assert_false(es_event_name_valid("a.", 2, err, sizeof err));
+	assert_false(es_event_name_valid("a b", 3, err, sizeof err));
 	assert_non_null(strstr(err, "byte 1"));
 	char long_name[300];
 	memset(long_name, 'a', sizeof long_name);
-	assert_false(event_name_valid(long_name, sizeof long_name, err, sizeof err));
-	assert_true(event_name_valid(long_name, EVENT_NAME_MAX, err, sizeof err));
+	assert_false(es_event_name_valid(long_name, sizeof long_name, err, sizeof err));
+	assert_true(es_event_name_valid(long_name, EVENT_NAME_MAX, err, sizeof err));
 }
 
 static void generated_ids_are_version_4_uuids_and_differ(void **state)
 {
 	char a[37], b[37];
-	event_make_uuid(a);
-	event_make_uuid(b);
+	es_event_make_uuid(a);
+	es_event_make_uuid(b);
 	assert_int_equal(strlen(a), 36);
 	assert_int_equal(a[14], '4');
 	assert_true(strchr("89ab", a[19]) != NULL);
@@ -43,49 +43,49 @@ static void event_copies_its_fields_and_serialises(void **state)
 {
 	char name[] = "order.created";
 	char data[] = "{\"total\":12.5}";
-	event_attribute attrs[] = {{"tenant", "acme"}};
-	event_fields f = {.id = "ev-1", .name = name, .source = "shop", .time_us = 1704110400000000LL, .has_time = true, .data = data,
+	es_event_attribute attrs[] = {{"tenant", "acme"}};
+	es_event_fields f = {.id = "ev-1", .name = name, .source = "shop", .time_us = 1704110400000000LL, .has_time = true, .data = data,
 	                  .data_len = strlen(data), .attributes = attrs, .attribute_count = 1};
-	es_event *e = event_create(&f);
+	es_event *e = es_event_create(&f);
 	name[0] = 'X'; /* the event has its own copy */
 	data[0] = 'X';
 	assert_string_equal(e->name, "order.created");
 	assert_string_equal(e->data, "{\"total\":12.5}");
 	assert_string_equal(e->attributes[0].value, "acme");
 	size_t len;
-	const char *json = event_json(e, &len);
+	const char *json = es_event_json(e, &len);
 	assert_string_equal(json, "{\"id\":\"ev-1\",\"name\":\"order.created\",\"source\":\"shop\","
 	                          "\"time\":\"2024-01-01T12:00:00.000000Z\",\"data\":{\"total\":12.5},"
 	                          "\"attributes\":{\"tenant\":\"acme\"}}");
 	assert_int_equal(len, strlen(json));
-	assert_ptr_equal(event_json(e, NULL), json); /* built once */
-	event_ref(e);
-	event_unref(e);
-	event_unref(e);
+	assert_ptr_equal(es_event_json(e, NULL), json); /* built once */
+	es_event_ref(e);
+	es_event_unref(e);
+	es_event_unref(e);
 }
 
 static void event_without_data_has_null_data(void **state)
 {
-	event_fields f = {.name = "ping"};
-	es_event *e = event_create(&f);
+	es_event_fields f = {.name = "ping"};
+	es_event *e = es_event_create(&f);
 	assert_string_equal(e->data, "null");
 	assert_int_equal(strlen(e->id), 36);
-	event_unref(e);
+	es_event_unref(e);
 }
 
 /* A client's time is kept whatever it is: 0 is 1970-01-01T00:00:00Z (it
  * was taken for "no time" and replaced by the receive time). */
 static void the_epoch_is_a_time_like_any_other(void **state)
 {
-	event_fields f = {.name = "ping", .time_us = 0, .has_time = true};
-	es_event *e = event_create(&f);
+	es_event_fields f = {.name = "ping", .time_us = 0, .has_time = true};
+	es_event *e = es_event_create(&f);
 	assert_int_equal(e->time_us, 0);
-	assert_non_null(strstr(event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\""));
-	event_unref(e);
-	event_fields now = {.name = "ping"};
-	e = event_create(&now);
+	assert_non_null(strstr(es_event_json(e, NULL), "\"time\":\"1970-01-01T00:00:00.000000Z\""));
+	es_event_unref(e);
+	es_event_fields now = {.name = "ping"};
+	e = es_event_create(&now);
 	assert_true(e->time_us > 1700000000000000LL);
-	event_unref(e);
+	es_event_unref(e);
 }
 
 /* Times before 1970 and the calendar edges print as RFC 3339. */
@@ -108,7 +108,7 @@ static void times_print_as_rfc_3339(void **state)
 		char out[40];
 		if (!rfc3339_parse(cases[i].in, &us))
 			fail_msg("refused %s", cases[i].in);
-		event_format_time(us, out);
+		es_event_format_time(us, out);
 		assert_string_equal(out, cases[i].out);
 	}
 }

@@ -75,14 +75,14 @@ static void empty_table_routes_nothing_and_counts_unmatched(void **state)
 {
 	router *r = router_create();
 	routing_table *t = router_acquire(r);
-	event_fields f = {.name = "nobody.listens"};
-	es_event *e = event_create(&f);
+	es_event_fields f = {.name = "nobody.listens"};
+	es_event *e = es_event_create(&f);
 	uint64_t before = router_unmatched_total();
 	dispatch_result res;
 	assert_int_equal(router_dispatch(t, e, &res), DISPATCH_OK);
 	assert_int_equal(res.matched, 0);
 	assert_int_equal(router_unmatched_total(), before + 1);
-	event_unref(e);
+	es_event_unref(e);
 	routing_table_release(t);
 	router_destroy(r);
 }

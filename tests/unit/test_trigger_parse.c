@@ -122,9 +122,9 @@ static void the_epoch_is_kept(void **state)
 	char err[256];
 	assert_int_equal(trigger_parse(body, strlen(body), &p, err, sizeof err), 0);
 	assert_true(p.fields.has_time);
-	es_event *e = event_create(&p.fields);
+	es_event *e = es_event_create(&p.fields);
 	assert_int_equal(e->time_us, 0);
-	event_unref(e);
+	es_event_unref(e);
 	trigger_parsed_free(&p);
 }
 

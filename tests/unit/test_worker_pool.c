@@ -112,10 +112,10 @@ static worker_pool *pool_new(fake *f, plugin_policy p)
 
 static bool submit(worker_pool *pool, const char *name)
 {
-	event_fields fields = {.name = name};
-	es_event *e = event_create(&fields);
+	es_event_fields fields = {.name = name};
+	es_event *e = es_event_create(&fields);
 	bool ok = worker_pool_submit(pool, e);
-	event_unref(e);
+	es_event_unref(e);
 	return ok;
 }
 

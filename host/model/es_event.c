@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "model/event.h"
+#include "model/es_event.h"
 
 #include "util/json_strict.h"
 #include "util/rfc3339.h"
@@ -36,7 +36,7 @@ static uint64_t rng_next(void)
 	return rng_state[1] + s0;
 }
 
-void event_make_uuid(char out[37])
+void es_event_make_uuid(char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint64_t hi = rng_next(), lo = rng_next();
@@ -58,7 +58,7 @@ void event_make_uuid(char out[37])
 	*p = '\0';
 }
 
-bool event_attribute_name_valid(const char *s, char *why, size_t why_size)
+bool es_event_attribute_name_valid(const char *s, char *why, size_t why_size)
 {
 	size_t n = strlen(s);
 	if (n == 0) {
@@ -77,7 +77,7 @@ bool event_attribute_name_valid(const char *s, char *why, size_t why_size)
 	return true;
 }
 
-const char *event_attribute_reserved(const char *name)
+const char *es_event_attribute_reserved(const char *name)
 {
 	if (strcmp(name, "dataencoding") == 0)
 		return "is reserved: this server sets it to base64 on data it had to encode";
@@ -88,7 +88,7 @@ const char *event_attribute_reserved(const char *name)
 	return NULL;
 }
 
-bool event_name_valid(const char *name, size_t len, char *err, size_t err_size)
+bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size)
 {
 	if (len == 0) {
 		snprintf(err, err_size, "event name is empty");
@@ -122,7 +122,7 @@ bool event_name_valid(const char *name, size_t len, char *err, size_t err_size)
 	return true;
 }
 
-bool event_id_valid(const char *id, size_t len)
+bool es_event_id_valid(const char *id, size_t len)
 {
 	if (len == 0 || len > EVENT_ID_MAX)
 		return false;
@@ -132,12 +132,12 @@ bool event_id_valid(const char *id, size_t len)
 	return true;
 }
 
-es_event *event_create(const event_fields *f)
+es_event *es_event_create(const es_event_fields *f)
 {
 	char uuid[37];
 	const char *id = f->id;
 	if (!id || !*id) {
-		event_make_uuid(uuid);
+		es_event_make_uuid(uuid);
 		id = uuid;
 	}
 	const char *source = f->source ? f->source : "";
@@ -145,7 +145,7 @@ es_event *event_create(const event_fields *f)
 	size_t data_len = f->data ? f->data_len : 4;
 	size_t id_len = strlen(id), name_len = strlen(f->name), source_len = strlen(source);
 
-	size_t size = sizeof(es_event) + f->attribute_count * sizeof(event_attribute) + id_len + 1 + name_len + 1 +
+	size_t size = sizeof(es_event) + f->attribute_count * sizeof(es_event_attribute) + id_len + 1 + name_len + 1 +
 	              source_len + 1 + data_len + 1;
 	for (size_t i = 0; i < f->attribute_count; i++)
 		size += strlen(f->attributes[i].key) + 1 + strlen(f->attributes[i].value) + 1;
@@ -153,7 +153,7 @@ es_event *event_create(const event_fields *f)
 	es_event *e = malloc(size);
 	if (!e)
 		return NULL;
-	event_attribute *attrs = (event_attribute *)(e + 1);
+	es_event_attribute *attrs = (es_event_attribute *)(e + 1);
 	char *p = (char *)(attrs + f->attribute_count);
 #define PUT(dst, src, n)           \
 	do {                       \
@@ -187,7 +187,7 @@ es_event *event_create(const event_fields *f)
 	return e;
 }
 
-void event_destroy(es_event *e)
+void es_event_destroy(es_event *e)
 {
 	if (e->watch)
 		e->watch_release(e->watch);
@@ -195,18 +195,18 @@ void event_destroy(es_event *e)
 	free(e);
 }
 
-void event_format_time(int64_t us, char out[40])
+void es_event_format_time(int64_t us, char out[40])
 {
 	rfc3339_format(us, out);
 }
 
-const char *event_json(es_event *e, size_t *len)
+const char *es_event_json(es_event *e, size_t *len)
 {
 	char *json = atomic_load_explicit(&e->json, memory_order_acquire);
 	if (!json) {
 		cJSON *obj = cJSON_CreateObject();
 		char when[40];
-		event_format_time(e->time_us, when);
+		es_event_format_time(e->time_us, when);
 		cJSON_AddStringToObject(obj, "id", e->id);
 		cJSON_AddStringToObject(obj, "name", e->name);
 		if (e->source[0])

@@ -3,9 +3,9 @@
  * fan-out to N plugins shares one copy of the payload.  The public SDK sees
  * `es_event` only as an opaque handle read through the host API accessors.
  *
- * Ownership: event_create() returns an event with one reference owned by
+ * Ownership: es_event_create() returns an event with one reference owned by
  * the caller.  Whoever hands the event to another thread (a queue) hands a
- * reference with it; event_unref() drops one and frees on the last.
+ * reference with it; es_event_unref() drops one and frees on the last.
  */
 #ifndef ES_EVENT_H
 #define ES_EVENT_H
@@ -24,10 +24,10 @@
 
 struct delivery_watch;
 
-typedef struct event_attribute {
+typedef struct es_event_attribute {
 	const char *key;
 	const char *value;
-} event_attribute;
+} es_event_attribute;
 
 struct es_event {
 	atomic_uint refs;
@@ -38,7 +38,7 @@ struct es_event {
 	int64_t received_us; /* when the host accepted it (monotonic clock) */
 	const char *data;    /* JSON text, NUL-terminated */
 	size_t data_len;
-	const event_attribute *attributes;
+	const es_event_attribute *attributes;
 	size_t attribute_count;
 	uint32_t depth; /* 0 from outside; emitted from a handler: its event's depth + 1 */
 	/* A caller waiting for every outcome (synchronous trigger), or NULL.
@@ -55,10 +55,10 @@ struct es_event {
 	/* strings follow in the same allocation */
 };
 
-/* What event_create() copies.  `id` NULL or "" makes a UUID; `data` NULL
+/* What es_event_create() copies.  `id` NULL or "" makes a UUID; `data` NULL
  * means JSON null; without has_time the event time is now (time_us 0 is
  * 1970-01-01T00:00:00Z, a valid time a client may send). */
-typedef struct event_fields {
+typedef struct es_event_fields {
 	const char *id;
 	const char *name;
 	const char *source;
@@ -66,58 +66,58 @@ typedef struct event_fields {
 	bool has_time;
 	const char *data;
 	size_t data_len;
-	const event_attribute *attributes;
+	const es_event_attribute *attributes;
 	size_t attribute_count;
 	uint32_t depth;
 	struct delivery_watch *watch; /* the event takes over one reference (not on failure) */
 	void (*watch_release)(struct delivery_watch *watch); /* drops it: delivery_watch_release */
 	uint64_t seq;                 /* database_next_seq(), or 0 */
-} event_fields;
+} es_event_fields;
 
 /* NULL only when out of memory.  The caller validates name and id first. */
-es_event *event_create(const event_fields *fields);
+es_event *es_event_create(const es_event_fields *fields);
 
-static inline void event_ref(es_event *event)
+static inline void es_event_ref(es_event *event)
 {
 	atomic_fetch_add_explicit(&event->refs, 1, memory_order_relaxed);
 }
 
-void event_destroy(es_event *event);
+void es_event_destroy(es_event *event);
 
-static inline void event_unref(es_event *event)
+static inline void es_event_unref(es_event *event)
 {
 	if (atomic_fetch_sub_explicit(&event->refs, 1, memory_order_acq_rel) == 1)
-		event_destroy(event);
+		es_event_destroy(event);
 }
 
 /* Name grammar: dot-separated segments of [A-Za-z0-9_-], each non-empty,
  * at most EVENT_NAME_MAX bytes in all.  Writes why not into err. */
-bool event_name_valid(const char *name, size_t len, char *err, size_t err_size);
+bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size);
 /* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
-bool event_id_valid(const char *id, size_t len);
+bool es_event_id_valid(const char *id, size_t len);
 
 /* Attribute names, for native events and CloudEvents extensions alike:
  * lowercase a-z and 0-9, 1..EVENT_ATTRIBUTE_NAME_MAX characters (the
  * CloudEvents 1.0 naming convention).  Writes which rule broke into why
  * ("is empty", "has a character other than ..."). */
 #define EVENT_ATTRIBUTE_NAME_MAX 64
-bool event_attribute_name_valid(const char *name, char *why, size_t why_size);
+bool es_event_attribute_name_valid(const char *name, char *why, size_t why_size);
 /* Why an attribute name is not for clients, or NULL: `dataencoding` is the
  * daemon's marker of base64 data; the CloudEvents context attributes that
  * are an event's own fields (specversion, id, source, type, time) and
  * `data` would be read as those fields by anyone mapping the event to a
  * CloudEvent. */
-const char *event_attribute_reserved(const char *name);
+const char *es_event_attribute_reserved(const char *name);
 
 /* The whole event as a JSON object; owned by the event. NULL if out of memory. */
-const char *event_json(es_event *event, size_t *len);
+const char *es_event_json(es_event *event, size_t *len);
 
 /* RFC 3339 UTC with microseconds ("2026-11-26T10:00:00.000000Z") of a
  * realtime in microseconds, into out[40] (rfc3339_format()). */
-void event_format_time(int64_t realtime_us, char out[40]);
+void es_event_format_time(int64_t realtime_us, char out[40]);
 
 /* A random (version 4) UUID into out[37]. */
-void event_make_uuid(char out[37]);
+void es_event_make_uuid(char out[37]);
 
 
 #endif
