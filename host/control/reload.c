@@ -40,60 +40,19 @@ static void append(char *buf, size_t size, const char *sep, const char *text)
 		snprintf(buf + len, size - len, "%s%s", len ? sep : "", text);
 }
 
-/* Keys whose change a reload applies, or cannot apply without a restart. */
+/* Keys whose change a reload applies, or cannot apply without a restart:
+ * the config's keys come from its table (es_config_describe_changes()); the
+ * database's subscription rows are not keys of the file. */
 static void describe_key_changes(const es_config *a, const es_config *b, char *changed, size_t changed_size,
                                  char *restart, size_t restart_size)
 {
-#define KEY(name, differs) \
-	if (differs)       \
-		append(changed, changed_size, ", ", name)
-#define RESTART(name, differs)                                \
-	if (differs) {                                        \
-		append(changed, changed_size, ", ", name);    \
-		append(restart, restart_size, ", ", name);    \
-	}
-	RESTART("server.host", strcmp(a->server_host, b->server_host) != 0);
-	RESTART("server.port", a->server_port != b->server_port);
-	RESTART("server.threads", a->server_threads != b->server_threads);
-	RESTART("server.request_timeout_ms", a->request_timeout_ms != b->request_timeout_ms);
-	RESTART("server.max_connections", a->max_connections != b->max_connections);
-	KEY("server.allow_unauthenticated", a->allow_unauthenticated != b->allow_unauthenticated);
-	KEY("event.async_workers", a->async_workers != b->async_workers);
-	KEY("event.async_channel_size", a->async_channel_size != b->async_channel_size);
-	KEY("event.max_event_size", a->max_event_size != b->max_event_size);
-	KEY("event.shutdown_timeout_ms", a->shutdown_timeout_ms != b->shutdown_timeout_ms);
-	KEY("event.sync_timeout_ms", a->sync_timeout_ms != b->sync_timeout_ms);
-	/* The database threads keep the settings they started with. */
-	RESTART("database.enabled", a->database_enabled != b->database_enabled);
-	RESTART("database.dsn", strcmp(a->database_dsn, b->database_dsn) != 0); /* named, never shown */
-	RESTART("database.mode", a->database_durable != b->database_durable);
-	RESTART("database.retention_days", a->database_retention_days != b->database_retention_days);
-	RESTART("database.purge_interval_s", a->database_purge_interval_s != b->database_purge_interval_s);
-	RESTART("database.queue_size", a->database_queue_size != b->database_queue_size);
-	RESTART("database.queue_max_mb", a->database_queue_max_mb != b->database_queue_max_mb);
-	RESTART("database.migrate_on_start", a->database_migrate_on_start != b->database_migrate_on_start);
-	RESTART("database.connect_timeout_ms", a->database_connect_timeout_ms != b->database_connect_timeout_ms);
-	RESTART("database.query_timeout_ms", a->database_query_timeout_ms != b->database_query_timeout_ms);
-	RESTART("database.reconnect_max_ms", a->database_reconnect_max_ms != b->database_reconnect_max_ms);
-	KEY("logging.level", a->log_level != b->log_level);
-	KEY("logging.format", a->log_format != b->log_format);
-	KEY("logging.access_log", a->access_log != b->access_log);
-	RESTART("metrics.enabled", a->metrics_enabled != b->metrics_enabled);
-	RESTART("metrics.port", a->metrics_port != b->metrics_port);
-	KEY("plugins.directory", strcmp(a->plugin_dir, b->plugin_dir) != 0);
-	KEY("plugins.load_unconfigured", a->load_unconfigured != b->load_unconfigured);
-	bool tokens_differ = a->token_count != b->token_count;
-	for (size_t i = 0; i < a->token_count && !tokens_differ; i++)
-		tokens_differ = strcmp(a->tokens[i].name, b->tokens[i].name) != 0 || a->tokens[i].role != b->tokens[i].role ||
-		                strcmp(a->tokens[i].secret, b->tokens[i].secret) != 0;
-	KEY("auth.tokens", tokens_differ);
+	es_config_describe_changes(a, b, changed, changed_size, restart, restart_size);
 	bool rows_differ = a->db_subscription_count != b->db_subscription_count;
 	for (size_t i = 0; i < a->db_subscription_count && !rows_differ; i++)
 		rows_differ = strcmp(a->db_subscriptions[i].plugin, b->db_subscriptions[i].plugin) != 0 ||
 		              strcmp(a->db_subscriptions[i].pattern, b->db_subscriptions[i].pattern) != 0;
-	KEY("event_subscriptions (database)", rows_differ);
-#undef KEY
-#undef RESTART
+	if (rows_differ)
+		append(changed, changed_size, ", ", "event_subscriptions (database)");
 }
 
 /* Wait (bounded) until no request still routes through `old`. */

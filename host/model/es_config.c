@@ -1,6 +1,7 @@
 /*
- * Reading and validating the YAML config.  Each section has a list of the
- * keys it knows; anything else is reported as a typo.  All errors are
+ * Reading and validating the YAML config.  Every key is a row of the tables
+ * below (config_table.h): its type, range, default, field and reload
+ * behaviour; anything not in a table is reported as a typo.  All errors are
  * collected (not just the first), each with its line and column.
  */
 #include "config.h"
@@ -11,35 +12,11 @@
 #include "util/file_trust.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define DEFAULT_CONFIG_PLUGIN_DIR PLUGINDIR
-
-static void add_error(config_errors *errs, unsigned line, unsigned column, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void add_error(config_errors *errs, unsigned line, unsigned column, const char *fmt, ...)
-{
-	if (errs->count >= sizeof errs->items / sizeof errs->items[0]) {
-		errs->dropped++;
-		return;
-	}
-	config_error *e = &errs->items[errs->count++];
-	e->line = line;
-	e->column = column;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-}
 
 const char *es_env_name(es_env env)
 {
@@ -54,200 +31,6 @@ const char *es_env_name(es_env env)
 	return "?";
 }
 
-/* ---- typed readers: each reports its own errors and leaves *out alone on error ---- */
-
-/* Report keys of `map` not in `known` (NULL-terminated). */
-static void check_known_keys(const ynode *map, const char *section, const char *const *known, config_errors *errs)
-{
-	for (size_t i = 0; i < map->count; i++) {
-		bool found = false;
-		for (const char *const *k = known; *k; k++)
-			if (strcmp(map->keys[i], *k) == 0)
-				found = true;
-		if (found)
-			continue;
-		char list[200] = "";
-		size_t len = 0;
-		for (const char *const *k = known; *k && len < sizeof list - 1; k++)
-			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k == known ? "" : ", ", *k);
-		add_error(errs, map->key_lines[i], map->key_columns[i], "unknown key '%s' in %s (known keys: %s)",
-		          map->keys[i], section, list);
-	}
-}
-
-/* The map at `key`, or NULL (absent or null); an error when it is not a map. */
-static const ynode *get_map(const ynode *map, const char *key, const char *where, config_errors *errs)
-{
-	const ynode *n = ynode_get(map, key);
-	if (!n || ynode_is_null(n))
-		return NULL;
-	if (n->kind != YNODE_MAP) {
-		add_error(errs, n->line, n->column, "%s%s%s must be a map, not %s", where, *where ? "." : "", key,
-		          ynode_kind_name(n->kind));
-		return NULL;
-	}
-	return n;
-}
-
-static const ynode *get_scalar(const ynode *map, const char *key, const char *where, config_errors *errs)
-{
-	const ynode *n = ynode_get(map, key);
-	if (!n)
-		return NULL;
-	if (n->kind != YNODE_SCALAR) {
-		add_error(errs, n->line, n->column, "%s.%s must be a single value, not %s", where, key,
-		          ynode_kind_name(n->kind));
-		return NULL;
-	}
-	return n;
-}
-
-static void get_uint(const ynode *map, const char *key, const char *where, uint64_t min, uint64_t max,
-                     uint32_t *out, config_errors *errs)
-{
-	const ynode *n = get_scalar(map, key, where, errs);
-	if (!n)
-		return;
-	const char *s = n->scalar;
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (n->quoted || !*s || *s == '-' || *s == '+' || *end || errno) {
-		add_error(errs, n->line, n->column, "%s.%s must be a whole number, not '%s'", where, key, s);
-		return;
-	}
-	if (v < min || v > max) {
-		add_error(errs, n->line, n->column, "%s.%s must be between %llu and %llu, not %llu", where, key,
-		          (unsigned long long)min, (unsigned long long)max, v);
-		return;
-	}
-	*out = (uint32_t)v;
-}
-
-static void get_double(const ynode *map, const char *key, const char *where, double min, double max,
-                       double *out, config_errors *errs)
-{
-	const ynode *n = get_scalar(map, key, where, errs);
-	if (!n)
-		return;
-	char *end = NULL;
-	errno = 0;
-	double v = strtod(n->scalar, &end);
-	if (n->quoted || !*n->scalar || *end || errno || !isfinite(v)) {
-		add_error(errs, n->line, n->column, "%s.%s must be a number, not '%s'", where, key, n->scalar);
-		return;
-	}
-	if (v < min || v > max) {
-		add_error(errs, n->line, n->column, "%s.%s must be between %g and %g, not %g", where, key, min, max, v);
-		return;
-	}
-	*out = v;
-}
-
-static void get_bool(const ynode *map, const char *key, const char *where, bool *out, config_errors *errs)
-{
-	const ynode *n = get_scalar(map, key, where, errs);
-	if (!n)
-		return;
-	const char *s = n->scalar;
-	if (!n->quoted && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0))
-		*out = true;
-	else if (!n->quoted && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
-		*out = false;
-	else
-		add_error(errs, n->line, n->column, "%s.%s must be true or false, not '%s'", where, key, s);
-}
-
-/* Replace *out with a copy of the string at `key` (when present). */
-static void get_string(const ynode *map, const char *key, const char *where, bool allow_empty, char **out,
-                       config_errors *errs)
-{
-	const ynode *n = get_scalar(map, key, where, errs);
-	if (!n)
-		return;
-	if (!allow_empty && n->scalar[0] == '\0') {
-		add_error(errs, n->line, n->column, "%s.%s must not be empty", where, key);
-		return;
-	}
-	char *copy = strdup(n->scalar);
-	if (!copy) {
-		add_error(errs, n->line, n->column, "out of memory");
-		return;
-	}
-	free(*out);
-	*out = copy;
-}
-
-/* ---- sections ---- */
-
-static void read_server(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "server", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"host", "port", "threads", "allow_unauthenticated", "request_timeout_ms",
-	                                    "max_connections", "max_waiters", NULL};
-	check_known_keys(m, "server", known, errs);
-	get_bool(m, "allow_unauthenticated", "server", &c->allow_unauthenticated, errs);
-	get_string(m, "host", "server", false, &c->server_host, errs);
-	uint32_t port = c->server_port;
-	get_uint(m, "port", "server", 1, 65535, &port, errs);
-	c->server_port = (uint16_t)port;
-	get_uint(m, "threads", "server", 1, 64, &c->server_threads, errs);
-	get_uint(m, "request_timeout_ms", "server", 100, 3600000, &c->request_timeout_ms, errs);
-	get_uint(m, "max_connections", "server", 0, 1u << 20, &c->max_connections, errs);
-	get_uint(m, "max_waiters", "server", 1, 1u << 20, &c->max_waiters, errs);
-}
-
-static void read_event(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "event", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"async_workers", "async_channel_size", "max_event_size",
-	                                    "shutdown_timeout_ms", "sync_timeout_ms", NULL};
-	check_known_keys(m, "event", known, errs);
-	get_uint(m, "async_workers", "event", 1, 256, &c->async_workers, errs);
-	get_uint(m, "async_channel_size", "event", 1, 1u << 24, &c->async_channel_size, errs);
-	uint32_t size = (uint32_t)c->max_event_size;
-	get_uint(m, "max_event_size", "event", 256, 64u << 20, &size, errs);
-	c->max_event_size = size;
-	get_uint(m, "shutdown_timeout_ms", "event", 0, 600000, &c->shutdown_timeout_ms, errs);
-	get_uint(m, "sync_timeout_ms", "event", 1, 600000, &c->sync_timeout_ms, errs);
-}
-
-static void read_database(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "database", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"enabled",          "dsn",
-	                                    "mode",             "migrate_on_start",
-	                                    "subscriptions",    "retention_days",
-	                                    "purge_interval_s", "queue_size", "queue_max_mb",
-	                                    "connect_timeout_ms", "query_timeout_ms",
-	                                    "reconnect_max_ms", NULL};
-	check_known_keys(m, "database", known, errs);
-	get_bool(m, "enabled", "database", &c->database_enabled, errs);
-	get_string(m, "dsn", "database", true, &c->database_dsn, errs);
-	const ynode *n = get_scalar(m, "mode", "database", errs);
-	if (n && strcmp(n->scalar, "durable") == 0)
-		c->database_durable = true;
-	else if (n && strcmp(n->scalar, "async") == 0)
-		c->database_durable = false;
-	else if (n)
-		add_error(errs, n->line, n->column, "database.mode must be durable or async, not '%s'", n->scalar);
-	get_bool(m, "migrate_on_start", "database", &c->database_migrate_on_start, errs);
-	get_bool(m, "subscriptions", "database", &c->database_subscriptions, errs);
-	get_double(m, "retention_days", "database", 0, 36500, &c->database_retention_days, errs);
-	get_uint(m, "purge_interval_s", "database", 1, 86400, &c->database_purge_interval_s, errs);
-	get_uint(m, "queue_size", "database", 100, 10000000, &c->database_queue_size, errs);
-	get_uint(m, "queue_max_mb", "database", 1, 65536, &c->database_queue_max_mb, errs);
-	get_uint(m, "connect_timeout_ms", "database", 100, 60000, &c->database_connect_timeout_ms, errs);
-	get_uint(m, "query_timeout_ms", "database", 100, 600000, &c->database_query_timeout_ms, errs);
-	get_uint(m, "reconnect_max_ms", "database", 100, 600000, &c->database_reconnect_max_ms, errs);
-}
-
 /* A DSN that cannot be used is a config error (its message never holds the
  * password); so is asking for a database in a build without the client. */
 static void check_database(const es_config *c, config_errors *errs)
@@ -255,56 +38,14 @@ static void check_database(const es_config *c, config_errors *errs)
 	if (!c->database_enabled)
 		return;
 #ifndef HAVE_MYSQL
-	add_error(errs, 0, 0, "database.enabled is true but this build has no MySQL client (configure --with-mysql)");
+	config_error_add(errs, 0, 0, "database.enabled is true but this build has no MySQL client (configure --with-mysql)");
 #endif
 	if (c->database_dsn[0] == '\0')
 		return;
 	dsn parsed;
 	char why[300];
 	if (dsn_parse(c->database_dsn, &parsed, why, sizeof why) != 0)
-		add_error(errs, 0, 0, "database.dsn: %s", why);
-}
-
-static void read_logging(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "logging", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"level", "format", "access_log", NULL};
-	check_known_keys(m, "logging", known, errs);
-	get_bool(m, "access_log", "logging", &c->access_log, errs);
-	const ynode *n = get_scalar(m, "level", "logging", errs);
-	if (n && !log_level_parse(n->scalar, &c->log_level))
-		add_error(errs, n->line, n->column, "logging.level must be error, warn, info or debug, not '%s'",
-		          n->scalar);
-	n = get_scalar(m, "format", "logging", errs);
-	if (n && !log_format_parse(n->scalar, &c->log_format))
-		add_error(errs, n->line, n->column, "logging.format must be json or text, not '%s'", n->scalar);
-}
-
-static void read_health(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "health", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"failure_ratio", "queue_full_ratio", NULL};
-	check_known_keys(m, "health", known, errs);
-	get_double(m, "failure_ratio", "health", 0.01, 1.0, &c->health_failure_ratio, errs);
-	get_double(m, "queue_full_ratio", "health", 0.01, 1.0, &c->health_queue_full_ratio, errs);
-}
-
-static void read_metrics(const ynode *root, es_config *c, config_errors *errs)
-{
-	const ynode *m = get_map(root, "metrics", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"enabled", "host", "port", NULL};
-	check_known_keys(m, "metrics", known, errs);
-	get_bool(m, "enabled", "metrics", &c->metrics_enabled, errs);
-	get_string(m, "host", "metrics", false, &c->metrics_host, errs);
-	uint32_t port = c->metrics_port;
-	get_uint(m, "port", "metrics", 1, 65535, &port, errs);
-	c->metrics_port = (uint16_t)port;
+		config_error_add(errs, 0, 0, "database.dsn: %s", why);
 }
 
 /* Read a token's secret from exactly one of token, token_env, token_file. */
@@ -313,12 +54,12 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 	const ynode *lit = ynode_get(t, "token"), *var = ynode_get(t, "token_env"), *file = ynode_get(t, "token_file");
 	int given = (lit != NULL) + (var != NULL) + (file != NULL);
 	if (given != 1) {
-		add_error(errs, t->line, t->column, "%s needs exactly one of token, token_env, token_file", where);
+		config_error_add(errs, t->line, t->column, "%s needs exactly one of token, token_env, token_file", where);
 		return NULL;
 	}
 	const ynode *n = lit ? lit : var ? var : file;
 	if (n->kind != YNODE_SCALAR || !n->scalar[0]) {
-		add_error(errs, n->line, n->column, "%s: the token source must be a non-empty string", where);
+		config_error_add(errs, n->line, n->column, "%s: the token source must be a non-empty string", where);
 		return NULL;
 	}
 	char *secret = NULL;
@@ -327,7 +68,7 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 	} else if (var) {
 		const char *v = env(n->scalar);
 		if (!v || !*v) {
-			add_error(errs, n->line, n->column, "%s: environment variable %s is not set", where, n->scalar);
+			config_error_add(errs, n->line, n->column, "%s: environment variable %s is not set", where, n->scalar);
 			return NULL;
 		}
 		secret = strdup(v);
@@ -335,7 +76,7 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		FILE *f = fopen(n->scalar, "r");
 		char buf[512];
 		if (!f) {
-			add_error(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
+			config_error_add(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
 			return NULL;
 		}
 		/* Whoever may write the token file may replace the token. */
@@ -346,7 +87,7 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		else
 			file_trusted(&st, geteuid(), "token file", n->scalar, why, sizeof why);
 		if (why[0]) {
-			add_error(errs, n->line, n->column, "%s: %s", where, why);
+			config_error_add(errs, n->line, n->column, "%s: %s", where, why);
 			fclose(f);
 			return NULL;
 		}
@@ -358,77 +99,11 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		secret = strdup(buf);
 	}
 	if (secret && strlen(secret) < 16) {
-		add_error(errs, n->line, n->column, "%s: the token is shorter than 16 characters", where);
+		config_error_add(errs, n->line, n->column, "%s: the token is shorter than 16 characters", where);
 		free(secret);
 		return NULL;
 	}
 	return secret;
-}
-
-static void read_auth(const ynode *root, es_config *c, const char *(*env)(const char *), config_errors *errs)
-{
-	const ynode *m = get_map(root, "auth", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"tokens", NULL};
-	check_known_keys(m, "auth", known, errs);
-	const ynode *list = ynode_get(m, "tokens");
-	if (!list || ynode_is_null(list))
-		return;
-	if (list->kind != YNODE_LIST) {
-		add_error(errs, list->line, list->column, "auth.tokens must be a list");
-		return;
-	}
-	c->tokens = calloc(list->count ? list->count : 1, sizeof *c->tokens);
-	if (!c->tokens)
-		return;
-	for (size_t i = 0; i < list->count; i++) {
-		const ynode *t = list->items[i];
-		char where[64];
-		snprintf(where, sizeof where, "auth.tokens[%zu]", i);
-		if (t->kind != YNODE_MAP) {
-			add_error(errs, t->line, t->column, "%s must be a map with name, role and a token source", where);
-			continue;
-		}
-		static const char *const token_known[] = {"name", "role", "token", "token_env", "token_file", NULL};
-		check_known_keys(t, where, token_known, errs);
-		api_token tok = {.role = TOKEN_ROLE_TRIGGER};
-		get_string(t, "name", where, false, &tok.name, errs);
-		const ynode *role = get_scalar(t, "role", where, errs);
-		if (role && strcmp(role->scalar, "admin") == 0)
-			tok.role = TOKEN_ROLE_ADMIN;
-		else if (role && strcmp(role->scalar, "trigger") != 0)
-			add_error(errs, role->line, role->column, "%s.role must be trigger or admin, not '%s'", where,
-			          role->scalar);
-		if (!tok.name)
-			add_error(errs, t->line, t->column, "%s has no name (used in logs instead of the token)", where);
-		tok.secret = read_secret(t, where, env, errs);
-		if (!tok.name || !tok.secret) {
-			free(tok.name);
-			free(tok.secret);
-			continue;
-		}
-		c->tokens[c->token_count++] = tok;
-	}
-}
-
-/* Keys shared by plugins.defaults and plugins.settings.<name>. */
-#define POLICY_KEYS "workers", "queue_size", "timeout_ms", "max_attempts", "backoff_initial_ms", \
-		"backoff_max_ms", "backoff_multiplier", "max_stuck_workers"
-
-static void read_policy(const ynode *m, const char *where, plugin_policy *p, config_errors *errs)
-{
-	get_uint(m, "workers", where, 1, 256, &p->workers, errs);
-	get_uint(m, "queue_size", where, 1, 1u << 24, &p->queue_size, errs);
-	get_uint(m, "timeout_ms", where, 1, 3600000, &p->timeout_ms, errs);
-	get_uint(m, "max_attempts", where, 1, 100, &p->max_attempts, errs);
-	get_uint(m, "backoff_initial_ms", where, 0, 3600000, &p->backoff_initial_ms, errs);
-	get_uint(m, "backoff_max_ms", where, 0, 3600000, &p->backoff_max_ms, errs);
-	get_double(m, "backoff_multiplier", where, 1.0, 10.0, &p->backoff_multiplier, errs);
-	get_uint(m, "max_stuck_workers", where, 0, 256, &p->max_stuck_workers, errs);
-	if (p->backoff_max_ms < p->backoff_initial_ms)
-		add_error(errs, m->line, m->column, "%s: backoff_max_ms (%u) is less than backoff_initial_ms (%u)",
-		          where, p->backoff_max_ms, p->backoff_initial_ms);
 }
 
 /* The grammar of plugin names: [a-z0-9_-]{1,64}. */
@@ -443,8 +118,257 @@ static bool valid_plugin_name(const char *s)
 	return true;
 }
 
-static void read_subscriptions(const ynode *n, const char *where, plugin_settings *ps, config_errors *errs)
+/* ---- choices: the words a CONFIG_CHOICE row accepts ---- */
+
+static bool parse_mode(const char *text, void *field)
 {
+	if (strcmp(text, "durable") == 0)
+		*(bool *)field = true;
+	else if (strcmp(text, "async") == 0)
+		*(bool *)field = false;
+	else
+		return false;
+	return true;
+}
+
+static bool parse_log_level(const char *text, void *field)
+{
+	return log_level_parse(text, field);
+}
+
+static bool parse_log_format(const char *text, void *field)
+{
+	return log_format_parse(text, field);
+}
+
+static bool parse_role(const char *text, void *field)
+{
+	if (strcmp(text, "trigger") == 0)
+		*(token_role *)field = TOKEN_ROLE_TRIGGER;
+	else if (strcmp(text, "admin") == 0)
+		*(token_role *)field = TOKEN_ROLE_ADMIN;
+	else
+		return false;
+	return true;
+}
+
+/* ---- defaults that depend on the machine or the environment ---- */
+
+static void default_threads(void *field, unsigned env)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	*(uint32_t *)field = cpus < 1 ? 1 : cpus > 4 ? 4 : (uint32_t)cpus;
+}
+
+static void default_log_level(void *field, unsigned env)
+{
+	*(log_level *)field = env == ES_ENV_DEV ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+}
+
+static void default_log_format(void *field, unsigned env)
+{
+	*(log_format *)field = env == ES_ENV_PROD ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+}
+
+/* ---- hand-written readers, for what a table row does not fit ---- */
+
+/* plugins.defaults and each plugins.settings.<name>: keys that span rows. */
+static void check_policy(const ynode *map, const char *where, void *field, config_ctx *ctx)
+{
+	const plugin_policy *p = field;
+	if (p->backoff_max_ms < p->backoff_initial_ms)
+		config_error_add(ctx->errors, map->line, map->column,
+		                 "%s: backoff_max_ms (%u) is less than backoff_initial_ms (%u)", where, p->backoff_max_ms,
+		                 p->backoff_initial_ms);
+}
+
+static void read_subscribe(const ynode *n, const char *where, void *base, config_ctx *ctx);
+static void read_plugin_config(const ynode *n, const char *where, void *base, config_ctx *ctx);
+static void read_settings(const ynode *n, const char *where, void *base, config_ctx *ctx);
+static void read_tokens(const ynode *n, const char *where, void *base, config_ctx *ctx);
+static bool same_tokens(const void *a, const void *b);
+
+/* ======================================================================
+ * The keys.  One row per key; adding a key is a row here plus its use.
+ * docs/configuration.md and man/event-system.yaml.5 list exactly these
+ * (tests/docs/config_keys.sh checks it).
+ * ====================================================================== */
+
+#define POLICY(member) CONFIG_FIELD(plugin_policy, member)
+
+/* plugins.defaults and each plugins.settings.<name> */
+static const config_key policy_keys[] = {
+	{"workers", CONFIG_UINT, POLICY(workers), .min = 1, .max = 256, .def = "0",
+	 .default_text = "event.async_workers", .help = "worker threads of the plugin (a serial plugin allows only 1)"},
+	{"queue_size", CONFIG_UINT, POLICY(queue_size), .min = 1, .max = 1u << 24, .def = "0",
+	 .default_text = "event.async_channel_size", .help = "deliveries the plugin may hold; full: the trigger answers 503"},
+	{"timeout_ms", CONFIG_UINT, POLICY(timeout_ms), .min = 1, .max = 3600000, .def = "5000",
+	 .help = "deadline for one handle() call"},
+	{"max_attempts", CONFIG_UINT, POLICY(max_attempts), .min = 1, .max = 100, .def = "3",
+	 .help = "first try plus retries"},
+	{"backoff_initial_ms", CONFIG_UINT, POLICY(backoff_initial_ms), .min = 0, .max = 3600000, .def = "100",
+	 .help = "first retry delay (half fixed, half random)"},
+	{"backoff_max_ms", CONFIG_UINT, POLICY(backoff_max_ms), .min = 0, .max = 3600000, .def = "10000",
+	 .help = "longest retry delay"},
+	{"backoff_multiplier", CONFIG_DOUBLE, POLICY(backoff_multiplier), .min = 1.0, .max = 10.0, .def = "2.0",
+	 .help = "growth of the delay per attempt"},
+	{"max_stuck_workers", CONFIG_UINT, POLICY(max_stuck_workers), .min = 0, .max = 256, .def = "4",
+	 .help = "threads kept beyond workers while handlers overrun their deadline"},
+	{NULL},
+};
+
+#define PLUGIN(member) CONFIG_FIELD(plugin_settings, member)
+
+/* plugins.settings.<name> */
+static const config_key plugin_keys[] = {
+	{"enabled", CONFIG_BOOL, PLUGIN(enabled), .def = "true", .help = "false keeps the plugin unloaded"},
+	{"subscribe", CONFIG_LIST, .read = read_subscribe, .default_text = "the plugin's own",
+	 .help = "event name patterns (or one string); replaces the plugin's defaults"},
+	{"config", CONFIG_MAP, .read = read_plugin_config, .help = "free-form map handed to the plugin"},
+	{"policy", CONFIG_INCLUDE, PLUGIN(policy), .sub = policy_keys, .check = check_policy},
+	{NULL},
+};
+
+#define TOKEN(member) CONFIG_FIELD(api_token, member)
+
+/* auth.tokens[] */
+static const config_key token_keys[] = {
+	{"name", CONFIG_STRING, TOKEN(name), .help = "names the token in logs (required)"},
+	{"role", CONFIG_CHOICE, TOKEN(role), .def = "trigger", .parse = parse_role, .expect = "trigger or admin",
+	 .help = "trigger: may trigger events; admin: also the admin endpoints"},
+	{"token", CONFIG_CUSTOM, .help = "the secret itself (one of token, token_env, token_file)"},
+	{"token_env", CONFIG_CUSTOM, .help = "an environment variable holding the secret"},
+	{"token_file", CONFIG_CUSTOM, .help = "a file holding the secret (trusted like the config file)"},
+	{NULL},
+};
+
+#define C(member) CONFIG_FIELD(es_config, member)
+
+static const config_key server_keys[] = {
+	{"host", CONFIG_STRING, C(server_host), .def = "127.0.0.1", .reload = CONFIG_RESTART,
+	 .help = "address of the HTTP API"},
+	{"port", CONFIG_UINT, C(server_port), .min = 1, .max = 65535, .def = "8080", .reload = CONFIG_RESTART,
+	 .help = "port of the HTTP API"},
+	{"threads", CONFIG_UINT, C(server_threads), .min = 1, .max = 64, .set_default = default_threads,
+	 .default_text = "CPUs, at most 4", .reload = CONFIG_RESTART, .help = "HTTP loop threads sharing the port"},
+	{"allow_unauthenticated", CONFIG_BOOL, C(allow_unauthenticated), .def = "false",
+	 .help = "serve a non-loopback host without auth.tokens"},
+	{"request_timeout_ms", CONFIG_UINT, C(request_timeout_ms), .min = 100, .max = 3600000, .def = "30000",
+	 .reload = CONFIG_RESTART, .help = "deadline for each whole request"},
+	{"max_connections", CONFIG_UINT, C(max_connections), .min = 0, .max = 1u << 20, .def = "0",
+	 .default_text = "0: from the open-file limit", .reload = CONFIG_RESTART, .help = "open HTTP connections at most"},
+	{"max_waiters", CONFIG_UINT, C(max_waiters), .min = 1, .max = 1u << 20, .def = "256",
+	 .help = "requests waiting for an outcome at once"},
+	{NULL},
+};
+
+static const config_key event_keys[] = {
+	{"async_workers", CONFIG_UINT, C(async_workers), .min = 1, .max = 256, .def = "4",
+	 .help = "default workers of each plugin"},
+	{"async_channel_size", CONFIG_UINT, C(async_channel_size), .min = 1, .max = 1u << 24, .def = "1000",
+	 .help = "default queue_size of each plugin"},
+	{"max_event_size", CONFIG_UINT, C(max_event_size), .min = 256, .max = 64u << 20, .def = "1048576",
+	 .help = "largest request body in bytes"},
+	{"shutdown_timeout_ms", CONFIG_UINT, C(shutdown_timeout_ms), .min = 0, .max = 600000, .def = "10000",
+	 .help = "how long queued events may still be delivered at a stop"},
+	{"sync_timeout_ms", CONFIG_UINT, C(sync_timeout_ms), .min = 1, .max = 600000, .def = "10000",
+	 .help = "how long ?wait=true and the test event wait for outcomes"},
+	{NULL},
+};
+
+/* The database threads keep the settings they started with. */
+static const config_key database_keys[] = {
+	{"enabled", CONFIG_BOOL, C(database_enabled), .def = "false", .reload = CONFIG_RESTART,
+	 .help = "record events in MySQL/MariaDB"},
+	{"dsn", CONFIG_STRING, C(database_dsn), .def = "", .allow_empty = true, .reload = CONFIG_RESTART,
+	 .help = "where the database is (a secret: never shown)"},
+	{"mode", CONFIG_CHOICE, C(database_durable), .def = "durable", .parse = parse_mode, .expect = "durable or async",
+	 .reload = CONFIG_RESTART, .help = "durable: 202 after the commit; async: history written behind"},
+	{"migrate_on_start", CONFIG_BOOL, C(database_migrate_on_start), .def = "false", .reload = CONFIG_RESTART,
+	 .help = "apply missing schema migrations at connect"},
+	{"subscriptions", CONFIG_BOOL, C(database_subscriptions), .def = "true",
+	 .help = "add the event_subscriptions table's rows (read at start and reload)"},
+	{"retention_days", CONFIG_DOUBLE, C(database_retention_days), .min = 0, .max = 36500, .def = "30",
+	 .reload = CONFIG_RESTART, .help = "events older than this are purged; 0 keeps them"},
+	{"purge_interval_s", CONFIG_UINT, C(database_purge_interval_s), .min = 1, .max = 86400, .def = "3600",
+	 .reload = CONFIG_RESTART, .help = "how often the purge runs"},
+	{"queue_size", CONFIG_UINT, C(database_queue_size), .min = 100, .max = 10000000, .def = "100000",
+	 .reload = CONFIG_RESTART, .help = "history records waiting for the writers, at most"},
+	{"queue_max_mb", CONFIG_UINT, C(database_queue_max_mb), .min = 1, .max = 65536, .def = "256",
+	 .reload = CONFIG_RESTART, .help = "memory those records hold, at most"},
+	{"connect_timeout_ms", CONFIG_UINT, C(database_connect_timeout_ms), .min = 100, .max = 60000, .def = "2000",
+	 .reload = CONFIG_RESTART, .help = "connecting to the server"},
+	{"query_timeout_ms", CONFIG_UINT, C(database_query_timeout_ms), .min = 100, .max = 600000, .def = "10000",
+	 .reload = CONFIG_RESTART, .help = "one statement's read/write timeout"},
+	{"reconnect_max_ms", CONFIG_UINT, C(database_reconnect_max_ms), .min = 100, .max = 600000, .def = "5000",
+	 .reload = CONFIG_RESTART, .help = "longest wait between reconnection attempts"},
+	{NULL},
+};
+
+static const config_key logging_keys[] = {
+	{"level", CONFIG_CHOICE, C(log_level), .set_default = default_log_level, .default_text = "info (dev: debug)",
+	 .parse = parse_log_level, .expect = "error, warn, info or debug", .help = "least severe level logged"},
+	{"format", CONFIG_CHOICE, C(log_format), .set_default = default_log_format,
+	 .default_text = "json (dev, test: text)", .parse = parse_log_format, .expect = "json or text",
+	 .help = "one JSON object or one text line per record"},
+	{"access_log", CONFIG_BOOL, C(access_log), .def = "true", .help = "one line per HTTP request"},
+	{NULL},
+};
+
+static const config_key metrics_keys[] = {
+	{"enabled", CONFIG_BOOL, C(metrics_enabled), .def = "true", .reload = CONFIG_RESTART,
+	 .help = "the Prometheus endpoint"},
+	{"host", CONFIG_STRING, C(metrics_host), .def = "127.0.0.1", .reload = CONFIG_RESTART,
+	 .help = "address it listens on"},
+	{"port", CONFIG_UINT, C(metrics_port), .min = 1, .max = 65535, .def = "9090", .reload = CONFIG_RESTART,
+	 .help = "port it listens on"},
+	{NULL},
+};
+
+static const config_key health_keys[] = {
+	{"failure_ratio", CONFIG_DOUBLE, C(health_failure_ratio), .min = 0.01, .max = 1.0, .def = "0.5",
+	 .help = "share of dead-lettered recent deliveries that makes a plugin degraded"},
+	{"queue_full_ratio", CONFIG_DOUBLE, C(health_queue_full_ratio), .min = 0.01, .max = 1.0, .def = "0.9",
+	 .help = "queue fill that makes a plugin degraded"},
+	{NULL},
+};
+
+static const config_key plugins_keys[] = {
+	{"directory", CONFIG_STRING, C(plugin_dir), .def = PLUGINDIR, .default_text = "the build's plugin directory",
+	 .help = "where *.so files are loaded from"},
+	{"load_unconfigured", CONFIG_BOOL, C(load_unconfigured), .def = "true",
+	 .help = "load plugins that have no settings entry"},
+	{"defaults", CONFIG_MAP, C(plugin_defaults), .sub = policy_keys, .check = check_policy,
+	 .reload = CONFIG_PER_PLUGIN, .help = "delivery policy of every plugin"},
+	{"settings", CONFIG_MAP, .read = read_settings, .sub = plugin_keys, .sub_path = ".<name>",
+	 .reload = CONFIG_PER_PLUGIN, .help = "per-plugin settings, by the plugin's name"},
+	{NULL},
+};
+
+static const config_key auth_keys[] = {
+	{"tokens", CONFIG_LIST, .read = read_tokens, .sub = token_keys, .sub_path = "[]", .equal = same_tokens,
+	 .help = "bearer tokens"},
+	{NULL},
+};
+
+/* The top level: one section per row, read in this order. */
+static const config_key config_keys[] = {
+	{"server", CONFIG_MAP, .sub = server_keys, .help = "the HTTP API"},
+	{"event", CONFIG_MAP, .sub = event_keys, .help = "events and their delivery"},
+	{"database", CONFIG_MAP, .sub = database_keys, .help = "the event history"},
+	{"logging", CONFIG_MAP, .sub = logging_keys, .help = "the daemon's log"},
+	{"metrics", CONFIG_MAP, .sub = metrics_keys, .help = "the Prometheus endpoint"},
+	{"plugins", CONFIG_MAP, .sub = plugins_keys, .help = "the plugins and how events reach them"},
+	{"auth", CONFIG_MAP, .sub = auth_keys, .help = "who may call the API"},
+	{"health", CONFIG_MAP, .sub = health_keys, .help = "when /health calls a plugin degraded"},
+	{NULL},
+};
+
+/* ---- the hand-written readers ---- */
+
+static void read_subscribe(const ynode *n, const char *where, void *base, config_ctx *ctx)
+{
+	plugin_settings *ps = base;
 	if (n->kind == YNODE_SCALAR) { /* a single pattern */
 		ps->subscribe = calloc(1, sizeof *ps->subscribe);
 		if (ps->subscribe && (ps->subscribe[0] = strdup(n->scalar)))
@@ -452,7 +376,7 @@ static void read_subscriptions(const ynode *n, const char *where, plugin_setting
 		return;
 	}
 	if (n->kind != YNODE_LIST) {
-		add_error(errs, n->line, n->column, "%s.subscribe must be a list of patterns", where);
+		config_error_add(ctx->errors, n->line, n->column, "%s must be a list of patterns", where);
 		return;
 	}
 	ps->subscribe = calloc(n->count ? n->count : 1, sizeof *ps->subscribe);
@@ -461,7 +385,7 @@ static void read_subscriptions(const ynode *n, const char *where, plugin_setting
 	for (size_t i = 0; i < n->count; i++) {
 		const ynode *item = n->items[i];
 		if (item->kind != YNODE_SCALAR || item->scalar[0] == '\0') {
-			add_error(errs, item->line, item->column, "%s.subscribe[%zu] must be a pattern string", where, i);
+			config_error_add(ctx->errors, item->line, item->column, "%s[%zu] must be a pattern string", where, i);
 			continue;
 		}
 		ps->subscribe[ps->subscribe_count] = strdup(item->scalar);
@@ -470,118 +394,106 @@ static void read_subscriptions(const ynode *n, const char *where, plugin_setting
 	}
 }
 
-static void read_plugins(const ynode *root, es_config *c, config_errors *errs)
+/* The subtree stays in the config's YAML tree, which the config owns. */
+static void read_plugin_config(const ynode *n, const char *where, void *base, config_ctx *ctx)
 {
-	const ynode *m = get_map(root, "plugins", "", errs);
-	if (!m)
-		return;
-	static const char *const known[] = {"directory", "load_unconfigured", "defaults", "settings", NULL};
-	check_known_keys(m, "plugins", known, errs);
-	get_string(m, "directory", "plugins", false, &c->plugin_dir, errs);
-	get_bool(m, "load_unconfigured", "plugins", &c->load_unconfigured, errs);
+	((plugin_settings *)base)->config = n;
+}
 
-	const ynode *defaults = get_map(m, "defaults", "plugins", errs);
-	if (defaults) {
-		static const char *const policy_known[] = {POLICY_KEYS, NULL};
-		check_known_keys(defaults, "plugins.defaults", policy_known, errs);
-		read_policy(defaults, "plugins.defaults", &c->plugin_defaults, errs);
-	}
-
-	const ynode *settings = get_map(m, "settings", "plugins", errs);
-	if (!settings)
-		return;
+/* plugins.settings: a map of plugin names, each a map of plugin_keys. */
+static void read_settings(const ynode *settings, const char *where, void *base, config_ctx *ctx)
+{
+	es_config *c = base;
+	config_errors *errs = ctx->errors;
 	c->plugins = calloc(settings->count ? settings->count : 1, sizeof *c->plugins);
 	if (!c->plugins) {
-		add_error(errs, settings->line, settings->column, "out of memory");
+		config_error_add(errs, settings->line, settings->column, "out of memory");
 		return;
 	}
 	for (size_t i = 0; i < settings->count; i++) {
 		const char *name = settings->keys[i];
 		const ynode *pm = settings->items[i];
-		char where[128];
-		snprintf(where, sizeof where, "plugins.settings.%s", name);
+		char path[128];
+		snprintf(path, sizeof path, "%s.%s", where, name);
 		if (!valid_plugin_name(name)) {
-			add_error(errs, settings->key_lines[i], settings->key_columns[i],
-			          "plugin name '%s' is invalid: use 1 to 64 of [a-z0-9_-]", name);
+			config_error_add(errs, settings->key_lines[i], settings->key_columns[i],
+			                 "plugin name '%s' is invalid: use 1 to 64 of [a-z0-9_-]", name);
 			continue;
 		}
 		plugin_settings *ps = &c->plugins[c->plugin_count++];
+		config_table_defaults(plugin_keys, ps, ctx->variant);
+		ps->policy = c->plugin_defaults; /* what plugins.defaults says, not the built-in defaults */
 		ps->name = strdup(name);
-		ps->enabled = true;
-		ps->policy = c->plugin_defaults;
 		ps->line = settings->key_lines[i];
 		ps->column = settings->key_columns[i];
 		if (ynode_is_null(pm))
 			continue; /* "name:" alone: all defaults */
 		if (pm->kind != YNODE_MAP) {
-			add_error(errs, pm->line, pm->column, "%s must be a map, not %s", where, ynode_kind_name(pm->kind));
+			config_error_add(errs, pm->line, pm->column, "%s must be a map, not %s", path,
+			                 ynode_kind_name(pm->kind));
 			continue;
 		}
-		static const char *const plugin_known[] = {"enabled", "subscribe", "config", POLICY_KEYS, NULL};
-		check_known_keys(pm, where, plugin_known, errs);
-		get_bool(pm, "enabled", where, &ps->enabled, errs);
 		ps->workers_set = ynode_get(pm, "workers") != NULL;
-		read_policy(pm, where, &ps->policy, errs);
-		const ynode *sub = ynode_get(pm, "subscribe");
-		if (sub && !ynode_is_null(sub))
-			read_subscriptions(sub, where, ps, errs);
-		const ynode *cfg = ynode_get(pm, "config");
-		if (cfg && !ynode_is_null(cfg)) {
-			if (cfg->kind != YNODE_MAP)
-				add_error(errs, cfg->line, cfg->column, "%s.config must be a map", where);
-			else
-				ps->config = cfg;
-		}
+		config_table_read(plugin_keys, pm, path, ps, ctx);
 	}
 }
 
-static void apply_defaults(es_config *c, es_env env)
+/* auth.tokens: a list of maps of token_keys, each with one secret source. */
+static void read_tokens(const ynode *list, const char *where, void *base, config_ctx *ctx)
 {
-	c->env = env;
-	c->server_host = strdup("127.0.0.1") /* loopback unless told otherwise */;
-	c->server_port = 8080;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	c->server_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (uint32_t)cpus;
-	c->request_timeout_ms = 30000;
-	c->max_connections = 0; /* derived from the open-file limit at start */
-	c->max_waiters = 256;
-	c->async_workers = 4;
-	c->async_channel_size = 1000;
-	c->max_event_size = 1048576;
-	c->shutdown_timeout_ms = 10000;
-	c->sync_timeout_ms = 10000;
-	c->access_log = true;
-	c->database_enabled = false;
-	c->database_dsn = strdup("");
-	c->database_durable = true;
-	c->database_migrate_on_start = false;
-	c->database_subscriptions = true;
-	c->database_retention_days = 30;
-	c->database_purge_interval_s = 3600;
-	c->database_queue_size = 100000;
-	c->database_queue_max_mb = 256;
-	c->database_connect_timeout_ms = 2000;
-	c->database_query_timeout_ms = 10000;
-	c->database_reconnect_max_ms = 5000;
-	c->log_level = env == ES_ENV_DEV ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-	c->log_format = env == ES_ENV_PROD ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
-	c->health_failure_ratio = 0.5;
-	c->health_queue_full_ratio = 0.9;
-	c->metrics_enabled = true;
-	c->metrics_host = strdup("127.0.0.1");
-	c->metrics_port = 9090;
-	c->plugin_dir = strdup(DEFAULT_CONFIG_PLUGIN_DIR);
-	c->load_unconfigured = true;
-	c->plugin_defaults = (plugin_policy){
-		.workers = 0, /* 0: take event.async_workers */
-		.queue_size = 0, /* 0: take event.async_channel_size */
-		.timeout_ms = 5000,
-		.max_attempts = 3,
-		.backoff_initial_ms = 100,
-		.backoff_max_ms = 10000,
-		.backoff_multiplier = 2.0,
-		.max_stuck_workers = 4,
-	};
+	es_config *c = base;
+	config_errors *errs = ctx->errors;
+	if (list->kind != YNODE_LIST) {
+		config_error_add(errs, list->line, list->column, "%s must be a list", where);
+		return;
+	}
+	c->tokens = calloc(list->count ? list->count : 1, sizeof *c->tokens);
+	if (!c->tokens)
+		return;
+	for (size_t i = 0; i < list->count; i++) {
+		const ynode *t = list->items[i];
+		char path[64];
+		snprintf(path, sizeof path, "%s[%zu]", where, i);
+		if (t->kind != YNODE_MAP) {
+			config_error_add(errs, t->line, t->column, "%s must be a map with name, role and a token source", path);
+			continue;
+		}
+		api_token tok = {0};
+		config_table_defaults(token_keys, &tok, ctx->variant);
+		config_table_read(token_keys, t, path, &tok, ctx);
+		if (!tok.name)
+			config_error_add(errs, t->line, t->column, "%s has no name (used in logs instead of the token)", path);
+		tok.secret = read_secret(t, path, ctx->env, errs);
+		if (!tok.name || !tok.secret) {
+			free(tok.name);
+			free(tok.secret);
+			continue;
+		}
+		c->tokens[c->token_count++] = tok;
+	}
+}
+
+static bool same_tokens(const void *a_base, const void *b_base)
+{
+	const es_config *a = a_base, *b = b_base;
+	if (a->token_count != b->token_count)
+		return false;
+	for (size_t i = 0; i < a->token_count; i++)
+		if (strcmp(a->tokens[i].name, b->tokens[i].name) != 0 || a->tokens[i].role != b->tokens[i].role ||
+		    strcmp(a->tokens[i].secret, b->tokens[i].secret) != 0)
+			return false;
+	return true;
+}
+
+void es_config_dump_keys(FILE *out)
+{
+	config_table_dump(config_keys, "", out);
+}
+
+void es_config_describe_changes(const es_config *a, const es_config *b, char *changed, size_t changed_size,
+                                char *restart, size_t restart_size)
+{
+	config_table_diff(config_keys, "", a, b, changed, changed_size, restart, restart_size);
 }
 
 bool es_config_host_is_loopback(const char *host)
@@ -596,7 +508,7 @@ static void check_exposure(const es_config *c, config_errors *errs)
 	if (es_config_host_is_loopback(c->server_host) || c->token_count > 0 || c->allow_unauthenticated)
 		return;
 	const ynode *host = ynode_path(c->tree, "server.host");
-	add_error(errs, host ? host->line : 0, host ? host->column : 0,
+	config_error_add(errs, host ? host->line : 0, host ? host->column : 0,
 	          "server.host %s is not a loopback address and auth.tokens is empty: add tokens, "
 	          "or set server.allow_unauthenticated: true to serve it without authentication",
 	          c->server_host);
@@ -637,7 +549,7 @@ static void apply_environment(es_config *c, const char *(*env)(const char *), co
 {
 	const char *v = env("EVENT_SYSTEM_LOG_LEVEL");
 	if (v && *v && !log_level_parse(v, &c->log_level))
-		add_error(errs, 0, 0, "EVENT_SYSTEM_LOG_LEVEL must be error, warn, info or debug, not '%s'", v);
+		config_error_add(errs, 0, 0, "EVENT_SYSTEM_LOG_LEVEL must be error, warn, info or debug, not '%s'", v);
 	v = env("EVENT_SYSTEM_DATABASE_DSN");
 	if (v && *v) {
 		free(c->database_dsn);
@@ -664,7 +576,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		else if (strcmp(env_name, "prod") == 0 || strcmp(env_name, "production") == 0)
 			which = ES_ENV_PROD;
 		else
-			add_error(errs, 0, 0, "EVENT_SYSTEM_ENV must be dev, test or prod, not '%s'", env_name);
+			config_error_add(errs, 0, 0, "EVENT_SYSTEM_ENV must be dev, test or prod, not '%s'", env_name);
 	}
 
 	es_config *c = calloc(1, sizeof *c);
@@ -675,23 +587,15 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	atomic_init(&c->refs, 1);
 	c->tree = tree;
 	c->path = strdup(label);
-	apply_defaults(c, which);
+	c->env = which;
+	config_table_defaults(config_keys, c, which);
 
 	if (tree->kind != YNODE_MAP) {
-		add_error(errs, tree->line, tree->column, "the config must be a map of sections, not %s",
-		          ynode_kind_name(tree->kind));
+		config_error_add(errs, tree->line, tree->column, "the config must be a map of sections, not %s",
+		                 ynode_kind_name(tree->kind));
 	} else {
-		static const char *const known[] = {"server", "event", "database", "logging", "metrics", "plugins",
-		                                    "auth", "health", NULL};
-		check_known_keys(tree, "the top level", known, errs);
-		read_server(tree, c, errs);
-		read_event(tree, c, errs);
-		read_database(tree, c, errs);
-		read_logging(tree, c, errs);
-		read_metrics(tree, c, errs);
-		read_plugins(tree, c, errs);
-		read_auth(tree, c, env, errs);
-		read_health(tree, c, errs);
+		config_ctx ctx = {.errors = errs, .env = env, .variant = which, .root = c};
+		config_table_read(config_keys, tree, "", c, &ctx);
 	}
 	apply_environment(c, env, errs);
 	check_exposure(c, errs);
@@ -700,7 +604,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	for (size_t i = 0; i < c->plugin_count; i++)
 		resolve_policy(&c->plugins[i].policy, c);
 	if (c->database_enabled && c->database_dsn[0] == '\0')
-		add_error(errs, 0, 0, "database.enabled is true but no database.dsn (or EVENT_SYSTEM_DATABASE_DSN) is set");
+		config_error_add(errs, 0, 0, "database.enabled is true but no database.dsn (or EVENT_SYSTEM_DATABASE_DSN) is set");
 	check_database(c, errs);
 
 	if (errs->count > 0) {
@@ -720,7 +624,7 @@ static es_config *build_parsed(ynode *tree, const char *parse_error, const char 
 	const char *msg = parse_error;
 	if (sscanf(parse_error, "%u:%u: ", &line, &column) == 2)
 		msg = strstr(parse_error, ": ") + 2;
-	add_error(errs, line, column, "%s", msg);
+	config_error_add(errs, line, column, "%s", msg);
 	return NULL;
 }
 
@@ -732,7 +636,7 @@ es_config *es_config_load(const char *path, const char *(*env)(const char *), co
 	 * rule as for plugin files.  (A missing file is reported by the parser.) */
 	struct stat st;
 	if (stat(path, &st) == 0 && !file_trusted(&st, geteuid(), "config file", path, err, sizeof err)) {
-		add_error(errs, 0, 0, "%s", err);
+		config_error_add(errs, 0, 0, "%s", err);
 		return NULL;
 	}
 	ynode *tree = yaml_tree_parse_file(path, err, sizeof err);
@@ -771,11 +675,8 @@ void es_config_free(es_config *c)
 		free(c->tokens[i].secret);
 	}
 	free(c->tokens);
-	free(c->server_host);
-	free(c->database_dsn);
+	config_table_free(config_keys, c);
 	es_config_set_db_subscriptions(c, NULL, 0);
-	free(c->metrics_host);
-	free(c->plugin_dir);
 	free(c->path);
 	ynode_free(c->tree);
 	free(c);
@@ -845,3 +746,4 @@ int es_config_set_db_subscriptions(es_config *c, const db_subscription *rows, si
 	}
 	return 0;
 }
+

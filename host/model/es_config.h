@@ -21,7 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "model/config_table.h"
 #include "util/log.h"
 #include "util/yaml_tree.h"
 
@@ -80,6 +82,8 @@ typedef enum db_subscriptions_state {
 	DB_SUBSCRIPTIONS_PREVIOUS = 2, /* the table could not be read: the previous config's rows (or none) */
 } db_subscriptions_state;
 
+/* The fields a key fills are named by that key's row in the key table
+ * (es_config.c); a new key is a field here and a row there. */
 typedef struct es_config {
 	atomic_uint refs; /* readers on other threads hold one (see routing tables) */
 	char *path;
@@ -138,18 +142,6 @@ typedef struct es_config {
 	size_t plugin_count;
 } es_config;
 
-/* One problem found in a config; `line` 0 when not tied to a place. */
-typedef struct config_error {
-	unsigned line, column;
-	char message[256];
-} config_error;
-
-typedef struct config_errors {
-	config_error items[32];
-	size_t count;
-	size_t dropped; /* more errors than items */
-} config_errors;
-
 /* Load and validate `path`.  Returns NULL when anything is wrong; every
  * problem found is in *errors.  `env` is a getenv-like function (tests pass
  * their own); NULL means getenv. */
@@ -177,6 +169,17 @@ const plugin_settings *es_config_plugin(const es_config *config, const char *nam
 void config_errors_report(const config_errors *errors, const char *file, void *stream);
 
 const char *es_env_name(es_env env);
+
+/* The key reference, one line per key (config_table_dump()): what
+ * docs/configuration.md and event-system.yaml(5) must list. */
+void es_config_dump_keys(FILE *out);
+
+/* What a reload from `running` to `next` changes: the paths of the keys that
+ * differ, ", "-separated, into `changed`, and those a reload cannot apply
+ * (they take effect at the next start) into `restart`.  Plugin settings are
+ * left out: the reload reports the plugins it replaces. */
+void es_config_describe_changes(const es_config *running, const es_config *next, char *changed,
+                                size_t changed_size, char *restart, size_t restart_size);
 
 /* 127.x.x.x, ::1 or localhost. */
 bool es_config_host_is_loopback(const char *host);

@@ -148,5 +148,15 @@ sleep 1
 [ "$(lines_in "$TMP/slow.txt" "slow slow.job")" = 4 ] || fail "the retired instance did not deliver its queue"
 pass "8 SIGHUPs during a running reload coalesced into one more; the retired instance delivered its queue first"
 
+# ---- every restart-only key is named: the metrics listener's address too ----
+grep -q '^metrics: {port: ' "$CONFIG" || fail "no metrics line to change: $(cat "$CONFIG")"
+sed -i 's/^metrics: {port: /metrics: {host: localhost, port: /' "$CONFIG"
+admin POST /api/admin/reload
+[ "$STATUS" = 200 ] || fail "reload: $STATUS $BODY"
+echo "$BODY" | jq -e '.last.result == "ok" and (.last.changes|test("needs a restart: [^;]*metrics[.]host"))' >/dev/null ||
+	fail "a changed metrics.host is not named as needing a restart: $BODY"
+expect_log "metrics.host changed but needs a restart"
+pass "a changed metrics.host is named as needing a restart"
+
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
