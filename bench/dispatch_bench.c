@@ -21,6 +21,7 @@
 
 #include "model/es_event.h"
 #include "util/log.h"
+#include "core/host_api.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_loader.h"
 #include "core/router.h"
@@ -105,7 +106,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 		exit(1);
 	}
 	router *rt = router_create();
-	host_services services = {.router = rt, .max_event_size = 1 << 20};
+	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = 1 << 20};
 	plugin_policy policy = {.workers = workers, .queue_size = 65536, .timeout_ms = 5000, .max_attempts = 1,
 	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1};
 	plugin_instance *inst[16];

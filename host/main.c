@@ -27,6 +27,7 @@
 #include "util/log.h"
 #include "metrics/metrics.h"
 #include "core/crash_report.h"
+#include "core/host_api.h"
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
 #include "control/reload.h"
@@ -162,7 +163,8 @@ static int check_config(const options *o)
 			printf("event_subscriptions: not readable (see the warning above)\n");
 	}
 	router *rt = router_create();
-	host_services services = {.router = rt, .max_event_size = config->max_event_size, .check_only = true};
+	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = config->max_event_size,
+	                          .check_only = true};
 	plugin_registry reg = {0};
 	registry_report report;
 	int rc = plugin_registry_load(config, &services, geteuid(), &reg, &report, stdout);
@@ -244,7 +246,8 @@ static int run(const options *o)
 	atomic_init(&daemon.ready, false);
 	atomic_init(&daemon.stopping, false);
 	daemon.router = router_create();
-	daemon.services = (host_services){.router = daemon.router, .max_event_size = config->max_event_size};
+	daemon.services = (host_services){.api = host_api_table(), .router = daemon.router,
+	                                  .max_event_size = config->max_event_size};
 
 	LOG_INFO("main", "Event System v%s starting: config %s, environment %s, plugins from %s", PACKAGE_VERSION,
 	         config->path, es_env_name(config->env), config->plugin_dir);

@@ -6,8 +6,12 @@
 #      host/ (the SDK's headers);
 #   2. with a build directory: every symbol a layer's library leaves
 #      undefined (nm) and another layer defines is defined by a lower one.
+#   3. inside each folder, the files' graph (a file's includes of its own
+#      folder, and with a build directory the calls between its objects)
+#      has no cycle: a folder is layered within, too (tsort).
 # The first catches a header reached by accident, the second a call made
-# through a hand-written prototype.  Exit status 1 names each back edge.
+# through a hand-written prototype, the third two files that need each
+# other.  Exit status 1 names each back edge and each cycle.
 #
 # Usage: check-layers.sh SRCDIR [BUILDDIR]
 #   SRCDIR/host/LAYERS lists the layers, lowest first ("." is host/ itself);
@@ -85,6 +89,50 @@ if [ -n "$build" ]; then
 		}
 		END { exit bad }' "$tmp/defined" "$tmp/undefined" || echo x >>"$tmp/failed"
 fi
+
+# ---- 3. no cycle between the files of one folder ----
+# An edge "a b": file a (a.c or a.h) needs file b.  Two folders still have
+# cycles, written down here until they are broken: db/ (database.c and the
+# writer and reader threads call each other through db_internal.h) and
+# http/ (http_api.c dispatches to the handlers, which call its helpers in
+# http_api_internal.h).
+cycles_known=${CHECK_LAYERS_CYCLES_KNOWN-"db http"}
+for layer in $layers; do
+	[ "$layer" = . ] && continue
+	case " $cycles_known " in *" $layer "*) continue ;; esac
+	dir="$src/host/$layer"
+	: >"$tmp/edges"
+	for file in "$dir"/*.c "$dir"/*.h; do
+		[ -f "$file" ] || continue
+		from=$(basename "$file")
+		from=${from%.*}
+		sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$file" | while read -r inc; do
+			case $inc in
+			"$layer"/*) to=${inc#"$layer"/} ;;
+			*/* | config.h) continue ;;
+			*) to=$inc ;;
+			esac
+			to=${to%.h}
+			[ "$to" != "$from" ] && echo "$from $to" >>"$tmp/edges"
+		done
+	done
+	lib="$build/host/$layer/.libs/libes_$layer.a"
+	if [ -n "$build" ] && [ -f "$lib" ]; then
+		# "object symbol" for what each object defines and leaves undefined
+		"$NM" -A -P -g --defined-only "$lib" 2>/dev/null |
+			sed -n 's/^.*\[\(.*\)\.o\]: \([^ ]*\) .*/\1 \2/p' | sed 's/^[^ ]*_la-//' >"$tmp/obj_defined"
+		"$NM" -A -P -g --undefined-only "$lib" 2>/dev/null |
+			sed -n 's/^.*\[\(.*\)\.o\]: \([^ ]*\) .*/\1 \2/p' | sed 's/^[^ ]*_la-//' >"$tmp/obj_undefined"
+		awk 'FNR == NR { owner[$2] = $1; next } ($2 in owner) && owner[$2] != $1 { print $1, owner[$2] }' \
+			"$tmp/obj_defined" "$tmp/obj_undefined" >>"$tmp/edges"
+	fi
+	sort -u "$tmp/edges" -o "$tmp/edges"
+	if ! tsort "$tmp/edges" >/dev/null 2>"$tmp/loop"; then
+		loop=$(sed -n 's/^tsort: \([^ ]*\)$/\1/p' "$tmp/loop" | sort -u | tr '\n' ' ')
+		echo "cycle in host/$layer/: ${loop% } need each other (break it with a function pointer from the owner)"
+		echo x >>"$tmp/failed"
+	fi
+done
 
 if [ -f "$tmp/failed" ]; then
 	echo "check-layers: the layer rule of host/LAYERS is broken (see docs/internals.md)"

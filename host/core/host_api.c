@@ -194,19 +194,12 @@ es_status host_emit_event(router *rt, database *db, const char *source, uint32_t
 	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
 }
 
-/* The event being handled on this thread, for emit()'s depth. */
-static _Thread_local const es_event *handling;
-
-void host_api_set_handling(const es_event *event)
-{
-	handling = event;
-}
-
 static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len)
 {
 	const host_services *s = plugin_instance_services(ctx->instance);
 	char source[96], err[256];
 	snprintf(source, sizeof source, "plugin:%s", plugin_instance_name(ctx->instance));
+	const es_event *handling = plugin_instance_handling();
 	uint32_t depth = handling ? handling->depth + 1 : 0;
 	es_status st = host_emit_event(s->router, s->db, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)

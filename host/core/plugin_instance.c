@@ -17,9 +17,9 @@
 
 #include "core/crash_report.h"
 #include "core/delivery_watch.h"
-#include "core/host_api.h"
-#include "util/log.h"
 #include "core/refusal_summary.h"
+#include "model/pattern.h"
+#include "util/log.h"
 
 struct plugin_instance {
 	struct es_plugin_ctx ctx; /* first: host API functions get this back */
@@ -48,14 +48,18 @@ struct plugin_instance {
 /* shutdown() gets what is left of the stop deadline, and at least this. */
 #define SHUTDOWN_MIN_MS 1000
 
+/* The event being handled on this worker thread: emit() bounds the depth
+ * of event chains with it (plugin_instance_handling()). */
+static _Thread_local const es_event *handling;
+
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
 {
 	plugin_instance *inst = ctx;
-	host_api_set_handling(event);
+	handling = event;
 	crash_report_enter(inst->desc->name, event->id, worker_pool_current_attempt());
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
 	crash_report_leave();
-	host_api_set_handling(NULL);
+	handling = NULL;
 	return r;
 }
 
@@ -200,7 +204,7 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 
 	if (services->check_only)
 		return inst; /* not initialised: neither init() nor shutdown() runs */
-	es_status st = inst->desc->init(&inst->ctx, host_api_table(), &inst->state);
+	es_status st = inst->desc->init(&inst->ctx, services->api, &inst->state);
 	if (st != ES_STATUS_OK) {
 		snprintf(err, err_size, "init() failed with status %d (see the plugin's log lines above)", (int)st);
 		goto out_fail;
@@ -406,6 +410,11 @@ size_t plugin_instance_counters(plugin_instance *inst, const plugin_counter **co
 }
 
 /* ---- used by host_api.c ---- */
+
+const es_event *plugin_instance_handling(void)
+{
+	return handling;
+}
 
 const ynode *plugin_instance_config(const plugin_instance *inst)
 {

@@ -16,14 +16,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/es_config.h"
+#include <event-system/plugin.h>
+
 #include "core/plugin_loader.h"
-#include "core/router.h"
 #include "core/worker_pool.h"
 #include "db/database.h"
+#include "model/es_config.h"
+#include "model/es_event.h"
+#include "util/yaml_tree.h"
 
-/* What the host offers plugins beyond their own instance. */
+/* The router is above instances (router.h): an instance only carries the
+ * daemon's router for emit(), it never calls it. */
+typedef struct router router;
+
+typedef struct plugin_instance plugin_instance;
+
+/* What the host offers plugins beyond their own instance.  Filled by the
+ * composition root (main.c) and copied into each instance. */
 typedef struct host_services {
+	/* The function table handed to each plugin's init() (host_api_table(),
+	 * core/host_api.h, which sits above instances: they call it only
+	 * through this table).  Static; valid for the life of the process. */
+	const es_host_api *api;
 	router *router;        /* where emit() sends events */
 	database *db;          /* where outcomes are recorded; NULL: no database (owned by the daemon) */
 	size_t max_event_size; /* limit for emitted data */
@@ -32,6 +46,11 @@ typedef struct host_services {
 	 * author would not expect (files written, connections made). */
 	bool check_only;
 } host_services;
+
+/* The context a plugin's calls hand back to the host: its instance. */
+struct es_plugin_ctx {
+	plugin_instance *instance;
+};
 
 #define PLUGIN_MAX_COUNTERS 16
 
@@ -77,5 +96,15 @@ const plugin_policy *plugin_instance_policy(const plugin_instance *instance);
 size_t plugin_instance_subscriptions(const plugin_instance *instance, const char *const **patterns);
 /* Plugin-defined counters (counter_add); returns how many are in use. */
 size_t plugin_instance_counters(plugin_instance *instance, const plugin_counter **counters);
+
+/* For the host API (host_api.c): the plugin's `config:` subtree (owned by
+ * the instance, NULL when none), its services, a counter to add to (made
+ * on first use, at most PLUGIN_MAX_COUNTERS), and the event the calling
+ * worker thread is handling (NULL outside handle()), which bounds emit()'s
+ * chains. */
+const ynode *plugin_instance_config(const plugin_instance *instance);
+const host_services *plugin_instance_services(const plugin_instance *instance);
+void plugin_instance_counter_add(plugin_instance *instance, const char *name, uint64_t delta);
+const es_event *plugin_instance_handling(void);
 
 #endif

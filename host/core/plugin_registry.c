@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/router.h"
 #include "util/log.h"
 
 static int compare_names(const void *a, const void *b)

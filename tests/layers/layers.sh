@@ -42,3 +42,27 @@ out=$(sh "$check" "$TMP/src" "$TMP/build" 2>&1) && fail "a call back edge passed
 echo "$out" | grep -q 'back edge: layer util calls router_acquire, defined in layer core above it' ||
 	fail "the call back edge is not named: $out"
 echo "ok: util calling a core function fails the check"
+
+# A cycle inside a folder: worker_pool.c (which everything in core/ builds
+# on) including host_api.h, whose host API reaches the pool again.
+cp "$ES_TOP_SRCDIR/host/util/log.c" "$TMP/src/host/util/log.c"
+cp "$ES_TOP_SRCDIR/host/core/worker_pool.c" "$TMP/src/host/core/worker_pool.c"
+printf '#include "core/host_api.h"\n' >>"$TMP/src/host/core/worker_pool.c"
+out=$(sh "$check" "$TMP/src" 2>&1) && fail "an include cycle inside core/ passed: $out"
+echo "$out" | grep -q 'cycle in host/core/: .*worker_pool.* need each other' || fail "the include cycle is not named: $out"
+echo "ok: two files of core/ including each other (through others) fail the check"
+
+# A call cycle inside a folder: an object in place of worker_pool.o that
+# defines worker_pool_create() (plugin_instance.c calls it) and calls
+# host_api_table() (host_api.c, which calls instances), with no include.
+cp "$ES_TOP_SRCDIR/host/core/worker_pool.c" "$TMP/src/host/core/worker_pool.c"
+rm -rf "$TMP/build/host"
+mkdir -p "$TMP/build/host"
+cp -R "$ES_TOP_BUILDDIR/host/." "$TMP/build/host/"
+printf 'const void *host_api_table(void);\nconst void *worker_pool_create(void) { return host_api_table(); }\n' >"$TMP/libes_core_la-sneaky.c"
+${CC:-cc} -c -o "$TMP/libes_core_la-sneaky.o" "$TMP/libes_core_la-sneaky.c"
+${AR:-ar} d "$TMP/build/host/core/.libs/libes_core.a" libes_core_la-worker_pool.o 2>/dev/null
+${AR:-ar} r "$TMP/build/host/core/.libs/libes_core.a" "$TMP/libes_core_la-sneaky.o" 2>/dev/null
+out=$(sh "$check" "$TMP/src" "$TMP/build" 2>&1) && fail "a call cycle inside core/ passed: $out"
+echo "$out" | grep -q 'cycle in host/core/: .*sneaky.* need each other' || fail "the call cycle is not named: $out"
+echo "ok: two objects of core/ calling each other (through others) fail the check"

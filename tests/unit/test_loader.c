@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "core/host_api.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_loader.h"
 
@@ -171,7 +172,7 @@ static void init_failure_refuses_the_instance(void **state)
 	plugin_image *img = plugin_image_load(stage("init_fail", "init_fail", 0644), geteuid(), err, sizeof err);
 	assert_non_null(img);
 	router *r = router_create();
-	host_services services = {.router = r, .max_event_size = 1024};
+	host_services services = {.api = host_api_table(), .router = r, .max_event_size = 1024};
 	plugin_policy policy = {.workers = 1, .queue_size = 4, .timeout_ms = 100, .max_attempts = 1};
 	plugin_instance *inst = plugin_instance_create(img, NULL, &policy, NULL, 0, &services, err, sizeof err);
 	assert_null(inst);
