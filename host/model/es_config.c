@@ -214,6 +214,12 @@ static const config_key policy_keys[] = {
 	 .help = "growth of the delay per attempt"},
 	{"max_stuck_workers", CONFIG_UINT, POLICY(max_stuck_workers), .min = 0, .max = 256, .def = "4",
 	 .help = "threads kept beyond workers while handlers overrun their deadline"},
+	{"max_crashes", CONFIG_UINT, POLICY(max_crashes), .min = 1, .max = 1000, .def = "3",
+	 .help = "crashes of one event before redelivery dead-letters it for the plugin (database on)"},
+	{"quarantine_after", CONFIG_UINT, POLICY(quarantine_after), .min = 0, .max = 1000, .def = "5",
+	 .help = "crashes within quarantine_window_s that quarantine the plugin (0: never)"},
+	{"quarantine_window_s", CONFIG_UINT, POLICY(quarantine_window_s), .min = 1, .max = 2678400, .def = "3600",
+	 .help = "the window of quarantine_after, in seconds"},
 	{NULL},
 };
 
@@ -338,6 +344,9 @@ static const config_key plugins_keys[] = {
 	 .help = "where *.so files are loaded from"},
 	{"load_unconfigured", CONFIG_BOOL, C(load_unconfigured), .def = "true",
 	 .help = "load plugins that have no settings entry"},
+	{"state_directory", CONFIG_STRING, C(state_dir), .allow_empty = true, .def = "/var/lib/event-system",
+	 .default_text = "$STATE_DIRECTORY, else /var/lib/event-system", .reload = CONFIG_RESTART,
+	 .help = "the crash file and crash history (empty: crashes are only logged)"},
 	{"defaults", CONFIG_MAP, C(plugin_defaults), .sub = policy_keys, .check = check_policy,
 	 .reload = CONFIG_PER_PLUGIN, .help = "delivery policy of every plugin"},
 	{"settings", CONFIG_MAP, .read = read_settings, .sub = plugin_keys, .sub_path = ".<name>",
@@ -550,6 +559,13 @@ static void apply_environment(es_config *c, const char *(*env)(const char *), co
 	const char *v = env("EVENT_SYSTEM_LOG_LEVEL");
 	if (v && *v && !log_level_parse(v, &c->log_level))
 		config_error_add(errs, 0, 0, "EVENT_SYSTEM_LOG_LEVEL must be error, warn, info or debug, not '%s'", v);
+	/* systemd's StateDirectory= (the unit has StateDirectory=event-system)
+	 * sets STATE_DIRECTORY: the default when the file names none. */
+	v = env("STATE_DIRECTORY");
+	if (v && *v && !ynode_path(c->tree, "plugins.state_directory")) {
+		free(c->state_dir);
+		c->state_dir = strndup(v, strcspn(v, ":")); /* several directories: the first */
+	}
 	v = env("EVENT_SYSTEM_DATABASE_DSN");
 	if (v && *v) {
 		free(c->database_dsn);

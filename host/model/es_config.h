@@ -43,6 +43,10 @@ typedef struct plugin_policy {
 	uint32_t backoff_max_ms;
 	double backoff_multiplier;
 	uint32_t max_stuck_workers; /* replacement threads allowed while handlers overrun */
+	/* crash rules (core/crash_ledger.h) */
+	uint32_t max_crashes;         /* crashes of one event before it is dead-lettered for the plugin */
+	uint32_t quarantine_after;    /* crashes within quarantine_window_s that quarantine it; 0: never */
+	uint32_t quarantine_window_s;
 } plugin_policy;
 
 /* `plugins.settings.<name>` */
@@ -137,6 +141,7 @@ typedef struct es_config {
 
 	char *plugin_dir;
 	bool load_unconfigured; /* load .so files that have no settings entry */
+	char *state_dir;        /* crash file and history; "" for none (restart to change) */
 	plugin_policy plugin_defaults;
 	plugin_settings *plugins;
 	size_t plugin_count;
