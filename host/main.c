@@ -26,6 +26,7 @@
 #include "http/http_server.h"
 #include "util/log.h"
 #include "metrics/metrics.h"
+#include "core/crash_ledger.h"
 #include "core/crash_report.h"
 #include "core/host_api.h"
 #include "core/plugin_registry.h"
@@ -237,7 +238,16 @@ static int run(const options *o)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	crash_report_install(); /* a plugin that faults is named before the process dies */
+	/* What the last run's death left (the crash file) is read and counted
+	 * before any plugin loads: a plugin that crashed too often stays out. */
+	crash_ledger *crashes = crash_ledger_open(config->state_dir);
+	if (!crashes) {
+		LOG_ERROR("main", "out of memory");
+		es_config_free(config);
+		return 1;
+	}
+	/* a plugin that faults is named (and recorded) before the process dies */
+	crash_report_install(crash_ledger_crash_file(crashes));
 	evthread_use_pthreads();
 
 	es_daemon daemon = {.config = config, .config_path = o->config_path, .plugin_dir_override = o->plugin_dir,
@@ -246,8 +256,10 @@ static int run(const options *o)
 	atomic_init(&daemon.ready, false);
 	atomic_init(&daemon.stopping, false);
 	daemon.router = router_create();
+	daemon.crashes = crashes;
+	router_set_crash_ledger(daemon.router, crashes);
 	daemon.services = (host_services){.api = host_api_table(), .router = daemon.router,
-	                                  .max_event_size = config->max_event_size};
+	                                  .max_event_size = config->max_event_size, .crashes = crashes};
 
 	LOG_INFO("main", "Event System v%s starting: config %s, environment %s, plugins from %s", PACKAGE_VERSION,
 	         config->path, es_env_name(config->env), config->plugin_dir);
@@ -259,6 +271,8 @@ static int run(const options *o)
 		goto out_free;
 	}
 	daemon.services.db = daemon.db; /* NULL without a database */
+	/* before redelivery: it counts the crashes of each event */
+	crash_ledger_attach_database(crashes, daemon.db);
 
 	registry_report report;
 	if (plugin_registry_load(config, &daemon.services, geteuid(), &daemon.registry, &report, NULL) != 0) {
@@ -305,9 +319,9 @@ static int run(const options *o)
 	/* event_subscriptions unreadable at start: reload once it can be read. */
 	database_on_subscriptions_readable(daemon.db, reload_when_subscriptions_readable, &daemon);
 	atomic_store(&daemon.ready, true);
-	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused",
+	LOG_INFO("main", "ready: listening on http://%s:%u with %u threads; %zu plugin%s running, %zu refused, %zu quarantined",
 	         config->server_host, config->server_port, config->server_threads, report.loaded,
-	         report.loaded == 1 ? "" : "s", report.refused);
+	         report.loaded == 1 ? "" : "s", report.refused, report.quarantined);
 	char status[200];
 	snprintf(status, sizeof status, "listening on %s:%u, %zu plugins", config->server_host, config->server_port,
 	         report.loaded);
@@ -359,6 +373,7 @@ out_free:
 	database_stop(daemon.db, clock_monotonic_us()); /* no-op unless it is still running */
 	database_free(daemon.db); /* everything that used it has stopped */
 	router_destroy(daemon.router);
+	crash_ledger_free(crashes); /* after everything that reached it (the HTTP threads, the tables) */
 	es_config_free(daemon.config);
 	return exit_code;
 }

@@ -1,4 +1,4 @@
--- event-system database schema, current version (2).
+-- event-system database schema, current version (3).
 --
 -- For a new database (docs/operations.md, "Database"):
 --   mysql -u event_system -p event_system < sql/schema.sql
@@ -91,6 +91,21 @@ CREATE TABLE IF NOT EXISTS event_subscriptions (
   UNIQUE KEY uq_event_subscriptions (plugin, pattern)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Crashes of a plugin while it handled an event (the daemon, or an
+-- isolated plugin's process, died): redelivery after a restart counts them
+-- and dead-letters an event that crashed a plugin max_crashes times.
+CREATE TABLE IF NOT EXISTS delivery_crashes (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  event_seq BIGINT UNSIGNED NOT NULL,
+  plugin VARCHAR(64) NOT NULL,
+  attempt INT UNSIGNED NOT NULL,
+  signal_name VARCHAR(16) NOT NULL,
+  crashed_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uq_delivery_crashes (event_seq, plugin, crashed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 INSERT IGNORE INTO schema_migrations (version, name) VALUES
   (1, 'initial'),
-  (2, 'audit_timings_subscriptions');
+  (2, 'audit_timings_subscriptions'),
+  (3, 'delivery_crashes');

@@ -29,6 +29,8 @@ typedef struct es_daemon {
 	                            * database_start() before the plugins, freed after everything
 	                            * that uses it has stopped */
 	plugin_registry registry;  /* main thread only */
+	struct crash_ledger *crashes; /* crash rules and quarantines (core/crash_ledger.h); made before
+	                            * the plugins, freed after everything that reaches it */
 	host_services services;
 	int64_t started_us;        /* realtime */
 	atomic_bool ready;         /* listeners bound and plugins loaded */

@@ -1,26 +1,50 @@
 /*
  * Crash attribution: when a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
- * SIGABRT) hits a worker thread inside a plugin's handle(), one line naming
- * the plugin, the event id and the attempt is written to stderr (the log)
- * before the process dies, so the operator knows which plugin and which
- * event took the daemon down.  The handler only uses async-signal-safe
- * calls (write), then puts back the action that was there before (the
- * default, or a sanitizer's) and lets the signal happen again: the process
- * still dies as it would have.
+ * SIGABRT) hits a worker thread inside a plugin's handle(), the host
+ *   - writes one line naming the signal, the plugin, the event id and the
+ *     attempt to stderr (the log), followed by a backtrace;
+ *   - records the crash in the crash file (crash_file.h) with open(),
+ *     write() and fsync() only, so the next start knows which plugin and
+ *     which event took the daemon down (crash_ledger.h reads it).
+ * The handler uses async-signal-safe calls only (backtrace() is warmed up
+ * at install, so libgcc is loaded before any fault), then puts back the
+ * action that was there before (the default, or a sanitizer's) and lets the
+ * signal happen again: the process still dies as it would have.
  *
- * Threads: install once from the main thread at start; enter/leave on the
- * worker thread around each handle() (thread-local, no locks).
+ * Worker threads run with an alternate signal stack of their own
+ * (crash_report_thread_start), so a plugin that overflows its stack is
+ * attributed too.
+ *
+ * Threads: install once from the main thread at start; thread_start/end on
+ * each worker thread; enter/leave on the worker thread around each
+ * handle() (thread-local, no locks).
  */
 #ifndef ES_CRASH_REPORT_H
 #define ES_CRASH_REPORT_H
 
 #include <stdint.h>
 
-/* Install the handlers.  0, or -1 (logged). */
-int crash_report_install(void);
-/* The calling thread is about to run `plugin`'s handle() on `event_id`.
- * Both strings must stay valid until crash_report_leave(). */
-void crash_report_enter(const char *plugin, const char *event_id, uint32_t attempt);
+/* What the handler says about the plugin a thread runs.  Owned by the
+ * plugin instance; must outlive every enter/leave pair that names it. */
+typedef struct crash_site {
+	const char *plugin;  /* its name */
+	const char *file_id; /* the identity of its file (crash_file_identity()) */
+} crash_site;
+
+/* Install the handlers.  `crash_file`: where a crash is recorded (copied;
+ * NULL or "": only the log line).  0, or -1 (logged). */
+int crash_report_install(const char *crash_file);
+
+/* On a worker thread, before its first handle() and before it returns:
+ * give it (and take back) an alternate signal stack of its own.  A thread
+ * that could not get one is still attributed, except for a stack overflow. */
+void crash_report_thread_start(void);
+void crash_report_thread_end(void);
+
+/* The calling thread is about to run `site`'s handle() on the event with
+ * `event_id` (its database key `seq`, 0 when none).  `site` and `event_id`
+ * must stay valid until crash_report_leave(). */
+void crash_report_enter(const crash_site *site, const char *event_id, uint64_t seq, uint32_t attempt);
 void crash_report_leave(void);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "core/crash_ledger.h"
 #include "core/plugin_instance.h"
 
 es_event *pipeline_event_create(database *db, es_event_fields *fields)
@@ -48,6 +49,10 @@ admit_status pipeline_admit(database *db, routing_table *table, es_event *event,
 	}
 	if (a->need_target && a->result.matched == 0)
 		return ADMIT_UNMATCHED;
+	/* A new event a quarantined plugin would have had: counted and logged
+	 * for it (crash_ledger.h); the other plugins get it as usual. */
+	if (!a->stored_row)
+		crash_ledger_note_event(routing_table_crash_ledger(table), event->id, event->name);
 	/* A recorded event is settled once each of these deliveries is final
 	 * (see database_settle()); count them before any can finish. */
 	if (event->seq)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/crash_file.h"
 #include "core/crash_report.h"
 #include "core/delivery_watch.h"
 #include "core/refusal_summary.h"
@@ -43,6 +44,10 @@ struct plugin_instance {
 	pthread_t shutdown_thread;
 	bool shutdown_overran;
 	atomic_bool shutdown_returned;
+	/* What the crash report names (crash_report.h). */
+	crash_site crash_site;
+	char file_id[96];
+	_Atomic uint64_t poisoned; /* events dead-lettered for having crashed it max_crashes times */
 };
 
 /* shutdown() gets what is left of the stop deadline, and at least this. */
@@ -56,7 +61,7 @@ static es_result deliver(void *ctx, const es_event *event, char *err, size_t err
 {
 	plugin_instance *inst = ctx;
 	handling = event;
-	crash_report_enter(inst->desc->name, event->id, worker_pool_current_attempt());
+	crash_report_enter(&inst->crash_site, event->id, event->seq, worker_pool_current_attempt());
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
 	crash_report_leave();
 	handling = NULL;
@@ -86,6 +91,21 @@ static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcom
 	case DELIVERY_UNDELIVERED:
 		break; /* counted and summarised by plugin_instance_stop() */
 	}
+}
+
+void plugin_instance_poisoned(plugin_instance *inst, es_event *event, uint32_t crashes)
+{
+	char reason[64];
+	snprintf(reason, sizeof reason, "crashed the plugin %u times", crashes);
+	atomic_fetch_add_explicit(&inst->poisoned, 1, memory_order_relaxed);
+	LOG_WARN(inst->desc->name, "event %s (%s) dead-lettered instead of delivered again: it %s (max_crashes %u)",
+	         event->id, event->name, reason, inst->policy.max_crashes);
+	database_outcome(inst->services.db, event, inst->desc->name, DELIVERY_DEAD, crashes, false, reason);
+}
+
+uint64_t plugin_instance_poisoned_count(const plugin_instance *inst)
+{
+	return atomic_load_explicit(&inst->poisoned, memory_order_relaxed);
 }
 
 static void free_patterns(plugin_instance *inst)
@@ -172,6 +192,8 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 	inst->image = image;
 	inst->desc = &image->descriptor;
 	inst->services = *services;
+	crash_file_identity(&image->st, inst->file_id, sizeof inst->file_id);
+	inst->crash_site = (crash_site){.plugin = inst->desc->name, .file_id = inst->file_id};
 	pthread_mutex_init(&inst->counters_lock, NULL);
 	atomic_init(&inst->counter_count, 0);
 	inst->policy = effective_policy(inst->desc, settings, defaults);
@@ -385,6 +407,11 @@ void plugin_instance_note_accepted(plugin_instance *inst)
 const char *plugin_instance_name(const plugin_instance *inst)
 {
 	return inst->desc->name;
+}
+
+const char *plugin_instance_file_id(const plugin_instance *inst)
+{
+	return inst->file_id;
 }
 
 const plugin_image *plugin_instance_image(const plugin_instance *inst)

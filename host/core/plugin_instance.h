@@ -28,6 +28,7 @@
 /* The router is above instances (router.h): an instance only carries the
  * daemon's router for emit(), it never calls it. */
 typedef struct router router;
+struct crash_ledger;
 
 typedef struct plugin_instance plugin_instance;
 
@@ -38,6 +39,7 @@ typedef struct host_services {
 	 * core/host_api.h, which sits above instances: they call it only
 	 * through this table).  Static; valid for the life of the process. */
 	const es_host_api *api;
+	struct crash_ledger *crashes; /* quarantines (crash_ledger.h); NULL: none (owned by the daemon) */
 	router *router;        /* where emit() sends events */
 	database *db;          /* where outcomes are recorded; NULL: no database (owned by the daemon) */
 	size_t max_event_size; /* limit for emitted data */
@@ -94,6 +96,13 @@ const char *plugin_instance_name(const plugin_instance *instance);
 const plugin_image *plugin_instance_image(const plugin_instance *instance);
 const plugin_policy *plugin_instance_policy(const plugin_instance *instance);
 size_t plugin_instance_subscriptions(const plugin_instance *instance, const char *const **patterns);
+/* Redelivery found that `event` crashed this plugin `crashes` times, at
+ * least its max_crashes: dead-letter it for this plugin ("crashed the
+ * plugin N times"), count and log it.  Settles one delivery of the event. */
+void plugin_instance_poisoned(plugin_instance *instance, es_event *event, uint32_t crashes);
+uint64_t plugin_instance_poisoned_count(const plugin_instance *instance);
+/* The identity of the file it was loaded from (crash_file_identity()). */
+const char *plugin_instance_file_id(const plugin_instance *instance);
 /* Plugin-defined counters (counter_add); returns how many are in use. */
 size_t plugin_instance_counters(plugin_instance *instance, const plugin_counter **counters);
 

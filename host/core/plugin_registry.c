@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crash_ledger.h"
 #include "core/router.h"
 #include "util/log.h"
 
@@ -155,6 +156,32 @@ static plugin_instance *instantiate(plugin_image *img, const plugin_settings *se
 	return inst;
 }
 
+/* Whether the crash rules let plugin `img` be loaded (crash_ledger.h): a
+ * quarantined one is logged and skipped. */
+static bool may_load(const plugin_image *img, const plugin_settings *settings, const es_config *config,
+                     const host_services *services)
+{
+	if (!services->crashes)
+		return true;
+	const plugin_policy *pol = settings ? &settings->policy : &config->plugin_defaults;
+	crash_rules rules = {.max_crashes = pol->max_crashes, .quarantine_after = pol->quarantine_after,
+	                     .quarantine_window_s = pol->quarantine_window_s};
+	const char *patterns[ROUTER_MAX_TARGETS];
+	size_t n = 0;
+	if (settings && settings->subscribe)
+		for (size_t i = 0; i < settings->subscribe_count && n < ROUTER_MAX_TARGETS; i++)
+			patterns[n++] = settings->subscribe[i];
+	else
+		for (size_t i = 0; img->descriptor.default_subscriptions && img->descriptor.default_subscriptions[i] &&
+		                   n < ROUTER_MAX_TARGETS;
+		     i++)
+			patterns[n++] = img->descriptor.default_subscriptions[i];
+	n += es_config_db_patterns(config, img->descriptor.name, patterns + n, ROUTER_MAX_TARGETS - n);
+	char file_id[96];
+	crash_file_identity(&img->st, file_id, sizeof file_id);
+	return crash_ledger_may_load(services->crashes, img->descriptor.name, file_id, &rules, patterns, n, NULL);
+}
+
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
                          plugin_registry *reg, registry_report *report, FILE *out)
 {
@@ -198,6 +225,10 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 			LOG_INFO("loader", "%s: plugin '%s' has no settings and plugins.load_unconfigured is false: skipped",
 			         path, name);
 			report->skipped++;
+		} else if (!may_load(img, settings, config, services)) {
+			if (out)
+				fprintf(out, "%s: plugin '%s' is quarantined (see the log)\n", path, name);
+			report->quarantined++;
 		} else {
 			plugin_instance *inst = instantiate(img, settings, config, services, reg, err, sizeof err);
 			if (!inst) {
@@ -232,7 +263,7 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 	 * missing file. */
 	for (size_t i = 0; i < config->plugin_count; i++) {
 		const plugin_settings *ps = &config->plugins[i];
-		if (!ps->enabled || find(reg, ps->name))
+		if (!ps->enabled || find(reg, ps->name) || crash_ledger_quarantined(services->crashes, ps->name, NULL))
 			continue;
 		char where[4200];
 		snprintf(where, sizeof where, "%s:%u:%u", config->path, ps->line, ps->column);
@@ -341,6 +372,8 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 		const plugin_settings *ps;
 		if (wanted(config, name, &ps) != PLUGIN_WANTED)
 			return 0; /* not wanted any more: counted as removed */
+		if (!may_load(plugin_instance_image(current), ps, config, services))
+			return 0; /* quarantined meanwhile (an isolated plugin's crashes): removed */
 		const char *extra[ROUTER_MAX_TARGETS];
 		size_t extra_count = es_config_db_patterns(config, name, extra, ROUTER_MAX_TARGETS);
 		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults, extra, extra_count)) {
@@ -371,6 +404,8 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 	if (find(next, name)) {
 		snprintf(err, err_size, "%s: plugin refused: name '%s' is already taken", path, name);
 		rc = -1;
+	} else if (wish == PLUGIN_WANTED && !may_load(img, ps, config, services)) {
+		/* quarantined: not loaded, logged by the ledger; not a failure */
 	} else if (wish == PLUGIN_WANTED) {
 		if (!instantiate(img, ps, config, services, next, why, sizeof why)) {
 			snprintf(err, err_size, "%s: plugin '%s' refused: %s", path, name, why);

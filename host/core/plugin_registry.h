@@ -46,6 +46,7 @@ typedef struct registry_report {
 	size_t refused;  /* files that failed to load, check or init */
 	size_t disabled; /* configured with enabled: false */
 	size_t skipped;  /* not configured, and plugins.load_unconfigured is false */
+	size_t quarantined; /* crashed too often (crash_ledger.h): not loaded */
 	size_t problems; /* refused + directory problems + settings naming no plugin */
 } registry_report;
 

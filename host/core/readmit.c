@@ -7,6 +7,7 @@
 
 #include "core/readmit.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/pipeline.h"
@@ -30,6 +31,10 @@ static int replay(void *ctx, database *db, es_event *event, const char *plugin)
 typedef struct finished_names {
 	const char *const *names;
 	size_t count;
+	/* plugins the event crashed max_crashes times: dead-lettered, not delivered */
+	plugin_instance *poisoned[ROUTER_MAX_TARGETS];
+	uint32_t poisoned_crashes[ROUTER_MAX_TARGETS];
+	size_t poisoned_count;
 } finished_names;
 
 static bool unfinished_match(plugin_instance *inst, const es_event *e, void *arg)
@@ -40,18 +45,53 @@ static bool unfinished_match(plugin_instance *inst, const es_event *e, void *arg
 	for (size_t i = 0; i < done->count; i++)
 		if (strcmp(done->names[i], plugin_instance_name(inst)) == 0)
 			return false;
+	for (size_t i = 0; i < done->poisoned_count; i++)
+		if (done->poisoned[i] == inst)
+			return false;
 	return true;
 }
 
-static int redeliver(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count)
+/* The plugins of `table` that `event` crashed max_crashes times or more. */
+static void find_poisoned(routing_table *table, const es_event *event, const database_crash_count *crashes,
+                          size_t crash_count, finished_names *done)
+{
+	for (size_t i = 0; i < routing_table_size(table); i++) {
+		plugin_instance *inst = routing_table_instance(table, i);
+		if (!unfinished_match(inst, event, done))
+			continue;
+		uint32_t max = plugin_instance_policy(inst)->max_crashes;
+		for (size_t j = 0; j < crash_count; j++)
+			if (strcmp(crashes[j].plugin, plugin_instance_name(inst)) == 0 && max && crashes[j].crashes >= max &&
+			    done->poisoned_count < ROUTER_MAX_TARGETS) {
+				done->poisoned_crashes[done->poisoned_count] = crashes[j].crashes;
+				done->poisoned[done->poisoned_count++] = inst;
+			}
+	}
+}
+
+static int redeliver(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count,
+                     const database_crash_count *crashes, size_t crash_count)
 {
 	finished_names done = {.names = finished, .count = finished_count};
 	routing_table *table = router_acquire(ctx);
+	find_poisoned(table, event, crashes, crash_count, &done);
+	/* The dead letters below settle one delivery each: hold them before the
+	 * admission can settle the event. */
+	if (done.poisoned_count)
+		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)done.poisoned_count, memory_order_relaxed);
 	/* quiet: a full queue is retried later, not a refusal */
 	admission a = {.select = unfinished_match, .select_arg = &done, .stored_row = true, .quiet = true};
 	admit_status st = pipeline_admit(db, table, event, &a);
+	if (st != ADMIT_QUEUED) {
+		if (done.poisoned_count)
+			atomic_fetch_sub_explicit(&event->unsettled, (uint32_t)done.poisoned_count, memory_order_relaxed);
+		routing_table_release(table);
+		return -1;
+	}
+	for (size_t i = 0; i < done.poisoned_count; i++)
+		plugin_instance_poisoned(done.poisoned[i], event, done.poisoned_crashes[i]);
 	routing_table_release(table);
-	return st == ADMIT_QUEUED ? 0 : -1;
+	return 0;
 }
 
 database_readmit readmit_ops(router *routes)

@@ -17,6 +17,7 @@ struct routing_table {
 	atomic_uint refs;
 	uint64_t generation;
 	es_config *config;
+	struct crash_ledger *crashes; /* the router's, set when installed */
 	size_t count;
 	plugin_instance *instances[];
 };
@@ -24,6 +25,7 @@ struct routing_table {
 struct router {
 	pthread_mutex_t lock; /* guards `current` against a swap during acquire */
 	routing_table *current;
+	struct crash_ledger *crashes; /* set once at start; not owned */
 };
 
 static _Atomic uint64_t unmatched_total;
@@ -108,10 +110,24 @@ void router_destroy(router *r)
 	free(r);
 }
 
+void router_set_crash_ledger(router *r, struct crash_ledger *crashes)
+{
+	pthread_mutex_lock(&r->lock);
+	r->crashes = crashes;
+	r->current->crashes = crashes;
+	pthread_mutex_unlock(&r->lock);
+}
+
+struct crash_ledger *routing_table_crash_ledger(const routing_table *table)
+{
+	return table->crashes;
+}
+
 routing_table *router_exchange(router *r, routing_table *table)
 {
 	pthread_mutex_lock(&r->lock);
 	routing_table *old = r->current;
+	table->crashes = r->crashes; /* before anyone can acquire it */
 	r->current = table;
 	pthread_mutex_unlock(&r->lock);
 	return old;

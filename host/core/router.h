@@ -50,8 +50,14 @@ plugin_instance *routing_table_instance(const routing_table *table, size_t index
 uint64_t routing_table_generation(const routing_table *table);
 
 typedef struct router router;
+struct crash_ledger;
 
 router *router_create(void);
+/* The crash ledger (quarantines) every table installed from now on names;
+ * set once at start, before events flow.  Not owned. */
+void router_set_crash_ledger(router *r, struct crash_ledger *crashes);
+/* The ledger of the router the table is installed in (NULL: none). */
+struct crash_ledger *routing_table_crash_ledger(const routing_table *table);
 /* Frees the router and releases its current table. */
 void router_destroy(router *r);
 /* Install `table` (the router takes over the caller's reference) and

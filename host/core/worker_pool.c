@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/crash_report.h"
 #include "util/log.h"
 
 #define BATCH_MAX 32
@@ -365,6 +366,7 @@ static void *worker_main(void *arg)
 	worker_pool *p = w->pool;
 	char err[ERR_SIZE];
 
+	crash_report_thread_start(); /* a handler that overflows its stack is still attributed */
 	pthread_mutex_lock(&p->lock);
 	while (wait_for_work(p, w)) {
 		pthread_mutex_unlock(&p->lock);
@@ -420,6 +422,7 @@ static void *worker_main(void *arg)
 				 * thread does with the pool: the supervisor joins exited
 				 * workers while holding the lock, so one marked exited
 				 * must never still need it (it did: a deadlock). */
+				crash_report_thread_end();
 				pthread_mutex_lock(&p->lock);
 				atomic_store(&w->exited, true);
 				pthread_cond_signal(&p->supervisor_wake);
@@ -441,6 +444,7 @@ static void *worker_main(void *arg)
 	}
 out_locked:
 	pthread_mutex_unlock(&p->lock);
+	crash_report_thread_end();
 	atomic_store(&w->exited, true);
 	return NULL;
 }

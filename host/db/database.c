@@ -535,6 +535,7 @@ void database_settle(database *db, es_event *event) {}
 void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error) {}
 void database_audit(database *db, const char *actor, const char *action, const char *detail) {}
+void database_note_crash(database *db, const database_crash *crash) {}
 const char *database_health(database *db, char *why, size_t why_size) { why[0] = '\0'; return "disabled"; }
 void database_metrics_render(database *db, struct evbuffer *out) {}
 int database_check(const es_config *config, void *out) { return 0; }

@@ -35,6 +35,21 @@ struct es_config;
 
 typedef struct database database;
 struct event_base;
+
+/* A plugin crashed while it handled a recorded event (core/crash_ledger.h). */
+typedef struct database_crash {
+	uint64_t seq;
+	char plugin[65];
+	uint32_t attempt;
+	char signal[16];
+	int64_t at_us; /* realtime; with seq and plugin, what makes it one crash */
+} database_crash;
+
+/* How often an event crashed one plugin, as redelivery reads it. */
+typedef struct database_crash_count {
+	const char *plugin;
+	uint32_t crashes;
+} database_crash_count;
 struct evbuffer;
 
 /* ---- lifecycle (main thread) ---- */
@@ -52,8 +67,11 @@ typedef struct database_readmit {
 	/* Queue `event`, all or nothing, for every plugin that matches it and is
 	 * not one of the `finished_count` names in `finished` (those have a
 	 * final outcome): 0 queued (to none when none is left), -1 a queue was
-	 * full and nothing was queued (try again later). */
-	int (*redeliver)(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count);
+	 * full and nothing was queued (try again later).  `crashes` says how
+	 * often the event crashed which plugin (delivery_crashes): one that
+	 * reached its max_crashes is dead-lettered instead of delivered. */
+	int (*redeliver)(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count,
+	                 const struct database_crash_count *crashes, size_t crash_count);
 	void *ctx;
 } database_readmit;
 
@@ -133,6 +151,10 @@ void database_settle(database *db, es_event *event);
 /* A plugin's outcome for a recorded event (final ones are stored). */
 void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error);
+/* Remember a crash in delivery_crashes (idempotent).  Written by the
+ * reader thread before it redelivers anything, so a crash handed over at
+ * start counts in that start's redelivery. */
+void database_note_crash(database *db, const database_crash *crash);
 /* An audit record (reloads, replays): who, what, details. */
 void database_audit(database *db, const char *actor, const char *action, const char *detail);
 

@@ -26,6 +26,8 @@
 #define RECOVERY_PAGE 200
 #define PURGE_BATCH 1000
 #define BUSY_RETRY_US 20000 /* a full plugin queue during redelivery: retry the event after this */
+#define CRASHES_MAX 512     /* crashes waiting to be written (the crash history keeps them too) */
+#define CRASH_RETRY_US 1000000
 
 typedef struct job {
 	struct job *next;
@@ -56,6 +58,9 @@ typedef struct reader {
 	bool purging;
 	uint64_t purged_this_run;
 	int64_t purge_started_us;
+	database_crash crashes[CRASHES_MAX]; /* under lock: waiting for delivery_crashes */
+	_Atomic size_t crash_count;    /* written under lock; recovery_ready() reads it without */
+	int64_t crash_retry_us;        /* writing them failed: not before this (monotonic) */
 } reader;
 
 /* ---- jobs and their answers ---- */
@@ -499,12 +504,79 @@ static void run_job(reader *r, job *j)
 	histogram_observe_us(&r->db->counters.query_latency, clock_monotonic_us() - t0);
 }
 
+/* ---- crashes (delivery_crashes) ---- */
+
+void database_note_crash(database *db, const database_crash *crash)
+{
+	if (!database_running(db) || !crash->seq)
+		return;
+	reader *r = db->reader;
+	pthread_mutex_lock(&r->lock);
+	if (r->crash_count == CRASHES_MAX) {
+		/* the crash history still has it; the oldest goes */
+		memmove(r->crashes, r->crashes + 1, (CRASHES_MAX - 1) * sizeof *r->crashes);
+		r->crash_count--;
+		LOG_WARN("database", "more than %d crashes waiting to be written: the oldest is not counted", CRASHES_MAX);
+	}
+	r->crashes[r->crash_count++] = *crash;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static bool crashes_due(reader *r)
+{
+	return r->crash_count && atomic_load(&r->db->state) == DB_UP && clock_monotonic_us() >= r->crash_retry_us;
+}
+
+/* Write the waiting crashes in one statement; they stay queued when it
+ * fails.  Called without the lock; takes it to copy and to clear. */
+static void write_crashes(reader *r)
+{
+	database_crash batch[CRASHES_MAX];
+	pthread_mutex_lock(&r->lock);
+	size_t n = r->crash_count;
+	memcpy(batch, r->crashes, n * sizeof *batch);
+	pthread_mutex_unlock(&r->lock);
+	if (!n || !connected(r))
+		return;
+	sqlbuf sql = {0};
+	sqlbuf_adds(&sql, "INSERT IGNORE INTO delivery_crashes (event_seq,plugin,attempt,signal_name,crashed_at) VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		sqlbuf_addf(&sql, "%s(%llu,", i ? "," : "", (unsigned long long)batch[i].seq);
+		sqlbuf_add_string(&sql, &r->conn, batch[i].plugin, strlen(batch[i].plugin));
+		sqlbuf_addf(&sql, ",%u,", batch[i].attempt);
+		sqlbuf_add_string(&sql, &r->conn, batch[i].signal, strlen(batch[i].signal));
+		sqlbuf_adds(&sql, ",");
+		sqlbuf_add_time(&sql, batch[i].at_us);
+		sqlbuf_adds(&sql, ")");
+	}
+	int rc = sql.failed ? -1 : db_exec(&r->conn, sql.data, sql.len);
+	sqlbuf_free(&sql);
+	pthread_mutex_lock(&r->lock);
+	if (rc == 0) {
+		/* more may have come meanwhile: drop only those written */
+		memmove(r->crashes, r->crashes + n, (r->crash_count - n) * sizeof *r->crashes);
+		r->crash_count -= n;
+		r->crash_retry_us = 0;
+	} else {
+		r->crash_retry_us = clock_monotonic_us() + CRASH_RETRY_US;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0)
+		LOG_INFO("database", "%zu crash%s recorded in delivery_crashes", n, n == 1 ? "" : "es");
+	else
+		LOG_WARN("database", "cannot record %zu crash%s in delivery_crashes (retrying): %s", n, n == 1 ? "" : "es",
+		         r->conn.error);
+}
+
 /* ---- redelivery after a crash ---- */
 
 typedef struct finished_set {
 	uint64_t seq;
 	const char *plugins[DATABASE_MAX_PLUGINS];
 	size_t count;
+	database_crash_count crashes[DATABASE_MAX_PLUGINS];
+	size_t crash_count;
 } finished_set;
 
 /* One page of events accepted by an earlier run and not done: deliver each
@@ -523,7 +595,7 @@ static void recover_page(reader *r)
 		return; /* retried on the next round */
 	}
 	uint64_t rows = mysql_num_rows(events);
-	MYSQL_RES *finished = NULL;
+	MYSQL_RES *finished = NULL, *crashed = NULL;
 	if (rows) {
 		/* The final outcomes already recorded for this page's events. */
 		MYSQL_ROW row;
@@ -541,6 +613,23 @@ static void recover_page(reader *r)
 			sqlbuf_free(&sql);
 			return;
 		}
+		/* How often each of them crashed which plugin. */
+		sqlbuf_reset(&sql);
+		sqlbuf_adds(&sql, "SELECT event_seq,plugin,COUNT(*) FROM delivery_crashes WHERE event_seq IN (");
+		first = true;
+		while ((row = mysql_fetch_row(events))) {
+			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
+			first = false;
+		}
+		sqlbuf_adds(&sql, ") GROUP BY event_seq,plugin");
+		mysql_data_seek(events, 0);
+		crashed = run(r, &sql);
+		if (!crashed) {
+			mysql_free_result(finished);
+			mysql_free_result(events);
+			sqlbuf_free(&sql);
+			return;
+		}
 	}
 	sqlbuf_free(&sql);
 	MYSQL_ROW row;
@@ -552,6 +641,11 @@ static void recover_page(reader *r)
 		while ((f = mysql_fetch_row(finished)))
 			if (strtoull(f[0], NULL, 10) == done.seq && done.count < DATABASE_MAX_PLUGINS)
 				done.plugins[done.count++] = f[1];
+		mysql_data_seek(crashed, 0);
+		while ((f = mysql_fetch_row(crashed)))
+			if (strtoull(f[0], NULL, 10) == done.seq && done.crash_count < DATABASE_MAX_PLUGINS)
+				done.crashes[done.crash_count++] =
+					(database_crash_count){.plugin = f[1], .crashes = (uint32_t)strtoul(f[2], NULL, 10)};
 		es_event *e = event_from_stored(row, lengths);
 		if (!e) {
 			r->recovery_retry_us = clock_monotonic_us() + BUSY_RETRY_US; /* out of memory: later */
@@ -560,7 +654,8 @@ static void recover_page(reader *r)
 		}
 		/* A full queue: stop here and come back to this event shortly,
 		 * serving history requests meanwhile (never dropping it). */
-		bool queued = r->db->readmit.redeliver(r->db->readmit.ctx, r->db, e, done.plugins, done.count) == 0;
+		bool queued = r->db->readmit.redeliver(r->db->readmit.ctx, r->db, e, done.plugins, done.count,
+		                                             done.crashes, done.crash_count) == 0;
 		if (queued) {
 			/* settled by the admission: done once these deliveries are final (now, if none) */
 			r->recovered++;
@@ -576,6 +671,8 @@ static void recover_page(reader *r)
 	}
 	if (finished)
 		mysql_free_result(finished);
+	if (crashed)
+		mysql_free_result(crashed);
 	mysql_free_result(events);
 	if (rows < RECOVERY_PAGE) {
 		r->recovery_done = true;
@@ -620,10 +717,11 @@ static bool purge_batch(reader *r)
 	}
 	mysql_free_result(res);
 	static const char *const deletes[] = {"DELETE FROM deliveries WHERE event_seq IN (",
+	                                      "DELETE FROM delivery_crashes WHERE event_seq IN (",
 	                                      "DELETE FROM dead_letters WHERE event_seq IN (",
 	                                      "DELETE FROM events WHERE seq IN ("};
 	bool ok = !list.failed;
-	for (size_t i = 0; i < 3 && ok; i++) {
+	for (size_t i = 0; i < sizeof deletes / sizeof deletes[0] && ok; i++) {
 		sqlbuf_reset(&sql);
 		sqlbuf_adds(&sql, deletes[i]);
 		sqlbuf_add(&sql, list.data, list.len);
@@ -665,7 +763,8 @@ static bool schema_ok(reader *r);
 
 static bool recovery_ready(reader *r)
 {
-	return !r->recovery_done && atomic_load(&r->db->recovery_allowed) && atomic_load(&r->db->seeded) &&
+	/* the crashes handed over at start count in this redelivery */
+	return !r->recovery_done && r->crash_count == 0 && atomic_load(&r->db->recovery_allowed) && atomic_load(&r->db->seeded) &&
 	       schema_ok(r) && clock_monotonic_us() >= r->recovery_retry_us;
 }
 
@@ -686,7 +785,7 @@ static void *reader_main(void *arg)
 	reader *r = arg;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
-		while (!r->stop && !r->head && !recovery_ready(r) && !purge_due(r)) {
+		while (!r->stop && !r->head && !crashes_due(r) && !recovery_ready(r) && !purge_due(r)) {
 			/* re-check the purge clock every second, a waiting redelivery sooner */
 			db_cond_wait_us(&r->wake, &r->lock,
 			                !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000);
@@ -706,6 +805,13 @@ static void *reader_main(void *arg)
 		if (j) {
 			run_job(r, j);
 			continue; /* requests first */
+		}
+		pthread_mutex_lock(&r->lock);
+		bool write_now = crashes_due(r);
+		pthread_mutex_unlock(&r->lock);
+		if (write_now) {
+			write_crashes(r);
+			continue;
 		}
 		if (recovery_ready(r)) {
 			if (connected(r))

@@ -401,20 +401,26 @@ static void handle_health(api_request *r)
 	 * so a load balancer sends events elsewhere).  Async mode still
 	 * delivers: degraded. */
 	bool unavailable = stopping || (db_failing && database_durable(d->db));
+	/* A quarantined plugin is not running: the host is degraded until the
+	 * operator releases it (docs/operations.md). */
+	char quarantine[1024];
+	bool quarantined = api_quarantine_reason(d, may_see_details(r), quarantine, sizeof quarantine) > 0;
 	const char *status = stopping      ? "stopping"
 	                     : unavailable ? "unavailable"
-	                     : problem || db_failing ? "degraded"
-	                                             : "ok";
+	                     : problem || db_failing || quarantined ? "degraded"
+	                                                            : "ok";
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(obj, "status", status);
 	cJSON_AddStringToObject(obj, "timestamp", when);
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
-	cJSON_AddStringToObject(components, "event_manager", problem ? "degraded" : "ok");
+	cJSON_AddStringToObject(components, "event_manager", problem || quarantined ? "degraded" : "ok");
 	cJSON_AddStringToObject(components, "database", db);
 	cJSON_AddStringToObject(components, "metrics",
 	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
-	if (problem || db_failing) {
+	if (problem || db_failing || quarantined) {
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
+		if (quarantined)
+			cJSON_AddStringToObject(reasons, "quarantine", quarantine);
 		if (problem) {
 			char why[300];
 			snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
@@ -489,6 +495,7 @@ static void handle_plugins(api_request *r)
 		}
 		cJSON_AddItemToArray(list, p);
 	}
+	api_quarantine_add_plugins(r->daemon, list);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON_AddItemToObject(obj, "plugins", list);
 	reply_cjson(r, 200, obj);
@@ -511,6 +518,8 @@ static const route routes[] = {
 	{"/api/events/batch", NULL, false, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_batch},
 	{"/api/events/test", NULL, false, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_TRIGGER, api_test},
 	{"/api/plugins", NULL, false, "GET", EVHTTP_REQ_GET, TOKEN_ROLE_ADMIN, handle_plugins},
+	{"/api/plugins/", "/api/plugins/{name}/release", true, "POST", EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN,
+	 api_plugin_release},
 	{"/api/admin/reload", NULL, false, "GET, POST", EVHTTP_REQ_GET | EVHTTP_REQ_POST, TOKEN_ROLE_ADMIN,
 	 api_admin_reload},
 	{"/health", NULL, false, "GET, HEAD", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, 0, handle_health},

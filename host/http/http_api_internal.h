@@ -70,6 +70,16 @@ extern _Atomic uint64_t api_accepted, api_bad_request, api_too_large, api_media_
 void api_admin_reload(api_request *r);
 void api_admin_free_waits(http_api_thread *t);
 
+/* Quarantined plugins (http_quarantine.c). */
+struct cJSON;
+/* The quarantined plugins as one line for /health (empty when none), with
+ * their last crash when `detailed` (event ids: admin only); returns how
+ * many there are. */
+size_t api_quarantine_reason(es_daemon *daemon, bool detailed, char *why, size_t why_size);
+/* Append an entry per quarantined plugin to GET /api/plugins' list. */
+void api_quarantine_add_plugins(es_daemon *daemon, struct cJSON *list);
+void api_plugin_release(api_request *r);
+
 /* Event history endpoints (http_history.c). */
 void api_events_list(api_request *r);
 void api_event_get(api_request *r);

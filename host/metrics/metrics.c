@@ -28,6 +28,7 @@
 #include "http/connection_guard.h"
 #include "http/http_api.h"
 #include "util/log.h"
+#include "core/crash_ledger.h"
 #include "core/plugin_instance.h"
 #include "control/reload.h"
 #include "http/waiter_limit.h"
@@ -175,6 +176,32 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 	free(stats);
 }
 
+/* The crash rules (core/crash_ledger.h): crashes, quarantines, releases. */
+static void render_crashes(struct evbuffer *out, crash_ledger *crashes)
+{
+	crash_ledger_stats st;
+	crash_ledger_stats_get(crashes, &st);
+	header(out, "eventsys_plugin_crashes_total", "counter",
+	       "Plugin crashes recorded by this run (the last run's crash file, read at start, included).");
+	evbuffer_add_printf(out, "eventsys_plugin_crashes_total %llu\n", (unsigned long long)st.crashes);
+	header(out, "eventsys_plugin_quarantines_total", "counter", "Plugins this run found crashing too often and did not load.");
+	evbuffer_add_printf(out, "eventsys_plugin_quarantines_total %llu\n", (unsigned long long)st.quarantines);
+	header(out, "eventsys_plugin_releases_total", "counter",
+	       "Quarantined plugins released (their file replaced, or the release endpoint).");
+	evbuffer_add_printf(out, "eventsys_plugin_releases_total %llu\n", (unsigned long long)st.releases);
+	header(out, "eventsys_crash_files_unreadable_total", "counter", "Crash files found corrupt or cut short and ignored.");
+	evbuffer_add_printf(out, "eventsys_crash_files_unreadable_total %llu\n", (unsigned long long)st.unreadable_files);
+	header(out, "eventsys_plugins_quarantined", "gauge", "Plugins quarantined now (not loaded).");
+	evbuffer_add_printf(out, "eventsys_plugins_quarantined %u\n", st.quarantined);
+	quarantine_info q[32];
+	size_t n = crash_ledger_list(crashes, q, 32);
+	header(out, "eventsys_plugin_quarantine_skipped_events_total", "counter",
+	       "Events that matched a quarantined plugin's subscriptions and were not delivered to it (since its quarantine).");
+	for (size_t i = 0; i < n && i < 32; i++)
+		evbuffer_add_printf(out, "eventsys_plugin_quarantine_skipped_events_total{plugin=\"%s\"} %llu\n", q[i].plugin,
+		                    (unsigned long long)q[i].events_skipped);
+}
+
 void metrics_render(es_daemon *d, struct evbuffer *out)
 {
 	header(out, "eventsys_build_info", "gauge", "Version of the running event-system; always 1.");
@@ -201,7 +228,14 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	evbuffer_add_printf(out, "eventsys_plugins_refused %llu\n",
 	                    (unsigned long long)atomic_load(&d->plugins_refused));
 	render_plugins(out, t);
+	header(out, "eventsys_plugin_crash_dead_lettered_total", "counter",
+	       "Events dead-lettered for a plugin at redelivery because they crashed it max_crashes times.");
+	for (size_t i = 0; i < routing_table_size(t); i++)
+		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{plugin=\"%s\"} %llu\n",
+		                    plugin_instance_name(routing_table_instance(t, i)),
+		                    (unsigned long long)plugin_instance_poisoned_count(routing_table_instance(t, i)));
 	routing_table_release(t);
+	render_crashes(out, d->crashes);
 
 	if (d->reload) {
 		reload_report r;

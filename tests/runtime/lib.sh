@@ -13,6 +13,11 @@ chmod 755 "$TMP"
 PLUGDIR="$TMP/plugins"
 mkdir -m 755 "$PLUGDIR"
 CONFIG="$TMP/config.yaml"
+# The state directory (crash file, crash history) as systemd's
+# StateDirectory= hands it over: each test its own, never the machine's.
+STATE_DIR="$TMP/state"
+mkdir -m 700 "$STATE_DIR"
+export STATE_DIRECTORY="$STATE_DIR"
 LOG="$TMP/daemon.log"
 DAEMON_PID=
 PORT=

@@ -1,0 +1,518 @@
+/*
+ * The crash rules: see crash_ledger.h.
+ */
+#include "config.h"
+
+#include "core/crash_ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/pattern.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+/* Crashes remembered (the newest); the history file is rewritten with
+ * these when it grows past HISTORY_MAX_LINES. */
+#define LEDGER_MAX 512
+#define HISTORY_MAX_LINES 2048
+#define MAX_QUARANTINED 64
+#define MAX_PATTERNS 32
+
+typedef struct release_mark {
+	char plugin[65];
+	int64_t at_us;
+} release_mark;
+
+typedef struct quarantined {
+	quarantine_info info;
+	char *patterns[MAX_PATTERNS];
+	size_t pattern_count;
+} quarantined;
+
+struct crash_ledger {
+	pthread_mutex_t lock;
+	char dir[4096];
+	char history_path[4200];
+	char crash_path[4200];
+	bool writable;          /* the state directory can be used */
+	size_t history_lines;
+	database *db;
+	crash_record records[LEDGER_MAX]; /* a ring, oldest first from `first` */
+	size_t first, count;
+	release_mark *releases;
+	size_t release_count;
+	quarantined q[MAX_QUARANTINED];
+	size_t q_count;
+	atomic_uint q_count_hint; /* read without the lock by note_event */
+	_Atomic uint64_t crashes, quarantines, release_total, unreadable;
+};
+
+static const crash_record *record_at(const crash_ledger *l, size_t i)
+{
+	return &l->records[(l->first + i) % LEDGER_MAX];
+}
+
+/* Under lock. */
+static void remember_crash(crash_ledger *l, const crash_record *r)
+{
+	if (l->count == LEDGER_MAX) {
+		l->records[l->first] = *r;
+		l->first = (l->first + 1) % LEDGER_MAX;
+	} else {
+		l->records[(l->first + l->count++) % LEDGER_MAX] = *r;
+	}
+}
+
+/* Under lock. */
+static void remember_release(crash_ledger *l, const char *plugin, int64_t at_us)
+{
+	for (size_t i = 0; i < l->release_count; i++)
+		if (strcmp(l->releases[i].plugin, plugin) == 0) {
+			if (at_us > l->releases[i].at_us)
+				l->releases[i].at_us = at_us;
+			return;
+		}
+	release_mark *grown = realloc(l->releases, (l->release_count + 1) * sizeof *grown);
+	if (!grown)
+		return;
+	l->releases = grown;
+	snprintf(grown[l->release_count].plugin, sizeof grown->plugin, "%s", plugin);
+	grown[l->release_count++].at_us = at_us;
+}
+
+static int64_t released_at(const crash_ledger *l, const char *plugin)
+{
+	for (size_t i = 0; i < l->release_count; i++)
+		if (strcmp(l->releases[i].plugin, plugin) == 0)
+			return l->releases[i].at_us;
+	return 0;
+}
+
+/* Append one line to the history and fsync it.  Under lock. */
+static int append_history(crash_ledger *l, const char *line)
+{
+	if (!l->writable)
+		return -1;
+	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		LOG_ERROR("crash", "cannot write the crash history %s: %s", l->history_path, strerror(errno));
+		return -1;
+	}
+	size_t len = strlen(line);
+	ssize_t n = write(fd, line, len);
+	int rc = n == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+	if (rc != 0)
+		LOG_ERROR("crash", "cannot write the crash history %s: %s", l->history_path, strerror(errno));
+	close(fd);
+	l->history_lines++;
+	return rc;
+}
+
+/* Rewrite the history with what is remembered (bounded).  Under lock. */
+static void compact_history(crash_ledger *l)
+{
+	char tmp[4300];
+	snprintf(tmp, sizeof tmp, "%s.new", l->history_path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return;
+	char line[1400];
+	for (size_t i = 0; i < l->release_count; i++) {
+		crash_history_format_release(l->releases[i].at_us, l->releases[i].plugin, "history", "kept", line,
+		                             sizeof line);
+		fputs(line, f);
+	}
+	for (size_t i = 0; i < l->count; i++) {
+		crash_history_format_crash(record_at(l, i), line, sizeof line);
+		fputs(line, f);
+	}
+	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = (fclose(f) == 0) && ok;
+	if (ok && rename(tmp, l->history_path) == 0) {
+		l->history_lines = l->release_count + l->count;
+		LOG_INFO("crash", "crash history %s compacted to %zu lines", l->history_path, l->history_lines);
+	} else {
+		unlink(tmp);
+	}
+}
+
+static void read_history(crash_ledger *l)
+{
+	FILE *f = fopen(l->history_path, "re");
+	if (!f)
+		return;
+	char line[2048];
+	size_t bad = 0;
+	while (fgets(line, sizeof line, f)) {
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		else if (!feof(f)) { /* longer than any line we write: skip the rest */
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+			bad++;
+			continue;
+		}
+		l->history_lines++;
+		crash_record r;
+		switch (crash_history_parse(line, &r)) {
+		case HISTORY_CRASH:
+			remember_crash(l, &r);
+			break;
+		case HISTORY_RELEASE:
+			remember_release(l, r.plugin, r.at_us);
+			break;
+		case HISTORY_BAD:
+			bad++;
+			break;
+		}
+	}
+	fclose(f);
+	if (bad)
+		LOG_WARN("crash", "crash history %s: %zu unreadable line%s ignored", l->history_path, bad,
+		         bad == 1 ? "" : "s");
+}
+
+static void describe(const crash_record *r, char *out, size_t size)
+{
+	char when[40] = "an unknown time";
+	if (r->at_us > 0) {
+		time_t secs = (time_t)(r->at_us / 1000000);
+		struct tm tm;
+		gmtime_r(&secs, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	snprintf(out, size, "%s in plugin '%s' handling event %s (attempt %u) at %s", r->signal, r->plugin,
+	         r->event_id[0] ? r->event_id : "(unknown)", r->attempt, when);
+}
+
+/* The crash file the last run left, if any. */
+static void read_crash_file(crash_ledger *l)
+{
+	int fd = open(l->crash_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			LOG_WARN("crash", "cannot read the crash file %s: %s", l->crash_path, strerror(errno));
+		return;
+	}
+	char buf[CRASH_FILE_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof buf && (n = read(fd, buf + len, sizeof buf - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	crash_record r;
+	char why[200];
+	if (crash_file_parse(buf, len, &r, why, sizeof why) != 0) {
+		char aside[4300];
+		snprintf(aside, sizeof aside, "%s.corrupt", l->crash_path);
+		bool moved = rename(l->crash_path, aside) == 0;
+		LOG_WARN("crash", "the crash file %s is unreadable (%s): ignored%s%s", l->crash_path, why,
+		         moved ? ", moved to " : "", moved ? aside : "");
+		if (!moved)
+			unlink(l->crash_path);
+		atomic_fetch_add(&l->unreadable, 1);
+		return;
+	}
+	char text[600];
+	describe(&r, text, sizeof text);
+	LOG_WARN("crash", "the last run died: %s; counted as a crashed attempt of that event for that plugin", text);
+	remember_crash(l, &r);
+	atomic_fetch_add(&l->crashes, 1);
+	char line[1400];
+	crash_history_format_crash(&r, line, sizeof line);
+	if (append_history(l, line) == 0)
+		unlink(l->crash_path);
+	/* else kept: the next start tries again (a crash counted twice at
+	 * worst, never lost) */
+}
+
+crash_ledger *crash_ledger_open(const char *state_dir)
+{
+	crash_ledger *l = calloc(1, sizeof *l);
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	if (!state_dir || !*state_dir) {
+		LOG_INFO("crash", "no state directory: crashes are logged, not remembered across restarts");
+		return l;
+	}
+	snprintf(l->dir, sizeof l->dir, "%s", state_dir);
+	snprintf(l->history_path, sizeof l->history_path, "%s/crash-history", state_dir);
+	snprintf(l->crash_path, sizeof l->crash_path, "%s/crash", state_dir);
+	struct stat st;
+	if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(state_dir, W_OK | X_OK) != 0) {
+		LOG_WARN("crash", "state directory %s cannot be used (%s): crashes are logged, not remembered across "
+		                  "restarts, and no plugin is quarantined",
+		         state_dir, errno ? strerror(errno) : "not a directory");
+		l->crash_path[0] = '\0';
+		return l;
+	}
+	l->writable = true;
+	read_history(l);
+	read_crash_file(l);
+	if (l->history_lines > HISTORY_MAX_LINES)
+		compact_history(l);
+	return l;
+}
+
+void crash_ledger_free(crash_ledger *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->q_count; i++)
+		for (size_t j = 0; j < l->q[i].pattern_count; j++)
+			free(l->q[i].patterns[j]);
+	free(l->releases);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+const char *crash_ledger_crash_file(const crash_ledger *l)
+{
+	return l->writable ? l->crash_path : "";
+}
+
+static void to_database(database *db, const crash_record *r)
+{
+	if (!r->seq)
+		return;
+	database_crash c = {.seq = r->seq, .attempt = r->attempt, .at_us = r->at_us};
+	snprintf(c.plugin, sizeof c.plugin, "%s", r->plugin);
+	snprintf(c.signal, sizeof c.signal, "%s", r->signal);
+	database_note_crash(db, &c);
+}
+
+void crash_ledger_attach_database(crash_ledger *l, database *db)
+{
+	if (!l || !database_running(db))
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->db = db;
+	for (size_t i = 0; i < l->count; i++)
+		to_database(db, record_at(l, i));
+	pthread_mutex_unlock(&l->lock);
+}
+
+int crash_ledger_record(crash_ledger *l, const crash_record *crash)
+{
+	char line[1400];
+	crash_history_format_crash(crash, line, sizeof line);
+	pthread_mutex_lock(&l->lock);
+	remember_crash(l, crash);
+	int rc = append_history(l, line);
+	if (l->db)
+		to_database(l->db, crash);
+	pthread_mutex_unlock(&l->lock);
+	atomic_fetch_add(&l->crashes, 1);
+	return rc;
+}
+
+uint32_t crash_ledger_event_crashes(crash_ledger *l, const char *plugin, const char *event_id)
+{
+	uint32_t n = 0;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->count; i++) {
+		const crash_record *r = record_at(l, i);
+		n += strcmp(r->plugin, plugin) == 0 && strcmp(r->event_id, event_id) == 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+static quarantined *find_quarantined(crash_ledger *l, const char *plugin)
+{
+	for (size_t i = 0; i < l->q_count; i++)
+		if (strcmp(l->q[i].info.plugin, plugin) == 0)
+			return &l->q[i];
+	return NULL;
+}
+
+/* Under lock. */
+static void unquarantine(crash_ledger *l, quarantined *q)
+{
+	for (size_t j = 0; j < q->pattern_count; j++)
+		free(q->patterns[j]);
+	*q = l->q[--l->q_count];
+	memset(&l->q[l->q_count], 0, sizeof l->q[l->q_count]);
+	atomic_store(&l->q_count_hint, (unsigned)l->q_count);
+}
+
+/* Under lock. */
+static void release_locked(crash_ledger *l, const char *plugin, const char *by, const char *reason)
+{
+	int64_t now = clock_realtime_us();
+	char line[1024];
+	crash_history_format_release(now, plugin, by, reason, line, sizeof line);
+	append_history(l, line);
+	remember_release(l, plugin, now);
+	quarantined *q = find_quarantined(l, plugin);
+	if (q)
+		unquarantine(l, q);
+	atomic_fetch_add(&l->release_total, 1);
+}
+
+/* Whether the crashes of `plugin` since its release put it in quarantine:
+ * `after` of them within `window` of each other.  *count and *last get the
+ * deciding numbers.  Under lock. */
+static bool rule_met(crash_ledger *l, const char *plugin, const crash_rules *rules, uint32_t *count,
+                     const crash_record **last)
+{
+	int64_t since = released_at(l, plugin);
+	const crash_record *mine[LEDGER_MAX];
+	size_t n = 0;
+	for (size_t i = 0; i < l->count; i++) {
+		const crash_record *r = record_at(l, i);
+		if (strcmp(r->plugin, plugin) == 0 && r->at_us > since)
+			mine[n++] = r;
+	}
+	*last = n ? mine[n - 1] : NULL;
+	*count = 0;
+	if (rules->quarantine_after == 0 || n < rules->quarantine_after)
+		return false;
+	int64_t window = (int64_t)rules->quarantine_window_s * 1000000;
+	/* the history is in time order: any `after` consecutive crashes */
+	for (size_t i = 0; i + rules->quarantine_after <= n; i++) {
+		const crash_record *a = mine[i], *b = mine[i + rules->quarantine_after - 1];
+		if (b->at_us - a->at_us <= window) {
+			*count = rules->quarantine_after;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool crash_ledger_may_load(crash_ledger *l, const char *plugin, const char *file_id, const crash_rules *rules,
+                           const char *const *patterns, size_t pattern_count, quarantine_info *why)
+{
+	if (!l)
+		return true;
+	pthread_mutex_lock(&l->lock);
+	uint32_t crashes = 0;
+	const crash_record *last = NULL;
+	bool met = rule_met(l, plugin, rules, &crashes, &last);
+	quarantined *q = find_quarantined(l, plugin);
+	if ((met || q) && last && last->file_id[0] && strcmp(last->file_id, file_id) != 0) {
+		/* The operator put another file in its place: that is the release. */
+		LOG_WARN("crash", "plugin '%s' released from quarantine: its file was replaced", plugin);
+		release_locked(l, plugin, "loader", "file replaced");
+		pthread_mutex_unlock(&l->lock);
+		return true;
+	}
+	if (!met && !q) {
+		pthread_mutex_unlock(&l->lock);
+		return true;
+	}
+	if (!q && met && last && l->q_count < MAX_QUARANTINED) {
+		q = &l->q[l->q_count++];
+		memset(q, 0, sizeof *q);
+		snprintf(q->info.plugin, sizeof q->info.plugin, "%s", plugin);
+		q->info.crashes = crashes;
+		q->info.window_s = rules->quarantine_window_s;
+		q->info.since_us = clock_realtime_us();
+		q->info.last = *last;
+		atomic_fetch_add(&l->quarantines, 1);
+		atomic_store(&l->q_count_hint, (unsigned)l->q_count);
+		char text[600];
+		describe(last, text, sizeof text);
+		LOG_ERROR("crash",
+		          "plugin '%s' quarantined: it crashed %u times within %u s (last: %s); it is not loaded until its "
+		          "file is replaced or POST /api/plugins/%s/release",
+		          plugin, crashes, rules->quarantine_window_s, text, plugin);
+	}
+	if (q) {
+		for (size_t j = 0; j < q->pattern_count; j++)
+			free(q->patterns[j]);
+		q->pattern_count = 0;
+		for (size_t j = 0; j < pattern_count && j < MAX_PATTERNS; j++)
+			if ((q->patterns[q->pattern_count] = strdup(patterns[j])))
+				q->pattern_count++;
+		if (why)
+			*why = q->info;
+	} else if (why) {
+		memset(why, 0, sizeof *why);
+		snprintf(why->plugin, sizeof why->plugin, "%s", plugin);
+		why->crashes = crashes;
+		if (last)
+			why->last = *last;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return false;
+}
+
+int crash_ledger_release(crash_ledger *l, const char *plugin, const char *by, const char *reason)
+{
+	pthread_mutex_lock(&l->lock);
+	bool was = find_quarantined(l, plugin) != NULL;
+	if (was)
+		release_locked(l, plugin, by, reason);
+	pthread_mutex_unlock(&l->lock);
+	return was ? 0 : -1;
+}
+
+bool crash_ledger_quarantined(crash_ledger *l, const char *plugin, quarantine_info *why)
+{
+	if (!l || atomic_load(&l->q_count_hint) == 0)
+		return false;
+	pthread_mutex_lock(&l->lock);
+	quarantined *q = find_quarantined(l, plugin);
+	if (q && why)
+		*why = q->info;
+	pthread_mutex_unlock(&l->lock);
+	return q != NULL;
+}
+
+size_t crash_ledger_list(crash_ledger *l, quarantine_info *out, size_t cap)
+{
+	if (!l || atomic_load(&l->q_count_hint) == 0)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	size_t n = l->q_count;
+	for (size_t i = 0; i < n && i < cap; i++)
+		out[i] = l->q[i].info;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+void crash_ledger_note_event(crash_ledger *l, const char *event_id, const char *event_name)
+{
+	if (!l || atomic_load_explicit(&l->q_count_hint, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->q_count; i++) {
+		quarantined *q = &l->q[i];
+		bool matches = false;
+		for (size_t j = 0; j < q->pattern_count && !matches; j++)
+			matches = pattern_match(q->patterns[j], event_name);
+		if (!matches)
+			continue;
+		uint64_t n = ++q->info.events_skipped;
+		if (n == 1 || n % 1000 == 0)
+			LOG_WARN(q->info.plugin,
+			         "event %s (%s) not delivered: the plugin is quarantined (%llu event%s so far; see "
+			         "GET /api/plugins)",
+			         event_id, event_name, (unsigned long long)n, n == 1 ? "" : "s");
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void crash_ledger_stats_get(crash_ledger *l, crash_ledger_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!l)
+		return;
+	out->crashes = atomic_load(&l->crashes);
+	out->quarantines = atomic_load(&l->quarantines);
+	out->releases = atomic_load(&l->release_total);
+	out->unreadable_files = atomic_load(&l->unreadable);
+	out->quarantined = atomic_load(&l->q_count_hint);
+}

@@ -1,0 +1,125 @@
+#!/bin/bash
+# A poison event with the database on: an event that makes a plugin
+# segfault kills the daemon; the test restarts it as systemd would
+# (Restart=on-failure), again and again.  Each start redelivers the
+# unfinished event and counts the crashes recorded in delivery_crashes;
+# once it crashed the plugin max_crashes times it is dead-lettered for that
+# plugin ("crashed the plugin 3 times", GET /api/dead-letters) instead of
+# delivered again: the daemon stays up, and the other plugins received the
+# event and keep receiving new ones.  (The event used to be redelivered at
+# every start, as attempt 1, and killed the daemon each time.)
+set -eu
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
+
+db_setup
+stage_plugin crash
+stage_plugin recorder
+write_config <<YAML
+server: {port: @PORT@}
+logging: {format: text, level: info, access_log: false}
+database:
+  enabled: true
+  dsn: "$(db_dsn_unix)"
+plugins:
+  directory: @PLUGDIR@
+  settings:
+    crash:
+      subscribe: ["crash.**", "fine.**"]
+      workers: 1
+      max_crashes: 3
+      quarantine_after: 0
+      config: {record: @TMP@/crash.txt}
+    recorder:
+      subscribe: ["**"]
+      config: {record: @TMP@/recorder.txt}
+YAML
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+
+# start_or_die: start the daemon; it may die before or after /ready (the
+# redelivery at start crashes it).  Returns once it is ready and has
+# settled the earlier run's events (logged), or has died: DIED=1, EXIT_CODE.
+settled() { log_has "dead-lettered instead of delivered again\|no unfinished events from an earlier run"; }
+ready_settled_or_dead() { daemon_exited || { http_ready && settled; }; }
+start_or_die() {
+	local try
+	DIED=0
+	for try in 1 2 3 4 5; do
+		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+		reserve_port "$PORT" || continue
+		render_config
+		! sanitizer_report_in_log || fail "a sanitizer report in the log of the daemon started before"
+		cat "$LOG" >> "$TMP/all.log" 2>/dev/null || true
+		: > "$LOG"
+		"$ES_DAEMON" -c "$CONFIG" >> "$LOG" 2>&1 &
+		DAEMON_PID=$!
+		wait_until "the daemon ready and settled, or dead" 60 ready_settled_or_dead
+		if daemon_exited; then
+			EXIT_CODE=0
+			wait "$DAEMON_PID" || EXIT_CODE=$?
+			DAEMON_PID=
+			grep -qi "address already in use" "$LOG" && continue
+			DIED=1
+		fi
+		return 0
+	done
+	fail "no free port found"
+}
+
+start_daemon
+wait_until "database connected" 20 log_has "connected to event_system@unix"
+trigger fine.before
+expect_status 202
+wait_until "crash got fine.before" 10 lines_at_least "$TMP/crash.txt" "fine.before" 1
+trigger crash.poison
+expect_status 202
+poison=$(echo "$BODY" | jq -r .id)
+wait_until "the daemon died on the poison event" 20 daemon_exited
+EXIT_CODE=0
+wait "$DAEMON_PID" || EXIT_CODE=$?
+DAEMON_PID=
+[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got $EXIT_CODE"
+expect_log "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt 1)"
+pass "the poison event $poison killed the daemon (crash 1)"
+
+# Restart as systemd would, until the daemon stays up (a bound: no crash loop).
+deaths=1
+starts=0
+while :; do
+	starts=$((starts + 1))
+	[ "$starts" -le 6 ] || fail "still dying after $starts restarts: a crash loop"
+	start_or_die
+	[ "$DIED" = 1 ] || break
+	[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
+	grep -q "fatal SIGSEGV in plugin 'crash' handling event $poison" "$LOG" || fail "a restart died of something else"
+	deaths=$((deaths + 1))
+done
+[ "$deaths" = 3 ] || fail "expected the event to crash the plugin 3 times (max_crashes), it did $deaths times"
+expect_log "event $poison (crash.poison) dead-lettered instead of delivered again: it crashed the plugin 3 times (max_crashes 3)"
+pass "after $deaths crashes the next start dead-letters the event for 'crash' and stays up ($starts restarts)"
+
+[ "$(db_count delivery_crashes "plugin='crash'")" = 3 ] || fail "delivery_crashes has $(db_count delivery_crashes) rows, not 3"
+request GET "/api/dead-letters?plugin=crash"
+expect_status 200
+n=$(echo "$BODY" | jq --arg id "$poison" '[.dead_letters[] | select(.event.id == $id and .error == "crashed the plugin 3 times")] | length')
+[ "$n" = 1 ] || fail "GET /api/dead-letters has no 'crashed the plugin 3 times' dead letter for $poison: $BODY"
+wait_until "the poison event's row is done" 10 db_count_is 1 events "id='$poison' AND state='done'"
+pass "GET /api/dead-letters shows it with reason 'crashed the plugin 3 times'; its row is done"
+
+# The other plugin had it, and both keep receiving.
+[ "$(lines_in "$TMP/recorder.txt" "$poison")" -ge 1 ] || fail "recorder never received the poison event"
+trigger fine.after
+expect_status 202
+id=$(echo "$BODY" | jq -r .id)
+wait_until "recorder got fine.after" 10 lines_at_least "$TMP/recorder.txt" "$id" 1
+wait_until "crash got fine.after" 10 lines_at_least "$TMP/crash.txt" "$id" 1
+pass "the other plugin received the poison event; both receive new events"
+
+# The next start has nothing left to redeliver.
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "stop exited $EXIT_CODE"
+start_daemon
+wait_until "recovery pass" 20 log_has "no unfinished events from an earlier run"
+stop_daemon TERM
+pass "no crash loop: a clean start afterwards"
