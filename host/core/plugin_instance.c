@@ -339,7 +339,8 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 	if (p.workers != q->workers || p.queue_size != q->queue_size || p.timeout_ms != q->timeout_ms ||
 	    p.max_attempts != q->max_attempts || p.backoff_initial_ms != q->backoff_initial_ms ||
 	    p.backoff_max_ms != q->backoff_max_ms || p.backoff_multiplier != q->backoff_multiplier ||
-	    p.max_stuck_workers != q->max_stuck_workers)
+	    p.max_stuck_workers != q->max_stuck_workers || p.max_crashes != q->max_crashes ||
+	    p.quarantine_after != q->quarantine_after || p.quarantine_window_s != q->quarantine_window_s)
 		return false;
 	const char **patterns;
 	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);

@@ -1,0 +1,263 @@
+/* The crash rules: crash files as the signal handler writes them (and
+ * damaged ones), history lines, and the quarantine decisions of the crash
+ * ledger (window, release, file replacement, survival across opens). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/crash_file.h"
+#include "core/crash_ledger.h"
+
+static const char whole[] = "event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile 1:2:3:4.000000005\n"
+                            "event id%20with%20spaces\nseq 42\nattempt 2\ntime_us 1700000000000000\npid 7\nend\n";
+
+static void a_whole_crash_file_parses(void **state)
+{
+	crash_record r;
+	char why[200];
+	assert_int_equal(crash_file_parse(whole, sizeof whole - 1, &r, why, sizeof why), 0);
+	assert_string_equal(r.plugin, "crash");
+	assert_string_equal(r.signal, "SIGSEGV");
+	assert_string_equal(r.file_id, "1:2:3:4.000000005");
+	assert_string_equal(r.event_id, "id with spaces");
+	assert_int_equal(r.seq, 42);
+	assert_int_equal(r.attempt, 2);
+	assert_int_equal(r.at_us, 1700000000000000);
+}
+
+static void damaged_crash_files_are_refused(void **state)
+{
+	crash_record r;
+	char why[200];
+	/* every prefix is a file cut short */
+	for (size_t n = 0; n < sizeof whole - 2; n++)
+		assert_int_equal(crash_file_parse(whole, n, &r, why, sizeof why), -1);
+	static const char *const bad[] = {
+		"event-system-crash 2\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin Crash!\nfile -\nevent e\nseq 0\nattempt 1\ntime_us 1\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent e\nseq x\nattempt 1\ntime_us 1\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent e\nseq 0\nattempt 0\ntime_us 1\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent e%0\nseq 0\nattempt 1\ntime_us 1\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nseq 0\nattempt 1\ntime_us 1\nend\n",
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent e\nseq 0\nattempt 1\ntime_us 1\nend\nmore\n",
+		"event-system-crash 1\nbogus 1\nend\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(crash_file_parse(bad[i], strlen(bad[i]), &r, why, sizeof why), -1);
+	char nul[] = "event-system-crash 1\n\0end\n";
+	assert_int_equal(crash_file_parse(nul, sizeof nul - 1, &r, why, sizeof why), -1);
+	assert_string_equal(why, "contains NUL bytes");
+}
+
+static void escaping_round_trips(void **state)
+{
+	static const char *const ids[] = {"plain", "with space", "100%", "-", "tab\there", "ünï", "a/b:c"};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		char esc[200], back[100];
+		esc[crash_escape(esc, 0, sizeof esc, ids[i])] = '\0';
+		assert_null(strpbrk(esc, " \t\n"));
+		assert_true(crash_unescape(esc, back, sizeof back));
+		assert_string_equal(back, ids[i]);
+	}
+	char esc[8];
+	esc[crash_escape(esc, 0, sizeof esc, "")] = '\0';
+	assert_string_equal(esc, "-");
+}
+
+static void history_lines_round_trip(void **state)
+{
+	crash_record r = {.plugin = "p-1", .file_id = "9:9:9:9.1", .event_id = "e 1", .seq = 5, .attempt = 3,
+	                  .signal = "SIGBUS", .at_us = 123};
+	char line[1400], *nl;
+	crash_history_format_crash(&r, line, sizeof line);
+	assert_non_null(nl = strchr(line, '\n'));
+	*nl = '\0';
+	crash_record back;
+	assert_int_equal(crash_history_parse(line, &back), HISTORY_CRASH);
+	assert_string_equal(back.plugin, "p-1");
+	assert_string_equal(back.event_id, "e 1");
+	assert_string_equal(back.signal, "SIGBUS");
+	assert_int_equal(back.seq, 5);
+	assert_int_equal(back.attempt, 3);
+	crash_history_format_release(456, "p-1", "api token ops", "released", line, sizeof line);
+	*strchr(line, '\n') = '\0';
+	assert_int_equal(crash_history_parse(line, &back), HISTORY_RELEASE);
+	assert_int_equal(back.at_us, 456);
+	assert_int_equal(crash_history_parse("crash 1 p", &back), HISTORY_BAD);
+	assert_int_equal(crash_history_parse("release -1 p a b", &back), HISTORY_BAD);
+}
+
+/* ---- the ledger ---- */
+
+static char dir[64];
+
+static int make_dir(void **state)
+{
+	snprintf(dir, sizeof dir, "/tmp/es-crash-rules-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static crash_record crash_at(const char *plugin, const char *file, const char *event, int64_t at_s)
+{
+	crash_record r = {.seq = 0, .attempt = 1, .at_us = at_s * 1000000};
+	snprintf(r.plugin, sizeof r.plugin, "%s", plugin);
+	snprintf(r.file_id, sizeof r.file_id, "%s", file);
+	snprintf(r.event_id, sizeof r.event_id, "%s", event);
+	snprintf(r.signal, sizeof r.signal, "SIGSEGV");
+	return r;
+}
+
+static const char *const subs[] = {"orders.**"};
+
+static void quarantine_needs_enough_crashes_within_the_window(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	assert_non_null(l);
+	crash_rules rules = {.max_crashes = 3, .quarantine_after = 3, .quarantine_window_s = 60};
+	/* three crashes, but spread over more than 60 s: no quarantine */
+	crash_record a = crash_at("p", "f1", "e1", 1000), b = crash_at("p", "f1", "e2", 1030),
+	             c = crash_at("p", "f1", "e3", 1070);
+	assert_int_equal(crash_ledger_record(l, &a), 0);
+	assert_int_equal(crash_ledger_record(l, &b), 0);
+	assert_int_equal(crash_ledger_record(l, &c), 0);
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	/* a fourth within 60 s of the second: quarantined */
+	crash_record d = crash_at("p", "f1", "e3", 1080);
+	crash_ledger_record(l, &d);
+	quarantine_info why;
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, &why));
+	assert_int_equal(why.crashes, 3);
+	assert_string_equal(why.last.event_id, "e3");
+	assert_int_equal(crash_ledger_event_crashes(l, "p", "e3"), 2);
+	assert_true(crash_ledger_quarantined(l, "p", NULL));
+	/* another plugin is not affected; quarantine_after 0 never quarantines */
+	assert_true(crash_ledger_may_load(l, "q", "f9", &rules, subs, 1, NULL));
+	crash_rules never = {.max_crashes = 3, .quarantine_after = 0, .quarantine_window_s = 60};
+	crash_ledger_free(l);
+	l = crash_ledger_open(dir);
+	assert_true(crash_ledger_may_load(l, "p", "f1", &never, subs, 1, NULL));
+	/* the history survives: a new ledger on the same directory decides the same */
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	crash_ledger_stats st;
+	crash_ledger_stats_get(l, &st);
+	assert_int_equal(st.quarantined, 1);
+	crash_ledger_free(l);
+}
+
+static void a_release_or_another_file_ends_the_quarantine(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	crash_rules rules = {.max_crashes = 3, .quarantine_after = 3, .quarantine_window_s = 60};
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	assert_int_equal(crash_ledger_release(l, "q", "test", "not quarantined"), -1);
+	assert_int_equal(crash_ledger_release(l, "p", "test", "released"), 0);
+	assert_false(crash_ledger_quarantined(l, "p", NULL));
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	crash_ledger_free(l);
+	/* the release is in the history: earlier crashes no longer count */
+	l = crash_ledger_open(dir);
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	int64_t now_s = (int64_t)time(NULL) + 10;
+	for (int i = 0; i < 3; i++) {
+		crash_record r = crash_at("p", "f1", "e", now_s + i);
+		crash_ledger_record(l, &r);
+	}
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	/* the same plugin from another file: released */
+	assert_true(crash_ledger_may_load(l, "p", "f2", &rules, subs, 1, NULL));
+	assert_false(crash_ledger_quarantined(l, "p", NULL));
+	crash_ledger_free(l);
+}
+
+static void events_for_a_quarantined_plugin_are_counted(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	crash_rules rules = {.max_crashes = 3, .quarantine_after = 1, .quarantine_window_s = 60};
+	crash_record r = crash_at("z", "fz", "e", (int64_t)time(NULL) + 100);
+	crash_ledger_record(l, &r);
+	assert_false(crash_ledger_may_load(l, "z", "fz", &rules, subs, 1, NULL));
+	crash_ledger_note_event(l, "1", "orders.created");
+	crash_ledger_note_event(l, "2", "users.created");
+	crash_ledger_note_event(l, "3", "orders");
+	quarantine_info why;
+	assert_true(crash_ledger_quarantined(l, "z", &why));
+	assert_int_equal(why.events_skipped, 2);
+	crash_ledger_free(l);
+}
+
+static void the_crash_file_is_read_once_and_a_damaged_one_moved_aside(void **state)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/crash", dir);
+	FILE *f = fopen(path, "w");
+	fputs(whole, f);
+	fclose(f);
+	crash_ledger *l = crash_ledger_open(dir);
+	assert_int_equal(crash_ledger_event_crashes(l, "crash", "id with spaces"), 1);
+	assert_int_not_equal(access(path, F_OK), 0);
+	crash_ledger_stats st;
+	crash_ledger_stats_get(l, &st);
+	assert_int_equal(st.crashes, 1);
+	crash_ledger_free(l);
+	l = crash_ledger_open(dir); /* from the history now, not counted again by this run */
+	assert_int_equal(crash_ledger_event_crashes(l, "crash", "id with spaces"), 1);
+	crash_ledger_stats_get(l, &st);
+	assert_int_equal(st.crashes, 0);
+	crash_ledger_free(l);
+
+	f = fopen(path, "w");
+	fwrite(whole, 1, sizeof whole - 5, f); /* cut short */
+	fclose(f);
+	l = crash_ledger_open(dir);
+	crash_ledger_stats_get(l, &st);
+	assert_int_equal(st.unreadable_files, 1);
+	assert_int_equal(crash_ledger_event_crashes(l, "crash", "id with spaces"), 1);
+	char aside[160];
+	snprintf(aside, sizeof aside, "%s.corrupt", path);
+	assert_int_equal(access(aside, F_OK), 0);
+	crash_ledger_free(l);
+}
+
+static void without_a_state_directory_nothing_is_remembered(void **state)
+{
+	crash_ledger *l = crash_ledger_open("/nonexistent/state");
+	assert_non_null(l);
+	assert_string_equal(crash_ledger_crash_file(l), "");
+	crash_record r = crash_at("p", "f", "e", 1);
+	assert_int_equal(crash_ledger_record(l, &r), -1); /* no history */
+	assert_int_equal(crash_ledger_event_crashes(l, "p", "e"), 1); /* still counted in memory */
+	crash_ledger_free(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_whole_crash_file_parses),
+		cmocka_unit_test(damaged_crash_files_are_refused),
+		cmocka_unit_test(escaping_round_trips),
+		cmocka_unit_test(history_lines_round_trip),
+		cmocka_unit_test_setup_teardown(quarantine_needs_enough_crashes_within_the_window, make_dir, NULL),
+		cmocka_unit_test_teardown(a_release_or_another_file_ends_the_quarantine, remove_dir),
+		cmocka_unit_test_setup_teardown(events_for_a_quarantined_plugin_are_counted, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(the_crash_file_is_read_once_and_a_damaged_one_moved_aside, make_dir,
+		                                remove_dir),
+		cmocka_unit_test(without_a_state_directory_nothing_is_remembered),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
