@@ -19,6 +19,16 @@
  * crash_ledger_release() (the admin endpoint).  Events that would have gone
  * to it are counted (crash_ledger_note_event()).
  *
+ * An isolated plugin's supervisor, when a child dies with deliveries in
+ * flight, calls for each of them crash_ledger_record() with the plugin's
+ * name and file identity (plugin_instance_file_id()), the event's id and
+ * seq, the attempt, the signal (crash_signal_name(WTERMSIG(status)), or
+ * "exit") and the time; then crash_ledger_event_crashes() >= the plugin's
+ * max_crashes means: dead-letter that delivery with the reason "crashed the
+ * plugin N times" instead of retrying it; and crash_ledger_may_load() false
+ * means: do not restart the child, ask for a reload (which leaves the
+ * quarantined plugin out) -- everything else follows from the ledger.
+ *
  * Threads: open/free on the main thread; everything else from any thread
  * (one mutex, never held while calling out, except the history file's
  * write).
