@@ -130,7 +130,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 			(*busy_retries)++;
 			sched_yield();
 		}
-		routing_table_release(t);
+		routing_table_unref(t);
 		es_event_unref(e);
 	}
 	/* wait until every delivery is done */

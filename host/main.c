@@ -153,7 +153,7 @@ static int check_config(const options *o)
 		char err[512];
 		if (database_read_subscriptions(NULL, config, NULL, err, sizeof err) != 0) {
 			printf("%s\ncheck failed: 1 problem\n", err);
-			es_config_free(config);
+			es_config_unref(config);
 			return 1;
 		}
 		db_problems = database_check(config, stdout);
@@ -166,14 +166,18 @@ static int check_config(const options *o)
 	router *rt = router_create();
 	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = config->max_event_size,
 	                          .check_only = true};
-	plugin_registry reg = {0};
-	registry_report report;
-	int rc = plugin_registry_load(config, &services, geteuid(), &reg, &report, stdout);
+	plugin_registry *reg = plugin_registry_new();
+	registry_report report = {0};
+	int rc = -1;
+	if (!reg)
+		printf("out of memory\n");
+	else
+		rc = plugin_registry_load(config, &services, geteuid(), reg, &report, stdout);
 	printf("plugins: %zu loaded, %zu refused, %zu disabled, %zu skipped from %s\n", report.loaded, report.refused,
 	       report.disabled, report.skipped, config->plugin_dir);
-	plugin_registry_clear(&reg);
+	plugin_registry_free(reg);
 	router_destroy(rt);
-	es_config_free(config);
+	es_config_unref(config);
 	size_t problems = report.problems + (size_t)db_problems;
 	if (rc != 0 || problems) {
 		printf("check failed: %zu problem%s\n", problems, problems == 1 ? "" : "s");
@@ -191,7 +195,7 @@ static int migrate(const options *o)
 		return 1;
 	}
 	int rc = database_migrate_command(config, stdout);
-	es_config_free(config);
+	es_config_unref(config);
 	return rc;
 }
 
@@ -234,7 +238,7 @@ static int run(const options *o)
 	char err[512];
 	if (database_read_subscriptions(NULL, config, NULL, err, sizeof err) != 0) {
 		LOG_ERROR("main", "not starting: %s", err);
-		es_config_free(config);
+		es_config_unref(config);
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -243,7 +247,7 @@ static int run(const options *o)
 	crash_ledger *crashes = crash_ledger_open(config->state_dir);
 	if (!crashes) {
 		LOG_ERROR("main", "out of memory");
-		es_config_free(config);
+		es_config_unref(config);
 		return 1;
 	}
 	/* a plugin that faults is named (and recorded) before the process dies */
@@ -275,12 +279,18 @@ static int run(const options *o)
 	crash_ledger_attach_database(crashes, daemon.db);
 
 	registry_report report;
-	if (plugin_registry_load(config, &daemon.services, geteuid(), &daemon.registry, &report, NULL) != 0) {
+	daemon.registry = plugin_registry_new();
+	if (!daemon.registry) {
+		LOG_ERROR("main", "out of memory");
+		goto out_free;
+	}
+	if (plugin_registry_load(config, &daemon.services, geteuid(), daemon.registry, &report, NULL) != 0) {
 		LOG_ERROR("main", "not starting: the plugin directory %s cannot be used", config->plugin_dir);
 		goto out_free;
 	}
-	plugin_registry_start(&daemon.registry, &report);
-	routing_table *table = routing_table_build(daemon.registry.instances, daemon.registry.count, 1, config);
+	plugin_registry_start(daemon.registry, &report);
+	routing_table *table = routing_table_build(plugin_registry_instances(daemon.registry),
+	                                           plugin_registry_count(daemon.registry), 1, config);
 	if (!table) {
 		LOG_ERROR("main", "cannot build the routing table");
 		goto out_stop_plugins;
@@ -289,7 +299,7 @@ static int run(const options *o)
 	daemon.generation = 1;
 	database_allow_recovery(daemon.db); /* plugins run: an earlier run's unfinished events may be redelivered */
 
-	atomic_store(&daemon.plugins_refused, daemon.registry.refused_count);
+	atomic_store(&daemon.plugins_refused, plugin_registry_refused_count(daemon.registry));
 	/* Everything a request handler can reach (router, plugins, database,
 	 * reload state) exists before the first listener: the HTTP and metrics
 	 * threads serve from the moment they start. */
@@ -359,22 +369,24 @@ out_free_reload:
 	event_base_free(base);
 out_stop_plugins:;
 	int64_t deadline = clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000;
-	uint64_t undelivered = plugin_registry_stop(&daemon.registry, deadline);
+	uint64_t undelivered = plugin_registry_stop(daemon.registry, deadline);
 	if (undelivered)
 		LOG_WARN("main", "%llu event%s could not be delivered before the shutdown deadline",
 		         (unsigned long long)undelivered, undelivered == 1 ? "" : "s");
 	/* The plugins' last outcomes are written before the writer stops. */
 	database_stop(daemon.db, deadline > clock_monotonic_us() + 2000000 ? deadline : clock_monotonic_us() + 2000000);
 	router_swap(daemon.router, routing_table_build(NULL, 0, 0, NULL));
-	plugin_registry_clear(&daemon.registry);
+	plugin_registry_free(daemon.registry);
+	daemon.registry = NULL;
 	if (exit_code == 0)
 		LOG_INFO("main", "stopped");
 out_free:
+	plugin_registry_free(daemon.registry); /* NULL unless loading failed */
 	database_stop(daemon.db, clock_monotonic_us()); /* no-op unless it is still running */
 	database_free(daemon.db); /* everything that used it has stopped */
 	router_destroy(daemon.router);
 	crash_ledger_free(crashes); /* after everything that reached it (the HTTP threads, the tables) */
-	es_config_free(daemon.config);
+	es_config_unref(daemon.config);
 	return exit_code;
 }
 

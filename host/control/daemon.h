@@ -28,7 +28,7 @@ typedef struct es_daemon {
 	database *db;              /* the event history, or NULL (database.enabled off): made by
 	                            * database_start() before the plugins, freed after everything
 	                            * that uses it has stopped */
-	plugin_registry registry;  /* main thread only */
+	plugin_registry *registry; /* the plugins in force; main thread only */
 	struct crash_ledger *crashes; /* crash rules and quarantines (core/crash_ledger.h); made before
 	                            * the plugins, freed after everything that reaches it */
 	host_services services;

@@ -135,14 +135,14 @@ static void perform(struct reload_state *rs, const char *by)
 	/* A reload never weakens authentication by accident (an empty or cut
 	 * file has no auth: section). */
 	if (es_config_check_reload_auth(d->config, next_config, d->served_host, error, sizeof error) != 0) {
-		es_config_free(next_config);
+		es_config_unref(next_config);
 		finish(rs, by, false, t0, error, "");
 		return;
 	}
 	/* The database's subscriptions are part of the config being loaded. */
 	if (database_read_subscriptions(d->db, next_config, d->config, error, sizeof error) != 0) {
 		LOG_ERROR("reload", "%s", error);
-		es_config_free(next_config);
+		es_config_unref(next_config);
 		finish(rs, by, false, t0, error, "");
 		return;
 	}
@@ -152,21 +152,27 @@ static void perform(struct reload_state *rs, const char *by)
 
 	host_services services = d->services;
 	services.max_event_size = next_config->max_event_size;
-	plugin_registry next = {0};
+	plugin_registry *next = plugin_registry_new();
 	registry_changes changes;
-	if (plugin_registry_rebuild(&d->registry, next_config, &services, geteuid(), &next, &changes, error,
+	if (!next) {
+		es_config_unref(next_config);
+		finish(rs, by, false, t0, "out of memory", "");
+		return;
+	}
+	if (plugin_registry_rebuild(d->registry, next_config, &services, geteuid(), next, &changes, error,
 	                            sizeof error) != 0 ||
-	    plugin_registry_start_new(&d->registry, &next, error, sizeof error) != 0) {
-		plugin_registry_clear(&next);
-		es_config_free(next_config);
+	    plugin_registry_start_new(d->registry, next, error, sizeof error) != 0) {
+		plugin_registry_free(next);
+		es_config_unref(next_config);
 		finish(rs, by, false, t0, error, "");
 		return;
 	}
-	routing_table *table = routing_table_build(next.instances, next.count, d->generation + 1, next_config);
+	routing_table *table = routing_table_build(plugin_registry_instances(next), plugin_registry_count(next),
+	                                           d->generation + 1, next_config);
 	if (!table) {
-		plugin_registry_stop(&next, clock_monotonic_us());
-		plugin_registry_clear(&next);
-		es_config_free(next_config);
+		plugin_registry_stop(next, clock_monotonic_us());
+		plugin_registry_free(next);
+		es_config_unref(next_config);
 		finish(rs, by, false, t0, "out of memory building the routing table", "");
 		return;
 	}
@@ -177,25 +183,28 @@ static void perform(struct reload_state *rs, const char *by)
 	d->services = services;
 	log_configure(next_config->log_level, next_config->log_format);
 	wait_unused(old);
-	routing_table_release(old);
+	routing_table_unref(old);
 
 	/* Instances that left drain their queues, stop and unload. */
 	int64_t deadline = clock_monotonic_us() + (int64_t)next_config->shutdown_timeout_ms * 1000;
-	for (size_t i = 0; i < d->registry.count; i++) {
-		plugin_instance *inst = d->registry.instances[i];
-		if (plugin_registry_contains(&next, inst))
+	plugin_instance *const *running = plugin_registry_instances(d->registry);
+	for (size_t i = 0; i < plugin_registry_count(d->registry); i++) {
+		plugin_instance *inst = running[i];
+		if (plugin_registry_contains(next, inst))
 			continue;
 		uint64_t undelivered = plugin_instance_stop(inst, deadline);
 		LOG_INFO("reload", "plugin '%s' (%s) retired%s", plugin_instance_name(inst),
-		         plugin_instance_image(inst)->path, undelivered ? " with undelivered events (see above)" : "");
+		         plugin_image_path(plugin_instance_image(inst)),
+		         undelivered ? " with undelivered events (see above)" : "");
 	}
-	for (size_t i = 0; i < next.count; i++)
-		if (plugin_registry_contains(&d->registry, next.instances[i]))
-			plugin_instance_reopen(next.instances[i]);
-	plugin_registry_clear(&d->registry);
+	plugin_instance *const *staying = plugin_registry_instances(next);
+	for (size_t i = 0; i < plugin_registry_count(next); i++)
+		if (plugin_registry_contains(d->registry, staying[i]))
+			plugin_instance_reopen(staying[i]);
+	plugin_registry_free(d->registry);
 	d->registry = next;
-	atomic_store(&d->plugins_refused, d->registry.refused_count);
-	es_config_free(d->config);
+	atomic_store(&d->plugins_refused, plugin_registry_refused_count(d->registry));
+	es_config_unref(d->config);
 	d->config = next_config;
 
 	char summary[1024] = "";

@@ -7,6 +7,8 @@
 
 #include "core/delivery_watch.h"
 
+#include "util/refcount.h"
+
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +17,7 @@
 #include <string.h>
 
 struct delivery_watch {
-	atomic_uint refs;
+	refcount refs;
 	pthread_mutex_t lock;
 	bool armed, closed, fired;
 	size_t expected;    /* plugins armed */
@@ -63,7 +65,7 @@ delivery_watch *delivery_watch_create(struct event_base *base, uint32_t timeout_
 		free(w);
 		return NULL;
 	}
-	atomic_init(&w->refs, 1);
+	refcount_init(&w->refs);
 	pthread_mutex_init(&w->lock, NULL);
 	w->done = done;
 	w->arg = arg;
@@ -94,12 +96,12 @@ bool delivery_watch_bind(delivery_watch *w, size_t table_size)
 
 void delivery_watch_ref(delivery_watch *w)
 {
-	atomic_fetch_add(&w->refs, 1);
+	refcount_get(&w->refs);
 }
 
-void delivery_watch_release(delivery_watch *w)
+void delivery_watch_unref(delivery_watch *w)
 {
-	if (atomic_fetch_sub(&w->refs, 1) != 1)
+	if (!refcount_put(&w->refs))
 		return;
 	pthread_mutex_destroy(&w->lock);
 	free(w->outcomes);
@@ -238,5 +240,5 @@ void delivery_watch_close(delivery_watch *w)
 	event_free(w->wake);
 	event_free(w->timeout);
 	w->wake = w->timeout = NULL;
-	delivery_watch_release(w);
+	delivery_watch_unref(w);
 }

@@ -49,7 +49,7 @@ delivery_watch *delivery_watch_create(struct event_base *base, uint32_t timeout_
 bool delivery_watch_bind(delivery_watch *watch, size_t table_size);
 /* Take a reference for the event (before es_event_create). */
 void delivery_watch_ref(delivery_watch *watch);
-void delivery_watch_release(delivery_watch *watch);
+void delivery_watch_unref(delivery_watch *watch);
 
 /* After dispatch: `names` are the plugins the event was queued for (at most
  * the bound table's size). */

@@ -189,7 +189,7 @@ es_status host_emit_event(router *rt, database *db, const char *source, uint32_t
 	admit_status st = pipeline_admit(db, table, event, &a);
 	if (st == ADMIT_BUSY)
 		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
-	routing_table_release(table);
+	routing_table_unref(table);
 	es_event_unref(event);
 	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
 }

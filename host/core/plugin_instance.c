@@ -21,10 +21,11 @@
 #include "core/refusal_summary.h"
 #include "model/pattern.h"
 #include "util/log.h"
+#include "util/refcount.h"
 
 struct plugin_instance {
 	struct es_plugin_ctx ctx; /* first: host API functions get this back */
-	atomic_uint refs;
+	refcount refs;
 	plugin_image *image;
 	const es_plugin_descriptor *desc; /* the image's checked copy */
 	plugin_policy policy;
@@ -186,13 +187,13 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
-	atomic_init(&inst->refs, 1);
+	refcount_init(&inst->refs);
 	inst->ctx.instance = inst;
 	plugin_image_ref(image);
 	inst->image = image;
-	inst->desc = &image->descriptor;
+	inst->desc = plugin_image_descriptor(image);
 	inst->services = *services;
-	crash_file_identity(&image->st, inst->file_id, sizeof inst->file_id);
+	crash_file_identity(plugin_image_stat(image), inst->file_id, sizeof inst->file_id);
 	inst->crash_site = (crash_site){.plugin = inst->desc->name, .file_id = inst->file_id};
 	pthread_mutex_init(&inst->counters_lock, NULL);
 	atomic_init(&inst->counter_count, 0);
@@ -353,12 +354,12 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 
 void plugin_instance_ref(plugin_instance *inst)
 {
-	atomic_fetch_add(&inst->refs, 1);
+	refcount_get(&inst->refs);
 }
 
 void plugin_instance_unref(plugin_instance *inst)
 {
-	if (!inst || atomic_fetch_sub(&inst->refs, 1) != 1)
+	if (!inst || !refcount_put(&inst->refs))
 		return;
 	if (inst->initialised && !inst->started && inst->desc->shutdown)
 		inst->desc->shutdown(inst->state); /* created but never started (check-config, failed start) */

@@ -22,6 +22,20 @@
 
 #include "util/elf_check.h"
 #include "util/file_trust.h"
+#include "util/refcount.h"
+
+struct plugin_image {
+	refcount refs;
+	void *handle; /* lt_dlhandle */
+	/* A copy of the plugin's descriptor, zero-filled beyond the size the
+	 * plugin declared: fields a 1.0 plugin does not have read as absent. */
+	es_plugin_descriptor descriptor;
+	int memfd;      /* the private copy; open while mapped, so its
+	                 * /proc/self/fd path (the name glibc and libltdl key
+	                 * loaded objects by) is never reused meanwhile */
+	char *path;     /* the file in the plugin directory */
+	struct stat st; /* its identity when loaded (device, inode, size, mtime) */
+};
 
 static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ltdl_ready;
@@ -224,7 +238,7 @@ plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, 
 		snprintf(err, err_size, "out of memory");
 		goto out_dlclose;
 	}
-	atomic_init(&img->refs, 1);
+	refcount_init(&img->refs);
 	img->handle = handle;
 	img->memfd = mfd;
 	img->descriptor = desc;
@@ -242,14 +256,29 @@ out_close:
 	return NULL;
 }
 
+const es_plugin_descriptor *plugin_image_descriptor(const plugin_image *img)
+{
+	return &img->descriptor;
+}
+
+const char *plugin_image_path(const plugin_image *img)
+{
+	return img->path;
+}
+
+const struct stat *plugin_image_stat(const plugin_image *img)
+{
+	return &img->st;
+}
+
 void plugin_image_ref(plugin_image *img)
 {
-	atomic_fetch_add(&img->refs, 1);
+	refcount_get(&img->refs);
 }
 
 void plugin_image_unref(plugin_image *img)
 {
-	if (!img || atomic_fetch_sub(&img->refs, 1) != 1)
+	if (!img || !refcount_put(&img->refs))
 		return;
 	pthread_mutex_lock(&ltdl_lock);
 	lt_dlclose((lt_dlhandle)img->handle);

@@ -15,25 +15,14 @@
 #ifndef ES_PLUGIN_LOADER_H
 #define ES_PLUGIN_LOADER_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <event-system/plugin.h>
 
-typedef struct plugin_image {
-	atomic_uint refs;
-	void *handle; /* lt_dlhandle */
-	/* A copy of the plugin's descriptor, zero-filled beyond the size the
-	 * plugin declared: fields a 1.0 plugin does not have read as absent. */
-	es_plugin_descriptor descriptor;
-	int memfd;      /* the private copy; open while mapped, so its
-	                 * /proc/self/fd path (the name glibc and libltdl key
-	                 * loaded objects by) is never reused meanwhile */
-	char *path;     /* the file in the plugin directory */
-	struct stat st; /* its identity when loaded (device, inode, size, mtime) */
-} plugin_image;
+/* Opaque: only plugin_loader.c reads an image's fields. */
+typedef struct plugin_image plugin_image;
 
 /* Load and check `path`.  On failure returns NULL with one line in err
  * saying why (versions named for an ABI mismatch).  `service_uid` is the
@@ -43,7 +32,16 @@ plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, 
 void plugin_image_ref(plugin_image *image);
 void plugin_image_unref(plugin_image *image);
 
-/* Whether the file at image->path is no longer the one loaded. */
+/* The image's checked copy of the plugin's descriptor, zero-filled beyond
+ * the size the plugin declared (fields a 1.0 plugin does not have read as
+ * absent); valid while the image is referenced. */
+const es_plugin_descriptor *plugin_image_descriptor(const plugin_image *image);
+/* The file in the plugin directory it was loaded from, and that file's
+ * identity when it was loaded (device, inode, size, mtime). */
+const char *plugin_image_path(const plugin_image *image);
+const struct stat *plugin_image_stat(const plugin_image *image);
+
+/* Whether the file at plugin_image_path() is no longer the one loaded. */
 bool plugin_image_changed_on_disk(const plugin_image *image, const struct stat *now);
 
 /* Check a directory's ownership and mode as for plugin files. */

@@ -16,6 +16,21 @@
 #include "core/router.h"
 #include "util/log.h"
 
+/* A file that was refused, remembered so a reload does not fail again on
+ * the same unchanged file. */
+typedef struct refused_file {
+	char *path;
+	struct stat st;
+	char *reason;
+} refused_file;
+
+struct plugin_registry {
+	plugin_instance **instances;
+	size_t count;
+	refused_file *refused;
+	size_t refused_count;
+};
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -145,7 +160,8 @@ static plugin_instance *instantiate(plugin_image *img, const plugin_settings *se
 		return NULL;
 	}
 	const char *extra[ROUTER_MAX_TARGETS];
-	size_t extra_count = es_config_db_patterns(config, img->descriptor.name, extra, ROUTER_MAX_TARGETS);
+	size_t extra_count =
+		es_config_db_patterns(config, plugin_image_descriptor(img)->name, extra, ROUTER_MAX_TARGETS);
 	plugin_instance *inst = plugin_instance_create(img, settings, &config->plugin_defaults, extra, extra_count,
 	                                               services, err, err_size);
 	if (inst && add_instance(reg, inst) != 0) {
@@ -166,20 +182,20 @@ static bool may_load(const plugin_image *img, const plugin_settings *settings, c
 	const plugin_policy *pol = settings ? &settings->policy : &config->plugin_defaults;
 	crash_rules rules = {.max_crashes = pol->max_crashes, .quarantine_after = pol->quarantine_after,
 	                     .quarantine_window_s = pol->quarantine_window_s};
+	const es_plugin_descriptor *desc = plugin_image_descriptor(img);
 	const char *patterns[ROUTER_MAX_TARGETS];
 	size_t n = 0;
 	if (settings && settings->subscribe)
 		for (size_t i = 0; i < settings->subscribe_count && n < ROUTER_MAX_TARGETS; i++)
 			patterns[n++] = settings->subscribe[i];
 	else
-		for (size_t i = 0; img->descriptor.default_subscriptions && img->descriptor.default_subscriptions[i] &&
-		                   n < ROUTER_MAX_TARGETS;
+		for (size_t i = 0; desc->default_subscriptions && desc->default_subscriptions[i] && n < ROUTER_MAX_TARGETS;
 		     i++)
-			patterns[n++] = img->descriptor.default_subscriptions[i];
-	n += es_config_db_patterns(config, img->descriptor.name, patterns + n, ROUTER_MAX_TARGETS - n);
+			patterns[n++] = desc->default_subscriptions[i];
+	n += es_config_db_patterns(config, desc->name, patterns + n, ROUTER_MAX_TARGETS - n);
 	char file_id[96];
-	crash_file_identity(&img->st, file_id, sizeof file_id);
-	return crash_ledger_may_load(services->crashes, img->descriptor.name, file_id, &rules, patterns, n, NULL);
+	crash_file_identity(plugin_image_stat(img), file_id, sizeof file_id);
+	return crash_ledger_may_load(services->crashes, desc->name, file_id, &rules, patterns, n, NULL);
 }
 
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
@@ -210,13 +226,13 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 			report->refused++;
 			continue;
 		}
-		const char *name = img->descriptor.name;
+		const char *name = plugin_image_descriptor(img)->name;
 		plugin_instance *dup = find(reg, name);
 		const plugin_settings *settings;
 		plugin_wish wish = wanted(config, name, &settings);
 		if (dup) {
 			problem(out, path, "plugin refused: name '%s' is already taken by %s", name,
-			        plugin_instance_image(dup)->path);
+			        plugin_image_path(plugin_instance_image(dup)));
 			report->refused++;
 		} else if (wish == PLUGIN_DISABLED) {
 			LOG_INFO("loader", "%s: plugin '%s' is disabled in the config", path, name);
@@ -243,12 +259,13 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 				for (size_t j = 0; j < n && len < sizeof subs; j++)
 					len += (size_t)snprintf(subs + len, sizeof subs - len, "%s%s", j ? ", " : "", patterns[j]);
 				const plugin_policy *pol = plugin_instance_policy(inst);
+				const es_plugin_descriptor *desc = plugin_image_descriptor(img);
 				LOG_INFO("loader", "%s: loaded plugin '%s' %s (ABI %u.%u), %u worker%s, queue %u, subscribed to [%s]",
-				         path, name, img->descriptor.version, img->descriptor.abi_major, img->descriptor.abi_minor,
+				         path, name, desc->version, desc->abi_major, desc->abi_minor,
 				         pol->workers, pol->workers == 1 ? "" : "s", pol->queue_size, n ? subs : "nothing");
 				if (out)
 					fprintf(out, "plugin %s %s (ABI %u.%u) from %s: %u workers, queue %u, subscribed to [%s]\n",
-					        name, img->descriptor.version, img->descriptor.abi_major, img->descriptor.abi_minor,
+					        name, desc->version, desc->abi_major, desc->abi_minor,
 					        path, pol->workers, pol->queue_size, n ? subs : "nothing");
 				report->loaded++;
 			}
@@ -306,7 +323,28 @@ uint64_t plugin_registry_stop(plugin_registry *reg, int64_t deadline_us)
 	return undelivered;
 }
 
-void plugin_registry_clear(plugin_registry *reg)
+plugin_registry *plugin_registry_new(void)
+{
+	return calloc(1, sizeof(plugin_registry));
+}
+
+size_t plugin_registry_count(const plugin_registry *reg)
+{
+	return reg->count;
+}
+
+plugin_instance *const *plugin_registry_instances(const plugin_registry *reg)
+{
+	return reg->instances;
+}
+
+size_t plugin_registry_refused_count(const plugin_registry *reg)
+{
+	return reg->refused_count;
+}
+
+/* Drop every instance and refused file: the registry is empty again. */
+static void registry_clear(plugin_registry *reg)
 {
 	for (size_t i = 0; i < reg->count; i++)
 		plugin_instance_unref(reg->instances[i]);
@@ -320,6 +358,14 @@ void plugin_registry_clear(plugin_registry *reg)
 	free(reg->refused);
 	reg->refused = NULL;
 	reg->refused_count = 0;
+}
+
+void plugin_registry_free(plugin_registry *reg)
+{
+	if (!reg)
+		return;
+	registry_clear(reg);
+	free(reg);
 }
 
 bool plugin_registry_contains(const plugin_registry *reg, const plugin_instance *inst)
@@ -339,7 +385,7 @@ static void append_name(char *list, size_t size, const char *name)
 static plugin_instance *find_by_path(const plugin_registry *reg, const char *path)
 {
 	for (size_t i = 0; i < reg->count; i++)
-		if (strcmp(plugin_instance_image(reg->instances[i])->path, path) == 0)
+		if (strcmp(plugin_image_path(plugin_instance_image(reg->instances[i])), path) == 0)
 			return reg->instances[i];
 	return NULL;
 }
@@ -397,7 +443,7 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 		snprintf(err, err_size, "%s: plugin refused: %s", path, why);
 		return -1;
 	}
-	const char *name = img->descriptor.name;
+	const char *name = plugin_image_descriptor(img)->name;
 	const plugin_settings *ps;
 	plugin_wish wish = wanted(config, name, &ps);
 	int rc = 0;
@@ -448,7 +494,7 @@ int plugin_registry_rebuild(const plugin_registry *old, const es_config *config,
 		free(names[i]);
 	free(names);
 	if (rc != 0) {
-		plugin_registry_clear(next); /* new instances were never started: shut down and unloaded */
+		registry_clear(next); /* new instances were never started: shut down and unloaded */
 		return -1;
 	}
 	for (size_t i = 0; i < old->count; i++)

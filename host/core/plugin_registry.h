@@ -3,8 +3,10 @@
  * scan, load, check, init.  A plugin that cannot be loaded is refused with
  * one log line and the others go on.
  *
- * Ownership: the registry holds one reference to each instance;
- * plugin_registry_clear() drops them.
+ * Ownership: plugin_registry_new() returns an empty registry owned by the
+ * caller (the daemon holds the one in force), freed with
+ * plugin_registry_free(), which drops the registry's reference to each
+ * instance.  Threads: the main thread only.
  */
 #ifndef ES_PLUGIN_REGISTRY_H
 #define ES_PLUGIN_REGISTRY_H
@@ -18,20 +20,8 @@
 #include "model/es_config.h"
 #include "core/plugin_instance.h"
 
-/* A file that was refused, remembered so a reload does not fail again on
- * the same unchanged file. */
-typedef struct refused_file {
-	char *path;
-	struct stat st;
-	char *reason;
-} refused_file;
-
-typedef struct plugin_registry {
-	plugin_instance **instances;
-	size_t count;
-	refused_file *refused;
-	size_t refused_count;
-} plugin_registry;
+/* Opaque: only plugin_registry.c reads a registry's fields. */
+typedef struct plugin_registry plugin_registry;
 
 /* What a reload changed, as plugin names joined with ", ". */
 typedef struct registry_changes {
@@ -50,13 +40,24 @@ typedef struct registry_report {
 	size_t problems; /* refused + directory problems + settings naming no plugin */
 } registry_report;
 
-/* Load every plugin of config->plugin_dir.  Each problem is logged; when
+/* An empty registry; NULL when out of memory. */
+plugin_registry *plugin_registry_new(void);
+/* Drop the references to the instances and free the registry (NULL: nothing). */
+void plugin_registry_free(plugin_registry *registry);
+
+/* The instances, in load order: plugin_registry_count() of them, valid
+ * while the registry is; and how many files were refused. */
+size_t plugin_registry_count(const plugin_registry *registry);
+plugin_instance *const *plugin_registry_instances(const plugin_registry *registry);
+size_t plugin_registry_refused_count(const plugin_registry *registry);
+
+/* Load every plugin of config->plugin_dir into the empty `registry`.  Each problem is logged; when
  * `out` is non-NULL, each is also printed there as `file[:line:col]: msg`
  * (--check-config).  Returns -1 only when the directory itself cannot be
  * used; refused plugins are counted in the report. */
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
                          plugin_registry *registry, registry_report *report, FILE *out);
-/* For a reload: build `next` from the new config and the directory as it
+/* For a reload: build the empty `next` from the new config and the directory as it
  * is now.  Instances whose file and settings are unchanged are shared with
  * `old` (a new reference), changed and new files are loaded and initialised
  * (not started).  A new or changed file that cannot be loaded, checked or
@@ -77,6 +78,5 @@ bool plugin_registry_contains(const plugin_registry *registry, const plugin_inst
 void plugin_registry_start(plugin_registry *registry, registry_report *report);
 /* Stop every instance with one shared deadline; returns undelivered. */
 uint64_t plugin_registry_stop(plugin_registry *registry, int64_t deadline_us);
-void plugin_registry_clear(plugin_registry *registry);
 
 #endif

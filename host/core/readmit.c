@@ -23,7 +23,7 @@ static int replay(void *ctx, database *db, es_event *event, const char *plugin)
 	routing_table *table = router_acquire(ctx);
 	admission a = {.select = is_plugin, .select_arg = (void *)plugin, .stored_row = true, .need_target = true};
 	admit_status st = pipeline_admit(db, table, event, &a);
-	routing_table_release(table);
+	routing_table_unref(table);
 	/* unmatched: no instance of that name is loaded */
 	return st == ADMIT_QUEUED ? 1 : st == ADMIT_UNMATCHED ? 0 : -1;
 }
@@ -85,12 +85,12 @@ static int redeliver(void *ctx, database *db, es_event *event, const char *const
 	if (st != ADMIT_QUEUED) {
 		if (done.poisoned_count)
 			atomic_fetch_sub_explicit(&event->unsettled, (uint32_t)done.poisoned_count, memory_order_relaxed);
-		routing_table_release(table);
+		routing_table_unref(table);
 		return -1;
 	}
 	for (size_t i = 0; i < done.poisoned_count; i++)
 		plugin_instance_poisoned(done.poisoned[i], event, done.poisoned_crashes[i]);
-	routing_table_release(table);
+	routing_table_unref(table);
 	return 0;
 }
 

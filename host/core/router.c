@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "model/es_config.h"
+#include "util/refcount.h"
 #include "core/plugin_instance.h"
 
 struct routing_table {
-	atomic_uint refs;
+	refcount refs;
 	uint64_t generation;
 	es_config *config;
 	struct crash_ledger *crashes; /* the router's, set when installed */
@@ -43,7 +44,7 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
 	routing_table *t = calloc(1, sizeof *t + count * sizeof t->instances[0]);
 	if (!t)
 		return NULL;
-	atomic_init(&t->refs, 1);
+	refcount_init(&t->refs);
 	t->generation = generation;
 	t->count = count;
 	t->config = config;
@@ -56,13 +57,13 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
 	return t;
 }
 
-void routing_table_release(routing_table *t)
+void routing_table_unref(routing_table *t)
 {
-	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+	if (!t || !refcount_put(&t->refs))
 		return;
 	for (size_t i = 0; i < t->count; i++)
 		plugin_instance_unref(t->instances[i]);
-	es_config_free(t->config);
+	es_config_unref(t->config);
 	free(t);
 }
 
@@ -83,7 +84,7 @@ const es_config *routing_table_config(const routing_table *t)
 
 unsigned routing_table_users(const routing_table *t)
 {
-	return atomic_load(&t->refs) - 1;
+	return refcount_read(&t->refs) - 1;
 }
 
 uint64_t routing_table_generation(const routing_table *t)
@@ -105,7 +106,7 @@ void router_destroy(router *r)
 {
 	if (!r)
 		return;
-	routing_table_release(r->current);
+	routing_table_unref(r->current);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -135,7 +136,7 @@ routing_table *router_exchange(router *r, routing_table *table)
 
 void router_swap(router *r, routing_table *table)
 {
-	routing_table_release(router_exchange(r, table));
+	routing_table_unref(router_exchange(r, table));
 }
 
 routing_table *router_acquire(router *r)
@@ -144,7 +145,7 @@ routing_table *router_acquire(router *r)
 	 * a swap; it is held for a few instructions. */
 	pthread_mutex_lock(&r->lock);
 	routing_table *t = r->current;
-	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	refcount_get(&t->refs);
 	pthread_mutex_unlock(&r->lock);
 	return t;
 }

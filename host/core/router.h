@@ -44,7 +44,7 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
 const struct es_config *routing_table_config(const routing_table *table);
 /* Holders of the table besides the caller's own reference. */
 unsigned routing_table_users(const routing_table *table);
-void routing_table_release(routing_table *table);
+void routing_table_unref(routing_table *table);
 size_t routing_table_size(const routing_table *table);
 plugin_instance *routing_table_instance(const routing_table *table, size_t index);
 uint64_t routing_table_generation(const routing_table *table);

@@ -457,11 +457,12 @@ static void handle_plugins(api_request *r)
 
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "name", plugin_instance_name(inst));
-		cJSON_AddStringToObject(p, "version", img->descriptor.version);
+		const es_plugin_descriptor *desc = plugin_image_descriptor(img);
+		cJSON_AddStringToObject(p, "version", desc->version);
 		char abi[16];
-		snprintf(abi, sizeof abi, "%u.%u", img->descriptor.abi_major, img->descriptor.abi_minor);
+		snprintf(abi, sizeof abi, "%u.%u", desc->abi_major, desc->abi_minor);
 		cJSON_AddStringToObject(p, "abi", abi);
-		cJSON_AddStringToObject(p, "file", img->path);
+		cJSON_AddStringToObject(p, "file", plugin_image_path(img));
 		cJSON_AddStringToObject(p, "state", problem ? "degraded" : "running");
 		if (problem) {
 			cJSON_AddStringToObject(p, "reason", problem);
@@ -617,5 +618,5 @@ void http_api_handle(struct evhttp_request *req, void *arg)
 	r.config = routing_table_config(r.table);
 	r.access_log = r.config->access_log;
 	route_request(&r);
-	routing_table_release(r.table);
+	routing_table_unref(r.table);
 }

@@ -175,11 +175,11 @@ static es_event *create_event(database *db, trigger_parsed *p, sync_wait *s)
 	if (s) {
 		delivery_watch_ref(s->watch); /* for the event */
 		p->fields.watch = s->watch;
-		p->fields.watch_release = delivery_watch_release;
+		p->fields.watch_unref = delivery_watch_unref;
 	}
 	es_event *event = pipeline_event_create(db, &p->fields);
 	if (!event && s)
-		delivery_watch_release(s->watch);
+		delivery_watch_unref(s->watch);
 	return event;
 }
 
@@ -352,7 +352,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 			reply_not_stored(&w->r, status, why);
 	}
 	if (table)
-		routing_table_release(table);
+		routing_table_unref(table);
 	if (w->event)
 		es_event_unref(w->event);
 	db_ticket_free(ticket);

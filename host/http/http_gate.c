@@ -97,7 +97,7 @@ static bool tokens_configured(http_gate *g)
 {
 	routing_table *t = router_acquire(g->daemon->router);
 	bool any = routing_table_config(t)->token_count > 0;
-	routing_table_release(t);
+	routing_table_unref(t);
 	return any;
 }
 
@@ -112,7 +112,7 @@ static bool token_valid(http_gate *g, const char *value)
 	bool valid = false;
 	for (size_t i = 0; i < c->token_count; i++)
 		valid |= api_secret_equal(given, given_len, c->tokens[i].secret);
-	routing_table_release(t);
+	routing_table_unref(t);
 	return valid;
 }
 

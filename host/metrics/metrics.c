@@ -234,7 +234,7 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{plugin=\"%s\"} %llu\n",
 		                    plugin_instance_name(routing_table_instance(t, i)),
 		                    (unsigned long long)plugin_instance_poisoned_count(routing_table_instance(t, i)));
-	routing_table_release(t);
+	routing_table_unref(t);
 	render_crashes(out, d->crashes);
 
 	if (d->reload) {

@@ -600,7 +600,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 		ynode_free(tree);
 		return NULL;
 	}
-	atomic_init(&c->refs, 1);
+	refcount_init(&c->refs);
 	c->tree = tree;
 	c->path = strdup(label);
 	c->env = which;
@@ -624,7 +624,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	check_database(c, errs);
 
 	if (errs->count > 0) {
-		es_config_free(c);
+		es_config_unref(c);
 		return NULL;
 	}
 	return c;
@@ -670,12 +670,12 @@ es_config *es_config_load_string(const char *text, const char *label, const char
 
 void es_config_ref(es_config *c)
 {
-	atomic_fetch_add(&c->refs, 1);
+	refcount_get(&c->refs);
 }
 
-void es_config_free(es_config *c)
+void es_config_unref(es_config *c)
 {
-	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+	if (!c || !refcount_put(&c->refs))
 		return;
 	for (size_t i = 0; i < c->plugin_count; i++) {
 		for (size_t j = 0; j < c->plugins[i].subscribe_count; j++)

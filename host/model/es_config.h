@@ -8,7 +8,7 @@
  * EVENT_SYSTEM_DATABASE_DSN.
  *
  * Ownership: es_config_load() returns a config with one reference, dropped
- * with es_config_free(); the routing table built from it holds another, so
+ * with es_config_unref(); the routing table built from it holds another, so
  * HTTP threads read a config that cannot be freed under them.  It owns the YAML tree that plugin `config:`
  * subtrees point into, so a plugin's config lives exactly as long as the
  * es_config it came from.  A loaded config is never modified: a reload
@@ -25,6 +25,7 @@
 
 #include "model/config_table.h"
 #include "util/log.h"
+#include "util/refcount.h"
 #include "util/yaml_tree.h"
 
 typedef enum es_env {
@@ -89,7 +90,7 @@ typedef enum db_subscriptions_state {
 /* The fields a key fills are named by that key's row in the key table
  * (es_config.c); a new key is a field here and a row there. */
 typedef struct es_config {
-	atomic_uint refs; /* readers on other threads hold one (see routing tables) */
+	refcount refs; /* readers on other threads hold one (see routing tables) */
 	char *path;
 	ynode *tree;
 	es_env env;
@@ -155,9 +156,9 @@ es_config *es_config_load(const char *path, const char *(*env)(const char *name)
 es_config *es_config_load_string(const char *text, const char *label,
                                  const char *(*env)(const char *name), config_errors *errors);
 /* Reference counting: es_config_load*() returns one reference;
- * es_config_free() drops it (and frees on the last). */
+ * es_config_unref() drops one (and frees on the last). */
 void es_config_ref(es_config *config);
-void es_config_free(es_config *config);
+void es_config_unref(es_config *config);
 
 /* The patterns the database adds for plugin `name` (at most `cap`, pointers
  * owned by the config); returns how many. */

@@ -162,7 +162,7 @@ es_event *es_event_create(const es_event_fields *f)
 		(dst) = p;             \
 		p += (n) + 1;          \
 	} while (0)
-	atomic_init(&e->refs, 1);
+	refcount_init(&e->refs);
 	PUT(e->id, id, id_len);
 	PUT(e->name, f->name, name_len);
 	PUT(e->source, source, source_len);
@@ -177,7 +177,7 @@ es_event *es_event_create(const es_event_fields *f)
 	e->attribute_count = f->attribute_count;
 	e->depth = f->depth;
 	e->watch = f->watch;
-	e->watch_release = f->watch_release;
+	e->watch_unref = f->watch_unref;
 	e->seq = f->seq;
 	e->stored = false;
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
@@ -190,7 +190,7 @@ es_event *es_event_create(const es_event_fields *f)
 void es_event_destroy(es_event *e)
 {
 	if (e->watch)
-		e->watch_release(e->watch);
+		e->watch_unref(e->watch);
 	free(atomic_load_explicit(&e->json, memory_order_acquire));
 	free(e);
 }

@@ -17,6 +17,7 @@
 
 #include <event-system/plugin.h>
 
+#include "util/refcount.h"
 #include "util/clock.h" /* event times; most users of events want the clocks too */
 
 #define EVENT_NAME_MAX 255
@@ -30,7 +31,7 @@ typedef struct es_event_attribute {
 } es_event_attribute;
 
 struct es_event {
-	atomic_uint refs;
+	refcount refs;
 	const char *id;
 	const char *name;
 	const char *source;
@@ -42,10 +43,10 @@ struct es_event {
 	size_t attribute_count;
 	uint32_t depth; /* 0 from outside; emitted from a handler: its event's depth + 1 */
 	/* A caller waiting for every outcome (synchronous trigger), or NULL.
-	 * The event owns one reference, dropped with watch_release() when the
+	 * The event owns one reference, dropped with watch_unref() when the
 	 * event is freed (watches live in the core, above this layer). */
 	struct delivery_watch *watch;
-	void (*watch_release)(struct delivery_watch *watch);
+	void (*watch_unref)(struct delivery_watch *watch);
 	/* The key of its row when a database records it, else 0; and the
 	 * deliveries not yet final plus the dispatcher's hold (database.h). */
 	uint64_t seq;
@@ -70,7 +71,7 @@ typedef struct es_event_fields {
 	size_t attribute_count;
 	uint32_t depth;
 	struct delivery_watch *watch; /* the event takes over one reference (not on failure) */
-	void (*watch_release)(struct delivery_watch *watch); /* drops it: delivery_watch_release */
+	void (*watch_unref)(struct delivery_watch *watch); /* drops it: delivery_watch_unref */
 	uint64_t seq;                 /* database_next_seq(), or 0 */
 } es_event_fields;
 
@@ -79,14 +80,14 @@ es_event *es_event_create(const es_event_fields *fields);
 
 static inline void es_event_ref(es_event *event)
 {
-	atomic_fetch_add_explicit(&event->refs, 1, memory_order_relaxed);
+	refcount_get(&event->refs);
 }
 
 void es_event_destroy(es_event *event);
 
 static inline void es_event_unref(es_event *event)
 {
-	if (atomic_fetch_sub_explicit(&event->refs, 1, memory_order_acq_rel) == 1)
+	if (refcount_put(&event->refs))
 		es_event_destroy(event);
 }
 

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	config_errors errs;
 	es_config *c = es_config_load_string(text, "fuzz.yaml", no_env, &errs);
-	es_config_free(c);
+	es_config_unref(c);
 	free(text);
 	return 0;
 }

@@ -77,7 +77,7 @@ static void empty_file_gives_defaults(void **state)
 	assert_int_equal(c->plugin_defaults.workers, 4);
 	assert_int_equal(c->plugin_defaults.queue_size, 1000);
 	assert_int_equal(c->plugin_defaults.max_attempts, 3);
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void every_documented_key_is_read(void **state)
@@ -145,7 +145,7 @@ static void every_documented_key_is_read(void **state)
 	const plugin_settings *q = es_config_plugin(c, "quiet");
 	assert_false(q->enabled);
 	assert_int_equal(q->policy.queue_size, 50); /* from event.async_channel_size */
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void unknown_key_is_an_error_with_position(void **state)
@@ -221,7 +221,7 @@ static void single_subscription_string_is_accepted(void **state)
 	assert_non_null(c);
 	assert_int_equal(es_config_plugin(c, "p")->subscribe_count, 1);
 	assert_string_equal(es_config_plugin(c, "p")->subscribe[0], "order.*");
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void environment_overrides_the_file(void **state)
@@ -233,7 +233,7 @@ static void environment_overrides_the_file(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
 	assert_string_equal(c->database_dsn, "a:b@tcp(h:1)/d");
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void env_selects_defaults_and_the_file_still_wins(void **state)
@@ -245,10 +245,10 @@ static void env_selects_defaults_and_the_file_still_wins(void **state)
 	assert_int_equal(c->env, ES_ENV_DEV);
 	assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
-	es_config_free(c);
+	es_config_unref(c);
 	c = load("logging: {format: json}\n", &errs);
 	assert_int_equal(c->log_format, LOG_FORMAT_JSON);
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void bad_environment_values_are_errors(void **state)
@@ -287,10 +287,10 @@ static void database_keys_are_read_and_checked(void **state)
 	assert_int_equal(c->database_connect_timeout_ms, 500);
 	assert_int_equal(c->database_query_timeout_ms, 2500);
 	assert_int_equal(c->database_reconnect_max_ms, 900);
-	es_config_free(c);
+	es_config_unref(c);
 	c = load("database: {enabled: true, dsn: 'u:p@tcp(h:3306)/es'}\n", &errs);
 	assert_true(c->database_durable); /* the default */
-	es_config_free(c);
+	es_config_unref(c);
 	expect_one_error("database: {mode: eventually}\n", 1, 18, "database.mode must be durable or async");
 	expect_one_error("database: {retention_days: -1}\n", 1, 28, "database.retention_days must be between");
 	/* a DSN that does not parse is an error, without its password */
@@ -336,7 +336,7 @@ static void tokens_come_from_the_file_the_environment_or_a_token_file(void **sta
 	assert_string_equal(c->tokens[1].secret, "env-secret-0123456789");
 	assert_int_equal(c->tokens[1].role, TOKEN_ROLE_TRIGGER);
 	assert_string_equal(c->tokens[2].secret, "file-secret-0123456789");
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 /* Write `text` to a new temporary file with `mode`; the path goes to `path`. */
@@ -358,7 +358,7 @@ static void config_file_writable_by_others_is_refused(void **state)
 	config_errors errs;
 	es_config *c = es_config_load(path, fake_env, &errs);
 	assert_non_null(c);
-	es_config_free(c);
+	es_config_unref(c);
 	static const mode_t untrusted[] = {0664, 0646, 0666, 0620};
 	for (size_t i = 0; i < sizeof untrusted / sizeof untrusted[0]; i++) {
 		assert_int_equal(chmod(path, untrusted[i]), 0);
@@ -397,7 +397,7 @@ static void token_file_writable_by_others_is_refused(void **state)
 	assert_int_equal(chmod(path, 0600), 0);
 	es_config *c = load(text, &errs);
 	assert_non_null(c);
-	es_config_free(c);
+	es_config_unref(c);
 	unlink(path);
 }
 
@@ -421,10 +421,10 @@ static void non_loopback_address_needs_tokens_or_an_explicit_opt_out(void **stat
 	config_errors errs;
 	es_config *c = load("server: {host: 0.0.0.0, allow_unauthenticated: true}\n", &errs);
 	assert_non_null(c);
-	es_config_free(c);
+	es_config_unref(c);
 	c = load("server: {host: '::1'}\n", &errs);
 	assert_non_null(c);
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 static void shipped_default_config_is_valid(void **state)
@@ -436,7 +436,7 @@ static void shipped_default_config_is_valid(void **state)
 	if (!c)
 		fail_msg("%s:%u:%u: %s", path, errs.items[0].line, errs.items[0].column, errs.items[0].message);
 	assert_non_null(es_config_plugin(c, "log"));
-	es_config_free(c);
+	es_config_unref(c);
 }
 
 int main(void)

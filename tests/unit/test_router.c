@@ -83,7 +83,7 @@ static void empty_table_routes_nothing_and_counts_unmatched(void **state)
 	assert_int_equal(res.matched, 0);
 	assert_int_equal(router_unmatched_total(), before + 1);
 	es_event_unref(e);
-	routing_table_release(t);
+	routing_table_unref(t);
 	router_destroy(r);
 }
 
