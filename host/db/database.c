@@ -363,57 +363,52 @@ const char *database_health(database *db, char *why, size_t why_size)
 	return "failing";
 }
 
-static void header(struct evbuffer *out, const char *name, const char *type, const char *help)
-{
-	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 void database_metrics_render(database *db, struct evbuffer *out)
 {
 	if (!database_running(db))
 		return;
 	db_counters *c = &db->counters;
-	header(out, "eventsys_db_up", "gauge", "1 while the database writer is connected.");
+	prom_text_header(out, "eventsys_db_up", "gauge", "1 while the database writer is connected.");
 	evbuffer_add_printf(out, "eventsys_db_up %d\n", atomic_load(&db->state) == DB_UP);
-	header(out, "eventsys_db_rows_written_total", "counter", "Rows written (or updated) by the writer, by table.");
+	prom_text_header(out, "eventsys_db_rows_written_total", "counter", "Rows written (or updated) by the writer, by table.");
 	static const char *const kinds[] = {"events", "deliveries", "dead_letters", "event_state", "audit_log"};
 	for (int i = 0; i < 5; i++)
 		evbuffer_add_printf(out, "eventsys_db_rows_written_total{table=\"%s\"} %llu\n", kinds[i],
 		                    (unsigned long long)atomic_load(&c->rows[i]));
-	header(out, "eventsys_db_transactions_total", "counter",
-	       "Transactions committed, by writer (events rows / events transactions = the mean group commit).");
+	prom_text_header(out, "eventsys_db_transactions_total", "counter",
+	                 "Transactions committed, by writer (events rows / events transactions = the mean group commit).");
 	static const char *const writers[] = {"events", "outcomes"};
 	for (int i = 0; i < 2; i++)
 		evbuffer_add_printf(out, "eventsys_db_transactions_total{writer=\"%s\"} %llu\n", writers[i],
 		                    (unsigned long long)atomic_load(&c->transactions[i]));
-	header(out, "eventsys_db_last_batch_rows", "gauge", "Rows in the writer's last committed transaction.");
+	prom_text_header(out, "eventsys_db_last_batch_rows", "gauge", "Rows in the writer's last committed transaction.");
 	evbuffer_add_printf(out, "eventsys_db_last_batch_rows %llu\n", (unsigned long long)atomic_load(&c->last_batch_rows));
-	header(out, "eventsys_db_commit_duration_seconds", "histogram", "Time to write and commit one batch.");
+	prom_text_header(out, "eventsys_db_commit_duration_seconds", "histogram", "Time to write and commit one batch.");
 	prom_text_histogram(out, "eventsys_db_commit_duration_seconds", "", &c->commit_latency);
-	header(out, "eventsys_db_query_duration_seconds", "histogram", "Time to answer one history API query.");
+	prom_text_header(out, "eventsys_db_query_duration_seconds", "histogram", "Time to answer one history API query.");
 	prom_text_histogram(out, "eventsys_db_query_duration_seconds", "", &c->query_latency);
-	header(out, "eventsys_db_errors_total", "counter", "Database errors, by operation.");
+	prom_text_header(out, "eventsys_db_errors_total", "counter", "Database errors, by operation.");
 	static const char *const ops[] = {"connect", "write", "read"};
 	for (int i = 0; i < 3; i++)
 		evbuffer_add_printf(out, "eventsys_db_errors_total{op=\"%s\"} %llu\n", ops[i],
 		                    (unsigned long long)atomic_load(&c->errors[i]));
-	header(out, "eventsys_db_queue_depth", "gauge", "Records waiting for the writer.");
+	prom_text_header(out, "eventsys_db_queue_depth", "gauge", "Records waiting for the writer.");
 	evbuffer_add_printf(out, "eventsys_db_queue_depth %zu\n", db_writer_queue_depth(db));
-	header(out, "eventsys_db_queue_capacity", "gauge", "database.queue_size.");
+	prom_text_header(out, "eventsys_db_queue_capacity", "gauge", "database.queue_size.");
 	evbuffer_add_printf(out, "eventsys_db_queue_capacity %u\n", db->settings.queue_size);
-	header(out, "eventsys_db_records_dropped_total", "counter",
-	       "History records that could not be written (queue full, refused, shutdown deadline).");
+	prom_text_header(out, "eventsys_db_records_dropped_total", "counter",
+	                 "History records that could not be written (queue full, refused, shutdown deadline).");
 	evbuffer_add_printf(out, "eventsys_db_records_dropped_total %llu\n", (unsigned long long)atomic_load(&c->dropped));
-	header(out, "eventsys_db_refused_total", "counter",
-	       "Durable stores refused at once (database down or queue full): answered 503.");
+	prom_text_header(out, "eventsys_db_refused_total", "counter",
+	                 "Durable stores refused at once (database down or queue full): answered 503.");
 	evbuffer_add_printf(out, "eventsys_db_refused_total %llu\n", (unsigned long long)atomic_load(&c->refused));
-	header(out, "eventsys_db_purged_events_total", "counter", "Events deleted by the retention purge.");
+	prom_text_header(out, "eventsys_db_purged_events_total", "counter", "Events deleted by the retention purge.");
 	evbuffer_add_printf(out, "eventsys_db_purged_events_total %llu\n", (unsigned long long)atomic_load(&c->purged));
-	header(out, "eventsys_db_recovered_events_total", "counter",
-	       "Events of an earlier run redelivered at start (their deliveries had not finished).");
+	prom_text_header(out, "eventsys_db_recovered_events_total", "counter",
+	                 "Events of an earlier run redelivered at start (their deliveries had not finished).");
 	evbuffer_add_printf(out, "eventsys_db_recovered_events_total %llu\n",
 	                    (unsigned long long)atomic_load(&c->recovered));
-	header(out, "eventsys_db_dead_letters_replayed_total", "counter", "Dead letters replayed through the API.");
+	prom_text_header(out, "eventsys_db_dead_letters_replayed_total", "counter", "Dead letters replayed through the API.");
 	evbuffer_add_printf(out, "eventsys_db_dead_letters_replayed_total %llu\n",
 	                    (unsigned long long)atomic_load(&c->replayed));
 }

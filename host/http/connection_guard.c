@@ -25,6 +25,7 @@
 #include "model/es_event.h"
 #include "http/http_gate.h"
 #include "util/log.h"
+#include "util/prom_text.h"
 
 /* While not accepting: how often to look again. */
 #define ACCEPT_RETRY_MS 100
@@ -415,22 +416,22 @@ void connection_guard_watch(connection_guard *g, struct evhttp_connection *conn,
 
 void connection_guard_metrics_render(struct evbuffer *out)
 {
+	prom_text_header(out, "eventsys_http_connections", "gauge", "Open HTTP connections.");
+	evbuffer_add_printf(out, "eventsys_http_connections %u\n", atomic_load(&open_connections));
+	prom_text_header(out, "eventsys_http_connections_limit", "gauge", "server.max_connections in force.");
+	evbuffer_add_printf(out, "eventsys_http_connections_limit %u\n", atomic_load(&limit_connections));
+	prom_text_header(out, "eventsys_http_connections_closed_total", "counter",
+	                 "HTTP connections the server closed, by reason.");
 	evbuffer_add_printf(out,
-	                    "# HELP eventsys_http_connections Open HTTP connections.\n"
-	                    "# TYPE eventsys_http_connections gauge\neventsys_http_connections %u\n"
-	                    "# HELP eventsys_http_connections_limit server.max_connections in force.\n"
-	                    "# TYPE eventsys_http_connections_limit gauge\neventsys_http_connections_limit %u\n"
-	                    "# HELP eventsys_http_connections_closed_total HTTP connections the server closed, by reason.\n"
-	                    "# TYPE eventsys_http_connections_closed_total counter\n"
 	                    "eventsys_http_connections_closed_total{reason=\"request_deadline\"} %llu\n"
-	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n"
-	                    "# HELP eventsys_http_accept_pauses_total Times an HTTP thread stopped accepting, by reason.\n"
-	                    "# TYPE eventsys_http_accept_pauses_total counter\n"
+	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n",
+	                    (unsigned long long)atomic_load(&cut_at_deadline),
+	                    (unsigned long long)http_gate_refused_framing());
+	prom_text_header(out, "eventsys_http_accept_pauses_total", "counter",
+	                 "Times an HTTP thread stopped accepting, by reason.");
+	evbuffer_add_printf(out,
 	                    "eventsys_http_accept_pauses_total{reason=\"connection_limit\"} %llu\n"
 	                    "eventsys_http_accept_pauses_total{reason=\"accept_failed\"} %llu\n",
-	                    atomic_load(&open_connections), atomic_load(&limit_connections),
-	                    (unsigned long long)atomic_load(&cut_at_deadline),
-	                    (unsigned long long)http_gate_refused_framing(),
 	                    (unsigned long long)atomic_load(&pauses_at_limit),
 	                    (unsigned long long)atomic_load(&pauses_accept_failed));
 }

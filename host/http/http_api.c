@@ -589,22 +589,22 @@ void http_api_metrics_render(struct evbuffer *out)
 {
 	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 	size_t n = sizeof routes / sizeof routes[0];
-	evbuffer_add_printf(out, "# HELP eventsys_http_requests_total HTTP requests answered, by route and status class.\n"
-	                         "# TYPE eventsys_http_requests_total counter\n");
+	prom_text_header(out, "eventsys_http_requests_total", "counter",
+	                 "HTTP requests answered, by route and status class.");
 	for (size_t i = 0; i <= n; i++) {
 		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
-		const char *name = i < n ? route_label(&routes[i]) : "other";
+		char label[96];
+		prom_text_label(label, sizeof label, "route", i < n ? route_label(&routes[i]) : "other");
 		for (int c = 0; c < 5; c++)
-			evbuffer_add_printf(out, "eventsys_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n", name,
-			                    classes[c], (unsigned long long)atomic_load(&route_requests[slot][c]));
+			evbuffer_add_printf(out, "eventsys_http_requests_total{%s,code=\"%s\"} %llu\n", label, classes[c],
+			                    (unsigned long long)atomic_load(&route_requests[slot][c]));
 	}
-	evbuffer_add_printf(out, "# HELP eventsys_http_request_duration_seconds Time to answer an HTTP request.\n"
-	                         "# TYPE eventsys_http_request_duration_seconds histogram\n");
+	prom_text_header(out, "eventsys_http_request_duration_seconds", "histogram", "Time to answer an HTTP request.");
 	for (size_t i = 0; i <= n; i++) {
 		int slot = i < n ? (int)i : ROUTE_SLOTS - 1;
-		char labels[96];
-		snprintf(labels, sizeof labels, "route=\"%s\"", i < n ? route_label(&routes[i]) : "other");
-		prom_text_histogram(out, "eventsys_http_request_duration_seconds", labels, &route_latency[slot]);
+		char label[96];
+		prom_text_label(label, sizeof label, "route", i < n ? route_label(&routes[i]) : "other");
+		prom_text_histogram(out, "eventsys_http_request_duration_seconds", label, &route_latency[slot]);
 	}
 }
 

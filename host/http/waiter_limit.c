@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "http/http_api_internal.h"
+#include "util/prom_text.h"
 
 static _Atomic uint32_t waiting;
 static _Atomic uint64_t refused;
@@ -44,11 +45,10 @@ void waiter_limit_refuse(api_request *r, uint32_t max)
 
 void waiter_limit_metrics_render(struct evbuffer *out)
 {
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_http_waiters Requests waiting for an outcome (?wait=true, admin reload).\n"
-	                    "# TYPE eventsys_http_waiters gauge\neventsys_http_waiters %u\n"
-	                    "# HELP eventsys_http_waiters_refused_total Requests answered 503 because server.max_waiters "
-	                    "were already waiting.\n"
-	                    "# TYPE eventsys_http_waiters_refused_total counter\neventsys_http_waiters_refused_total %llu\n",
-	                    atomic_load(&waiting), (unsigned long long)atomic_load(&refused));
+	prom_text_header(out, "eventsys_http_waiters", "gauge",
+	                 "Requests waiting for an outcome (?wait=true, admin reload).");
+	evbuffer_add_printf(out, "eventsys_http_waiters %u\n", atomic_load(&waiting));
+	prom_text_header(out, "eventsys_http_waiters_refused_total", "counter",
+	                 "Requests answered 503 because server.max_waiters were already waiting.");
+	evbuffer_add_printf(out, "eventsys_http_waiters_refused_total %llu\n", (unsigned long long)atomic_load(&refused));
 }

@@ -34,6 +34,9 @@
 #include "http/waiter_limit.h"
 #include "core/router.h"
 
+/* plugin="<name>": names are at most 64 characters, escaped at most twice that. */
+#define PLUGIN_LABEL_SIZE 144
+
 /* The largest request head a scrape may send. */
 #define METRICS_MAX_HEAD 16384
 
@@ -45,11 +48,6 @@ struct metrics_server {
 	bool running;
 	connection_guard *guard; /* backs off a failing accept(), cuts slow requests */
 };
-
-static void header(struct evbuffer *out, const char *name, const char *type, const char *help)
-{
-	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
 
 /* ---- process_* from /proc/self ---- */
 
@@ -82,19 +80,19 @@ static void render_process(struct evbuffer *out, int64_t started_us)
 	}
 	struct rlimit rl = {0};
 	getrlimit(RLIMIT_NOFILE, &rl);
-	header(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+	prom_text_header(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
 	evbuffer_add_printf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
-	header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	prom_text_header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	evbuffer_add_printf(out, "process_resident_memory_bytes %ld\n", rss * page);
-	header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	prom_text_header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
 	evbuffer_add_printf(out, "process_virtual_memory_bytes %lu\n", vsize);
-	header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+	prom_text_header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
 	evbuffer_add_printf(out, "process_open_fds %d\n", fds);
-	header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+	prom_text_header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
 	evbuffer_add_printf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
-	header(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+	prom_text_header(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
 	evbuffer_add_printf(out, "process_start_time_seconds %.3f\n", (double)started_us / 1e6);
-	header(out, "process_threads", "gauge", "Number of OS threads in the process.");
+	prom_text_header(out, "process_threads", "gauge", "Number of OS threads in the process.");
 	evbuffer_add_printf(out, "process_threads %ld\n", threads);
 }
 
@@ -121,12 +119,12 @@ FIELD(stuck)
 static void render_plugin_histograms(struct evbuffer *out, routing_table *t, const char *name, const char *help,
                                      histogram *(*which)(worker_pool *pool))
 {
-	header(out, name, "histogram", help);
+	prom_text_header(out, name, "histogram", help);
 	for (size_t i = 0; i < routing_table_size(t); i++) {
 		plugin_instance *inst = routing_table_instance(t, i);
-		char labels[96];
-		snprintf(labels, sizeof labels, "plugin=\"%s\"", plugin_instance_name(inst));
-		prom_text_histogram(out, name, labels, which(plugin_instance_pool(inst)));
+		char label[PLUGIN_LABEL_SIZE];
+		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
+		prom_text_histogram(out, name, label, which(plugin_instance_pool(inst)));
 	}
 }
 
@@ -134,10 +132,17 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 {
 	size_t n = routing_table_size(t);
 	pool_stats *stats = calloc(n ? n : 1, sizeof *stats);
-	if (!stats)
+	char (*labels)[PLUGIN_LABEL_SIZE] = calloc(n ? n : 1, sizeof *labels);
+	if (!stats || !labels) {
+		free(stats);
+		free(labels);
 		return;
-	for (size_t i = 0; i < n; i++)
-		worker_pool_stats(plugin_instance_pool(routing_table_instance(t, i)), &stats[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		worker_pool_stats(plugin_instance_pool(inst), &stats[i]);
+		prom_text_label(labels[i], sizeof labels[i], "plugin", plugin_instance_name(inst));
+	}
 
 	static const struct {
 		const char *name, *type, *help;
@@ -157,22 +162,21 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 		{"eventsys_plugin_workers_stuck", "gauge", "Abandoned workers still inside an overrunning handler.", field_stuck},
 	};
 	for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
-		header(out, series[k].name, series[k].type, series[k].help);
+		prom_text_header(out, series[k].name, series[k].type, series[k].help);
 		for (size_t i = 0; i < n; i++)
-			evbuffer_add_printf(out, "%s{plugin=\"%s\"} %llu\n", series[k].name,
-			                    plugin_instance_name(routing_table_instance(t, i)),
+			evbuffer_add_printf(out, "%s{%s} %llu\n", series[k].name, labels[i],
 			                    (unsigned long long)series[k].field(&stats[i]));
 	}
-	header(out, "eventsys_plugin_oldest_queued_seconds", "gauge", "Age of the oldest event waiting in the queue.");
+	prom_text_header(out, "eventsys_plugin_oldest_queued_seconds", "gauge", "Age of the oldest event waiting in the queue.");
 	for (size_t i = 0; i < n; i++)
-		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{plugin=\"%s\"} %.6f\n",
-		                    plugin_instance_name(routing_table_instance(t, i)),
+		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{%s} %.6f\n", labels[i],
 		                    (double)stats[i].oldest_queued_age_us / 1e6);
 	render_plugin_histograms(out, t, "eventsys_plugin_handler_duration_seconds", "Time of one handle() call.",
 	                         worker_pool_handler_latency);
 	render_plugin_histograms(out, t, "eventsys_event_latency_seconds",
 	                         "From the event's acceptance to its final outcome at the plugin (handled or dead-lettered).",
 	                         worker_pool_event_latency);
+	free(labels);
 	free(stats);
 }
 
@@ -181,36 +185,39 @@ static void render_crashes(struct evbuffer *out, crash_ledger *crashes)
 {
 	crash_ledger_stats st;
 	crash_ledger_stats_get(crashes, &st);
-	header(out, "eventsys_plugin_crashes_total", "counter",
-	       "Plugin crashes recorded by this run (the last run's crash file, read at start, included).");
+	prom_text_header(out, "eventsys_plugin_crashes_total", "counter",
+	                 "Plugin crashes recorded by this run (the last run's crash file, read at start, included).");
 	evbuffer_add_printf(out, "eventsys_plugin_crashes_total %llu\n", (unsigned long long)st.crashes);
-	header(out, "eventsys_plugin_quarantines_total", "counter", "Plugins this run found crashing too often and did not load.");
+	prom_text_header(out, "eventsys_plugin_quarantines_total", "counter", "Plugins this run found crashing too often and did not load.");
 	evbuffer_add_printf(out, "eventsys_plugin_quarantines_total %llu\n", (unsigned long long)st.quarantines);
-	header(out, "eventsys_plugin_releases_total", "counter",
-	       "Quarantined plugins released (their file replaced, or the release endpoint).");
+	prom_text_header(out, "eventsys_plugin_releases_total", "counter",
+	                 "Quarantined plugins released (their file replaced, or the release endpoint).");
 	evbuffer_add_printf(out, "eventsys_plugin_releases_total %llu\n", (unsigned long long)st.releases);
-	header(out, "eventsys_crash_files_unreadable_total", "counter", "Crash files found corrupt or cut short and ignored.");
+	prom_text_header(out, "eventsys_crash_files_unreadable_total", "counter", "Crash files found corrupt or cut short and ignored.");
 	evbuffer_add_printf(out, "eventsys_crash_files_unreadable_total %llu\n", (unsigned long long)st.unreadable_files);
-	header(out, "eventsys_plugins_quarantined", "gauge", "Plugins quarantined now (not loaded).");
+	prom_text_header(out, "eventsys_plugins_quarantined", "gauge", "Plugins quarantined now (not loaded).");
 	evbuffer_add_printf(out, "eventsys_plugins_quarantined %u\n", st.quarantined);
 	quarantine_info q[32];
 	size_t n = crash_ledger_list(crashes, q, 32);
-	header(out, "eventsys_plugin_quarantine_skipped_events_total", "counter",
-	       "Events that matched a quarantined plugin's subscriptions and were not delivered to it (since its quarantine).");
-	for (size_t i = 0; i < n && i < 32; i++)
-		evbuffer_add_printf(out, "eventsys_plugin_quarantine_skipped_events_total{plugin=\"%s\"} %llu\n", q[i].plugin,
+	prom_text_header(out, "eventsys_plugin_quarantine_skipped_events_total", "counter",
+	                 "Events that matched a quarantined plugin's subscriptions and were not delivered to it (since its quarantine).");
+	for (size_t i = 0; i < n && i < 32; i++) {
+		char label[PLUGIN_LABEL_SIZE];
+		prom_text_label(label, sizeof label, "plugin", q[i].plugin);
+		evbuffer_add_printf(out, "eventsys_plugin_quarantine_skipped_events_total{%s} %llu\n", label,
 		                    (unsigned long long)q[i].events_skipped);
+	}
 }
 
 void metrics_render(es_daemon *d, struct evbuffer *out)
 {
-	header(out, "eventsys_build_info", "gauge", "Version of the running event-system; always 1.");
+	prom_text_header(out, "eventsys_build_info", "gauge", "Version of the running event-system; always 1.");
 	evbuffer_add_printf(out, "eventsys_build_info{version=\"%s\",plugin_abi=\"%d.%d\"} 1\n", PACKAGE_VERSION,
 	                    ES_ABI_MAJOR, ES_ABI_MINOR);
 
 	http_api_counters c;
 	http_api_counters_read(&c);
-	header(out, "eventsys_api_events_total", "counter", "Events sent to the API, by result.");
+	prom_text_header(out, "eventsys_api_events_total", "counter", "Events sent to the API, by result.");
 	static const char *const results[] = {"accepted", "bad_request", "too_large", "unsupported_media_type",
 	                                      "busy", "unavailable", "unauthorized"};
 	const uint64_t values[] = {c.accepted, c.rejected_bad_request, c.rejected_too_large, c.rejected_media_type,
@@ -218,33 +225,36 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
 		evbuffer_add_printf(out, "eventsys_api_events_total{result=\"%s\"} %llu\n", results[i],
 		                    (unsigned long long)values[i]);
-	header(out, "eventsys_events_unmatched_total", "counter", "Accepted events that matched no plugin.");
+	prom_text_header(out, "eventsys_events_unmatched_total", "counter", "Accepted events that matched no plugin.");
 	evbuffer_add_printf(out, "eventsys_events_unmatched_total %llu\n", (unsigned long long)router_unmatched_total());
 
 	routing_table *t = router_acquire(d->router);
-	header(out, "eventsys_plugins_loaded", "gauge", "Plugins running.");
+	prom_text_header(out, "eventsys_plugins_loaded", "gauge", "Plugins running.");
 	evbuffer_add_printf(out, "eventsys_plugins_loaded %zu\n", routing_table_size(t));
-	header(out, "eventsys_plugins_refused", "gauge", "Plugin files in the directory that were refused.");
+	prom_text_header(out, "eventsys_plugins_refused", "gauge", "Plugin files in the directory that were refused.");
 	evbuffer_add_printf(out, "eventsys_plugins_refused %llu\n",
 	                    (unsigned long long)atomic_load(&d->plugins_refused));
 	render_plugins(out, t);
-	header(out, "eventsys_plugin_crash_dead_lettered_total", "counter",
-	       "Events dead-lettered for a plugin at redelivery because they crashed it max_crashes times.");
-	for (size_t i = 0; i < routing_table_size(t); i++)
-		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{plugin=\"%s\"} %llu\n",
-		                    plugin_instance_name(routing_table_instance(t, i)),
-		                    (unsigned long long)plugin_instance_poisoned_count(routing_table_instance(t, i)));
+	prom_text_header(out, "eventsys_plugin_crash_dead_lettered_total", "counter",
+	                 "Events dead-lettered for a plugin at redelivery because they crashed it max_crashes times.");
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		char label[PLUGIN_LABEL_SIZE];
+		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
+		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{%s} %llu\n", label,
+		                    (unsigned long long)plugin_instance_poisoned_count(inst));
+	}
 	routing_table_unref(t);
 	render_crashes(out, d->crashes);
 
 	if (d->reload) {
 		reload_report r;
 		reload_report_get(d, &r);
-		header(out, "eventsys_reloads_total", "counter", "Reloads of config and plugins, by result.");
+		prom_text_header(out, "eventsys_reloads_total", "counter", "Reloads of config and plugins, by result.");
 		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"ok\"} %llu\n",
 		                    (unsigned long long)(r.completed - r.failures));
 		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)r.failures);
-		header(out, "eventsys_config_generation", "gauge", "Config generation in force (1 at start).");
+		prom_text_header(out, "eventsys_config_generation", "gauge", "Config generation in force (1 at start).");
 		evbuffer_add_printf(out, "eventsys_config_generation %llu\n", (unsigned long long)r.generation);
 	}
 	http_api_metrics_render(out);
