@@ -164,8 +164,11 @@ static int check_config(const options *o)
 			printf("event_subscriptions: not readable (see the warning above)\n");
 	}
 	router *rt = router_create();
+	/* What a start would decide about quarantines, without touching the
+	 * crash file or the history. */
+	crash_ledger *crashes = crash_ledger_open_readonly(config->state_dir);
 	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = config->max_event_size,
-	                          .check_only = true};
+	                          .check_only = true, .crashes = crashes};
 	plugin_registry *reg = plugin_registry_new();
 	registry_report report = {0};
 	int rc = -1;
@@ -173,10 +176,11 @@ static int check_config(const options *o)
 		printf("out of memory\n");
 	else
 		rc = plugin_registry_load(config, &services, geteuid(), reg, &report, stdout);
-	printf("plugins: %zu loaded, %zu refused, %zu disabled, %zu skipped from %s\n", report.loaded, report.refused,
-	       report.disabled, report.skipped, config->plugin_dir);
+	printf("plugins: %zu loaded, %zu refused, %zu disabled, %zu skipped, %zu quarantined from %s\n", report.loaded,
+	       report.refused, report.disabled, report.skipped, report.quarantined, config->plugin_dir);
 	plugin_registry_free(reg);
 	router_destroy(rt);
+	crash_ledger_free(crashes);
 	es_config_unref(config);
 	size_t problems = report.problems + (size_t)db_problems;
 	if (rc != 0 || problems) {

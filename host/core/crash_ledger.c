@@ -43,6 +43,7 @@ struct crash_ledger {
 	char history_path[4200];
 	char crash_path[4200];
 	bool writable;          /* the state directory can be used */
+	bool read_only;         /* --check-config: read, decide, write nothing */
 	size_t history_lines;
 	database *db;
 	crash_record records[LEDGER_MAX]; /* a ring, oldest first from `first` */
@@ -99,6 +100,8 @@ static int64_t released_at(const crash_ledger *l, const char *plugin)
 /* Append one line to the history and fsync it.  Under lock. */
 static int append_history(crash_ledger *l, const char *line)
 {
+	if (l->read_only)
+		return 0;
 	if (!l->writable)
 		return -1;
 	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -213,6 +216,11 @@ static void read_crash_file(crash_ledger *l)
 	crash_record r;
 	char why[200];
 	if (crash_file_parse(buf, len, &r, why, sizeof why) != 0) {
+		atomic_fetch_add(&l->unreadable, 1);
+		if (l->read_only) {
+			LOG_WARN("crash", "the crash file %s is unreadable (%s): a start ignores it", l->crash_path, why);
+			return;
+		}
 		char aside[4300];
 		snprintf(aside, sizeof aside, "%s.corrupt", l->crash_path);
 		bool moved = rename(l->crash_path, aside) == 0;
@@ -220,7 +228,6 @@ static void read_crash_file(crash_ledger *l)
 		         moved ? ", moved to " : "", moved ? aside : "");
 		if (!moved)
 			unlink(l->crash_path);
-		atomic_fetch_add(&l->unreadable, 1);
 		return;
 	}
 	char text[600];
@@ -228,6 +235,8 @@ static void read_crash_file(crash_ledger *l)
 	LOG_WARN("crash", "the last run died: %s; counted as a crashed attempt of that event for that plugin", text);
 	remember_crash(l, &r);
 	atomic_fetch_add(&l->crashes, 1);
+	if (l->read_only)
+		return; /* the start that follows reads it again */
 	char line[1400];
 	crash_history_format_crash(&r, line, sizeof line);
 	if (append_history(l, line) == 0)
@@ -236,11 +245,12 @@ static void read_crash_file(crash_ledger *l)
 	 * worst, never lost) */
 }
 
-crash_ledger *crash_ledger_open(const char *state_dir)
+static crash_ledger *open_ledger(const char *state_dir, bool read_only)
 {
 	crash_ledger *l = calloc(1, sizeof *l);
 	if (!l)
 		return NULL;
+	l->read_only = read_only;
 	pthread_mutex_init(&l->lock, NULL);
 	if (!state_dir || !*state_dir) {
 		LOG_INFO("crash", "no state directory: crashes are logged, not remembered across restarts");
@@ -260,9 +270,19 @@ crash_ledger *crash_ledger_open(const char *state_dir)
 	l->writable = true;
 	read_history(l);
 	read_crash_file(l);
-	if (l->history_lines > HISTORY_MAX_LINES)
+	if (!read_only && l->history_lines > HISTORY_MAX_LINES)
 		compact_history(l);
 	return l;
+}
+
+crash_ledger *crash_ledger_open(const char *state_dir)
+{
+	return open_ledger(state_dir, false);
+}
+
+crash_ledger *crash_ledger_open_readonly(const char *state_dir)
+{
+	return open_ledger(state_dir, true);
 }
 
 void crash_ledger_free(crash_ledger *l)

@@ -76,6 +76,9 @@ typedef struct crash_ledger_stats {
  * crash.corrupt).  A directory that cannot be used is logged and the ledger
  * works from memory.  NULL only when out of memory. */
 crash_ledger *crash_ledger_open(const char *state_dir);
+/* The same for --check-config: reads the history and the crash file and
+ * decides as a start would, but writes, moves and removes nothing. */
+crash_ledger *crash_ledger_open_readonly(const char *state_dir);
 void crash_ledger_free(crash_ledger *ledger);
 /* Where the signal handler writes (crash_report_install()); "" when the
  * state directory cannot be used. */

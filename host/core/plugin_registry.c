@@ -175,7 +175,7 @@ static plugin_instance *instantiate(plugin_image *img, const plugin_settings *se
 /* Whether the crash rules let plugin `img` be loaded (crash_ledger.h): a
  * quarantined one is logged and skipped. */
 static bool may_load(const plugin_image *img, const plugin_settings *settings, const es_config *config,
-                     const host_services *services)
+                     const host_services *services, FILE *out)
 {
 	if (!services->crashes)
 		return true;
@@ -195,7 +195,16 @@ static bool may_load(const plugin_image *img, const plugin_settings *settings, c
 	n += es_config_db_patterns(config, desc->name, patterns + n, ROUTER_MAX_TARGETS - n);
 	char file_id[96];
 	crash_file_identity(plugin_image_stat(img), file_id, sizeof file_id);
-	return crash_ledger_may_load(services->crashes, desc->name, file_id, &rules, patterns, n, NULL);
+	quarantine_info why;
+	if (crash_ledger_may_load(services->crashes, desc->name, file_id, &rules, patterns, n, &why))
+		return true;
+	if (out)
+		fprintf(out,
+		        "%s: plugin '%s' is quarantined: it crashed %u times within %u s (last: %s on event %s); replace the "
+		        "file or POST /api/plugins/%s/release\n",
+		        plugin_image_path(img), desc->name, why.crashes, rules.quarantine_window_s, why.last.signal,
+		        why.last.event_id[0] ? why.last.event_id : "(unknown)", desc->name);
+	return false;
 }
 
 int plugin_registry_load(const es_config *config, const host_services *services, uid_t service_uid,
@@ -241,9 +250,7 @@ int plugin_registry_load(const es_config *config, const host_services *services,
 			LOG_INFO("loader", "%s: plugin '%s' has no settings and plugins.load_unconfigured is false: skipped",
 			         path, name);
 			report->skipped++;
-		} else if (!may_load(img, settings, config, services)) {
-			if (out)
-				fprintf(out, "%s: plugin '%s' is quarantined (see the log)\n", path, name);
+		} else if (!may_load(img, settings, config, services, out)) {
 			report->quarantined++;
 		} else {
 			plugin_instance *inst = instantiate(img, settings, config, services, reg, err, sizeof err);
@@ -418,7 +425,7 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 		const plugin_settings *ps;
 		if (wanted(config, name, &ps) != PLUGIN_WANTED)
 			return 0; /* not wanted any more: counted as removed */
-		if (!may_load(plugin_instance_image(current), ps, config, services))
+		if (!may_load(plugin_instance_image(current), ps, config, services, NULL))
 			return 0; /* quarantined meanwhile (an isolated plugin's crashes): removed */
 		const char *extra[ROUTER_MAX_TARGETS];
 		size_t extra_count = es_config_db_patterns(config, name, extra, ROUTER_MAX_TARGETS);
@@ -450,7 +457,7 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 	if (find(next, name)) {
 		snprintf(err, err_size, "%s: plugin refused: name '%s' is already taken", path, name);
 		rc = -1;
-	} else if (wish == PLUGIN_WANTED && !may_load(img, ps, config, services)) {
+	} else if (wish == PLUGIN_WANTED && !may_load(img, ps, config, services, NULL)) {
 		/* quarantined: not loaded, logged by the ledger; not a failure */
 	} else if (wish == PLUGIN_WANTED) {
 		if (!instantiate(img, ps, config, services, next, why, sizeof why)) {

@@ -54,6 +54,18 @@ crash_once() {
 for i in 1 2 3; do crash_once "c$i"; done
 pass "the crash plugin took the daemon down 3 times"
 
+# --check-config says what the start will decide, and changes nothing.
+render_config
+cp "$STATE_DIR/crash" "$TMP/crash.before"
+cp "$STATE_DIR/crash-history" "$TMP/history.before"
+"$ES_DAEMON" --check-config -c "$CONFIG" > "$TMP/check.txt" 2>&1 || fail "--check-config failed: $(cat "$TMP/check.txt")"
+grep -q "plugin 'crash' is quarantined: it crashed 3 times within 3600 s (last: SIGSEGV on event" "$TMP/check.txt" ||
+	fail "--check-config does not say crash is quarantined: $(cat "$TMP/check.txt")"
+grep -q "1 loaded, 0 refused, 0 disabled, 0 skipped, 1 quarantined" "$TMP/check.txt" || fail "summary: $(cat "$TMP/check.txt")"
+cmp -s "$STATE_DIR/crash" "$TMP/crash.before" && cmp -s "$STATE_DIR/crash-history" "$TMP/history.before" ||
+	fail "--check-config changed the crash file or the history"
+pass "--check-config reports the quarantine a start will decide, and leaves the state directory as it was"
+
 start_daemon
 expect_log "plugin 'crash' quarantined: it crashed 3 times within 3600 s (last: SIGSEGV in plugin 'crash' handling event"
 state_is crash quarantined || fail "GET /api/plugins does not say crash is quarantined: $(plugins_json)"
