@@ -294,16 +294,6 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 	return n;
 }
 
-static struct timespec abs_realtime_in(int64_t us)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ns = ts.tv_nsec + (us % 1000000) * 1000;
-	ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
-	return ts;
-}
-
 #define SPIN_US 50
 
 /* Briefly yield the CPU while watching for work, without the lock.  True
@@ -351,9 +341,8 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		 * it for up to IDLE_WAIT_MAX_US, per worker, per retired plugin. */
 		if (!stopping && atomic_load(&p->stopping))
 			continue;
-		struct timespec until = abs_realtime_in(wait);
 		p->idle_waiters++;
-		pthread_cond_timedwait(&p->work_ready, &p->lock, &until);
+		clock_cond_wait_us(&p->work_ready, &p->lock, wait);
 		p->idle_waiters--;
 		if (p->wakeups_pending)
 			p->wakeups_pending--;
@@ -552,8 +541,7 @@ static void *supervisor_main(void *arg)
 	delivery expired[64];
 	pthread_mutex_lock(&p->lock);
 	while (!p->supervisor_stop) {
-		struct timespec until = abs_realtime_in(supervisor_tick_us(p));
-		pthread_cond_timedwait(&p->supervisor_wake, &p->lock, &until);
+		clock_cond_wait_us(&p->supervisor_wake, &p->lock, supervisor_tick_us(p));
 		reap_exited(p);
 
 		size_t n_expired = 0;
@@ -623,9 +611,9 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 		return NULL;
 	}
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work_ready, NULL);
-	pthread_cond_init(&p->supervisor_wake, NULL);
-	pthread_cond_init(&p->quiet_changed, NULL);
+	clock_cond_init(&p->work_ready); /* monotonic, like every wait of the host */
+	clock_cond_init(&p->supervisor_wake);
+	clock_cond_init(&p->quiet_changed);
 	atomic_init(&p->stopping, false);
 	return p;
 }
@@ -705,8 +693,8 @@ static void join_until(worker_pool *p, worker *w, int64_t deadline_us)
 	if (!mine)
 		return;
 	int64_t left = deadline_us - clock_monotonic_us();
-	struct timespec until = abs_realtime_in(left > 0 ? left : 0);
-	bool joined = pthread_timedjoin_np(w->thread, NULL, &until) == 0;
+	struct timespec until = clock_monotonic_in(left);
+	bool joined = pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &until) == 0;
 	pthread_mutex_lock(&p->lock);
 	w->joining = false;
 	if (joined) {
@@ -819,8 +807,7 @@ uint32_t worker_pool_pause(worker_pool *p, int64_t deadline_us)
 		if (inside == 0 || clock_monotonic_us() >= deadline_us)
 			break;
 		int64_t left = deadline_us - clock_monotonic_us();
-		struct timespec until = abs_realtime_in(left < 10000 ? left : 10000);
-		pthread_cond_timedwait(&p->quiet_changed, &p->lock, &until);
+		clock_cond_wait_us(&p->quiet_changed, &p->lock, left < 10000 ? left : 10000);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return inside;

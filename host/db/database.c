@@ -57,25 +57,6 @@ void db_wake_free(db_shared *db, struct event *wake)
 		atomic_fetch_sub(&db->outstanding, 1);
 }
 
-void db_cond_init(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
-void db_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t ns = ts.tv_nsec + (wait_us > 0 ? wait_us : 0) % 1000000 * 1000;
-	ts.tv_sec += (time_t)((wait_us > 0 ? wait_us : 0) / 1000000 + ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
-	pthread_cond_timedwait(cond, lock, &ts);
-}
-
 void db_status_error(db_shared *db, char *out, size_t out_size)
 {
 	pthread_mutex_lock(&db->status_lock);
@@ -112,20 +93,20 @@ void db_connected(db_shared *db)
 {
 	if (!atomic_exchange(&db->subscriptions_pending, false))
 		return;
-	pthread_mutex_lock(&db->status_lock);
+	pthread_mutex_lock(&db->readable_lock);
 	if (db->on_readable)
 		db->on_readable(db->on_readable_arg);
-	pthread_mutex_unlock(&db->status_lock);
+	pthread_mutex_unlock(&db->readable_lock);
 }
 
 void database_on_subscriptions_readable(database *db, void (*on_readable)(void *), void *arg)
 {
 	if (!database_running(db))
 		return;
-	pthread_mutex_lock(&db->status_lock);
+	pthread_mutex_lock(&db->readable_lock); /* waits for a callback still running */
 	db->on_readable = on_readable;
 	db->on_readable_arg = arg;
-	pthread_mutex_unlock(&db->status_lock);
+	pthread_mutex_unlock(&db->readable_lock);
 }
 
 static void note_migration(const db_migration *m, void *arg)
@@ -264,6 +245,7 @@ int database_start(database **out, const es_config *config, const database_readm
 	settings_from(config, &db->settings);
 	db->readmit = *readmit;
 	pthread_mutex_init(&db->status_lock, NULL);
+	pthread_mutex_init(&db->readable_lock, NULL);
 	pthread_mutex_init(&db->migrate_lock, NULL);
 	atomic_init(&db->state, DB_CONNECTING);
 	snprintf(db->status_error, sizeof db->status_error, "connecting");
@@ -348,6 +330,7 @@ void database_free(database *db)
 	db_reader_free(db);
 	db_writer_free(db);
 	pthread_mutex_destroy(&db->status_lock);
+	pthread_mutex_destroy(&db->readable_lock);
 	pthread_mutex_destroy(&db->migrate_lock);
 	free(db);
 }

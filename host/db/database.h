@@ -113,8 +113,10 @@ int database_migrate_command(const struct es_config *config, void *out);
  * it: the config is then refused like any other config error). */
 int database_read_subscriptions(database *db, struct es_config *into, const struct es_config *previous, char *err,
                                 size_t err_size);
-/* Called (from a writer thread) when event_subscriptions became readable
- * after a failed read; NULL to stop (before what `arg` points to goes). */
+/* Called (from a writer thread, with no database lock but the callback's
+ * own held) when event_subscriptions became readable after a failed read;
+ * NULL to stop (before what `arg` points to goes): it returns once a call
+ * in progress has returned. */
 void database_on_subscriptions_readable(database *db, void (*on_readable)(void *arg), void *arg);
 
 /* ---- the pipeline's hooks (any thread) ---- */

@@ -84,7 +84,10 @@ typedef struct database {
 	atomic_bool orphaned;        /* quiesce gave up: the HTTP threads are gone, answer nobody */
 	_Atomic uint64_t outstanding;/* tickets and requests not yet answered */
 	atomic_bool subscriptions_pending; /* event_subscriptions could not be read: reload once connected */
-	void (*on_readable)(void *arg);    /* guarded by status_lock */
+	/* Guarded by readable_lock, which is held while the callback runs, so
+	 * that clearing it is a barrier; status_lock is never held then. */
+	pthread_mutex_t readable_lock;
+	void (*on_readable)(void *arg);
 	void *on_readable_arg;
 	db_counters counters;
 } db_shared;
@@ -99,11 +102,6 @@ typedef struct database {
 struct event *db_wake_new(db_shared *db, struct event_base *base, void (*cb)(evutil_socket_t, short, void *), void *arg);
 void db_wake_fire(db_shared *db, struct event *wake);
 void db_wake_free(db_shared *db, struct event *wake);
-
-/* Condition variables of the database threads run on the monotonic clock. */
-void db_cond_init(pthread_cond_t *cond);
-/* Wait on `cond` at most `wait_us` (spurious wake-ups allowed). */
-void db_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us);
 
 /* Set the health state, logging each change once. */
 void db_set_state(db_shared *db, db_state state, const char *error);

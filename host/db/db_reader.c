@@ -787,7 +787,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&r->lock);
 		while (!r->stop && !r->head && !crashes_due(r) && !recovery_ready(r) && !purge_due(r)) {
 			/* re-check the purge clock every second, a waiting redelivery sooner */
-			db_cond_wait_us(&r->wake, &r->lock,
+			clock_cond_wait_us(&r->wake, &r->lock,
 			                !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000);
 		}
 		if (r->stop) {
@@ -855,7 +855,7 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 	/* The first purge a little after start, once recovery had its turn. */
 	r->next_purge_us = clock_monotonic_us() + 2000000;
 	pthread_mutex_init(&r->lock, NULL);
-	db_cond_init(&r->wake);
+	clock_cond_init(&r->wake);
 	atomic_store(&r->running, true);
 	db->reader = r; /* before the thread: the writers wake it (db_reader_wake) */
 	int rc = pthread_create(&r->thread, NULL, reader_main, r);

@@ -866,7 +866,7 @@ static void *writer_main(void *arg)
 			int64_t until = connected ? now + 1000000 : next_attempt_us;
 			if (w->stop && until > w->stop_deadline_us)
 				until = w->stop_deadline_us;
-			db_cond_wait_us(&w->wake, &w->lock, until - now);
+			clock_cond_wait_us(&w->wake, &w->lock, until - now);
 		}
 		if (w->stop && (w->depth == 0 || clock_monotonic_us() >= w->stop_deadline_us)) {
 			size_t n;
@@ -915,7 +915,7 @@ static int start_one(db_shared *db, int index, char *err, size_t err_size)
 	memset(w, 0, sizeof *w);
 	w->db = db;
 	pthread_mutex_init(&w->lock, NULL);
-	db_cond_init(&w->wake);
+	clock_cond_init(&w->wake);
 	int rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc != 0) {
 		snprintf(err, err_size, "cannot start the database writer: %s", strerror(rc));

@@ -6,9 +6,25 @@
 #ifndef ES_CLOCK_H
 #define ES_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 int64_t clock_realtime_us(void);
 int64_t clock_monotonic_us(void);
+
+/* The monotonic time `us` from now (< 0: now), as the absolute timespec
+ * pthread_clockjoin_np(CLOCK_MONOTONIC) and monotonic condition variables
+ * take. */
+struct timespec clock_monotonic_in(int64_t us);
+
+/* Condition variables wait on the monotonic clock too: every one in the
+ * host is made with clock_cond_init() and waited on with
+ * clock_cond_wait_us(), so a change of the wall clock neither cuts a wait
+ * short nor stretches it. */
+void clock_cond_init(pthread_cond_t *cond);
+/* Wait on `cond` (with `lock` held) for at most `wait_us` (< 0: 0); returns
+ * pthread_cond_timedwait()'s result (ETIMEDOUT when the time ran out). */
+int clock_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us);
 
 #endif
