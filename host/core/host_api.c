@@ -10,6 +10,9 @@
 #include "db/database.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +84,33 @@ static uint32_t api_delivery_attempt(const es_event *e)
 	return worker_pool_current_attempt();
 }
 
+/* The node at a dotted path of map keys and list indexes ("targets.0.url");
+ * NULL when a step is missing or the value is null (absent). */
 static const ynode *config_at(es_plugin_ctx *ctx, const char *path)
 {
-	const ynode *root = plugin_instance_config(ctx->instance);
-	return root && path ? ynode_path(root, path) : NULL;
+	const ynode *n = plugin_instance_config(ctx->instance);
+	if (!n || !path)
+		return NULL;
+	char step[256];
+	while (n && *path) {
+		size_t len = strcspn(path, ".");
+		if (len == 0 || len >= sizeof step)
+			return NULL;
+		memcpy(step, path, len);
+		step[len] = '\0';
+		path += len + (path[len] == '.');
+		if (n->kind == YNODE_MAP) {
+			n = ynode_get(n, step);
+		} else if (n->kind == YNODE_LIST) {
+			char *end;
+			errno = 0;
+			unsigned long long i = strtoull(step, &end, 10);
+			n = step[0] >= '0' && step[0] <= '9' && !*end && !errno && i < n->count ? n->items[i] : NULL;
+		} else {
+			return NULL;
+		}
+	}
+	return n && !ynode_is_null(n) ? n : NULL;
 }
 
 static es_status api_config_string(es_plugin_ctx *ctx, const char *path, const char **out)
@@ -109,6 +135,23 @@ static es_status api_config_int(es_plugin_ctx *ctx, const char *path, int64_t *o
 	errno = 0;
 	long long v = strtoll(n->scalar, &end, 10);
 	if (*end || errno)
+		return ES_STATUS_WRONG_TYPE;
+	*out = v;
+	return ES_STATUS_OK;
+}
+
+static es_status api_config_double(es_plugin_ctx *ctx, const char *path, double *out)
+{
+	const ynode *n = config_at(ctx, path);
+	if (!n)
+		return ES_STATUS_NOT_FOUND;
+	if (n->kind != YNODE_SCALAR || n->quoted || !n->scalar[0])
+		return ES_STATUS_WRONG_TYPE;
+	char *end;
+	errno = 0;
+	double v = strtod(n->scalar, &end);
+	/* finite decimal numbers only: no "inf", "nan" or hex floats */
+	if (*end || errno || !isfinite(v) || strpbrk(n->scalar, "xXiInN"))
 		return ES_STATUS_WRONG_TYPE;
 	*out = v;
 	return ES_STATUS_OK;
@@ -152,8 +195,89 @@ static es_status api_config_list_string(es_plugin_ctx *ctx, const char *path, si
 	return ES_STATUS_OK;
 }
 
+static es_status api_config_map_size(es_plugin_ctx *ctx, const char *path, size_t *out)
+{
+	const ynode *n = path && !*path ? plugin_instance_config(ctx->instance) : config_at(ctx, path);
+	if (!n)
+		return ES_STATUS_NOT_FOUND;
+	if (n->kind != YNODE_MAP)
+		return ES_STATUS_WRONG_TYPE;
+	*out = n->count;
+	return ES_STATUS_OK;
+}
+
+static es_status api_config_map_key(es_plugin_ctx *ctx, const char *path, size_t index, const char **out)
+{
+	const ynode *n = path && !*path ? plugin_instance_config(ctx->instance) : config_at(ctx, path);
+	if (!n)
+		return ES_STATUS_NOT_FOUND;
+	if (n->kind != YNODE_MAP)
+		return ES_STATUS_WRONG_TYPE;
+	if (index >= n->count)
+		return ES_STATUS_NOT_FOUND;
+	*out = n->keys[index];
+	return ES_STATUS_OK;
+}
+
+/* Reads a secret from `env: NAME` or `file: PATH`; the value itself is
+ * never logged, only where it was looked for. */
+static es_status api_config_secret(es_plugin_ctx *ctx, const char *path, char *out, size_t out_size)
+{
+	const char *plugin = plugin_instance_name(ctx->instance);
+	const ynode *n = config_at(ctx, path);
+	if (!n)
+		return ES_STATUS_NOT_FOUND;
+	const ynode *env = n->kind == YNODE_MAP ? ynode_get(n, "env") : NULL;
+	const ynode *file = n->kind == YNODE_MAP ? ynode_get(n, "file") : NULL;
+	if (n->kind != YNODE_MAP || n->count != 1 || (!env && !file) || (env ? env : file)->kind != YNODE_SCALAR)
+		return ES_STATUS_WRONG_TYPE;
+	if (!out || out_size == 0)
+		return ES_STATUS_INVALID;
+	if (env) {
+		const char *v = getenv(env->scalar);
+		if (!v || !*v) {
+			LOG_ERROR(plugin, "config.%s: environment variable %s is not set or empty", path, env->scalar);
+			return ES_STATUS_INVALID;
+		}
+		size_t len = strlen(v);
+		if (len >= out_size) {
+			LOG_ERROR(plugin, "config.%s: the secret in %s is longer than the %zu bytes the plugin takes", path,
+			          env->scalar, out_size - 1);
+			return ES_STATUS_INVALID;
+		}
+		memcpy(out, v, len + 1);
+		return ES_STATUS_OK;
+	}
+	FILE *f = fopen(file->scalar, "re");
+	if (!f) {
+		LOG_ERROR(plugin, "config.%s: cannot read %s: %s", path, file->scalar, strerror(errno));
+		return ES_STATUS_INVALID;
+	}
+	size_t len = fread(out, 1, out_size, f);
+	bool failed = ferror(f) != 0;
+	fclose(f);
+	if (len > 0 && out[len - 1] == '\n')
+		len--;
+	if (failed || len >= out_size || len == 0 || memchr(out, '\0', len)) {
+		memset(out, 0, out_size);
+		LOG_ERROR(plugin, "config.%s: %s is %s", path, file->scalar,
+		          failed ? "unreadable" : len == 0 ? "empty" : len >= out_size ? "longer than the plugin takes"
+		                                                                     : "not text (has a NUL byte)");
+		return ES_STATUS_INVALID;
+	}
+	out[len] = '\0';
+	return ES_STATUS_OK;
+}
+
 es_status host_emit_event(router *rt, database *db, const char *source, uint32_t depth, const char *name, const char *data_json,
                           size_t len, size_t max_size, char *err, size_t err_size)
+{
+	return host_emit_event_with(rt, db, source, depth, name, data_json, len, NULL, 0, max_size, err, err_size);
+}
+
+es_status host_emit_event_with(router *rt, database *db, const char *source, uint32_t depth, const char *name,
+                               const char *data_json, size_t len, const es_event_attribute *attributes,
+                               size_t attribute_count, size_t max_size, char *err, size_t err_size)
 {
 	if (!name || !es_event_name_valid(name, strlen(name), err, err_size))
 		return ES_STATUS_INVALID;
@@ -175,6 +299,8 @@ es_status host_emit_event(router *rt, database *db, const char *source, uint32_t
 	                  .source = source,
 	                  .data = data_json,
 	                  .data_len = len,
+	                  .attributes = attributes,
+	                  .attribute_count = attribute_count,
 	                  .depth = depth};
 	es_event *event = pipeline_event_create(db, &f);
 	if (!event) {
@@ -207,10 +333,152 @@ static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data
 	return st;
 }
 
+/* The most attributes an emitted event takes from the plugin (one more,
+ * the parent's id, is the host's). */
+#define EMIT_MAX_ATTRIBUTES 32
+
+/* Whether attribute `i` of an emit is refused (the reason in err): a NULL
+ * key or value, a name that is not a CloudEvents name or is reserved, a
+ * value that is not UTF-8, or a name given before. */
+static bool emit_attribute_refused(const es_attribute *attrs, size_t i, char *err, size_t err_size)
+{
+	const char *k = attrs[i].key, *v = attrs[i].value;
+	char why[96];
+	const char *reserved;
+	if (!k || !v) {
+		snprintf(err, err_size, "attribute %zu has a NULL key or value", i);
+		return true;
+	}
+	if (!es_event_attribute_name_valid(k, why, sizeof why)) {
+		snprintf(err, err_size, "attribute name '%.64s' %s", k, why);
+		return true;
+	}
+	if ((reserved = es_event_attribute_reserved(k)) || strcmp(k, ES_PARENT_ID_ATTRIBUTE) == 0) {
+		snprintf(err, err_size, "attribute '%s' %s", k, reserved ? reserved : "is set by the host");
+		return true;
+	}
+	if (!utf8_valid(v, strlen(v))) {
+		snprintf(err, err_size, "attribute '%s' is not valid UTF-8", k);
+		return true;
+	}
+	for (size_t j = 0; j < i; j++) /* checked before: not NULL */
+		if (strcmp(attrs[j].key, k) == 0) {
+			snprintf(err, err_size, "attribute '%s' is given more than once", k);
+			return true;
+		}
+	return false;
+}
+
+static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
+{
+	const char *plugin = plugin_instance_name(ctx->instance);
+	/* es_emit grows like the other structs: read only what the plugin's
+	 * struct_size covers */
+	if (!em || em->struct_size < offsetof(es_emit, attribute_count) + sizeof em->attribute_count) {
+		LOG_WARN(plugin, "emit_event refused: es_emit missing or its struct_size too small (use ES_EMIT_INIT)");
+		return ES_STATUS_INVALID;
+	}
+	const char *name = em->name ? em->name : "(null)";
+	char err[256] = "";
+	es_event_attribute attrs[EMIT_MAX_ATTRIBUTES + 1];
+	size_t n = 0;
+	if (em->attribute_count > EMIT_MAX_ATTRIBUTES || (em->attribute_count && !em->attributes)) {
+		snprintf(err, sizeof err, "more than %d attributes", EMIT_MAX_ATTRIBUTES);
+	} else {
+		for (size_t i = 0; i < em->attribute_count && !err[0]; i++) {
+			if (emit_attribute_refused(em->attributes, i, err, sizeof err))
+				break;
+			attrs[n++] = (es_event_attribute){.key = em->attributes[i].key, .value = em->attributes[i].value};
+		}
+	}
+	if (!err[0] && em->source && (!em->source[0] || strlen(em->source) > 1024 ||
+	                              !utf8_valid(em->source, strlen(em->source))))
+		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
+	if (err[0]) {
+		LOG_WARN(plugin, "emit of '%s' refused: %s", name, err);
+		return ES_STATUS_INVALID;
+	}
+	const es_event *handling = plugin_instance_handling();
+	if (handling)
+		attrs[n++] = (es_event_attribute){.key = ES_PARENT_ID_ATTRIBUTE, .value = handling->id};
+	const host_services *s = plugin_instance_services(ctx->instance);
+	char source[96];
+	snprintf(source, sizeof source, "plugin:%s", plugin);
+	uint32_t depth = handling ? handling->depth + 1 : 0;
+	es_status st = host_emit_event_with(s->router, s->db, em->source ? em->source : source, depth, em->name,
+	                                    em->data_json, em->data_len, attrs, n, s->max_event_size, err, sizeof err);
+	if (st != ES_STATUS_OK)
+		LOG_WARN(plugin, "emit of '%s' refused: %s", name, err);
+	return st;
+}
+
 static void api_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t delta)
 {
-	if (name && *name)
-		plugin_instance_counter_add(ctx->instance, name, delta);
+	plugin_metrics_counter_add(plugin_instance_metrics(ctx->instance), plugin_instance_name(ctx->instance), name,
+	                           delta);
+}
+
+static void api_gauge_set(es_plugin_ctx *ctx, const char *name, int64_t value)
+{
+	plugin_metrics_gauge_set(plugin_instance_metrics(ctx->instance), plugin_instance_name(ctx->instance), name,
+	                         value);
+}
+
+static int api_log_enabled(es_plugin_ctx *ctx, es_log_level level)
+{
+	(void)ctx;
+	return log_enabled(level <= ES_LOG_DEBUG ? (log_level)level : LOG_LEVEL_DEBUG);
+}
+
+static size_t api_event_attribute_count(const es_event *e)
+{
+	return e->attribute_count;
+}
+
+static es_status api_event_attribute_at(const es_event *e, size_t index, const char **key, const char **value)
+{
+	if (index >= e->attribute_count)
+		return ES_STATUS_NOT_FOUND;
+	if (key)
+		*key = e->attributes[index].key;
+	if (value)
+		*value = e->attributes[index].value;
+	return ES_STATUS_OK;
+}
+
+static const char *api_event_content_type(const es_event *e)
+{
+	return es_event_content_type(e);
+}
+
+static int api_event_has_data(const es_event *e)
+{
+	return e->has_data;
+}
+
+static const void *api_event_data_bytes(const es_event *e, size_t *len)
+{
+	/* Decoding on first use caches the bytes; the event says the same. */
+	const char *b = es_event_data_bytes((es_event *)e, len);
+	if (!b && len)
+		*len = 0;
+	return b;
+}
+
+static const char *api_event_time_text(const es_event *e)
+{
+	return e->time_text;
+}
+
+static int64_t api_delivery_deadline_us(const es_event *e)
+{
+	(void)e;
+	return worker_pool_current_deadline_us();
+}
+
+static int api_delivery_redelivered(const es_event *e)
+{
+	return e->redelivered;
 }
 
 static const char *api_plugin_name(es_plugin_ctx *ctx)
@@ -239,6 +507,21 @@ static const es_host_api table = {
 	.emit = api_emit,
 	.counter_add = api_counter_add,
 	.plugin_name = api_plugin_name,
+	.event_attribute_count = api_event_attribute_count,
+	.event_attribute_at = api_event_attribute_at,
+	.event_content_type = api_event_content_type,
+	.event_has_data = api_event_has_data,
+	.event_data_bytes = api_event_data_bytes,
+	.event_time_text = api_event_time_text,
+	.delivery_deadline_us = api_delivery_deadline_us,
+	.delivery_redelivered = api_delivery_redelivered,
+	.emit_event = api_emit_event,
+	.config_double = api_config_double,
+	.config_map_size = api_config_map_size,
+	.config_map_key = api_config_map_key,
+	.config_secret = api_config_secret,
+	.gauge_set = api_gauge_set,
+	.log_enabled = api_log_enabled,
 };
 
 const es_host_api *host_api_table(void)

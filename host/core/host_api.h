@@ -23,4 +23,9 @@ const es_host_api *host_api_table(void);
 es_status host_emit_event(router *router, database *db, const char *source, uint32_t depth, const char *name,
                           const char *data_json, size_t len, size_t max_size, char *err, size_t err_size);
 
+/* The same with attributes (copied; names already checked). */
+es_status host_emit_event_with(router *router, database *db, const char *source, uint32_t depth, const char *name,
+                               const char *data_json, size_t len, const es_event_attribute *attributes,
+                               size_t attribute_count, size_t max_size, char *err, size_t err_size);
+
 #endif

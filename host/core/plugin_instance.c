@@ -36,9 +36,7 @@ struct plugin_instance {
 	void *state; /* the plugin's, from init() */
 	bool initialised, started, stopped;
 	worker_pool *pool;
-	pthread_mutex_t counters_lock; /* guards adding a counter name */
-	plugin_counter counters[PLUGIN_MAX_COUNTERS];
-	_Atomic size_t counter_count;
+	plugin_metrics metrics; /* counter_add() and gauge_set() */
 	refusal_summary queue_full; /* log lines for events its full queue refused */
 	/* shutdown() runs on its own thread so that it has a deadline; one that
 	 * overran it is joined by plugin_instance_unref() once it returned. */
@@ -195,8 +193,7 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 	inst->services = *services;
 	crash_file_identity(plugin_image_stat(image), inst->file_id, sizeof inst->file_id);
 	inst->crash_site = (crash_site){.plugin = inst->desc->name, .file_id = inst->file_id};
-	pthread_mutex_init(&inst->counters_lock, NULL);
-	atomic_init(&inst->counter_count, 0);
+	plugin_metrics_init(&inst->metrics);
 	inst->policy = effective_policy(inst->desc, settings, defaults);
 	if ((inst->desc->flags & ES_PLUGIN_SERIAL) && settings && settings->workers_set && settings->policy.workers > 1) {
 		snprintf(err, err_size, "plugin is serial (one worker) but the config sets workers: %u",
@@ -371,7 +368,7 @@ void plugin_instance_unref(plugin_instance *inst)
 	}
 	free_patterns(inst);
 	ynode_free(inst->config);
-	pthread_mutex_destroy(&inst->counters_lock);
+	plugin_metrics_destroy(&inst->metrics);
 	plugin_image_unref(inst->image);
 	free(inst);
 }
@@ -427,8 +424,12 @@ size_t plugin_instance_subscriptions(const plugin_instance *inst, const char *co
 
 size_t plugin_instance_counters(plugin_instance *inst, const plugin_counter **counters)
 {
-	*counters = inst->counters;
-	return atomic_load_explicit(&inst->counter_count, memory_order_acquire);
+	return plugin_metrics_list(&inst->metrics, counters);
+}
+
+plugin_metrics *plugin_instance_metrics(plugin_instance *inst)
+{
+	return &inst->metrics;
 }
 
 /* ---- used by host_api.c ---- */
@@ -448,26 +449,3 @@ const host_services *plugin_instance_services(const plugin_instance *inst)
 	return &inst->services;
 }
 
-void plugin_instance_counter_add(plugin_instance *inst, const char *name, uint64_t delta)
-{
-	size_t n = atomic_load_explicit(&inst->counter_count, memory_order_acquire);
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(inst->counters[i].name, name) == 0) {
-			atomic_fetch_add_explicit(&inst->counters[i].value, delta, memory_order_relaxed);
-			return;
-		}
-	}
-	pthread_mutex_lock(&inst->counters_lock);
-	n = atomic_load_explicit(&inst->counter_count, memory_order_relaxed);
-	size_t i = 0;
-	while (i < n && strcmp(inst->counters[i].name, name) != 0)
-		i++;
-	if (i == n && n < PLUGIN_MAX_COUNTERS) {
-		snprintf(inst->counters[i].name, sizeof inst->counters[i].name, "%s", name);
-		atomic_init(&inst->counters[i].value, 0);
-		atomic_store_explicit(&inst->counter_count, n + 1, memory_order_release);
-	}
-	if (i < PLUGIN_MAX_COUNTERS)
-		atomic_fetch_add_explicit(&inst->counters[i].value, delta, memory_order_relaxed);
-	pthread_mutex_unlock(&inst->counters_lock);
-}

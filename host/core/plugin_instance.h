@@ -19,6 +19,7 @@
 #include <event-system/plugin.h>
 
 #include "core/plugin_loader.h"
+#include "core/plugin_metrics.h"
 #include "core/worker_pool.h"
 #include "db/database.h"
 #include "model/es_config.h"
@@ -53,13 +54,6 @@ typedef struct host_services {
 struct es_plugin_ctx {
 	plugin_instance *instance;
 };
-
-#define PLUGIN_MAX_COUNTERS 16
-
-typedef struct plugin_counter {
-	char name[32];
-	_Atomic uint64_t value;
-} plugin_counter;
 
 /* Create an instance of `image` (takes a new image reference) with
  * `settings` (NULL: none configured; `defaults` then apply) and `extra`
@@ -103,17 +97,17 @@ void plugin_instance_poisoned(plugin_instance *instance, es_event *event, uint32
 uint64_t plugin_instance_poisoned_count(const plugin_instance *instance);
 /* The identity of the file it was loaded from (crash_file_identity()). */
 const char *plugin_instance_file_id(const plugin_instance *instance);
-/* Plugin-defined counters (counter_add); returns how many are in use. */
+/* Plugin-defined counters and gauges; returns how many are in use. */
 size_t plugin_instance_counters(plugin_instance *instance, const plugin_counter **counters);
+/* The table itself, owned by the instance (host API, /metrics). */
+plugin_metrics *plugin_instance_metrics(plugin_instance *instance);
 
 /* For the host API (host_api.c): the plugin's `config:` subtree (owned by
- * the instance, NULL when none), its services, a counter to add to (made
- * on first use, at most PLUGIN_MAX_COUNTERS), and the event the calling
+ * the instance, NULL when none), its services, and the event the calling
  * worker thread is handling (NULL outside handle()), which bounds emit()'s
- * chains. */
+ * chains and is the parent of what it emits. */
 const ynode *plugin_instance_config(const plugin_instance *instance);
 const host_services *plugin_instance_services(const plugin_instance *instance);
-void plugin_instance_counter_add(plugin_instance *instance, const char *name, uint64_t delta);
 const es_event *plugin_instance_handling(void);
 
 #endif

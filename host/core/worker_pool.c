@@ -103,11 +103,17 @@ struct worker_pool {
 };
 
 static _Thread_local uint32_t current_attempt;
+static _Thread_local int64_t current_deadline_us;
 static _Thread_local uint64_t jitter_state;
 
 uint32_t worker_pool_current_attempt(void)
 {
 	return current_attempt;
+}
+
+int64_t worker_pool_current_deadline_us(void)
+{
+	return current_deadline_us;
 }
 
 histogram *worker_pool_handler_latency(worker_pool *p)
@@ -394,7 +400,9 @@ static void *worker_main(void *arg)
 			current_attempt = d.attempt;
 			err[0] = '\0';
 			int64_t started = atomic_load_explicit(&w->started_us, memory_order_relaxed);
+			current_deadline_us = started + (int64_t)p->policy.timeout_ms * 1000;
 			es_result result = p->handler.handle(p->handler.ctx, d.event, err, sizeof err);
+			current_deadline_us = 0;
 			if (result != ES_OK && result != ES_RETRY && result != ES_FAIL) {
 				snprintf(err, sizeof err, "handler returned invalid result %d", (int)result);
 				result = ES_FAIL;

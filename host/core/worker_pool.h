@@ -107,5 +107,8 @@ histogram *worker_pool_event_latency(worker_pool *pool);
 
 /* The attempt number of the delivery running on this thread (1-based). */
 uint32_t worker_pool_current_attempt(void);
+/* When the handler running on this thread times out (CLOCK_MONOTONIC µs,
+ * as the supervisor counts it), or 0 outside a handler. */
+int64_t worker_pool_current_deadline_us(void);
 
 #endif

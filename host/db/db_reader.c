@@ -417,8 +417,10 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	                  .attribute_count = count,
 	                  .seq = strtoull(row[0], NULL, 10)};
 	es_event *e = es_event_create(&f);
-	if (e)
+	if (e) {
 		e->stored = true; /* its row exists */
+		e->redelivered = true;
+	}
 	cJSON_Delete(parsed);
 	return e;
 }

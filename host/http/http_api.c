@@ -492,7 +492,9 @@ static void handle_plugins(api_request *r)
 		if (nc) {
 			cJSON *pc = cJSON_AddObjectToObject(p, "plugin_counters");
 			for (size_t j = 0; j < nc; j++)
-				cJSON_AddNumberToObject(pc, custom[j].name, (double)atomic_load(&custom[j].value));
+				cJSON_AddNumberToObject(pc, custom[j].name,
+				                        custom[j].gauge ? (double)(int64_t)atomic_load(&custom[j].value)
+				                                        : (double)atomic_load(&custom[j].value));
 		}
 		cJSON_AddItemToArray(list, p);
 	}

@@ -128,6 +128,46 @@ static void render_plugin_histograms(struct evbuffer *out, routing_table *t, con
 	}
 }
 
+/* What plugins define with counter_add() and gauge_set(): one family each,
+ * the plugin's own name in the `name` label (checked: [a-z][a-z0-9_]*). */
+static void render_plugin_defined(struct evbuffer *out, routing_table *t)
+{
+	static const struct {
+		const char *name, *type, *help;
+		bool gauge;
+	} kinds[] = {
+		{"eventsys_plugin_custom_total", "counter", "Counters a plugin defines (counter_add), by name.", false},
+		{"eventsys_plugin_custom_value", "gauge", "Gauges a plugin defines (gauge_set), by name.", true},
+	};
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		prom_text_header(out, kinds[k].name, kinds[k].type, kinds[k].help);
+		for (size_t i = 0; i < routing_table_size(t); i++) {
+			plugin_instance *inst = routing_table_instance(t, i);
+			const plugin_counter *items;
+			size_t n = plugin_instance_counters(inst, &items);
+			for (size_t j = 0; j < n; j++) {
+				if (items[j].gauge != kinds[k].gauge)
+					continue;
+				uint64_t v = atomic_load_explicit(&items[j].value, memory_order_relaxed);
+				if (items[j].gauge)
+					evbuffer_add_printf(out, "%s{plugin=\"%s\",name=\"%s\"} %lld\n", kinds[k].name,
+					                    plugin_instance_name(inst), items[j].name, (long long)(int64_t)v);
+				else
+					evbuffer_add_printf(out, "%s{plugin=\"%s\",name=\"%s\"} %llu\n", kinds[k].name,
+					                    plugin_instance_name(inst), items[j].name, (unsigned long long)v);
+			}
+		}
+	}
+	prom_text_header(out, "eventsys_plugin_metric_refused_total", "counter",
+	                 "Updates of plugin-defined metrics refused: an invalid name, or past the limit of 32 per plugin.");
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		evbuffer_add_printf(out, "eventsys_plugin_metric_refused_total{plugin=\"%s\"} %llu\n",
+		                    plugin_instance_name(inst),
+		                    (unsigned long long)plugin_metrics_refused(plugin_instance_metrics(inst)));
+	}
+}
+
 static void render_plugins(struct evbuffer *out, routing_table *t)
 {
 	size_t n = routing_table_size(t);
@@ -171,6 +211,7 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 	for (size_t i = 0; i < n; i++)
 		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{%s} %.6f\n", labels[i],
 		                    (double)stats[i].oldest_queued_age_us / 1e6);
+	render_plugin_defined(out, t);
 	render_plugin_histograms(out, t, "eventsys_plugin_handler_duration_seconds", "Time of one handle() call.",
 	                         worker_pool_handler_latency);
 	render_plugin_histograms(out, t, "eventsys_event_latency_seconds",

@@ -75,6 +75,7 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 			            "seconds 00-59, e.g. 2024-01-01T12:00:00Z",
 			            origin);
 		p->fields.has_time = true;
+		p->fields.time_text = v;
 	} else if (strcmp(k, "dataencoding") == 0) {
 		return FAIL("%sdataencoding is reserved: this server sets it to base64 on data it had to encode", origin);
 	} else {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -144,9 +145,11 @@ es_event *es_event_create(const es_event_fields *f)
 	const char *data = f->data ? f->data : "null";
 	size_t data_len = f->data ? f->data_len : 4;
 	size_t id_len = strlen(id), name_len = strlen(f->name), source_len = strlen(source);
+	const char *time_text = f->has_time ? f->time_text : NULL;
+	size_t time_text_len = time_text ? strlen(time_text) : 0;
 
 	size_t size = sizeof(es_event) + f->attribute_count * sizeof(es_event_attribute) + id_len + 1 + name_len + 1 +
-	              source_len + 1 + data_len + 1;
+	              source_len + 1 + data_len + 1 + (time_text ? time_text_len + 1 : 0);
 	for (size_t i = 0; i < f->attribute_count; i++)
 		size += strlen(f->attributes[i].key) + 1 + strlen(f->attributes[i].value) + 1;
 
@@ -167,12 +170,16 @@ es_event *es_event_create(const es_event_fields *f)
 	PUT(e->name, f->name, name_len);
 	PUT(e->source, source, source_len);
 	PUT(e->data, data, data_len);
+	e->time_text = NULL;
+	if (time_text)
+		PUT(e->time_text, time_text, time_text_len);
 	for (size_t i = 0; i < f->attribute_count; i++) {
 		PUT(attrs[i].key, f->attributes[i].key, strlen(f->attributes[i].key));
 		PUT(attrs[i].value, f->attributes[i].value, strlen(f->attributes[i].value));
 	}
 #undef PUT
 	e->data_len = data_len;
+	e->has_data = f->data != NULL;
 	e->attributes = attrs;
 	e->attribute_count = f->attribute_count;
 	e->depth = f->depth;
@@ -180,6 +187,8 @@ es_event *es_event_create(const es_event_fields *f)
 	e->watch_unref = f->watch_unref;
 	e->seq = f->seq;
 	e->stored = false;
+	e->redelivered = false;
+	atomic_init(&e->bytes, NULL);
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
 	e->time_us = f->has_time ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();
@@ -192,7 +201,132 @@ void es_event_destroy(es_event *e)
 	if (e->watch)
 		e->watch_unref(e->watch);
 	free(atomic_load_explicit(&e->json, memory_order_acquire));
+	free(atomic_load_explicit(&e->bytes, memory_order_acquire));
 	free(e);
+}
+
+static const char *attribute_of(const es_event *e, const char *key)
+{
+	for (size_t i = 0; i < e->attribute_count; i++)
+		if (strcmp(e->attributes[i].key, key) == 0)
+			return e->attributes[i].value;
+	return NULL;
+}
+
+const char *es_event_content_type(const es_event *e)
+{
+	return attribute_of(e, "datacontenttype");
+}
+
+bool es_event_data_is_base64(const es_event *e)
+{
+	const char *enc = attribute_of(e, "dataencoding");
+	return enc && strcmp(enc, "base64") == 0;
+}
+
+static int base64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* The bytes of base64 text (checked when the event was accepted; any other
+ * character ends the input). */
+static es_event_bytes *decode_base64(const char *s, size_t n)
+{
+	es_event_bytes *b = malloc(sizeof *b + n / 4 * 3 + 4);
+	if (!b)
+		return NULL;
+	size_t len = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = base64_value(s[i]);
+		if (v < 0)
+			break;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			b->bytes[len++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	b->bytes[len] = '\0';
+	b->len = len;
+	return b;
+}
+
+/* The text of the JSON string `json` (valid JSON, checked on acceptance),
+ * or NULL when it is another kind of value. */
+static es_event_bytes *decode_json_string(const char *json, size_t len)
+{
+	cJSON *v = cJSON_ParseWithLength(json, len);
+	es_event_bytes *b = NULL;
+	if (cJSON_IsString(v)) {
+		size_t n = strlen(v->valuestring); /* no NUL inside: \u0000 is refused */
+		b = malloc(sizeof *b + n + 1);
+		if (b) {
+			memcpy(b->bytes, v->valuestring, n + 1);
+			b->len = n;
+		}
+	}
+	cJSON_Delete(v);
+	return b;
+}
+
+static bool content_type_is_json_text(const char *ct)
+{
+	size_t n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return true;
+	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+const char *es_event_data_bytes(es_event *e, size_t *len)
+{
+	es_event_bytes *b = atomic_load_explicit(&e->bytes, memory_order_acquire);
+	if (!b) {
+		const char *ct = es_event_content_type(e);
+		bool base64 = es_event_data_is_base64(e);
+		if (!e->has_data || (!base64 && (!ct || content_type_is_json_text(ct))))
+			return NULL; /* no data, or JSON */
+		es_event_bytes *built;
+		if (base64) {
+			/* the data is the base64 as a JSON string: skip the quotes */
+			const char *q = memchr(e->data, '"', e->data_len);
+			built = q ? decode_base64(q + 1, e->data_len - (size_t)(q + 1 - e->data)) : NULL;
+		} else {
+			built = decode_json_string(e->data, e->data_len);
+			if (!built) { /* not a string: its JSON text is the content */
+				built = malloc(sizeof *built + e->data_len + 1);
+				if (built) {
+					memcpy(built->bytes, e->data, e->data_len + 1);
+					built->len = e->data_len;
+				}
+			}
+		}
+		if (!built)
+			return NULL;
+		es_event_bytes *expected = NULL;
+		/* Two threads may decode it at once: the first to publish wins. */
+		if (atomic_compare_exchange_strong_explicit(&e->bytes, &expected, built, memory_order_acq_rel,
+		                                            memory_order_acquire)) {
+			b = built;
+		} else {
+			free(built);
+			b = expected;
+		}
+	}
+	if (len)
+		*len = b->len;
+	return b->bytes;
 }
 
 void es_event_format_time(int64_t us, char out[40])

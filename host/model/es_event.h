@@ -30,15 +30,25 @@ typedef struct es_event_attribute {
 	const char *value;
 } es_event_attribute;
 
+/* Decoded non-JSON data (es_event_data_bytes()): len bytes, NUL after. */
+typedef struct es_event_bytes {
+	size_t len;
+	char bytes[];
+} es_event_bytes;
+
 struct es_event {
 	refcount refs;
 	const char *id;
 	const char *name;
 	const char *source;
 	int64_t time_us;     /* event time (from the caller, or when received) */
+	/* The time exactly as the client wrote it, or NULL when the client
+	 * gave none (time_us is then the receive time, not the client's). */
+	const char *time_text;
 	int64_t received_us; /* when the host accepted it (monotonic clock) */
 	const char *data;    /* JSON text, NUL-terminated */
 	size_t data_len;
+	bool has_data;       /* false: the client sent no data (data is "null") */
 	const es_event_attribute *attributes;
 	size_t attribute_count;
 	uint32_t depth; /* 0 from outside; emitted from a handler: its event's depth + 1 */
@@ -52,7 +62,13 @@ struct es_event {
 	uint64_t seq;
 	_Atomic uint32_t unsettled;
 	bool stored; /* its row was committed before it was dispatched (durable) */
+	/* Read back from the database (a redelivery after a restart or a
+	 * dead-letter replay): a plugin may have seen it before. */
+	bool redelivered;
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
+	/* The data as bytes when it is not JSON (es_event_data_bytes()),
+	 * decoded on first use; owned by the event. */
+	_Atomic(es_event_bytes *) bytes;
 	/* strings follow in the same allocation */
 };
 
@@ -65,6 +81,7 @@ typedef struct es_event_fields {
 	const char *source;
 	int64_t time_us;
 	bool has_time;
+	const char *time_text; /* as written, with has_time; NULL: not kept */
 	const char *data;
 	size_t data_len;
 	const es_event_attribute *attributes;
@@ -109,6 +126,18 @@ bool es_event_attribute_name_valid(const char *name, char *why, size_t why_size)
  * `data` would be read as those fields by anyone mapping the event to a
  * CloudEvent. */
 const char *es_event_attribute_reserved(const char *name);
+
+/* The data's media type: the datacontenttype attribute, or NULL when the
+ * client gave none (JSON, by the CloudEvents rule). */
+const char *es_event_content_type(const es_event *event);
+/* The data as bytes when it is not JSON: data the host holds as base64
+ * (the dataencoding attribute: binary CloudEvents, data_base64) decoded,
+ * or the text of a JSON string whose content type is not JSON (text/plain,
+ * XML sent as text).  NULL when the data is JSON (read es_event.data) or
+ * when out of memory.  Owned by the event; *len bytes followed by a NUL. */
+const char *es_event_data_bytes(es_event *event, size_t *len);
+/* Whether the data is held as base64 of bytes (dataencoding=base64). */
+bool es_event_data_is_base64(const es_event *event);
 
 /* The whole event as a JSON object; owned by the event. NULL if out of memory. */
 const char *es_event_json(es_event *event, size_t *len);

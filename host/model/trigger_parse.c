@@ -97,6 +97,7 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			return FAIL("field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 "
 			            "and 9999, e.g. \"2024-01-01T12:00:00Z\"");
 		p->fields.has_time = true;
+		p->fields.time_text = when->valuestring;
 	}
 	const cJSON *sync = cJSON_GetObjectItemCaseSensitive(root, "sync");
 	if (sync) {

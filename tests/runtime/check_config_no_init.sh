@@ -22,8 +22,8 @@ render_config
 code=0
 out=$("$ES_DAEMON" -c "$CONFIG" --check-config 2>&1) || code=$?
 [ "$code" = 0 ] || fail "--check-config exited $code: $out"
-echo "$out" | grep -q "plugin recorder 0.1.0 (ABI 1.0)" || fail "recorder not listed: $out"
-echo "$out" | grep -q "plugin init_fail 0.1.0 (ABI 1.0)" || fail "init_fail not listed: $out"
+echo "$out" | grep -q "plugin recorder 0.1.0 (ABI 1.1)" || fail "recorder not listed: $out"
+echo "$out" | grep -q "plugin init_fail 0.1.0 (ABI 1.1)" || fail "init_fail not listed: $out"
 [ ! -e "$TMP/recorder.txt" ] || fail "--check-config ran the recorder's init(): it created its record file"
 echo "$out" | grep -q "cannot connect to the downstream service" && fail "--check-config ran init_fail's init(): $out"
 pass "--check-config lists both plugins and called no init(): nothing created, nothing logged by a plugin"

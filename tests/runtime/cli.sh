@@ -8,7 +8,7 @@ set -eu
 out=$("$ES_DAEMON" --version)
 echo "$out" | head -1 | grep -qx 'Event System v1\.0\.0' || fail "--version first line: $out"
 echo "$out" | grep -q '^Build time: [0-9]\{4\}-[0-9][0-9]-[0-9][0-9] ' || fail "--version lacks Build time: $out"
-for what in Compiler libevent libyaml cJSON 'MySQL client' 'Plugin ABI: 1\.0'; do
+for what in Compiler libevent libyaml cJSON 'MySQL client' 'Plugin ABI: 1\.1'; do
 	echo "$out" | grep -q "^$what" || fail "--version lacks '$what'"
 done
 pass "--version prints version, build time, toolchain, libraries and ABI"
@@ -32,7 +32,7 @@ YAML
 PORT=1
 render_config
 out=$("$ES_DAEMON" -c "$CONFIG" --check-config 2>/dev/null) || fail "--check-config failed on a good config: $out"
-echo "$out" | grep -q "plugin recorder 0.1.0 (ABI 1.0)" || fail "--check-config did not list recorder: $out"
+echo "$out" | grep -q "plugin recorder 0.1.0 (ABI 1.1)" || fail "--check-config did not list recorder: $out"
 echo "$out" | grep -q "plugin example 1.0.0" || fail "--check-config did not list example: $out"
 echo "$out" | grep -q "check passed" || fail "--check-config did not pass: $out"
 pass "--check-config lists the plugins it loaded and exits 0"

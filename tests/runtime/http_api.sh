@@ -134,7 +134,7 @@ expect_body '"status":"ready"'
 request GET /api/plugins
 expect_status 200
 echo "$BODY" | jq -e '[.plugins[].name] | sort == ["example","failing","recorder","slow"]' >/dev/null || fail "plugins: $BODY"
-echo "$BODY" | jq -e '.plugins[] | select(.name=="recorder") | .abi == "1.0" and .queue_capacity == 1000
+echo "$BODY" | jq -e '.plugins[] | select(.name=="recorder") | .abi == "1.1" and .queue_capacity == 1000
 	and .workers == 4 and (.file|endswith("recorder.so")) and .counters.ok >= 1' >/dev/null || fail "recorder: $BODY"
 pass "GET /ready and GET /api/plugins report state, queues and counters"
 

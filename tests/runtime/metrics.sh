@@ -56,7 +56,7 @@ expect_value 'eventsys_plugin_handler_duration_seconds_count{plugin="recorder"}'
 expect_value 'eventsys_event_latency_seconds_count{plugin="recorder"}' 5
 expect_value 'eventsys_plugins_loaded' 3
 expect_value 'eventsys_config_generation' 1
-expect_value 'eventsys_build_info{version="1.0.0",plugin_abi="1.0"}' 1
+expect_value 'eventsys_build_info{version="1.0.0",plugin_abi="1.1"}' 1
 expect_value 'eventsys_http_requests_total{route="/api/events/trigger",code="4xx"}' 2
 expect_value 'eventsys_http_requests_total{route="/api/events/trigger",code="5xx"}' 3
 oldest=$(value 'eventsys_plugin_oldest_queued_seconds{plugin="slow"}')

@@ -32,7 +32,7 @@ logging: {format: text}
 plugins: {directory: @PLUGDIR@}
 YAML
 start_daemon
-expect_log "loaded plugin 'example' 1.0.0 (ABI 1.0)"
+expect_log "loaded plugin 'example' 1.0.0 (ABI 1.1)"
 trigger example.greeting '{"who":"author"}'
 expect_status 202
 expect_body '"matched":["example"]'

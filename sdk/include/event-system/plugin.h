@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define ES_ABI_MAJOR 1
-#define ES_ABI_MINOR 0
+#define ES_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define ES_PLUGIN_ENTRY_SYMBOL "es_plugin_entry"
@@ -77,6 +77,32 @@ typedef enum es_log_level {
 	ES_LOG_INFO = 2,
 	ES_LOG_DEBUG = 3,
 } es_log_level;
+
+/* An attribute given to emit_event() (ABI 1.1). */
+typedef struct es_attribute {
+	const char *key;   /* CloudEvents attribute name: a-z 0-9, 1-64 characters */
+	const char *value; /* UTF-8 text */
+} es_attribute;
+
+/* What emit_event() emits (ABI 1.1).  Set struct_size to sizeof(es_emit)
+ * (ES_EMIT_INIT does); fields a later minor version appends are then
+ * absent for the host.  Everything is copied by the host. */
+typedef struct es_emit {
+	uint32_t struct_size;
+	const char *name;      /* required: the event name grammar */
+	const char *data_json; /* JSON text of data_len bytes, or NULL for no data */
+	size_t data_len;
+	const char *source;    /* NULL: "plugin:<instance name>" */
+	const es_attribute *attributes; /* attribute_count items, or NULL */
+	size_t attribute_count;         /* at most 32 */
+} es_emit;
+
+#define ES_EMIT_INIT {.struct_size = sizeof(es_emit)}
+
+/* The attribute an event emitted from inside handle() carries: the id of
+ * the event being handled (its parent).  Set by the host; a plugin may not
+ * set it itself. */
+#define ES_PARENT_ID_ATTRIBUTE "parentid"
 
 /* Descriptor flags. */
 #define ES_PLUGIN_SERIAL (1u << 0) /* never call handle() concurrently: one worker */
@@ -138,20 +164,106 @@ typedef struct es_host_api {
 	                                const char **out);
 
 	/* Emit a new event into the router, as if it had arrived over HTTP.
+	 * Its source is "plugin:<instance name>", its id new, its time now.
 	 * `name` follows the event name grammar; `data_json` is JSON text of
 	 * `len` bytes (may be NULL for no data), held to the same strict rules
 	 * as event_data() promises.  The host copies both.
 	 * Returns ES_STATUS_BUSY when a matching queue is full (nothing enqueued),
-	 * ES_STATUS_INVALID for a bad name or bad JSON. */
+	 * ES_STATUS_INVALID for a bad name, bad JSON, data larger than the
+	 * host's event size limit, or an event chain deeper than 8 (an event
+	 * emitted while handling an event emitted while handling ... : a
+	 * plugin whose emits route back to itself). */
 	es_status (*emit)(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len);
 
 	/* Add to a plugin-defined counter, reported by the host's plugin status
-	 * and metrics.  `name` is a short static identifier ([a-z0-9_]). */
+	 * and metrics (see gauge_set() for names and limits; a 1.0 host kept at
+	 * most 16 and did not export them in /metrics). */
 	void (*counter_add)(es_plugin_ctx *ctx, const char *name, uint64_t delta);
 
 	/* The plugin's instance name (as configured), owned by the host. */
 	const char *(*plugin_name)(es_plugin_ctx *ctx);
+
+	/* ---- ABI 1.1: check ES_HOST_HAS(host, field) before calling ---- */
+
+	/* The event's attributes (extensions and CloudEvents optional
+	 * attributes such as subject, dataschema and datacontenttype) in the
+	 * order the client sent them: their number, and the one at `index`.
+	 * ES_STATUS_NOT_FOUND past the end.  Owned by the host, valid while the
+	 * event is being handled. */
+	size_t (*event_attribute_count)(const es_event *event);
+	es_status (*event_attribute_at)(const es_event *event, size_t index, const char **key,
+	                                const char **value);
+	/* The data's media type as the client gave it (CloudEvents
+	 * datacontenttype, or the Content-Type of a binary-mode request), or
+	 * NULL when none was given: the data is then JSON. */
+	const char *(*event_content_type)(const es_event *event);
+	/* Whether the client sent data at all (event_data() says "null" both
+	 * for no data and for a JSON null). */
+	int (*event_has_data)(const es_event *event);
+	/* The data as bytes when it is not JSON: *len bytes (a NUL follows,
+	 * not counted), exactly what the client sent -- the body of a
+	 * binary-mode request, the bytes of data_base64, the text of a string
+	 * whose content type is not JSON (text/plain, XML).  NULL when the
+	 * data is JSON (read it with event_data()) or when there is none. */
+	const void *(*event_data_bytes)(const es_event *event, size_t *len);
+	/* The event time exactly as the client wrote it (RFC 3339, any offset
+	 * and precision), or NULL when the client gave no time: event_time_us()
+	 * is then the time the host received the event. */
+	const char *(*event_time_text)(const es_event *event);
+
+	/* The deadline of this handle() call on CLOCK_MONOTONIC, in
+	 * microseconds (clock_gettime(CLOCK_MONOTONIC) * 1e6): past it the
+	 * call counts as timed out.  0 outside handle(). */
+	int64_t (*delivery_deadline_us)(const es_event *event);
+	/* 1 when the host read this event back from its database (a redelivery
+	 * after a restart or a dead-letter replay): the plugin may have seen
+	 * it before, so check the id.  delivery_attempt() counts the attempts
+	 * of this run of the daemon only. */
+	int (*delivery_redelivered)(const es_event *event);
+
+	/* Emit with a source and attributes (see es_emit).  The new event gets
+	 * a new id and the current time; emitted from inside handle() it also
+	 * carries ES_PARENT_ID_ATTRIBUTE, the id of the event being handled.
+	 * ES_STATUS_INVALID for a bad name, bad JSON, a bad attribute (name,
+	 * reserved name, more than 32) or an event chain deeper than 8 emits;
+	 * ES_STATUS_BUSY when a matching queue is full.  The reason is logged. */
+	es_status (*emit_event)(es_plugin_ctx *ctx, const es_emit *emit);
+
+	/* A number (integers too: "3" reads as 3.0). */
+	es_status (*config_double)(es_plugin_ctx *ctx, const char *path, double *out);
+	/* The keys of a map, in the order written: their number, and the one
+	 * at `index` (owned by the host, valid until shutdown()).  Paths may
+	 * index lists in every config function of a 1.1 host: "targets.0.url"
+	 * is the url of the first map in the list `targets`.  A value written
+	 * as null, ~ or nothing is absent (ES_STATUS_NOT_FOUND) everywhere. */
+	es_status (*config_map_size)(es_plugin_ctx *ctx, const char *path, size_t *out);
+	es_status (*config_map_key)(es_plugin_ctx *ctx, const char *path, size_t index, const char **out);
+	/* A secret, copied into out (out_size bytes with its NUL).  The value at
+	 * `path` is a map with one key: `env: NAME` (an environment variable)
+	 * or `file: PATH` (the file's content, one trailing newline removed).
+	 * ES_STATUS_NOT_FOUND when the key is absent; ES_STATUS_INVALID when the
+	 * variable is unset or empty, the file cannot be read, or the secret
+	 * does not fit (the reason is logged, never the value);
+	 * ES_STATUS_WRONG_TYPE for any other shape.  Wipe the copy when done. */
+	es_status (*config_secret)(es_plugin_ctx *ctx, const char *path, char *out, size_t out_size);
+
+	/* Set a plugin-defined gauge.  Counters (counter_add) and gauges are
+	 * exported in /metrics as eventsys_plugin_custom_total and
+	 * eventsys_plugin_custom_value with labels plugin="<instance>" and
+	 * name="<name>".  A name is 1-31 characters of a-z, 0-9 and _,
+	 * starting with a letter; a plugin has at most ES_PLUGIN_MAX_METRICS
+	 * counters and gauges together.  A refused name (invalid, or past the
+	 * limit) is logged once per plugin and counted in
+	 * eventsys_plugin_metric_refused_total; nothing else happens. */
+	void (*gauge_set)(es_plugin_ctx *ctx, const char *name, int64_t value);
+	/* Whether log() at `level` writes anything: skip building an expensive
+	 * message.  (log() escapes newlines and control bytes as \xNN, and cuts
+	 * a message at about 2 KiB.) */
+	int (*log_enabled)(es_plugin_ctx *ctx, es_log_level level);
 } es_host_api;
+
+/* Counters and gauges a plugin may define, together (ABI 1.1 hosts). */
+#define ES_PLUGIN_MAX_METRICS 32
 
 #define ES_HOST_HAS(host, field) \
 	((host)->struct_size >= offsetof(es_host_api, field) + sizeof((host)->field))

@@ -1,0 +1,236 @@
+/*
+ * event-system plugin SDK: the whole contract between the host and a plugin.
+ *
+ * A plugin is a shared object that exports exactly one symbol, a constant
+ * descriptor named `es_plugin_entry`, defined with ES_PLUGIN_DEFINE().  The host
+ * reads the descriptor's size and ABI version *before* it calls any plugin
+ * code, and refuses the plugin (one log line, versions named) when it cannot
+ * serve it.  The plugin reaches the host only through the es_host_api table it
+ * receives in init(); it never links against host symbols, so it builds with
+ * this header alone and has no undefined symbols (-Wl,-z,defs works).
+ *
+ * Compatibility rules (ABI 1.x):
+ *   - ES_ABI_MAJOR changes only when an existing field changes meaning or
+ *     position.  The host refuses any other major version.
+ *   - New fields are only ever appended to es_plugin_descriptor and
+ *     es_host_api; ES_ABI_MINOR is bumped with them.  Each struct starts with
+ *     its own size: a reader treats fields beyond that size as absent.  A
+ *     plugin built against 1.0 loads in every later 1.x host.
+ *   - Events and plugin contexts are opaque handles read through accessors,
+ *     so their layout is never part of the ABI.
+ *
+ * No libevent, cJSON or libyaml type appears here; payloads are JSON text.
+ */
+#ifndef EVENT_SYSTEM_PLUGIN_H
+#define EVENT_SYSTEM_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ES_ABI_MAJOR 1
+#define ES_ABI_MINOR 0
+
+/* The one symbol a plugin exports. */
+#define ES_PLUGIN_ENTRY_SYMBOL "es_plugin_entry"
+
+#if defined(__GNUC__)
+#define ES_EXPORT __attribute__((visibility("default")))
+#define ES_PRINTF(fmt_idx, args_idx) __attribute__((format(printf, fmt_idx, args_idx)))
+#else
+#define ES_EXPORT
+#define ES_PRINTF(fmt_idx, args_idx)
+#endif
+
+/* An event: immutable, reference-counted by the host.  A handler may read it
+ * for the duration of the handle() call only; every pointer returned by an
+ * accessor is owned by the host and valid until handle() returns. */
+typedef struct es_event es_event;
+
+/* The host's view of one loaded plugin instance.  Owned by the host; valid
+ * from init() until shutdown() returns.  Pass it back to host functions. */
+typedef struct es_plugin_ctx es_plugin_ctx;
+
+/* What a handler reports for one delivery. */
+typedef enum es_result {
+	ES_OK = 0,    /* handled; the delivery is done */
+	ES_RETRY = 1, /* transient failure: retry with backoff, up to max_attempts */
+	ES_FAIL = 2,  /* permanent failure: no retry, the delivery is dead-lettered */
+} es_result;
+
+/* Status codes returned by host functions and by init(). */
+typedef enum es_status {
+	ES_STATUS_OK = 0,
+	ES_STATUS_NOT_FOUND = 1,    /* no such key / attribute */
+	ES_STATUS_WRONG_TYPE = 2,   /* key exists but has another type */
+	ES_STATUS_INVALID = 3,      /* argument refused (e.g. bad event name) */
+	ES_STATUS_BUSY = 4,         /* a queue is full; nothing was enqueued */
+	ES_STATUS_ERROR = 5,        /* any other failure */
+} es_status;
+
+typedef enum es_log_level {
+	ES_LOG_ERROR = 0,
+	ES_LOG_WARN = 1,
+	ES_LOG_INFO = 2,
+	ES_LOG_DEBUG = 3,
+} es_log_level;
+
+/* Descriptor flags. */
+#define ES_PLUGIN_SERIAL (1u << 0) /* never call handle() concurrently: one worker */
+
+/*
+ * The host function table, handed to init().  The table is owned by the host
+ * and stays valid until shutdown() returns; a plugin may keep the pointer.
+ * Every function is thread-safe and may be called from any plugin thread.
+ * Before using a function added in a later minor version, check that
+ * `struct_size` covers it (ES_HOST_HAS(host, field)).
+ */
+typedef struct es_host_api {
+	uint32_t struct_size; /* sizeof(es_host_api) as the host was built */
+	uint16_t abi_major;   /* the host's ES_ABI_MAJOR */
+	uint16_t abi_minor;   /* the host's ES_ABI_MINOR */
+
+	/* Log one line, tagged with the plugin's name, at the host's configured
+	 * level and format.  Never log secrets. */
+	void (*log)(es_plugin_ctx *ctx, es_log_level level, const char *fmt, ...) ES_PRINTF(3, 4);
+
+	/* Event accessors.  Strings are NUL-terminated, owned by the host, valid
+	 * while the event is being handled.  source is "" when not given.
+	 * What the host promises (it refuses requests that break it): every
+	 * string is valid UTF-8 without NUL bytes and is exactly what the
+	 * client sent; the id is 1-128 printable ASCII characters without
+	 * spaces, quotes or backslashes; the name follows the event name
+	 * grammar. */
+	const char *(*event_id)(const es_event *event);
+	const char *(*event_name)(const es_event *event);
+	const char *(*event_source)(const es_event *event);
+	/* Event time, microseconds since the Unix epoch (UTC), from
+	 * 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z; negative before
+	 * 1970.  The client's time rounded down to the microsecond, or the
+	 * receive time when the client gave none. */
+	int64_t (*event_time_us)(const es_event *event);
+	/* The event's data as JSON text: exactly *len bytes of strictly valid
+	 * JSON (RFC 8259, UTF-8, no NUL byte and no \u0000 escape), followed
+	 * by a NUL.  As the client wrote it (numbers are not rounded), possibly
+	 * with whitespace around it.  "null" when the event carried no data. */
+	const char *(*event_data)(const es_event *event, size_t *len);
+	/* A string attribute, or NULL when absent. */
+	const char *(*event_attribute)(const es_event *event, const char *key);
+	/* The whole event as one JSON object (id, name, source, time, data,
+	 * attributes), as the `log` plugin writes it.  NUL-terminated, owned by
+	 * the host, valid while the event is being handled. */
+	const char *(*event_json)(const es_event *event, size_t *len);
+	/* Delivery attempt for this handle() call: 1 on the first try. */
+	uint32_t (*delivery_attempt)(const es_event *event);
+
+	/* Read the plugin's `config:` subtree.  `path` is dotted ("http.url").
+	 * Strings are owned by the host, valid until shutdown().  On any status
+	 * but ES_STATUS_OK, *out is untouched. */
+	es_status (*config_string)(es_plugin_ctx *ctx, const char *path, const char **out);
+	es_status (*config_int)(es_plugin_ctx *ctx, const char *path, int64_t *out);
+	es_status (*config_bool)(es_plugin_ctx *ctx, const char *path, int *out);
+	/* Number of items when `path` is a list, for config_list_string(). */
+	es_status (*config_list_size)(es_plugin_ctx *ctx, const char *path, size_t *out);
+	es_status (*config_list_string)(es_plugin_ctx *ctx, const char *path, size_t index,
+	                                const char **out);
+
+	/* Emit a new event into the router, as if it had arrived over HTTP.
+	 * `name` follows the event name grammar; `data_json` is JSON text of
+	 * `len` bytes (may be NULL for no data), held to the same strict rules
+	 * as event_data() promises.  The host copies both.
+	 * Returns ES_STATUS_BUSY when a matching queue is full (nothing enqueued),
+	 * ES_STATUS_INVALID for a bad name or bad JSON. */
+	es_status (*emit)(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len);
+
+	/* Add to a plugin-defined counter, reported by the host's plugin status
+	 * and metrics.  `name` is a short static identifier ([a-z0-9_]). */
+	void (*counter_add)(es_plugin_ctx *ctx, const char *name, uint64_t delta);
+
+	/* The plugin's instance name (as configured), owned by the host. */
+	const char *(*plugin_name)(es_plugin_ctx *ctx);
+} es_host_api;
+
+#define ES_HOST_HAS(host, field) \
+	((host)->struct_size >= offsetof(es_host_api, field) + sizeof((host)->field))
+
+/*
+ * The descriptor a plugin exports as `es_plugin_entry`.  The host copies
+ * what it needs; the plugin owns the storage (a constant in its image).
+ *
+ * Thread-safety: handle() may be called from several worker threads at once
+ * for different events (one plugin state shared by all), unless the plugin
+ * sets ES_PLUGIN_SERIAL.  init(), reopen() and shutdown() are never called
+ * concurrently with each other or with handle().
+ */
+typedef struct es_plugin_descriptor {
+	uint32_t struct_size; /* sizeof(es_plugin_descriptor); set by ES_PLUGIN_DEFINE */
+	uint16_t abi_major;   /* ES_ABI_MAJOR the plugin was built against */
+	uint16_t abi_minor;   /* ES_ABI_MINOR the plugin was built against */
+
+	const char *name;        /* required; [a-z0-9_-], unique among loaded plugins */
+	const char *version;     /* required; the plugin's own version, e.g. "1.2.0" */
+	const char *description; /* optional, one line */
+
+	/* Subscriptions used when the config gives none: NULL-terminated array
+	 * of patterns (see docs/plugin-guide.md for the grammar), or NULL for
+	 * none (the plugin receives nothing until configured). */
+	const char *const *default_subscriptions;
+	uint32_t flags; /* ES_PLUGIN_* */
+
+	/*
+	 * Called once, before any handle().  Read config through `host`; set
+	 * *state to the plugin's private state (owned by the plugin; passed back
+	 * to every callback).  Return ES_STATUS_OK, or anything else to refuse
+	 * to start (log why first); shutdown() is then not called.
+	 * Required.
+	 */
+	es_status (*init)(es_plugin_ctx *ctx, const es_host_api *host, void **state);
+
+	/*
+	 * Handle one event.  Runs on a worker thread of this plugin, never on a
+	 * network thread, under the configured deadline: a handler that overruns
+	 * it is counted as timed out and its worker is replaced (the call itself
+	 * is not interrupted; its result is then ignored).  On ES_RETRY or
+	 * ES_FAIL it may write a NUL-terminated reason into `err` (capacity
+	 * `err_size` bytes), which the host logs and records.  Required.
+	 */
+	es_result (*handle)(void *state, const es_event *event, char *err, size_t err_size);
+
+	/* Called once after the last handle() has returned; frees `state`.
+	 * Not called while a handler is stuck past its deadline (the plugin then
+	 * stays loaded).  It has a deadline: what is left of
+	 * event.shutdown_timeout_ms, at least 1 s; past it the host logs it,
+	 * leaves the call running on its thread, keeps the plugin mapped and
+	 * goes on (the daemon exits, a reload completes).  Optional (NULL). */
+	void (*shutdown)(void *state);
+
+	/* Called on SIGHUP for plugins whose config did not change, so they can
+	 * reopen files (logrotate).  No handle() starts meanwhile; the host
+	 * waits for the running ones up to the plugin's timeout_ms and skips
+	 * reopen() (logged) when one is still running then.  Optional (NULL). */
+	void (*reopen)(void *state);
+} es_plugin_descriptor;
+
+/*
+ * Define the plugin's descriptor.  Use designated initialisers for the rest:
+ *
+ *   ES_PLUGIN_DEFINE(
+ *       .name = "example", .version = "1.0.0",
+ *       .init = ex_init, .handle = ex_handle, .shutdown = ex_shutdown);
+ */
+#define ES_PLUGIN_DEFINE(...)                                                 \
+	ES_EXPORT extern const es_plugin_descriptor es_plugin_entry;          \
+	const es_plugin_descriptor es_plugin_entry = {                        \
+		.struct_size = sizeof(es_plugin_descriptor),                  \
+		.abi_major = ES_ABI_MAJOR,                                    \
+		.abi_minor = ES_ABI_MINOR,                                    \
+		__VA_ARGS__}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVENT_SYSTEM_PLUGIN_H */
