@@ -37,7 +37,7 @@ plugins:
 YAML
 sed -i "s/@SINKPORT@/$SINK_PORT/" "$CONFIG.in"
 start_daemon
-expect_log "posting events to http://127.0.0.1:$SINK_PORT/hook (signed, timeout 500 ms)"
+expect_log "posting events to http://127.0.0.1:$SINK_PORT/hook (signed, structured mode, timeout 500 ms)"
 
 request POST /api/events/trigger '{"name":"order.created","id":"wh-1","source":"shop","data":{"total":9.5}}'
 expect_status 202
@@ -47,7 +47,7 @@ echo "$req" | jq -e '.path == "/hook" and .headers["content-type"] == "applicati
 	and .headers["x-event-id"] == "wh-1"' >/dev/null || fail "request: $req"
 body=$(echo "$req" | jq -r .body)
 echo "$body" | jq -e '.specversion == "1.0" and .id == "wh-1" and .type == "order.created" and .source == "shop"
-	and .data.total == 9.5 and (.time|test("Z$"))' >/dev/null || fail "CloudEvent body: $body"
+	and .data.total == 9.5 and (has("time")|not)' >/dev/null || fail "CloudEvent body: $body"
 pass "each event is POSTed as a CloudEvents structured document"
 
 sig=$(echo "$req" | jq -r '.headers["x-event-signature"]')
