@@ -187,7 +187,7 @@ plugin_image *plugin_image_load(const char *path, uid_t service_uid, char *err, 
 		close(mfd);
 		goto out_close;
 	}
-	if (!elf_file_complete(mfd, st.st_size, err, err_size)) {
+	if (!elf_is_shared_object(mfd, st.st_size, err, err_size) || !elf_file_complete(mfd, st.st_size, err, err_size)) {
 		close(mfd);
 		goto out_close;
 	}

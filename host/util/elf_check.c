@@ -33,6 +33,34 @@ static bool read_at(int fd, void *buf, size_t len, off_t offset)
 	return true;
 }
 
+bool elf_is_shared_object(int fd, off_t size, char *err, size_t err_size)
+{
+	ElfW(Ehdr) eh;
+	if (size < (off_t)sizeof eh || !read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+		snprintf(err, err_size, "not an ELF shared object (%lld bytes without the ELF header): a plugin is a .so "
+		         "built for this machine",
+		         (long long)size);
+		return false;
+	}
+#if __ELF_NATIVE_CLASS == 64
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		snprintf(err, err_size, "a 32-bit ELF object; this host loads 64-bit plugins");
+		return false;
+	}
+#else
+	if (eh.e_ident[EI_CLASS] != ELFCLASS32) {
+		snprintf(err, err_size, "a 64-bit ELF object; this host loads 32-bit plugins");
+		return false;
+	}
+#endif
+	if (eh.e_type != ET_DYN) {
+		snprintf(err, err_size, "an ELF %s, not a shared object (build it with -shared)",
+		         eh.e_type == ET_EXEC ? "executable" : eh.e_type == ET_REL ? "object file (.o)" : "file");
+		return false;
+	}
+	return true;
+}
+
 bool elf_file_complete(int fd, off_t size, char *err, size_t err_size)
 {
 	ElfW(Ehdr) eh;

@@ -15,6 +15,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* True when `fd` (`size` bytes) starts as an ELF shared object of this
+ * machine's class (64- or 32-bit, ET_DYN).  False, with `err` saying what
+ * the file is instead: dlopen()'s own message for a file that is not ELF at
+ * all is "file not found", which sends an operator looking in the wrong place. */
+bool elf_is_shared_object(int fd, off_t size, char *err, size_t err_size);
+
 /* True when `fd` (`size` bytes) is not an ELF object of this machine's class
  * (the loader's own refusal then says why) or is one whose program headers,
  * loadable segments and section headers all lie within `size`.  False, with

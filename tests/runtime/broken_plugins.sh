@@ -27,7 +27,7 @@ start_daemon
 expect_log "wrong_abi.so: plugin refused: plugin was built for ABI 2.0, this host serves ABI 1.x (1.1): rebuild the plugin"
 expect_log "newer_minor.so: plugin refused: plugin needs ABI 1.99, this host serves ABI 1.1: upgrade the host"
 expect_log "no_symbol.so: plugin refused: does not export the entry symbol 'es_plugin_entry'"
-expect_log "garbage.so: plugin refused: not a loadable shared object"
+expect_log "garbage.so: plugin refused: not an ELF shared object (18 bytes without the ELF header)"
 expect_log "init_fail.so: plugin 'init_fail' refused: init() failed"
 expect_log "\[init_fail\] cannot connect to the downstream service"
 expect_log "writable.so: plugin refused: plugin file .* is writable by group or others (mode 0666)"

@@ -112,7 +112,7 @@ static void file_that_is_not_a_shared_object_is_refused(void **state)
 	fputs("this is not an ELF file\n", f);
 	fclose(f);
 	chmod(path, 0644);
-	expect_refused(path, "not a loadable shared object");
+	expect_refused(path, "not an ELF shared object (24 bytes without the ELF header)");
 }
 
 static void group_writable_file_is_refused(void **state)
