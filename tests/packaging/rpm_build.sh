@@ -30,7 +30,8 @@ rpm -qp --configfiles "$main" | grep -qx /etc/event-system/config.yaml || fail "
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$main" | grep -q '^cn /etc/event-system/config.yaml$' ||
 	fail "config.yaml is not %config(noreplace)"
 dfiles=$(rpm -qpl "$devel")
-for f in /usr/include/event-system/plugin.h /usr/share/doc/event-system/plugin-guide.md; do
+for f in /usr/include/event-system/plugin.h /usr/share/doc/event-system/plugin-guide.md \
+	/usr/share/doc/event-system/examples/example.c /usr/share/doc/event-system/examples/Makefile.standalone; do
 	echo "$dfiles" | grep -qx "$f" || fail "$f missing from $(basename "$devel")"
 done
 echo "$dfiles" | grep -q 'pkgconfig/event-system-sdk.pc$' || fail "no event-system-sdk.pc in -devel"

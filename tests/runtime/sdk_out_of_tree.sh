@@ -16,9 +16,18 @@ libs=$(pkg-config --libs event-system-sdk)
 [ -z "$libs" ] || fail "the SDK asks plugins to link '$libs'"
 pkg-config --variable=pluginsdir event-system-sdk | grep -q 'event-system/plugins$' || fail "no pluginsdir variable"
 
-# Only the installed headers: copy the one C file somewhere else first.
+# The tutorial's sources are installed with the documentation, and build
+# there with their own Makefile and the installed SDK alone.
+${MAKE:-make} -s -C "$ES_TOP_BUILDDIR" install-dist_exampleDATA DESTDIR="$DEST" >/dev/null
+examples=$(find "$DEST" -type d -path '*/doc/event-system/examples' | head -1)
+[ -f "$examples/example.c" ] && [ -f "$examples/Makefile.standalone" ] ||
+	fail "example.c and Makefile.standalone are not installed under doc/event-system/examples"
 mkdir "$TMP/author"
-cp "$ES_TOP_SRCDIR/plugins/example/example.c" "$TMP/author/"
+cp "$examples/example.c" "$examples/Makefile.standalone" "$TMP/author/"
+make -s -C "$TMP/author" -f Makefile.standalone CFLAGS="-O2 -Wall -Werror" >/dev/null ||
+	fail "the installed example does not build with its installed Makefile"
+pass "the tutorial sources are installed under doc/event-system/examples and build with their Makefile"
+rm -f "$TMP/author/example.so"
 cc -std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC -fvisibility=hidden $cflags -Wl,-z,defs \
 	-o "$TMP/author/example.so" "$TMP/author/example.c" || fail "the example does not build against the installed SDK"
 exported=$(nm -D --defined-only "$TMP/author/example.so" | awk '{print $3}' | grep -v '^_' | tr '\n' ' ')

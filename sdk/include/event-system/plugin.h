@@ -20,6 +20,11 @@
  *     so their layout is never part of the ABI.
  *
  * No libevent, cJSON or libyaml type appears here; payloads are JSON text.
+ *
+ * ABI 1.1 appended to es_host_api: attribute enumeration, the data's content
+ * type and bytes, the time as written, the call's deadline, the redelivered
+ * flag, emit_event(), config_double/map keys/secrets, gauge_set() and
+ * log_enabled().  docs/plugin-guide.md has a complete batch sink plugin.
  */
 #ifndef EVENT_SYSTEM_PLUGIN_H
 #define EVENT_SYSTEM_PLUGIN_H
@@ -120,7 +125,9 @@ typedef struct es_host_api {
 	uint16_t abi_minor;   /* the host's ES_ABI_MINOR */
 
 	/* Log one line, tagged with the plugin's name, at the host's configured
-	 * level and format.  Never log secrets. */
+	 * level and format.  The message is cut at about 2 KiB (2047 bytes
+	 * before escaping); newlines and other control bytes are escaped, so a
+	 * logged value cannot forge a line.  Never log secrets. */
 	void (*log)(es_plugin_ctx *ctx, es_log_level level, const char *fmt, ...) ES_PRINTF(3, 4);
 
 	/* Event accessors.  Strings are NUL-terminated, owned by the host, valid
@@ -257,8 +264,7 @@ typedef struct es_host_api {
 	 * eventsys_plugin_metric_refused_total; nothing else happens. */
 	void (*gauge_set)(es_plugin_ctx *ctx, const char *name, int64_t value);
 	/* Whether log() at `level` writes anything: skip building an expensive
-	 * message.  (log() escapes newlines and control bytes as \xNN, and cuts
-	 * a message at about 2 KiB.) */
+	 * message. */
 	int (*log_enabled)(es_plugin_ctx *ctx, es_log_level level);
 } es_host_api;
 
