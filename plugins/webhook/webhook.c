@@ -12,6 +12,7 @@
  *   mode: structured         # structured (default): application/cloudevents+json;
  *                            # binary: ce-* headers, the data as the body;
  *                            # batch: application/cloudevents-batch+json
+ *   keep_alive: true         # false: a new connection for every request
  *   batch_max: 16            # batch mode: events per request (1-1000)
  *   batch_linger_ms: 5       # batch mode: how long a batch waits to fill
  *   secret: {env: NAME}      # or {file: PATH}: signs the body; the signature
@@ -69,6 +70,7 @@ struct webhook_state {
 	enum wh_mode mode;
 	size_t batch_max;
 	long batch_linger_ms;
+	bool keep_alive;
 	pthread_key_t curl_key; /* per-thread CURL handle */
 	pthread_mutex_t lock;   /* batch mode: guards forming and every batch */
 	pthread_cond_t changed;
@@ -365,6 +367,8 @@ static es_result post(struct webhook_state *st, struct curl_slist *headers, cons
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, st->timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM */
 	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (!st->keep_alive)
+		curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "event-system-webhook/1.1");
@@ -608,6 +612,11 @@ static es_status wh_init(es_plugin_ctx *ctx, const es_host_api *host, void **sta
 		host->log(ctx, ES_LOG_ERROR, "config.batch_linger_ms must be a whole number from 0 to below timeout_ms");
 		return ES_STATUS_INVALID;
 	}
+	int keep_alive = 1;
+	if (host->config_bool(ctx, "keep_alive", &keep_alive) == ES_STATUS_WRONG_TYPE) {
+		host->log(ctx, ES_LOG_ERROR, "config.keep_alive must be true or false");
+		return ES_STATUS_INVALID;
+	}
 	char *secret;
 	if (!read_secret(ctx, host, &secret))
 		return ES_STATUS_INVALID;
@@ -629,6 +638,7 @@ static es_status wh_init(es_plugin_ctx *ctx, const es_host_api *host, void **sta
 	st->mode = strcmp(mode, "binary") == 0 ? MODE_BINARY : strcmp(mode, "batch") == 0 ? MODE_BATCH : MODE_STRUCTURED;
 	st->batch_max = (size_t)batch_max;
 	st->batch_linger_ms = (long)linger_ms;
+	st->keep_alive = keep_alive != 0;
 	pthread_key_create(&st->curl_key, free_curl);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->changed, NULL);

@@ -193,8 +193,11 @@ grep -q '^eventsys_plugin_custom_total{plugin="webhook",name="posted"} 10$' "$TM
 pass "the webhook's own counters are in /metrics with a plugin label"
 stop_daemon TERM
 
-run_mode binary 2 ""
+run_mode binary 2 "        keep_alive: false"
 pass "binary mode: ce-* headers (percent-encoded), Content-Type and the body carry the same events"
+peers=$(jq -r 'select(.peer) | .peer' "$TMP/received.jsonl" | sort -u | wc -l)
+[ "$peers" = 10 ] || fail "keep_alive: false used $peers connections for 10 deliveries"
+pass "keep_alive: false opens a connection per delivery"
 stop_daemon TERM
 
 run_mode batch 4 "        batch_max: 8
