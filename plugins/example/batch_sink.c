@@ -60,7 +60,11 @@ static es_status sink_init(es_plugin_ctx *ctx, const es_host_api *host, void **s
 		return ES_STATUS_ERROR;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->changed, NULL);
+	pthread_condattr_t attr; /* waits on the monotonic clock: immune to clock steps */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->changed, &attr);
+	pthread_condattr_destroy(&attr);
 	*state = s;
 	return ES_STATUS_OK;
 }
@@ -117,7 +121,7 @@ static es_result sink_handle(void *state, const es_event *event, char *err, size
 	if (leader) {
 		/* wait for others to join, up to linger_ms (or the deadline) */
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long)(s->linger_ms % 1000) * 1000000L;
 		until.tv_sec += s->linger_ms / 1000 + until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;

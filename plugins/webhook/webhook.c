@@ -437,10 +437,12 @@ static es_result deliver_one(struct webhook_state *st, const es_event *event, ch
 
 /* ---- batch mode ---- */
 
-static struct timespec realtime_in_ms(long ms)
+/* `ms` from now on CLOCK_MONOTONIC, the clock `changed` waits on (a step
+ * of the wall clock must not stretch or cut the linger). */
+static struct timespec monotonic_in_ms(long ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -509,7 +511,7 @@ static es_result deliver_batched(struct webhook_state *st, const es_event *event
 	if (leader) {
 		/* wait for others to join, but not past the linger time (nor, as
 		 * the host's deadline applies to this call, much longer) */
-		struct timespec until = realtime_in_ms(st->batch_linger_ms);
+		struct timespec until = monotonic_in_ms(st->batch_linger_ms);
 		while (!b->sealed)
 			if (pthread_cond_timedwait(&st->changed, &st->lock, &until) == ETIMEDOUT)
 				break;
@@ -523,12 +525,16 @@ static es_result deliver_batched(struct webhook_state *st, const es_event *event
 		b->done = true;
 		pthread_cond_broadcast(&st->changed);
 	} else {
+		/* the leader's request ends within timeout_ms (curl's limit);
+		 * waiting longer than that and the linger would mean it is lost */
+		struct timespec until = monotonic_in_ms(st->batch_linger_ms + st->timeout_ms + 1000);
 		while (!b->done)
-			pthread_cond_wait(&st->changed, &st->lock);
+			if (pthread_cond_timedwait(&st->changed, &st->lock, &until) == ETIMEDOUT)
+				break;
 	}
-	es_result r = b->result;
+	es_result r = b->done ? b->result : ES_RETRY;
 	if (r != ES_OK)
-		snprintf(err, err_size, "%s", b->reason);
+		snprintf(err, err_size, "%s", b->done ? b->reason : "the batch's request did not finish in time");
 	bool last = --b->members_left == 0;
 	pthread_mutex_unlock(&st->lock);
 	if (last) {
@@ -641,7 +647,11 @@ static es_status wh_init(es_plugin_ctx *ctx, const es_host_api *host, void **sta
 	st->keep_alive = keep_alive != 0;
 	pthread_key_create(&st->curl_key, free_curl);
 	pthread_mutex_init(&st->lock, NULL);
-	pthread_cond_init(&st->changed, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->changed, &attr);
+	pthread_condattr_destroy(&attr);
 	host->log(ctx, ES_LOG_INFO, "posting events to %s (%s, %s mode, timeout %ld ms)", st->url,
 	          st->secret ? "signed" : "unsigned", mode, st->timeout_ms);
 	*state = st;
