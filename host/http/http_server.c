@@ -22,13 +22,11 @@
 #include "http/connection_guard.h"
 #include "http/http_api.h"
 #include "http/http_gate.h"
+#include "http/http_loop.h"
 #include "util/log.h"
 
 typedef struct http_thread {
-	pthread_t thread;
-	bool running;
-	struct event_base *base;
-	struct evhttp *http;
+	http_loop loop; /* its base, evhttp and thread */
 	struct event *stop; /* activated by http_server_stop() */
 	connection_guard *guard; /* connection limit and request deadlines */
 	http_api_thread api; /* per-thread API state (buffers) */
@@ -50,23 +48,31 @@ struct http_server {
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
 	http_thread *t = arg;
-	size_t answered = delivery_watch_expire_all(t->base);
+	size_t answered = delivery_watch_expire_all(t->loop.base);
 	if (answered)
 		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
 		         answered == 1 ? "" : "s");
 	struct timeval flush = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_MS * 1000};
-	event_base_loopexit(t->base, answered ? &flush : NULL);
+	event_base_loopexit(t->loop.base, answered ? &flush : NULL);
 }
 
-static void *thread_main(void *arg)
+/* On the thread, after its loop left: a waiter that arrived while the
+ * answers were being flushed is answered too, and what can be written
+ * without waiting is written. */
+static void after_loop(struct event_base *base)
+{
+	if (delivery_watch_expire_all(base))
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* What a thread made on its base, freed after its evhttp and before it. */
+static void free_on_base(void *arg)
 {
 	http_thread *t = arg;
-	event_base_dispatch(t->base);
-	/* A waiter that arrived while the answers were being flushed: answer
-	 * it too, and write what can be written without waiting. */
-	if (delivery_watch_expire_all(t->base))
-		event_base_loop(t->base, EVLOOP_NONBLOCK);
-	return NULL;
+	connection_guard_free(t->guard);
+	http_api_thread_free(&t->api); /* its timer belongs to the base */
+	if (t->stop)
+		event_free(t->stop);
 }
 
 /* Resolve host:port to one address. */
@@ -154,40 +160,39 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 	         c->request_timeout_ms);
 	for (uint32_t i = 0; i < threads; i++) {
 		http_thread *t = &s->threads[i];
-		t->base = event_base_new();
-		t->http = t->base ? evhttp_new(t->base) : NULL;
-		t->stop = t->base ? event_new(t->base, -1, 0, on_stop, t) : NULL;
-		if (!t->http || !t->stop) {
+		/* Bodies up to twice the event limit are read so the API can answer
+		 * 413 in JSON; beyond that libevent refuses them from the
+		 * Content-Length, before reading anything.  A client that stops
+		 * reading or sending is cut off after the request timeout; the
+		 * guard's deadline covers a whole request sent slowly.  Every
+		 * method libevent can parse reaches the router, which answers 405
+		 * in JSON (libevent's own 501 page is HTML). */
+		http_loop_limits limits = {
+			.max_headers_size = MAX_HEADERS_SIZE,
+			.max_body_size = max_body * 2 + 65536,
+			.timeout_ms = c->request_timeout_ms,
+			.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+			           EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT,
+		};
+		t->loop.after_loop = after_loop;
+		int made = http_loop_init(&t->loop, &limits);
+		t->stop = made == 0 ? event_new(t->loop.base, -1, 0, on_stop, t) : NULL;
+		if (!t->stop) {
 			snprintf(err, err_size, "cannot create the HTTP server");
 			goto out_fail;
 		}
 		struct evconnlistener *listener = evconnlistener_new_bind(
-		        t->base, NULL, NULL,
+		        t->loop.base, NULL, NULL,
 		        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 		        (struct sockaddr *)&addr, (int)addr_len);
-		if (!listener || !evhttp_bind_listener(t->http, listener)) {
+		if (!listener || !evhttp_bind_listener(t->loop.http, listener)) {
 			snprintf(err, err_size, "cannot listen on %s:%u: %s", host, port, strerror(errno));
 			if (listener)
 				evconnlistener_free(listener);
 			goto out_fail;
 		}
-		/* Bodies up to twice the event limit are read so the API can answer
-		 * 413 in JSON; beyond that libevent refuses them from the
-		 * Content-Length, before reading anything. */
-		evhttp_set_max_body_size(t->http, (ev_ssize_t)(max_body * 2 + 65536));
-		evhttp_set_max_headers_size(t->http, MAX_HEADERS_SIZE);
-		/* A client that stops reading or sending is cut off after this;
-		 * the guard's deadline covers a whole request sent slowly. */
-		struct timeval timeout = {.tv_sec = c->request_timeout_ms / 1000,
-		                          .tv_usec = (suseconds_t)(c->request_timeout_ms % 1000) * 1000};
-		evhttp_set_timeout_tv(t->http, &timeout);
-		/* every method libevent can parse reaches the router, which answers
-		 * 405 in JSON (libevent's own 501 page is HTML) */
-		evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-		                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
-		                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-		if (http_api_thread_init(&t->api, daemon, t->base) != 0 ||
-		    !(t->guard = connection_guard_new(t->base, t->http, listener, i, t->api.gate,
+		if (http_api_thread_init(&t->api, daemon, t->loop.base) != 0 ||
+		    !(t->guard = connection_guard_new(t->loop.base, t->loop.http, listener, i, t->api.gate,
 		                                      max_body * 2 + 65536 + MAX_HEADERS_SIZE))) {
 			snprintf(err, err_size, "out of memory");
 			goto out_fail;
@@ -195,17 +200,14 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		t->api.connections = t->guard;
 		/* The guard makes each connection's bufferevent and hands it to
 		 * the gate, which reads request heads before evhttp reads bodies. */
-		evhttp_set_gencb(t->http, handle_request, t);
+		evhttp_set_gencb(t->loop.http, handle_request, t);
 	}
 	for (uint32_t i = 0; i < threads; i++) {
-		http_thread *t = &s->threads[i];
-		int rc = pthread_create(&t->thread, NULL, thread_main, t);
+		int rc = http_loop_start(&s->threads[i].loop, "es-http");
 		if (rc != 0) {
 			snprintf(err, err_size, "cannot start an HTTP thread: %s", strerror(rc));
 			goto out_fail;
 		}
-		pthread_setname_np(t->thread, "es-http");
-		t->running = true;
 	}
 	return s;
 
@@ -219,20 +221,12 @@ void http_server_stop(http_server *s)
 	if (!s)
 		return;
 	for (uint32_t i = 0; i < s->count; i++)
-		if (s->threads[i].running)
+		if (s->threads[i].loop.running)
 			event_active(s->threads[i].stop, EV_READ, 0); /* thread-safe; kept if the loop has not started yet */
 	for (uint32_t i = 0; i < s->count; i++) {
 		http_thread *t = &s->threads[i];
-		if (t->running)
-			pthread_join(t->thread, NULL);
-		if (t->http)
-			evhttp_free(t->http); /* closes the connections: before the guard */
-		connection_guard_free(t->guard);
-		http_api_thread_free(&t->api); /* its timer belongs to the base: before it */
-		if (t->stop)
-			event_free(t->stop);
-		if (t->base)
-			event_base_free(t->base);
+		http_loop_join(&t->loop);
+		http_loop_free(&t->loop, free_on_base, t);
 	}
 	free(s->threads);
 	free(s);

@@ -27,6 +27,7 @@
 
 #include "http/connection_guard.h"
 #include "http/http_api.h"
+#include "http/http_loop.h"
 #include "util/log.h"
 #include "core/crash_ledger.h"
 #include "core/plugin_instance.h"
@@ -42,10 +43,7 @@
 
 struct metrics_server {
 	es_daemon *daemon;
-	struct event_base *base;
-	struct evhttp *http;
-	pthread_t thread;
-	bool running;
+	http_loop loop;          /* its base, evhttp and thread */
 	connection_guard *guard; /* backs off a failing accept(), cuts slow requests */
 };
 
@@ -348,11 +346,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 	send_text(req, 200, "OK");
 }
 
-static void *metrics_thread(void *arg)
+/* What the server made on its base, freed after its evhttp and before it. */
+static void free_on_base(void *arg)
 {
 	metrics_server *s = arg;
-	event_base_dispatch(s->base);
-	return NULL;
+	connection_guard_free(s->guard);
 }
 
 metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
@@ -364,37 +362,33 @@ metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
 		return NULL;
 	}
 	s->daemon = d;
-	s->base = event_base_new();
-	s->http = s->base ? evhttp_new(s->base) : NULL;
-	if (!s->http) {
+	/* a scrape's head and its (at most 1 KiB) body fit the read-ahead */
+	http_loop_limits limits = {.max_headers_size = METRICS_MAX_HEAD,
+	                           .max_body_size = 1024,
+	                           .timeout_ms = 10000,
+	                           .methods = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST};
+	if (http_loop_init(&s->loop, &limits) != 0) {
 		snprintf(err, err_size, "cannot create the metrics server");
 		goto out_fail;
 	}
-	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, c->metrics_host, c->metrics_port);
+	struct evhttp_bound_socket *bound =
+		evhttp_bind_socket_with_handle(s->loop.http, c->metrics_host, c->metrics_port);
 	if (!bound) {
 		snprintf(err, err_size, "cannot listen on %s:%u for metrics (metrics.host, metrics.port): %s",
 		         c->metrics_host, c->metrics_port, strerror(errno));
 		goto out_fail;
 	}
-	/* a scrape's head and its (at most 1 KiB) body fit the read-ahead */
-	evhttp_set_max_headers_size(s->http, METRICS_MAX_HEAD);
-	s->guard = connection_guard_new(s->base, s->http, evhttp_bound_socket_get_listener(bound),
+	s->guard = connection_guard_new(s->loop.base, s->loop.http, evhttp_bound_socket_get_listener(bound),
 	                                CONNECTION_GUARD_METRICS, NULL, METRICS_MAX_HEAD + 1024);
 	if (!s->guard) {
 		snprintf(err, err_size, "out of memory");
 		goto out_fail;
 	}
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	struct timeval timeout = {.tv_sec = 10};
-	evhttp_set_timeout_tv(s->http, &timeout);
-	evhttp_set_max_body_size(s->http, 1024);
-	evhttp_set_gencb(s->http, on_request, s);
-	if (pthread_create(&s->thread, NULL, metrics_thread, s) != 0) {
+	evhttp_set_gencb(s->loop.http, on_request, s);
+	if (http_loop_start(&s->loop, "es-metrics") != 0) {
 		snprintf(err, err_size, "cannot start the metrics thread");
 		goto out_fail;
 	}
-	pthread_setname_np(s->thread, "es-metrics");
-	s->running = true;
 	return s;
 out_fail:
 	metrics_server_stop(s);
@@ -405,14 +399,9 @@ void metrics_server_stop(metrics_server *s)
 {
 	if (!s)
 		return;
-	if (s->running) {
-		event_base_loopexit(s->base, NULL); /* unlike loopbreak, not lost if the loop has not started yet */
-		pthread_join(s->thread, NULL);
-	}
-	if (s->http)
-		evhttp_free(s->http); /* closes the connections: before the guard */
-	connection_guard_free(s->guard);
-	if (s->base)
-		event_base_free(s->base);
+	if (s->loop.running)
+		event_base_loopexit(s->loop.base, NULL); /* unlike loopbreak, not lost if the loop has not started yet */
+	http_loop_join(&s->loop);
+	http_loop_free(&s->loop, free_on_base, s);
 	free(s);
 }
