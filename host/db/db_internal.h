@@ -68,7 +68,9 @@ typedef struct database {
 	struct reader *reader;       /* the reader (db_reader.c), freed with the handle */
 	db_settings settings;
 	database_readmit readmit; /* how the reader queues stored events again (main.c) */
-	_Atomic int state;           /* db_state, of the writer's connection */
+	/* db_state: set by both writers, each as it connects or loses its
+	 * connection; the latest change wins. */
+	_Atomic int state;
 	pthread_mutex_t status_lock; /* guards status_error */
 	char status_error[512];      /* why the database is failing */
 	/* database.migrate_on_start: the schema is migrated once, by whoever
@@ -78,7 +80,7 @@ typedef struct database {
 	bool migrated;               /* under migrate_lock */
 	uint64_t boot_seq;           /* events of earlier runs have smaller keys */
 	_Atomic uint64_t last_seq;
-	atomic_bool seeded;          /* the writer read the largest key in use */
+	atomic_bool seeded;          /* a writer (either) read the largest key in use */
 	atomic_bool recovery_allowed;/* plugins run: redelivery may start */
 	atomic_bool quiescing;       /* shutting down: no new durable work */
 	atomic_bool orphaned;        /* quiesce gave up: the HTTP threads are gone, answer nobody */
