@@ -1,0 +1,113 @@
+/*
+ * The channel between the daemon and an isolated plugin's child process: a
+ * connected AF_UNIX stream socketpair carrying framed messages.
+ *
+ *   frame   u32 length (of what follows), u8 type, payload
+ *   payload fields in a fixed order per type: u8/u32/u64/i64 in native byte
+ *           order (both ends are the same binary on the same machine), and
+ *           strings as u32 length, the bytes, a NUL
+ *
+ * The channel is bounded twice: the kernel's socket buffer (a writer waits
+ * when it is full) and `max_frame` (a larger frame is a protocol error and
+ * ends the child).  Exactly one request is in flight per child: the daemon
+ * sends CHAN_EVENT and reads until CHAN_RESULT, serving the child's calls to
+ * the host (log, counters, emit) met on the way.
+ *
+ * Threads: a chan_in and a socket end are used by one thread at a time;
+ * whoever owns the child slot (isolated_plugin.c) or the child's serving
+ * thread (plugin_runner.c).  The child serialises its writes with a lock
+ * because a plugin's own threads may log.
+ */
+#ifndef ES_ISOLATION_CHANNEL_H
+#define ES_ISOLATION_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/yaml_tree.h"
+
+/* The child's file descriptor for the channel (the runner finds it there). */
+#define CHAN_CHILD_FD 3
+#define CHAN_PROTOCOL_VERSION 1
+
+typedef enum chan_type {
+	/* daemon -> child */
+	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits, config tree */
+	CHAN_EVENT = 2,       /* id, name, source, time, data, attributes, attempt, deadline */
+	CHAN_REOPEN = 3,      /* call reopen() */
+	CHAN_SHUTDOWN = 4,    /* call shutdown() and exit */
+	CHAN_EMIT_STATUS = 5, /* answer to CHAN_EMIT: u32 es_status */
+	/* child -> daemon */
+	CHAN_READY = 16,       /* init() returned ES_STATUS_OK */
+	CHAN_INIT_FAILED = 17, /* str reason */
+	CHAN_RESULT = 18,      /* u32 es_result, str reason */
+	CHAN_LOG = 19,         /* u8 level, str line */
+	CHAN_COUNTER = 20,     /* str name, u64 delta */
+	CHAN_EMIT = 21,        /* str name, u8 has_data, str data */
+	CHAN_REOPENED = 22,    /* reopen() returned */
+} chan_type;
+
+/* An outgoing message: a growable buffer with room for the frame head. */
+typedef struct chan_msg {
+	unsigned char *buf;
+	size_t len, cap;
+	bool failed; /* out of memory while building: do not send */
+} chan_msg;
+
+void chan_msg_begin(chan_msg *m, chan_type type);
+void chan_put_u8(chan_msg *m, uint8_t v);
+void chan_put_u32(chan_msg *m, uint32_t v);
+void chan_put_u64(chan_msg *m, uint64_t v);
+void chan_put_i64(chan_msg *m, int64_t v);
+void chan_put_str(chan_msg *m, const char *s, size_t len);
+void chan_put_cstr(chan_msg *m, const char *s); /* NULL is sent as "" */
+/* A YAML tree (a plugin's `config:`), NULL as an absent tree. */
+void chan_put_tree(chan_msg *m, const ynode *tree);
+void chan_msg_free(chan_msg *m);
+
+/* Send the whole message.  `deadline_us` (monotonic) bounds the wait for
+ * buffer room; -1 waits as long as it takes.  0, or -1 with errno
+ * (ETIMEDOUT, EPIPE, ENOMEM for a message that failed to build). */
+int chan_send(int fd, chan_msg *m, int64_t deadline_us);
+
+/* Reading one message's fields; any read past the end sets `bad`. */
+typedef struct chan_cursor {
+	const unsigned char *p, *end;
+	bool bad;
+} chan_cursor;
+
+uint8_t chan_get_u8(chan_cursor *c);
+uint32_t chan_get_u32(chan_cursor *c);
+uint64_t chan_get_u64(chan_cursor *c);
+int64_t chan_get_i64(chan_cursor *c);
+/* The string in place (NUL-terminated, valid until the next chan_recv). */
+const char *chan_get_str(chan_cursor *c, size_t *len);
+/* A tree sent by chan_put_tree (NULL for an absent one, or on error: then
+ * c->bad is set).  The caller owns it. */
+ynode *chan_get_tree(chan_cursor *c);
+
+/* An incoming stream: frames are read into `buf` as they come. */
+typedef struct chan_in {
+	int fd;
+	unsigned char *buf;
+	size_t start, len, cap; /* unread bytes are buf[start .. start+len) */
+	size_t max_frame;
+} chan_in;
+
+void chan_in_init(chan_in *in, int fd, size_t max_frame);
+void chan_in_free(chan_in *in);
+
+typedef enum chan_recv_status {
+	CHAN_RECV_OK = 0,
+	CHAN_RECV_CLOSED = -1,   /* end of stream or a read error: the peer is gone */
+	CHAN_RECV_TIMEOUT = -2,  /* nothing complete before the deadline */
+	CHAN_RECV_TOO_BIG = -3,  /* a frame longer than max_frame: a protocol error */
+	CHAN_RECV_NO_MEMORY = -4,
+} chan_recv_status;
+
+/* Wait until `deadline_us` (monotonic; -1: no deadline) for one complete
+ * message; its type in *type and its fields in *payload. */
+chan_recv_status chan_recv(chan_in *in, int64_t deadline_us, uint8_t *type, chan_cursor *payload);
+
+#endif
