@@ -29,6 +29,7 @@
 #include "core/crash_ledger.h"
 #include "core/crash_report.h"
 #include "core/host_api.h"
+#include "core/plugin_runner.h"
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
 #include "control/reload.h"
@@ -396,6 +397,10 @@ out_free:
 
 int main(int argc, char **argv)
 {
+	/* An isolated plugin's child (core/plugin_runner.h), started by the
+	 * daemon itself; never parsed as user options. */
+	if (argc >= 2 && strcmp(argv[1], "--plugin-runner") == 0)
+		return plugin_runner_main();
 	options o = {0};
 	int rc = parse_options(argc, argv, &o);
 	if (rc != 0)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -326,6 +327,7 @@ static bool make_room(chan_in *in, size_t need)
 
 chan_recv_status chan_recv(chan_in *in, int64_t deadline_us, uint8_t *type, chan_cursor *payload)
 {
+	int64_t spin_until = in->spin_us > 0 ? clock_monotonic_us() + in->spin_us : 0;
 	/* The previous message is consumed once the caller asks for the next. */
 	for (;;) {
 		if (in->len >= FRAME_HEAD) {
@@ -364,6 +366,11 @@ chan_recv_status chan_recv(chan_in *in, int64_t deadline_us, uint8_t *type, chan
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return CHAN_RECV_CLOSED;
+		if (spin_until && clock_monotonic_us() < spin_until &&
+		    (deadline_us < 0 || clock_monotonic_us() < deadline_us)) {
+			sched_yield();
+			continue;
+		}
 		int w = wait_fd(in->fd, POLLIN, deadline_us);
 		if (w == 0)
 			return CHAN_RECV_TIMEOUT;

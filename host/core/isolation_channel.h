@@ -34,7 +34,8 @@
 typedef enum chan_type {
 	/* daemon -> child */
 	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits, config tree */
-	CHAN_EVENT = 2,       /* id, name, source, time, data, attributes, attempt, deadline */
+	CHAN_EVENT = 2,       /* id, name, source, time (and as written), data (and whether any), redelivered,
+	                       * attributes, attempt, deadline, depth, log level */
 	CHAN_REOPEN = 3,      /* call reopen() */
 	CHAN_SHUTDOWN = 4,    /* call shutdown() and exit */
 	CHAN_EMIT_STATUS = 5, /* answer to CHAN_EMIT: u32 es_status */
@@ -93,6 +94,12 @@ typedef struct chan_in {
 	unsigned char *buf;
 	size_t start, len, cap; /* unread bytes are buf[start .. start+len) */
 	size_t max_frame;
+	/* Before sleeping in poll(), retry for this long, yielding the CPU
+	 * between tries (0: sleep at once).  Under a steady stream the answer
+	 * or the next event usually comes within microseconds, and a sleeping
+	 * reader costs a wake-up per message: the worker pool's idle workers
+	 * do the same (spin_for_work). */
+	int64_t spin_us;
 } chan_in;
 
 void chan_in_init(chan_in *in, int fd, size_t max_frame);

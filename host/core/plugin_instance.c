@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/crash_file.h"
 #include "core/crash_report.h"
 #include "core/delivery_watch.h"
+#include "core/isolated_plugin.h"
 #include "core/refusal_summary.h"
 #include "model/pattern.h"
 #include "util/log.h"
@@ -37,6 +39,9 @@ struct plugin_instance {
 	bool initialised, started, stopped;
 	worker_pool *pool;
 	plugin_metrics metrics; /* counter_add() and gauge_set() */
+	/* `isolation: process`: the children that run the plugin; NULL when
+	 * it runs in-process (then `state` is its init()'s). */
+	isolated_plugin *isolated;
 	refusal_summary queue_full; /* log lines for events its full queue refused */
 	/* shutdown() runs on its own thread so that it has a deadline; one that
 	 * overran it is joined by plugin_instance_unref() once it returned. */
@@ -60,6 +65,13 @@ static es_result deliver(void *ctx, const es_event *event, char *err, size_t err
 {
 	plugin_instance *inst = ctx;
 	handling = event;
+	if (inst->isolated) {
+		/* The child's emit() is served on this thread: `handling` gives it
+		 * the chain depth as for an in-process plugin. */
+		es_result r = isolated_plugin_deliver(inst->isolated, event, worker_pool_current_attempt(), err, err_size);
+		handling = NULL;
+		return r;
+	}
 	crash_report_enter(&inst->crash_site, event->id, event->seq, worker_pool_current_attempt());
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
 	crash_report_leave();
@@ -224,6 +236,18 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 
 	if (services->check_only)
 		return inst; /* not initialised: neither init() nor shutdown() runs */
+	if (inst->policy.isolated) {
+		/* init() runs in each child; a refusal refuses the instance.  The
+		 * children's calls to the host are served through the same table
+		 * and context an in-process plugin gets. */
+		isolated_host host = {.api = services->api, .ctx = &inst->ctx, .service_uid = geteuid(),
+		                      .max_event_size = services->max_event_size};
+		inst->isolated = isolated_plugin_create(&host, plugin_image_path(image), inst->desc->name, inst->desc->version,
+		                                        inst->config, &inst->policy, err, err_size);
+		if (!inst->isolated)
+			goto out_fail;
+		return inst;
+	}
 	es_status st = inst->desc->init(&inst->ctx, services->api, &inst->state);
 	if (st != ES_STATUS_OK) {
 		snprintf(err, err_size, "init() failed with status %d (see the plugin's log lines above)", (int)st);
@@ -275,6 +299,8 @@ int plugin_instance_start(plugin_instance *inst)
 	if (worker_pool_start(inst->pool) != 0)
 		return -1;
 	inst->started = true;
+	if (inst->isolated && isolated_plugin_start(inst->isolated) != 0)
+		return -1;
 	return 0;
 }
 
@@ -285,6 +311,16 @@ uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 	inst->stopped = true;
 	refusal_summary_flush(&inst->queue_full, inst->desc->name);
 	uint64_t undelivered = inst->started ? worker_pool_stop(inst->pool, deadline_us) : 0;
+	if (inst->isolated && isolated_plugin_stop(inst->isolated, deadline_us) > 0 && inst->started) {
+		/* shutdown() ran in each child.  A worker still held a child past
+		 * the deadline: that child was killed, so the worker's wait ends
+		 * at once; give it a moment to return before counting it stuck. */
+		int64_t until = clock_monotonic_us() + 1000000;
+		while (worker_pool_stuck(inst->pool) > 0 && clock_monotonic_us() < until) {
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = 5000000};
+			nanosleep(&ts, NULL);
+		}
+	}
 	uint32_t stuck = inst->started ? worker_pool_stuck(inst->pool) : 0;
 	if (undelivered)
 		LOG_WARN(inst->desc->name, "%llu event%s not delivered before the shutdown deadline",
@@ -303,6 +339,16 @@ uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 
 void plugin_instance_reopen(plugin_instance *inst)
 {
+	if (inst->isolated && inst->started && inst->desc->reopen) {
+		/* Paused, every child is idle but one held by a stuck worker
+		 * (killed at its deadline and restarted later: it needs no
+		 * reopen()). */
+		int64_t deadline = clock_monotonic_us() + (int64_t)inst->policy.timeout_ms * 1000 + 100000;
+		worker_pool_pause(inst->pool, deadline);
+		isolated_plugin_reopen(inst->isolated, clock_monotonic_us() + (int64_t)inst->policy.timeout_ms * 1000);
+		worker_pool_resume(inst->pool);
+		return;
+	}
 	if (!inst->initialised || !inst->desc->reopen)
 		return;
 	if (!inst->started) {
@@ -331,7 +377,9 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 	    p.max_attempts != q->max_attempts || p.backoff_initial_ms != q->backoff_initial_ms ||
 	    p.backoff_max_ms != q->backoff_max_ms || p.backoff_multiplier != q->backoff_multiplier ||
 	    p.max_stuck_workers != q->max_stuck_workers || p.max_crashes != q->max_crashes ||
-	    p.quarantine_after != q->quarantine_after || p.quarantine_window_s != q->quarantine_window_s)
+	    p.quarantine_after != q->quarantine_after || p.quarantine_window_s != q->quarantine_window_s ||
+	    p.isolated != q->isolated || p.memory_limit_mb != q->memory_limit_mb ||
+	    p.open_files_limit != q->open_files_limit)
 		return false;
 	const char **patterns;
 	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);
@@ -353,6 +401,8 @@ void plugin_instance_unref(plugin_instance *inst)
 		return;
 	if (inst->initialised && !inst->started && inst->desc->shutdown)
 		inst->desc->shutdown(inst->state); /* created but never started (check-config, failed start) */
+	if (inst->isolated && !inst->stopped)
+		isolated_plugin_stop(inst->isolated, clock_monotonic_us()); /* created, never run */
 	if (inst->shutdown_overran) {
 		if (!atomic_load(&inst->shutdown_returned)) {
 			LOG_ERROR(inst->desc->name, "not unloading: its shutdown() is still running");
@@ -366,6 +416,7 @@ void plugin_instance_unref(plugin_instance *inst)
 		LOG_ERROR(inst->desc->name, "not unloading: a worker is still inside the plugin");
 		return;
 	}
+	isolated_plugin_free(inst->isolated);
 	free_patterns(inst);
 	ynode_free(inst->config);
 	plugin_metrics_destroy(&inst->metrics);
@@ -420,6 +471,16 @@ size_t plugin_instance_subscriptions(const plugin_instance *inst, const char *co
 {
 	*patterns = (const char *const *)inst->patterns;
 	return inst->pattern_count;
+}
+
+bool plugin_instance_isolation(plugin_instance *inst, isolated_status *out)
+{
+	if (!inst->isolated) {
+		memset(out, 0, sizeof *out);
+		return false;
+	}
+	isolated_plugin_status(inst->isolated, out);
+	return true;
 }
 
 size_t plugin_instance_counters(plugin_instance *inst, const plugin_counter **counters)

@@ -18,6 +18,7 @@
 
 #include <event-system/plugin.h>
 
+#include "core/isolated_plugin.h"
 #include "core/plugin_loader.h"
 #include "core/plugin_metrics.h"
 #include "core/worker_pool.h"
@@ -97,6 +98,9 @@ void plugin_instance_poisoned(plugin_instance *instance, es_event *event, uint32
 uint64_t plugin_instance_poisoned_count(const plugin_instance *instance);
 /* The identity of the file it was loaded from (crash_file_identity()). */
 const char *plugin_instance_file_id(const plugin_instance *instance);
+/* Whether it runs isolated (`isolation: process`), and then its children's
+ * pids and restart counts in *out. */
+bool plugin_instance_isolation(plugin_instance *instance, isolated_status *out);
 /* Plugin-defined counters and gauges; returns how many are in use. */
 size_t plugin_instance_counters(plugin_instance *instance, const plugin_counter **counters);
 /* The table itself, owned by the instance (host API, /metrics). */

@@ -480,6 +480,25 @@ static void handle_plugins(api_request *r)
 		cJSON_AddNumberToObject(p, "oldest_queued_ms", (double)s.oldest_queued_age_us / 1000.0);
 		cJSON_AddNumberToObject(p, "timeout_ms", pol->timeout_ms);
 		cJSON_AddNumberToObject(p, "max_attempts", pol->max_attempts);
+		isolated_status iso;
+		if (plugin_instance_isolation(inst, &iso)) {
+			cJSON_AddStringToObject(p, "isolation", "process");
+			cJSON *ij = cJSON_AddObjectToObject(p, "processes");
+			cJSON *pids = cJSON_AddArrayToObject(ij, "pids");
+			for (uint32_t j = 0; j < iso.children && j < ISOLATED_STATUS_MAX_PIDS; j++)
+				cJSON_AddItemToArray(pids, cJSON_CreateNumber((double)iso.pids[j]));
+			cJSON_AddNumberToObject(ij, "running", iso.children);
+			cJSON_AddNumberToObject(ij, "restarts", (double)iso.restarts);
+			cJSON_AddNumberToObject(ij, "deaths", (double)iso.deaths);
+			cJSON_AddNumberToObject(ij, "killed_memory", (double)iso.memory_kills);
+			cJSON_AddNumberToObject(ij, "killed_deadline", (double)iso.deadline_kills);
+			if (pol->memory_limit_mb)
+				cJSON_AddNumberToObject(ij, "memory_limit_mb", pol->memory_limit_mb);
+			if (pol->open_files_limit)
+				cJSON_AddNumberToObject(ij, "open_files_limit", pol->open_files_limit);
+		} else {
+			cJSON_AddStringToObject(p, "isolation", "in-process");
+		}
 		cJSON *c = cJSON_AddObjectToObject(p, "counters");
 		cJSON_AddNumberToObject(c, "received", (double)s.received);
 		cJSON_AddNumberToObject(c, "ok", (double)s.ok);

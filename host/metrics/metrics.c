@@ -166,6 +166,55 @@ static void render_plugin_defined(struct evbuffer *out, routing_table *t)
 	}
 }
 
+/* Isolated plugins (`isolation: process`): one series per plugin, the
+ * in-process ones with isolated="0" and zeros, so a dashboard needs no
+ * special case.  Child pids are not labels (they change): /api/plugins has them. */
+static void render_isolation(struct evbuffer *out, routing_table *t)
+{
+	size_t n = routing_table_size(t);
+	isolated_status *st = calloc(n ? n : 1, sizeof *st);
+	bool *isolated = calloc(n ? n : 1, sizeof *isolated);
+	if (!st || !isolated) {
+		free(st);
+		free(isolated);
+		return;
+	}
+	char (*labels)[PLUGIN_LABEL_SIZE] = calloc(n ? n : 1, sizeof *labels);
+	if (!labels) {
+		free(st);
+		free(isolated);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		isolated[i] = plugin_instance_isolation(inst, &st[i]);
+		prom_text_label(labels[i], sizeof labels[i], "plugin", plugin_instance_name(inst));
+	}
+	prom_text_header(out, "eventsys_plugin_isolated", "gauge", "1 when the plugin runs in child processes (isolation: process).");
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add_printf(out, "eventsys_plugin_isolated{%s} %d\n", labels[i], isolated[i] ? 1 : 0);
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"eventsys_plugin_processes", "gauge", "Child processes of an isolated plugin running now."},
+		{"eventsys_plugin_process_restarts_total", "counter", "Child processes started again after one ended."},
+		{"eventsys_plugin_process_deaths_total", "counter", "Child processes that ended unasked (crash, deadline, memory)."},
+		{"eventsys_plugin_process_memory_kills_total", "counter", "Child processes killed over memory_limit_mb."},
+		{"eventsys_plugin_process_deadline_kills_total", "counter", "Child processes killed because handle() overran its deadline."},
+	};
+	for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
+		prom_text_header(out, series[k].name, series[k].type, series[k].help);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v = k == 0 ? st[i].children : k == 1 ? st[i].restarts : k == 2 ? st[i].deaths
+			           : k == 3 ? st[i].memory_kills : st[i].deadline_kills;
+			evbuffer_add_printf(out, "%s{%s} %llu\n", series[k].name, labels[i], (unsigned long long)v);
+		}
+	}
+	free(labels);
+	free(st);
+	free(isolated);
+}
+
 static void render_plugins(struct evbuffer *out, routing_table *t)
 {
 	size_t n = routing_table_size(t);
@@ -210,6 +259,7 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 		evbuffer_add_printf(out, "eventsys_plugin_oldest_queued_seconds{%s} %.6f\n", labels[i],
 		                    (double)stats[i].oldest_queued_age_us / 1e6);
 	render_plugin_defined(out, t);
+	render_isolation(out, t);
 	render_plugin_histograms(out, t, "eventsys_plugin_handler_duration_seconds", "Time of one handle() call.",
 	                         worker_pool_handler_latency);
 	render_plugin_histograms(out, t, "eventsys_event_latency_seconds",

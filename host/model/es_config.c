@@ -141,6 +141,17 @@ static bool parse_log_format(const char *text, void *field)
 	return log_format_parse(text, field);
 }
 
+static bool parse_isolation(const char *text, void *field)
+{
+	if (strcmp(text, "process") == 0)
+		*(bool *)field = true;
+	else if (strcmp(text, "in-process") == 0)
+		*(bool *)field = false;
+	else
+		return false;
+	return true;
+}
+
 static bool parse_role(const char *text, void *field)
 {
 	if (strcmp(text, "trigger") == 0)
@@ -180,6 +191,13 @@ static void check_policy(const ynode *map, const char *where, void *field, confi
 		config_error_add(ctx->errors, map->line, map->column,
 		                 "%s: backoff_max_ms (%u) is less than backoff_initial_ms (%u)", where, p->backoff_max_ms,
 		                 p->backoff_initial_ms);
+	if (p->memory_limit_mb && p->memory_limit_mb < 32)
+		config_error_add(ctx->errors, map->line, map->column,
+		                 "%s: memory_limit_mb (%u) must be 0 (no limit) or at least 32", where, p->memory_limit_mb);
+	if (p->open_files_limit && p->open_files_limit < 16)
+		config_error_add(ctx->errors, map->line, map->column,
+		                 "%s: open_files_limit (%u) must be 0 (the daemon's) or at least 16", where,
+		                 p->open_files_limit);
 }
 
 static void read_subscribe(const ynode *n, const char *where, void *base, config_ctx *ctx);
@@ -220,6 +238,12 @@ static const config_key policy_keys[] = {
 	 .help = "crashes within quarantine_window_s that quarantine the plugin (0: never)"},
 	{"quarantine_window_s", CONFIG_UINT, POLICY(quarantine_window_s), .min = 1, .max = 2678400, .def = "3600",
 	 .help = "the window of quarantine_after, in seconds"},
+	{"isolation", CONFIG_CHOICE, POLICY(isolated), .def = "in-process", .parse = parse_isolation,
+	 .expect = "in-process or process", .help = "process: the plugin runs in child processes, one per worker"},
+	{"memory_limit_mb", CONFIG_UINT, POLICY(memory_limit_mb), .min = 0, .max = 1u << 22, .def = "0",
+	 .default_text = "0: none", .help = "isolated: each child's memory limit (0, or at least 32)"},
+	{"open_files_limit", CONFIG_UINT, POLICY(open_files_limit), .min = 0, .max = 1u << 20, .def = "0",
+	 .default_text = "0: the daemon's", .help = "isolated: each child's open-file limit (0, or at least 16)"},
 	{NULL},
 };
 

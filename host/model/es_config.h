@@ -48,6 +48,9 @@ typedef struct plugin_policy {
 	uint32_t max_crashes;         /* crashes of one event before it is dead-lettered for the plugin */
 	uint32_t quarantine_after;    /* crashes within quarantine_window_s that quarantine it; 0: never */
 	uint32_t quarantine_window_s;
+	bool isolated;              /* `isolation: process`: the plugin runs in child processes */
+	uint32_t memory_limit_mb;   /* isolated: a child's memory limit; 0: none */
+	uint32_t open_files_limit;  /* isolated: a child's RLIMIT_NOFILE; 0: the daemon's */
 } plugin_policy;
 
 /* `plugins.settings.<name>` */

@@ -32,6 +32,11 @@ log_level log_current_level(void)
 	return (log_level)atomic_load_explicit(&current_level, memory_order_relaxed);
 }
 
+log_format log_current_format(void)
+{
+	return (log_format)atomic_load_explicit(&current_format, memory_order_relaxed);
+}
+
 bool log_enabled(log_level level)
 {
 	return (int)level <= atomic_load_explicit(&current_level, memory_order_relaxed);

@@ -28,6 +28,7 @@ typedef enum log_format {
 /* Applied atomically; safe to call while other threads log (reload). */
 void log_configure(log_level level, log_format format);
 log_level log_current_level(void);
+log_format log_current_format(void);
 bool log_enabled(log_level level);
 
 /* Parse "error|warn|info|debug" / "text|json"; false when unknown. */

@@ -180,6 +180,34 @@ static void bad_enum_values_are_errors(void **state)
 	expect_one_error("logging:\n  format: xml\n", 2, 11, "logging.format must be json or text");
 }
 
+static void isolation_keys_are_read_and_checked(void **state)
+{
+	config_errors errs;
+	es_config *c = load("plugins:\n"
+	                    "  defaults: {isolation: process, memory_limit_mb: 64}\n"
+	                    "  settings:\n"
+	                    "    a: {open_files_limit: 100}\n"
+	                    "    b: {isolation: in-process}\n",
+	                    &errs);
+	assert_non_null(c);
+	assert_true(c->plugin_defaults.isolated);
+	const plugin_settings *a = es_config_plugin(c, "a"), *b = es_config_plugin(c, "b");
+	assert_true(a->policy.isolated); /* from the defaults */
+	assert_int_equal(a->policy.memory_limit_mb, 64);
+	assert_int_equal(a->policy.open_files_limit, 100);
+	assert_false(b->policy.isolated);
+	es_config_unref(c);
+	c = load("", &errs);
+	assert_false(c->plugin_defaults.isolated); /* off by default */
+	assert_int_equal(c->plugin_defaults.memory_limit_mb, 0);
+	es_config_unref(c);
+	expect_one_error("plugins:\n  settings:\n    a: {isolation: sandbox}\n", 3, 20,
+	                 "plugins.settings.a.isolation must be in-process or process");
+	expect_one_error("plugins:\n  defaults: {memory_limit_mb: 8}\n", 2, 13,
+	                 "memory_limit_mb (8) must be 0 (no limit) or at least 32");
+	expect_one_error("plugins:\n  defaults: {open_files_limit: -1}\n", 2, 32, "open_files_limit must be a whole number");
+}
+
 static void yaml_syntax_error_has_position(void **state)
 {
 	config_errors errs;
@@ -449,6 +477,7 @@ int main(void)
 		cmocka_unit_test_setup(wrong_type_is_an_error, reset_env),
 		cmocka_unit_test_setup(out_of_range_is_an_error, reset_env),
 		cmocka_unit_test_setup(bad_enum_values_are_errors, reset_env),
+		cmocka_unit_test_setup(isolation_keys_are_read_and_checked, reset_env),
 		cmocka_unit_test_setup(yaml_syntax_error_has_position, reset_env),
 		cmocka_unit_test_setup(duplicate_key_is_an_error, reset_env),
 		cmocka_unit_test_setup(all_errors_are_reported_not_just_the_first, reset_env),

@@ -1,0 +1,767 @@
+/*
+ * Isolated plugins, the daemon's side: spawning, serving, supervising and
+ * reaping the children.  See the header for the ownership rules.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include "core/isolated_plugin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/isolation_channel.h"
+#include "util/log.h"
+
+extern char **environ;
+
+/* A child has this long to load the plugin and return from init(). */
+#define INIT_TIMEOUT_MS 10000
+/* Restart back-off: doubles from the first to the last after each death in
+ * a row; a child that answers a delivery resets it. */
+#define RESTART_BACKOFF_FIRST_MS 100
+#define RESTART_BACKOFF_MAX_MS 5000
+/* How often the supervisor looks at restarts and memory. */
+#define SUPERVISOR_TICK_MS 50
+/* A child asked to exit, or one whose channel ended, gets this long before
+ * SIGKILL. */
+#define EXIT_GRACE_MS 1000
+/* A worker waiting for its child's answer tries again for this long before
+ * sleeping (chan_in.spin_us); the child does the same for its next event. */
+#define CHANNEL_SPIN_US 50
+
+typedef struct child_slot {
+	pid_t pid;           /* 0: none; reaped (and cleared) only under lock */
+	uint64_t generation; /* counts the children this slot had */
+	int fd;              /* the daemon's end of the channel; -1 */
+	chan_in in;
+	bool borrowed;         /* a worker, the supervisor or stop() uses it now */
+	int64_t not_before_us; /* restart back-off (monotonic) */
+	uint32_t backoff_ms;
+	bool ever_started;
+} child_slot;
+
+struct isolated_plugin {
+	isolated_host host;
+	char *name, *path, *expect_name, *expect_version;
+	const ynode *config; /* the instance's; lives as long as the instance */
+	plugin_policy policy;
+
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* a slot was given back, died or got a child */
+	child_slot *slots;
+	size_t slot_count;
+	bool stopping;
+	pthread_t supervisor;
+	bool supervisor_running;
+
+	_Atomic uint64_t restarts, deaths, memory_kills, deadline_kills;
+};
+
+static struct timespec abs_realtime_in_ms(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
+	ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
+/* "killed by SIGSEGV", "exited with status 3" */
+static void describe_status(int status, char *out, size_t out_size)
+{
+	if (WIFSIGNALED(status)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(status));
+		snprintf(out, out_size, "killed by SIG%s", abbrev ? abbrev : "?");
+	} else if (WIFEXITED(status)) {
+		snprintf(out, out_size, "exited with status %d", WEXITSTATUS(status));
+	} else {
+		snprintf(out, out_size, "ended (status %#x)", status);
+	}
+}
+
+/* ---- the host API, served for the child ---- */
+
+/* A call from the child met while waiting for an answer.  `during`: the
+ * event being delivered (NULL during init() or reopen()).  False: a
+ * protocol error (the child is then killed). */
+static bool serve_call(isolated_plugin *ip, child_slot *s, uint8_t type, chan_cursor *c, const es_event *during)
+{
+	switch (type) {
+	case CHAN_LOG: {
+		uint8_t level = chan_get_u8(c);
+		const char *line = chan_get_str(c, NULL);
+		if (c->bad || level > LOG_LEVEL_DEBUG)
+			return false;
+		ip->host.api->log(ip->host.ctx, (es_log_level)level, "%s", line);
+		return true;
+	}
+	case CHAN_COUNTER: {
+		const char *name = chan_get_str(c, NULL);
+		uint64_t delta = chan_get_u64(c);
+		if (c->bad)
+			return false;
+		ip->host.api->counter_add(ip->host.ctx, name, delta);
+		return true;
+	}
+	case CHAN_EMIT: {
+		size_t data_len;
+		const char *name = chan_get_str(c, NULL);
+		bool has_data = chan_get_u8(c) != 0;
+		const char *data = chan_get_str(c, &data_len);
+		if (c->bad)
+			return false;
+		(void)during; /* the table finds the event this thread delivers itself */
+		/* The table validates, admits and logs a refusal. */
+		es_status st = ip->host.api->emit(ip->host.ctx, name, has_data ? data : NULL, has_data ? data_len : 0);
+		chan_msg m = {0};
+		chan_msg_begin(&m, CHAN_EMIT_STATUS);
+		chan_put_u32(&m, (uint32_t)st);
+		int rc = chan_send(s->fd, &m, clock_monotonic_us() + (int64_t)INIT_TIMEOUT_MS * 1000);
+		chan_msg_free(&m);
+		return rc == 0;
+	}
+	default:
+		return false;
+	}
+}
+
+/* ---- children ---- */
+
+/* Wait for the slot's child to end (SIGKILL after `grace_ms`), then reap it
+ * and clear the slot under the lock.  The slot is the caller's (borrowed).
+ * Writes how it ended into why. */
+static void reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char *why, size_t why_size)
+{
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	chan_in_free(&s->in);
+	pid_t pid = s->pid;
+	if (pid <= 0) {
+		snprintf(why, why_size, "not running");
+		return;
+	}
+	/* Wait without reaping: until reaped, the pid stays this child's, so
+	 * the supervisor may still signal it under the lock. */
+	siginfo_t info;
+	int64_t until = clock_monotonic_us() + grace_ms * 1000;
+	bool exited = false;
+	while (!exited) {
+		memset(&info, 0, sizeof info);
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+			exited = true;
+			break;
+		}
+		if (clock_monotonic_us() >= until)
+			break;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 5000000};
+		nanosleep(&ts, NULL);
+	}
+	if (!exited)
+		kill(pid, SIGKILL);
+	int status = 0;
+	pthread_mutex_lock(&ip->lock);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	s->pid = 0;
+	pthread_mutex_unlock(&ip->lock);
+	describe_status(status, why, why_size);
+	if (!exited)
+		snprintf(why + strlen(why), why_size - strlen(why), " (did not exit within %lld ms)", (long long)grace_ms);
+}
+
+/* Read until a message that is not a call to the host; serve the calls. */
+static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t deadline_us, const es_event *during,
+                                    uint8_t *type, chan_cursor *c)
+{
+	for (;;) {
+		chan_recv_status st = chan_recv(&s->in, deadline_us, type, c);
+		if (st != CHAN_RECV_OK)
+			return st;
+		if (*type != CHAN_LOG && *type != CHAN_COUNTER && *type != CHAN_EMIT)
+			return CHAN_RECV_OK;
+		if (!serve_call(ip, s, *type, c, during))
+			return CHAN_RECV_TOO_BIG; /* a protocol error */
+	}
+}
+
+/* Start a child in slot s (borrowed by the caller) and wait for init().
+ * 0, or -1 with the reason in err (nothing left running). */
+static int spawn_child(isolated_plugin *ip, child_slot *s, char *err, size_t err_size)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, err_size, "cannot create the channel: %s", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	/* dup2 onto the fixed number clears close-on-exec on the copy only. */
+	posix_spawn_file_actions_adddup2(&fa, sv[1], CHAN_CHILD_FD);
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	/* Its own process group: a Ctrl+C at a terminal reaches the daemon,
+	 * which stops its children in order, not the children directly. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+	char *argv[] = {"event-system", "--plugin-runner", ip->name, NULL};
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		snprintf(err, err_size, "cannot start the plugin's process: %s", strerror(rc));
+		return -1;
+	}
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	pthread_mutex_lock(&ip->lock);
+	s->pid = pid;
+	s->generation++;
+	pthread_mutex_unlock(&ip->lock);
+	s->fd = sv[0];
+	chan_in_init(&s->in, s->fd, ip->host.max_event_size + (64u << 10));
+	s->in.spin_us = CHANNEL_SPIN_US;
+
+	int64_t deadline = clock_monotonic_us() + (int64_t)INIT_TIMEOUT_MS * 1000;
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_INIT);
+	chan_put_u32(&m, CHAN_PROTOCOL_VERSION);
+	chan_put_cstr(&m, ip->path);
+	chan_put_u32(&m, (uint32_t)ip->host.service_uid);
+	chan_put_cstr(&m, ip->name);
+	chan_put_u8(&m, (uint8_t)log_current_level());
+	chan_put_u8(&m, (uint8_t)log_current_format());
+	chan_put_u64(&m, 2 * (uint64_t)ip->host.max_event_size + (1u << 20));
+	chan_put_u32(&m, ip->policy.memory_limit_mb);
+	chan_put_u32(&m, ip->policy.open_files_limit);
+	chan_put_tree(&m, ip->config);
+	rc = chan_send(s->fd, &m, deadline);
+	chan_msg_free(&m);
+	uint8_t type = 0;
+	chan_cursor c;
+	chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline, NULL, &type, &c) : CHAN_RECV_CLOSED;
+	if (st == CHAN_RECV_OK && type == CHAN_READY) {
+		const char *name = chan_get_str(&c, NULL);
+		const char *version = chan_get_str(&c, NULL);
+		if (!c.bad && strcmp(name, ip->expect_name) == 0 && strcmp(version, ip->expect_version) == 0) {
+			s->ever_started = true;
+			return 0;
+		}
+		snprintf(err, err_size, "the child loaded %s %s, not the %s %s the daemon loaded (file replaced?)",
+		         c.bad ? "?" : name, c.bad ? "?" : version, ip->expect_name, ip->expect_version);
+	} else if (st == CHAN_RECV_OK && type == CHAN_INIT_FAILED) {
+		const char *why = chan_get_str(&c, NULL);
+		snprintf(err, err_size, "%s", c.bad ? "init failed" : why);
+	} else if (st == CHAN_RECV_TIMEOUT) {
+		snprintf(err, err_size, "the plugin's process did not finish init() within %d ms", INIT_TIMEOUT_MS);
+	} else {
+		snprintf(err, err_size, "the plugin's process ended during start");
+	}
+	char how[128];
+	if (st == CHAN_RECV_TIMEOUT) {
+		pthread_mutex_lock(&ip->lock);
+		kill(s->pid, SIGKILL);
+		pthread_mutex_unlock(&ip->lock);
+	}
+	reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	if (st == CHAN_RECV_CLOSED)
+		snprintf(err + strlen(err), err_size - strlen(err), " (%s)", how);
+	return -1;
+}
+
+/* ---- borrowing ---- */
+
+/* Mark a death in slot s (reaped already): restart after the back-off. */
+static void note_death_locked(isolated_plugin *ip, child_slot *s)
+{
+	if (s->backoff_ms == 0)
+		s->backoff_ms = RESTART_BACKOFF_FIRST_MS;
+	s->not_before_us = clock_monotonic_us() + (int64_t)s->backoff_ms * 1000;
+	s->backoff_ms = s->backoff_ms * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS : s->backoff_ms * 2;
+	atomic_fetch_add(&ip->deaths, 1);
+}
+
+static void give_back(isolated_plugin *ip, child_slot *s, bool died)
+{
+	pthread_mutex_lock(&ip->lock);
+	s->borrowed = false;
+	if (died)
+		note_death_locked(ip, s);
+	pthread_cond_broadcast(&ip->changed);
+	pthread_mutex_unlock(&ip->lock);
+}
+
+/* Whether the child of slot s (borrowed by the caller) has ended; if so it
+ * is reaped, logged and the slot given back for a restart. */
+static bool reap_if_ended(isolated_plugin *ip, child_slot *s)
+{
+	pid_t pid = s->pid;
+	siginfo_t info = {0};
+	if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid)
+		return false;
+	char how[128];
+	reap_child(ip, s, 0, how, sizeof how);
+	LOG_WARN(ip->name, "plugin process %d %s while idle; restarting it", (int)pid, how);
+	give_back(ip, s, true);
+	return true;
+}
+
+/* An idle child with a running process, or NULL at `deadline_us` or when
+ * stopping.  A child found dead while idle is reaped on the way. */
+static child_slot *borrow(isolated_plugin *ip, int64_t deadline_us)
+{
+	pthread_mutex_lock(&ip->lock);
+	for (;;) {
+		child_slot *found = NULL;
+		for (size_t i = 0; i < ip->slot_count && !found; i++)
+			if (!ip->slots[i].borrowed && ip->slots[i].pid > 0)
+				found = &ip->slots[i];
+		if (found) {
+			found->borrowed = true;
+			pthread_mutex_unlock(&ip->lock);
+			if (reap_if_ended(ip, found)) {
+				pthread_mutex_lock(&ip->lock);
+				continue;
+			}
+			return found;
+		}
+		if (ip->stopping || clock_monotonic_us() >= deadline_us)
+			break;
+		int64_t left_ms = (deadline_us - clock_monotonic_us()) / 1000 + 1;
+		struct timespec until = abs_realtime_in_ms(left_ms < 100 ? left_ms : 100);
+		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+	}
+	pthread_mutex_unlock(&ip->lock);
+	return NULL;
+}
+
+/* The pool's supervisor judges deadlines (the attempt is counted as timed
+ * out there, and its worker is replaced); the child is killed a little
+ * after that verdict, so the two never race to decide the outcome.  The
+ * grace covers the pool's tick (a quarter of the deadline, 2..100 ms). */
+static int64_t kill_grace_us(const plugin_policy *policy)
+{
+	int64_t tick = (int64_t)policy->timeout_ms * 1000 / 4;
+	if (tick < 2000)
+		tick = 2000;
+	if (tick > 100000)
+		tick = 100000;
+	return 2 * tick + 20000;
+}
+
+es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, uint32_t attempt, char *err,
+                                  size_t err_size)
+{
+	int64_t started = clock_monotonic_us();
+	int64_t deadline = started + (int64_t)ip->policy.timeout_ms * 1000;
+	int64_t kill_at = deadline + kill_grace_us(&ip->policy);
+	child_slot *s = borrow(ip, deadline);
+	if (!s) {
+		snprintf(err, err_size, "no process of the plugin is running (restarting after a failure)");
+		return ES_RETRY;
+	}
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_EVENT);
+	chan_put_cstr(&m, event->id);
+	chan_put_cstr(&m, event->name);
+	chan_put_cstr(&m, event->source);
+	chan_put_i64(&m, event->time_us);
+	chan_put_u8(&m, event->time_text != NULL);
+	chan_put_cstr(&m, event->time_text);
+	chan_put_u8(&m, event->has_data);
+	chan_put_str(&m, event->data, event->data_len);
+	chan_put_u8(&m, event->redelivered);
+	chan_put_u32(&m, (uint32_t)event->attribute_count);
+	for (size_t i = 0; i < event->attribute_count; i++) {
+		chan_put_cstr(&m, event->attributes[i].key);
+		chan_put_cstr(&m, event->attributes[i].value);
+	}
+	chan_put_u32(&m, attempt);
+	chan_put_i64(&m, clock_realtime_us() + (int64_t)ip->policy.timeout_ms * 1000);
+	chan_put_u32(&m, event->depth);
+	chan_put_u8(&m, (uint8_t)log_current_level()); /* a reload may have changed it */
+	bool built = !m.failed;
+	int rc = chan_send(s->fd, &m, kill_at);
+	int send_errno = errno;
+	chan_msg_free(&m);
+	if (!built) {
+		give_back(ip, s, false);
+		snprintf(err, err_size, "out of memory");
+		return ES_RETRY;
+	}
+	uint8_t type = 0;
+	chan_cursor c;
+	chan_recv_status st = rc == 0 ? recv_answer(ip, s, kill_at, event, &type, &c)
+	                              : (send_errno == ETIMEDOUT ? CHAN_RECV_TIMEOUT : CHAN_RECV_CLOSED);
+	if (st == CHAN_RECV_OK && type == CHAN_RESULT) {
+		es_result r = (es_result)chan_get_u32(&c);
+		const char *reason = chan_get_str(&c, NULL);
+		if (!c.bad) {
+			snprintf(err, err_size, "%s", reason);
+			s->backoff_ms = 0; /* it serves: the next death starts the back-off again */
+			give_back(ip, s, false);
+			return r;
+		}
+		st = CHAN_RECV_TOO_BIG;
+	}
+	/* The child is gone, late or out of step: it ends, and so does this
+	 * attempt. */
+	pid_t pid = s->pid;
+	char how[128];
+	if (st != CHAN_RECV_CLOSED) {
+		pthread_mutex_lock(&ip->lock);
+		kill(pid, SIGKILL);
+		pthread_mutex_unlock(&ip->lock);
+	}
+	reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	if (st == CHAN_RECV_TIMEOUT) {
+		atomic_fetch_add(&ip->deadline_kills, 1);
+		LOG_WARN(ip->name, "plugin process %d killed: handle() of event %s (attempt %u) overran its %u ms deadline",
+		         (int)pid, event->id, attempt, ip->policy.timeout_ms);
+		snprintf(err, err_size, "handler did not return within %u ms; its process was killed", ip->policy.timeout_ms);
+	} else if (st == CHAN_RECV_CLOSED) {
+		pthread_mutex_lock(&ip->lock);
+		bool stopping = ip->stopping;
+		pthread_mutex_unlock(&ip->lock);
+		LOG_WARN(ip->name, "plugin process %d %s while handling event %s (attempt %u)%s", (int)pid, how, event->id,
+		         attempt, stopping ? "" : "; restarting it");
+		snprintf(err, err_size, "the plugin's process %s", how);
+	} else {
+		LOG_ERROR(ip->name, "plugin process %d broke the channel protocol handling event %s; killed", (int)pid,
+		          event->id);
+		snprintf(err, err_size, "the plugin's process broke the channel protocol and was killed");
+	}
+	give_back(ip, s, true);
+	return ES_RETRY;
+}
+
+/* ---- supervision ---- */
+
+/* Resident memory of `pid` in MiB, or 0 when unknown. */
+static uint64_t resident_mb(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	unsigned long long size = 0, resident = 0;
+	int n = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	if (n != 2)
+		return 0;
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
+}
+
+/* Kill children over memory_limit_mb.  RLIMIT_DATA (set by the child)
+ * makes malloc fail at the limit; this catches what it does not count, and
+ * is the only limit under a sanitizer.  The holder reaps the child. */
+static void check_memory(isolated_plugin *ip)
+{
+	if (!ip->policy.memory_limit_mb)
+		return;
+	for (size_t i = 0; i < ip->slot_count; i++) {
+		pthread_mutex_lock(&ip->lock);
+		pid_t pid = ip->slots[i].pid;
+		uint64_t gen = ip->slots[i].generation;
+		pthread_mutex_unlock(&ip->lock);
+		if (pid <= 0)
+			continue;
+		uint64_t mb = resident_mb(pid);
+		if (mb <= ip->policy.memory_limit_mb)
+			continue;
+		pthread_mutex_lock(&ip->lock);
+		bool same = ip->slots[i].pid == pid && ip->slots[i].generation == gen;
+		if (same)
+			kill(pid, SIGKILL);
+		pthread_mutex_unlock(&ip->lock);
+		if (same) {
+			atomic_fetch_add(&ip->memory_kills, 1);
+			LOG_WARN(ip->name, "plugin process %d uses %llu MiB, over its memory_limit_mb of %u: killed", (int)pid,
+			         (unsigned long long)mb, ip->policy.memory_limit_mb);
+		}
+	}
+}
+
+/* Children that ended while nobody used them (killed over their memory
+ * limit, or a plugin's own thread crashed) are reaped and restarted now,
+ * not when the next delivery finds them. */
+static void reap_idle(isolated_plugin *ip)
+{
+	for (size_t i = 0; i < ip->slot_count; i++) {
+		child_slot *s = &ip->slots[i];
+		pthread_mutex_lock(&ip->lock);
+		siginfo_t info = {0};
+		/* waitid() without reaping and without waiting: cheap enough under the lock */
+		bool ended = !s->borrowed && s->pid > 0 &&
+		             waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == s->pid;
+		if (ended)
+			s->borrowed = true;
+		pthread_mutex_unlock(&ip->lock);
+		if (ended)
+			reap_if_ended(ip, s);
+	}
+}
+
+static void *supervisor_main(void *arg)
+{
+	isolated_plugin *ip = arg;
+	pthread_mutex_lock(&ip->lock);
+	while (!ip->stopping) {
+		int64_t now = clock_monotonic_us();
+		child_slot *restart = NULL;
+		for (size_t i = 0; i < ip->slot_count && !restart; i++) {
+			child_slot *s = &ip->slots[i];
+			if (!s->borrowed && s->pid == 0 && now >= s->not_before_us)
+				restart = s;
+		}
+		if (restart) {
+			restart->borrowed = true;
+			pthread_mutex_unlock(&ip->lock);
+			char err[512];
+			int rc = spawn_child(ip, restart, err, sizeof err);
+			if (rc == 0) {
+				atomic_fetch_add(&ip->restarts, 1);
+				LOG_INFO(ip->name, "plugin process restarted as %d (%llu restarts)", (int)restart->pid,
+				         (unsigned long long)atomic_load(&ip->restarts));
+			} else {
+				LOG_ERROR(ip->name, "cannot restart the plugin's process: %s; next try in %u ms", err,
+				          restart->backoff_ms ? restart->backoff_ms : RESTART_BACKOFF_FIRST_MS);
+			}
+			give_back(ip, restart, rc != 0);
+			pthread_mutex_lock(&ip->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&ip->lock);
+		check_memory(ip);
+		reap_idle(ip);
+		pthread_mutex_lock(&ip->lock);
+		if (ip->stopping)
+			break;
+		struct timespec until = abs_realtime_in_ms(SUPERVISOR_TICK_MS);
+		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+	}
+	pthread_mutex_unlock(&ip->lock);
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *path, const char *expect_name,
+                                        const char *expect_version, const ynode *config,
+                                        const plugin_policy *policy, char *err, size_t err_size)
+{
+	isolated_plugin *ip = calloc(1, sizeof *ip);
+	if (!ip) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	ip->host = *host;
+	ip->name = strdup(expect_name);
+	ip->path = strdup(path);
+	ip->expect_name = strdup(expect_name);
+	ip->expect_version = strdup(expect_version);
+	ip->config = config;
+	ip->policy = *policy;
+	ip->slot_count = policy->workers ? policy->workers : 1;
+	ip->slots = calloc(ip->slot_count, sizeof *ip->slots);
+	pthread_mutex_init(&ip->lock, NULL);
+	pthread_cond_init(&ip->changed, NULL);
+	if (!ip->name || !ip->path || !ip->expect_name || !ip->expect_version || !ip->slots) {
+		snprintf(err, err_size, "out of memory");
+		isolated_plugin_free(ip);
+		return NULL;
+	}
+	for (size_t i = 0; i < ip->slot_count; i++)
+		ip->slots[i].fd = -1;
+	for (size_t i = 0; i < ip->slot_count; i++) {
+		ip->slots[i].borrowed = true;
+		if (spawn_child(ip, &ip->slots[i], err, err_size) != 0) {
+			ip->slots[i].borrowed = false;
+			isolated_plugin_stop(ip, clock_monotonic_us());
+			isolated_plugin_free(ip);
+			return NULL;
+		}
+		ip->slots[i].borrowed = false;
+	}
+	return ip;
+}
+
+int isolated_plugin_start(isolated_plugin *ip)
+{
+	int rc = pthread_create(&ip->supervisor, NULL, supervisor_main, ip);
+	if (rc != 0) {
+		LOG_ERROR(ip->name, "cannot start the supervisor of its processes: %s", strerror(rc));
+		return -1;
+	}
+	char tname[16];
+	snprintf(tname, sizeof tname, "es-iso-%s", ip->name);
+	pthread_setname_np(ip->supervisor, tname);
+	ip->supervisor_running = true;
+	return 0;
+}
+
+void isolated_plugin_reopen(isolated_plugin *ip, int64_t deadline_us)
+{
+	for (size_t i = 0; i < ip->slot_count; i++) {
+		child_slot *s = &ip->slots[i];
+		pthread_mutex_lock(&ip->lock);
+		bool mine = !s->borrowed && s->pid > 0;
+		if (mine)
+			s->borrowed = true;
+		pthread_mutex_unlock(&ip->lock);
+		if (!mine)
+			continue;
+		chan_msg m = {0};
+		chan_msg_begin(&m, CHAN_REOPEN);
+		int rc = chan_send(s->fd, &m, deadline_us);
+		chan_msg_free(&m);
+		uint8_t type = 0;
+		chan_cursor c;
+		chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline_us, NULL, &type, &c) : CHAN_RECV_CLOSED;
+		if (st == CHAN_RECV_OK && type == CHAN_REOPENED) {
+			give_back(ip, s, false);
+			continue;
+		}
+		pid_t pid = s->pid;
+		pthread_mutex_lock(&ip->lock);
+		kill(pid, SIGKILL);
+		pthread_mutex_unlock(&ip->lock);
+		char how[128];
+		reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+		LOG_WARN(ip->name, "plugin process %d did not answer reopen() in time and was killed (%s); restarting it",
+		         (int)pid, how);
+		give_back(ip, s, true);
+	}
+}
+
+uint32_t isolated_plugin_stop(isolated_plugin *ip, int64_t deadline_us)
+{
+	/* Held children get the deadline as it is; shutdown() in the idle ones
+	 * at least EXIT_GRACE_MS, as in-process plugins get (plugin_instance.c). */
+	int64_t shutdown_deadline = clock_monotonic_us() + (int64_t)EXIT_GRACE_MS * 1000;
+	if (shutdown_deadline < deadline_us)
+		shutdown_deadline = deadline_us;
+	pthread_mutex_lock(&ip->lock);
+	ip->stopping = true;
+	pthread_cond_broadcast(&ip->changed);
+	pthread_mutex_unlock(&ip->lock);
+	if (ip->supervisor_running) {
+		pthread_join(ip->supervisor, NULL);
+		ip->supervisor_running = false;
+	}
+	/* Take every idle slot; wait (bounded) for the borrowed ones, whose
+	 * workers end their delivery by the kill deadline at the latest. */
+	bool *mine = calloc(ip->slot_count, sizeof *mine);
+	uint32_t held = 0;
+	pthread_mutex_lock(&ip->lock);
+	for (;;) {
+		held = 0;
+		for (size_t i = 0; i < ip->slot_count; i++) {
+			child_slot *s = &ip->slots[i];
+			if (mine && !mine[i] && !s->borrowed) {
+				s->borrowed = true;
+				mine[i] = true;
+			}
+			if (!mine || !mine[i])
+				held++;
+		}
+		if (held == 0 || clock_monotonic_us() >= deadline_us)
+			break;
+		struct timespec until = abs_realtime_in_ms(20);
+		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+	}
+	/* Still held: a worker stuck past its deadline.  It is killed now;
+	 * that worker reaps it when its wait ends. */
+	for (size_t i = 0; i < ip->slot_count; i++)
+		if ((!mine || !mine[i]) && ip->slots[i].pid > 0)
+			kill(ip->slots[i].pid, SIGKILL);
+	pthread_mutex_unlock(&ip->lock);
+
+	/* Ask every child at once, then reap each within the deadline. */
+	for (size_t i = 0; mine && i < ip->slot_count; i++) {
+		child_slot *s = &ip->slots[i];
+		if (!mine[i] || s->pid <= 0)
+			continue;
+		chan_msg m = {0};
+		chan_msg_begin(&m, CHAN_SHUTDOWN);
+		(void)chan_send(s->fd, &m, shutdown_deadline);
+		chan_msg_free(&m);
+	}
+	for (size_t i = 0; mine && i < ip->slot_count; i++) {
+		child_slot *s = &ip->slots[i];
+		if (!mine[i] || s->pid <= 0)
+			continue;
+		pid_t pid = s->pid;
+		/* Serve what shutdown() says (log lines, counters) until the
+		 * child closes its end by exiting. */
+		uint8_t type;
+		chan_cursor c;
+		while (recv_answer(ip, s, shutdown_deadline, NULL, &type, &c) == CHAN_RECV_OK)
+			;
+		int64_t left_ms = (shutdown_deadline - clock_monotonic_us()) / 1000;
+		char how[128];
+		reap_child(ip, s, left_ms > 0 ? left_ms : 0, how, sizeof how);
+		if (strcmp(how, "exited with status 0") == 0)
+			LOG_INFO(ip->name, "plugin process %d stopped", (int)pid);
+		else
+			LOG_WARN(ip->name, "plugin process %d %s while stopping", (int)pid, how);
+	}
+	free(mine);
+	return held;
+}
+
+void isolated_plugin_free(isolated_plugin *ip)
+{
+	if (!ip)
+		return;
+	for (size_t i = 0; ip->slots && i < ip->slot_count; i++) {
+		if (ip->slots[i].fd >= 0)
+			close(ip->slots[i].fd);
+		chan_in_free(&ip->slots[i].in);
+	}
+	free(ip->slots);
+	pthread_mutex_destroy(&ip->lock);
+	pthread_cond_destroy(&ip->changed);
+	free(ip->name);
+	free(ip->path);
+	free(ip->expect_name);
+	free(ip->expect_version);
+	free(ip);
+}
+
+void isolated_plugin_status(isolated_plugin *ip, isolated_status *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&ip->lock);
+	for (size_t i = 0; i < ip->slot_count; i++) {
+		if (ip->slots[i].pid <= 0)
+			continue;
+		if (out->children < ISOLATED_STATUS_MAX_PIDS)
+			out->pids[out->children] = ip->slots[i].pid;
+		out->children++;
+	}
+	pthread_mutex_unlock(&ip->lock);
+	out->restarts = atomic_load(&ip->restarts);
+	out->deaths = atomic_load(&ip->deaths);
+	out->memory_kills = atomic_load(&ip->memory_kills);
+	out->deadline_kills = atomic_load(&ip->deadline_kills);
+}

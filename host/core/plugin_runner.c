@@ -1,0 +1,367 @@
+/*
+ * The isolated plugin's child process; see the header.  One plugin per
+ * process, so its state lives in one static struct.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include "core/plugin_runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "core/host_api.h"
+#include "core/isolation_channel.h"
+#include "core/plugin_instance.h"
+#include "core/plugin_loader.h"
+#include "model/es_event.h"
+#include "util/log.h"
+
+/* Frames from the daemon carry an event of at most event.max_event_size
+ * and its attributes; the daemon says how large in CHAN_INIT. */
+#define INIT_FRAME_MAX (16u << 20)
+
+static struct runner {
+	int fd;
+	chan_in in;
+	pthread_mutex_t send_lock; /* the plugin's own threads may log */
+	pthread_t serving;         /* the thread that reads the channel */
+	char *name;
+	ynode *config;
+	plugin_image *image;
+	const es_plugin_descriptor *desc; /* the image's checked copy */
+	/* An instance of the plugin in this process, never started: it holds
+	 * the plugin's config for the host table's config getters, which read
+	 * it through the context (ctx.instance). */
+	plugin_instance *local;
+	void *state;
+	uint32_t attempt; /* of the delivery being handled */
+	struct es_plugin_ctx ctx;
+	es_host_api table;
+} runner = {.fd = CHAN_CHILD_FD, .send_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Send under the lock; a failure means the daemon is gone: nothing to do
+ * but end, which the serving loop does when its next read fails. */
+static void send_msg(chan_msg *m)
+{
+	pthread_mutex_lock(&runner.send_lock);
+	(void)chan_send(runner.fd, m, -1);
+	pthread_mutex_unlock(&runner.send_lock);
+}
+
+static void child_log(es_plugin_ctx *ctx, es_log_level level, const char *fmt, ...)
+{
+	(void)ctx;
+	log_level l = level <= ES_LOG_DEBUG ? (log_level)level : LOG_LEVEL_DEBUG;
+	if (!log_enabled(l))
+		return;
+	char line[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_LOG);
+	chan_put_u8(&m, (uint8_t)l);
+	chan_put_cstr(&m, line);
+	send_msg(&m);
+	chan_msg_free(&m);
+}
+
+/* The plugin's own message for one line of ours (setup failures). */
+static void runner_log(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void runner_log(log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_LOG);
+	chan_put_u8(&m, (uint8_t)level);
+	chan_put_cstr(&m, line);
+	send_msg(&m);
+	chan_msg_free(&m);
+}
+
+static uint32_t child_delivery_attempt(const es_event *event)
+{
+	(void)event;
+	return runner.attempt;
+}
+
+static const char *child_plugin_name(es_plugin_ctx *ctx)
+{
+	(void)ctx;
+	return runner.name;
+}
+
+static void child_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t delta)
+{
+	(void)ctx;
+	if (!name || !*name)
+		return;
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_COUNTER);
+	chan_put_cstr(&m, name);
+	chan_put_u64(&m, delta);
+	send_msg(&m);
+	chan_msg_free(&m);
+}
+
+/* The daemon validates and admits the event (host_emit_event) and answers
+ * with the status; only the serving thread reads the channel. */
+static es_status child_emit(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len)
+{
+	(void)ctx;
+	if (!pthread_equal(pthread_self(), runner.serving)) {
+		child_log(ctx, ES_LOG_WARN, "emit of '%s' refused: an isolated plugin emits from init() or handle() only",
+		          name ? name : "(null)");
+		return ES_STATUS_ERROR;
+	}
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_EMIT);
+	chan_put_cstr(&m, name);
+	chan_put_u8(&m, data_json != NULL);
+	chan_put_str(&m, data_json ? data_json : "", data_json ? len : 0);
+	send_msg(&m);
+	bool built = !m.failed;
+	chan_msg_free(&m);
+	if (!built)
+		return ES_STATUS_ERROR;
+	uint8_t type;
+	chan_cursor c;
+	if (chan_recv(&runner.in, -1, &type, &c) != CHAN_RECV_OK || type != CHAN_EMIT_STATUS)
+		_exit(3); /* the daemon is gone or out of step: nothing sensible is left */
+	return (es_status)chan_get_u32(&c);
+}
+
+static void send_simple(chan_type type, const char *reason)
+{
+	chan_msg m = {0};
+	chan_msg_begin(&m, type);
+	if (reason)
+		chan_put_cstr(&m, reason);
+	send_msg(&m);
+	chan_msg_free(&m);
+}
+
+static bool apply_limit(int resource, const char *what, uint64_t value)
+{
+	if (!value)
+		return true;
+	struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
+	if (setrlimit(resource, &rl) != 0) {
+		runner_log(LOG_LEVEL_ERROR, "cannot set the %s limit: %s", what, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* CHAN_INIT: set up and call init().  0, or -1 with CHAN_INIT_FAILED sent. */
+static int start_plugin(chan_cursor *c)
+{
+	uint32_t proto = chan_get_u32(c);
+	const char *path = chan_get_str(c, NULL);
+	uid_t uid = (uid_t)chan_get_u32(c);
+	const char *name = chan_get_str(c, NULL);
+	uint8_t level = chan_get_u8(c);
+	uint8_t format = chan_get_u8(c);
+	uint64_t max_frame = chan_get_u64(c);
+	uint32_t memory_mb = chan_get_u32(c);
+	uint32_t open_files = chan_get_u32(c);
+	runner.config = chan_get_tree(c);
+	if (c->bad || proto != CHAN_PROTOCOL_VERSION) {
+		send_simple(CHAN_INIT_FAILED, "the plugin runner could not read its start message");
+		return -1;
+	}
+	log_configure((log_level)level, (log_format)format);
+	runner.name = strdup(name);
+	runner.in.max_frame = max_frame;
+	char *path_copy = strdup(path);
+	if (!runner.name || !path_copy) {
+		free(path_copy);
+		send_simple(CHAN_INIT_FAILED, "out of memory");
+		return -1;
+	}
+	/* RLIMIT_DATA counts brk and private writable mappings: what malloc
+	 * hands out.  (A sanitizer's shadow memory counts too: under one, the
+	 * daemon's RSS watch is the only memory limit.) */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	if (!apply_limit(RLIMIT_DATA, "memory", (uint64_t)memory_mb << 20)) {
+		free(path_copy);
+		send_simple(CHAN_INIT_FAILED, "cannot set the memory limit");
+		return -1;
+	}
+#else
+	(void)memory_mb;
+#endif
+	if (!apply_limit(RLIMIT_NOFILE, "open files", open_files)) {
+		free(path_copy);
+		send_simple(CHAN_INIT_FAILED, "cannot set the open files limit");
+		return -1;
+	}
+	char err[512];
+	runner.image = plugin_image_load(path_copy, uid, err, sizeof err);
+	free(path_copy);
+	if (!runner.image) {
+		send_simple(CHAN_INIT_FAILED, err);
+		return -1;
+	}
+	runner.desc = plugin_image_descriptor(runner.image);
+	plugin_settings settings = {.name = runner.name, .enabled = true, .config = runner.config,
+	                            .policy = {.workers = 1, .queue_size = 1, .timeout_ms = 1000, .max_attempts = 1,
+	                                       .backoff_multiplier = 2.0}};
+	host_services local_services = {.api = host_api_table(), .check_only = true};
+	runner.local = plugin_instance_create(runner.image, &settings, &settings.policy, NULL, 0, &local_services, err,
+	                                      sizeof err);
+	if (!runner.local) {
+		send_simple(CHAN_INIT_FAILED, err);
+		return -1;
+	}
+	runner.ctx.instance = runner.local;
+	/* The ABI 1.0 part of the host table: the 1.1 functions read event
+	 * fields and host state the channel does not carry yet, so a child
+	 * offers what a 1.0 host offers (a 1.1 plugin checks ES_HOST_HAS()). */
+	runner.table = *host_api_table();
+	runner.table.struct_size = (uint32_t)offsetof(es_host_api, event_attribute_count);
+	runner.table.abi_minor = 0;
+	runner.table.log = child_log;
+	runner.table.emit = child_emit;
+	runner.table.counter_add = child_counter_add;
+	runner.table.delivery_attempt = child_delivery_attempt;
+	runner.table.plugin_name = child_plugin_name;
+	es_status st = runner.desc->init(&runner.ctx, &runner.table, &runner.state);
+	if (st != ES_STATUS_OK) {
+		snprintf(err, sizeof err, "init() failed with status %d (see the plugin's log lines above)", (int)st);
+		send_simple(CHAN_INIT_FAILED, err);
+		plugin_image_unref(runner.image);
+		runner.image = NULL;
+		return -1;
+	}
+	/* The daemon checks that this is the plugin it loaded itself. */
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_READY);
+	chan_put_cstr(&m, runner.desc->name);
+	chan_put_cstr(&m, runner.desc->version);
+	send_msg(&m);
+	chan_msg_free(&m);
+	return 0;
+}
+
+/* CHAN_EVENT: rebuild the event, run handle(), answer CHAN_RESULT. */
+static void serve_event(chan_cursor *c)
+{
+	es_event_fields f = {0};
+	size_t id_len, name_len;
+	f.id = chan_get_str(c, &id_len);
+	f.name = chan_get_str(c, &name_len);
+	f.source = chan_get_str(c, NULL);
+	f.time_us = chan_get_i64(c);
+	f.has_time = true;
+	bool has_time_text = chan_get_u8(c) != 0;
+	const char *time_text = chan_get_str(c, NULL);
+	f.time_text = has_time_text ? time_text : NULL;
+	bool has_data = chan_get_u8(c) != 0;
+	f.data = chan_get_str(c, &f.data_len);
+	if (!has_data) {
+		f.data = NULL;
+		f.data_len = 0;
+	}
+	bool redelivered = chan_get_u8(c) != 0;
+	uint32_t nattr = chan_get_u32(c);
+	es_event_attribute *attrs = NULL;
+	if (!c->bad && nattr <= (size_t)(c->end - c->p) && nattr)
+		attrs = calloc(nattr, sizeof *attrs);
+	for (uint32_t i = 0; attrs && i < nattr; i++) {
+		attrs[i].key = chan_get_str(c, NULL);
+		attrs[i].value = chan_get_str(c, NULL);
+	}
+	f.attributes = attrs;
+	f.attribute_count = attrs ? nattr : 0;
+	runner.attempt = chan_get_u32(c);
+	(void)chan_get_i64(c); /* the deadline: the daemon enforces it */
+	f.depth = chan_get_u32(c);
+	uint8_t level = chan_get_u8(c);
+	if (!c->bad && level <= LOG_LEVEL_DEBUG && (log_level)level != log_current_level())
+		log_configure((log_level)level, log_current_format());
+	es_event *event = c->bad || (nattr && !attrs) ? NULL : es_event_create(&f);
+	free(attrs);
+	if (event)
+		event->redelivered = redelivered;
+	char err[256] = "";
+	es_result r;
+	if (!event) {
+		snprintf(err, sizeof err, "the plugin runner could not rebuild the event");
+		r = ES_RETRY;
+	} else {
+		r = runner.desc->handle(runner.state, event, err, sizeof err);
+		es_event_unref(event);
+	}
+	chan_msg m = {0};
+	chan_msg_begin(&m, CHAN_RESULT);
+	chan_put_u32(&m, (uint32_t)r);
+	err[sizeof err - 1] = '\0';
+	chan_put_cstr(&m, err);
+	send_msg(&m);
+	chan_msg_free(&m);
+}
+
+int plugin_runner_main(void)
+{
+	/* Nothing of the daemon's but the channel and stdio: no listening
+	 * sockets, database connections or plugin copies. */
+	if (close_range(CHAN_CHILD_FD + 1, ~0u, 0) != 0) {
+		for (int fd = CHAN_CHILD_FD + 1; fd < 1024; fd++)
+			close(fd);
+	}
+	if (fcntl(runner.fd, F_GETFD) < 0) {
+		fprintf(stderr, "event-system: --plugin-runner is started by the daemon for an isolated plugin\n");
+		return 2;
+	}
+	runner.serving = pthread_self();
+	chan_in_init(&runner.in, runner.fd, INIT_FRAME_MAX);
+	runner.in.spin_us = 50; /* as the daemon's side: see chan_in.spin_us */
+	uint8_t type;
+	chan_cursor c;
+	int exit_code = 1;
+	if (chan_recv(&runner.in, -1, &type, &c) != CHAN_RECV_OK || type != CHAN_INIT || start_plugin(&c) != 0)
+		goto out;
+	for (;;) {
+		chan_recv_status st = chan_recv(&runner.in, -1, &type, &c);
+		if (st != CHAN_RECV_OK || type == CHAN_SHUTDOWN)
+			break;
+		if (type == CHAN_EVENT) {
+			serve_event(&c);
+		} else if (type == CHAN_REOPEN) {
+			if (runner.desc->reopen)
+				runner.desc->reopen(runner.state);
+			send_simple(CHAN_REOPENED, NULL);
+		}
+	}
+	if (runner.desc->shutdown)
+		runner.desc->shutdown(runner.state);
+	exit_code = 0;
+out:
+	if (runner.local) {
+		plugin_instance_stop(runner.local, clock_monotonic_us()); /* never started: nothing runs */
+		plugin_instance_unref(runner.local);
+	}
+	if (runner.image)
+		plugin_image_unref(runner.image);
+	ynode_free(runner.config);
+	free(runner.name);
+	chan_in_free(&runner.in);
+	close(runner.fd);
+	return exit_code;
+}
