@@ -3,7 +3,11 @@
 #   bench/dispatch.sh [EVENTS]
 # Prints one line per case: events/s through router → queue → worker → the
 # no-op plugin, beside a bare malloc + mutex-ring handoff measured in the
-# same process (the ratio column).
+# same process (the ratio column).  The last cases run the no-op plugin
+# in-process and isolated (`isolation: process`) one after the other in the
+# same run: deliveries/s of each and isolated_ratio (target: >= 0.25).
+# ISOLATED_EVENTS sets their count (default EVENTS / 10: each isolated
+# delivery crosses a socket twice).
 set -eu
 build=${BUILD:-.}
 events=${1:-3000000}
@@ -14,4 +18,8 @@ chmod 755 "$plugdir"
 install -m 0644 "$build/tests/plugins/.libs/noop.so" "$plugdir/noop.so"
 for fanout in 1 4; do
 	"$build/bench/dispatch_bench" "$plugdir/noop.so" "$events" "$fanout" 1
+done
+isolated_events=${ISOLATED_EVENTS:-$((events / 10))}
+for workers in 1 2; do
+	"$build/bench/dispatch_bench" "$plugdir/noop.so" "$isolated_events" 1 "$workers" isolation
 done

@@ -8,7 +8,12 @@
  * of the same work: one thread mallocs a small record per event and hands it
  * to another through a mutex-protected ring, which frees it.
  *
- * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS]
+ * With the mode `isolation` it instead measures the same plugin in-process
+ * and with `isolation: process` (children started from this program, which
+ * serves --plugin-runner as the daemon does), one after the other in the
+ * same run, and prints both rates and their ratio.
+ *
+ * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation]
  */
 #include "config.h"
 
@@ -24,6 +29,7 @@
 #include "core/host_api.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_loader.h"
+#include "core/plugin_runner.h"
 #include "core/router.h"
 
 static double seconds_since(int64_t start_us)
@@ -96,7 +102,7 @@ static double run_reference(uint64_t events)
 
 /* ---- the host's own pipeline ---- */
 
-static double run_pipeline(const char *plugin_path, uint64_t events, int fanout, uint32_t workers,
+static double run_pipeline(const char *plugin_path, uint64_t events, int fanout, uint32_t workers, bool isolated,
                            uint64_t *busy_retries)
 {
 	char err[512];
@@ -108,7 +114,7 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	router *rt = router_create();
 	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = 1 << 20};
 	plugin_policy policy = {.workers = workers, .queue_size = 65536, .timeout_ms = 5000, .max_attempts = 1,
-	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1};
+	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1, .isolated = isolated};
 	plugin_instance *inst[16];
 	for (int i = 0; i < fanout; i++) {
 		inst[i] = plugin_instance_create(img, NULL, &policy, NULL, 0, &services, err, sizeof err);
@@ -159,8 +165,11 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 
 int main(int argc, char **argv)
 {
+	/* the isolated case's children are this program, started again */
+	if (argc >= 2 && strcmp(argv[1], "--plugin-runner") == 0)
+		return plugin_runner_main();
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS]\n", argv[0]);
+		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation]\n", argv[0]);
 		return 2;
 	}
 	uint64_t events = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
@@ -170,9 +179,20 @@ int main(int argc, char **argv)
 		fanout = 1;
 	log_configure(LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
 
+	if (argc > 5 && strcmp(argv[5], "isolation") == 0) {
+		uint64_t busy_in = 0, busy_iso = 0;
+		double in_process = run_pipeline(argv[1], events, fanout, workers, false, &busy_in);
+		double isolated = run_pipeline(argv[1], events, fanout, workers, true, &busy_iso);
+		printf("events=%llu fanout=%d workers=%u in_process_deliveries_per_s=%.0f isolated_deliveries_per_s=%.0f "
+		       "isolated_ratio=%.2f busy_retries=%llu/%llu\n",
+		       (unsigned long long)events, fanout, workers, in_process * fanout, isolated * fanout,
+		       isolated / in_process, (unsigned long long)busy_in, (unsigned long long)busy_iso);
+		return 0;
+	}
+
 	double reference = run_reference(events);
 	uint64_t busy = 0;
-	double rate = run_pipeline(argv[1], events, fanout, workers, &busy);
+	double rate = run_pipeline(argv[1], events, fanout, workers, false, &busy);
 	printf("events=%llu fanout=%d workers=%u pipeline_events_per_s=%.0f deliveries_per_s=%.0f "
 	       "reference_handoff_per_s=%.0f ratio=%.2f busy_retries=%llu\n",
 	       (unsigned long long)events, fanout, workers, rate, rate * fanout, reference, rate / reference,
