@@ -62,6 +62,7 @@ struct isolated_plugin {
 	child_slot *slots;
 	size_t slot_count;
 	bool stopping;
+	bool quarantined; /* the crash rules quarantined it: no restarts */
 	pthread_t supervisor;
 	bool supervisor_running;
 
@@ -141,8 +142,8 @@ static bool serve_call(isolated_plugin *ip, child_slot *s, uint8_t type, chan_cu
 
 /* Wait for the slot's child to end (SIGKILL after `grace_ms`), then reap it
  * and clear the slot under the lock.  The slot is the caller's (borrowed).
- * Writes how it ended into why. */
-static void reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char *why, size_t why_size)
+ * Writes how it ended into why; returns its wait status. */
+static int reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char *why, size_t why_size)
 {
 	if (s->fd >= 0) {
 		close(s->fd);
@@ -152,7 +153,7 @@ static void reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, cha
 	pid_t pid = s->pid;
 	if (pid <= 0) {
 		snprintf(why, why_size, "not running");
-		return;
+		return 0;
 	}
 	/* Wait without reaping: until reaped, the pid stays this child's, so
 	 * the supervisor may still signal it under the lock. */
@@ -181,6 +182,7 @@ static void reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, cha
 	describe_status(status, why, why_size);
 	if (!exited)
 		snprintf(why + strlen(why), why_size - strlen(why), " (did not exit within %lld ms)", (long long)grace_ms);
+	return status;
 }
 
 /* Read until a message that is not a call to the host; serve the calls. */
@@ -287,6 +289,38 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, char *err, size_t err
 	return -1;
 }
 
+/* ---- the crash rules (crash_ledger.h) ---- */
+
+/* A child died unasked with `event` (NULL: none) in its hands: record the
+ * crash for the crash rules.  Returns how many times that event has now
+ * crashed this plugin (0 without a ledger or an event).  A plugin the
+ * rules now quarantine gets no more children. */
+static uint32_t record_crash(isolated_plugin *ip, const es_event *event, uint32_t attempt, int status)
+{
+	crash_ledger *ledger = ip->host.crashes;
+	if (!ledger)
+		return 0;
+	crash_record r = {.seq = event ? event->seq : 0, .attempt = attempt, .at_us = clock_realtime_us()};
+	snprintf(r.plugin, sizeof r.plugin, "%s", ip->name);
+	snprintf(r.file_id, sizeof r.file_id, "%s", ip->host.file_id ? ip->host.file_id : "");
+	snprintf(r.event_id, sizeof r.event_id, "%s", event ? event->id : "");
+	snprintf(r.signal, sizeof r.signal, "%s", WIFSIGNALED(status) ? crash_signal_name(WTERMSIG(status)) : "exit");
+	crash_ledger_record(ledger, &r);
+	uint32_t crashes = event ? crash_ledger_event_crashes(ledger, ip->name, event->id) : 0;
+	quarantine_info why;
+	if (!crash_ledger_may_load(ledger, ip->name, r.file_id, &ip->host.rules, ip->host.patterns,
+	                           ip->host.pattern_count, &why)) {
+		pthread_mutex_lock(&ip->lock);
+		bool first = !ip->quarantined;
+		ip->quarantined = true;
+		pthread_mutex_unlock(&ip->lock);
+		if (first)
+			LOG_ERROR(ip->name, "quarantined after %u crashes within %u s: its processes are not restarted; "
+			          "a reload leaves it out until it is released", why.crashes, why.window_s);
+	}
+	return crashes;
+}
+
 /* ---- borrowing ---- */
 
 /* Mark a death in slot s (reaped already): restart after the back-off. */
@@ -318,8 +352,9 @@ static bool reap_if_ended(isolated_plugin *ip, child_slot *s)
 	if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid)
 		return false;
 	char how[128];
-	reap_child(ip, s, 0, how, sizeof how);
+	int status = reap_child(ip, s, 0, how, sizeof how);
 	LOG_WARN(ip->name, "plugin process %d %s while idle; restarting it", (int)pid, how);
+	record_crash(ip, NULL, 0, status);
 	give_back(ip, s, true);
 	return true;
 }
@@ -343,7 +378,7 @@ static child_slot *borrow(isolated_plugin *ip, int64_t deadline_us)
 			}
 			return found;
 		}
-		if (ip->stopping || clock_monotonic_us() >= deadline_us)
+		if (ip->stopping || ip->quarantined || clock_monotonic_us() >= deadline_us)
 			break;
 		int64_t left_ms = (deadline_us - clock_monotonic_us()) / 1000 + 1;
 		struct timespec until = abs_realtime_in_ms(left_ms < 100 ? left_ms : 100);
@@ -375,6 +410,13 @@ es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, ui
 	int64_t kill_at = deadline + kill_grace_us(&ip->policy);
 	child_slot *s = borrow(ip, deadline);
 	if (!s) {
+		pthread_mutex_lock(&ip->lock);
+		bool quarantined = ip->quarantined;
+		pthread_mutex_unlock(&ip->lock);
+		if (quarantined) {
+			snprintf(err, err_size, "the plugin is quarantined (it crashed too often); not delivered");
+			return ES_FAIL;
+		}
 		snprintf(err, err_size, "no process of the plugin is running (restarting after a failure)");
 		return ES_RETRY;
 	}
@@ -431,7 +473,8 @@ es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, ui
 		kill(pid, SIGKILL);
 		pthread_mutex_unlock(&ip->lock);
 	}
-	reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	es_result result = ES_RETRY;
 	if (st == CHAN_RECV_TIMEOUT) {
 		atomic_fetch_add(&ip->deadline_kills, 1);
 		LOG_WARN(ip->name, "plugin process %d killed: handle() of event %s (attempt %u) overran its %u ms deadline",
@@ -444,13 +487,21 @@ es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, ui
 		LOG_WARN(ip->name, "plugin process %d %s while handling event %s (attempt %u)%s", (int)pid, how, event->id,
 		         attempt, stopping ? "" : "; restarting it");
 		snprintf(err, err_size, "the plugin's process %s", how);
+		/* A death the daemon did not cause is a crash: the poison rules
+		 * apply to the event, as for an in-process plugin that took the
+		 * daemon down (there they apply at the next start). */
+		uint32_t crashes = stopping ? 0 : record_crash(ip, event, attempt, status);
+		if (crashes >= ip->host.rules.max_crashes && crashes > 0) {
+			snprintf(err, err_size, "crashed the plugin %u times (the plugin's process %s)", crashes, how);
+			result = ES_FAIL;
+		}
 	} else {
 		LOG_ERROR(ip->name, "plugin process %d broke the channel protocol handling event %s; killed", (int)pid,
 		          event->id);
 		snprintf(err, err_size, "the plugin's process broke the channel protocol and was killed");
 	}
 	give_back(ip, s, true);
-	return ES_RETRY;
+	return result;
 }
 
 /* ---- supervision ---- */
@@ -530,7 +581,7 @@ static void *supervisor_main(void *arg)
 		child_slot *restart = NULL;
 		for (size_t i = 0; i < ip->slot_count && !restart; i++) {
 			child_slot *s = &ip->slots[i];
-			if (!s->borrowed && s->pid == 0 && now >= s->not_before_us)
+			if (!s->borrowed && s->pid == 0 && now >= s->not_before_us && !ip->quarantined)
 				restart = s;
 		}
 		if (restart) {

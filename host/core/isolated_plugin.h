@@ -34,6 +34,7 @@
 
 #include <event-system/plugin.h>
 
+#include "core/crash_ledger.h"
 #include "model/es_config.h"
 #include "model/es_event.h"
 
@@ -49,6 +50,14 @@ typedef struct isolated_host {
 	es_plugin_ctx *ctx;     /* the instance's; outlives the isolated_plugin */
 	uid_t service_uid;      /* plugin files are checked against it */
 	size_t max_event_size;  /* bounds what the children may send */
+	/* The crash rules (crash_ledger.h): a child that dies unasked during
+	 * handle() is recorded as a crash of that event; NULL: none.  The
+	 * strings and the pattern array are the instance's, outliving this. */
+	crash_ledger *crashes;
+	const char *file_id;
+	crash_rules rules;
+	const char *const *patterns;
+	size_t pattern_count;
 } isolated_host;
 
 /* Start policy->workers children of the plugin file `path` and wait until

@@ -241,7 +241,13 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		 * children's calls to the host are served through the same table
 		 * and context an in-process plugin gets. */
 		isolated_host host = {.api = services->api, .ctx = &inst->ctx, .service_uid = geteuid(),
-		                      .max_event_size = services->max_event_size};
+		                      .max_event_size = services->max_event_size, .crashes = services->crashes,
+		                      .file_id = inst->file_id,
+		                      .rules = {.max_crashes = inst->policy.max_crashes,
+		                                .quarantine_after = inst->policy.quarantine_after,
+		                                .quarantine_window_s = inst->policy.quarantine_window_s},
+		                      .patterns = (const char *const *)inst->patterns,
+		                      .pattern_count = inst->pattern_count};
 		inst->isolated = isolated_plugin_create(&host, plugin_image_path(image), inst->desc->name, inst->desc->version,
 		                                        inst->config, &inst->policy, err, err_size);
 		if (!inst->isolated)

@@ -53,7 +53,8 @@ wait_until "crash.now dead-lettered" 20 log_has "event poison-1 (crash.now) dead
 daemon_exited && fail "the daemon died with its isolated plugin"
 expect_log "plugin process [0-9]* killed by SIGSEGV while handling event poison-1 (attempt 1)"
 expect_log "plugin process [0-9]* killed by SIGSEGV while handling event poison-1 (attempt 3)"
-expect_log "dead-lettered after 3 attempts: the plugin's process killed by SIGSEGV"
+# the third crash reaches max_crashes (3 by default): the crash rules' reason
+expect_log "dead-lettered after 3 attempts: crashed the plugin 3 times (the plugin's process killed by SIGSEGV)"
 # every other event reached both plugins: the recorder at once, the
 # crashing plugin through its restarted process
 for i in 1 2 3 4 5; do
