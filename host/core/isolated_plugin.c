@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/isolation_channel.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -68,16 +69,6 @@ struct isolated_plugin {
 
 	_Atomic uint64_t restarts, deaths, memory_kills, deadline_kills;
 };
-
-static struct timespec abs_realtime_in_ms(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
-	ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
-	return ts;
-}
 
 /* "killed by SIGSEGV", "exited with status 3" */
 static void describe_status(int status, char *out, size_t out_size)
@@ -381,8 +372,7 @@ static child_slot *borrow(isolated_plugin *ip, int64_t deadline_us)
 		if (ip->stopping || ip->quarantined || clock_monotonic_us() >= deadline_us)
 			break;
 		int64_t left_ms = (deadline_us - clock_monotonic_us()) / 1000 + 1;
-		struct timespec until = abs_realtime_in_ms(left_ms < 100 ? left_ms : 100);
-		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+		clock_cond_wait_us(&ip->changed, &ip->lock, (left_ms < 100 ? left_ms : 100) * 1000);
 	}
 	pthread_mutex_unlock(&ip->lock);
 	return NULL;
@@ -607,8 +597,7 @@ static void *supervisor_main(void *arg)
 		pthread_mutex_lock(&ip->lock);
 		if (ip->stopping)
 			break;
-		struct timespec until = abs_realtime_in_ms(SUPERVISOR_TICK_MS);
-		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+		clock_cond_wait_us(&ip->changed, &ip->lock, (int64_t)SUPERVISOR_TICK_MS * 1000);
 	}
 	pthread_mutex_unlock(&ip->lock);
 	return NULL;
@@ -635,7 +624,7 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 	ip->slot_count = policy->workers ? policy->workers : 1;
 	ip->slots = calloc(ip->slot_count, sizeof *ip->slots);
 	pthread_mutex_init(&ip->lock, NULL);
-	pthread_cond_init(&ip->changed, NULL);
+	clock_cond_init(&ip->changed);
 	if (!ip->name || !ip->path || !ip->expect_name || !ip->expect_version || !ip->slots) {
 		snprintf(err, err_size, "out of memory");
 		isolated_plugin_free(ip);
@@ -737,8 +726,7 @@ uint32_t isolated_plugin_stop(isolated_plugin *ip, int64_t deadline_us)
 		}
 		if (held == 0 || clock_monotonic_us() >= deadline_us)
 			break;
-		struct timespec until = abs_realtime_in_ms(20);
-		pthread_cond_timedwait(&ip->changed, &ip->lock, &until);
+		clock_cond_wait_us(&ip->changed, &ip->lock, 20000);
 	}
 	/* Still held: a worker stuck past its deadline.  It is killed now;
 	 * that worker reaps it when its wait ends. */
