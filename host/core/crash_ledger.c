@@ -5,9 +5,12 @@
 
 #include "core/crash_ledger.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,10 @@
 #define HISTORY_MAX_LINES 2048
 #define MAX_QUARANTINED 64
 #define MAX_PATTERNS 32
+/* Crash files kept aside while the history cannot be written
+ * ("crash.kept.<time_us>", zero-padded so names sort by time). */
+#define KEPT_PREFIX "crash.kept."
+#define KEPT_MAX 64
 
 typedef struct release_mark {
 	char plugin[65];
@@ -44,6 +51,9 @@ struct crash_ledger {
 	char crash_path[4200];
 	bool writable;          /* the state directory can be used */
 	bool read_only;         /* --check-config: read, decide, write nothing */
+	/* Why the history (or the crash file) cannot be used, "" when it can:
+	 * logged at start, shown by /health (crash_ledger_problem()). */
+	char problem[700];
 	size_t history_lines;
 	database *db;
 	crash_record records[LEDGER_MAX]; /* a ring, oldest first from `first` */
@@ -97,6 +107,16 @@ static int64_t released_at(const crash_ledger *l, const char *plugin)
 	return 0;
 }
 
+/* Say why the history cannot be used (crash_ledger_problem()).  Under lock
+ * or before anyone else sees the ledger. */
+static void __attribute__((format(printf, 2, 3))) set_problem(crash_ledger *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(l->problem, sizeof l->problem, fmt, ap);
+	va_end(ap);
+}
+
 /* Append one line to the history and fsync it.  Under lock. */
 static int append_history(crash_ledger *l, const char *line)
 {
@@ -105,18 +125,25 @@ static int append_history(crash_ledger *l, const char *line)
 	if (!l->writable)
 		return -1;
 	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		LOG_ERROR("crash", "cannot write the crash history %s: %s", l->history_path, strerror(errno));
+	int rc = -1;
+	if (fd >= 0) {
+		size_t len = strlen(line);
+		ssize_t n = write(fd, line, len);
+		rc = n == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+		close(fd);
+	}
+	if (rc != 0) {
+		int err = errno;
+		LOG_ERROR("crash", "cannot write the crash history %s: %s", l->history_path, strerror(err));
+		if (!l->problem[0])
+			set_problem(l,
+			         "cannot write the crash history %s (%s): crashes are kept as " KEPT_PREFIX
+			         "* files in %s until it can be written",
+			         l->history_path, strerror(err), l->dir);
 		return -1;
 	}
-	size_t len = strlen(line);
-	ssize_t n = write(fd, line, len);
-	int rc = n == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
-	if (rc != 0)
-		LOG_ERROR("crash", "cannot write the crash history %s: %s", l->history_path, strerror(errno));
-	close(fd);
 	l->history_lines++;
-	return rc;
+	return 0;
 }
 
 /* Rewrite the history with what is remembered (bounded).  Under lock. */
@@ -149,9 +176,21 @@ static void compact_history(crash_ledger *l)
 
 static void read_history(crash_ledger *l)
 {
-	FILE *f = fopen(l->history_path, "re");
-	if (!f)
+	int fd = open(l->history_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return;
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		set_problem(l,
+		         "cannot read the crash history %s (%s): the crashes it holds are not counted, so quarantine and "
+		         "max_crashes do not see them",
+		         l->history_path, strerror(err));
+		LOG_ERROR("crash", "%s", l->problem);
 		return;
+	}
 	char line[2048];
 	size_t bad = 0;
 	while (fgets(line, sizeof line, f)) {
@@ -178,6 +217,13 @@ static void read_history(crash_ledger *l)
 			bad++;
 			break;
 		}
+	}
+	if (ferror(f)) {
+		set_problem(l,
+		         "cannot read the crash history %s (%s): the crashes it holds are not counted, so quarantine and "
+		         "max_crashes do not see them",
+		         l->history_path, strerror(errno));
+		LOG_ERROR("crash", "%s", l->problem);
 	}
 	fclose(f);
 	if (bad)
@@ -239,10 +285,100 @@ static void read_crash_file(crash_ledger *l)
 		return; /* the start that follows reads it again */
 	char line[1400];
 	crash_history_format_crash(&r, line, sizeof line);
-	if (append_history(l, line) == 0)
+	if (append_history(l, line) == 0) {
 		unlink(l->crash_path);
-	/* else kept: the next start tries again (a crash counted twice at
-	 * worst, never lost) */
+		return;
+	}
+	/* Not lost, and not reported again at the next start: set aside under
+	 * a name of its own (the next crash writes a new crash file), read by
+	 * every start (read_kept_crashes) until the history can be written. */
+	char kept[4300];
+	snprintf(kept, sizeof kept, "%s/" KEPT_PREFIX "%020" PRId64, l->dir, r.at_us);
+	if (rename(l->crash_path, kept) == 0)
+		LOG_WARN("crash", "the crash is kept as %s until the crash history can be written", kept);
+	else
+		LOG_ERROR("crash", "cannot keep the crash file as %s (%s): the next start reports it again", kept,
+		          strerror(errno));
+}
+
+static int is_kept(const struct dirent *d)
+{
+	return strncmp(d->d_name, KEPT_PREFIX, sizeof KEPT_PREFIX - 1) == 0;
+}
+
+/* Crashes set aside by earlier starts that could not write the history:
+ * remembered (not counted again), and moved into the history when it can
+ * be written now.  At most KEPT_MAX, the newest. */
+static void read_kept_crashes(crash_ledger *l)
+{
+	struct dirent **names = NULL;
+	int n = scandir(l->dir, &names, is_kept, alphasort);
+	if (n < 0)
+		return;
+	size_t moved = 0;
+	for (int i = 0; i < n; i++) {
+		char path[4400];
+		snprintf(path, sizeof path, "%s/%s", l->dir, names[i]->d_name);
+		free(names[i]);
+		if (i < n - KEPT_MAX) {
+			if (!l->read_only && unlink(path) == 0)
+				LOG_WARN("crash", "kept crash file %s removed: more than %d are kept", path, KEPT_MAX);
+			continue;
+		}
+		char buf[CRASH_FILE_MAX + 1];
+		size_t len = 0;
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			ssize_t got;
+			while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) > 0)
+				len += (size_t)got;
+			close(fd);
+		}
+		crash_record r;
+		char why[200];
+		if (fd < 0 || crash_file_parse(buf, len, &r, why, sizeof why) != 0) {
+			LOG_WARN("crash", "kept crash file %s is unreadable (%s): ignored", path,
+			         fd < 0 ? strerror(errno) : why);
+			continue;
+		}
+		remember_crash(l, &r);
+		if (l->read_only || l->problem[0])
+			continue;
+		char line[1400];
+		crash_history_format_crash(&r, line, sizeof line);
+		if (append_history(l, line) == 0 && unlink(path) == 0)
+			moved++;
+	}
+	free(names);
+	if (moved)
+		LOG_INFO("crash", "%zu kept crash file%s moved into the crash history %s", moved, moved == 1 ? "" : "s",
+		         l->history_path);
+}
+
+/* Whether a start can append to the history and the signal handler can
+ * rewrite the crash file: otherwise say so now, not at the first crash. */
+static void check_writable(crash_ledger *l)
+{
+	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		close(fd);
+	} else { /* over an unreadable history: this one is what the operator sees happen */
+		set_problem(l,
+		         "cannot write the crash history %s (%s): crashes are kept as " KEPT_PREFIX
+		         "* files in %s until it can be written",
+		         l->history_path, strerror(errno), l->dir);
+		LOG_ERROR("crash", "%s", l->problem);
+	}
+	fd = open(l->crash_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno != ENOENT) {
+		set_problem(l,
+		         "cannot write the crash file %s (%s): a plugin that crashes the daemon is not remembered, so "
+		         "quarantine is off",
+		         l->crash_path, strerror(errno));
+		LOG_ERROR("crash", "%s", l->problem);
+	}
 }
 
 static crash_ledger *open_ledger(const char *state_dir, bool read_only)
@@ -269,6 +405,9 @@ static crash_ledger *open_ledger(const char *state_dir, bool read_only)
 	}
 	l->writable = true;
 	read_history(l);
+	if (!read_only)
+		check_writable(l);
+	read_kept_crashes(l);
 	read_crash_file(l);
 	if (!read_only && l->history_lines > HISTORY_MAX_LINES)
 		compact_history(l);
@@ -523,6 +662,18 @@ void crash_ledger_note_event(crash_ledger *l, const char *event_id, const char *
 			         event_id, event_name, (unsigned long long)n, n == 1 ? "" : "s");
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+bool crash_ledger_problem(crash_ledger *l, char *why, size_t why_size)
+{
+	if (!l)
+		return false;
+	pthread_mutex_lock(&l->lock);
+	bool has = l->problem[0] != '\0';
+	if (has)
+		snprintf(why, why_size, "%s", l->problem);
+	pthread_mutex_unlock(&l->lock);
+	return has;
 }
 
 void crash_ledger_stats_get(crash_ledger *l, crash_ledger_stats *out)

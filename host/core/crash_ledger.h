@@ -73,7 +73,9 @@ typedef struct crash_ledger_stats {
 /* Open the ledger on `state_dir` (NULL or "": memory only).  Reads the
  * history, then the crash file a dying run left: logs it, appends it to the
  * history and removes it (a corrupt one is logged and moved aside to
- * crash.corrupt).  A directory that cannot be used is logged and the ledger
+ * crash.corrupt).  When the history cannot be written, the crash file is
+ * kept as crash.kept.<time> (read by every start, not counted again) until
+ * it can be; crash_ledger_problem() says so.  A directory that cannot be used is logged and the ledger
  * works from memory.  NULL only when out of memory. */
 crash_ledger *crash_ledger_open(const char *state_dir);
 /* The same for --check-config: reads the history and the crash file and
@@ -115,6 +117,11 @@ size_t crash_ledger_list(crash_ledger *ledger, quarantine_info *out, size_t cap)
  * plugin it would have gone to (logged at the first, then every 1000th).
  * Cheap when nothing is quarantined. */
 void crash_ledger_note_event(crash_ledger *ledger, const char *event_id, const char *event_name);
+
+/* Whether the crash history or the crash file cannot be used (unreadable,
+ * unwritable): true and *why says which, why, and what is lost.  A start
+ * logs it; /health shows it. */
+bool crash_ledger_problem(crash_ledger *ledger, char *why, size_t why_size);
 
 void crash_ledger_stats_get(crash_ledger *ledger, crash_ledger_stats *out);
 

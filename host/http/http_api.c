@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/crash_ledger.h"
 #include "http/connection_guard.h"
 #include "db/database.h"
 #include "model/es_event.h"
@@ -405,6 +406,10 @@ static void handle_health(api_request *r)
 	 * operator releases it (docs/operations.md). */
 	char quarantine[1024];
 	bool quarantined = api_quarantine_reason(d, may_see_details(r), quarantine, sizeof quarantine) > 0;
+	/* A crash history that cannot be used makes quarantine blind. */
+	char crash_history[800];
+	bool history_broken = crash_ledger_problem(d->crashes, crash_history, sizeof crash_history);
+	quarantined = quarantined || history_broken;
 	const char *status = stopping      ? "stopping"
 	                     : unavailable ? "unavailable"
 	                     : problem || db_failing || quarantined ? "degraded"
@@ -419,8 +424,12 @@ static void handle_health(api_request *r)
 	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
 	if (problem || db_failing || quarantined) {
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
-		if (quarantined)
+		if (quarantine[0])
 			cJSON_AddStringToObject(reasons, "quarantine", quarantine);
+		if (history_broken)
+			cJSON_AddStringToObject(reasons, "crash_history",
+			                        may_see_details(r) ? crash_history
+			                                           : "the crash history cannot be used: quarantine is blind");
 		if (problem) {
 			char why[300];
 			snprintf(why, sizeof why, "plugin '%s': %s (%s)", culprit, problem, detail);
