@@ -292,8 +292,8 @@ static void call_shutdown(plugin_instance *inst, int64_t deadline_us)
 		return;
 	}
 	int64_t left = deadline_us - clock_monotonic_us();
-	struct timespec until = clock_monotonic_in(left); /* every deadline is monotonic */
-	if (pthread_clockjoin_np(inst->shutdown_thread, NULL, CLOCK_MONOTONIC, &until) == 0)
+	struct timespec until = clock_realtime_in(left); /* see clock_realtime_in() */
+	if (pthread_timedjoin_np(inst->shutdown_thread, NULL, &until) == 0)
 		return;
 	inst->shutdown_overran = true;
 	LOG_ERROR(inst->desc->name, "shutdown() did not return before the shutdown deadline; "

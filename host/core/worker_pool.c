@@ -701,8 +701,8 @@ static void join_until(worker_pool *p, worker *w, int64_t deadline_us)
 	if (!mine)
 		return;
 	int64_t left = deadline_us - clock_monotonic_us();
-	struct timespec until = clock_monotonic_in(left);
-	bool joined = pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &until) == 0;
+	struct timespec until = clock_realtime_in(left); /* see clock_realtime_in() */
+	bool joined = pthread_timedjoin_np(w->thread, NULL, &until) == 0;
 	pthread_mutex_lock(&p->lock);
 	w->joining = false;
 	if (joined) {

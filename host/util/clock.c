@@ -35,6 +35,18 @@ struct timespec clock_monotonic_in(int64_t us)
 	return ts;
 }
 
+struct timespec clock_realtime_in(int64_t us)
+{
+	if (us < 0)
+		us = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ns = ts.tv_nsec + (us % 1000000) * 1000;
+	ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
 int clock_cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us)
 {
 	struct timespec until = clock_monotonic_in(wait_us);
