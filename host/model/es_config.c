@@ -11,6 +11,7 @@
 #include "util/dsn.h"
 #include "util/file_trust.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,26 +74,26 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		}
 		secret = strdup(v);
 	} else {
-		FILE *f = fopen(n->scalar, "r");
-		char buf[512];
-		if (!f) {
-			config_error_add(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
-			return NULL;
-		}
 		/* Whoever may write the token file may replace the token. */
 		struct stat st;
 		char why[600] = "";
-		if (fstat(fileno(f), &st) != 0)
-			snprintf(why, sizeof why, "cannot read %s: %s", n->scalar, strerror(errno));
-		else
+		int fd = file_open_regular(n->scalar, "token file", &st, why, sizeof why);
+		if (fd >= 0)
 			file_trusted(&st, geteuid(), "token file", n->scalar, why, sizeof why);
 		if (why[0]) {
 			config_error_add(errs, n->line, n->column, "%s: %s", where, why);
-			fclose(f);
+			if (fd >= 0)
+				close(fd);
 			return NULL;
 		}
-		size_t len = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
+		char buf[512];
+		ssize_t got = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (got < 0) {
+			config_error_add(errs, n->line, n->column, "%s: cannot read %s: %s", where, n->scalar, strerror(errno));
+			return NULL;
+		}
+		size_t len = (size_t)got;
 		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 			len--;
 		buf[len] = '\0';
@@ -104,6 +105,28 @@ static char *read_secret(const ynode *t, const char *where, const char *(*env)(c
 		return NULL;
 	}
 	return secret;
+}
+
+/* Token names appear in the access and audit logs: [A-Za-z0-9._@-]{1,64}. */
+static bool valid_token_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._@-", *s))
+			return false;
+	return true;
+}
+
+/* A secret is sent in a header: visible ASCII, no spaces (which a client
+ * could not present, and a header parser would trim). */
+static bool valid_token_secret(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return false;
+	return true;
 }
 
 /* The grammar of plugin names: [a-z0-9_-]{1,64}. */
@@ -496,11 +519,31 @@ static void read_tokens(const ynode *list, const char *where, void *base, config
 		config_table_read(token_keys, t, path, &tok, ctx);
 		if (!tok.name)
 			config_error_add(errs, t->line, t->column, "%s has no name (used in logs instead of the token)", path);
+		else if (!valid_token_name(tok.name))
+			config_error_add(errs, t->line, t->column,
+			                 "%s: name must be 1-64 letters, digits, '.', '_', '-' or '@' (it is logged)", path);
 		tok.secret = read_secret(t, path, ctx->env, errs);
+		if (tok.secret && !valid_token_secret(tok.secret)) {
+			config_error_add(errs, t->line, t->column,
+			                 "%s: the token may hold only visible ASCII characters (no spaces or control bytes)",
+			                 path);
+			free(tok.secret);
+			tok.secret = NULL;
+		}
 		if (!tok.name || !tok.secret) {
 			free(tok.name);
 			free(tok.secret);
 			continue;
+		}
+		/* A secret is one identity: two entries with one secret would give
+		 * a trigger token the admin role, or log one caller under two names. */
+		for (size_t j = 0; j < c->token_count; j++) {
+			if (strcmp(c->tokens[j].name, tok.name) == 0)
+				config_error_add(errs, t->line, t->column, "%s: the name '%s' is used by another token", path,
+				                 tok.name);
+			if (strcmp(c->tokens[j].secret, tok.secret) == 0)
+				config_error_add(errs, t->line, t->column, "%s: the same secret as token '%s'", path,
+				                 c->tokens[j].name);
 		}
 		c->tokens[c->token_count++] = tok;
 	}
@@ -545,6 +588,26 @@ static void check_exposure(const es_config *c, config_errors *errs)
 	          "server.host %s is not a loopback address and auth.tokens is empty: add tokens, "
 	          "or set server.allow_unauthenticated: true to serve it without authentication",
 	          c->server_host);
+}
+
+static bool wildcard_host(const char *host)
+{
+	return !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+}
+
+/* The API and the metrics endpoint on one address and port: a start fails
+ * to listen for the second; say it here, where --check-config sees it. */
+static void check_ports(const es_config *c, config_errors *errs)
+{
+	if (!c->metrics_enabled || c->metrics_port != c->server_port)
+		return;
+	if (strcmp(c->metrics_host, c->server_host) != 0 && !wildcard_host(c->metrics_host) &&
+	    !wildcard_host(c->server_host))
+		return;
+	const ynode *port = ynode_path(c->tree, "metrics.port");
+	config_error_add(errs, port ? port->line : 0, port ? port->column : 0,
+	                 "metrics.port %u is server.port too, on the same address: give metrics another port",
+	                 c->metrics_port);
 }
 
 int es_config_check_reload_auth(const es_config *running, const es_config *next, const char *served_host,
@@ -639,6 +702,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	}
 	apply_environment(c, env, errs);
 	check_exposure(c, errs);
+	check_ports(c, errs);
 
 	resolve_policy(&c->plugin_defaults, c);
 	for (size_t i = 0; i < c->plugin_count; i++)
@@ -675,11 +739,21 @@ es_config *es_config_load(const char *path, const char *(*env)(const char *), co
 	/* Whoever may write the config may name plugins and tokens: the same
 	 * rule as for plugin files.  (A missing file is reported by the parser.) */
 	struct stat st;
-	if (stat(path, &st) == 0 && !file_trusted(&st, geteuid(), "config file", path, err, sizeof err)) {
+	int fd = file_open_regular(path, "config file", &st, err, sizeof err);
+	if (fd < 0 || !file_trusted(&st, geteuid(), "config file", path, err, sizeof err)) {
+		if (fd >= 0)
+			close(fd);
 		config_error_add(errs, 0, 0, "%s", err);
 		return NULL;
 	}
-	ynode *tree = yaml_tree_parse_file(path, err, sizeof err);
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		config_error_add(errs, 0, 0, "cannot read config file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	ynode *tree = yaml_tree_parse_stream(f, err, sizeof err);
+	fclose(f);
 	return build_parsed(tree, err, path, env, errs);
 }
 

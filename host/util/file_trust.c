@@ -5,7 +5,11 @@
 
 #include "util/file_trust.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 bool file_trusted(const struct stat *st, uid_t service_uid, const char *what, const char *path, char *err,
                   size_t err_size)
@@ -21,4 +25,31 @@ bool file_trusted(const struct stat *st, uid_t service_uid, const char *what, co
 		return false;
 	}
 	return true;
+}
+
+int file_open_regular(const char *path, const char *what, struct stat *st, char *err, size_t err_size)
+{
+	/* O_NONBLOCK: opening a FIFO for reading waits for a writer without it. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, err_size, "cannot open %s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) != 0) {
+		snprintf(err, err_size, "cannot read %s %s: %s", what, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, err_size, "%s %s is not a regular file", what, path);
+		close(fd);
+		return -1;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+		snprintf(err, err_size, "cannot read %s %s: %s", what, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -19,4 +19,12 @@
 bool file_trusted(const struct stat *st, uid_t service_uid, const char *what, const char *path, char *err,
                   size_t err_size);
 
+/* Open `path` for reading only if it is a regular file: a FIFO, a device
+ * or a directory put where a config, token or state file is expected would
+ * otherwise block the open or the read forever.  Returns the descriptor
+ * (close-on-exec, blocking again) with its stat in *st, or -1 with why in
+ * err ("cannot open ...", "... is not a regular file"), where `what` names
+ * the file ("token file"). */
+int file_open_regular(const char *path, const char *what, struct stat *st, char *err, size_t err_size);
+
 #endif

@@ -6,7 +6,6 @@
 
 #include "util/yaml_tree.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +77,11 @@ out_fail:
 	return NULL;
 }
 
-/* Convert libyaml node `id` of `doc`; depth guards against absurd nesting. */
-static ynode *convert(yaml_document_t *doc, int id, int depth, char *err, size_t err_size)
+/* Convert libyaml node `id` of `doc`; depth guards against absurd nesting,
+ * `*budget` against aliases that multiply: libyaml hands us each alias as
+ * its anchor's node, and copying those is what a few hundred bytes of
+ * nested aliases turn into billions of nodes ("billion laughs"). */
+static ynode *convert(yaml_document_t *doc, int id, int depth, size_t *budget, char *err, size_t err_size)
 {
 	yaml_node_t *yn = yaml_document_get_node(doc, id);
 	if (!yn) {
@@ -91,6 +93,12 @@ static ynode *convert(yaml_document_t *doc, int id, int depth, char *err, size_t
 		         yn->start_mark.column + 1);
 		return NULL;
 	}
+	if (*budget == 0) {
+		snprintf(err, err_size, "%zu:%zu: more than %u values (aliases count once per use)",
+		         yn->start_mark.line + 1, yn->start_mark.column + 1, YAML_TREE_MAX_NODES);
+		return NULL;
+	}
+	(*budget)--;
 	ynode *n = NULL;
 	switch (yn->type) {
 	case YAML_SCALAR_NODE:
@@ -112,7 +120,7 @@ static ynode *convert(yaml_document_t *doc, int id, int depth, char *err, size_t
 		if (!n->items)
 			goto out_nomem;
 		for (size_t i = 0; i < count; i++) {
-			n->items[i] = convert(doc, yn->data.sequence.items.start[i], depth + 1, err, err_size);
+			n->items[i] = convert(doc, yn->data.sequence.items.start[i], depth + 1, budget, err, err_size);
 			if (!n->items[i])
 				goto out_fail;
 			n->count++;
@@ -153,7 +161,7 @@ static ynode *convert(yaml_document_t *doc, int id, int depth, char *err, size_t
 				goto out_nomem;
 			n->key_lines[i] = (unsigned)key->start_mark.line + 1;
 			n->key_columns[i] = (unsigned)key->start_mark.column + 1;
-			n->items[i] = convert(doc, pair->value, depth + 1, err, err_size);
+			n->items[i] = convert(doc, pair->value, depth + 1, budget, err, err_size);
 			if (!n->items[i]) {
 				free(n->keys[i]);
 				n->keys[i] = NULL;
@@ -192,25 +200,20 @@ static ynode *parse_with(yaml_parser_t *parser, char *err, size_t err_size)
 		if (!root)
 			snprintf(err, err_size, "1:1: out of memory");
 	} else {
-		root = convert(&doc, 1, 0, err, err_size);
+		size_t budget = YAML_TREE_MAX_NODES;
+		root = convert(&doc, 1, 0, &budget, err, err_size);
 	}
 	yaml_document_delete(&doc);
 	return root;
 }
 
-ynode *yaml_tree_parse_file(const char *path, char *err, size_t err_size)
+ynode *yaml_tree_parse_stream(FILE *f, char *err, size_t err_size)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, err_size, "0:0: cannot open: %s", strerror(errno));
-		return NULL;
-	}
 	yaml_parser_t parser;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_file(&parser, f);
 	ynode *root = parse_with(&parser, err, err_size);
 	yaml_parser_delete(&parser);
-	fclose(f);
 	return root;
 }
 

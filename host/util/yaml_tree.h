@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum ynode_kind {
 	YNODE_SCALAR,
@@ -35,7 +36,12 @@ struct ynode {
 
 /* Parse; on failure returns NULL and writes "line:column: message" to err.
  * An empty document gives an empty map.  Duplicate keys are errors. */
-ynode *yaml_tree_parse_file(const char *path, char *err, size_t err_size);
+/* A config is a few hundred values; a tree of more (aliases expanded) is
+ * refused rather than built. */
+#define YAML_TREE_MAX_NODES 100000u
+
+/* Parse the stream `f` (the caller opens and closes it). */
+ynode *yaml_tree_parse_stream(FILE *f, char *err, size_t err_size);
 ynode *yaml_tree_parse_string(const char *text, size_t len, char *err, size_t err_size);
 void ynode_free(ynode *node);
 /* A deep copy owned by the caller; NULL when out of memory. */

@@ -110,7 +110,8 @@ pass "a broken config is reported (file:line:column) and leaves everything as it
 # ---- live settings: log level, routes; restart-only keys are named ----
 cp "$TMP/good.yaml" "$CONFIG"
 sed -i 's/level: info/level: debug/; s/recorder: {config/recorder: {subscribe: ["only.this"], config/' "$CONFIG"
-sed -i "s/port: $PORT/port: $((PORT + 1))/" "$CONFIG"
+# (PORT + 1 is the metrics port: the same port for both is refused)
+sed -i "s/port: $PORT/port: $((PORT + 2))/" "$CONFIG"
 admin POST /api/admin/reload
 [ "$STATUS" = 200 ] || fail "reload: $STATUS $BODY"
 echo "$BODY" | jq -e '(.last.changes|contains("plugins replaced: recorder")) and (.last.changes|contains("logging.level"))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -455,6 +456,134 @@ static void non_loopback_address_needs_tokens_or_an_explicit_opt_out(void **stat
 	es_config_unref(c);
 }
 
+/* Run `check` in a child that must finish within `seconds`: what used to
+ * hang or take minutes fails the test instead of the suite. */
+static void finishes_within(unsigned seconds, void (*check)(void))
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(seconds);
+		check();
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the check did not finish within %u s (status 0x%x)", seconds, (unsigned)status);
+}
+
+static void expect_refused_in_child(const char *text, const char *needle)
+{
+	config_errors errs;
+	es_config *c = load(text, &errs);
+	if (c || errs.count == 0 || !strstr(errs.items[0].message, needle)) {
+		fprintf(stderr, "expected an error with '%s', got %s\n", needle, errs.count ? errs.items[0].message : "none");
+		_exit(1);
+	}
+}
+
+/* Nine levels of ten aliases each are 10^9 values from 300 bytes. */
+static void refuse_alias_bomb(void)
+{
+	expect_refused_in_child("a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+	                        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	                        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+	                        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+	                        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+	                        "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	                        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+	                        "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+	                        "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+	                        "more than 100000 values");
+}
+
+static void aliases_that_multiply_are_refused_at_once(void **state)
+{
+	finishes_within(5, refuse_alias_bomb);
+	/* an ordinary alias still works */
+	config_errors errs;
+	es_config *c = load("plugins:\n  defaults: {timeout_ms: &t 700, backoff_max_ms: *t}\n", &errs);
+	assert_non_null(c);
+	assert_int_equal(c->plugin_defaults.timeout_ms, 700);
+	assert_int_equal(c->plugin_defaults.backoff_max_ms, 700);
+	es_config_unref(c);
+}
+
+static char fifo_path[64];
+
+static void refuse_fifo_config(void)
+{
+	config_errors errs;
+	if (es_config_load(fifo_path, fake_env, &errs) || !strstr(errs.items[0].message, "is not a regular file"))
+		_exit(1);
+}
+
+static void refuse_fifo_token_file(void)
+{
+	char text[256];
+	snprintf(text, sizeof text, "auth:\n  tokens:\n    - {name: piped, token_file: %s}\n", fifo_path);
+	expect_refused_in_child(text, "token file");
+	config_errors errs;
+	load(text, &errs);
+	if (!strstr(errs.items[0].message, "is not a regular file"))
+		_exit(1);
+}
+
+/* A FIFO (or device, or directory) where a file is expected would block
+ * the open or the read forever: a start that never says why. */
+static void a_fifo_for_the_config_or_a_token_file_is_refused_without_waiting(void **state)
+{
+	snprintf(fifo_path, sizeof fifo_path, "/tmp/es-fifo-%ld", (long)getpid());
+	unlink(fifo_path);
+	assert_int_equal(mkfifo(fifo_path, 0600), 0);
+	finishes_within(5, refuse_fifo_config);
+	finishes_within(5, refuse_fifo_token_file);
+	unlink(fifo_path);
+}
+
+/* One secret is one caller: a second entry with it would give a trigger
+ * token the admin role; one name for two secrets would blur the audit log. */
+static void tokens_with_one_secret_or_one_name_are_refused(void **state)
+{
+	expect_one_error("auth:\n  tokens:\n"
+	                 "    - {name: t1, role: trigger, token: aaaaaaaaaaaaaaaaaaaa}\n"
+	                 "    - {name: adm, role: admin, token: aaaaaaaaaaaaaaaaaaaa}\n",
+	                 4, 7, "the same secret as token 't1'");
+	expect_one_error("auth:\n  tokens:\n"
+	                 "    - {name: ops, token: aaaaaaaaaaaaaaaaaaaa}\n"
+	                 "    - {name: ops, token: bbbbbbbbbbbbbbbbbbbb}\n",
+	                 4, 7, "the name 'ops' is used by another token");
+}
+
+/* Names are logged; secrets are sent in a header. */
+static void token_names_and_secrets_are_printable(void **state)
+{
+	expect_one_error("auth:\n  tokens:\n    - {name: \"a\\nb\", token: aaaaaaaaaaaaaaaaaaaa}\n", 3, 7,
+	                 "name must be 1-64 letters");
+	expect_one_error("auth:\n  tokens:\n    - {name: a, token: '                    '}\n", 3, 7,
+	                 "only visible ASCII characters");
+	expect_one_error("auth:\n  tokens:\n    - {name: a, token: \"aaaaaaaaaa\\taaaaaaaaaa\"}\n", 3, 7,
+	                 "only visible ASCII characters");
+}
+
+/* Both endpoints on one port: the start would fail to listen; the check
+ * says so first. */
+static void metrics_on_the_api_port_is_refused(void **state)
+{
+	expect_one_error("server: {port: 8080}\nmetrics: {port: 8080}\n", 2, 17,
+	                 "metrics.port 8080 is server.port too");
+	expect_one_error("server: {host: 127.0.0.1, port: 8080}\nmetrics: {host: 0.0.0.0, port: 8080}\n", 2, 32,
+	                 "metrics.port 8080 is server.port too");
+	config_errors errs;
+	es_config *c = load("server: {port: 8080}\nmetrics: {enabled: false, port: 8080}\n", &errs);
+	assert_non_null(c);
+	es_config_unref(c);
+	c = load("server: {host: 127.0.0.1, port: 8080}\nmetrics: {host: 127.0.0.2, port: 8080}\n", &errs);
+	assert_non_null(c);
+	es_config_unref(c);
+}
+
 static void shipped_default_config_is_valid(void **state)
 {
 	char path[4096];
@@ -494,6 +623,11 @@ int main(void)
 		cmocka_unit_test_setup(token_file_writable_by_others_is_refused, reset_env),
 		cmocka_unit_test_setup(bad_tokens_are_errors_that_never_show_the_secret, reset_env),
 		cmocka_unit_test_setup(non_loopback_address_needs_tokens_or_an_explicit_opt_out, reset_env),
+		cmocka_unit_test_setup(aliases_that_multiply_are_refused_at_once, reset_env),
+		cmocka_unit_test_setup(a_fifo_for_the_config_or_a_token_file_is_refused_without_waiting, reset_env),
+		cmocka_unit_test_setup(tokens_with_one_secret_or_one_name_are_refused, reset_env),
+		cmocka_unit_test_setup(token_names_and_secrets_are_printable, reset_env),
+		cmocka_unit_test_setup(metrics_on_the_api_port_is_refused, reset_env),
 		cmocka_unit_test_setup(shipped_default_config_is_valid, reset_env),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
