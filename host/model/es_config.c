@@ -538,12 +538,15 @@ static void read_tokens(const ynode *list, const char *where, void *base, config
 		/* A secret is one identity: two entries with one secret would give
 		 * a trigger token the admin role, or log one caller under two names. */
 		for (size_t j = 0; j < c->token_count; j++) {
-			if (strcmp(c->tokens[j].name, tok.name) == 0)
+			const api_token *earlier = &c->tokens[j]; /* stored: name and secret set */
+			if (!earlier->name || !earlier->secret)
+				continue;
+			if (strcmp(earlier->name, tok.name) == 0)
 				config_error_add(errs, t->line, t->column, "%s: the name '%s' is used by another token", path,
 				                 tok.name);
-			if (strcmp(c->tokens[j].secret, tok.secret) == 0)
+			if (strcmp(earlier->secret, tok.secret) == 0)
 				config_error_add(errs, t->line, t->column, "%s: the same secret as token '%s'", path,
-				                 c->tokens[j].name);
+				                 earlier->name);
 		}
 		c->tokens[c->token_count++] = tok;
 	}
