@@ -185,7 +185,7 @@ int crash_file_parse(const char *text, size_t len, crash_record *r, char *why, s
 			ok = parse_u64(value, &r->seq);
 			seen |= F_SEQ;
 		} else if (strcmp(line, "attempt") == 0) {
-			ok = parse_u64(value, &v) && v >= 1 && v <= UINT32_MAX;
+			ok = parse_u64(value, &v) && v <= UINT32_MAX; /* 0: outside handle(), checked below */
 			r->attempt = (uint32_t)v;
 			seen |= F_ATTEMPT;
 		} else if (strcmp(line, "time_us") == 0) {
@@ -209,6 +209,10 @@ int crash_file_parse(const char *text, size_t len, crash_record *r, char *why, s
 	}
 	if (seen != (F_SIGNAL | F_PLUGIN | F_FILE | F_EVENT | F_SEQ | F_ATTEMPT | F_TIME)) {
 		snprintf(why, why_size, "fields missing");
+		return -1;
+	}
+	if (r->attempt == 0 && r->event_id[0]) { /* attempt 0 is a crash outside handle(), with no event */
+		snprintf(why, why_size, "attempt 0 with an event");
 		return -1;
 	}
 	return 0;

@@ -240,8 +240,12 @@ static void describe(const crash_record *r, char *out, size_t size)
 		gmtime_r(&secs, &tm);
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	snprintf(out, size, "%s in plugin '%s' handling event %s (attempt %u) at %s", r->signal, r->plugin,
-	         r->event_id[0] ? r->event_id : "(unknown)", r->attempt, when);
+	if (r->attempt == 0 && !r->event_id[0]) /* crash_report_enter_call() */
+		snprintf(out, size, "%s in plugin '%s' outside handle() (init(), reopen() or shutdown()) at %s",
+		         r->signal, r->plugin, when);
+	else
+		snprintf(out, size, "%s in plugin '%s' handling event %s (attempt %u) at %s", r->signal, r->plugin,
+		         r->event_id[0] ? r->event_id : "(unknown)", r->attempt, when);
 }
 
 /* The crash file the last run left, if any. */

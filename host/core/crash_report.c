@@ -36,6 +36,7 @@ static atomic_int recording = 0;   /* 0 free, 1 being written, 2 written */
  * first touched, so reading them in a signal handler is safe. */
 static _Thread_local const crash_site *current_site __attribute__((tls_model("initial-exec")));
 static _Thread_local const char *current_event __attribute__((tls_model("initial-exec")));
+static _Thread_local const char *current_call __attribute__((tls_model("initial-exec")));
 static _Thread_local uint64_t current_seq __attribute__((tls_model("initial-exec")));
 static _Thread_local uint32_t current_attempt __attribute__((tls_model("initial-exec")));
 static _Thread_local void *alt_stack __attribute__((tls_model("initial-exec")));
@@ -47,8 +48,19 @@ static _Thread_local stack_t alt_previous __attribute__((tls_model("initial-exec
 void crash_report_enter(const crash_site *site, const char *event_id, uint64_t seq, uint32_t attempt)
 {
 	current_event = event_id;
+	current_call = NULL;
 	current_seq = seq;
 	current_attempt = attempt;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	current_site = site;
+}
+
+void crash_report_enter_call(const crash_site *site, const char *call)
+{
+	current_event = NULL;
+	current_call = call;
+	current_seq = 0;
+	current_attempt = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	current_site = site;
 }
@@ -174,11 +186,17 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *uctx)
 		n = put(line, n, sizeof line, crash_signal_name(sig));
 		n = put(line, n, sizeof line, " in plugin '");
 		n = put(line, n, sizeof line, site->plugin);
-		n = put(line, n, sizeof line, "' handling event ");
-		n = put(line, n, sizeof line, current_event ? current_event : "(unknown)");
-		n = put(line, n, sizeof line, " (attempt ");
-		n = put_uint(line, n, sizeof line, current_attempt);
-		n = put(line, n, sizeof line, "): the daemon stops; backtrace:\n");
+		if (current_call) {
+			n = put(line, n, sizeof line, "' in ");
+			n = put(line, n, sizeof line, current_call);
+		} else {
+			n = put(line, n, sizeof line, "' handling event ");
+			n = put(line, n, sizeof line, current_event ? current_event : "(unknown)");
+			n = put(line, n, sizeof line, " (attempt ");
+			n = put_uint(line, n, sizeof line, current_attempt);
+			n = put(line, n, sizeof line, ")");
+		}
+		n = put(line, n, sizeof line, ": the daemon stops; backtrace:\n");
 		write_all(STDERR_FILENO, line, n);
 		void *frames[64];
 		int depth = backtrace(frames, 64);

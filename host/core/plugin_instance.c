@@ -254,7 +254,10 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 			goto out_fail;
 		return inst;
 	}
+	LOG_INFO("host", "loading plugin %s", inst->desc->name); /* the last line before a crash in init() */
+	crash_report_enter_call(&inst->crash_site, "init()");
 	es_status st = inst->desc->init(&inst->ctx, services->api, &inst->state);
+	crash_report_leave();
 	if (st != ES_STATUS_OK) {
 		snprintf(err, err_size, "init() failed with status %d (see the plugin's log lines above)", (int)st);
 		goto out_fail;
@@ -267,10 +270,25 @@ out_fail:
 	return NULL;
 }
 
+/* reopen() and shutdown() name the plugin if they crash the daemon. */
+static void call_reopen(plugin_instance *inst)
+{
+	crash_report_enter_call(&inst->crash_site, "reopen()");
+	inst->desc->reopen(inst->state);
+	crash_report_leave();
+}
+
+static void call_shutdown_now(plugin_instance *inst)
+{
+	crash_report_enter_call(&inst->crash_site, "shutdown()");
+	inst->desc->shutdown(inst->state);
+	crash_report_leave();
+}
+
 static void *shutdown_main(void *arg)
 {
 	plugin_instance *inst = arg;
-	inst->desc->shutdown(inst->state);
+	call_shutdown_now(inst);
 	atomic_store(&inst->shutdown_returned, true);
 	return NULL;
 }
@@ -288,7 +306,7 @@ static void call_shutdown(plugin_instance *inst, int64_t deadline_us)
 	if (rc != 0) {
 		LOG_WARN(inst->desc->name, "cannot start a thread for shutdown() (%s): calling it without a deadline",
 		         strerror(rc));
-		inst->desc->shutdown(inst->state);
+		call_shutdown_now(inst);
 		return;
 	}
 	int64_t left = deadline_us - clock_monotonic_us();
@@ -358,7 +376,7 @@ void plugin_instance_reopen(plugin_instance *inst)
 	if (!inst->initialised || !inst->desc->reopen)
 		return;
 	if (!inst->started) {
-		inst->desc->reopen(inst->state);
+		call_reopen(inst);
 		return;
 	}
 	/* A running handler ends within the deadline or is abandoned (stuck):
@@ -366,7 +384,7 @@ void plugin_instance_reopen(plugin_instance *inst)
 	int64_t deadline = clock_monotonic_us() + (int64_t)inst->policy.timeout_ms * 1000 + 100000;
 	uint32_t inside = worker_pool_pause(inst->pool, deadline);
 	if (inside == 0)
-		inst->desc->reopen(inst->state);
+		call_reopen(inst);
 	else
 		LOG_WARN(inst->desc->name, "reopen() skipped: %u handler%s still running past the %u ms deadline", inside,
 		         inside == 1 ? "" : "s", inst->policy.timeout_ms);
@@ -406,7 +424,7 @@ void plugin_instance_unref(plugin_instance *inst)
 	if (!inst || !refcount_put(&inst->refs))
 		return;
 	if (inst->initialised && !inst->started && inst->desc->shutdown)
-		inst->desc->shutdown(inst->state); /* created but never started (check-config, failed start) */
+		call_shutdown_now(inst); /* created but never started (check-config, failed start) */
 	if (inst->isolated && !inst->stopped)
 		isolated_plugin_stop(inst->isolated, clock_monotonic_us()); /* created, never run */
 	if (inst->shutdown_overran) {

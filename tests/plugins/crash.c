@@ -1,7 +1,8 @@
 /* Test plugin: writes through an invalid pointer (a real SIGSEGV, not one a
  * sanitizer's null check stops first) when it handles an event named
  * crash.*; crash.overflow instead recurses until its stack overflows.
- * Other events are handled normally. */
+ * Other events are handled normally.  With config crash_in_init: true
+ * init() faults instead. */
 #include "test_plugin.h"
 
 /* Each frame keeps a page of its own alive, so the guard page comes soon.
@@ -29,6 +30,15 @@ static es_result crash_handle(void *state, const es_event *event, char *err, siz
 	tp_record(st, event, "ok");
 	return ES_OK;
 }
+static es_status crash_init(es_plugin_ctx *ctx, const es_host_api *host, void **state)
+{
+	int in_init = 0;
+	if (host->config_bool(ctx, "crash_in_init", &in_init) == ES_STATUS_OK && in_init) {
+		volatile uintptr_t nowhere = 16;
+		*(volatile int *)nowhere = 1;
+	}
+	return tp_init(ctx, host, state);
+}
 static const char *const subs[] = {"**", NULL};
-ES_PLUGIN_DEFINE(.name = "crash", .version = "0.1.0", .default_subscriptions = subs, .init = tp_init,
+ES_PLUGIN_DEFINE(.name = "crash", .version = "0.1.0", .default_subscriptions = subs, .init = crash_init,
                  .handle = crash_handle, .shutdown = tp_shutdown);

@@ -53,6 +53,19 @@ static void damaged_crash_files_are_refused(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(crash_file_parse(bad[i], strlen(bad[i]), &r, why, sizeof why), -1);
+	/* a crash in init(), reopen() or shutdown(): no event, attempt 0 */
+	static const char outside[] =
+		"event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent -\nseq 0\nattempt 0\ntime_us 1\nend\n";
+	assert_int_equal(crash_file_parse(outside, strlen(outside), &r, why, sizeof why), 0);
+	assert_int_equal(r.attempt, 0);
+	assert_string_equal(r.event_id, "");
+	char line[1400];
+	crash_history_format_crash(&r, line, sizeof line);
+	line[strcspn(line, "\n")] = '\0';
+	crash_record back;
+	assert_int_equal(crash_history_parse(line, &back), HISTORY_CRASH);
+	assert_string_equal(back.plugin, "crash");
+	assert_int_equal(back.attempt, 0);
 	char nul[] = "event-system-crash 1\n\0end\n";
 	assert_int_equal(crash_file_parse(nul, sizeof nul - 1, &r, why, sizeof why), -1);
 	assert_string_equal(why, "contains NUL bytes");
