@@ -30,6 +30,8 @@
 #include "core/crash_report.h"
 #include "core/host_api.h"
 #include "core/plugin_runner.h"
+#include "core/js_consumers.h"
+#include "core/js_link.h"
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
 #include "control/reload.h"
@@ -63,7 +65,8 @@ static void usage(FILE *out)
 	        "  -h, --help             print this help\n"
 	        "\n"
 	        "Environment: EVENT_SYSTEM_CONFIG, EVENT_SYSTEM_ENV (dev|test|prod),\n"
-	        "EVENT_SYSTEM_LOG_LEVEL, EVENT_SYSTEM_DATABASE_DSN (override the file).\n"
+	        "EVENT_SYSTEM_LOG_LEVEL, EVENT_SYSTEM_DATABASE_DSN, EVENT_SYSTEM_NATS_SERVERS,\n"
+	        "EVENT_SYSTEM_NATS_USER, _PASSWORD, _TOKEN, _CREDS (override the file).\n"
 	        "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads config and plugins\n"
 	        "(all or nothing; see docs/operations.md).\n"
 	        "See event-system(8) and docs/configuration.md.\n",
@@ -282,6 +285,14 @@ static int run(const options *o)
 	daemon.services.db = daemon.db; /* NULL without a database */
 	/* before redelivery: it counts the crashes of each event */
 	crash_ledger_attach_database(crashes, daemon.db);
+	if (config->queue_backend == QUEUE_JETSTREAM) {
+		daemon.jetstream = js_link_start(config, err, sizeof err);
+		if (!daemon.jetstream) {
+			LOG_ERROR("main", "not starting: %s", err);
+			goto out_free;
+		}
+		daemon.services.jetstream = daemon.jetstream;
+	}
 
 	registry_report report;
 	daemon.registry = plugin_registry_new();
@@ -302,6 +313,14 @@ static int run(const options *o)
 	}
 	router_swap(daemon.router, table);
 	daemon.generation = 1;
+	if (daemon.jetstream) {
+		daemon.consumers = js_consumers_create(daemon.jetstream);
+		if (!daemon.consumers) {
+			LOG_ERROR("main", "out of memory");
+			goto out_stop_plugins;
+		}
+		js_consumers_follow(daemon.consumers, table);
+	}
 	database_allow_recovery(daemon.db); /* plugins run: an earlier run's unfinished events may be redelivered */
 
 	atomic_store(&daemon.plugins_refused, plugin_registry_refused_count(daemon.registry));
@@ -360,6 +379,7 @@ static int run(const options *o)
 	/* Durable triggers waiting for a commit are answered before their HTTP
 	 * threads go. */
 	database_quiesce(daemon.db, clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
+	js_link_quiesce(daemon.jetstream, clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
 	http_server_stop(server);
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
@@ -373,6 +393,9 @@ out_free_reload:
 	reload_free(&daemon);
 	event_base_free(base);
 out_stop_plugins:;
+	/* No more pulling; what the pools hold is settled or given back as
+	 * they stop, through the link, which stops after them. */
+	js_consumers_stop(daemon.consumers);
 	int64_t deadline = clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000;
 	uint64_t undelivered = plugin_registry_stop(daemon.registry, deadline);
 	if (undelivered)
@@ -389,6 +412,7 @@ out_free:
 	plugin_registry_free(daemon.registry); /* NULL unless loading failed */
 	database_stop(daemon.db, clock_monotonic_us()); /* no-op unless it is still running */
 	database_free(daemon.db); /* everything that used it has stopped */
+	js_link_stop(daemon.jetstream); /* every delivery it carried is settled or given back */
 	router_destroy(daemon.router);
 	crash_ledger_free(crashes); /* after everything that reached it (the HTTP threads, the tables) */
 	es_config_unref(daemon.config);

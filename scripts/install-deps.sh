@@ -5,8 +5,8 @@
 #   scripts/install-deps.sh --test   also what the test suite uses
 set -eu
 pkgs="build-essential autoconf automake libtool libltdl-dev pkg-config
-	libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libsystemd-dev curl"
-test_pkgs="libcmocka-dev jq openssl valgrind cppcheck clang-tidy clang libclang-rt-14-dev abigail-tools prometheus debhelper lintian fakeroot rpm rpmlint mariadb-server-core mariadb-client-core
+	libevent-dev libyaml-dev libcjson-dev libmariadb-dev libnats-dev libcurl4-openssl-dev libssl-dev libsystemd-dev curl"
+test_pkgs="libcmocka-dev jq openssl valgrind cppcheck clang-tidy clang libclang-rt-14-dev abigail-tools prometheus debhelper lintian fakeroot rpm rpmlint mariadb-server-core mariadb-client-core nats-server
 	debootstrap systemd-container podman runc"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
 

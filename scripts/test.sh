@@ -21,6 +21,8 @@ cd "$top"
 jobs=$(nproc)
 # install-deps.sh put a MariaDB server here: the database tests must run
 export ES_REQUIRE_DATABASE_TESTS=1
+# and a nats-server: the scale-out (JetStream) tests must run
+export ES_REQUIRE_NATS_TESTS=1
 out=${TEST_BUILD_DIR:-$top/build-test}
 rm -rf "$out"
 mkdir -p "$out"

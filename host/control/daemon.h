@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "model/es_config.h"
+#include "core/js_consumers.h"
+#include "core/js_link.h"
 #include "core/plugin_registry.h"
 #include "core/router.h"
 #include "db/database.h"
@@ -28,6 +30,9 @@ typedef struct es_daemon {
 	database *db;              /* the event history, or NULL (database.enabled off): made by
 	                            * database_start() before the plugins, freed after everything
 	                            * that uses it has stopped */
+	js_link *jetstream;        /* queue.backend jetstream: the NATS link, else NULL (made
+	                            * before the plugins, stopped after the HTTP threads) */
+	js_consumers *consumers;   /* its pullers, following every routing table (main thread) */
 	plugin_registry *registry; /* the plugins in force; main thread only */
 	struct crash_ledger *crashes; /* crash rules and quarantines (core/crash_ledger.h); made before
 	                            * the plugins, freed after everything that reaches it */

@@ -184,6 +184,8 @@ static void perform(struct reload_state *rs, const char *by)
 	log_configure(next_config->log_level, next_config->log_format);
 	wait_unused(old);
 	routing_table_unref(old);
+	/* JetStream: pull for the new instances, stop pulling for the retired */
+	js_consumers_follow(d->consumers, table);
 
 	/* Instances that left drain their queues, stop and unload. */
 	int64_t deadline = clock_monotonic_us() + (int64_t)next_config->shutdown_timeout_ms * 1000;

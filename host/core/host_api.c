@@ -269,13 +269,14 @@ static es_status api_config_secret(es_plugin_ctx *ctx, const char *path, char *o
 	return ES_STATUS_OK;
 }
 
-es_status host_emit_event(router *rt, database *db, const char *source, uint32_t depth, const char *name, const char *data_json,
+es_status host_emit_event(router *rt, database *db, js_link *jetstream, const char *source, uint32_t depth, const char *name, const char *data_json,
                           size_t len, size_t max_size, char *err, size_t err_size)
 {
-	return host_emit_event_with(rt, db, source, depth, name, data_json, len, NULL, 0, max_size, err, err_size);
+	return host_emit_event_with(rt, db, jetstream, source, depth, name, data_json, len, NULL, 0, max_size, err,
+	                            err_size);
 }
 
-es_status host_emit_event_with(router *rt, database *db, const char *source, uint32_t depth, const char *name,
+es_status host_emit_event_with(router *rt, database *db, js_link *jetstream, const char *source, uint32_t depth, const char *name,
                                const char *data_json, size_t len, const es_event_attribute *attributes,
                                size_t attribute_count, size_t max_size, char *err, size_t err_size)
 {
@@ -307,10 +308,18 @@ es_status host_emit_event_with(router *rt, database *db, const char *source, uin
 		snprintf(err, err_size, "out of memory");
 		return ES_STATUS_ERROR;
 	}
+	routing_table *table = router_acquire(rt);
+	if (jetstream) {
+		/* the handler waits for JetStream (publish_timeout_ms at most) */
+		dispatch_result result;
+		publish_start ps = pipeline_publish_wait(jetstream, table, event, &result, err, err_size);
+		routing_table_unref(table);
+		es_event_unref(event);
+		return ps == PUBLISH_REFUSED ? ES_STATUS_BUSY : ES_STATUS_OK;
+	}
 	/* Emitted events are recorded without waiting: a handler never blocks
 	 * on the database. */
 	pipeline_record(db, event);
-	routing_table *table = router_acquire(rt);
 	admission a = {0};
 	admit_status st = pipeline_admit(db, table, event, &a);
 	if (st == ADMIT_BUSY)
@@ -327,7 +336,7 @@ static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data
 	snprintf(source, sizeof source, "plugin:%s", plugin_instance_name(ctx->instance));
 	const es_event *handling = plugin_instance_handling();
 	uint32_t depth = handling ? handling->depth + 1 : 0;
-	es_status st = host_emit_event(s->router, s->db, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
+	es_status st = host_emit_event(s->router, s->db, s->jetstream, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)
 		LOG_WARN(plugin_instance_name(ctx->instance), "emit of '%s' refused: %s", name ? name : "(null)", err);
 	return st;
@@ -405,7 +414,7 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 	char source[96];
 	snprintf(source, sizeof source, "plugin:%s", plugin);
 	uint32_t depth = handling ? handling->depth + 1 : 0;
-	es_status st = host_emit_event_with(s->router, s->db, em->source ? em->source : source, depth, em->name,
+	es_status st = host_emit_event_with(s->router, s->db, s->jetstream, em->source ? em->source : source, depth, em->name,
 	                                    em->data_json, em->data_len, attrs, n, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)
 		LOG_WARN(plugin, "emit of '%s' refused: %s", name, err);

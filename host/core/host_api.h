@@ -19,12 +19,14 @@
 const es_host_api *host_api_table(void);
 
 /* Create an event from outside the HTTP path (plugins' emit, the bench).
- * Validates the name and the JSON; ES_STATUS_INVALID with a reason in err. */
-es_status host_emit_event(router *router, database *db, const char *source, uint32_t depth, const char *name,
+ * Validates the name and the JSON; ES_STATUS_INVALID with a reason in err.
+ * With `jetstream` (queue.backend jetstream, else NULL) the event is
+ * published and this waits for JetStream's acknowledgement. */
+es_status host_emit_event(router *router, database *db, struct js_link *jetstream, const char *source, uint32_t depth, const char *name,
                           const char *data_json, size_t len, size_t max_size, char *err, size_t err_size);
 
 /* The same with attributes (copied; names already checked). */
-es_status host_emit_event_with(router *router, database *db, const char *source, uint32_t depth, const char *name,
+es_status host_emit_event_with(router *router, database *db, struct js_link *jetstream, const char *source, uint32_t depth, const char *name,
                                const char *data_json, size_t len, const es_event_attribute *attributes,
                                size_t attribute_count, size_t max_size, char *err, size_t err_size);
 

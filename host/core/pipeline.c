@@ -67,3 +67,38 @@ admit_status pipeline_admit(database *db, routing_table *table, es_event *event,
 	}
 	return ADMIT_QUEUED;
 }
+
+/* The plugins' names of result->targets. */
+static size_t target_names(const dispatch_result *result, const char **names)
+{
+	for (size_t i = 0; i < result->matched; i++)
+		names[i] = plugin_instance_name(result->targets[i]);
+	return result->matched;
+}
+
+publish_start pipeline_publish(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
+                               struct event_base *base, js_publish_done done, void *arg, char *why,
+                               size_t why_size)
+{
+	router_match(table, event, result);
+	if (result->matched == 0)
+		return PUBLISH_UNMATCHED;
+	const char *names[ROUTER_MAX_TARGETS];
+	size_t n = target_names(result, names);
+	if (js_link_publish(link, event, names, n, base, done, arg, why, why_size) != JS_PUBLISH_STORED)
+		return PUBLISH_REFUSED;
+	return PUBLISH_PENDING;
+}
+
+publish_start pipeline_publish_wait(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
+                                    char *why, size_t why_size)
+{
+	router_match(table, event, result);
+	if (result->matched == 0)
+		return PUBLISH_UNMATCHED;
+	const char *names[ROUTER_MAX_TARGETS];
+	size_t n = target_names(result, names);
+	if (js_link_publish_wait(link, event, names, n, why, why_size) != JS_PUBLISH_STORED)
+		return PUBLISH_REFUSED;
+	return PUBLISH_PENDING;
+}

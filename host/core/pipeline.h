@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "core/delivery_watch.h"
+#include "core/js_link.h"
 #include "core/router.h"
 #include "db/database.h"
 #include "model/es_event.h"
@@ -83,5 +84,28 @@ typedef enum admit_status {
 
 /* Route, queue and settle `event` through `table` (held by the caller). */
 admit_status pipeline_admit(database *db, routing_table *table, es_event *event, admission *a);
+
+/* The JetStream backend (queue.backend: jetstream) in place of step 3:
+ * the queue is the NATS stream, shared by every node.  `event` is routed
+ * through `table` (the caller holds it until `done` ran: result->targets
+ * are borrowed from it) and published once per target; queued means
+ * JetStream acknowledged every message (a quorum of the stream's replicas
+ * holds it).  Each node that runs a target pulls and delivers it
+ * (core/js_consumers.h).  No waiter: the outcomes happen on any node.
+ *   PUBLISH_PENDING    `done` runs on `base`'s thread with the status
+ *   PUBLISH_UNMATCHED  no target: nothing to store, done will not run
+ *   PUBLISH_REFUSED    refused now (NATS unreachable ...): why; done will not run */
+typedef enum publish_start {
+	PUBLISH_PENDING,
+	PUBLISH_UNMATCHED,
+	PUBLISH_REFUSED,
+} publish_start;
+publish_start pipeline_publish(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
+                               struct event_base *base, js_publish_done done, void *arg, char *why,
+                               size_t why_size);
+/* The same, waiting for JetStream (a plugin's emit() on a worker thread):
+ * PUBLISH_UNMATCHED, PUBLISH_REFUSED (why) or PUBLISH_PENDING meaning stored. */
+publish_start pipeline_publish_wait(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
+                                    char *why, size_t why_size);
 
 #endif

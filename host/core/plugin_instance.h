@@ -44,6 +44,7 @@ typedef struct host_services {
 	struct crash_ledger *crashes; /* quarantines (crash_ledger.h); NULL: none (owned by the daemon) */
 	router *router;        /* where emit() sends events */
 	database *db;          /* where outcomes are recorded; NULL: no database (owned by the daemon) */
+	struct js_link *jetstream; /* queue.backend jetstream: where emit() publishes; else NULL (the daemon's) */
 	size_t max_event_size; /* limit for emitted data */
 	/* --check-config: load and check plugins without calling their code:
 	 * no init() (nor shutdown()), so a check has no side effects a plugin

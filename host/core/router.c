@@ -175,6 +175,17 @@ dispatch_status router_reserve(routing_table *t, const es_event *event,
 	return DISPATCH_OK;
 }
 
+void router_match(routing_table *t, const es_event *event, dispatch_result *result)
+{
+	result->matched = 0;
+	result->busy = NULL;
+	for (size_t i = 0; i < t->count; i++)
+		if (plugin_instance_matches(t->instances[i], event->name))
+			result->targets[result->matched++] = t->instances[i];
+	if (result->matched == 0)
+		atomic_fetch_add_explicit(&unmatched_total, 1, memory_order_relaxed);
+}
+
 void router_push(const dispatch_result *result, es_event *event)
 {
 	/* Phase two: cannot fail. */

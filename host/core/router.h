@@ -97,6 +97,11 @@ dispatch_status router_reserve(routing_table *table, const es_event *event,
  * queue takes its own reference; the caller keeps its own).  Cannot fail. */
 void router_push(const dispatch_result *result, es_event *event);
 
+/* Only the matching: the instances of `table` whose subscriptions match
+ * `event` into result->targets, no queue slot taken (the JetStream backend
+ * queues in NATS, core/js_link.h).  Counted as unmatched when none. */
+void router_match(routing_table *table, const es_event *event, dispatch_result *result);
+
 /* Both phases at once, for events no database records (the unit tests and
  * benchmarks of the router itself). */
 dispatch_status router_dispatch(routing_table *table, es_event *event, dispatch_result *result);

@@ -244,6 +244,14 @@ static void remember_outcome(worker_pool *p, bool failed)
 	atomic_fetch_add_explicit(&p->recent_count, 1, memory_order_relaxed);
 }
 
+/* A distributed queue's delivery (es_event_origin): told how its one
+ * attempt ended; the queue redelivers, here or on another node. */
+static void settle_origin(const delivery *d, delivery_outcome outcome, uint64_t retry_delay_us, const char *error)
+{
+	if (d->event->origin)
+		d->event->origin->settle(d->event->origin, (int)outcome, retry_delay_us, error);
+}
+
 /* Decide what happens after attempt d->attempt ended with `result`.
  * Takes over d->event's reference.  Called without the lock. */
 static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
@@ -255,11 +263,21 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		release_slot(p);
 		if (p->handler.report_ok || d->event->watch)
 			notify(p, d->event, DELIVERY_OK, d->attempt, false, NULL);
+		settle_origin(d, DELIVERY_OK, 0, NULL);
 		es_event_unref(d->event);
 		return;
 	}
 	if (timed_out)
 		atomic_fetch_add_explicit(&p->timed_out, 1, memory_order_relaxed);
+	if (result == ES_RETRY && d->attempt < p->policy.max_attempts && d->event->origin) {
+		/* the queue holds it during the back-off, not this pool */
+		atomic_fetch_add_explicit(&p->retried, 1, memory_order_relaxed);
+		release_slot(p);
+		notify(p, d->event, DELIVERY_RETRYING, d->attempt, timed_out, error);
+		settle_origin(d, DELIVERY_RETRYING, backoff_us(&p->policy, d->attempt), error);
+		es_event_unref(d->event);
+		return;
+	}
 	if (result == ES_RETRY && d->attempt < p->policy.max_attempts) {
 		uint32_t attempts = d->attempt;
 		d->attempt++;
@@ -277,6 +295,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	remember_outcome(p, true);
 	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
+	settle_origin(d, DELIVERY_DEAD, 0, error);
 	es_event_unref(d->event);
 }
 
@@ -673,7 +692,9 @@ void worker_pool_unreserve(worker_pool *p)
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
 {
 	es_event_ref(event);
-	delivery d = {.event = event, .attempt = 1, .queued_us = event->received_us};
+	/* a distributed queue counts the attempts (redeliveries) itself */
+	uint32_t attempt = event->origin ? event->origin->attempt : 1;
+	delivery d = {.event = event, .attempt = attempt ? attempt : 1, .queued_us = event->received_us};
 	pthread_mutex_lock(&p->lock);
 	ring_push_back(p, &d);
 	wake_worker(p);

@@ -28,6 +28,7 @@
 #include "http/http_gate.h"
 #include "util/log.h"
 #include "util/prom_text.h"
+#include "core/js_link.h"
 #include "core/plugin_instance.h"
 #include "core/router.h"
 
@@ -398,10 +399,13 @@ static void handle_health(api_request *r)
 	char db_why[512];
 	const char *db = database_health(d->db, db_why, sizeof db_why);
 	bool db_failing = strcmp(db, "failing") == 0;
+	char js_why[300] = "";
+	bool js_failing = d->jetstream && !js_link_ready(d->jetstream, js_why, sizeof js_why);
 	/* Durable mode without its database accepts nothing: unavailable (503,
 	 * so a load balancer sends events elsewhere).  Async mode still
-	 * delivers: degraded. */
-	bool unavailable = stopping || (db_failing && database_durable(d->db));
+	 * delivers: degraded.  Without JetStream the JetStream backend accepts
+	 * nothing either. */
+	bool unavailable = stopping || (db_failing && database_durable(d->db)) || js_failing;
 	/* A quarantined plugin is not running: the host is degraded until the
 	 * operator releases it (docs/operations.md). */
 	char quarantine[1024];
@@ -420,9 +424,10 @@ static void handle_health(api_request *r)
 	cJSON *components = cJSON_AddObjectToObject(obj, "components");
 	cJSON_AddStringToObject(components, "event_manager", problem || quarantined ? "degraded" : "ok");
 	cJSON_AddStringToObject(components, "database", db);
+	cJSON_AddStringToObject(components, "jetstream", !d->jetstream ? "disabled" : js_failing ? "failing" : "ok");
 	cJSON_AddStringToObject(components, "metrics",
 	                        atomic_load(&d->metrics_up) ? "ok" : r->config->metrics_enabled ? "down" : "disabled");
-	if (problem || db_failing || quarantined) {
+	if (problem || db_failing || quarantined || js_failing) {
 		cJSON *reasons = cJSON_AddObjectToObject(obj, "reasons");
 		if (quarantine[0])
 			cJSON_AddStringToObject(reasons, "quarantine", quarantine);
@@ -439,6 +444,8 @@ static void handle_health(api_request *r)
 		 * for a client that could read the admin endpoints anyway. */
 		if (db_failing)
 			cJSON_AddStringToObject(reasons, "database", may_see_details(r) ? db_why : "failing");
+		if (js_failing)
+			cJSON_AddStringToObject(reasons, "jetstream", js_why); /* never holds credentials */
 	}
 	reply_cjson(r, unavailable ? 503 : 200, obj);
 }

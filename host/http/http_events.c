@@ -16,6 +16,7 @@
 
 #include "db/database.h"
 #include "core/delivery_watch.h"
+#include "core/js_link.h"
 #include "core/pipeline.h"
 #include "http/waiter_limit.h"
 #include "model/es_event.h"
@@ -399,11 +400,103 @@ static void trigger_one_durable(api_request *r, trigger_parsed *p, sync_wait *s)
 	}
 }
 
+/* ---- the JetStream backend: answered once JetStream stored the event ---- */
+
+/* One refusal line per episode and window, not one per event: the link
+ * logs the connection going and coming back. */
+static void log_js_refusal(const char *why)
+{
+	static _Atomic int64_t last_us;
+	int64_t now = clock_monotonic_us(), last = atomic_load_explicit(&last_us, memory_order_relaxed);
+	if (now - last < 10000000 ||
+	    !atomic_compare_exchange_strong_explicit(&last_us, &last, now, memory_order_relaxed, memory_order_relaxed))
+		return;
+	LOG_WARN("http", "events refused (503): %s", why);
+}
+
+static void reply_js_refused(api_request *r, const char *why)
+{
+	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+	log_js_refusal(why);
+	char msg[400];
+	snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+	api_header(r, "Retry-After", "2");
+	api_error(r, 503, "queue_unavailable", msg);
+}
+
+typedef struct published_wait {
+	api_request r;         /* r.req NULL once the client went away */
+	routing_table *table;  /* held: sub.dr's targets are borrowed from it */
+	submitted sub;
+} published_wait;
+
+static void published_wait_free(published_wait *w)
+{
+	routing_table_unref(w->table);
+	es_event_unref(w->sub.event);
+	free(w);
+}
+
+static void on_published(int status, const char *why, void *arg)
+{
+	published_wait *w = arg;
+	api_request_unwatch(&w->r);
+	if (status == JS_PUBLISH_STORED) {
+		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+		if (w->r.req)
+			reply_accepted(&w->r, &w->sub);
+	} else if (w->r.req) {
+		reply_js_refused(&w->r, why);
+	} else {
+		atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+		log_js_refusal(why);
+	}
+	published_wait_free(w);
+}
+
+static void trigger_one_published(api_request *r, trigger_parsed *p)
+{
+	published_wait *w = calloc(1, sizeof *w);
+	es_event *event = w ? create_event(NULL, p, NULL) : NULL;
+	if (!event) {
+		free(w);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	w->sub.event = event;
+	w->table = router_acquire(r->daemon->router);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	char why[300];
+	publish_start st = pipeline_publish(r->daemon->jetstream, w->table, event, &w->sub.dr,
+	                                    evhttp_connection_get_base(conn), on_published, w, why, sizeof why);
+	if (st == PUBLISH_PENDING) {
+		api_request_keep(&w->r, r);
+		api_request_watch(&w->r);
+		return;
+	}
+	if (st == PUBLISH_UNMATCHED) {
+		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+		reply_accepted(r, &w->sub);
+	} else {
+		reply_js_refused(r, why);
+	}
+	published_wait_free(w);
+}
+
 /* One event, now or (sync) when its outcomes are in. */
 static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 {
 	routing_table *table = r->table;
 	sync_wait *s = NULL;
+	if (r->daemon->jetstream) {
+		if (sync) {
+			bad_request(r, "waiting for the outcomes (?wait=true, /api/events/test) is not available with "
+			               "queue.backend jetstream: the plugins run on any node");
+			return;
+		}
+		trigger_one_published(r, p);
+		return;
+	}
 	if (sync && !waiter_limit_take(r->config->max_waiters)) {
 		waiter_limit_refuse(r, r->config->max_waiters);
 		return;
@@ -505,6 +598,96 @@ static void batch_fail(batch *b, api_request *r, int status, const char *why)
 	batch_free(b);
 }
 
+/* The JetStream backend: each event of the batch published on its own;
+ * the answer (per event) once JetStream answered for all of them. */
+typedef struct batch_wait {
+	api_request r;
+	routing_table *table; /* held while publishes are under way */
+	batch *b;
+	size_t remaining;     /* publishes not yet answered, +1 while starting them */
+} batch_wait;
+
+typedef struct batch_item_wait {
+	batch_wait *bw;
+	cJSON *res;
+} batch_item_wait;
+
+static void batch_wait_step(batch_wait *bw)
+{
+	if (--bw->remaining)
+		return;
+	api_request_unwatch(&bw->r);
+	batch_reply(bw->b, &bw->r);
+	batch_free(bw->b);
+	routing_table_unref(bw->table);
+	free(bw);
+}
+
+static void batch_item_answer(batch_wait *bw, cJSON *res, int status, const char *why)
+{
+	cJSON_AddNumberToObject(res, "status", status == JS_PUBLISH_STORED ? 202 : 503);
+	if (status == JS_PUBLISH_STORED) {
+		bw->b->accepted++;
+		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
+		log_js_refusal(why);
+		cJSON_AddStringToObject(res, "error", "queue_unavailable");
+		cJSON_AddStringToObject(res, "message", why);
+	}
+}
+
+static void on_batch_item_published(int status, const char *why, void *arg)
+{
+	batch_item_wait *iw = arg;
+	batch_wait *bw = iw->bw;
+	batch_item_answer(bw, iw->res, status, why);
+	free(iw);
+	batch_wait_step(bw);
+}
+
+static void batch_publish_and_answer(batch *b, api_request *r)
+{
+	batch_wait *bw = calloc(1, sizeof *bw);
+	if (!bw) {
+		batch_free(b);
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	bw->b = b;
+	bw->table = router_acquire(r->daemon->router);
+	bw->remaining = 1;
+	api_request_keep(&bw->r, r);
+	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(r->req));
+	dispatch_result *dr = malloc(sizeof *dr);
+	for (size_t i = 0; i < b->count; i++) {
+		cJSON *res = b->slots[i];
+		cJSON_AddStringToObject(res, "id", b->events[i]->id);
+		batch_item_wait *iw = dr ? calloc(1, sizeof *iw) : NULL;
+		if (!iw) {
+			batch_item_answer(bw, res, JS_PUBLISH_UNAVAILABLE, "out of memory");
+			continue;
+		}
+		iw->bw = bw;
+		iw->res = res;
+		char why[300];
+		publish_start st = pipeline_publish(r->daemon->jetstream, bw->table, b->events[i], dr, base,
+		                                    on_batch_item_published, iw, why, sizeof why);
+		cJSON *m = cJSON_AddArrayToObject(res, "matched");
+		for (size_t k = 0; k < dr->matched; k++)
+			cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(dr->targets[k])));
+		if (st == PUBLISH_PENDING) {
+			bw->remaining++;
+			continue;
+		}
+		free(iw);
+		batch_item_answer(bw, res, st == PUBLISH_UNMATCHED ? JS_PUBLISH_STORED : JS_PUBLISH_UNAVAILABLE, why);
+	}
+	free(dr);
+	api_request_watch(&bw->r);
+	batch_wait_step(bw); /* our own step: answers now when nothing is pending */
+}
+
 /* Each item of a JSON array as an event; answers per item.  `body` is
  * the array's text (strictly valid), so each item's data is taken as
  * written. */
@@ -554,6 +737,10 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		}
 		trigger_parsed_free(&p);
 		cJSON_AddItemToArray(b->results, res);
+	}
+	if (b->count && r->daemon->jetstream) {
+		batch_publish_and_answer(b, r);
+		return;
 	}
 	if (b->count && database_durable(r->daemon->db)) {
 		stored_wait *w = calloc(1, sizeof *w);

@@ -7,6 +7,8 @@
 #include "util/prom_text.h"
 
 #include "db/database.h"
+#include "core/js_consumers.h"
+#include "core/js_link.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -350,6 +352,8 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	connection_guard_metrics_render(out);
 	waiter_limit_metrics_render(out);
 	database_metrics_render(d->db, out);
+	js_link_metrics_render(d->jetstream, out);
+	js_consumers_metrics_render(d->consumers, out);
 	render_process(out, d->started_us);
 }
 

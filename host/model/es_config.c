@@ -49,6 +49,24 @@ static void check_database(const es_config *c, config_errors *errs)
 		config_error_add(errs, 0, 0, "database.dsn: %s", why);
 }
 
+/* The JetStream backend needs the client in this build; its history is not
+ * shared through MySQL yet (each node's seq keys would collide). */
+static void check_queue(const es_config *c, config_errors *errs)
+{
+	if (c->queue_backend != QUEUE_JETSTREAM)
+		return;
+#ifndef HAVE_NATS
+	config_error_add(errs, 0, 0, "queue.backend is jetstream but this build has no NATS client (configure --with-nats)");
+#endif
+	if (c->database_enabled)
+		config_error_add(errs, 0, 0, "queue.backend jetstream cannot be combined with database.enabled in this version");
+	if (c->jetstream.user && !c->jetstream.password)
+		config_error_add(errs, 0, 0, "queue.jetstream.user is set but no password (or EVENT_SYSTEM_NATS_PASSWORD)");
+	int ways = (c->jetstream.user != NULL) + (c->jetstream.token != NULL) + (c->jetstream.creds_file != NULL);
+	if (ways > 1)
+		config_error_add(errs, 0, 0, "queue.jetstream: give one of user/password, token or creds_file, not %d", ways);
+}
+
 /* Read a token's secret from exactly one of token, token_env, token_file. */
 static char *read_secret(const ynode *t, const char *where, const char *(*env)(const char *), config_errors *errs)
 {
@@ -154,6 +172,17 @@ static bool parse_mode(const char *text, void *field)
 	return true;
 }
 
+static bool parse_backend(const char *text, void *field)
+{
+	if (strcmp(text, "local") == 0)
+		*(queue_backend *)field = QUEUE_LOCAL;
+	else if (strcmp(text, "jetstream") == 0)
+		*(queue_backend *)field = QUEUE_JETSTREAM;
+	else
+		return false;
+	return true;
+}
+
 static bool parse_log_level(const char *text, void *field)
 {
 	return log_level_parse(text, field);
@@ -221,6 +250,35 @@ static void check_policy(const ynode *map, const char *where, void *field, confi
 		config_error_add(ctx->errors, map->line, map->column,
 		                 "%s: open_files_limit (%u) must be 0 (the daemon's) or at least 16", where,
 		                 p->open_files_limit);
+}
+
+/* A NATS stream name, or the dotted words of a subject prefix. */
+static bool valid_nats_name(const char *s, bool dotted)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (const char *p = s; *p; p++) {
+		bool word = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		            *p == '_' || *p == '-';
+		if (!word && !(dotted && *p == '.' && p != s && p[1] && p[1] != '.'))
+			return false;
+	}
+	return true;
+}
+
+/* queue.jetstream: the names NATS takes, one way to authenticate. */
+static void check_jetstream(const ynode *map, const char *where, void *field, config_ctx *ctx)
+{
+	const jetstream_config *j = field;
+	const ynode *n = ynode_get(map, "stream");
+	if (n && !valid_nats_name(j->stream, false))
+		config_error_add(ctx->errors, n->line, n->column, "%s.stream must be 1 to 64 of A-Z a-z 0-9 _ -, not '%s'",
+		                 where, j->stream);
+	n = ynode_get(map, "subject_prefix");
+	if (n && !valid_nats_name(j->subject_prefix, true))
+		config_error_add(ctx->errors, n->line, n->column,
+		                 "%s.subject_prefix must be dot-separated words of A-Z a-z 0-9 _ - (no wildcards), not '%s'",
+		                 where, j->subject_prefix);
 }
 
 static void read_subscribe(const ynode *n, const char *where, void *base, config_ctx *ctx);
@@ -358,6 +416,43 @@ static const config_key database_keys[] = {
 	{NULL},
 };
 
+/* The NATS link keeps the settings it started with. */
+#define JS(member) CONFIG_FIELD(jetstream_config, member)
+static const config_key jetstream_keys[] = {
+	{"servers", CONFIG_STRING, JS(servers), .def = "nats://127.0.0.1:4222", .reload = CONFIG_RESTART,
+	 .help = "the NATS servers, comma-separated URLs"},
+	{"user", CONFIG_STRING, JS(user), .reload = CONFIG_RESTART, .help = "NATS user (with password)"},
+	{"password", CONFIG_STRING, JS(password), .reload = CONFIG_RESTART, .help = "NATS password (a secret: never shown)"},
+	{"token", CONFIG_STRING, JS(token), .reload = CONFIG_RESTART, .help = "NATS token (a secret: never shown)"},
+	{"creds_file", CONFIG_STRING, JS(creds_file), .reload = CONFIG_RESTART, .help = "NATS credentials file"},
+	{"tls_ca_file", CONFIG_STRING, JS(tls_ca_file), .reload = CONFIG_RESTART, .help = "TLS to NATS, trusting this CA"},
+	{"stream", CONFIG_STRING, JS(stream), .def = "EVENTS", .reload = CONFIG_RESTART,
+	 .help = "the stream of the deliveries (dead letters: <stream>_DEAD)"},
+	{"subject_prefix", CONFIG_STRING, JS(subject_prefix), .def = "events", .reload = CONFIG_RESTART,
+	 .help = "deliveries go to <prefix>.deliver.<plugin>"},
+	{"max_mb", CONFIG_UINT, JS(max_mb), .min = 0, .max = 1u << 24, .def = "1024", .reload = CONFIG_RESTART,
+	 .help = "the stream's size limit in MiB (0: none); full: 503"},
+	{"max_age_s", CONFIG_UINT, JS(max_age_s), .min = 0, .max = 365.0 * 86400, .def = "604800",
+	 .reload = CONFIG_RESTART, .help = "the stream's age limit (0: none)"},
+	{"replicas", CONFIG_UINT, JS(replicas), .min = 1, .max = 5, .def = "1", .reload = CONFIG_RESTART,
+	 .help = "copies of each stream in the NATS cluster"},
+	{"duplicate_window_s", CONFIG_UINT, JS(duplicate_window_s), .min = 1, .max = 7.0 * 86400, .def = "120",
+	 .reload = CONFIG_RESTART, .help = "a retry with the same event id is stored once within this"},
+	{"publish_timeout_ms", CONFIG_UINT, JS(publish_timeout_ms), .min = 100, .max = 600000, .def = "5000",
+	 .reload = CONFIG_RESTART, .help = "how long a trigger waits for JetStream's acknowledgement"},
+	{"connect_timeout_ms", CONFIG_UINT, JS(connect_timeout_ms), .min = 100, .max = 60000, .def = "2000",
+	 .reload = CONFIG_RESTART, .help = "one connection attempt to NATS"},
+	{NULL},
+};
+
+static const config_key queue_keys[] = {
+	{"backend", CONFIG_CHOICE, C(queue_backend), .def = "local", .parse = parse_backend, .expect = "local or jetstream",
+	 .reload = CONFIG_RESTART, .help = "where the queues are: in memory, or a NATS JetStream stream"},
+	{"jetstream", CONFIG_MAP, C(jetstream), .sub = jetstream_keys, .check = check_jetstream,
+	 .help = "the NATS connection and the stream"},
+	{NULL},
+};
+
 static const config_key logging_keys[] = {
 	{"level", CONFIG_CHOICE, C(log_level), .set_default = default_log_level, .default_text = "info (dev: debug)",
 	 .parse = parse_log_level, .expect = "error, warn, info or debug", .help = "least severe level logged"},
@@ -417,6 +512,7 @@ static const config_key config_keys[] = {
 	{"plugins", CONFIG_MAP, .sub = plugins_keys, .help = "the plugins and how events reach them"},
 	{"auth", CONFIG_MAP, .sub = auth_keys, .help = "who may call the API"},
 	{"health", CONFIG_MAP, .sub = health_keys, .help = "when /health calls a plugin degraded"},
+	{"queue", CONFIG_MAP, .sub = queue_keys, .help = "where the deliveries wait: this daemon, or NATS JetStream"},
 	{NULL},
 };
 
@@ -661,6 +757,25 @@ static void apply_environment(es_config *c, const char *(*env)(const char *), co
 		free(c->database_dsn);
 		c->database_dsn = strdup(v);
 	}
+	/* NATS credentials: the environment keeps them out of the file */
+	static const struct {
+		const char *name;
+		size_t offset;
+	} nats_env[] = {
+		{"EVENT_SYSTEM_NATS_SERVERS", offsetof(jetstream_config, servers)},
+		{"EVENT_SYSTEM_NATS_USER", offsetof(jetstream_config, user)},
+		{"EVENT_SYSTEM_NATS_PASSWORD", offsetof(jetstream_config, password)},
+		{"EVENT_SYSTEM_NATS_TOKEN", offsetof(jetstream_config, token)},
+		{"EVENT_SYSTEM_NATS_CREDS", offsetof(jetstream_config, creds_file)},
+	};
+	for (size_t i = 0; i < sizeof nats_env / sizeof nats_env[0]; i++) {
+		v = env(nats_env[i].name);
+		if (!v || !*v)
+			continue;
+		char **field = (char **)((char *)&c->jetstream + nats_env[i].offset);
+		free(*field);
+		*field = strdup(v);
+	}
 }
 
 static const char *default_getenv(const char *name)
@@ -713,6 +828,7 @@ static es_config *build(ynode *tree, const char *label, const char *(*env)(const
 	if (c->database_enabled && c->database_dsn[0] == '\0')
 		config_error_add(errs, 0, 0, "database.enabled is true but no database.dsn (or EVENT_SYSTEM_DATABASE_DSN) is set");
 	check_database(c, errs);
+	check_queue(c, errs);
 
 	if (errs->count > 0) {
 		es_config_unref(c);
@@ -792,6 +908,10 @@ void es_config_unref(es_config *c)
 		free(c->tokens[i].secret);
 	}
 	free(c->tokens);
+	char *secrets[] = {c->jetstream.password, c->jetstream.token};
+	for (size_t i = 0; i < 2; i++)
+		if (secrets[i])
+			memset(secrets[i], 0, strlen(secrets[i]));
 	config_table_free(config_keys, c);
 	es_config_set_db_subscriptions(c, NULL, 0);
 	free(c->path);

@@ -92,6 +92,27 @@ typedef enum db_subscriptions_state {
 
 /* The fields a key fills are named by that key's row in the key table
  * (es_config.c); a new key is a field here and a row there. */
+typedef enum queue_backend {
+	QUEUE_LOCAL = 0,     /* each daemon's own bounded queues (the default) */
+	QUEUE_JETSTREAM = 1, /* NATS JetStream, shared by several daemons */
+} queue_backend;
+
+/* `queue.jetstream`: the NATS connection and the stream (docs/operations.md,
+ * "Scale-out").  The credentials are secrets: never logged. */
+typedef struct jetstream_config {
+	char *servers;        /* comma-separated nats:// URLs */
+	char *user, *password, *token, *creds_file; /* NULL when not set */
+	char *tls_ca_file;    /* NULL: no TLS unless a URL says tls:// */
+	char *stream;         /* the stream's name */
+	char *subject_prefix; /* deliveries are published to <prefix>.deliver.<plugin> */
+	uint32_t max_mb;      /* the stream's size limit; 0: none */
+	uint32_t max_age_s;   /* the stream's age limit; 0: none */
+	uint32_t replicas;
+	uint32_t duplicate_window_s; /* a retried trigger with the same id is stored once within this */
+	uint32_t publish_timeout_ms; /* how long a trigger waits for JetStream's acknowledgement */
+	uint32_t connect_timeout_ms;
+} jetstream_config;
+
 typedef struct es_config {
 	refcount refs; /* readers on other threads hold one (see routing tables) */
 	char *path;
@@ -142,6 +163,9 @@ typedef struct es_config {
 	bool metrics_enabled;
 	char *metrics_host;
 	uint16_t metrics_port;
+
+	queue_backend queue_backend;
+	jetstream_config jetstream;
 
 	char *plugin_dir;
 	bool load_unconfigured; /* load .so files that have no settings entry */

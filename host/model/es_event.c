@@ -186,6 +186,7 @@ es_event *es_event_create(const es_event_fields *f)
 	e->watch = f->watch;
 	e->watch_unref = f->watch_unref;
 	e->seq = f->seq;
+	e->origin = f->origin;
 	e->stored = false;
 	e->redelivered = false;
 	atomic_init(&e->bytes, NULL);
@@ -200,6 +201,8 @@ void es_event_destroy(es_event *e)
 {
 	if (e->watch)
 		e->watch_unref(e->watch);
+	if (e->origin)
+		e->origin->release(e->origin);
 	free(atomic_load_explicit(&e->json, memory_order_acquire));
 	free(atomic_load_explicit(&e->bytes, memory_order_acquire));
 	free(e);

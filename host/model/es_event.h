@@ -25,6 +25,21 @@
 
 struct delivery_watch;
 
+/* A delivery a distributed queue owns (queue.backend: jetstream): the queue
+ * made one event per (event, plugin) delivery and counts the attempts
+ * itself, so the worker pool runs one attempt and tells the origin how it
+ * ended instead of retrying in memory.  Owned by the event: release() runs
+ * when the event is freed (a delivery never settled is given back then). */
+typedef struct es_event_origin es_event_origin;
+struct es_event_origin {
+	uint32_t attempt; /* the attempt this delivery makes, 1-based */
+	/* The attempt ended: outcome is a delivery_outcome (DELIVERY_OK,
+	 * DELIVERY_RETRYING after retry_delay_us, DELIVERY_DEAD).  At most once,
+	 * on a worker or supervisor thread. */
+	void (*settle)(es_event_origin *origin, int outcome, uint64_t retry_delay_us, const char *error);
+	void (*release)(es_event_origin *origin);
+};
+
 typedef struct es_event_attribute {
 	const char *key;
 	const char *value;
@@ -65,6 +80,7 @@ struct es_event {
 	/* Read back from the database (a redelivery after a restart or a
 	 * dead-letter replay): a plugin may have seen it before. */
 	bool redelivered;
+	es_event_origin *origin; /* the distributed queue's delivery, or NULL (owned) */
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
 	/* The data as bytes when it is not JSON (es_event_data_bytes()),
 	 * decoded on first use; owned by the event. */
@@ -90,6 +106,7 @@ typedef struct es_event_fields {
 	struct delivery_watch *watch; /* the event takes over one reference (not on failure) */
 	void (*watch_unref)(struct delivery_watch *watch); /* drops it: delivery_watch_unref */
 	uint64_t seq;                 /* database_next_seq(), or 0 */
+	es_event_origin *origin;      /* the event takes it over (not on failure) */
 } es_event_fields;
 
 /* NULL only when out of memory.  The caller validates name and id first. */

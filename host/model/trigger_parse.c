@@ -124,7 +124,7 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 				return FAIL("attribute name \"%.64s%s\" %s (attribute names are CloudEvents names: a-z and "
 				            "0-9, at most %d)",
 				            a->string, strlen(a->string) > 64 ? "..." : "", name_why, EVENT_ATTRIBUTE_NAME_MAX);
-			const char *reserved = es_event_attribute_reserved(a->string);
+			const char *reserved = p->host_written ? NULL : es_event_attribute_reserved(a->string);
 			if (reserved)
 				return FAIL("attribute \"%s\" %s", a->string, reserved);
 			if (!cJSON_IsString(a))
@@ -169,6 +169,18 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, si
 	memset(p, 0, sizeof *p);
 	if (len == 0)
 		return FAIL("empty body: send a JSON object such as {\"name\": \"order.created\"}");
+	int st = trigger_parse_json(body, len, &p->root, err, err_size);
+	if (st)
+		return st;
+	p->raw_body = body;
+	p->raw_len = len;
+	return trigger_parse_object(p->root, p, err, err_size);
+}
+
+int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
+{
+	memset(p, 0, sizeof *p);
+	p->host_written = true;
 	int st = trigger_parse_json(body, len, &p->root, err, err_size);
 	if (st)
 		return st;

@@ -28,6 +28,7 @@ typedef struct trigger_parsed {
 	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];
 	size_t owned_count;
 	bool sync;   /* "sync": true */
+	bool host_written; /* the host's own JSON of an event: its reserved attributes are kept */
 	/* The object's own text (strictly valid JSON), so data is taken as
 	 * written; NULL: data is reprinted from the tree. */
 	const char *raw_body;
@@ -37,6 +38,10 @@ typedef struct trigger_parsed {
 /* 0 on success; otherwise the HTTP status to answer (400) with a message
  * in err.  `body` need not be NUL-terminated. */
 int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
+/* An event the host itself wrote with es_event_json() (a JetStream
+ * message): parsed as above, but the attributes only the host may set
+ * (dataencoding: its marker of base64 data) are kept, not refused. */
+int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
 /* A whole request body: strictly valid JSON (json_strict.h, \u0000
  * refused) decoded into *root (a cJSON tree the caller deletes).  0, or
  * 400 with the byte and the reason in err. */

@@ -16,6 +16,9 @@
 #ifdef HAVE_MYSQL
 #include <mysql.h>
 #endif
+#ifdef HAVE_NATS
+#include <nats/nats.h>
+#endif
 
 void version_print(FILE *out)
 {
@@ -35,6 +38,11 @@ void version_print(FILE *out)
 	fprintf(out, "MySQL client: %s\n", mysql_get_client_info());
 #else
 	fprintf(out, "MySQL client: not built in\n");
+#endif
+#ifdef HAVE_NATS
+	fprintf(out, "NATS client: %s\n", nats_GetVersion());
+#else
+	fprintf(out, "NATS client: not built in\n");
 #endif
 	fprintf(out, "Plugin ABI: %d.%d\n", ES_ABI_MAJOR, ES_ABI_MINOR);
 }

@@ -108,10 +108,11 @@ fi
 stop_daemon TERM
 
 # The alert rules and the dashboard use only series the daemon exports
-# (the database's, eventsys_db_*, are checked by db_history.sh).
+# (the database's, eventsys_db_*, are checked by db_history.sh, the
+# JetStream backend's, eventsys_jetstream_*, by cluster_balance.sh).
 top=${ES_TOP_SRCDIR:?}
 grep -oh 'eventsys_[a-z_]*' "$top/configs/prometheus/alerts.yml" "$top/configs/grafana/event-system.json" | sort -u |
-	sed -e 's/_bucket$//' | grep -v '^eventsys_db_' > "$TMP/used.txt"
+	sed -e 's/_bucket$//' | grep -v '^eventsys_db_\|^eventsys_jetstream_' > "$TMP/used.txt"
 while read -r name; do
 	grep -q "^# TYPE $name " "$TMP/metrics.txt" || fail "$name is used by the alerts or the dashboard but not exported"
 done < "$TMP/used.txt"

@@ -329,6 +329,61 @@ static void database_keys_are_read_and_checked(void **state)
 	assert_null(strstr(errs.items[0].message, "hunter2"));
 }
 
+static void queue_keys_are_read_and_checked(void **state)
+{
+	config_errors errs;
+	es_config *c = load("", &errs);
+	assert_int_equal(c->queue_backend, QUEUE_LOCAL); /* the default: nothing changes */
+	es_config_unref(c);
+	c = load("queue:\n"
+	         "  backend: jetstream\n"
+	         "  jetstream: {servers: 'nats://a:4222,nats://b:4222', stream: ORDERS, subject_prefix: es.prod,"
+	         " max_mb: 10, max_age_s: 60, replicas: 3, duplicate_window_s: 30, publish_timeout_ms: 800,"
+	         " connect_timeout_ms: 900, tls_ca_file: /etc/ca.pem, token: tok-from-file}\n",
+	         &errs);
+#ifdef HAVE_NATS
+	assert_non_null(c);
+	assert_int_equal(c->queue_backend, QUEUE_JETSTREAM);
+	assert_string_equal(c->jetstream.servers, "nats://a:4222,nats://b:4222");
+	assert_string_equal(c->jetstream.stream, "ORDERS");
+	assert_string_equal(c->jetstream.subject_prefix, "es.prod");
+	assert_int_equal(c->jetstream.max_mb, 10);
+	assert_int_equal(c->jetstream.max_age_s, 60);
+	assert_int_equal(c->jetstream.replicas, 3);
+	assert_int_equal(c->jetstream.duplicate_window_s, 30);
+	assert_int_equal(c->jetstream.publish_timeout_ms, 800);
+	assert_int_equal(c->jetstream.connect_timeout_ms, 900);
+	assert_string_equal(c->jetstream.tls_ca_file, "/etc/ca.pem");
+	assert_string_equal(c->jetstream.token, "tok-from-file");
+	es_config_unref(c);
+	/* credentials from the environment win over the file */
+	set_env(0, "EVENT_SYSTEM_NATS_USER", "app");
+	set_env(1, "EVENT_SYSTEM_NATS_PASSWORD", "pw-from-env");
+	c = load("queue: {backend: jetstream}\n", &errs);
+	assert_non_null(c);
+	assert_string_equal(c->jetstream.user, "app");
+	assert_string_equal(c->jetstream.password, "pw-from-env");
+	es_config_unref(c);
+	reset_env(NULL);
+	/* one way to authenticate */
+	assert_null(load("queue: {backend: jetstream, jetstream: {user: a, password: b, token: c}}\n", &errs));
+	assert_non_null(strstr(errs.items[0].message, "give one of"));
+	assert_null(load("queue: {backend: jetstream, jetstream: {user: a}}\n", &errs));
+	assert_non_null(strstr(errs.items[0].message, "no password"));
+	/* the history is not shared through MySQL yet */
+	assert_null(load("queue: {backend: jetstream}\ndatabase: {enabled: true, dsn: 'u:p@tcp(h:3306)/es'}\n", &errs));
+	assert_non_null(strstr(errs.items[0].message, "cannot be combined with database.enabled"));
+#else
+	assert_null(c);
+	assert_non_null(strstr(errs.items[0].message, "no NATS client"));
+#endif
+	expect_one_error("queue: {backend: kafka}\n", 1, 18, "queue.backend must be local or jetstream");
+	expect_one_error("queue: {jetstream: {replicas: 9}}\n", 1, 31, "queue.jetstream.replicas must be between 1 and 5");
+	expect_one_error("queue: {jetstream: {stream: 'a.b'}}\n", 1, 29, "queue.jetstream.stream must be");
+	expect_one_error("queue: {jetstream: {subject_prefix: 'a.>'}}\n", 1, 37, "no wildcards");
+	expect_one_error("queue: {jetstream: {servrs: x}}\n", 1, 21, "unknown key 'servrs' in queue.jetstream");
+}
+
 static void missing_file_is_reported(void **state)
 {
 	config_errors errs;
@@ -617,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup(bad_environment_values_are_errors, reset_env),
 		cmocka_unit_test_setup(database_enabled_needs_a_dsn, reset_env),
 		cmocka_unit_test_setup(database_keys_are_read_and_checked, reset_env),
+		cmocka_unit_test_setup(queue_keys_are_read_and_checked, reset_env),
 		cmocka_unit_test_setup(missing_file_is_reported, reset_env),
 		cmocka_unit_test_setup(tokens_come_from_the_file_the_environment_or_a_token_file, reset_env),
 		cmocka_unit_test_setup(config_file_writable_by_others_is_refused, reset_env),

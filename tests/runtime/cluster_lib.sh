@@ -1,0 +1,202 @@
+# A private NATS JetStream cluster and several daemons sharing it, for the
+# scale-out tests; sourced after lib.sh.  Each nats-server has its own
+# reserved ports (client, cluster route, monitor: one block of lib.sh's
+# reserve_port) and its own store directory under $TMP; each daemon (a
+# "node") its own port, config, log and record file.  Everything is killed
+# by the test's cleanup.  Needs nats-server (scripts/install-deps.sh --test)
+# and a daemon built with the NATS client.
+
+NATS_COUNT=0
+NATS_PIDS=()
+NATS_PORTS=()  # client ports; route = +1, monitor = +2
+NODE_COUNT=0
+NODE_PIDS=()
+NODE_PORTS=()
+
+cluster_cleanup() {
+	local i
+	for i in "${!NODE_PIDS[@]}"; do
+		if [ -n "${NODE_PIDS[$i]}" ] && kill -0 "${NODE_PIDS[$i]}" 2>/dev/null; then
+			kill -KILL "${NODE_PIDS[$i]}" 2>/dev/null || true
+			wait "${NODE_PIDS[$i]}" 2>/dev/null || true
+		fi
+	done
+	for i in "${!NATS_PIDS[@]}"; do
+		if [ -n "${NATS_PIDS[$i]}" ] && kill -0 "${NATS_PIDS[$i]}" 2>/dev/null; then
+			kill -KILL "${NATS_PIDS[$i]}" 2>/dev/null || true
+			wait "${NATS_PIDS[$i]}" 2>/dev/null || true
+		fi
+	done
+	local report=
+	for i in "${!NODE_PIDS[@]}"; do
+		if [ -f "$TMP/node$i.log" ] && grep -q -- "$SANITIZER_REPORT" "$TMP/node$i.log"; then
+			echo "FAIL ($TEST_NAME): a sanitizer report in node $i's log:" >&2
+			grep -A30 -- "$SANITIZER_REPORT" "$TMP/node$i.log" | head -60 >&2
+			report=1
+		fi
+	done
+	cleanup
+	[ -z "$report" ] || exit 1
+}
+trap cluster_cleanup EXIT
+
+command -v nats-server >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
+if ! command -v nats-server >/dev/null 2>&1 || "$ES_DAEMON" --version | grep -q "NATS client: not built in"; then
+	# scripts/test.sh (and so CI) requires them: there a missing one fails
+	[ "${ES_REQUIRE_NATS_TESTS:-}" != 1 ] || fail "nats-server or a daemon built with libnats is missing"
+	echo "nats-server not installed or the daemon built without NATS: skipped"
+	exit 77
+fi
+
+# cluster_fail MESSAGE: fail with the tail of every node's log
+cluster_fail() {
+	local i
+	for i in "${!NODE_PIDS[@]}"; do
+		echo "---- node $i log (last 25 lines) ----" >&2
+		grep -v '\[access\]' "$TMP/node$i.log" | tail -n 25 >&2 || true
+	done
+	fail "$@"
+}
+
+nats_url() { echo "nats://127.0.0.1:${NATS_PORTS[$1]}"; }
+
+nats_urls() {
+	local i urls=
+	for i in $(seq 0 $((NATS_COUNT - 1))); do urls="$urls${urls:+,}$(nats_url "$i")"; done
+	echo "$urls"
+}
+
+# nats_healthy I: server I answers and its JetStream is up (and, clustered,
+# has a metadata leader)
+nats_healthy() {
+	local m=$((NATS_PORTS[$1] + 2))
+	[ "$(curl -s "http://127.0.0.1:$m/healthz" | jq -r .status 2>/dev/null)" = ok ] || return 1
+	[ "$NATS_COUNT" = 1 ] && return 0
+	[ -n "$(curl -s "http://127.0.0.1:$m/jsz" | jq -r '.meta_cluster.leader // empty' 2>/dev/null)" ]
+}
+
+# nats_launch I: start server I (again) with its reserved ports and store
+nats_launch() {
+	local i=$1 p=${NATS_PORTS[$1]} routes= j
+	local args=(-js -sd "$TMP/nats$i" -a 127.0.0.1 -p "$p" -m $((p + 2)) -n "n$i")
+	if [ "$NATS_COUNT" -gt 1 ]; then
+		for j in $(seq 0 $((NATS_COUNT - 1))); do
+			routes="$routes${routes:+,}nats://127.0.0.1:$((NATS_PORTS[$j] + 1))"
+		done
+		args+=(--cluster_name es-test --cluster "nats://127.0.0.1:$((p + 1))" --routes "$routes")
+	fi
+	mkdir -p "$TMP/nats$i"
+	nats-server "${args[@]}" >> "$TMP/nats$i.log" 2>&1 &
+	NATS_PIDS[$i]=$!
+}
+
+# nats_start COUNT: a JetStream cluster of COUNT servers, healthy
+nats_start() {
+	NATS_COUNT=$1
+	local i p
+	for i in $(seq 0 $((NATS_COUNT - 1))); do
+		while :; do
+			p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+			reserve_port "$p" && break
+		done
+		NATS_PORTS[$i]=$p
+	done
+	for i in $(seq 0 $((NATS_COUNT - 1))); do nats_launch "$i"; done
+	for i in $(seq 0 $((NATS_COUNT - 1))); do wait_until "nats-server $i healthy" 20 nats_healthy "$i"; done
+}
+
+nats_kill() {
+	kill -KILL "${NATS_PIDS[$1]}" 2>/dev/null || true
+	wait "${NATS_PIDS[$1]}" 2>/dev/null || true
+	NATS_PIDS[$1]=
+}
+
+# node_config I EXTRA: node I's config (stdin: its plugins: section; @TMP@,
+# @NODE@ filled in), JetStream on every server
+node_config() {
+	local i=$1
+	{
+		echo "server: {port: ${NODE_PORTS[$i]}}"
+		echo "metrics: {port: $((NODE_PORTS[$i] + 1))}"
+		echo "logging: {format: text}"
+		echo "event: {shutdown_timeout_ms: 3000}"
+		echo "queue:"
+		echo "  backend: jetstream"
+		echo "  jetstream: {servers: \"$(nats_urls)\", replicas: ${NATS_REPLICAS:-$NATS_COUNT}, publish_timeout_ms: ${PUBLISH_TIMEOUT_MS:-2000}}"
+		sed -e "s|@TMP@|$TMP|g" -e "s|@NODE@|$i|g" -e "s|@PLUGDIR@|$PLUGDIR|g"
+	} > "$TMP/node$i.yaml"
+}
+
+node_ready() {
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${NODE_PORTS[$1]}/health")" = 200 ]
+}
+
+# node_start I: start daemon I with $TMP/node$I.yaml (node_config) and wait
+# until its /health is 200 (JetStream connected, streams ready)
+node_start() {
+	local i=$1
+	"$ES_DAEMON" -c "$TMP/node$i.yaml" >> "$TMP/node$i.log" 2>&1 &
+	NODE_PIDS[$i]=$!
+	wait_until "node $i healthy" 20 node_ready "$i"
+}
+
+# node_reserve I: a port for daemon I (its metrics on +1)
+node_reserve() {
+	local p
+	while :; do
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+		reserve_port "$p" && break
+	done
+	NODE_PORTS[$1]=$p
+	NODE_COUNT=$((NODE_COUNT > $1 + 1 ? NODE_COUNT : $1 + 1))
+}
+
+# nodes_stop: SIGTERM every running node; each must exit 0 within 20 s
+# (a sanitizer build reports leaks then)
+nodes_stop() {
+	local i pid rc
+	for i in "${!NODE_PIDS[@]}"; do
+		pid=${NODE_PIDS[$i]}
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid"
+	done
+	for i in "${!NODE_PIDS[@]}"; do
+		pid=${NODE_PIDS[$i]}
+		[ -n "$pid" ] || continue
+		local deadline=$(($(date +%s) + 20))
+		while kill -0 "$pid" 2>/dev/null; do
+			[ "$(date +%s)" -lt $deadline ] || cluster_fail "node $i did not stop within 20 s of SIGTERM"
+			sleep 0.05
+		done
+		rc=0
+		wait "$pid" || rc=$?
+		NODE_PIDS[$i]=
+		[ "$rc" = 0 ] || cluster_fail "node $i exited with $rc after SIGTERM"
+	done
+}
+
+node_kill() {
+	kill -KILL "${NODE_PIDS[$1]}" 2>/dev/null || true
+	wait "${NODE_PIDS[$1]}" 2>/dev/null || true
+	NODE_PIDS[$1]=
+}
+
+# node_trigger I NAME ID: POST one event to node I; prints the HTTP status
+node_trigger() {
+	curl -s -o /dev/null -w '%{http_code}' -m 10 -H 'Content-Type: application/json' \
+		--data-binary "{\"name\":\"$2\",\"id\":\"$3\",\"data\":null}" \
+		"http://127.0.0.1:${NODE_PORTS[$1]}/api/events/trigger" || echo 000
+}
+
+# records PLUGIN: "<event id>" for every delivery PLUGIN recorded as ok, on
+# any node (the record files are $TMP/rec<node>.txt)
+records() {
+	cat "$TMP"/rec*.txt 2>/dev/null | awk -v p="$1" '$1 == p && $5 == "ok" {print $3}'
+}
+
+# distinct_handled PLUGIN: how many different events PLUGIN handled
+distinct_handled() {
+	records "$1" | sort -u | wc -l
+}
+
+handled_at_least() { [ "$(distinct_handled "$1")" -ge "$2" ]; }
