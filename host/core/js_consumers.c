@@ -24,6 +24,7 @@
 #include "model/delivery_outcome.h"
 #include "model/trigger_parse.h"
 #include "util/log.h"
+#include "util/prom_text.h"
 
 #ifdef HAVE_NATS
 
@@ -496,25 +497,25 @@ void js_consumers_metrics_render(js_consumers *set, struct evbuffer *out)
 	};
 	pthread_mutex_lock(&set->lock);
 	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
-		                    families[f].name, families[f].type);
+		prom_text_header(out, families[f].name, families[f].type, families[f].help);
 		for (puller *p = set->pullers; p; p = p->next_in_set) {
 			pthread_mutex_lock(&p->lock);
 			bool known = p->state_known;
 			int64_t v[3] = {p->pending, p->ack_pending, p->redelivered};
 			pthread_mutex_unlock(&p->lock);
+			char plugin[160];
+			prom_text_label(plugin, sizeof plugin, "plugin", p->name);
+			const char *name = families[f].name;
 			if (f < 3 && known)
-				evbuffer_add_printf(out, "%s{plugin=\"%s\"} %" PRId64 "\n", families[f].name, p->name, v[f]);
+				evbuffer_add_printf(out, "%s{%s} %" PRId64 "\n", name, plugin, v[f]);
 			else if (f == 3)
-				evbuffer_add_printf(out, "%s{plugin=\"%s\"} %" PRIu64 "\n", families[f].name, p->name,
-				                    atomic_load(&p->fetched));
+				evbuffer_add_printf(out, "%s{%s} %" PRIu64 "\n", name, plugin, atomic_load(&p->fetched));
 			else if (f == 4)
 				evbuffer_add_printf(out,
-				                    "%s{plugin=\"%s\",kind=\"ack\"} %" PRIu64 "\n"
-				                    "%s{plugin=\"%s\",kind=\"nak\"} %" PRIu64 "\n"
-				                    "%s{plugin=\"%s\",kind=\"term\"} %" PRIu64 "\n",
-				                    families[f].name, p->name, atomic_load(&p->acked), families[f].name, p->name,
-				                    atomic_load(&p->naked), families[f].name, p->name, atomic_load(&p->terminated));
+				                    "%s{%s,kind=\"ack\"} %" PRIu64 "\n%s{%s,kind=\"nak\"} %" PRIu64
+				                    "\n%s{%s,kind=\"term\"} %" PRIu64 "\n",
+				                    name, plugin, atomic_load(&p->acked), name, plugin, atomic_load(&p->naked), name,
+				                    plugin, atomic_load(&p->terminated));
 		}
 	}
 	pthread_mutex_unlock(&set->lock);

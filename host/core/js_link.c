@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/prom_text.h"
 
 #ifdef HAVE_NATS
 
@@ -874,49 +875,37 @@ void js_link_metrics_render(js_link *l, struct evbuffer *out)
 	bool known = l->stream_known;
 	uint64_t msgs = l->stream_msgs, bytes = l->stream_bytes, dead = l->dead_msgs;
 	pthread_mutex_unlock(&l->lock);
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_connected Whether the NATS connection is up and the streams ready.\n"
-	                    "# TYPE eventsys_jetstream_connected gauge\n"
-	                    "eventsys_jetstream_connected %d\n",
+	prom_text_header(out, "eventsys_jetstream_connected", "gauge",
+	                 "Whether the NATS connection is up and the streams ready.");
+	evbuffer_add_printf(out, "eventsys_jetstream_connected %d\n",
 	                    atomic_load(&l->connected) && atomic_load(&l->streams_ready) ? 1 : 0);
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_publishes_total Messages JetStream acknowledged (one per matched plugin).\n"
-	                    "# TYPE eventsys_jetstream_publishes_total counter\n"
-	                    "eventsys_jetstream_publishes_total %" PRIu64 "\n",
-	                    atomic_load(&l->published));
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_publish_duplicates_total Publishes JetStream had stored already (same event id within the duplicate window).\n"
-	                    "# TYPE eventsys_jetstream_publish_duplicates_total counter\n"
-	                    "eventsys_jetstream_publish_duplicates_total %" PRIu64 "\n",
+	prom_text_header(out, "eventsys_jetstream_publishes_total", "counter",
+	                 "Messages JetStream acknowledged (one per matched plugin).");
+	evbuffer_add_printf(out, "eventsys_jetstream_publishes_total %" PRIu64 "\n", atomic_load(&l->published));
+	prom_text_header(out, "eventsys_jetstream_publish_duplicates_total", "counter",
+	                 "Publishes JetStream had stored already (same event id within the duplicate window).");
+	evbuffer_add_printf(out, "eventsys_jetstream_publish_duplicates_total %" PRIu64 "\n",
 	                    atomic_load(&l->publish_duplicates));
+	prom_text_header(out, "eventsys_jetstream_publish_failures_total", "counter",
+	                 "Publishes refused (answered 503), by reason.");
 	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_publish_failures_total Publishes refused (answered 503), by reason.\n"
-	                    "# TYPE eventsys_jetstream_publish_failures_total counter\n"
 	                    "eventsys_jetstream_publish_failures_total{reason=\"unavailable\"} %" PRIu64 "\n"
 	                    "eventsys_jetstream_publish_failures_total{reason=\"full\"} %" PRIu64 "\n",
 	                    atomic_load(&l->publish_failed_unavailable), atomic_load(&l->publish_failed_full));
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_disconnects_total Times the NATS connection was lost.\n"
-	                    "# TYPE eventsys_jetstream_disconnects_total counter\n"
-	                    "eventsys_jetstream_disconnects_total %" PRIu64 "\n",
-	                    atomic_load(&l->disconnects));
-	evbuffer_add_printf(out,
-	                    "# HELP eventsys_jetstream_dead_letters_total Deliveries this node put in the dead-letter stream.\n"
-	                    "# TYPE eventsys_jetstream_dead_letters_total counter\n"
-	                    "eventsys_jetstream_dead_letters_total %" PRIu64 "\n",
-	                    atomic_load(&l->dead_letters));
-	if (known)
-		evbuffer_add_printf(out,
-		                    "# HELP eventsys_jetstream_stream_messages Messages in the stream (deliveries not yet acknowledged).\n"
-		                    "# TYPE eventsys_jetstream_stream_messages gauge\n"
-		                    "eventsys_jetstream_stream_messages %" PRIu64 "\n"
-		                    "# HELP eventsys_jetstream_stream_bytes Bytes in the stream.\n"
-		                    "# TYPE eventsys_jetstream_stream_bytes gauge\n"
-		                    "eventsys_jetstream_stream_bytes %" PRIu64 "\n"
-		                    "# HELP eventsys_jetstream_dead_letter_messages Messages in the dead-letter stream.\n"
-		                    "# TYPE eventsys_jetstream_dead_letter_messages gauge\n"
-		                    "eventsys_jetstream_dead_letter_messages %" PRIu64 "\n",
-		                    msgs, bytes, dead);
+	prom_text_header(out, "eventsys_jetstream_disconnects_total", "counter", "Times the NATS connection was lost.");
+	evbuffer_add_printf(out, "eventsys_jetstream_disconnects_total %" PRIu64 "\n", atomic_load(&l->disconnects));
+	prom_text_header(out, "eventsys_jetstream_dead_letters_total", "counter",
+	                 "Deliveries this node put in the dead-letter stream.");
+	evbuffer_add_printf(out, "eventsys_jetstream_dead_letters_total %" PRIu64 "\n", atomic_load(&l->dead_letters));
+	if (!known)
+		return;
+	prom_text_header(out, "eventsys_jetstream_stream_messages", "gauge",
+	                 "Messages in the stream (deliveries not yet acknowledged).");
+	evbuffer_add_printf(out, "eventsys_jetstream_stream_messages %" PRIu64 "\n", msgs);
+	prom_text_header(out, "eventsys_jetstream_stream_bytes", "gauge", "Bytes in the stream.");
+	evbuffer_add_printf(out, "eventsys_jetstream_stream_bytes %" PRIu64 "\n", bytes);
+	prom_text_header(out, "eventsys_jetstream_dead_letter_messages", "gauge", "Messages in the dead-letter stream.");
+	evbuffer_add_printf(out, "eventsys_jetstream_dead_letter_messages %" PRIu64 "\n", dead);
 }
 
 #else /* without the NATS client: the config refuses queue.backend jetstream */
