@@ -443,14 +443,8 @@ static void *link_main(void *arg)
 		pthread_mutex_lock(&l->lock);
 		if (l->stop)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
 		/* a retry due soon: wake for it; otherwise once a second */
-		int64_t wait_ns = l->retries ? (int64_t)RETRY_DELAY_US * 1000 / 2 : 1000000000;
-		ts.tv_nsec += wait_ns;
-		ts.tv_sec += ts.tv_nsec / 1000000000;
-		ts.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&l->wake, &l->lock, &ts);
+		clock_cond_wait_us(&l->wake, &l->lock, l->retries ? RETRY_DELAY_US / 2 : 1000000);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
@@ -472,11 +466,9 @@ static void link_free(js_link *l)
 		 * wait for the last one (bounded; the link is leaked rather than
 		 * freed under a late callback) */
 		pthread_mutex_lock(&l->lock);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 5;
-		while (!l->closed && pthread_cond_timedwait(&l->wake, &l->lock, &ts) == 0)
-			;
+		int64_t deadline = clock_monotonic_us() + 5000000;
+		while (!l->closed && clock_monotonic_us() < deadline)
+			clock_cond_wait_us(&l->wake, &l->lock, deadline - clock_monotonic_us());
 		bool closed = l->closed;
 		pthread_mutex_unlock(&l->lock);
 		natsConnection_Destroy(l->nc);
@@ -560,7 +552,7 @@ js_link *js_link_start(const es_config *config, char *err, size_t err_size)
 		return NULL;
 	}
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->wake, NULL);
+	clock_cond_init(&l->wake);
 	l->stream = strdup(j->stream);
 	size_t dead_len = strlen(j->stream) + 6;
 	l->dead_stream = malloc(dead_len);
@@ -806,7 +798,8 @@ int js_link_publish_wait(js_link *l, es_event *event, const char *const *plugins
                          size_t why_size)
 {
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+	pthread_cond_t cond;
+	clock_cond_init(&cond);
 	bool done = false;
 	js_publish *p = calloc(1, sizeof *p);
 	if (!p) {
@@ -818,10 +811,13 @@ int js_link_publish_wait(js_link *l, es_event *event, const char *const *plugins
 	p->wait_done = &done;
 	int st = publish_parts(l, p, event, plugins, count, why, why_size);
 	if (st == JS_PUBLISH_STORED) {
-		/* every part has a MaxWait: the library answers each */
+		/* Bounded without a deadline of its own: every part has a MaxWait
+		 * (the library answers each by then) and js_link_quiesce() answers
+		 * whatever is left at a stop.  p cannot be freed before that: a
+		 * late answer would find it. */
 		pthread_mutex_lock(&lock);
 		while (!done)
-			pthread_cond_wait(&cond, &lock);
+			clock_cond_wait_us(&cond, &lock, 1000000);
 		pthread_mutex_unlock(&lock);
 		st = atomic_load(&p->status);
 		snprintf(why, why_size, "%s", p->why);
