@@ -102,7 +102,7 @@ nats_start() {
 		NATS_PORTS[$i]=$p
 	done
 	for i in $(seq 0 $((NATS_COUNT - 1))); do nats_launch "$i"; done
-	for i in $(seq 0 $((NATS_COUNT - 1))); do wait_until "nats-server $i healthy" 20 nats_healthy "$i"; done
+	for i in $(seq 0 $((NATS_COUNT - 1))); do wait_until "nats-server $i healthy" 60 nats_healthy "$i"; done
 }
 
 nats_kill() {
@@ -137,7 +137,7 @@ node_start() {
 	local i=$1
 	"$ES_DAEMON" -c "$TMP/node$i.yaml" >> "$TMP/node$i.log" 2>&1 &
 	NODE_PIDS[$i]=$!
-	wait_until "node $i healthy" 20 node_ready "$i"
+	wait_until "node $i healthy" 60 node_ready "$i"
 }
 
 # node_reserve I: a port for daemon I (its metrics on +1)
