@@ -132,7 +132,7 @@ for r in 1 3; do
 done
 for r in 1 3; do
 	paste "$work/es$r.txt" "$work/ref$r.txt" | awk -v r="$r" '{
-		for (i = 1; i <= NF; i++) { if ($i == "accepted") ea = $(i+1); if ($i == "delivered" && !ed) ed = $(i+1); if ($i == "published") rp = $(i+1) }
+		for (i = 1; i <= NF; i++) { if ($i == "accepted" && !ea) ea = $(i+1); if ($i == "delivered" && !ed) ed = $(i+1); if ($i == "published" && !rp) rp = $(i+1) }
 		split($0, parts, "reference"); n = split(parts[2], w, " "); for (i = 1; i <= n; i++) if (w[i] == "delivered") rd = w[i+1]
 		printf "ratio R%s: accepted %.2fx the reference publish rate, delivered %.2fx the reference delivery rate\n", r, ea/rp, ed/rd }'
 done

@@ -77,8 +77,14 @@ int main(int argc, char **argv)
 	natsOptions *opts = NULL;
 	natsConnection *nc = NULL;
 	natsStatus s = natsOptions_Create(&opts);
+	/* the URLs one by one: natsOptions_SetURL() took only a single one here */
+	const char *servers[8];
+	int n = 0;
+	char *list = strdup(argv[1]);
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+		servers[n++] = t;
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(opts, argv[1]);
+		s = natsOptions_SetServers(opts, servers, n);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&nc, opts);
 	if (s != NATS_OK)
@@ -147,5 +153,6 @@ int main(int argc, char **argv)
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(opts);
+	free(list);
 	return 0;
 }
