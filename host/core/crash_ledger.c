@@ -124,7 +124,7 @@ static int append_history(crash_ledger *l, const char *line)
 		return 0;
 	if (!l->writable)
 		return -1;
-	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	int rc = -1;
 	if (fd >= 0) {
 		size_t len = strlen(line);
@@ -151,9 +151,17 @@ static void compact_history(crash_ledger *l)
 {
 	char tmp[4300];
 	snprintf(tmp, sizeof tmp, "%s.new", l->history_path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
+	/* Created here, never followed: a link planted at the name must not
+	 * redirect the write, and the history stays 0600 like its appends. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		LOG_WARN("crash", "cannot compact the crash history through %s: %s", tmp, strerror(errno));
 		return;
+	}
 	char line[1400];
 	for (size_t i = 0; i < l->release_count; i++) {
 		crash_history_format_release(l->releases[i].at_us, l->releases[i].plugin, "history", "kept", line,
@@ -176,7 +184,7 @@ static void compact_history(crash_ledger *l)
 
 static void read_history(crash_ledger *l)
 {
-	int fd = open(l->history_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(l->history_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	if (!f) {
 		if (errno == ENOENT)
@@ -251,7 +259,7 @@ static void describe(const crash_record *r, char *out, size_t size)
 /* The crash file the last run left, if any. */
 static void read_crash_file(crash_ledger *l)
 {
-	int fd = open(l->crash_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(l->crash_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			LOG_WARN("crash", "cannot read the crash file %s: %s", l->crash_path, strerror(errno));
@@ -331,7 +339,7 @@ static void read_kept_crashes(crash_ledger *l)
 		}
 		char buf[CRASH_FILE_MAX + 1];
 		size_t len = 0;
-		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd >= 0) {
 			ssize_t got;
 			while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) > 0)
@@ -363,7 +371,7 @@ static void read_kept_crashes(crash_ledger *l)
  * rewrite the crash file: otherwise say so now, not at the first crash. */
 static void check_writable(crash_ledger *l)
 {
-	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(l->history_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd >= 0) {
 		close(fd);
 	} else { /* over an unreadable history: this one is what the operator sees happen */
@@ -373,7 +381,7 @@ static void check_writable(crash_ledger *l)
 		         l->history_path, strerror(errno), l->dir);
 		LOG_ERROR("crash", "%s", l->problem);
 	}
-	fd = open(l->crash_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(l->crash_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd >= 0) {
 		close(fd);
 	} else if (errno != ENOENT) {

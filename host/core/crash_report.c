@@ -165,7 +165,7 @@ static void record_crash(int sig)
 	n = put(rec, n, sizeof rec, "\npid ");
 	n = put_uint(rec, n, sizeof rec, (uint64_t)getpid());
 	n = put(rec, n, sizeof rec, "\n" CRASH_FILE_END "\n");
-	int fd = open(crash_file_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(crash_file_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd >= 0) {
 		write_all(fd, rec, n);
 		fsync(fd);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -258,6 +260,74 @@ static void without_a_state_directory_nothing_is_remembered(void **state)
 	crash_ledger_free(l);
 }
 
+/* A FIFO where the crash file or the history belongs must not block the
+ * start (reading it waited for a writer forever). */
+static void fifos_in_the_state_directory_do_not_block_the_start(void **state)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/crash", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof path, "%s/crash-history", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(5);
+		crash_ledger *l = crash_ledger_open(dir);
+		char why[512];
+		_exit(l && crash_ledger_problem(l, why, sizeof why) ? 0 : 1); /* opened, and the unusable history is said */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("opening the ledger over FIFOs did not finish with a problem said (status 0x%x)", (unsigned)status);
+	snprintf(path, sizeof path, "%s/crash-history", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/crash", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/crash.corrupt", dir);
+	unlink(path);
+}
+
+/* Compacting the history writes a new file beside it: a link planted at
+ * that name must not redirect the write, and the result stays 0600. */
+static void compaction_follows_no_link_and_keeps_the_history_private(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	assert_non_null(l);
+	for (int i = 0; i < 2100; i++) {
+		char event[32];
+		snprintf(event, sizeof event, "e%d", i);
+		crash_record r = crash_at("p", "f1", event, 1000 + i);
+		assert_int_equal(crash_ledger_record(l, &r), 0);
+	}
+	crash_ledger_free(l);
+	char victim[128], link[160], history[128];
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	snprintf(link, sizeof link, "%s/crash-history.new", dir);
+	snprintf(history, sizeof history, "%s/crash-history", dir);
+	FILE *f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("untouched\n", f);
+	fclose(f);
+	assert_int_equal(symlink(victim, link), 0);
+	l = crash_ledger_open(dir); /* past 2048 lines: compacts */
+	assert_non_null(l);
+	crash_ledger_free(l);
+	char buf[32] = "";
+	f = fopen(victim, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	assert_string_equal(buf, "untouched\n");
+	struct stat st;
+	assert_int_equal(lstat(history, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	unlink(victim);
+	unlink(link);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +341,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_crash_file_is_read_once_and_a_damaged_one_moved_aside, make_dir,
 		                                remove_dir),
 		cmocka_unit_test(without_a_state_directory_nothing_is_remembered),
+		cmocka_unit_test_setup_teardown(fifos_in_the_state_directory_do_not_block_the_start, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(compaction_follows_no_link_and_keeps_the_history_private, make_dir,
+		                                remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
