@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "core/crash_file.h"
+#include "model/es_config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -108,18 +109,6 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-/* A plugin name as the config allows it: [a-z0-9_-]{1,64}. */
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
-
 static bool copy_field(char *dst, size_t size, const char *value)
 {
 	size_t n = strlen(value);
@@ -173,7 +162,7 @@ int crash_file_parse(const char *text, size_t len, crash_record *r, char *why, s
 			ok = copy_field(r->signal, sizeof r->signal, value);
 			seen |= F_SIGNAL;
 		} else if (strcmp(line, "plugin") == 0) {
-			ok = valid_name(value) && copy_field(r->plugin, sizeof r->plugin, value);
+			ok = es_config_plugin_name_valid(value) && copy_field(r->plugin, sizeof r->plugin, value);
 			seen |= F_PLUGIN;
 		} else if (strcmp(line, "file") == 0) {
 			ok = strcmp(value, "-") == 0 || copy_field(r->file_id, sizeof r->file_id, value);
@@ -246,7 +235,7 @@ history_kind crash_history_parse(const char *line, crash_record *r)
 	char tail;
 	if (sscanf(line, "crash %lld %79s %31s %u %llu %127s %799s %c", &at, plugin, signal, &attempt, &seq, file, event,
 	           &tail) == 7) {
-		if (at < 0 || !valid_name(plugin) || !copy_field(r->plugin, sizeof r->plugin, plugin) ||
+		if (at < 0 || !es_config_plugin_name_valid(plugin) || !copy_field(r->plugin, sizeof r->plugin, plugin) ||
 		    !copy_field(r->signal, sizeof r->signal, signal) ||
 		    !crash_unescape(event, r->event_id, sizeof r->event_id))
 			return HISTORY_BAD;
@@ -258,7 +247,7 @@ history_kind crash_history_parse(const char *line, crash_record *r)
 		return HISTORY_CRASH;
 	}
 	if (sscanf(line, "release %lld %79s %255s %511s %c", &at, plugin, by, why, &tail) == 4) {
-		if (at < 0 || !valid_name(plugin) || !copy_field(r->plugin, sizeof r->plugin, plugin))
+		if (at < 0 || !es_config_plugin_name_valid(plugin) || !copy_field(r->plugin, sizeof r->plugin, plugin))
 			return HISTORY_BAD;
 		r->at_us = at;
 		return HISTORY_RELEASE;

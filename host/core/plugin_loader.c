@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "core/plugin_loader.h"
+#include "model/es_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,15 +58,6 @@ bool plugin_dir_trusted(const char *dir, uid_t service_uid, char *err, size_t er
 	return file_trusted(&st, service_uid, "plugin directory", dir, err, err_size);
 }
 
-static bool valid_name(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-'))
-			return false;
-	return n >= 1 && n <= 64;
-}
-
 bool plugin_descriptor_check(const es_plugin_descriptor *d, char *err, size_t err_size)
 {
 	if (d->abi_major != ES_ABI_MAJOR) {
@@ -83,7 +75,7 @@ bool plugin_descriptor_check(const es_plugin_descriptor *d, char *err, size_t er
 		         d->struct_size, (size_t)DESCRIPTOR_MIN_SIZE, d->abi_major, d->abi_minor);
 		return false;
 	}
-	if (!d->name || !valid_name(d->name)) {
+	if (!d->name || !es_config_plugin_name_valid(d->name)) {
 		snprintf(err, err_size, "plugin name is missing or invalid (1 to 64 of [a-z0-9_-])");
 		return false;
 	}

@@ -147,8 +147,7 @@ static bool valid_token_secret(const char *s)
 	return true;
 }
 
-/* The grammar of plugin names: [a-z0-9_-]{1,64}. */
-static bool valid_plugin_name(const char *s)
+bool es_config_plugin_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > 64)
@@ -567,7 +566,7 @@ static void read_settings(const ynode *settings, const char *where, void *base, 
 		const ynode *pm = settings->items[i];
 		char path[128];
 		snprintf(path, sizeof path, "%s.%s", where, name);
-		if (!valid_plugin_name(name)) {
+		if (!es_config_plugin_name_valid(name)) {
 			config_error_add(errs, settings->key_lines[i], settings->key_columns[i],
 			                 "plugin name '%s' is invalid: use 1 to 64 of [a-z0-9_-]", name);
 			continue;

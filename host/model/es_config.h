@@ -217,6 +217,10 @@ void es_config_describe_changes(const es_config *running, const es_config *next,
 /* 127.x.x.x, ::1 or localhost. */
 bool es_config_host_is_loopback(const char *host);
 
+/* The grammar of plugin names, wherever one is read (config, descriptor,
+ * crash files): [a-z0-9_-]{1,64}. */
+bool es_config_plugin_name_valid(const char *name);
+
 /* May a reload replace `running` by `next` without weakening authentication
  * by accident?  (docs/security.md: "What a reload may change")  A config
  * without tokens replaces one with tokens only when it sets
