@@ -15,7 +15,7 @@ ARG BASE=debian:12
 FROM $BASE AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential debhelper autoconf automake libtool pkg-config libltdl-dev \
-        libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libsystemd-dev \
+        libevent-dev libyaml-dev libcjson-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libsystemd-dev libnats-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src/event-system
 COPY . .

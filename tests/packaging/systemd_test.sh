@@ -75,7 +75,7 @@ t0=$SECONDS
 # the plugin author.
 lower=$("$top/tests/packaging/debian_rootfs.sh" "$cache" systemd systemd-sysv dbus procps curl gcc libc6-dev \
 	pkg-config libevent-2.1-7 libevent-pthreads-2.1-7 libyaml-0-2 libcjson1 libmariadb3 libcurl4 libltdl7 \
-	libssl3) || fail "debootstrap"
+	libssl3 libnats3.4 libprotobuf-c1) || fail "debootstrap"
 pass "Debian 12 root file system with systemd: $lower ($((SECONDS - t0)) s)"
 
 if [ -z "$debdir" ] || ! ls "$debdir"/event-system_*.deb >/dev/null 2>&1; then
