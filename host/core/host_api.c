@@ -80,8 +80,7 @@ static const char *api_event_json(const es_event *e, size_t *len)
 
 static uint32_t api_delivery_attempt(const es_event *e)
 {
-	(void)e;
-	return worker_pool_current_attempt();
+	return worker_pool_attempt_of(e); /* per event inside a batch call */
 }
 
 /* The node at a dotted path of map keys and list indexes ("targets.0.url");

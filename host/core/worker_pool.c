@@ -10,7 +10,9 @@
  *
  * Workers take up to BATCH_MAX deliveries per lock acquisition.  When a
  * worker is abandoned, the untouched rest of its batch goes back to the
- * front of the ring, so one stuck handler holds at most one delivery.
+ * front of the ring, so one stuck handler holds at most the deliveries of
+ * one handler call: one, or with a batch handler (pool_handler.handle_batch)
+ * those of that call.
  */
 #include "config.h"
 
@@ -55,7 +57,11 @@ typedef struct worker {
 	uint64_t seq;        /* worker thread only */
 	delivery batch[BATCH_MAX];
 	unsigned batch_count;
-	unsigned batch_index; /* item being run; published by the BUSY store */
+	/* The handler call running: batch[batch_index .. +call_count) (one
+	 * delivery without a batch handler); published by the BUSY store. */
+	unsigned batch_index;
+	unsigned call_count;
+	pool_batch_item items[BATCH_MAX]; /* a batch handler's call (worker thread only) */
 } worker;
 
 struct worker_pool {
@@ -105,9 +111,20 @@ struct worker_pool {
 static _Thread_local uint32_t current_attempt;
 static _Thread_local int64_t current_deadline_us;
 static _Thread_local uint64_t jitter_state;
+/* The batch handler call running on this thread (NULL outside one). */
+static _Thread_local const pool_batch_item *current_items;
+static _Thread_local size_t current_item_count;
 
 uint32_t worker_pool_current_attempt(void)
 {
+	return current_attempt;
+}
+
+uint32_t worker_pool_attempt_of(const es_event *event)
+{
+	for (size_t i = 0; i < current_item_count; i++)
+		if (current_items[i].event == event)
+			return current_items[i].attempt;
 	return current_attempt;
 }
 
@@ -374,6 +391,139 @@ static bool wait_for_work(worker_pool *p, worker *w)
 	}
 }
 
+/* The end of a worker the supervisor abandoned, once its handler returned.
+ * `exited` is set under the lock, the last thing this thread does with the
+ * pool: the supervisor joins exited workers while holding the lock, so one
+ * marked exited must never still need it (it did: a deadlock). */
+static void *leave_abandoned(worker_pool *p, worker *w)
+{
+	crash_report_thread_end();
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&w->exited, true);
+	pthread_cond_signal(&p->supervisor_wake);
+	pthread_cond_broadcast(&p->quiet_changed);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Give w->batch[from..] back to the front of the ring, in order.  Under lock. */
+static void give_back_rest(worker_pool *p, worker *w, unsigned from)
+{
+	for (unsigned j = w->batch_count; j > from; j--)
+		ring_push_front(p, &w->batch[j - 1]);
+	w->batch_count = 0;
+}
+
+/* After a batch handler call over w->batch[first .. first+n) returned (and
+ * the worker still owned it): the deliveries the handler did not start go
+ * back to the front of the ring untouched; the others are finished one by
+ * one.  A call that started none is made to count its first delivery as a
+ * failed attempt, so a handler that never starts anything cannot spin a
+ * worker forever.  Without the lock. */
+static void finish_batch_call(worker_pool *p, worker *w, unsigned first, unsigned n)
+{
+	bool any_started = false;
+	for (unsigned k = 0; k < n; k++)
+		any_started |= w->items[k].started;
+	if (!any_started) {
+		w->items[0].started = true;
+		w->items[0].result = ES_RETRY;
+		snprintf(w->items[0].error, sizeof w->items[0].error, "the batch handler started none of its deliveries");
+	}
+	bool gave_back = false;
+	pthread_mutex_lock(&p->lock);
+	for (unsigned k = n; k-- > 0;) {
+		if (!w->items[k].started) {
+			ring_push_front(p, &w->batch[first + k]);
+			gave_back = true;
+		}
+	}
+	if (gave_back)
+		wake_worker(p);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned k = 0; k < n; k++) {
+		pool_batch_item *it = &w->items[k];
+		if (!it->started)
+			continue;
+		es_result result = it->result;
+		it->error[sizeof it->error - 1] = '\0';
+		if (result != ES_OK && result != ES_RETRY && result != ES_FAIL) {
+			snprintf(it->error, sizeof it->error, "handler returned invalid result %d", (int)result);
+			result = ES_FAIL;
+		}
+		const char *error = it->error[0] ? it->error : (result == ES_OK ? NULL : "handler reported failure");
+		finish(p, &w->batch[first + k], result, false, error);
+	}
+}
+
+typedef enum calls_end {
+	CALLS_DONE,          /* every delivery taken was handled; without the lock */
+	CALLS_PAUSED,        /* the rest was given back (pause); under the lock */
+	CALLS_PAST_DEADLINE, /* the rest was given back (shutdown deadline); under the lock */
+	CALLS_ABANDONED,     /* the supervisor took the call's deliveries: the thread must leave; without the lock */
+} calls_end;
+
+/* Run w->batch through the batch handler, up to batch_max per call; the
+ * same steps as worker_main's loop for one delivery.  Without the lock. */
+static calls_end run_batch_calls(worker_pool *p, worker *w)
+{
+	unsigned per_call = p->handler.batch_max && p->handler.batch_max < BATCH_MAX ? p->handler.batch_max : BATCH_MAX;
+	for (unsigned i = 0; i < w->batch_count;) {
+		if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
+		    clock_monotonic_us() >= p->stop_deadline_us) {
+			pthread_mutex_lock(&p->lock);
+			give_back_rest(p, w, i);
+			return CALLS_PAST_DEADLINE;
+		}
+		unsigned n = w->batch_count - i < per_call ? w->batch_count - i : per_call;
+		for (unsigned k = 0; k < n; k++) {
+			pool_batch_item *it = &w->items[k];
+			it->event = w->batch[i + k].event;
+			it->attempt = w->batch[i + k].attempt;
+			it->started = true;
+			it->result = ES_RETRY;
+			it->error[0] = '\0';
+		}
+		w->batch_index = i;
+		w->call_count = n;
+		atomic_store_explicit(&w->started_us, clock_monotonic_us(), memory_order_relaxed);
+		uint64_t busy = STATE(++w->seq, W_BUSY);
+		atomic_store(&w->state, busy);
+		if (atomic_load(&p->paused)) {
+			uint64_t expected = busy;
+			if (!atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE)))
+				return CALLS_ABANDONED;
+			pthread_mutex_lock(&p->lock);
+			give_back_rest(p, w, i);
+			pthread_cond_broadcast(&p->quiet_changed);
+			return CALLS_PAUSED;
+		}
+		int64_t started = atomic_load_explicit(&w->started_us, memory_order_relaxed);
+		current_attempt = w->items[0].attempt;
+		current_deadline_us = started + (int64_t)p->policy.timeout_ms * 1000;
+		current_items = w->items;
+		current_item_count = n;
+		p->handler.handle_batch(p->handler.ctx, w->items, n);
+		current_items = NULL;
+		current_item_count = 0;
+		current_deadline_us = 0;
+		uint64_t expected = busy;
+		if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, STATE(w->seq, W_IDLE),
+		                                             memory_order_acq_rel, memory_order_acquire))
+			return CALLS_ABANDONED;
+		if (atomic_load(&p->paused)) {
+			pthread_mutex_lock(&p->lock);
+			pthread_cond_broadcast(&p->quiet_changed);
+			pthread_mutex_unlock(&p->lock);
+		}
+		histogram_observe_us(&p->handler_latency, clock_monotonic_us() - started);
+		finish_batch_call(p, w, i, n);
+		i += n;
+	}
+	w->batch_count = 0;
+	return CALLS_DONE;
+}
+
 static void *worker_main(void *arg)
 {
 	worker *w = arg;
@@ -384,6 +534,23 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	while (wait_for_work(p, w)) {
 		pthread_mutex_unlock(&p->lock);
+		if (p->handler.handle_batch) {
+			switch (run_batch_calls(p, w)) {
+			case CALLS_DONE:
+				pthread_mutex_lock(&p->lock);
+				continue;
+			case CALLS_PAUSED:
+				continue;
+			case CALLS_PAST_DEADLINE:
+				goto out_locked;
+			case CALLS_ABANDONED:
+				/* the supervisor holds its own references to the call's
+				 * deliveries and gave the rest back: drop ours */
+				for (unsigned k = 0; k < w->call_count; k++)
+					es_event_unref(w->batch[w->batch_index + k].event);
+				return leave_abandoned(p, w);
+			}
+		}
 		for (unsigned i = 0; i < w->batch_count; i++) {
 			/* Acquire: stop_deadline_us is written before `stopping` is
 			 * set and read here without the lock (relaxed, this worker
@@ -434,17 +601,7 @@ static void *worker_main(void *arg)
 				/* Abandoned: the supervisor took this delivery (with its own
 				 * reference) and the rest of the batch.  Drop ours and leave. */
 				es_event_unref(d.event);
-				/* `exited` is set under the lock, the last thing this
-				 * thread does with the pool: the supervisor joins exited
-				 * workers while holding the lock, so one marked exited
-				 * must never still need it (it did: a deadlock). */
-				crash_report_thread_end();
-				pthread_mutex_lock(&p->lock);
-				atomic_store(&w->exited, true);
-				pthread_cond_signal(&p->supervisor_wake);
-				pthread_cond_broadcast(&p->quiet_changed);
-				pthread_mutex_unlock(&p->lock);
-				return NULL;
+				return leave_abandoned(p, w);
 			}
 			if (atomic_load(&p->paused)) {
 				pthread_mutex_lock(&p->lock);
@@ -480,6 +637,7 @@ static int spawn_worker(worker_pool *p)
 		}
 		memset(w, 0, sizeof *w);
 		w->pool = p;
+		w->call_count = 1; /* a batch handler's calls set their own */
 		atomic_init(&w->exited, false);
 		atomic_init(&w->state, STATE(0, W_IDLE));
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -509,17 +667,20 @@ static int64_t supervisor_tick_us(const worker_pool *p)
 	return tick;
 }
 
-/* Abandon worker w if it is still running the delivery seen in `seen`.
- * Under lock.  On success *timed_out gets the delivery (with a new event
- * reference) and the rest of the batch goes back to the ring. */
+/* Abandon worker w if it is still running the handler call seen in
+ * `seen`.  Under lock.  On success timed_out[] gets the call's deliveries
+ * (w->call_count of them, each with a new event reference; the caller has
+ * room for BATCH_MAX) and the rest of the batch goes back to the ring. */
 static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_out)
 {
 	if (!atomic_compare_exchange_strong_explicit(&w->state, &seen, (seen & ~3ull) | W_ABANDONED,
 	                                             memory_order_acq_rel, memory_order_acquire))
 		return false;
-	*timed_out = w->batch[w->batch_index];
-	es_event_ref(timed_out->event); /* the stuck thread keeps its own reference */
-	for (unsigned j = w->batch_count; j > w->batch_index + 1; j--)
+	for (unsigned k = 0; k < w->call_count; k++) {
+		timed_out[k] = w->batch[w->batch_index + k];
+		es_event_ref(timed_out[k].event); /* the stuck thread keeps its own reference */
+	}
+	for (unsigned j = w->batch_count; j > w->batch_index + w->call_count; j--)
 		ring_push_front(p, &w->batch[j - 1]);
 	w->abandoned = true;
 	p->live_workers--;
@@ -562,19 +723,27 @@ static void restore_capacity(worker_pool *p)
 		         p->policy.workers, p->stuck);
 }
 
+/* Abandoned calls per supervisor round; more wait for the next round,
+ * which then comes at once. */
+#define EXPIRED_CALLS_MAX 4
+
 static void *supervisor_main(void *arg)
 {
 	worker_pool *p = arg;
-	delivery expired[64];
+	delivery expired[EXPIRED_CALLS_MAX * BATCH_MAX];
+	unsigned call_first[EXPIRED_CALLS_MAX], call_size[EXPIRED_CALLS_MAX];
+	bool more = false;
 	pthread_mutex_lock(&p->lock);
 	while (!p->supervisor_stop) {
-		clock_cond_wait_us(&p->supervisor_wake, &p->lock, supervisor_tick_us(p));
+		if (!more)
+			clock_cond_wait_us(&p->supervisor_wake, &p->lock, supervisor_tick_us(p));
+		more = false;
 		reap_exited(p);
 
-		size_t n_expired = 0;
+		size_t n_expired = 0, n_calls = 0;
 		int64_t now = clock_monotonic_us();
 		int64_t limit = (int64_t)p->policy.timeout_ms * 1000;
-		for (size_t i = 0; i < p->slot_count && n_expired < 64; i++) {
+		for (size_t i = 0; i < p->slot_count; i++) {
 			worker *w = p->slots[i];
 			if (!w || !w->running || w->abandoned)
 				continue;
@@ -583,15 +752,31 @@ static void *supervisor_main(void *arg)
 				continue;
 			if (now - atomic_load_explicit(&w->started_us, memory_order_relaxed) <= limit)
 				continue;
-			if (abandon(p, w, seen, &expired[n_expired]))
-				n_expired++;
+			if (n_calls == EXPIRED_CALLS_MAX) {
+				more = true;
+				break;
+			}
+			if (abandon(p, w, seen, &expired[n_expired])) {
+				call_first[n_calls] = (unsigned)n_expired;
+				call_size[n_calls++] = w->call_count;
+				n_expired += w->call_count;
+			}
 		}
-		for (size_t i = 0; i < n_expired; i++) {
+		for (size_t i = 0; i < n_calls; i++) {
 			bool replaced = !atomic_load(&p->stopping) && spawn_worker(p) == 0;
-			LOG_WARN(p->name, "handler overran its %u ms deadline on event %s (%s); worker abandoned, %s",
-			         p->policy.timeout_ms, expired[i].event->id, expired[i].event->name,
-			         replaced ? "replacement started"
-			                  : "no replacement (too many stuck workers): pool runs with fewer workers");
+			const delivery *d = &expired[call_first[i]];
+			if (call_size[i] == 1)
+				LOG_WARN(p->name, "handler overran its %u ms deadline on event %s (%s); worker abandoned, %s",
+				         p->policy.timeout_ms, d->event->id, d->event->name,
+				         replaced ? "replacement started"
+				                  : "no replacement (too many stuck workers): pool runs with fewer workers");
+			else
+				LOG_WARN(p->name,
+				         "batch handler overran its %u ms deadline on %u events from %s (%s) on; "
+				         "worker abandoned, %s",
+				         p->policy.timeout_ms, call_size[i], d->event->id, d->event->name,
+				         replaced ? "replacement started"
+				                  : "no replacement (too many stuck workers): pool runs with fewer workers");
 		}
 		restore_capacity(p);
 		if (p->count && p->idle_waiters) {
@@ -770,7 +955,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 	 * The others are between deliveries and leave at once past the
 	 * deadline; one that slipped into a handler meanwhile is abandoned on
 	 * the next round. */
-	delivery left[BATCH_MAX];
+	delivery left[4 * BATCH_MAX];
 	for (int round = 0; round < 100; round++) {
 		size_t n_left = 0;
 		bool waiting = false;
@@ -780,8 +965,10 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 			if (!w || !w->running || w->abandoned)
 				continue;
 			uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
-			if (STATE_KIND(seen) == W_BUSY && n_left < BATCH_MAX && abandon(p, w, seen, &left[n_left]))
-				n_left++;
+			/* call_count is read once the worker is ours (after the CAS) */
+			if (STATE_KIND(seen) == W_BUSY && n_left + BATCH_MAX <= sizeof left / sizeof left[0] &&
+			    abandon(p, w, seen, &left[n_left]))
+				n_left += w->call_count;
 			else
 				waiting = true;
 		}

@@ -29,9 +29,32 @@
 #include "util/histogram.h"
 
 
+/* One delivery of a batch handler call (pool_handler.handle_batch).  The
+ * pool fills `event` and `attempt` and sets `started`; the handler writes
+ * `result` and, on ES_RETRY or ES_FAIL, a reason into `error`.  An item the
+ * handler never handed to its plugin gets `started = false`: it goes back to
+ * the front of the queue untouched (no attempt counted, no outcome), so a
+ * handler may take a prefix of what it was offered. */
+#define POOL_ERROR_SIZE 256
+typedef struct pool_batch_item {
+	const es_event *event; /* the pool's reference; valid during the call */
+	uint32_t attempt;      /* 1-based */
+	bool started;
+	es_result result;
+	char error[POOL_ERROR_SIZE];
+} pool_batch_item;
+
 typedef struct pool_handler {
 	/* Run one delivery on a worker thread. */
 	es_result (*handle)(void *ctx, const es_event *event, char *err, size_t err_size);
+	/* Optional: run several deliveries in one call (1 to batch_max, the
+	 * deliveries a worker took together, in queue order), used instead of
+	 * handle() when set.  Outcomes, retries and dead letters stay per
+	 * delivery; the deadline (timeout_ms) covers the whole call: a call
+	 * that overruns it times out every delivery in it.  `batch_max` 0 means
+	 * as many as the worker took (up to 32). */
+	void (*handle_batch)(void *ctx, pool_batch_item *items, size_t n);
+	uint32_t batch_max;
 	/* Told about every outcome except DELIVERY_OK (which is only counted, to
 	 * keep the hot path cheap) unless report_ok is set or someone watches
 	 * the event (event->watch).  Called on a worker
@@ -107,6 +130,9 @@ histogram *worker_pool_event_latency(worker_pool *pool);
 
 /* The attempt number of the delivery running on this thread (1-based). */
 uint32_t worker_pool_current_attempt(void);
+/* The same for `event` when this thread runs a batch call (the attempt of
+ * that event in the batch), else worker_pool_current_attempt(). */
+uint32_t worker_pool_attempt_of(const es_event *event);
 /* When the handler running on this thread times out (CLOCK_MONOTONIC µs,
  * as the supervisor counts it), or 0 outside a handler. */
 int64_t worker_pool_current_deadline_us(void);
