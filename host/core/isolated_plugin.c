@@ -68,6 +68,9 @@ struct isolated_plugin {
 	bool supervisor_running;
 
 	_Atomic uint64_t restarts, deaths, memory_kills, deadline_kills;
+	/* Time a delivery takes in a child (moving average, µs): batches are
+	 * sized by it so that one finishes well within the deadline. */
+	_Atomic int64_t per_event_us;
 };
 
 /* "killed by SIGSEGV", "exited with status 3" */
@@ -85,10 +88,9 @@ static void describe_status(int status, char *out, size_t out_size)
 
 /* ---- the host API, served for the child ---- */
 
-/* A call from the child met while waiting for an answer.  `during`: the
- * event being delivered (NULL during init() or reopen()).  False: a
+/* A call from the child met while waiting for an answer.  False: a
  * protocol error (the child is then killed). */
-static bool serve_call(isolated_plugin *ip, child_slot *s, uint8_t type, chan_cursor *c, const es_event *during)
+static bool serve_call(isolated_plugin *ip, child_slot *s, uint8_t type, chan_cursor *c)
 {
 	switch (type) {
 	case CHAN_LOG: {
@@ -114,7 +116,7 @@ static bool serve_call(isolated_plugin *ip, child_slot *s, uint8_t type, chan_cu
 		const char *data = chan_get_str(c, &data_len);
 		if (c->bad)
 			return false;
-		(void)during; /* the table finds the event this thread delivers itself */
+		/* the table finds the event being handled through isolated_host.handling */
 		/* The table validates, admits and logs a refusal. */
 		es_status st = ip->host.api->emit(ip->host.ctx, name, has_data ? data : NULL, has_data ? data_len : 0);
 		chan_msg m = {0};
@@ -177,8 +179,8 @@ static int reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char
 }
 
 /* Read until a message that is not a call to the host; serve the calls. */
-static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t deadline_us, const es_event *during,
-                                    uint8_t *type, chan_cursor *c)
+static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t deadline_us, uint8_t *type,
+                                    chan_cursor *c)
 {
 	for (;;) {
 		chan_recv_status st = chan_recv(&s->in, deadline_us, type, c);
@@ -186,7 +188,7 @@ static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t 
 			return st;
 		if (*type != CHAN_LOG && *type != CHAN_COUNTER && *type != CHAN_EMIT)
 			return CHAN_RECV_OK;
-		if (!serve_call(ip, s, *type, c, during))
+		if (!serve_call(ip, s, *type, c))
 			return CHAN_RECV_TOO_BIG; /* a protocol error */
 	}
 }
@@ -250,7 +252,7 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, char *err, size_t err
 	chan_msg_free(&m);
 	uint8_t type = 0;
 	chan_cursor c;
-	chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline, NULL, &type, &c) : CHAN_RECV_CLOSED;
+	chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline, &type, &c) : CHAN_RECV_CLOSED;
 	if (st == CHAN_RECV_OK && type == CHAN_READY) {
 		const char *name = chan_get_str(&c, NULL);
 		const char *version = chan_get_str(&c, NULL);
@@ -392,8 +394,64 @@ static int64_t kill_grace_us(const plugin_policy *policy)
 	return 2 * tick + 20000;
 }
 
-es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, uint32_t attempt, char *err,
-                                  size_t err_size)
+/* One delivery of a CHAN_EVENTS message. */
+static void put_event(chan_msg *m, const isolated_plugin *ip, const es_event *event, uint32_t attempt)
+{
+	chan_put_cstr(m, event->id);
+	chan_put_cstr(m, event->name);
+	chan_put_cstr(m, event->source);
+	chan_put_i64(m, event->time_us);
+	chan_put_u8(m, event->time_text != NULL);
+	chan_put_cstr(m, event->time_text);
+	chan_put_u8(m, event->has_data);
+	chan_put_str(m, event->data, event->data_len);
+	chan_put_u8(m, event->redelivered);
+	chan_put_u32(m, (uint32_t)event->attribute_count);
+	for (size_t i = 0; i < event->attribute_count; i++) {
+		chan_put_cstr(m, event->attributes[i].key);
+		chan_put_cstr(m, event->attributes[i].value);
+	}
+	chan_put_u32(m, attempt);
+	chan_put_i64(m, clock_realtime_us() + (int64_t)ip->policy.timeout_ms * 1000);
+	chan_put_u32(m, event->depth);
+}
+
+/* How many of `offered` deliveries one message carries: as many as the
+ * measured time per delivery lets finish within a quarter of the deadline
+ * (the deadline covers the whole batch), at least one. */
+static size_t batch_fit(isolated_plugin *ip, size_t offered)
+{
+	int64_t per_event = atomic_load_explicit(&ip->per_event_us, memory_order_relaxed);
+	int64_t budget = (int64_t)ip->policy.timeout_ms * 1000 / 4;
+	int64_t fit = per_event > 0 ? budget / per_event : (int64_t)offered;
+	if (fit < 1)
+		fit = 1;
+	return (size_t)fit < offered ? (size_t)fit : offered;
+}
+
+static void learn_per_event(isolated_plugin *ip, int64_t sample_us)
+{
+	int64_t old = atomic_load_explicit(&ip->per_event_us, memory_order_relaxed);
+	/* a moving average over the last few batches; races between workers only blur it */
+	atomic_store_explicit(&ip->per_event_us, (old + sample_us) / 2, memory_order_relaxed);
+}
+
+static void set_handling(isolated_plugin *ip, const es_event *event)
+{
+	if (ip->host.handling)
+		ip->host.handling(event);
+}
+
+/* Every delivery of the batch gets the same verdict (no child to run it). */
+static void fail_all(pool_batch_item *items, size_t n, es_result result, const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		items[i].result = result;
+		snprintf(items[i].error, sizeof items[i].error, "%s", why);
+	}
+}
+
+void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, size_t n)
 {
 	int64_t started = clock_monotonic_us();
 	int64_t deadline = started + (int64_t)ip->policy.timeout_ms * 1000;
@@ -403,59 +461,84 @@ es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, ui
 		pthread_mutex_lock(&ip->lock);
 		bool quarantined = ip->quarantined;
 		pthread_mutex_unlock(&ip->lock);
-		if (quarantined) {
-			snprintf(err, err_size, "the plugin is quarantined (it crashed too often); not delivered");
-			return ES_FAIL;
-		}
-		snprintf(err, err_size, "no process of the plugin is running (restarting after a failure)");
-		return ES_RETRY;
+		if (quarantined)
+			fail_all(items, n, ES_FAIL, "the plugin is quarantined (it crashed too often); not delivered");
+		else
+			fail_all(items, n, ES_RETRY, "no process of the plugin is running (restarting after a failure)");
+		return;
 	}
+	/* One frame: as many deliveries as fit in time and in the child's
+	 * frame limit (at least one); the rest go back to the queue. */
+	size_t fit = batch_fit(ip, n);
+	size_t frame_budget = ip->host.max_event_size + (1u << 20);
 	chan_msg m = {0};
-	chan_msg_begin(&m, CHAN_EVENT);
-	chan_put_cstr(&m, event->id);
-	chan_put_cstr(&m, event->name);
-	chan_put_cstr(&m, event->source);
-	chan_put_i64(&m, event->time_us);
-	chan_put_u8(&m, event->time_text != NULL);
-	chan_put_cstr(&m, event->time_text);
-	chan_put_u8(&m, event->has_data);
-	chan_put_str(&m, event->data, event->data_len);
-	chan_put_u8(&m, event->redelivered);
-	chan_put_u32(&m, (uint32_t)event->attribute_count);
-	for (size_t i = 0; i < event->attribute_count; i++) {
-		chan_put_cstr(&m, event->attributes[i].key);
-		chan_put_cstr(&m, event->attributes[i].value);
-	}
-	chan_put_u32(&m, attempt);
-	chan_put_i64(&m, clock_realtime_us() + (int64_t)ip->policy.timeout_ms * 1000);
-	chan_put_u32(&m, event->depth);
+	chan_msg_begin(&m, CHAN_EVENTS);
+	size_t count_at = m.len;
+	chan_put_u32(&m, 0);
 	chan_put_u8(&m, (uint8_t)log_current_level()); /* a reload may have changed it */
+	size_t count = 0;
+	while (count < fit && !m.failed) {
+		size_t before = m.len;
+		put_event(&m, ip, items[count].event, items[count].attempt);
+		if (count > 0 && m.len > frame_budget) {
+			m.len = before;
+			break;
+		}
+		count++;
+	}
+	for (size_t i = count; i < n; i++)
+		items[i].started = false;
 	bool built = !m.failed;
-	int rc = chan_send(s->fd, &m, kill_at);
+	if (built) {
+		uint32_t count32 = (uint32_t)count;
+		memcpy(m.buf + count_at, &count32, sizeof count32);
+	}
+	int rc = built ? chan_send(s->fd, &m, kill_at) : -1;
 	int send_errno = errno;
 	chan_msg_free(&m);
 	if (!built) {
 		give_back(ip, s, false);
-		snprintf(err, err_size, "out of memory");
-		return ES_RETRY;
+		fail_all(items, count, ES_RETRY, "out of memory");
+		return;
 	}
+	/* One CHAN_RESULT per delivery, in order, as the child finishes each. */
+	size_t answered = 0;
 	uint8_t type = 0;
 	chan_cursor c;
-	chan_recv_status st = rc == 0 ? recv_answer(ip, s, kill_at, event, &type, &c)
-	                              : (send_errno == ETIMEDOUT ? CHAN_RECV_TIMEOUT : CHAN_RECV_CLOSED);
-	if (st == CHAN_RECV_OK && type == CHAN_RESULT) {
+	chan_recv_status st = rc == 0 ? CHAN_RECV_OK : (send_errno == ETIMEDOUT ? CHAN_RECV_TIMEOUT : CHAN_RECV_CLOSED);
+	while (st == CHAN_RECV_OK && answered < count) {
+		set_handling(ip, items[answered].event); /* the child's emit() is served for it */
+		st = recv_answer(ip, s, kill_at, &type, &c);
+		if (st != CHAN_RECV_OK)
+			break;
 		es_result r = (es_result)chan_get_u32(&c);
 		const char *reason = chan_get_str(&c, NULL);
-		if (!c.bad) {
-			snprintf(err, err_size, "%s", reason);
-			s->backoff_ms = 0; /* it serves: the next death starts the back-off again */
-			give_back(ip, s, false);
-			return r;
+		if (type != CHAN_RESULT || c.bad) {
+			st = CHAN_RECV_TOO_BIG;
+			break;
 		}
-		st = CHAN_RECV_TOO_BIG;
+		items[answered].result = r;
+		snprintf(items[answered].error, sizeof items[answered].error, "%s", reason);
+		answered++;
 	}
-	/* The child is gone, late or out of step: it ends, and so does this
-	 * attempt. */
+	set_handling(ip, NULL);
+	if (answered == count) {
+		learn_per_event(ip, (clock_monotonic_us() - started) / (int64_t)count);
+		s->backoff_ms = 0; /* it serves: the next death starts the back-off again */
+		give_back(ip, s, false);
+		return;
+	}
+	/* The child is gone, late or out of step: it ends.  The delivery in
+	 * its hands (the first one not answered) ends as a failed attempt; the
+	 * ones after it never reached the plugin and go back to the queue. */
+	for (size_t i = answered + 1; i < count; i++)
+		items[i].started = false;
+	char rest[96] = "";
+	if (count - answered > 1)
+		snprintf(rest, sizeof rest, "; %zu later deliver%s of its batch go%s back to the queue", count - answered - 1,
+		         count - answered == 2 ? "y" : "ies", count - answered == 2 ? "es" : "");
+	pool_batch_item *it = &items[answered];
+	const es_event *event = it->event;
 	pid_t pid = s->pid;
 	char how[128];
 	if (st != CHAN_RECV_CLOSED) {
@@ -464,34 +547,37 @@ es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, ui
 		pthread_mutex_unlock(&ip->lock);
 	}
 	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
-	es_result result = ES_RETRY;
+	it->result = ES_RETRY;
 	if (st == CHAN_RECV_TIMEOUT) {
 		atomic_fetch_add(&ip->deadline_kills, 1);
-		LOG_WARN(ip->name, "plugin process %d killed: handle() of event %s (attempt %u) overran its %u ms deadline",
-		         (int)pid, event->id, attempt, ip->policy.timeout_ms);
-		snprintf(err, err_size, "handler did not return within %u ms; its process was killed", ip->policy.timeout_ms);
+		/* batches start small again until the time per delivery is known */
+		atomic_store_explicit(&ip->per_event_us, (int64_t)ip->policy.timeout_ms * 1000, memory_order_relaxed);
+		LOG_WARN(ip->name, "plugin process %d killed: handle() of event %s (attempt %u) overran its %u ms deadline%s",
+		         (int)pid, event->id, it->attempt, ip->policy.timeout_ms, rest);
+		snprintf(it->error, sizeof it->error, "handler did not return within %u ms; its process was killed",
+		         ip->policy.timeout_ms);
 	} else if (st == CHAN_RECV_CLOSED) {
 		pthread_mutex_lock(&ip->lock);
 		bool stopping = ip->stopping;
 		pthread_mutex_unlock(&ip->lock);
-		LOG_WARN(ip->name, "plugin process %d %s while handling event %s (attempt %u)%s", (int)pid, how, event->id,
-		         attempt, stopping ? "" : "; restarting it");
-		snprintf(err, err_size, "the plugin's process %s", how);
+		LOG_WARN(ip->name, "plugin process %d %s while handling event %s (attempt %u)%s%s", (int)pid, how, event->id,
+		         it->attempt, stopping ? "" : "; restarting it", rest);
+		snprintf(it->error, sizeof it->error, "the plugin's process %s", how);
 		/* A death the daemon did not cause is a crash: the poison rules
 		 * apply to the event, as for an in-process plugin that took the
 		 * daemon down (there they apply at the next start). */
-		uint32_t crashes = stopping ? 0 : record_crash(ip, event, attempt, status);
+		uint32_t crashes = stopping ? 0 : record_crash(ip, event, it->attempt, status);
 		if (crashes >= ip->host.rules.max_crashes && crashes > 0) {
-			snprintf(err, err_size, "crashed the plugin %u times (the plugin's process %s)", crashes, how);
-			result = ES_FAIL;
+			snprintf(it->error, sizeof it->error, "crashed the plugin %u times (the plugin's process %s)", crashes,
+			         how);
+			it->result = ES_FAIL;
 		}
 	} else {
-		LOG_ERROR(ip->name, "plugin process %d broke the channel protocol handling event %s; killed", (int)pid,
-		          event->id);
-		snprintf(err, err_size, "the plugin's process broke the channel protocol and was killed");
+		LOG_ERROR(ip->name, "plugin process %d broke the channel protocol handling event %s; killed%s", (int)pid,
+		          event->id, rest);
+		snprintf(it->error, sizeof it->error, "the plugin's process broke the channel protocol and was killed");
 	}
 	give_back(ip, s, true);
-	return result;
 }
 
 /* ---- supervision ---- */
@@ -622,6 +708,8 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 	ip->config = config;
 	ip->policy = *policy;
 	ip->slot_count = policy->workers ? policy->workers : 1;
+	/* unknown yet: the first batches carry one delivery each */
+	atomic_init(&ip->per_event_us, (int64_t)policy->timeout_ms * 1000);
 	ip->slots = calloc(ip->slot_count, sizeof *ip->slots);
 	pthread_mutex_init(&ip->lock, NULL);
 	clock_cond_init(&ip->changed);
@@ -676,7 +764,7 @@ void isolated_plugin_reopen(isolated_plugin *ip, int64_t deadline_us)
 		chan_msg_free(&m);
 		uint8_t type = 0;
 		chan_cursor c;
-		chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline_us, NULL, &type, &c) : CHAN_RECV_CLOSED;
+		chan_recv_status st = rc == 0 ? recv_answer(ip, s, deadline_us, &type, &c) : CHAN_RECV_CLOSED;
 		if (st == CHAN_RECV_OK && type == CHAN_REOPENED) {
 			give_back(ip, s, false);
 			continue;
@@ -754,7 +842,7 @@ uint32_t isolated_plugin_stop(isolated_plugin *ip, int64_t deadline_us)
 		 * child closes its end by exiting. */
 		uint8_t type;
 		chan_cursor c;
-		while (recv_answer(ip, s, shutdown_deadline, NULL, &type, &c) == CHAN_RECV_OK)
+		while (recv_answer(ip, s, shutdown_deadline, &type, &c) == CHAN_RECV_OK)
 			;
 		int64_t left_ms = (shutdown_deadline - clock_monotonic_us()) / 1000;
 		char how[128];

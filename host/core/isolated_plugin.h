@@ -3,14 +3,21 @@
  * processes that run the plugin's unchanged .so, one per worker, and their
  * supervision.
  *
- * A worker thread borrows an idle child for one delivery, sends the event
- * over the channel (isolation_channel.h), serves the child's calls to the
- * host on the way (log, counters, emit through the admission pipeline) and
- * reads the result.  When the child dies meanwhile, or overruns the
- * deadline and is killed, the delivery ends as a failed attempt (ES_RETRY:
- * the pool's retry policy applies) and the slot is restarted by the
- * supervisor thread with a bounded back-off; the other children, and every
- * other plugin, do not notice.
+ * A worker thread borrows an idle child for a batch of deliveries (the
+ * pool's batch handler call), sends them in one message over the channel
+ * (isolation_channel.h), serves the child's calls to the host on the way
+ * (log, counters, emit through the admission pipeline) and reads one result
+ * per delivery as the child finishes each.  A batch carries as many
+ * deliveries as the measured time per delivery lets finish within a
+ * quarter of the deadline (at least one; the rest go back to the queue), so
+ * a slow plugin gets batches of one.  When the child dies meanwhile, or
+ * overruns the deadline and is killed, the delivery in its hands (the first
+ * one not answered) ends as a failed attempt (ES_RETRY: the pool's retry
+ * policy applies; a crash counts for the poison rules), the ones answered
+ * keep their results, the ones after it never reached the plugin and go
+ * back to the queue untouched; the slot is restarted by the supervisor
+ * thread with a bounded back-off; the other children, and every other
+ * plugin, do not notice.
  *
  * Ownership: the plugin instance owns its isolated_plugin (create at
  * instance creation, stop and free with it).  The isolated_plugin owns its
@@ -35,6 +42,7 @@
 #include <event-system/plugin.h>
 
 #include "core/crash_ledger.h"
+#include "core/worker_pool.h"
 #include "model/es_config.h"
 #include "model/es_event.h"
 
@@ -58,6 +66,10 @@ typedef struct isolated_host {
 	crash_rules rules;
 	const char *const *patterns;
 	size_t pattern_count;
+	/* Told on the delivering worker thread which event the child is
+	 * handling now (NULL when the batch ends), so that the child's emit()
+	 * is served for it; NULL: not told. */
+	void (*handling)(const es_event *event);
 } isolated_host;
 
 /* Start policy->workers children of the plugin file `path` and wait until
@@ -72,10 +84,9 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 /* Start the supervisor thread (restarts, memory limits).  0 or -1. */
 int isolated_plugin_start(isolated_plugin *ip);
 
-/* Deliver `event` (attempt `attempt`) through a child; see the header
- * comment.  Called on a pool worker thread. */
-es_result isolated_plugin_deliver(isolated_plugin *ip, const es_event *event, uint32_t attempt, char *err,
-                                  size_t err_size);
+/* Deliver a batch through a child (pool_handler.handle_batch); see the
+ * header comment.  Called on a pool worker thread. */
+void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, size_t n);
 
 /* Ask every idle child to reopen(); the pool is paused by the caller. */
 void isolated_plugin_reopen(isolated_plugin *ip, int64_t deadline_us);

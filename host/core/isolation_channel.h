@@ -10,8 +10,11 @@
  * The channel is bounded twice: the kernel's socket buffer (a writer waits
  * when it is full) and `max_frame` (a larger frame is a protocol error and
  * ends the child).  Exactly one request is in flight per child: the daemon
- * sends CHAN_EVENT and reads until CHAN_RESULT, serving the child's calls to
- * the host (log, counters, emit) met on the way.
+ * sends CHAN_EVENTS (a batch of deliveries, in one frame) and reads one
+ * CHAN_RESULT per delivery, serving the child's calls to the host (log,
+ * counters, emit) met on the way.  The child answers each delivery as soon
+ * as its handle() returned, so the daemon always knows which delivery the
+ * child has in its hands (the first one not answered) when it dies.
  *
  * Threads: a chan_in and a socket end are used by one thread at a time;
  * whoever owns the child slot (isolated_plugin.c) or the child's serving
@@ -29,20 +32,21 @@
 
 /* The child's file descriptor for the channel (the runner finds it there). */
 #define CHAN_CHILD_FD 3
-#define CHAN_PROTOCOL_VERSION 1
+#define CHAN_PROTOCOL_VERSION 2
 
 typedef enum chan_type {
 	/* daemon -> child */
 	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits, config tree */
-	CHAN_EVENT = 2,       /* id, name, source, time (and as written), data (and whether any), redelivered,
-	                       * attributes, attempt, deadline, depth, log level */
+	CHAN_EVENTS = 2,      /* u32 count, u8 log level, then per delivery: id, name, source, time (and as
+	                       * written), data (and whether any), redelivered, attributes, attempt,
+	                       * deadline, depth */
 	CHAN_REOPEN = 3,      /* call reopen() */
 	CHAN_SHUTDOWN = 4,    /* call shutdown() and exit */
 	CHAN_EMIT_STATUS = 5, /* answer to CHAN_EMIT: u32 es_status */
 	/* child -> daemon */
 	CHAN_READY = 16,       /* init() returned ES_STATUS_OK */
 	CHAN_INIT_FAILED = 17, /* str reason */
-	CHAN_RESULT = 18,      /* u32 es_result, str reason */
+	CHAN_RESULT = 18,      /* u32 es_result, str reason: one per delivery of CHAN_EVENTS, in order */
 	CHAN_LOG = 19,         /* u8 level, str line */
 	CHAN_COUNTER = 20,     /* str name, u64 delta */
 	CHAN_EMIT = 21,        /* str name, u8 has_data, str data */

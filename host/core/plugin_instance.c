@@ -61,17 +61,25 @@ struct plugin_instance {
  * of event chains with it (plugin_instance_handling()). */
 static _Thread_local const es_event *handling;
 
+/* isolated_host.handling: the child's emit() is served on this thread, and
+ * `handling` gives it the chain depth as for an in-process plugin. */
+static void set_handling(const es_event *event)
+{
+	handling = event;
+}
+
+/* An isolated plugin's deliveries go to its children in batches. */
+static void deliver_isolated(void *ctx, pool_batch_item *items, size_t n)
+{
+	plugin_instance *inst = ctx;
+	isolated_plugin_deliver_batch(inst->isolated, items, n);
+	handling = NULL;
+}
+
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
 {
 	plugin_instance *inst = ctx;
 	handling = event;
-	if (inst->isolated) {
-		/* The child's emit() is served on this thread: `handling` gives it
-		 * the chain depth as for an in-process plugin. */
-		es_result r = isolated_plugin_deliver(inst->isolated, event, worker_pool_current_attempt(), err, err_size);
-		handling = NULL;
-		return r;
-	}
 	crash_report_enter(&inst->crash_site, event->id, event->seq, worker_pool_current_attempt());
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
 	crash_report_leave();
@@ -228,6 +236,8 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 	/* With a database every delivery's outcome is recorded, successes too. */
 	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
 	                        .report_ok = database_running(services->db)};
+	if (inst->policy.isolated && !services->check_only)
+		handler.handle_batch = deliver_isolated;
 	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);
 	if (!inst->pool) {
 		snprintf(err, err_size, "cannot create the worker pool");
@@ -247,7 +257,7 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		                                .quarantine_after = inst->policy.quarantine_after,
 		                                .quarantine_window_s = inst->policy.quarantine_window_s},
 		                      .patterns = (const char *const *)inst->patterns,
-		                      .pattern_count = inst->pattern_count};
+		                      .pattern_count = inst->pattern_count, .handling = set_handling};
 		inst->isolated = isolated_plugin_create(&host, plugin_image_path(image), inst->desc->name, inst->desc->version,
 		                                        inst->config, &inst->policy, err, err_size);
 		if (!inst->isolated)

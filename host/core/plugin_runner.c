@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static struct runner {
 	plugin_instance *local;
 	void *state;
 	uint32_t attempt; /* of the delivery being handled */
+	atomic_bool in_handle; /* the serving thread is inside handle() */
 	struct es_plugin_ctx ctx;
 	es_host_api table;
 } runner = {.fd = CHAN_CHILD_FD, .send_lock = PTHREAD_MUTEX_INITIALIZER};
@@ -259,8 +261,9 @@ static int start_plugin(chan_cursor *c)
 	return 0;
 }
 
-/* CHAN_EVENT: rebuild the event, run handle(), answer CHAN_RESULT. */
-static void serve_event(chan_cursor *c)
+/* One delivery of CHAN_EVENTS, rebuilt (a copy: the channel's buffer is
+ * reused by emit() during handle()); NULL when it cannot be read. */
+static es_event *read_event(chan_cursor *c, uint32_t *attempt)
 {
 	es_event_fields f = {0};
 	size_t id_len, name_len;
@@ -289,32 +292,72 @@ static void serve_event(chan_cursor *c)
 	}
 	f.attributes = attrs;
 	f.attribute_count = attrs ? nattr : 0;
-	runner.attempt = chan_get_u32(c);
+	*attempt = chan_get_u32(c);
 	(void)chan_get_i64(c); /* the deadline: the daemon enforces it */
 	f.depth = chan_get_u32(c);
-	uint8_t level = chan_get_u8(c);
-	if (!c->bad && level <= LOG_LEVEL_DEBUG && (log_level)level != log_current_level())
-		log_configure((log_level)level, log_current_format());
 	es_event *event = c->bad || (nattr && !attrs) ? NULL : es_event_create(&f);
 	free(attrs);
 	if (event)
 		event->redelivered = redelivered;
-	char err[256] = "";
-	es_result r;
-	if (!event) {
-		snprintf(err, sizeof err, "the plugin runner could not rebuild the event");
-		r = ES_RETRY;
-	} else {
-		r = runner.desc->handle(runner.state, event, err, sizeof err);
-		es_event_unref(event);
-	}
+	return event;
+}
+
+static void send_result(es_result r, char *err, size_t err_size)
+{
 	chan_msg m = {0};
 	chan_msg_begin(&m, CHAN_RESULT);
 	chan_put_u32(&m, (uint32_t)r);
-	err[sizeof err - 1] = '\0';
+	err[err_size - 1] = '\0';
 	chan_put_cstr(&m, err);
 	send_msg(&m);
 	chan_msg_free(&m);
+}
+
+/* CHAN_EVENTS: rebuild the deliveries, run handle() on each in order and
+ * answer its CHAN_RESULT as soon as it returned: the daemon learns from the
+ * answers which delivery this process has in its hands. */
+static void serve_events(chan_cursor *c)
+{
+	uint32_t count = chan_get_u32(c);
+	uint8_t level = chan_get_u8(c);
+	if (c->bad || count == 0 || count > (size_t)(c->end - c->p))
+		_exit(3); /* out of step with the daemon: nothing sensible is left */
+	if (level <= LOG_LEVEL_DEBUG && (log_level)level != log_current_level())
+		log_configure((log_level)level, log_current_format());
+	es_event **events = calloc(count, sizeof *events);
+	uint32_t *attempts = calloc(count, sizeof *attempts);
+	if (!events || !attempts)
+		_exit(3);
+	for (uint32_t i = 0; i < count; i++)
+		events[i] = read_event(c, &attempts[i]);
+	for (uint32_t i = 0; i < count; i++) {
+		char err[256] = "";
+		es_result r;
+		if (!events[i]) {
+			snprintf(err, sizeof err, "the plugin runner could not rebuild the event");
+			r = ES_RETRY;
+		} else {
+			runner.attempt = attempts[i];
+			atomic_store(&runner.in_handle, true);
+			r = runner.desc->handle(runner.state, events[i], err, sizeof err);
+			atomic_store(&runner.in_handle, false);
+			es_event_unref(events[i]);
+		}
+		send_result(r, err, sizeof err);
+	}
+	free(events);
+	free(attempts);
+}
+
+/* exit() called by the plugin inside handle() would end this process with
+ * the plugin's status (0 looks like an orderly stop): make it a failure
+ * of the delivery in its hands, as a crash is. */
+static void exit_inside_handle(void)
+{
+	if (!atomic_load(&runner.in_handle))
+		return;
+	runner_log(LOG_LEVEL_ERROR, "handle() called exit(): the plugin's process ends as crashed");
+	_exit(PLUGIN_RUNNER_EXIT_IN_HANDLE);
 }
 
 int plugin_runner_main(void)
@@ -337,12 +380,13 @@ int plugin_runner_main(void)
 	int exit_code = 1;
 	if (chan_recv(&runner.in, -1, &type, &c) != CHAN_RECV_OK || type != CHAN_INIT || start_plugin(&c) != 0)
 		goto out;
+	atexit(exit_inside_handle);
 	for (;;) {
 		chan_recv_status st = chan_recv(&runner.in, -1, &type, &c);
 		if (st != CHAN_RECV_OK || type == CHAN_SHUTDOWN)
 			break;
-		if (type == CHAN_EVENT) {
-			serve_event(&c);
+		if (type == CHAN_EVENTS) {
+			serve_events(&c);
 		} else if (type == CHAN_REOPEN) {
 			if (runner.desc->reopen)
 				runner.desc->reopen(runner.state);

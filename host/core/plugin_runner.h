@@ -7,9 +7,13 @@
  * limits, loads the plugin file with the daemon's loader and its checks
  * (plugin_image_load: ownership, ELF, ABI), calls init() with a host table
  * whose log, counters and emit go over the channel and whose config getters
- * read a local copy of the plugin's `config:`, then serves one CHAN_EVENT at
- * a time until CHAN_SHUTDOWN or the end of the channel, calls shutdown() and
- * exits 0.  Any failure before init() is answered with CHAN_INIT_FAILED.
+ * read a local copy of the plugin's `config:`, then serves one CHAN_EVENTS
+ * batch at a time (handle() on each delivery in order, a CHAN_RESULT for
+ * each as it returns) until CHAN_SHUTDOWN or the end of the channel, calls
+ * shutdown() and exits 0.  Any failure before init() is answered with
+ * CHAN_INIT_FAILED.  A plugin that calls exit() inside handle() makes the
+ * process exit with PLUGIN_RUNNER_EXIT_IN_HANDLE instead of its status: the
+ * daemon counts that as a crash of the delivery.
  *
  * Threads: the process's main thread serves the channel.  A plugin's own
  * threads may log and add to counters (their writes are serialised); emit()
@@ -18,6 +22,9 @@
  */
 #ifndef ES_PLUGIN_RUNNER_H
 #define ES_PLUGIN_RUNNER_H
+
+/* The child's exit status when the plugin called exit() inside handle(). */
+#define PLUGIN_RUNNER_EXIT_IN_HANDLE 70
 
 /* Run the child; returns the process's exit status. */
 int plugin_runner_main(void);

@@ -1,8 +1,9 @@
 /* Test plugin: writes through an invalid pointer (a real SIGSEGV, not one a
  * sanitizer's null check stops first) when it handles an event named
- * crash.*; crash.overflow instead recurses until its stack overflows.
- * Other events are handled normally.  With config crash_in_init: true
- * init() faults instead. */
+ * crash.*; crash.overflow instead recurses until its stack overflows;
+ * crash.exit calls exit(0).  Events named slow.* take 300 ms (so that
+ * others queue up behind them).  Other events are handled normally.  With
+ * config crash_in_init: true init() faults instead. */
 #include "test_plugin.h"
 
 /* Each frame keeps a page of its own alive, so the guard page comes soon.
@@ -23,6 +24,10 @@ static es_result crash_handle(void *state, const es_event *event, char *err, siz
 	const char *name = st->host->event_name(event);
 	if (strcmp(name, "crash.overflow") == 0)
 		overflow(NULL, 0);
+	if (strcmp(name, "crash.exit") == 0)
+		exit(0); /* "nothing wrong": a plugin ending its process its own way */
+	if (strncmp(name, "slow.", 5) == 0)
+		tp_sleep_ms(300);
 	if (strncmp(name, "crash.", 6) == 0) {
 		volatile uintptr_t nowhere = 16; /* the first page is never mapped */
 		*(volatile int *)nowhere = 1;

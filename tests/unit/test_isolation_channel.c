@@ -27,7 +27,7 @@ static void fields_and_tree_round_trip(void **state)
 	ynode *tree = yaml_tree_parse_string(yaml, strlen(yaml), err, sizeof err);
 	assert_non_null(tree);
 	chan_msg m = {0};
-	chan_msg_begin(&m, CHAN_EVENT);
+	chan_msg_begin(&m, CHAN_EVENTS);
 	chan_put_cstr(&m, "id-1");
 	chan_put_str(&m, "a\0b", 3); /* lengths, not NULs, delimit */
 	chan_put_i64(&m, -42);
@@ -42,7 +42,7 @@ static void fields_and_tree_round_trip(void **state)
 	uint8_t type;
 	chan_cursor c;
 	assert_int_equal(chan_recv(&in, clock_monotonic_us() + 1000000, &type, &c), CHAN_RECV_OK);
-	assert_int_equal(type, CHAN_EVENT);
+	assert_int_equal(type, CHAN_EVENTS);
 	assert_string_equal(chan_get_str(&c, NULL), "id-1");
 	size_t len;
 	const char *bin = chan_get_str(&c, &len);
