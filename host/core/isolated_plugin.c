@@ -453,6 +453,8 @@ static void fail_all(pool_batch_item *items, size_t n, es_result result, const c
 
 void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, size_t n)
 {
+	if (n == 0)
+		return;
 	int64_t started = clock_monotonic_us();
 	int64_t deadline = started + (int64_t)ip->policy.timeout_ms * 1000;
 	int64_t kill_at = deadline + kill_grace_us(&ip->policy);
