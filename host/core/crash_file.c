@@ -159,13 +159,13 @@ int crash_file_parse(const char *text, size_t len, crash_record *r, char *why, s
 		uint64_t v = 0;
 		bool ok = true;
 		if (strcmp(line, "signal") == 0) {
-			ok = copy_field(r->signal, sizeof r->signal, value);
+			ok = crash_unescape(value, r->signal, sizeof r->signal) && r->signal[0];
 			seen |= F_SIGNAL;
 		} else if (strcmp(line, "plugin") == 0) {
 			ok = es_config_plugin_name_valid(value) && copy_field(r->plugin, sizeof r->plugin, value);
 			seen |= F_PLUGIN;
 		} else if (strcmp(line, "file") == 0) {
-			ok = strcmp(value, "-") == 0 || copy_field(r->file_id, sizeof r->file_id, value);
+			ok = crash_unescape(value, r->file_id, sizeof r->file_id);
 			seen |= F_FILE;
 		} else if (strcmp(line, "event") == 0) {
 			ok = crash_unescape(value, r->event_id, sizeof r->event_id);
@@ -209,11 +209,14 @@ int crash_file_parse(const char *text, size_t len, crash_record *r, char *why, s
 
 void crash_history_format_crash(const crash_record *r, char *out, size_t out_size)
 {
-	char event[3 * sizeof r->event_id + 1];
-	size_t n = crash_escape(event, 0, sizeof event, r->event_id);
-	event[n] = '\0';
-	snprintf(out, out_size, "crash %" PRId64 " %s %s %" PRIu32 " %" PRIu64 " %s %s\n", r->at_us, r->plugin, r->signal,
-	         r->attempt, r->seq, r->file_id[0] ? r->file_id : "-", event);
+	/* every value that is not a number or a plugin name escaped: a space
+	 * in one would shift the fields and lose the line */
+	char event[3 * sizeof r->event_id + 1], signal[3 * sizeof r->signal + 1], file[3 * sizeof r->file_id + 1];
+	event[crash_escape(event, 0, sizeof event, r->event_id)] = '\0';
+	signal[crash_escape(signal, 0, sizeof signal, r->signal)] = '\0';
+	file[crash_escape(file, 0, sizeof file, r->file_id)] = '\0';
+	snprintf(out, out_size, "crash %" PRId64 " %s %s %" PRIu32 " %" PRIu64 " %s %s\n", r->at_us, r->plugin, signal,
+	         r->attempt, r->seq, file, event);
 }
 
 void crash_history_format_release(int64_t at_us, const char *plugin, const char *by, const char *reason, char *out,
@@ -228,18 +231,18 @@ void crash_history_format_release(int64_t at_us, const char *plugin, const char 
 history_kind crash_history_parse(const char *line, crash_record *r)
 {
 	memset(r, 0, sizeof *r);
-	char plugin[80], signal[32], file[128], event[800], by[256], why[512];
+	char plugin[80], signal[3 * sizeof r->signal + 1], file[3 * sizeof r->file_id + 1], event[3 * sizeof r->event_id + 1],
+		by[256], why[512];
 	long long at;
 	unsigned long long seq;
 	unsigned attempt;
 	char tail;
-	if (sscanf(line, "crash %lld %79s %31s %u %llu %127s %799s %c", &at, plugin, signal, &attempt, &seq, file, event,
+	if (sscanf(line, "crash %lld %79s %48s %u %llu %288s %771s %c", &at, plugin, signal, &attempt, &seq, file, event,
 	           &tail) == 7) {
 		if (at < 0 || !es_config_plugin_name_valid(plugin) || !copy_field(r->plugin, sizeof r->plugin, plugin) ||
-		    !copy_field(r->signal, sizeof r->signal, signal) ||
-		    !crash_unescape(event, r->event_id, sizeof r->event_id))
-			return HISTORY_BAD;
-		if (strcmp(file, "-") != 0 && !copy_field(r->file_id, sizeof r->file_id, file))
+		    !crash_unescape(signal, r->signal, sizeof r->signal) || !r->signal[0] ||
+		    !crash_unescape(event, r->event_id, sizeof r->event_id) ||
+		    !crash_unescape(file, r->file_id, sizeof r->file_id))
 			return HISTORY_BAD;
 		r->at_us = at;
 		r->seq = seq;

@@ -5,7 +5,9 @@
  * The crash file (`<state directory>/crash`) is written by the fatal-signal
  * handler (crash_report.c), so its format is built with async-signal-safe
  * code: one "key value" per line between a magic first line and an end
- * line, the event id escaped (crash_escape).  A file without its end line
+ * line, every value but numbers and the plugin name escaped (crash_escape):
+ * a space or a newline in an event id, a signal or a file identity must
+ * neither shift a history line's fields nor break a line.  A file without its end line
  * was cut short (the machine lost power while it was written) and is
  * refused, as is anything else that does not parse: the reader logs it and
  * moves it aside.

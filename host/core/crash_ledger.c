@@ -33,9 +33,13 @@
 #define KEPT_PREFIX "crash.kept."
 #define KEPT_MAX 64
 
+/* A plugin's latest release.  What counts is its place in the history,
+ * not its time: crashes remembered after it count, whatever the clock said
+ * (a clock stepped back leaves crashes "in the future" of a release). */
 typedef struct release_mark {
 	char plugin[65];
 	int64_t at_us;
+	uint64_t after; /* the order of the last crash remembered before it */
 } release_mark;
 
 typedef struct quarantined {
@@ -57,6 +61,8 @@ struct crash_ledger {
 	size_t history_lines;
 	database *db;
 	crash_record records[LEDGER_MAX]; /* a ring, oldest first from `first` */
+	uint64_t order[LEDGER_MAX];       /* each record's place in the history (1, 2, ...) */
+	uint64_t last_order;              /* the newest record's */
 	size_t first, count;
 	release_mark *releases;
 	size_t release_count;
@@ -71,24 +77,33 @@ static const crash_record *record_at(const crash_ledger *l, size_t i)
 	return &l->records[(l->first + i) % LEDGER_MAX];
 }
 
-/* Under lock. */
-static void remember_crash(crash_ledger *l, const crash_record *r)
+static uint64_t order_at(const crash_ledger *l, size_t i)
 {
-	if (l->count == LEDGER_MAX) {
-		l->records[l->first] = *r;
-		l->first = (l->first + 1) % LEDGER_MAX;
-	} else {
-		l->records[(l->first + l->count++) % LEDGER_MAX] = *r;
-	}
+	return l->order[(l->first + i) % LEDGER_MAX];
 }
 
 /* Under lock. */
+static void remember_crash(crash_ledger *l, const crash_record *r)
+{
+	size_t slot;
+	if (l->count == LEDGER_MAX) {
+		slot = l->first;
+		l->first = (l->first + 1) % LEDGER_MAX;
+	} else {
+		slot = (l->first + l->count++) % LEDGER_MAX;
+	}
+	l->records[slot] = *r;
+	l->order[slot] = ++l->last_order;
+}
+
+/* A release of `plugin` now (in history order: after every crash
+ * remembered so far).  Under lock. */
 static void remember_release(crash_ledger *l, const char *plugin, int64_t at_us)
 {
 	for (size_t i = 0; i < l->release_count; i++)
 		if (strcmp(l->releases[i].plugin, plugin) == 0) {
-			if (at_us > l->releases[i].at_us)
-				l->releases[i].at_us = at_us;
+			l->releases[i].at_us = at_us;
+			l->releases[i].after = l->last_order;
 			return;
 		}
 	release_mark *grown = realloc(l->releases, (l->release_count + 1) * sizeof *grown);
@@ -96,14 +111,16 @@ static void remember_release(crash_ledger *l, const char *plugin, int64_t at_us)
 		return;
 	l->releases = grown;
 	snprintf(grown[l->release_count].plugin, sizeof grown->plugin, "%s", plugin);
-	grown[l->release_count++].at_us = at_us;
+	grown[l->release_count].at_us = at_us;
+	grown[l->release_count++].after = l->last_order;
 }
 
-static int64_t released_at(const crash_ledger *l, const char *plugin)
+/* The order after which crashes of `plugin` count (0: all of them). */
+static uint64_t released_after(const crash_ledger *l, const char *plugin)
 {
 	for (size_t i = 0; i < l->release_count; i++)
 		if (strcmp(l->releases[i].plugin, plugin) == 0)
-			return l->releases[i].at_us;
+			return l->releases[i].after;
 	return 0;
 }
 
@@ -162,16 +179,30 @@ static void compact_history(crash_ledger *l)
 		LOG_WARN("crash", "cannot compact the crash history through %s: %s", tmp, strerror(errno));
 		return;
 	}
+	/* In history order: each release before the crashes that came after
+	 * it, so they still count and the earlier ones still do not. */
 	char line[1400];
-	for (size_t i = 0; i < l->release_count; i++) {
-		crash_history_format_release(l->releases[i].at_us, l->releases[i].plugin, "history", "kept", line,
-		                             sizeof line);
-		fputs(line, f);
+	bool *written = calloc(l->release_count ? l->release_count : 1, sizeof *written);
+	if (!written) {
+		fclose(f);
+		unlink(tmp);
+		return;
 	}
-	for (size_t i = 0; i < l->count; i++) {
-		crash_history_format_crash(record_at(l, i), line, sizeof line);
-		fputs(line, f);
+	for (size_t i = 0; i <= l->count; i++) {
+		uint64_t next = i < l->count ? order_at(l, i) : UINT64_MAX;
+		for (size_t j = 0; j < l->release_count; j++)
+			if (!written[j] && l->releases[j].after < next) {
+				crash_history_format_release(l->releases[j].at_us, l->releases[j].plugin, "history", "kept", line,
+				                             sizeof line);
+				fputs(line, f);
+				written[j] = true;
+			}
+		if (i < l->count) {
+			crash_history_format_crash(record_at(l, i), line, sizeof line);
+			fputs(line, f);
+		}
 	}
+	free(written);
 	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
 	ok = (fclose(f) == 0) && ok;
 	if (ok && rename(tmp, l->history_path) == 0) {
@@ -538,12 +569,12 @@ static void release_locked(crash_ledger *l, const char *plugin, const char *by, 
 static bool rule_met(crash_ledger *l, const char *plugin, const crash_rules *rules, uint32_t *count,
                      const crash_record **last)
 {
-	int64_t since = released_at(l, plugin);
+	uint64_t after = released_after(l, plugin);
 	const crash_record *mine[LEDGER_MAX];
 	size_t n = 0;
 	for (size_t i = 0; i < l->count; i++) {
 		const crash_record *r = record_at(l, i);
-		if (strcmp(r->plugin, plugin) == 0 && r->at_us > since)
+		if (strcmp(r->plugin, plugin) == 0 && order_at(l, i) > after)
 			mine[n++] = r;
 	}
 	*last = n ? mine[n - 1] : NULL;
@@ -551,7 +582,9 @@ static bool rule_met(crash_ledger *l, const char *plugin, const crash_rules *rul
 	if (rules->quarantine_after == 0 || n < rules->quarantine_after)
 		return false;
 	int64_t window = (int64_t)rules->quarantine_window_s * 1000000;
-	/* the history is in time order: any `after` consecutive crashes */
+	/* any `after` consecutive crashes (in history order) within the window;
+	 * a later crash with an earlier time (the clock stepped back) is
+	 * within it */
 	for (size_t i = 0; i + rules->quarantine_after <= n; i++) {
 		const crash_record *a = mine[i], *b = mine[i + rules->quarantine_after - 1];
 		if (b->at_us - a->at_us <= window) {
@@ -579,7 +612,18 @@ bool crash_ledger_may_load(crash_ledger *l, const char *plugin, const char *file
 		pthread_mutex_unlock(&l->lock);
 		return true;
 	}
-	if (!met && !q) {
+	if (!met && q) {
+		/* Decided under other rules (a reload raised quarantine_after or
+		 * shortened quarantine_window_s): these rules let it load.  Not a
+		 * release: rules lowered again quarantine it on the same crashes. */
+		LOG_WARN("crash",
+		         "plugin '%s' no longer quarantined: its crashes since its last release do not reach the crash "
+		         "rules now in force (quarantine_after %u within quarantine_window_s %u)",
+		         plugin, rules->quarantine_after, rules->quarantine_window_s);
+		unquarantine(l, q);
+		q = NULL;
+	}
+	if (!met) {
 		pthread_mutex_unlock(&l->lock);
 		return true;
 	}

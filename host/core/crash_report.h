@@ -15,9 +15,20 @@
  * (crash_report_thread_start), so a plugin that overflows its stack is
  * attributed too.
  *
+ * A signal is attributed whatever its origin: a fault, raise() on the
+ * worker's own thread, or kill(getpid(), ...), which the kernel may hand to
+ * any thread.  A thread that receives a signal this process sent itself
+ * while it is in no plugin call hands it to the worker that is (with
+ * tgkill, so the report has that worker's backtrace) when exactly one is;
+ * when several are, which one sent it is unknown: the log names them and
+ * nothing is recorded.  A signal sent by another process is not a plugin's.
+ * A thread that dies of a signal it cannot attribute first waits (up to a
+ * second) for a report another thread is writing.
+ *
  * Threads: install once from the main thread at start; thread_start/end on
- * each worker thread; enter/leave on the worker thread around each
- * handle() (thread-local, no locks).
+ * each worker thread (it registers the thread for hand-overs); enter/leave
+ * on the worker thread around each handle() (thread-local atomics, no
+ * locks).
  */
 #ifndef ES_CRASH_REPORT_H
 #define ES_CRASH_REPORT_H

@@ -1,10 +1,14 @@
 /* Test plugin: writes through an invalid pointer (a real SIGSEGV, not one a
  * sanitizer's null check stops first) when it handles an event named
  * crash.*; crash.overflow instead recurses until its stack overflows;
- * crash.exit calls exit(0).  Events named slow.* take 300 ms (so that
- * others queue up behind them).  Other events are handled normally.  With
- * config crash_in_init: true init() faults instead. */
+ * crash.exit calls exit(0); crash.kill sends SIGSEGV to its own process
+ * (kill(getpid())) and crash.raise to its own thread (raise()).  Events
+ * named slow.* take 300 ms (so that others queue up behind them).  Other
+ * events are handled normally.  With config crash_in_init: true init()
+ * faults instead. */
 #include "test_plugin.h"
+
+#include <signal.h>
 
 /* Each frame keeps a page of its own alive, so the guard page comes soon.
  * The depth check never stops it (no stack is that deep); it keeps the
@@ -28,6 +32,10 @@ static es_result crash_handle(void *state, const es_event *event, char *err, siz
 		exit(0); /* "nothing wrong": a plugin ending its process its own way */
 	if (strncmp(name, "slow.", 5) == 0)
 		tp_sleep_ms(300);
+	if (strcmp(name, "crash.kill") == 0)
+		kill(getpid(), SIGSEGV);
+	if (strcmp(name, "crash.raise") == 0)
+		raise(SIGSEGV);
 	if (strncmp(name, "crash.", 6) == 0) {
 		volatile uintptr_t nowhere = 16; /* the first page is never mapped */
 		*(volatile int *)nowhere = 1;

@@ -111,6 +111,42 @@ static void history_lines_round_trip(void **state)
 	assert_int_equal(crash_history_parse("release -1 p a b", &back), HISTORY_BAD);
 }
 
+/* Every value of a history line comes back as it was, spaces, newlines
+ * and all (a signal named with spaces, "a fatal signal", made the line
+ * unreadable: the crash vanished from the history). */
+static void hostile_values_round_trip(void **state)
+{
+	crash_record r = {.plugin = "p", .file_id = "a file id", .signal = "a fatal signal", .seq = 1, .attempt = 2,
+	                  .at_us = 7};
+	memset(r.event_id, ' ', sizeof r.event_id - 1); /* the longest id, every byte escaped */
+	r.event_id[0] = '\n';
+	r.event_id[1] = '%';
+	char line[1400], *nl;
+	crash_history_format_crash(&r, line, sizeof line);
+	assert_non_null(nl = strchr(line, '\n'));
+	assert_int_equal(nl[1], '\0'); /* one line */
+	*nl = '\0';
+	crash_record back;
+	assert_int_equal(crash_history_parse(line, &back), HISTORY_CRASH);
+	assert_string_equal(back.signal, "a fatal signal");
+	assert_string_equal(back.file_id, "a file id");
+	assert_string_equal(back.event_id, r.event_id);
+	/* the same values in a crash file */
+	char file[CRASH_FILE_MAX];
+	size_t n = (size_t)snprintf(file, sizeof file, "event-system-crash 1\nsignal ");
+	n = crash_escape(file, n, sizeof file, r.signal);
+	n += (size_t)snprintf(file + n, sizeof file - n, "\nplugin p\nfile ");
+	n = crash_escape(file, n, sizeof file, r.file_id);
+	n += (size_t)snprintf(file + n, sizeof file - n, "\nevent ");
+	n = crash_escape(file, n, sizeof file, r.event_id);
+	n += (size_t)snprintf(file + n, sizeof file - n, "\nseq 1\nattempt 2\ntime_us 7\nend\n");
+	char why[200];
+	assert_int_equal(crash_file_parse(file, n, &back, why, sizeof why), 0);
+	assert_string_equal(back.signal, "a fatal signal");
+	assert_string_equal(back.file_id, "a file id");
+	assert_string_equal(back.event_id, r.event_id);
+}
+
 /* ---- the ledger ---- */
 
 static char dir[64];
@@ -249,6 +285,78 @@ static void the_crash_file_is_read_once_and_a_damaged_one_moved_aside(void **sta
 	crash_ledger_free(l);
 }
 
+/* A crash whose signal has no name of its own (an isolated plugin's
+ * child killed by SIGUSR1, say) is in the history the next start reads. */
+static void a_crash_with_spaces_in_its_values_survives_a_restart(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	crash_record r = crash_at("p", "f 1", "an event id", 1000);
+	snprintf(r.signal, sizeof r.signal, "a fatal signal");
+	assert_int_equal(crash_ledger_record(l, &r), 0);
+	crash_ledger_free(l);
+	l = crash_ledger_open(dir);
+	assert_int_equal(crash_ledger_event_crashes(l, "p", "an event id"), 1);
+	crash_rules rules = {.max_crashes = 3, .quarantine_after = 1, .quarantine_window_s = 60};
+	quarantine_info why;
+	assert_false(crash_ledger_may_load(l, "p", "f 1", &rules, subs, 1, &why));
+	assert_string_equal(why.last.signal, "a fatal signal");
+	assert_string_equal(why.last.file_id, "f 1");
+	crash_ledger_free(l);
+}
+
+/* A release counts from its place in the history, not its time: crashes
+ * recorded "in the future" (the clock was stepped back since) no longer
+ * quarantine the plugin once it is released, in this run, at the next
+ * start, and after the history is compacted. */
+static void a_release_holds_whatever_the_clock_says(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	crash_rules rules = {.max_crashes = 3, .quarantine_after = 3, .quarantine_window_s = 60};
+	int64_t future_s = (int64_t)time(NULL) + 3600;
+	for (int i = 0; i < 2100; i++) { /* past 2048 lines: the next open compacts */
+		crash_record r = crash_at("p", "f1", "e", future_s + i / 100);
+		assert_int_equal(crash_ledger_record(l, &r), 0);
+	}
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	assert_int_equal(crash_ledger_release(l, "p", "test", "released"), 0);
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	crash_ledger_free(l);
+	l = crash_ledger_open(dir); /* reads the release after the crashes, then compacts */
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	crash_ledger_free(l);
+	l = crash_ledger_open(dir); /* the compacted history says the same */
+	assert_true(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	/* crashes after the release count again, with any time */
+	for (int i = 0; i < 3; i++) {
+		crash_record r = crash_at("p", "f1", "e", 1000 + i);
+		crash_ledger_record(l, &r);
+	}
+	assert_false(crash_ledger_may_load(l, "p", "f1", &rules, subs, 1, NULL));
+	crash_ledger_free(l);
+}
+
+/* Rules changed by a reload decide again: raised, a quarantined plugin
+ * loads; lowered again, the same crashes quarantine it again. */
+static void changed_rules_decide_again(void **state)
+{
+	crash_ledger *l = crash_ledger_open(dir);
+	crash_rules three = {.max_crashes = 3, .quarantine_after = 3, .quarantine_window_s = 60};
+	crash_rules five = {.max_crashes = 3, .quarantine_after = 5, .quarantine_window_s = 60};
+	crash_rules two_in_1s = {.max_crashes = 3, .quarantine_after = 2, .quarantine_window_s = 1};
+	for (int i = 0; i < 3; i++) {
+		crash_record r = crash_at("p", "f1", "e", 1000 + 10 * i);
+		crash_ledger_record(l, &r);
+	}
+	assert_true(crash_ledger_may_load(l, "p", "f1", &five, subs, 1, NULL));
+	assert_false(crash_ledger_may_load(l, "p", "f1", &three, subs, 1, NULL));
+	assert_true(crash_ledger_quarantined(l, "p", NULL));
+	assert_true(crash_ledger_may_load(l, "p", "f1", &five, subs, 1, NULL));
+	assert_false(crash_ledger_quarantined(l, "p", NULL));
+	assert_true(crash_ledger_may_load(l, "p", "f1", &two_in_1s, subs, 1, NULL)); /* 10 s apart */
+	assert_false(crash_ledger_may_load(l, "p", "f1", &three, subs, 1, NULL));
+	crash_ledger_free(l);
+}
+
 static void without_a_state_directory_nothing_is_remembered(void **state)
 {
 	crash_ledger *l = crash_ledger_open("/nonexistent/state");
@@ -335,6 +443,10 @@ int main(void)
 		cmocka_unit_test(damaged_crash_files_are_refused),
 		cmocka_unit_test(escaping_round_trips),
 		cmocka_unit_test(history_lines_round_trip),
+		cmocka_unit_test(hostile_values_round_trip),
+		cmocka_unit_test_setup_teardown(a_crash_with_spaces_in_its_values_survives_a_restart, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(a_release_holds_whatever_the_clock_says, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(changed_rules_decide_again, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(quarantine_needs_enough_crashes_within_the_window, make_dir, NULL),
 		cmocka_unit_test_teardown(a_release_or_another_file_ends_the_quarantine, remove_dir),
 		cmocka_unit_test_setup_teardown(events_for_a_quarantined_plugin_are_counted, make_dir, remove_dir),
