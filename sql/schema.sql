@@ -1,4 +1,4 @@
--- event-system database schema, current version (3).
+-- event-system database schema, current version (4).
 --
 -- For a new database (docs/operations.md, "Database"):
 --   mysql -u event_system -p event_system < sql/schema.sql
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
   name VARCHAR(255) NOT NULL,
   source VARCHAR(255) NOT NULL,
   event_time DATETIME(6) NOT NULL,
+  time_text TEXT NULL,
   received_at DATETIME(6) NOT NULL,
   payload JSON NOT NULL,
   attributes JSON NULL,
@@ -105,7 +106,18 @@ CREATE TABLE IF NOT EXISTS delivery_crashes (
   UNIQUE KEY uq_delivery_crashes (event_seq, plugin, crashed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Attempts of a delivery that ended without a final outcome (retry,
+-- timeout): redelivery after a restart continues from the highest.
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+  event_seq BIGINT UNSIGNED NOT NULL,
+  plugin VARCHAR(64) NOT NULL,
+  attempts INT UNSIGNED NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (event_seq, plugin)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 INSERT IGNORE INTO schema_migrations (version, name) VALUES
   (1, 'initial'),
   (2, 'audit_timings_subscriptions'),
-  (3, 'delivery_crashes');
+  (3, 'delivery_crashes'),
+  (4, 'attempts_and_time_text');

@@ -52,6 +52,7 @@ struct plugin_instance {
 	crash_site crash_site;
 	char file_id[96];
 	_Atomic uint64_t poisoned; /* events dead-lettered for having crashed it max_crashes times */
+	_Atomic uint64_t exhausted; /* redeliveries dead-lettered: max_attempts made before a restart */
 };
 
 /* shutdown() gets what is left of the stop deadline, and at least this. */
@@ -125,6 +126,21 @@ void plugin_instance_poisoned(plugin_instance *inst, es_event *event, uint32_t c
 uint64_t plugin_instance_poisoned_count(const plugin_instance *inst)
 {
 	return atomic_load_explicit(&inst->poisoned, memory_order_relaxed);
+}
+
+void plugin_instance_exhausted(plugin_instance *inst, es_event *event, uint32_t attempts)
+{
+	char reason[96];
+	snprintf(reason, sizeof reason, "no attempts left: %u made before a restart", attempts);
+	atomic_fetch_add_explicit(&inst->exhausted, 1, memory_order_relaxed);
+	LOG_WARN(inst->desc->name, "event %s (%s) dead-lettered instead of delivered again: %s (max_attempts %u)",
+	         event->id, event->name, reason, inst->policy.max_attempts);
+	database_outcome(inst->services.db, event, inst->desc->name, DELIVERY_DEAD, attempts, false, reason);
+}
+
+uint64_t plugin_instance_exhausted_count(const plugin_instance *inst)
+{
+	return atomic_load_explicit(&inst->exhausted, memory_order_relaxed);
 }
 
 static void free_patterns(plugin_instance *inst)

@@ -97,6 +97,12 @@ size_t plugin_instance_subscriptions(const plugin_instance *instance, const char
  * plugin N times"), count and log it.  Settles one delivery of the event. */
 void plugin_instance_poisoned(plugin_instance *instance, es_event *event, uint32_t crashes);
 uint64_t plugin_instance_poisoned_count(const plugin_instance *instance);
+/* Redelivery found that earlier runs made `attempts` attempts of `event`
+ * for this plugin, at least its max_attempts: dead-letter it ("no attempts
+ * left: N made before a restart"), count and log it.  Settles one delivery
+ * of the event. */
+void plugin_instance_exhausted(plugin_instance *instance, es_event *event, uint32_t attempts);
+uint64_t plugin_instance_exhausted_count(const plugin_instance *instance);
 /* The identity of the file it was loaded from (crash_file_identity()). */
 const char *plugin_instance_file_id(const plugin_instance *instance);
 /* Whether it runs isolated (`isolation: process`), and then its children's

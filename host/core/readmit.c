@@ -8,6 +8,8 @@
 #include "core/readmit.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/pipeline.h"
@@ -31,9 +33,11 @@ static int replay(void *ctx, database *db, es_event *event, const char *plugin)
 typedef struct finished_names {
 	const char *const *names;
 	size_t count;
-	/* plugins the event crashed max_crashes times: dead-lettered, not delivered */
+	/* plugins the event crashed max_crashes times, or that have no attempt
+	 * left under max_attempts: dead-lettered, not delivered */
 	plugin_instance *poisoned[ROUTER_MAX_TARGETS];
-	uint32_t poisoned_crashes[ROUTER_MAX_TARGETS];
+	uint32_t poisoned_crashes[ROUTER_MAX_TARGETS];  /* 0: exhausted, not poisoned */
+	uint32_t poisoned_attempts[ROUTER_MAX_TARGETS];
 	size_t poisoned_count;
 } finished_names;
 
@@ -51,7 +55,8 @@ static bool unfinished_match(plugin_instance *inst, const es_event *e, void *arg
 	return true;
 }
 
-/* The plugins of `table` that `event` crashed max_crashes times or more. */
+/* The plugins of `table` that `event` crashed max_crashes times or more,
+ * or that made max_attempts attempts of it already. */
 static void find_poisoned(routing_table *table, const es_event *event, const database_crash_count *crashes,
                           size_t crash_count, finished_names *done)
 {
@@ -59,19 +64,47 @@ static void find_poisoned(routing_table *table, const es_event *event, const dat
 		plugin_instance *inst = routing_table_instance(table, i);
 		if (!unfinished_match(inst, event, done))
 			continue;
-		uint32_t max = plugin_instance_policy(inst)->max_crashes;
-		for (size_t j = 0; j < crash_count; j++)
-			if (strcmp(crashes[j].plugin, plugin_instance_name(inst)) == 0 && max && crashes[j].crashes >= max &&
-			    done->poisoned_count < ROUTER_MAX_TARGETS) {
-				done->poisoned_crashes[done->poisoned_count] = crashes[j].crashes;
+		const plugin_policy *policy = plugin_instance_policy(inst);
+		for (size_t j = 0; j < crash_count; j++) {
+			if (strcmp(crashes[j].plugin, plugin_instance_name(inst)) != 0 ||
+			    done->poisoned_count == ROUTER_MAX_TARGETS)
+				continue;
+			bool poisoned = policy->max_crashes && crashes[j].crashes >= policy->max_crashes;
+			bool exhausted = crashes[j].attempts >= policy->max_attempts;
+			if (poisoned || exhausted) {
+				done->poisoned_crashes[done->poisoned_count] = poisoned ? crashes[j].crashes : 0;
+				done->poisoned_attempts[done->poisoned_count] = crashes[j].attempts;
 				done->poisoned[done->poisoned_count++] = inst;
 			}
+		}
 	}
+}
+
+/* What earlier runs made of the event, per plugin: where each delivery's
+ * attempts continue (es_event_first_attempt()).  The event is the reader's
+ * own until it is admitted. */
+static int note_prior_attempts(es_event *event, const database_crash_count *crashes, size_t crash_count)
+{
+	if (!crash_count)
+		return 0;
+	es_event_prior *prior = calloc(crash_count, sizeof *prior);
+	if (!prior)
+		return -1;
+	for (size_t i = 0; i < crash_count; i++) {
+		snprintf(prior[i].plugin, sizeof prior[i].plugin, "%s", crashes[i].plugin);
+		prior[i].attempts = crashes[i].attempts;
+	}
+	free(event->prior);
+	event->prior = prior;
+	event->prior_count = crash_count;
+	return 0;
 }
 
 static int redeliver(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count,
                      const database_crash_count *crashes, size_t crash_count)
 {
+	if (note_prior_attempts(event, crashes, crash_count) != 0)
+		return -1; /* out of memory: tried again later */
 	finished_names done = {.names = finished, .count = finished_count};
 	routing_table *table = router_acquire(ctx);
 	find_poisoned(table, event, crashes, crash_count, &done);
@@ -88,8 +121,12 @@ static int redeliver(void *ctx, database *db, es_event *event, const char *const
 		routing_table_unref(table);
 		return -1;
 	}
-	for (size_t i = 0; i < done.poisoned_count; i++)
-		plugin_instance_poisoned(done.poisoned[i], event, done.poisoned_crashes[i]);
+	for (size_t i = 0; i < done.poisoned_count; i++) {
+		if (done.poisoned_crashes[i])
+			plugin_instance_poisoned(done.poisoned[i], event, done.poisoned_crashes[i]);
+		else
+			plugin_instance_exhausted(done.poisoned[i], event, done.poisoned_attempts[i]);
+	}
 	routing_table_unref(table);
 	return 0;
 }

@@ -877,9 +877,9 @@ void worker_pool_unreserve(worker_pool *p)
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
 {
 	es_event_ref(event);
-	/* a distributed queue counts the attempts (redeliveries) itself */
-	uint32_t attempt = event->origin ? event->origin->attempt : 1;
-	delivery d = {.event = event, .attempt = attempt ? attempt : 1, .queued_us = event->received_us};
+	/* a distributed queue counts the attempts itself; a redelivery after a
+	 * restart continues from the attempts made before */
+	delivery d = {.event = event, .attempt = es_event_first_attempt(event, p->name), .queued_us = event->received_us};
 	pthread_mutex_lock(&p->lock);
 	ring_push_back(p, &d);
 	wake_worker(p);

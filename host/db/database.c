@@ -354,8 +354,9 @@ void database_metrics_render(database *db, struct evbuffer *out)
 	prom_text_header(out, "eventsys_db_up", "gauge", "1 while the database writer is connected.");
 	evbuffer_add_printf(out, "eventsys_db_up %d\n", atomic_load(&db->state) == DB_UP);
 	prom_text_header(out, "eventsys_db_rows_written_total", "counter", "Rows written (or updated) by the writer, by table.");
-	static const char *const kinds[] = {"events", "deliveries", "dead_letters", "event_state", "audit_log"};
-	for (int i = 0; i < 5; i++)
+	static const char *const kinds[] = {"events",    "deliveries", "dead_letters", "event_state",
+	                                    "audit_log", "delivery_attempts"};
+	for (int i = 0; i < 6; i++)
 		evbuffer_add_printf(out, "eventsys_db_rows_written_total{table=\"%s\"} %llu\n", kinds[i],
 		                    (unsigned long long)atomic_load(&c->rows[i]));
 	prom_text_header(out, "eventsys_db_transactions_total", "counter",

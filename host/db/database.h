@@ -45,10 +45,15 @@ typedef struct database_crash {
 	int64_t at_us; /* realtime; with seq and plugin, what makes it one crash */
 } database_crash;
 
-/* How often an event crashed one plugin, as redelivery reads it. */
+/* What earlier runs recorded of an event's delivery to one plugin, as
+ * redelivery reads it: how often it crashed the plugin (delivery_crashes)
+ * and the highest attempt number that ended without a final outcome
+ * (crashed, or retried: delivery_attempts), so the next attempt is
+ * attempts + 1. */
 typedef struct database_crash_count {
 	const char *plugin;
 	uint32_t crashes;
+	uint32_t attempts;
 } database_crash_count;
 struct evbuffer;
 
@@ -68,8 +73,10 @@ typedef struct database_readmit {
 	 * not one of the `finished_count` names in `finished` (those have a
 	 * final outcome): 0 queued (to none when none is left), -1 a queue was
 	 * full and nothing was queued (try again later).  `crashes` says how
-	 * often the event crashed which plugin (delivery_crashes): one that
-	 * reached its max_crashes is dead-lettered instead of delivered. */
+	 * often the event crashed which plugin (delivery_crashes) and how many
+	 * attempts it made: one that reached its max_crashes, or has no
+	 * attempt left under max_attempts, is dead-lettered instead of
+	 * delivered; the others continue at attempt `attempts` + 1. */
 	int (*redeliver)(void *ctx, database *db, es_event *event, const char *const *finished, size_t finished_count,
 	                 const struct database_crash_count *crashes, size_t crash_count);
 	void *ctx;

@@ -42,7 +42,7 @@ typedef enum db_state {
 
 /* Counters for /metrics, written by the database threads. */
 typedef struct db_counters {
-	_Atomic uint64_t rows[5];          /* by db_row_kind */
+	_Atomic uint64_t rows[6];          /* by db_row_kind */
 	_Atomic uint64_t transactions[2]; /* by writer: events, outcomes */
 	_Atomic uint64_t last_batch_rows;
 	_Atomic uint64_t errors[3];        /* connect, write, read */
@@ -55,7 +55,7 @@ typedef struct db_counters {
 	histogram query_latency;           /* history API queries */
 } db_counters;
 
-enum db_row_kind { ROWS_EVENT, ROWS_DELIVERY, ROWS_DEAD_LETTER, ROWS_STATE, ROWS_AUDIT };
+enum db_row_kind { ROWS_EVENT, ROWS_DELIVERY, ROWS_DEAD_LETTER, ROWS_STATE, ROWS_AUDIT, ROWS_ATTEMPT };
 enum db_error_kind { DB_ERR_CONNECT, DB_ERR_WRITE, DB_ERR_READ };
 
 struct writer;

@@ -394,7 +394,8 @@ static void list_dead(reader *r, job *j)
 
 /* ---- events rebuilt from rows (replay, recovery) ---- */
 
-/* Columns: seq, id, name, source, event_time, payload, attributes. */
+/* Columns: seq, id, name, source, event_time, payload, attributes,
+ * time_text (the client's text, NULL when it sent no time). */
 static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 {
 	es_event_attribute attrs[64];
@@ -411,6 +412,7 @@ static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 	                  .source = row[3],
 	                  .time_us = db_parse_time(row[4]),
 	                  .has_time = row[4] != NULL,
+	                  .time_text = row[7],
 	                  .data = row[5],
 	                  .data_len = lengths[5],
 	                  .attributes = attrs,
@@ -432,7 +434,7 @@ static void replay_dead(reader *r, job *j)
 	sqlbuf sql = {0};
 	unsigned long long id = strtoull(j->req.key, NULL, 10);
 	sqlbuf_addf(&sql,
-	            "SELECT e.seq,e.id,e.name,e.source,e.event_time,e.payload,e.attributes,l.plugin "
+	            "SELECT e.seq,e.id,e.name,e.source,e.event_time,e.payload,e.attributes,e.time_text,l.plugin "
 	            "FROM dead_letters l LEFT JOIN events e ON e.seq=l.event_seq WHERE l.id=%llu",
 	            id);
 	MYSQL_RES *res = run(r, &sql);
@@ -451,7 +453,7 @@ static void replay_dead(reader *r, job *j)
 		return;
 	}
 	char plugin[65];
-	snprintf(plugin, sizeof plugin, "%s", row[7]);
+	snprintf(plugin, sizeof plugin, "%s", row[8]);
 	es_event *e = event_from_stored(row, mysql_fetch_lengths(res));
 	mysql_free_result(res);
 	if (!e) {
@@ -581,13 +583,27 @@ typedef struct finished_set {
 	size_t crash_count;
 } finished_set;
 
+/* `plugin` made `attempts` attempts of this event that will be retried:
+ * the highest attempt number of the plugin's entry (added when missing). */
+static void note_attempts(finished_set *done, const char *plugin, uint32_t attempts)
+{
+	for (size_t i = 0; i < done->crash_count; i++)
+		if (strcmp(done->crashes[i].plugin, plugin) == 0) {
+			if (attempts > done->crashes[i].attempts)
+				done->crashes[i].attempts = attempts;
+			return;
+		}
+	if (done->crash_count < DATABASE_MAX_PLUGINS)
+		done->crashes[done->crash_count++] = (database_crash_count){.plugin = plugin, .attempts = attempts};
+}
+
 /* One page of events accepted by an earlier run and not done: deliver each
  * to the matching plugins that have no final outcome for it. */
 static void recover_page(reader *r)
 {
 	sqlbuf sql = {0};
 	sqlbuf_addf(&sql,
-	            "SELECT seq,id,name,source,event_time,payload,attributes FROM events "
+	            "SELECT seq,id,name,source,event_time,payload,attributes,time_text FROM events "
 	            "WHERE state='accepted' AND seq > %llu AND seq < %llu ORDER BY seq LIMIT %d",
 	            (unsigned long long)r->recovery_cursor, (unsigned long long)r->db->boot_seq, RECOVERY_PAGE);
 	MYSQL_RES *events = run(r, &sql);
@@ -597,7 +613,7 @@ static void recover_page(reader *r)
 		return; /* retried on the next round */
 	}
 	uint64_t rows = mysql_num_rows(events);
-	MYSQL_RES *finished = NULL, *crashed = NULL;
+	MYSQL_RES *finished = NULL, *crashed = NULL, *tried = NULL;
 	if (rows) {
 		/* The final outcomes already recorded for this page's events. */
 		MYSQL_ROW row;
@@ -617,7 +633,7 @@ static void recover_page(reader *r)
 		}
 		/* How often each of them crashed which plugin. */
 		sqlbuf_reset(&sql);
-		sqlbuf_adds(&sql, "SELECT event_seq,plugin,COUNT(*) FROM delivery_crashes WHERE event_seq IN (");
+		sqlbuf_adds(&sql, "SELECT event_seq,plugin,COUNT(*),MAX(attempt) FROM delivery_crashes WHERE event_seq IN (");
 		first = true;
 		while ((row = mysql_fetch_row(events))) {
 			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
@@ -627,6 +643,24 @@ static void recover_page(reader *r)
 		mysql_data_seek(events, 0);
 		crashed = run(r, &sql);
 		if (!crashed) {
+			mysql_free_result(finished);
+			mysql_free_result(events);
+			sqlbuf_free(&sql);
+			return;
+		}
+		/* The attempts that ended without a final outcome (retried). */
+		sqlbuf_reset(&sql);
+		sqlbuf_adds(&sql, "SELECT event_seq,plugin,attempts FROM delivery_attempts WHERE event_seq IN (");
+		first = true;
+		while ((row = mysql_fetch_row(events))) {
+			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
+			first = false;
+		}
+		sqlbuf_adds(&sql, ")");
+		mysql_data_seek(events, 0);
+		tried = run(r, &sql);
+		if (!tried) {
+			mysql_free_result(crashed);
 			mysql_free_result(finished);
 			mysql_free_result(events);
 			sqlbuf_free(&sql);
@@ -645,9 +679,17 @@ static void recover_page(reader *r)
 				done.plugins[done.count++] = f[1];
 		mysql_data_seek(crashed, 0);
 		while ((f = mysql_fetch_row(crashed)))
-			if (strtoull(f[0], NULL, 10) == done.seq && done.crash_count < DATABASE_MAX_PLUGINS)
-				done.crashes[done.crash_count++] =
-					(database_crash_count){.plugin = f[1], .crashes = (uint32_t)strtoul(f[2], NULL, 10)};
+			if (strtoull(f[0], NULL, 10) == done.seq && done.crash_count < DATABASE_MAX_PLUGINS) {
+				uint32_t crashes = (uint32_t)strtoul(f[2], NULL, 10), last = (uint32_t)strtoul(f[3], NULL, 10);
+				/* crashes recorded before attempts were counted across
+				 * restarts all say attempt 1: each was an attempt still */
+				done.crashes[done.crash_count++] = (database_crash_count){
+					.plugin = f[1], .crashes = crashes, .attempts = last > crashes ? last : crashes};
+			}
+		mysql_data_seek(tried, 0);
+		while ((f = mysql_fetch_row(tried)))
+			if (strtoull(f[0], NULL, 10) == done.seq)
+				note_attempts(&done, f[1], (uint32_t)strtoul(f[2], NULL, 10));
 		es_event *e = event_from_stored(row, lengths);
 		if (!e) {
 			r->recovery_retry_us = clock_monotonic_us() + BUSY_RETRY_US; /* out of memory: later */
@@ -675,6 +717,8 @@ static void recover_page(reader *r)
 		mysql_free_result(finished);
 	if (crashed)
 		mysql_free_result(crashed);
+	if (tried)
+		mysql_free_result(tried);
 	mysql_free_result(events);
 	if (rows < RECOVERY_PAGE) {
 		r->recovery_done = true;

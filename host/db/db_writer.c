@@ -40,6 +40,7 @@ typedef enum rec_kind {
 	REC_DONE,
 	REC_REFUSED,
 	REC_AUDIT,
+	REC_ATTEMPT, /* an attempt that ended without a final outcome (retried) */
 } rec_kind;
 
 typedef struct db_record {
@@ -52,7 +53,7 @@ typedef struct db_record {
 	uint64_t seq;
 	int64_t at_us;      /* realtime of the outcome / audit */
 	uint64_t latency_us;
-	uint32_t attempts;
+	uint32_t attempts;  /* REC_DELIVERY: all of them; REC_ATTEMPT: the one that ended */
 	char plugin[65];
 	char *text;         /* error (delivery), or "actor\0action\0detail" (audit) */
 } db_record;
@@ -365,7 +366,23 @@ void database_settle(database *db, es_event *event)
 void database_outcome(database *db, es_event *event, const char *plugin, delivery_outcome outcome, uint32_t attempts,
                       bool timed_out, const char *error)
 {
-	if (!database_running(db) || !event->seq || (outcome != DELIVERY_OK && outcome != DELIVERY_DEAD))
+	if (!database_running(db) || !event->seq)
+		return;
+	if (outcome == DELIVERY_RETRYING) {
+		/* Not final: remembered so a redelivery after a restart goes on
+		 * counting from here (delivery_attempts).  Settles nothing. */
+		db_record *a = record_new(REC_ATTEMPT, event->seq);
+		if (!a) {
+			count_dropped(writer_for(db, event), 1, "out of memory");
+			return;
+		}
+		a->attempts = attempts;
+		a->at_us = clock_realtime_us();
+		snprintf(a->plugin, sizeof a->plugin, "%s", plugin);
+		enqueue(writer_for(db, event), a);
+		return;
+	}
+	if (outcome != DELIVERY_OK && outcome != DELIVERY_DEAD)
 		return;
 	db_record *r = record_new(REC_DELIVERY, event->seq);
 	if (r) {
@@ -423,6 +440,11 @@ static void add_event_row(writer *w, const es_event *e)
 	sqlbuf_adds(b, ",");
 	sqlbuf_add_time(b, e->time_us);
 	sqlbuf_adds(b, ",");
+	if (e->time_text)
+		sqlbuf_add_string(b, &w->conn, e->time_text, strlen(e->time_text));
+	else
+		sqlbuf_adds(b, "NULL");
+	sqlbuf_adds(b, ",");
 	sqlbuf_add_time(b, realtime_of(e->received_us));
 	sqlbuf_adds(b, ",");
 	sqlbuf_add_string(b, &w->conn, e->data, e->data_len);
@@ -465,6 +487,16 @@ static void add_dead_letter_row(writer *w, const db_record *r)
 	sqlbuf_adds(b, ")");
 }
 
+static void add_attempt_row(writer *w, const db_record *r)
+{
+	sqlbuf *b = &w->sql;
+	sqlbuf_addf(b, "(%llu,", (unsigned long long)r->seq);
+	sqlbuf_add_string(b, &w->conn, r->plugin, strlen(r->plugin));
+	sqlbuf_addf(b, ",%u,", r->attempts);
+	sqlbuf_add_time(b, r->at_us);
+	sqlbuf_adds(b, ")");
+}
+
 static void add_audit_row(writer *w, const db_record *r)
 {
 	sqlbuf *b = &w->sql;
@@ -503,7 +535,8 @@ typedef struct statement_kind {
 
 /* In the order a round writes them: rows before the updates of them. */
 static const statement_kind statements[] = {
-	{"INSERT INTO events (seq,id,name,source,event_time,received_at,payload,attributes) VALUES ", "", ROWS_EVENT,
+	{"INSERT INTO events (seq,id,name,source,event_time,time_text,received_at,payload,attributes) VALUES ", "",
+	 ROWS_EVENT,
 	 REC_EVENT, false, add_event_record},
 	{"INSERT INTO deliveries (event_seq,plugin,status,attempts,timed_out,last_error,finished_at,latency_us) VALUES ",
 	 "", ROWS_DELIVERY, REC_DELIVERY, false, add_delivery_row},
@@ -513,6 +546,9 @@ static const statement_kind statements[] = {
 	 add_seq},
 	{"UPDATE events SET state='refused' WHERE seq IN (", ")", ROWS_STATE, REC_REFUSED, false, add_seq},
 	{"INSERT INTO audit_log (at,actor,action,detail) VALUES ", "", ROWS_AUDIT, REC_AUDIT, false, add_audit_row},
+	{"INSERT INTO delivery_attempts (event_seq,plugin,attempts,updated_at) VALUES ",
+	 " ON DUPLICATE KEY UPDATE attempts=GREATEST(attempts,VALUES(attempts)),updated_at=VALUES(updated_at)",
+	 ROWS_ATTEMPT, REC_ATTEMPT, false, add_attempt_row},
 };
 #define STATEMENT_KINDS (sizeof statements / sizeof statements[0])
 
@@ -729,7 +765,10 @@ static void write_one_by_one(writer *w, db_record *list)
 		} else {
 			atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
 			LOG_ERROR("database", "the server refused a history record (%s) and it was dropped: %s",
-			          list->kind == REC_EVENT ? "event" : list->kind == REC_DELIVERY ? "delivery" : "state",
+			          list->kind == REC_EVENT      ? "event"
+			          : list->kind == REC_DELIVERY ? "delivery"
+			          : list->kind == REC_ATTEMPT  ? "attempt"
+			                                       : "state",
 			          w->conn.error);
 			count_dropped(w, 1, "refused by the server");
 			char why[600];
@@ -744,6 +783,8 @@ static void write_one_by_one(writer *w, db_record *list)
 static size_t event_row_bytes(const es_event *e)
 {
 	size_t n = STATEMENT_OVERHEAD + strlen(e->id) + strlen(e->name) + strlen(e->source);
+	if (e->time_text)
+		n += 2 * strlen(e->time_text) + 2;
 	for (size_t i = 0; i < e->data_len; i++) {
 		char c = e->data[i];
 		n += (c == '\'' || c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\0' || c == '\032') ? 2 : 1;

@@ -335,6 +335,15 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{%s} %llu\n", label,
 		                    (unsigned long long)plugin_instance_poisoned_count(inst));
 	}
+	prom_text_header(out, "eventsys_plugin_redelivery_exhausted_total", "counter",
+	                 "Events dead-lettered for a plugin at redelivery because earlier runs made max_attempts attempts.");
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		char label[PLUGIN_LABEL_SIZE];
+		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
+		evbuffer_add_printf(out, "eventsys_plugin_redelivery_exhausted_total{%s} %llu\n", label,
+		                    (unsigned long long)plugin_instance_exhausted_count(inst));
+	}
 	routing_table_unref(t);
 	render_crashes(out, d->crashes);
 

@@ -189,6 +189,8 @@ es_event *es_event_create(const es_event_fields *f)
 	e->origin = f->origin;
 	e->stored = false;
 	e->redelivered = false;
+	e->prior = NULL;
+	e->prior_count = 0;
 	atomic_init(&e->bytes, NULL);
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
 	e->time_us = f->has_time ? f->time_us : clock_realtime_us();
@@ -205,7 +207,18 @@ void es_event_destroy(es_event *e)
 		e->origin->release(e->origin);
 	free(atomic_load_explicit(&e->json, memory_order_acquire));
 	free(atomic_load_explicit(&e->bytes, memory_order_acquire));
+	free(e->prior);
 	free(e);
+}
+
+uint32_t es_event_first_attempt(const es_event *e, const char *plugin)
+{
+	if (e->origin) /* a distributed queue counts the attempts (redeliveries) itself */
+		return e->origin->attempt ? e->origin->attempt : 1;
+	for (size_t i = 0; i < e->prior_count; i++)
+		if (strcmp(e->prior[i].plugin, plugin) == 0)
+			return e->prior[i].attempts + 1;
+	return 1;
 }
 
 static const char *attribute_of(const es_event *e, const char *key)

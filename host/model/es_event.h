@@ -40,6 +40,13 @@ struct es_event_origin {
 	void (*release)(es_event_origin *origin);
 };
 
+/* A redelivery after a restart: the attempts one plugin made of this event
+ * before (the database's record), so it continues at attempts + 1. */
+typedef struct es_event_prior {
+	char plugin[65];
+	uint32_t attempts;
+} es_event_prior;
+
 typedef struct es_event_attribute {
 	const char *key;
 	const char *value;
@@ -81,6 +88,10 @@ struct es_event {
 	 * dead-letter replay): a plugin may have seen it before. */
 	bool redelivered;
 	es_event_origin *origin; /* the distributed queue's delivery, or NULL (owned) */
+	/* Set (malloc'd, owned by the event) by the redelivery before the event
+	 * is queued, then read-only: es_event_first_attempt(). */
+	es_event_prior *prior;
+	size_t prior_count;
 	_Atomic(char *) json; /* the whole event as JSON, built on first use */
 	/* The data as bytes when it is not JSON (es_event_data_bytes()),
 	 * decoded on first use; owned by the event. */
@@ -118,6 +129,11 @@ static inline void es_event_ref(es_event *event)
 }
 
 void es_event_destroy(es_event *event);
+
+/* The attempt number a new delivery of `event` to the plugin `plugin`
+ * starts at: the distributed queue's (origin), or one more than the
+ * attempts a redelivery says the plugin made before, else 1. */
+uint32_t es_event_first_attempt(const es_event *event, const char *plugin);
 
 static inline void es_event_unref(es_event *event)
 {

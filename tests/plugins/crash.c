@@ -2,10 +2,12 @@
  * sanitizer's null check stops first) when it handles an event named
  * crash.*; crash.overflow instead recurses until its stack overflows;
  * crash.exit calls exit(0); crash.kill sends SIGSEGV to its own process
- * (kill(getpid())) and crash.raise to its own thread (raise()).  Events
- * named slow.* take 300 ms (so that others queue up behind them).  Other
- * events are handled normally.  With config crash_in_init: true init()
- * faults instead. */
+ * (kill(getpid())) and crash.raise to its own thread (raise()).
+ * crash.until faults while the delivery's attempt is below
+ * config.crash_until_attempt (default 1: never), then records the event
+ * with the time as the client wrote it (or "-").  Events named slow.* take
+ * 300 ms (so that others queue up behind them).  Other events are handled
+ * normally.  With config crash_in_init: true init() faults instead. */
 #include "test_plugin.h"
 
 #include <signal.h>
@@ -22,10 +24,19 @@ static int __attribute__((noinline)) overflow(volatile char *previous, unsigned 
 	return overflow(page, depth + 1) + page[4095];
 }
 
+static int64_t crash_until_attempt = 1; /* config, read by init() */
+
 static es_result crash_handle(void *state, const es_event *event, char *err, size_t err_size)
 {
 	tp_state *st = state;
 	const char *name = st->host->event_name(event);
+	if (strcmp(name, "crash.until") == 0) {
+		if ((int64_t)st->host->delivery_attempt(event) >= crash_until_attempt) {
+			const char *when = st->host->event_time_text(event);
+			tp_record(st, event, when ? when : "-");
+			return ES_OK;
+		}
+	}
 	if (strcmp(name, "crash.overflow") == 0)
 		overflow(NULL, 0);
 	if (strcmp(name, "crash.exit") == 0)
@@ -50,6 +61,7 @@ static es_status crash_init(es_plugin_ctx *ctx, const es_host_api *host, void **
 		volatile uintptr_t nowhere = 16;
 		*(volatile int *)nowhere = 1;
 	}
+	host->config_int(ctx, "crash_until_attempt", &crash_until_attempt);
 	return tp_init(ctx, host, state);
 }
 static const char *const subs[] = {"**", NULL};

@@ -224,8 +224,9 @@ typedef struct es_host_api {
 	int64_t (*delivery_deadline_us)(const es_event *event);
 	/* 1 when the host read this event back from its database (a redelivery
 	 * after a restart or a dead-letter replay): the plugin may have seen
-	 * it before, so check the id.  delivery_attempt() counts the attempts
-	 * of this run of the daemon only. */
+	 * it before, so check the id.  After a restart delivery_attempt()
+	 * goes on from the attempts earlier runs recorded (a retry or a crash
+	 * each); a replayed dead letter starts again at 1. */
 	int (*delivery_redelivered)(const es_event *event);
 
 	/* Emit with a source and attributes (see es_emit).  The new event gets
