@@ -17,11 +17,8 @@ plugins:
   settings:
     recorder: {config: {record: @TMP@/recorder.txt}}
 YAML
-PORT=18000 # --check-config binds nothing; start_daemon picks the real port
-render_config
-code=0
-out=$("$ES_DAEMON" -c "$CONFIG" --check-config 2>&1) || code=$?
-[ "$code" = 0 ] || fail "--check-config exited $code: $out"
+check_config 0
+out=$CHECK_OUT
 echo "$out" | grep -q "plugin recorder 0.1.0 (ABI 1.1)" || fail "recorder not listed: $out"
 echo "$out" | grep -q "plugin init_fail 0.1.0 (ABI 1.1)" || fail "init_fail not listed: $out"
 [ ! -e "$TMP/recorder.txt" ] || fail "--check-config ran the recorder's init(): it created its record file"

@@ -19,10 +19,7 @@ plugins:
   settings:
     crash: {workers: 1, config: {record: @TMP@/crash.txt}}
 YAML
-# Under a sanitizer its own SEGV report would stand in for the default
-# action (and fail the test as a sanitizer report): let the signal kill.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
 trigger fine.1
@@ -32,11 +29,7 @@ wait_until "an ordinary event handled" 5 lines_at_least "$TMP/crash.txt" "fine.1
 request POST /api/events/trigger '{"specversion":"1.0","type":"crash.now","source":"/test","id":"crash-event-1"}' \
 	application/cloudevents+json
 id=crash-event-1
-wait_until "the daemon died" 10 daemon_exited
-EXIT_CODE=0
-wait "$DAEMON_PID" || EXIT_CODE=$?
-DAEMON_PID=
-[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got exit code $EXIT_CODE"
+expect_death "of the fault" 10 139
 [ "$(grep -c "fatal SIGSEGV in plugin" "$LOG")" = 1 ] || fail "expected exactly one crash line"
 expect_log "event-system: fatal SIGSEGV in plugin 'crash' handling event $id (attempt 1): the daemon stops; backtrace:"
 # backtrace_symbols_fd(): one "object(symbol+offset)[address]" line per frame, the plugin's among them
@@ -67,11 +60,7 @@ pass "the next start logs the last run's crash, counts it and keeps it in the cr
 # A stack overflow in the plugin is attributed too.
 request POST /api/events/trigger '{"specversion":"1.0","type":"crash.overflow","source":"/test","id":"overflow-1"}' \
 	application/cloudevents+json
-wait_until "the daemon died of the overflow" 20 daemon_exited
-EXIT_CODE=0
-wait "$DAEMON_PID" || EXIT_CODE=$?
-DAEMON_PID=
-[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139) from the overflow, got exit code $EXIT_CODE"
+expect_death "of the overflow" 20 139
 expect_log "event-system: fatal SIGSEGV in plugin 'crash' handling event overflow-1 (attempt 1)"
 grep -qx "event overflow-1" "$STATE_DIR/crash" || fail "the overflow is not in the crash file"
 pass "a stack overflow in handle() is attributed and recorded as well"

@@ -20,17 +20,12 @@ plugins:
     crash: {workers: 1, subscribe: ["crash.**"], quarantine_after: 3, quarantine_window_s: 3600,
             config: {record: @TMP@/crash.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 plugin_state() { curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r '.plugins[] | select(.name == "crash") | .state'; }
 crash_once() {
 	request POST /api/events/trigger "{\"name\":\"crash.now\",\"data\":{\"id\":\"$1\"}}"
-	wait_until "the daemon died on $1" 10 daemon_exited
-	EXIT_CODE=0
-	wait "$DAEMON_PID" || EXIT_CODE=$?
-	DAEMON_PID=
-	[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got $EXIT_CODE"
+	expect_death "on $1" 10 139
 }
 
 mkdir "$STATE_DIR/crash-history"

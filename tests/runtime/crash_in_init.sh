@@ -20,8 +20,7 @@ plugins:
     crash: {quarantine_after: 3, quarantine_window_s: 3600, config: {crash_in_init: true}}
     recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 
 # start_and_die N: a start that must die in crash's init()
 start_and_die() {

@@ -25,30 +25,16 @@ plugins:
             config: {record: @TMP@/crash.txt}}
     recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 API_TOKEN=admin-secret-0123456789
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
 
-post() { # post PATH BODY: with the admin token
-	STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' "${AUTH[@]}" -H 'Content-Type: application/json' \
-		-X POST --data-binary "$2" "http://127.0.0.1:$PORT$1") || STATUS=000
-	BODY=$(cat "$TMP/body")
-}
-plugins_json() { curl -s "${AUTH[@]}" "http://127.0.0.1:$PORT/api/plugins"; }
-plugin_state() { plugins_json | jq -r --arg p "$1" '.plugins[] | select(.name == $p) | .state'; }
-state_is() { [ "$(plugin_state "$1")" = "$2" ]; }
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # crash_once ID: start, make the crash plugin fault on event ID, wait for the death
 crash_once() {
 	start_daemon
-	post /api/events/trigger "{\"name\":\"crash.now\",\"data\":{\"id\":\"$1\"}}"
-	wait_until "the daemon died on $1" 10 daemon_exited
-	EXIT_CODE=0
-	wait "$DAEMON_PID" || EXIT_CODE=$?
-	DAEMON_PID=
-	[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got $EXIT_CODE"
+	admin_post /api/events/trigger "{\"name\":\"crash.now\",\"data\":{\"id\":\"$1\"}}"
+	expect_death "on $1" 10 139
 }
 
 for i in 1 2 3; do crash_once "c$i"; done
@@ -68,14 +54,14 @@ pass "--check-config reports the quarantine a start will decide, and leaves the 
 
 start_daemon
 expect_log "plugin 'crash' quarantined: it crashed 3 times within 3600 s (last: SIGSEGV in plugin 'crash' handling event"
-state_is crash quarantined || fail "GET /api/plugins does not say crash is quarantined: $(plugins_json)"
-last_signal=$(plugins_json | jq -r '.plugins[] | select(.name == "crash") | .last_crash.signal')
-last_event=$(plugins_json | jq -r '.plugins[] | select(.name == "crash") | .last_crash.event_id')
-last_time=$(plugins_json | jq -r '.plugins[] | select(.name == "crash") | .last_crash.time')
+plugin_state_is crash quarantined || fail "GET /api/plugins does not say crash is quarantined: $(plugin_field crash .)"
+last_signal=$(plugin_field crash .last_crash.signal)
+last_event=$(plugin_field crash .last_crash.event_id)
+last_time=$(plugin_field crash .last_crash.time)
 [ "$last_signal" = SIGSEGV ] || fail "last_crash.signal is '$last_signal'"
 [ -n "$last_event" ] && [ "$last_event" != null ] || fail "last_crash.event_id is missing"
 [[ "$last_time" =~ ^20[0-9-]*T ]] || fail "last_crash.time is '$last_time'"
-state_is recorder running || fail "recorder is not running"
+plugin_state_is recorder running || fail "recorder is not running"
 request GET /health
 expect_status 200
 [ "$(echo "$BODY" | jq -r .status)" = degraded ] || fail "/health is not degraded: $BODY"
@@ -85,7 +71,7 @@ echo "$BODY" | jq -r .reasons.quarantine | grep -q "plugin 'crash' quarantined" 
 pass "quarantined at the next start: /api/plugins (last crash $last_signal on $last_event at $last_time), /health and /metrics say so"
 
 # The other plugins keep receiving; what the quarantined one would have had is counted.
-post /api/events/trigger '{"name":"both.one","data":null}'
+admin_post /api/events/trigger '{"name":"both.one","data":null}'
 expect_status 202
 wait_until "recorder got both.one" 5 lines_at_least "$TMP/recorder.txt" "both.one" 1
 [ "$(metric 'eventsys_plugin_quarantine_skipped_events_total{plugin="crash"}')" = 1 ] ||
@@ -96,16 +82,16 @@ pass "other plugins receive; the event the quarantined plugin would have had is 
 # Release through the endpoint: admin only, audited, loaded by the reload it asks for.
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/plugins/crash/release")
 [ "$STATUS" = 401 ] || fail "release without a token answered $STATUS"
-post /api/plugins/recorder/release ''
+admin_post /api/plugins/recorder/release ''
 expect_status 404
 expect_body not_quarantined
-post /api/plugins/crash/release ''
+admin_post /api/plugins/crash/release ''
 expect_status 200
 expect_body '"state":"released"'
-wait_until "crash loaded again" 10 state_is crash running
+wait_until "crash loaded again" 10 plugin_state_is crash running
 expect_log "\[audit\] plugin 'crash' released from quarantine by api token ops"
 [ "$(metric eventsys_plugins_quarantined)" = 0 ] || fail "still counted as quarantined"
-post /api/events/trigger '{"name":"both.two","data":null}'
+admin_post /api/events/trigger '{"name":"both.two","data":null}'
 wait_until "crash got both.two" 5 lines_at_least "$TMP/crash.txt" "both.two" 1
 pass "released through POST /api/plugins/crash/release (401 without a token, 404 for one not quarantined): loaded and delivering"
 stop_daemon TERM
@@ -114,19 +100,19 @@ pass_release_restart=$(grep -c "^release " "$STATE_DIR/crash-history")
 
 # A release holds across restarts: the crashes before it do not count.
 start_daemon
-state_is crash running || fail "crash quarantined again after a restart, though released"
+plugin_state_is crash running || fail "crash quarantined again after a restart, though released"
 stop_daemon TERM
 
 # Crash it three more times: quarantined again; then replace its file.
 for i in 4 5 6; do crash_once "c$i"; done
 start_daemon
-state_is crash quarantined || fail "not quarantined again after three more crashes"
+plugin_state_is crash quarantined || fail "not quarantined again after three more crashes"
 stop_daemon TERM
 sleep 0.01 # a new mtime, to the nanosecond, for the copied file
 stage_plugin crash
 start_daemon
 expect_log "plugin 'crash' released from quarantine: its file was replaced"
-state_is crash running || fail "the replaced file is still quarantined"
+plugin_state_is crash running || fail "the replaced file is still quarantined"
 pass "replacing the plugin's file releases it"
 stop_daemon TERM
 
@@ -137,7 +123,7 @@ expect_log "the crash file $STATE_DIR/crash is unreadable (does not start with"
 [ ! -e "$STATE_DIR/crash" ] && [ -e "$STATE_DIR/crash.corrupt" ] || fail "the corrupt crash file was not moved aside"
 [ "$(metric eventsys_crash_files_unreadable_total)" = 1 ] || fail "the unreadable file is not counted"
 [ "$(metric eventsys_plugin_crashes_total)" = 0 ] || fail "a corrupt crash file counted as a crash"
-state_is crash running || fail "a corrupt crash file changed the plugin's state"
+plugin_state_is crash running || fail "a corrupt crash file changed the plugin's state"
 stop_daemon TERM
 printf 'event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent c7\nseq 0\nattem' > "$STATE_DIR/crash"
 start_daemon
@@ -148,6 +134,6 @@ printf 'event-system-crash 1\nsignal SIGSEGV\nplugin crash\nfile -\nevent c7\nse
 start_daemon
 expect_log "is unreadable (cut short (no end line))"
 [ "$(metric eventsys_plugin_crashes_total)" = 0 ] || fail "a crash file without its end line counted as a crash"
-state_is crash running || fail "a cut-short crash file changed the plugin's state"
+plugin_state_is crash running || fail "a cut-short crash file changed the plugin's state"
 pass "corrupt and cut-short crash files are logged, moved aside and ignored"
 stop_daemon TERM

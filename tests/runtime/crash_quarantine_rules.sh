@@ -31,19 +31,11 @@ plugins:
 YAML
 }
 API_TOKEN=admin-secret-0123456789
-AUTH=(-H "Authorization: Bearer $API_TOKEN")
-post() {
-	STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' "${AUTH[@]}" -H 'Content-Type: application/json' \
-		-X POST --data-binary "$2" "http://127.0.0.1:$PORT$1") || STATUS=000
-	BODY=$(cat "$TMP/body")
-}
-plugins_json() { curl -s "${AUTH[@]}" "http://127.0.0.1:$PORT/api/plugins"; }
-state_is() { [ "$(plugins_json | jq -r --arg p "$1" '.plugins[] | select(.name == $p) | .state')" = "$2" ]; }
 # reload_to AFTER: rewrite the config and reload through the API (it waits)
 reload_to() {
 	config_with "$1"
 	render_config
-	post /api/admin/reload ''
+	admin_post /api/admin/reload ''
 	expect_status 200
 }
 # crash_lines N AT_S EVENT: N crash history lines for 'crash', one second apart from AT_S
@@ -58,32 +50,32 @@ crash_lines() {
 config_with 3
 crash_lines 3 "$(($(date +%s) + 3600))" future
 start_daemon
-state_is crash quarantined || fail "three crashes within the window did not quarantine the plugin: $(plugins_json)"
-post /api/plugins/crash/release ''
+plugin_state_is crash quarantined || fail "three crashes within the window did not quarantine the plugin: $(plugin_field crash .)"
+admin_post /api/plugins/crash/release ''
 expect_status 200
-wait_until "crash loaded by the release's reload" 10 state_is crash running
-post /api/admin/reload ''
+wait_until "crash loaded by the release's reload" 10 plugin_state_is crash running
+admin_post /api/admin/reload ''
 expect_status 200
-state_is crash running || fail "a later reload quarantined the released plugin again: $(plugins_json)"
+plugin_state_is crash running || fail "a later reload quarantined the released plugin again: $(plugin_field crash .)"
 stop_daemon TERM
 start_daemon
-state_is crash running || fail "the next start quarantined the released plugin again: $(plugins_json)"
+plugin_state_is crash running || fail "the next start quarantined the released plugin again: $(plugin_field crash .)"
 pass "a release holds though the crashes it released are recorded in the future (clock stepped back)"
 
 # Crashes after the release count again, whatever their time.
 stop_daemon TERM
 crash_lines 3 1000 past
 start_daemon
-state_is crash quarantined || fail "three crashes after the release did not quarantine it: $(plugins_json)"
+plugin_state_is crash quarantined || fail "three crashes after the release did not quarantine it: $(plugin_field crash .)"
 pass "crashes recorded after the release count, whatever their time"
 
 # Raising quarantine_after on reload loads it; lowering it again quarantines it.
 reload_to 4
-wait_until "crash loaded after quarantine_after 4" 10 state_is crash running
+wait_until "crash loaded after quarantine_after 4" 10 plugin_state_is crash running
 expect_log "plugin 'crash' no longer quarantined: its crashes since its last release do not reach the crash rules now in force (quarantine_after 4"
 reload_to 3
-wait_until "crash quarantined after quarantine_after 3" 10 state_is crash quarantined
+wait_until "crash quarantined after quarantine_after 3" 10 plugin_state_is crash quarantined
 reload_to 2
-state_is crash quarantined || fail "lowering quarantine_after further released it"
+plugin_state_is crash quarantined || fail "lowering quarantine_after further released it"
 stop_daemon TERM
 pass "a reload that raises quarantine_after loads the plugin; one that lowers it quarantines it again"

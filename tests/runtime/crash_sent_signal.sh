@@ -17,8 +17,7 @@ plugins:
   settings:
     crash: {workers: 1, quarantine_after: 0, config: {record: @TMP@/crash.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 
 # kill() three times: the kernel does not always pick another thread
 n=0
@@ -28,11 +27,7 @@ for how in raise kill kill kill; do
 	id="sent-$how-$n"
 	request POST /api/events/trigger "{\"specversion\":\"1.0\",\"type\":\"crash.$how\",\"source\":\"/test\",\"id\":\"$id\"}" \
 		application/cloudevents+json
-	wait_until "the daemon died of crash.$how" 20 daemon_exited
-	EXIT_CODE=0
-	wait "$DAEMON_PID" || EXIT_CODE=$?
-	DAEMON_PID=
-	[ "$EXIT_CODE" = 139 ] || fail "$how: expected death by SIGSEGV (139), got exit code $EXIT_CODE"
+	expect_death "of crash.$how" 20 139
 	[ "$(grep -c "fatal SIGSEGV in plugin" "$LOG")" = 1 ] || fail "$how: expected exactly one crash line: $(tail -5 "$LOG")"
 	expect_log "event-system: fatal SIGSEGV in plugin 'crash' handling event $id (attempt 1): the daemon stops; backtrace:"
 	for line in "signal SIGSEGV" "plugin crash" "event $id" "attempt 1" "end"; do

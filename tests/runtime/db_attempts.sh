@@ -43,44 +43,10 @@ plugins:
       backoff_max_ms: 600000
       config: {record: @TMP@/flaky.txt, succeed_on_attempt: 2}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 
+# a start may die during the redelivery (start_or_die settled)
 settled() { log_has "redelivered [0-9]* event\|no unfinished events from an earlier run"; }
-ready_settled_or_dead() { daemon_exited || { http_ready && settled; }; }
-# start_or_die: start; it may die during the redelivery.  DIED=1 and
-# EXIT_CODE when it did, else it is ready and has redelivered.
-start_or_die() {
-	local try
-	DIED=0
-	for try in 1 2 3 4 5; do
-		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
-		reserve_port "$PORT" || continue
-		render_config
-		! sanitizer_report_in_log || fail "a sanitizer report in the log of the daemon started before"
-		cat "$LOG" >> "$TMP/all.log" 2>/dev/null || true
-		: > "$LOG"
-		"$ES_DAEMON" -c "$CONFIG" >> "$LOG" 2>&1 &
-		DAEMON_PID=$!
-		wait_until "the daemon ready and settled, or dead" 60 ready_settled_or_dead
-		if daemon_exited; then
-			EXIT_CODE=0
-			wait "$DAEMON_PID" || EXIT_CODE=$?
-			DAEMON_PID=
-			grep -qi "address already in use" "$LOG" && continue
-			DIED=1
-		fi
-		return 0
-	done
-	fail "no free port found"
-}
-died_of_segv() {
-	wait_until "the daemon died" 20 daemon_exited
-	EXIT_CODE=0
-	wait "$DAEMON_PID" || EXIT_CODE=$?
-	DAEMON_PID=
-	[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got $EXIT_CODE"
-}
 
 # --- crashes: attempts 1 and 2 crash, attempt 3 is handled ---
 start_daemon
@@ -89,13 +55,13 @@ time_text='2024-02-29T23:59:59.1234567890+01:30'
 request POST /api/events/trigger \
 	"{\"specversion\":\"1.0\",\"type\":\"crash.until\",\"source\":\"/t\",\"id\":\"until-1\",\"time\":\"$time_text\"}" \
 	application/cloudevents+json
-died_of_segv
+expect_death "of SIGSEGV" 20 139
 expect_log "fatal SIGSEGV in plugin 'crash' handling event until-1 (attempt 1)"
-start_or_die
+start_or_die settled
 [ "$DIED" = 1 ] || fail "the redelivery did not reach the plugin (no second crash)"
 expect_log "fatal SIGSEGV in plugin 'crash' handling event until-1 (attempt 2)"
 pass "the redelivery after the first crash is attempt 2"
-start_or_die
+start_or_die settled
 [ "$DIED" = 0 ] || fail "the third start died too: $(grep 'fatal' "$LOG")"
 wait_until "crash handled until-1" 10 lines_at_least "$TMP/crash.txt" "until-1" 1
 line=$(grep " until-1 " "$TMP/crash.txt")
@@ -113,7 +79,7 @@ id=$(echo "$BODY" | jq -r .id)
 wait_until "flaky asked for a retry" 10 lines_at_least "$TMP/flaky.txt" "$id 1 retry" 1
 wait_until "the attempt is recorded" 10 db_count_is 1 delivery_attempts "plugin='flaky' AND attempts=1"
 stop_daemon KILL
-start_or_die
+start_or_die settled
 [ "$DIED" = 0 ] || fail "the restart died"
 wait_until "flaky handled $id again" 10 lines_at_least "$TMP/flaky.txt" "$id 2 ok" 1
 [ "$(lines_in "$TMP/flaky.txt" "$id 1 ")" = 1 ] || fail "flaky saw attempt 1 again: $(grep "$id" "$TMP/flaky.txt")"
@@ -130,7 +96,7 @@ wait_until "flaky asked for a retry" 10 lines_at_least "$TMP/flaky.txt" "$id 1 r
 stop_daemon KILL
 # as if attempt 2 had failed too before the daemon died
 db_sql "UPDATE delivery_attempts SET attempts=2 WHERE plugin='flaky'"
-start_or_die
+start_or_die settled
 [ "$DIED" = 0 ] || fail "the restart died"
 wait_until "dead-lettered at redelivery" 10 log_has "event $id (flaky.twice) dead-lettered instead of delivered again: no attempts left: 2 made before a restart (max_attempts 2)"
 wait_until "the dead letter is written" 10 db_count_is 1 dead_letters "plugin='flaky' AND attempts=2"

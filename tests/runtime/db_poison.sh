@@ -34,38 +34,11 @@ plugins:
       subscribe: ["**"]
       config: {record: @TMP@/recorder.txt}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 
-# start_or_die: start the daemon; it may die before or after /ready (the
-# redelivery at start crashes it).  Returns once it is ready and has
-# settled the earlier run's events (logged), or has died: DIED=1, EXIT_CODE.
+# The redelivery at start may crash it: a start is over once the earlier
+# run's events are settled (logged), or it died (start_or_die settled).
 settled() { log_has "dead-lettered instead of delivered again\|no unfinished events from an earlier run"; }
-ready_settled_or_dead() { daemon_exited || { http_ready && settled; }; }
-start_or_die() {
-	local try
-	DIED=0
-	for try in 1 2 3 4 5; do
-		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
-		reserve_port "$PORT" || continue
-		render_config
-		! sanitizer_report_in_log || fail "a sanitizer report in the log of the daemon started before"
-		cat "$LOG" >> "$TMP/all.log" 2>/dev/null || true
-		: > "$LOG"
-		"$ES_DAEMON" -c "$CONFIG" >> "$LOG" 2>&1 &
-		DAEMON_PID=$!
-		wait_until "the daemon ready and settled, or dead" 60 ready_settled_or_dead
-		if daemon_exited; then
-			EXIT_CODE=0
-			wait "$DAEMON_PID" || EXIT_CODE=$?
-			DAEMON_PID=
-			grep -qi "address already in use" "$LOG" && continue
-			DIED=1
-		fi
-		return 0
-	done
-	fail "no free port found"
-}
 
 start_daemon
 wait_until "database connected" 20 log_has "connected to event_system@unix"
@@ -75,11 +48,7 @@ wait_until "crash got fine.before" 10 lines_at_least "$TMP/crash.txt" "fine.befo
 trigger crash.poison
 expect_status 202
 poison=$(echo "$BODY" | jq -r .id)
-wait_until "the daemon died on the poison event" 20 daemon_exited
-EXIT_CODE=0
-wait "$DAEMON_PID" || EXIT_CODE=$?
-DAEMON_PID=
-[ "$EXIT_CODE" = 139 ] || fail "expected death by SIGSEGV (139), got $EXIT_CODE"
+expect_death "on the poison event" 20 139
 expect_log "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt 1)"
 pass "the poison event $poison killed the daemon (crash 1)"
 
@@ -89,7 +58,7 @@ starts=0
 while :; do
 	starts=$((starts + 1))
 	[ "$starts" -le 6 ] || fail "still dying after $starts restarts: a crash loop"
-	start_or_die
+	start_or_die settled
 	[ "$DIED" = 1 ] || break
 	[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
 	grep -q "fatal SIGSEGV in plugin 'crash' handling event $poison" "$LOG" || fail "a restart died of something else"

@@ -210,6 +210,86 @@ lines_at_least() {
 	[ "$(lines_in "$1" "$2")" -ge "$3" ]
 }
 
+# plugin_field PLUGIN JQ: a field of PLUGIN's entry in GET /api/plugins
+# (with $API_TOKEN when set), e.g. plugin_field crash '.processes.pids[0]'
+plugin_field() {
+	curl -s ${API_TOKEN:+-H "Authorization: Bearer $API_TOKEN"} "http://127.0.0.1:$PORT/api/plugins" |
+		jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
+}
+
+# admin_post PATH BODY: POST a JSON body with the admin token $API_TOKEN;
+# sets STATUS and BODY
+admin_post() {
+	STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $API_TOKEN" \
+		-H 'Content-Type: application/json' -X POST --data-binary "$2" "http://127.0.0.1:$PORT$1") || STATUS=000
+	BODY=$(cat "$TMP/body")
+}
+
+# plugin_state_is PLUGIN STATE: for wait_until (running, quarantined, ...)
+plugin_state_is() {
+	[ "$(plugin_field "$1" .state)" = "$2" ]
+}
+
+# let_fatal_signals_kill: for tests whose plugins crash on purpose.  Under a
+# sanitizer its own SEGV report would stand in for the default action (and
+# fail the test as a sanitizer report): let the signal kill.
+let_fatal_signals_kill() {
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+	export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+}
+
+# expect_death WHAT SECONDS CODE: wait for the daemon to die (of WHAT) and
+# check its exit code (139: SIGSEGV); sets EXIT_CODE
+expect_death() {
+	wait_until "the daemon died $1" "$2" daemon_exited
+	EXIT_CODE=0
+	wait "$DAEMON_PID" || EXIT_CODE=$?
+	DAEMON_PID=
+	[ "$EXIT_CODE" = "$3" ] || fail "expected the daemon to die $1 with exit code $3, got $EXIT_CODE"
+}
+
+# start_or_die SETTLED: start the daemon when it may die during its start
+# (a redelivery crashing it).  Returns once it is ready and SETTLED (a
+# command) succeeds, or once it died: DIED=1 and EXIT_CODE.  The log of
+# the start before is kept in $TMP/all.log.
+start_or_die() {
+	local settled=$1 try
+	DIED=0
+	for try in 1 2 3 4 5; do
+		PORT=$((10000 + (RANDOM * 32768 + RANDOM) % 22000 / 4 * 4))
+		reserve_port "$PORT" || continue
+		render_config
+		! sanitizer_report_in_log || fail "a sanitizer report in the log of the daemon started before"
+		cat "$LOG" >> "$TMP/all.log" 2>/dev/null || true
+		: > "$LOG"
+		"$ES_DAEMON" -c "$CONFIG" >> "$LOG" 2>&1 &
+		DAEMON_PID=$!
+		wait_until "the daemon ready and settled, or dead" 60 ready_and_or_dead "$settled"
+		if daemon_exited; then
+			EXIT_CODE=0
+			wait "$DAEMON_PID" || EXIT_CODE=$?
+			DAEMON_PID=
+			grep -qi "address already in use" "$LOG" && continue
+			DIED=1
+		fi
+		return 0
+	done
+	fail "no free port found"
+}
+ready_and_or_dead() {
+	daemon_exited || { http_ready && "$1"; }
+}
+
+# check_config CODE: run --check-config on the config (no port is bound)
+# and expect exit code CODE; its output in CHECK_OUT
+check_config() {
+	PORT=18000 # --check-config binds nothing; start_daemon picks the real port
+	render_config
+	local code=0
+	CHECK_OUT=$("$ES_DAEMON" -c "$CONFIG" --check-config 2>&1) || code=$?
+	[ "$code" = "$1" ] || fail "--check-config exited $code (expected $1): $CHECK_OUT"
+}
+
 # plugin_counter PLUGIN FIELD: a counter from GET /api/plugins (with $API_TOKEN when set)
 plugin_counter() {
 	curl -s ${API_TOKEN:+-H "Authorization: Bearer $API_TOKEN"} "http://127.0.0.1:$PORT/api/plugins" |

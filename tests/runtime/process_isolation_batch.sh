@@ -25,13 +25,9 @@ plugins:
       backoff_max_ms: 20
       config: {record: @TMP@/crash.txt}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 # A backlog of quick events: the daemon learns how long a delivery takes
 # and its batches grow.
 warm=$(for i in $(seq 1 60); do printf '{"name":"warm.%d"},' "$i"; done)

@@ -24,15 +24,9 @@ plugins:
       config: {record: @TMP@/crash.txt}
     recorder: {workers: 1, config: {record: @TMP@/recorder.txt}}
 YAML
-# Under a sanitizer the child's own SEGV report would stand in for the
-# default action (and fail the test as a sanitizer report): let it kill.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 [ "$(plugin_field crash .isolation)" = process ] || fail "crash is not reported as isolated"
 [ "$(plugin_field recorder .isolation)" = in-process ] || fail "recorder is not reported in-process"
 first_pid=$(plugin_field crash '.processes.pids[0]')

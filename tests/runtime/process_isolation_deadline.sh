@@ -25,9 +25,6 @@ plugins:
 YAML
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 first_pid=$(plugin_field hang '.processes.pids[0]')
 request POST /api/events/trigger '{"name":"slow.one","id":"slow-1"}'
 expect_status 202

@@ -26,9 +26,6 @@ plugins:
 YAML
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 request POST /api/events/trigger '{"name":"crash.exit","id":"exits-1"}'
 expect_status 202
 wait_until "exits-1 dead-lettered" 20 log_has "event exits-1 (crash.exit) dead-lettered after 2 attempts: crashed the plugin 2 times"

@@ -24,9 +24,6 @@ plugins:
 YAML
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 [ "$(plugin_field relay '.processes.running')" = 2 ] || fail "expected two relay processes (one per worker)"
 pids=$(plugin_field relay '.processes.pids[]' | sort -n | tr '\n' ' ')
 # config read in the child and its log line forwarded, once per child

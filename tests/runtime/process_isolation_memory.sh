@@ -23,13 +23,9 @@ plugins:
       config: {record: @TMP@/leak.txt, leak_mb: 16}
     recorder: {workers: 1, config: {record: @TMP@/recorder.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 [ "$(plugin_field leak .processes.memory_limit_mb)" = 200 ] || fail "the limit is not reported"
 first_pid=$(plugin_field leak '.processes.pids[0]')
 restarted() {

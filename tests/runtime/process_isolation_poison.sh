@@ -28,13 +28,9 @@ plugins:
       config: {record: @TMP@/crash.txt}
     recorder: {workers: 1, config: {record: @TMP@/recorder.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 request POST /api/events/trigger '{"name":"crash.one","id":"poison-a"}'
 expect_status 202
 wait_until "poison-a dead-lettered" 20 log_has "event poison-a (crash.one) dead-lettered after 2 attempts: crashed the plugin 2 times"

@@ -18,9 +18,6 @@ plugins:
 YAML
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 client() { # N
 	local i=0
 	while [ ! -f "$TMP/stop" ]; do

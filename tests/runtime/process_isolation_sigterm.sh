@@ -25,9 +25,6 @@ plugins:
 YAML
 start_daemon
 
-plugin_field() {
-	curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r --arg p "$1" ".plugins[] | select(.name == \$p) | $2"
-}
 relay_pids=$(plugin_field relay '.processes.pids[]' | tr '\n' ' ')
 hang_pid=$(plugin_field hang '.processes.pids[0]')
 [ "$(echo $relay_pids | wc -w)" = 3 ] && [ -n "$hang_pid" ] || fail "expected 3 relay processes and 1 hang process"
