@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,50 +61,67 @@ typedef struct worker {
 	unsigned batch_index;
 	unsigned call_count;
 	pool_batch_item items[BATCH_MAX]; /* a batch handler's call (worker thread only) */
+	bool streaming;       /* found work on its last look (worker thread, under pool lock) */
 } worker;
 
-struct worker_pool {
+/* Fields are grouped by who writes them, each group on its own cache
+ * line: producers (reserve, push) and workers (take, finish) run on
+ * different cores, and a counter one side bumps must not evict what the
+ * other side reads on every event (`stopping` and `policy` in reserve,
+ * the ring indices under the lock). */
+#define CACHE_LINE 64
+
+struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the padding is the point */
+	/* Read-mostly: set at create, read on every event. */
 	char *name;
 	plugin_policy policy;
 	pool_handler handler;
-
-	pthread_mutex_t lock;
-	pthread_cond_t work_ready;  /* workers wait here */
-	pthread_cond_t supervisor_wake;
-	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
-	unsigned idle_waiters;
-	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
-
 	delivery *ring; /* capacity slots; head..head+count */
-	size_t head, count; /* count: written with set_count() */
 	delivery *retry; /* min-heap on due_us, at most capacity */
-	size_t retry_count;
-
 	worker **slots; /* policy.workers + policy.max_stuck_workers */
 	size_t slot_count;
-	uint32_t live_workers; /* running and not abandoned */
-	uint32_t stuck;        /* abandoned and not yet returned */
-
-	pthread_t supervisor;
-	bool supervisor_running;
-	bool supervisor_stop;
-
 	atomic_bool stopping;
 	/* While set, no handler starts: the plugin's reopen() runs then.  A
 	 * worker publishes BUSY before it reads this, the pauser sets it
 	 * before it reads the workers' states (both seq_cst), so one of the
 	 * two always sees the other. */
 	atomic_bool paused;
+
+	/* The queue: everything here is under `lock`. */
+	_Alignas(CACHE_LINE) pthread_mutex_t lock;
+	size_t head, count;
+	size_t retry_count;
+	unsigned idle_waiters;
+	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
+	unsigned short_sleepers;  /* idle waiters that look again within COALESCE_US */
+	pthread_cond_t work_ready;  /* workers wait here */
+	pthread_cond_t supervisor_wake;
+	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
+	uint32_t live_workers; /* running and not abandoned */
+	uint32_t stuck;        /* abandoned and not yet returned */
+	pthread_t supervisor;
+	bool supervisor_running;
+	bool supervisor_stop;
 	int64_t stop_deadline_us; /* under lock; valid once stopping */
 	bool started;
 
-	histogram handler_latency, event_latency;
+	/* Taken by producers, given back by workers: the one word both write. */
+	_Alignas(CACHE_LINE) _Atomic uint32_t occupied;
+
+	/* Written by producers only. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t received;
+	_Atomic uint64_t refused;
+
+	/* Written by workers (and the supervisor) only. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t ok;
+	_Atomic uint64_t retried, timed_out, dead, undelivered;
 	/* The last 64 final outcomes, one bit each (1: dead-lettered), and how
 	 * many there were: /health's failure ratio, without a lock. */
 	_Atomic uint64_t recent_bits;
 	_Atomic uint64_t recent_count;
-	_Atomic uint32_t occupied;
-	_Atomic uint64_t received, refused, ok, retried, timed_out, dead, undelivered;
+
+	_Alignas(CACHE_LINE) histogram handler_latency;
+	_Alignas(CACHE_LINE) histogram event_latency;
 };
 
 static _Thread_local uint32_t current_attempt;
@@ -145,32 +161,31 @@ histogram *worker_pool_event_latency(worker_pool *p)
 
 /* ---- ring and retry heap (under lock) ---- */
 
-/* `count` is read without the lock by idle workers spinning for work (a
- * hint, see spin_for_work), so it is written atomically; readers under the
- * lock read it plainly. */
-static void set_count(worker_pool *p, size_t count)
+/* head + n wrapped into the ring, without a division (n <= capacity) */
+static size_t ring_index(const worker_pool *p, size_t n)
 {
-	__atomic_store_n(&p->count, count, __ATOMIC_RELAXED);
+	size_t i = p->head + n;
+	return i >= p->policy.queue_size ? i - p->policy.queue_size : i;
 }
 
 static void ring_push_back(worker_pool *p, const delivery *d)
 {
-	p->ring[(p->head + p->count) % p->policy.queue_size] = *d;
-	set_count(p, p->count + 1);
+	p->ring[ring_index(p, p->count)] = *d;
+	p->count++;
 }
 
 static void ring_push_front(worker_pool *p, const delivery *d)
 {
-	p->head = (p->head + p->policy.queue_size - 1) % p->policy.queue_size;
+	p->head = p->head ? p->head - 1 : p->policy.queue_size - 1;
 	p->ring[p->head] = *d;
-	set_count(p, p->count + 1);
+	p->count++;
 }
 
 static delivery ring_pop(worker_pool *p)
 {
 	delivery d = p->ring[p->head];
-	p->head = (p->head + 1) % p->policy.queue_size;
-	set_count(p, p->count - 1);
+	p->head = ring_index(p, 1);
+	p->count--;
 	return d;
 }
 
@@ -215,6 +230,8 @@ static delivery heap_pop(worker_pool *p)
  * backlog still wakes every idle worker in turn.  Under lock. */
 static void wake_worker(worker_pool *p)
 {
+	if (p->short_sleepers)
+		return; /* it looks within COALESCE_US: see wait_for_work() */
 	if (p->idle_waiters > p->wakeups_pending) {
 		p->wakeups_pending++;
 		pthread_cond_signal(&p->work_ready);
@@ -269,12 +286,15 @@ static void settle_origin(const delivery *d, delivery_outcome outcome, uint64_t 
 		d->event->origin->settle(d->event->origin, (int)outcome, retry_delay_us, error);
 }
 
-/* Decide what happens after attempt d->attempt ended with `result`.
- * Takes over d->event's reference.  Called without the lock. */
-static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
+/* Decide what happens after attempt d->attempt ended with `result` at
+ * `now_us` (monotonic; a worker passes the time its handler returned, read
+ * once for both latency histograms).  Takes over d->event's reference.
+ * Called without the lock. */
+static void finish_at(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error,
+                      int64_t now_us)
 {
 	if (result == ES_OK) {
-		histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+		histogram_observe_us(&p->event_latency, now_us - d->event->received_us);
 		remember_outcome(p, false);
 		atomic_fetch_add_explicit(&p->ok, 1, memory_order_relaxed);
 		release_slot(p);
@@ -298,7 +318,7 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	if (result == ES_RETRY && d->attempt < p->policy.max_attempts) {
 		uint32_t attempts = d->attempt;
 		d->attempt++;
-		d->due_us = clock_monotonic_us() + (int64_t)backoff_us(&p->policy, attempts);
+		d->due_us = now_us + (int64_t)backoff_us(&p->policy, attempts);
 		atomic_fetch_add_explicit(&p->retried, 1, memory_order_relaxed);
 		notify(p, d->event, DELIVERY_RETRYING, attempts, timed_out, error);
 		pthread_mutex_lock(&p->lock);
@@ -308,12 +328,17 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 		return;
 	}
 	atomic_fetch_add_explicit(&p->dead, 1, memory_order_relaxed);
-	histogram_observe_us(&p->event_latency, clock_monotonic_us() - d->event->received_us);
+	histogram_observe_us(&p->event_latency, now_us - d->event->received_us);
 	remember_outcome(p, true);
 	release_slot(p); /* before telling anyone: an observer sees the slot free */
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
 	settle_origin(d, DELIVERY_DEAD, 0, error);
 	es_event_unref(d->event);
+}
+
+static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
+{
+	finish_at(p, d, result, timed_out, error, clock_monotonic_us());
 }
 
 /* ---- workers ---- */
@@ -336,24 +361,24 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 	return n;
 }
 
-#define SPIN_US 50
+/* How long a worker that just had work sleeps before it looks again,
+ * without being woken: see wait_for_work().  Measured with
+ * bench/dispatch.sh (docs/benchmarks.md): 50 µs costs more wake-ups than
+ * it saves latency; 1 ms lets a queue fill (and refuse) under a burst. */
+#define COALESCE_US 100
 
-/* Briefly yield the CPU while watching for work, without the lock.  True
- * when work may have arrived.  Called and returns under lock. */
-static bool spin_for_work(worker_pool *p)
-{
-	pthread_mutex_unlock(&p->lock);
-	int64_t until = clock_monotonic_us() + SPIN_US;
-	bool seen = false;
-	while (!seen && clock_monotonic_us() < until) {
-		sched_yield();
-		seen = __atomic_load_n(&p->count, __ATOMIC_RELAXED) != 0; /* a hint; rechecked under lock */
-	}
-	pthread_mutex_lock(&p->lock);
-	return seen;
-}
-
-/* Wait for work: false when the worker should exit.  Under lock. */
+/* Wait for work: false when the worker should exit.  Under lock.
+ *
+ * Wake-ups are per burst, not per event.  A worker that found work last
+ * time (a stream is running) sleeps at most COALESCE_US and counts itself
+ * in `short_sleepers`; producers do not wake anyone while a short sleeper
+ * exists, since it looks at the queue within COALESCE_US anyway and takes
+ * everything that came meanwhile in one batch.  A short sleep that found
+ * nothing ends the stream: the next wait is an ordinary one, and the next
+ * push wakes the worker at once (the latency of a lone event is a futex
+ * wake-up, not COALESCE_US).  The cost under a stream is one timer
+ * wake-up per worker per COALESCE_US, paid by the worker, and up to
+ * COALESCE_US added to an event's latency; nothing spins. */
 static bool wait_for_work(worker_pool *p, worker *w)
 {
 	for (;;) {
@@ -362,8 +387,10 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		if (stopping && now >= p->stop_deadline_us)
 			return false;
 		w->batch_count = atomic_load(&p->paused) ? 0 : take_batch(p, w, now);
-		if (w->batch_count)
+		if (w->batch_count) {
+			w->streaming = true;
 			return true;
+		}
 		if (stopping && p->retry_count == 0)
 			return false; /* drained */
 		int64_t wait = IDLE_WAIT_MAX_US;
@@ -371,20 +398,16 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			wait = p->retry[0].due_us - now;
 		if (stopping && p->stop_deadline_us - now < wait)
 			wait = p->stop_deadline_us - now;
+		bool short_sleep = w->streaming && !stopping && !atomic_load(&p->paused);
+		w->streaming = false;
+		if (short_sleep && COALESCE_US < wait)
+			wait = COALESCE_US;
 		if (wait < 1)
 			wait = 1;
-		/* Under a steady stream, the next event usually arrives within
-		 * microseconds: yield for a moment before sleeping, so producers
-		 * need not pay a futex wake-up per event. */
-		if (!stopping && !atomic_load(&p->paused) && spin_for_work(p))
-			continue;
-		/* The lock was let go while spinning: a stop may have come (and
-		 * broadcast to nobody) meanwhile.  Waiting now would sleep through
-		 * it for up to IDLE_WAIT_MAX_US, per worker, per retired plugin. */
-		if (!stopping && atomic_load(&p->stopping))
-			continue;
 		p->idle_waiters++;
+		p->short_sleepers += short_sleep;
 		clock_cond_wait_us(&p->work_ready, &p->lock, wait);
+		p->short_sleepers -= short_sleep;
 		p->idle_waiters--;
 		if (p->wakeups_pending)
 			p->wakeups_pending--;
@@ -608,8 +631,10 @@ static void *worker_main(void *arg)
 				pthread_cond_broadcast(&p->quiet_changed);
 				pthread_mutex_unlock(&p->lock);
 			}
-			histogram_observe_us(&p->handler_latency, clock_monotonic_us() - started);
-			finish(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"));
+			int64_t returned = clock_monotonic_us();
+			histogram_observe_us(&p->handler_latency, returned - started);
+			finish_at(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"),
+			          returned);
 		}
 		w->batch_count = 0;
 		pthread_mutex_lock(&p->lock);
@@ -798,9 +823,11 @@ static void *supervisor_main(void *arg)
 
 worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, const pool_handler *handler)
 {
-	worker_pool *p = calloc(1, sizeof *p);
+	/* aligned for the cache-line groups above */
+	worker_pool *p = aligned_alloc(CACHE_LINE, (sizeof *p + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
 	if (!p)
 		return NULL;
+	memset(p, 0, sizeof *p);
 	p->name = strdup(name);
 	p->policy = *policy;
 	if (p->policy.workers == 0)
