@@ -193,8 +193,8 @@ es_event *es_event_create(const es_event_fields *f)
 	e->prior_count = 0;
 	atomic_init(&e->bytes, NULL);
 	atomic_init(&e->unsettled, 1); /* the creator's hold */
-	e->time_us = f->has_time ? f->time_us : clock_realtime_us();
 	e->received_us = clock_monotonic_us();
+	e->time_us = f->has_time ? f->time_us : clock_realtime_at_us(e->received_us);
 	atomic_init(&e->json, NULL);
 	return e;
 }

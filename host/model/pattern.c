@@ -79,6 +79,8 @@ static size_t segment_len(const char *s)
 bool pattern_match(const char *pattern, const char *name)
 {
 	/* pattern and name are both NUL-terminated dotted strings; "" = end */
+	if (pattern[0] == '*' && pattern[1] == '*' && pattern[2] == '\0')
+		return true; /* a final ** takes whatever is left (the common "**": every event) */
 	if (*pattern == '\0')
 		return *name == '\0';
 	size_t plen = segment_len(pattern);

@@ -5,6 +5,7 @@
 
 #include "util/clock.h"
 
+#include <stdbool.h>
 #include <time.h>
 
 int64_t clock_realtime_us(void)
@@ -58,4 +59,18 @@ int64_t clock_monotonic_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#define REALTIME_OFFSET_REFRESH_US 10000
+
+int64_t clock_realtime_at_us(int64_t monotonic_us)
+{
+	static _Thread_local int64_t offset_us, read_at_us;
+	static _Thread_local bool valid;
+	if (!valid || monotonic_us - read_at_us >= REALTIME_OFFSET_REFRESH_US || monotonic_us < read_at_us) {
+		read_at_us = clock_monotonic_us();
+		offset_us = clock_realtime_us() - read_at_us;
+		valid = true;
+	}
+	return monotonic_us + offset_us;
 }

@@ -12,6 +12,13 @@
 
 int64_t clock_realtime_us(void);
 int64_t clock_monotonic_us(void);
+/* The wall-clock time at the monotonic instant `monotonic_us` (a recent
+ * one), without reading the realtime clock each time: each thread keeps
+ * the offset between the two clocks and reads it again every 10 ms, so a
+ * change of the wall clock shows within 10 ms.  Each clock read costs
+ * tens of nanoseconds (more in a virtual machine); creating an event
+ * needs both times. */
+int64_t clock_realtime_at_us(int64_t monotonic_us);
 
 /* The monotonic time `us` from now (< 0: now), as the absolute timespec
  * monotonic condition variables take. */
