@@ -3,6 +3,8 @@
  * trigger API — read the body, parse it with cJSON, answer 202 with a small
  * JSON body — on N threads sharing the port with SO_REUSEPORT, the same way
  * the daemon's HTTP layer is built.  No routing, no queues, no plugins.
+ * A JSON array (the batch endpoint's body, bench/batch.sh) is parsed whole
+ * and its events with a name counted.
  *   bare_http_server PORT [THREADS]
  */
 #include "config.h"
@@ -26,10 +28,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 	size_t len = evbuffer_get_length(in);
 	const char *body = (const char *)evbuffer_pullup(in, -1);
 	cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-	int ok = root && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "name"));
+	/* an array is a batch (bench/batch.sh): count the events with a name */
+	int named = 0;
+	const cJSON *item;
+	if (cJSON_IsArray(root))
+		cJSON_ArrayForEach(item, root) named += cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "name"));
+	int ok = root && (cJSON_IsArray(root) ? named > 0 : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "name")));
 	cJSON_Delete(root);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json; charset=utf-8");
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), ok ? "{\"accepted\":true}" : "{\"error\":\"bad\"}");
+	if (ok && named)
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req), "{\"accepted\":%d}", named);
+	else
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req), ok ? "{\"accepted\":true}" : "{\"error\":\"bad\"}");
 	evhttp_send_reply(req, ok ? 202 : 400, ok ? "Accepted" : "Bad Request", NULL);
 }
 

@@ -527,44 +527,157 @@ static bool wants_wait(api_request *r, bool from_body)
 
 /* ---- batches ---- */
 
-/* A batch's answers: one result object per item, in order.  Items that
- * parsed become events, dispatched now or once the database stored them. */
+/* One item's answer, written out by hand in batch_reply(): a batch of
+ * 100 events built as cJSON objects cost a dozen allocations and two
+ * number-to-text conversions per event, more than parsing the batch. */
+typedef struct batch_result {
+	int status;         /* 400, 500, or the event's answer once known */
+	const char *error;  /* a fixed code ("bad_request", "busy", ...), or NULL */
+	char *message;      /* owned, or NULL */
+	const char *plugin; /* the busy plugin's name (borrowed from the table), or NULL */
+	const char *id;     /* the event's id (borrowed from the event), or NULL */
+	size_t first_name;  /* "matched": names[first_name .. first_name + matched) */
+	size_t matched;
+	bool with_matched;
+} batch_result;
+
+/* A batch's answers: one result per item, in order.  Items that parsed
+ * become events, dispatched now or once the database stored them.  The
+ * plugin names are borrowed from the routing table that routed the
+ * events, which the caller holds until the answer is written. */
 typedef struct batch {
-	cJSON *results;
+	batch_result *results;
 	int items;
 	int accepted;
 	es_event **events;
-	cJSON **slots; /* the result object of each event */
+	batch_result **slots; /* the result of each event */
 	size_t count;
+	const char **names;
+	size_t name_count, name_cap;
 } batch;
 
 static void batch_free(batch *b)
 {
 	for (size_t i = 0; i < b->count; i++)
 		es_event_unref(b->events[i]);
+	for (int i = 0; b->results && i < b->items; i++)
+		free(b->results[i].message);
+	free(b->results);
 	free(b->events);
 	free(b->slots);
-	cJSON_Delete(b->results);
+	free(b->names);
 	free(b);
+}
+
+/* Keep the names of `matched` plugins as res's "matched"; out of memory
+ * leaves "matched" out of the answer (the event was still accepted). */
+static void batch_set_matched(batch *b, batch_result *res, plugin_instance *const *targets, size_t matched)
+{
+	if (b->name_count + matched > b->name_cap) {
+		size_t cap = b->name_cap ? b->name_cap * 2 : 64;
+		while (cap < b->name_count + matched)
+			cap *= 2;
+		const char **names = realloc(b->names, cap * sizeof *names);
+		if (!names)
+			return;
+		b->names = names;
+		b->name_cap = cap;
+	}
+	res->first_name = b->name_count;
+	res->matched = matched;
+	res->with_matched = true;
+	for (size_t k = 0; k < matched; k++)
+		b->names[b->name_count++] = plugin_instance_name(targets[k]);
+}
+
+static void put_text(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, s, strlen(s));
+}
+
+static void put_int(struct evbuffer *out, long long v)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof digits, "%lld", v);
+	evbuffer_add(out, digits, (size_t)n);
+}
+
+/* "key":"value" for values that need no escaping: ids, plugin names and
+ * the error codes (their grammars exclude quotes and backslashes). */
+static void put_plain(struct evbuffer *out, const char *key, const char *value)
+{
+	put_text(out, ",\"");
+	put_text(out, key);
+	put_text(out, "\":\"");
+	put_text(out, value);
+	put_text(out, "\"");
+}
+
+/* A message may quote client bytes: escaped by cJSON.  False when out of
+ * memory. */
+static bool put_escaped(struct evbuffer *out, const char *key, const char *value)
+{
+	cJSON *s = cJSON_CreateStringReference(value);
+	char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+	cJSON_Delete(s);
+	if (!text)
+		return false;
+	put_text(out, ",\"");
+	put_text(out, key);
+	put_text(out, "\":");
+	put_text(out, text);
+	cJSON_free(text);
+	return true;
+}
+
+static bool put_result(struct evbuffer *out, const batch *b, const batch_result *res, int index)
+{
+	put_text(out, index ? ",{\"index\":" : "{\"index\":");
+	put_int(out, index);
+	put_text(out, ",\"status\":");
+	put_int(out, res->status);
+	if (res->id)
+		put_plain(out, "id", res->id);
+	if (res->with_matched) {
+		put_text(out, ",\"matched\":[");
+		for (size_t k = 0; k < res->matched; k++) {
+			put_text(out, k ? ",\"" : "\"");
+			put_text(out, b->names[res->first_name + k]);
+			put_text(out, "\"");
+		}
+		put_text(out, "]");
+	}
+	if (res->error)
+		put_plain(out, "error", res->error);
+	if (res->plugin)
+		put_plain(out, "plugin", res->plugin);
+	if (res->message && !put_escaped(out, "message", res->message))
+		return false;
+	put_text(out, "}");
+	return true;
 }
 
 static void batch_reply(batch *b, api_request *r)
 {
 	if (!r->req)
 		return;
-	cJSON *obj = cJSON_CreateObject();
-	cJSON_AddNumberToObject(obj, "accepted", b->accepted);
-	cJSON_AddNumberToObject(obj, "rejected", b->items - b->accepted);
-	cJSON_AddItemToObject(obj, "results", b->results);
-	b->results = NULL;
-	char *text = cJSON_PrintUnformatted(obj);
-	cJSON_Delete(obj);
-	/* 202 when every event was accepted; 207 when the answers differ */
-	if (text)
-		api_reply(r, b->accepted == b->items ? 202 : 207, text, strlen(text));
-	else
+	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
+	put_text(out, "{\"accepted\":");
+	put_int(out, b->accepted);
+	put_text(out, ",\"rejected\":");
+	put_int(out, b->items - b->accepted);
+	put_text(out, ",\"results\":[");
+	bool ok = true;
+	for (int i = 0; ok && i < b->items; i++)
+		ok = put_result(out, b, &b->results[i], i);
+	put_text(out, "]}");
+	if (!ok) {
+		evbuffer_drain(out, evbuffer_get_length(out));
 		api_error(r, 500, "internal", "out of memory");
-	cJSON_free(text);
+		return;
+	}
+	/* 202 when every event was accepted; 207 when the answers differ */
+	api_reply_buffer(r, b->accepted == b->items ? 202 : 207);
 }
 
 static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)
@@ -573,17 +686,15 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 		b->events[i]->stored = stored;
 		submitted sub = {.event = b->events[i]};
 		dispatch_created(r->daemon->db, table, NULL, &sub);
-		cJSON *res = b->slots[i];
-		cJSON_AddNumberToObject(res, "status", sub.status);
+		batch_result *res = b->slots[i];
+		res->status = sub.status;
 		if (sub.status == 202) {
 			b->accepted++;
-			cJSON_AddStringToObject(res, "id", sub.event->id);
-			cJSON *m = cJSON_AddArrayToObject(res, "matched");
-			for (size_t k = 0; k < sub.dr.matched; k++)
-				cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(sub.dr.targets[k])));
+			res->id = sub.event->id;
+			batch_set_matched(b, res, sub.dr.targets, sub.dr.matched);
 		} else {
-			cJSON_AddStringToObject(res, "error", "busy");
-			cJSON_AddStringToObject(res, "plugin", plugin_instance_name(sub.dr.busy));
+			res->error = "busy";
+			res->plugin = plugin_instance_name(sub.dr.busy);
 		}
 	}
 	batch_reply(b, r);
@@ -609,7 +720,7 @@ typedef struct batch_wait {
 
 typedef struct batch_item_wait {
 	batch_wait *bw;
-	cJSON *res;
+	batch_result *res;
 } batch_item_wait;
 
 static void batch_wait_step(batch_wait *bw)
@@ -623,17 +734,17 @@ static void batch_wait_step(batch_wait *bw)
 	free(bw);
 }
 
-static void batch_item_answer(batch_wait *bw, cJSON *res, int status, const char *why)
+static void batch_item_answer(batch_wait *bw, batch_result *res, int status, const char *why)
 {
-	cJSON_AddNumberToObject(res, "status", status == JS_PUBLISH_STORED ? 202 : 503);
+	res->status = status == JS_PUBLISH_STORED ? 202 : 503;
 	if (status == JS_PUBLISH_STORED) {
 		bw->b->accepted++;
 		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
 	} else {
 		atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
 		log_js_refusal(why);
-		cJSON_AddStringToObject(res, "error", "queue_unavailable");
-		cJSON_AddStringToObject(res, "message", why);
+		res->error = "queue_unavailable";
+		res->message = strdup(why); /* out of memory: answered without it */
 	}
 }
 
@@ -661,8 +772,8 @@ static void batch_publish_and_answer(batch *b, api_request *r)
 	struct event_base *base = evhttp_connection_get_base(evhttp_request_get_connection(r->req));
 	dispatch_result *dr = malloc(sizeof *dr);
 	for (size_t i = 0; i < b->count; i++) {
-		cJSON *res = b->slots[i];
-		cJSON_AddStringToObject(res, "id", b->events[i]->id);
+		batch_result *res = b->slots[i];
+		res->id = b->events[i]->id;
 		batch_item_wait *iw = dr ? calloc(1, sizeof *iw) : NULL;
 		if (!iw) {
 			batch_item_answer(bw, res, JS_PUBLISH_UNAVAILABLE, "out of memory");
@@ -673,9 +784,7 @@ static void batch_publish_and_answer(batch *b, api_request *r)
 		char why[300];
 		publish_start st = pipeline_publish(r->daemon->jetstream, bw->table, b->events[i], dr, base,
 		                                    on_batch_item_published, iw, why, sizeof why);
-		cJSON *m = cJSON_AddArrayToObject(res, "matched");
-		for (size_t k = 0; k < dr->matched; k++)
-			cJSON_AddItemToArray(m, cJSON_CreateString(plugin_instance_name(dr->targets[k])));
+		batch_set_matched(b, res, dr->targets, dr->matched);
 		if (st == PUBLISH_PENDING) {
 			bw->remaining++;
 			continue;
@@ -702,7 +811,7 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 	}
 	batch *b = calloc(1, sizeof *b);
 	if (b) {
-		b->results = cJSON_CreateArray();
+		b->results = calloc((size_t)n + 1, sizeof *b->results);
 		b->events = calloc((size_t)n + 1, sizeof *b->events);
 		b->slots = calloc((size_t)n + 1, sizeof *b->slots);
 	}
@@ -719,24 +828,22 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 		trigger_parsed p;
 		char err[256];
 		int st = event_request_parse_item(&c, cloudevents, &p, err, sizeof err);
-		cJSON *res = cJSON_CreateObject();
-		cJSON_AddNumberToObject(res, "index", index++);
+		batch_result *res = &b->results[index++];
 		es_event *event = st == 0 ? create_event(r->daemon->db, &p, NULL) : NULL;
 		if (st != 0) {
 			atomic_fetch_add_explicit(&api_bad_request, 1, memory_order_relaxed);
-			cJSON_AddNumberToObject(res, "status", 400);
-			cJSON_AddStringToObject(res, "error", "bad_request");
+			res->status = 400;
+			res->error = "bad_request";
 			utf8_repair(err); /* it may quote client bytes cut mid-character */
-			cJSON_AddStringToObject(res, "message", err);
+			res->message = strdup(err); /* out of memory: answered without it */
 		} else if (!event) {
-			cJSON_AddNumberToObject(res, "status", 500);
-			cJSON_AddStringToObject(res, "error", "internal");
+			res->status = 500;
+			res->error = "internal";
 		} else {
 			b->events[b->count] = event;
 			b->slots[b->count++] = res;
 		}
 		trigger_parsed_free(&p);
-		cJSON_AddItemToArray(b->results, res);
 	}
 	if (b->count && r->daemon->jetstream) {
 		batch_publish_and_answer(b, r);
