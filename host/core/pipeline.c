@@ -57,7 +57,12 @@ admit_status pipeline_admit(database *db, routing_table *table, es_event *event,
 	 * (see database_settle()); count them before any can finish. */
 	if (event->seq)
 		atomic_fetch_add_explicit(&event->unsettled, (uint32_t)a->result.matched, memory_order_relaxed);
-	router_push(&a->result, event);
+	/* Pushed later (a batch): the settle below cannot complete the event
+	 * meanwhile, since `unsettled` already counts these deliveries. */
+	if (a->later)
+		push_later_add(a->later, &a->result, event);
+	else
+		router_push(&a->result, event);
 	database_settle(db, event); /* the admission's own hold */
 	if (a->watch) {
 		const char *names[ROUTER_MAX_TARGETS];

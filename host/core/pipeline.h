@@ -71,6 +71,9 @@ typedef struct admission {
 	bool need_target;
 	/* in: a full queue is not counted as a refusal (the caller retries) */
 	bool quiet;
+	/* in: collect the deliveries here (a batch request pushes all of them
+	 * together, push_later_flush()); NULL: queued at once */
+	push_later *later;
 	/* out: the targets (ADMIT_QUEUED) or the full one (ADMIT_BUSY) */
 	dispatch_result result;
 } admission;

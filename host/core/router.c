@@ -193,6 +193,61 @@ void router_push(const dispatch_result *result, es_event *event)
 		worker_pool_push_reserved(plugin_instance_pool(result->targets[i]), event);
 }
 
+struct push_later_item {
+	worker_pool *pool;
+	es_event *event; /* a reference */
+	size_t order;    /* when it was added: keeps the order per queue */
+};
+
+void push_later_add(push_later *later, const dispatch_result *result, es_event *event)
+{
+	if (later->count + result->matched > later->cap) {
+		size_t cap = later->cap ? later->cap * 2 : 128;
+		while (cap < later->count + result->matched)
+			cap *= 2;
+		push_later_item *items = realloc(later->items, cap * sizeof *items);
+		if (!items) {
+			push_later_flush(later);
+			router_push(result, event);
+			return;
+		}
+		later->items = items;
+		later->cap = cap;
+	}
+	for (size_t i = 0; i < result->matched; i++) {
+		es_event_ref(event);
+		later->items[later->count] = (push_later_item){
+		        .pool = plugin_instance_pool(result->targets[i]), .event = event, .order = later->count};
+		later->count++;
+	}
+}
+
+static int by_pool_then_order(const void *a, const void *b)
+{
+	const push_later_item *x = a, *y = b;
+	if (x->pool != y->pool)
+		return (uintptr_t)x->pool < (uintptr_t)y->pool ? -1 : 1;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+void push_later_flush(push_later *later)
+{
+	if (later->count) /* items is NULL when nothing was added */
+		qsort(later->items, later->count, sizeof *later->items, by_pool_then_order);
+	es_event *run[64];
+	for (size_t i = 0; i < later->count;) {
+		worker_pool *pool = later->items[i].pool;
+		size_t n = 0;
+		while (i < later->count && later->items[i].pool == pool && n < sizeof run / sizeof run[0])
+			run[n++] = later->items[i++].event;
+		worker_pool_push_reserved_many(pool, run, n);
+		for (size_t k = 0; k < n; k++)
+			es_event_unref(run[k]);
+	}
+	free(later->items);
+	*later = (push_later){0};
+}
+
 dispatch_status router_dispatch(routing_table *t, es_event *event, dispatch_result *result)
 {
 	dispatch_status st = router_reserve(t, event, NULL, NULL, false, result);

@@ -97,6 +97,21 @@ dispatch_status router_reserve(routing_table *table, const es_event *event,
  * queue takes its own reference; the caller keeps its own).  Cannot fail. */
 void router_push(const dispatch_result *result, es_event *event);
 
+/* Phase two for many events at once (a batch request): the deliveries are
+ * collected, then each queue gets all of its own under one lock, in the
+ * order they were added.  Each event is held (a reference) until pushed. */
+typedef struct push_later_item push_later_item;
+typedef struct push_later {
+	push_later_item *items;
+	size_t count, cap;
+} push_later;
+/* Add the deliveries of `event` to `result`'s targets.  Cannot fail: when
+ * no memory is left to hold them, what was collected is pushed now, then
+ * this event (the order per queue is kept). */
+void push_later_add(push_later *later, const dispatch_result *result, es_event *event);
+/* Push everything collected and free the list (it may be used again). */
+void push_later_flush(push_later *later);
+
 /* Only the matching: the instances of `table` whose subscriptions match
  * `event` into result->targets, no queue slot taken (the JetStream backend
  * queues in NATS, core/js_link.h).  Counted as unmatched when none. */

@@ -901,17 +901,33 @@ void worker_pool_unreserve(worker_pool *p)
 	release_slot(p);
 }
 
-void worker_pool_push_reserved(worker_pool *p, es_event *event)
+/* The delivery of a newly accepted event, with a reference to it. */
+static delivery new_delivery(const worker_pool *p, es_event *event)
 {
 	es_event_ref(event);
 	/* a distributed queue counts the attempts itself; a redelivery after a
 	 * restart continues from the attempts made before */
-	delivery d = {.event = event, .attempt = es_event_first_attempt(event, p->name), .queued_us = event->received_us};
+	return (delivery){.event = event, .attempt = es_event_first_attempt(event, p->name),
+	                  .queued_us = event->received_us};
+}
+
+void worker_pool_push_reserved(worker_pool *p, es_event *event)
+{
+	worker_pool_push_reserved_many(p, &event, 1);
+}
+
+void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, size_t count)
+{
+	/* The slots are reserved, so the ring has room for all of them. */
 	pthread_mutex_lock(&p->lock);
-	ring_push_back(p, &d);
-	wake_worker(p);
+	for (size_t i = 0; i < count; i++) {
+		delivery d = new_delivery(p, events[i]);
+		ring_push_back(p, &d);
+	}
+	if (count)
+		wake_worker(p);
 	pthread_mutex_unlock(&p->lock);
-	atomic_fetch_add_explicit(&p->received, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->received, count, memory_order_relaxed);
 }
 
 bool worker_pool_submit(worker_pool *p, es_event *event)

@@ -100,6 +100,9 @@ bool worker_pool_try_reserve(worker_pool *pool, bool count_refusal);
 void worker_pool_unreserve(worker_pool *pool);
 /* Queue an event into a reserved slot.  Takes a new reference to `event`. */
 void worker_pool_push_reserved(worker_pool *pool, es_event *event);
+/* Queue `count` events into slots reserved for them, in order, under one
+ * lock and with at most one wake-up.  Takes a new reference to each. */
+void worker_pool_push_reserved_many(worker_pool *pool, es_event *const *events, size_t count);
 /* reserve + push; false when full. */
 bool worker_pool_submit(worker_pool *pool, es_event *event);
 

@@ -185,14 +185,16 @@ static es_event *create_event(database *db, trigger_parsed *p, sync_wait *s)
 }
 
 /* Admit `out->event` through `table` (held by the caller) with the waiter
- * `s` when there is one, and count the answer (core/pipeline.h). */
-static void dispatch_created(database *db, routing_table *table, sync_wait *s, submitted *out)
+ * `s` when there is one, and count the answer (core/pipeline.h).  With
+ * `later`, its deliveries are collected there (a batch pushes them
+ * together). */
+static void dispatch_created(database *db, routing_table *table, sync_wait *s, push_later *later, submitted *out)
 {
 	if (s) {
 		snprintf(s->id, sizeof s->id, "%s", out->event->id);
 		snprintf(s->name, sizeof s->name, "%s", out->event->name);
 	}
-	admission a = {.watch = s ? s->watch : NULL};
+	admission a = {.watch = s ? s->watch : NULL, .later = later};
 	admit_status st = pipeline_admit(db, table, out->event, &a);
 	out->dr = a.result;
 	if (st == ADMIT_NO_MEMORY) {
@@ -223,7 +225,7 @@ static void submit(database *db, routing_table *table, trigger_parsed *p, sync_w
 		return;
 	}
 	pipeline_record(db, out->event);
-	dispatch_created(db, table, s, out);
+	dispatch_created(db, table, s, NULL, out);
 }
 
 static void reply_busy(api_request *r, const submitted *sub)
@@ -345,7 +347,7 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 			batch_fail(w->batch, &w->r, status, why);
 	} else if (stored) {
 		submitted sub = {.event = w->event};
-		dispatch_created(w->r.daemon->db, table, w->sync, &sub);
+		dispatch_created(w->r.daemon->db, table, w->sync, NULL, &sub);
 		answer_submitted(&w->r, w->sync, &sub);
 	} else {
 		sync_wait_free(w->sync);
@@ -682,10 +684,13 @@ static void batch_reply(batch *b, api_request *r)
 
 static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)
 {
+	/* Every event's slots are reserved first; then each plugin's queue
+	 * takes all of its deliveries under one lock, with one wake-up. */
+	push_later later = {0};
 	for (size_t i = 0; i < b->count; i++) {
 		b->events[i]->stored = stored;
 		submitted sub = {.event = b->events[i]};
-		dispatch_created(r->daemon->db, table, NULL, &sub);
+		dispatch_created(r->daemon->db, table, NULL, &later, &sub);
 		batch_result *res = b->slots[i];
 		res->status = sub.status;
 		if (sub.status == 202) {
@@ -697,6 +702,7 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 			res->plugin = plugin_instance_name(sub.dr.busy);
 		}
 	}
+	push_later_flush(&later);
 	batch_reply(b, r);
 	batch_free(b);
 }
