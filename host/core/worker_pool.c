@@ -362,9 +362,9 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 }
 
 /* How long a worker that just had work sleeps before it looks again,
- * without being woken: see wait_for_work().  Measured with
- * bench/dispatch.sh (docs/benchmarks.md): 50 µs costs more wake-ups than
- * it saves latency; 1 ms lets a queue fill (and refuse) under a burst. */
+ * without being woken: see wait_for_work().  With bench/dispatch.sh, 50 µs
+ * to 1 ms measured alike within the noise (docs/benchmarks.md); 100 µs
+ * bounds the latency it adds to an event. */
 #define COALESCE_US 100
 
 /* Wait for work: false when the worker should exit.  Under lock.
