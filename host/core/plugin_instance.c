@@ -113,14 +113,23 @@ static void on_outcome(void *ctx, const es_event *event, delivery_outcome outcom
 	}
 }
 
+/* A redelivery dead-letters `event` for this plugin instead of delivering
+ * it: `reason` (the dead letter's error; the log says `subject` before it)
+ * broke the rule `rule` = `limit`. */
+static void dead_at_redelivery(plugin_instance *inst, es_event *event, _Atomic uint64_t *counter, const char *subject,
+                               const char *reason, const char *rule, uint32_t limit, uint32_t attempts)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	LOG_WARN(inst->desc->name, "event %s (%s) dead-lettered instead of delivered again: %s%s (%s %u)", event->id,
+	         event->name, subject, reason, rule, limit);
+	database_outcome(inst->services.db, event, inst->desc->name, DELIVERY_DEAD, attempts, false, reason);
+}
+
 void plugin_instance_poisoned(plugin_instance *inst, es_event *event, uint32_t crashes)
 {
 	char reason[64];
 	snprintf(reason, sizeof reason, "crashed the plugin %u times", crashes);
-	atomic_fetch_add_explicit(&inst->poisoned, 1, memory_order_relaxed);
-	LOG_WARN(inst->desc->name, "event %s (%s) dead-lettered instead of delivered again: it %s (max_crashes %u)",
-	         event->id, event->name, reason, inst->policy.max_crashes);
-	database_outcome(inst->services.db, event, inst->desc->name, DELIVERY_DEAD, crashes, false, reason);
+	dead_at_redelivery(inst, event, &inst->poisoned, "it ", reason, "max_crashes", inst->policy.max_crashes, crashes);
 }
 
 uint64_t plugin_instance_poisoned_count(const plugin_instance *inst)
@@ -132,10 +141,7 @@ void plugin_instance_exhausted(plugin_instance *inst, es_event *event, uint32_t 
 {
 	char reason[96];
 	snprintf(reason, sizeof reason, "no attempts left: %u made before a restart", attempts);
-	atomic_fetch_add_explicit(&inst->exhausted, 1, memory_order_relaxed);
-	LOG_WARN(inst->desc->name, "event %s (%s) dead-lettered instead of delivered again: %s (max_attempts %u)",
-	         event->id, event->name, reason, inst->policy.max_attempts);
-	database_outcome(inst->services.db, event, inst->desc->name, DELIVERY_DEAD, attempts, false, reason);
+	dead_at_redelivery(inst, event, &inst->exhausted, "", reason, "max_attempts", inst->policy.max_attempts, attempts);
 }
 
 uint64_t plugin_instance_exhausted_count(const plugin_instance *inst)

@@ -597,6 +597,24 @@ static void note_attempts(finished_set *done, const char *plugin, uint32_t attem
 		done->crashes[done->crash_count++] = (database_crash_count){.plugin = plugin, .attempts = attempts};
 }
 
+/* `select` (up to FROM) "WHERE event_seq IN (" the seqs of `events`' rows
+ * ")" `tail`: its result, or NULL (logged by run()). */
+static MYSQL_RES *page_query(reader *r, const char *select, MYSQL_RES *events, const char *tail)
+{
+	sqlbuf sql = {0};
+	sqlbuf_adds(&sql, select);
+	sqlbuf_adds(&sql, " WHERE event_seq IN (");
+	MYSQL_ROW row;
+	for (bool first = true; (row = mysql_fetch_row(events)); first = false)
+		sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
+	sqlbuf_adds(&sql, ")");
+	sqlbuf_adds(&sql, tail);
+	mysql_data_seek(events, 0);
+	MYSQL_RES *res = run(r, &sql);
+	sqlbuf_free(&sql);
+	return res;
+}
+
 /* One page of events accepted by an earlier run and not done: deliver each
  * to the matching plugins that have no final outcome for it. */
 static void recover_page(reader *r)
@@ -607,67 +625,25 @@ static void recover_page(reader *r)
 	            "WHERE state='accepted' AND seq > %llu AND seq < %llu ORDER BY seq LIMIT %d",
 	            (unsigned long long)r->recovery_cursor, (unsigned long long)r->db->boot_seq, RECOVERY_PAGE);
 	MYSQL_RES *events = run(r, &sql);
-	sqlbuf_reset(&sql);
-	if (!events) {
-		sqlbuf_free(&sql);
+	sqlbuf_free(&sql);
+	if (!events)
 		return; /* retried on the next round */
-	}
 	uint64_t rows = mysql_num_rows(events);
 	MYSQL_RES *finished = NULL, *crashed = NULL, *tried = NULL;
-	if (rows) {
-		/* The final outcomes already recorded for this page's events. */
-		MYSQL_ROW row;
-		sqlbuf_adds(&sql, "SELECT event_seq,plugin FROM deliveries WHERE event_seq IN (");
-		bool first = true;
-		while ((row = mysql_fetch_row(events))) {
-			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
-			first = false;
-		}
-		sqlbuf_adds(&sql, ") ORDER BY event_seq");
-		mysql_data_seek(events, 0);
-		finished = run(r, &sql);
-		if (!finished) {
-			mysql_free_result(events);
-			sqlbuf_free(&sql);
-			return;
-		}
-		/* How often each of them crashed which plugin. */
-		sqlbuf_reset(&sql);
-		sqlbuf_adds(&sql, "SELECT event_seq,plugin,COUNT(*),MAX(attempt) FROM delivery_crashes WHERE event_seq IN (");
-		first = true;
-		while ((row = mysql_fetch_row(events))) {
-			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
-			first = false;
-		}
-		sqlbuf_adds(&sql, ") GROUP BY event_seq,plugin");
-		mysql_data_seek(events, 0);
-		crashed = run(r, &sql);
-		if (!crashed) {
-			mysql_free_result(finished);
-			mysql_free_result(events);
-			sqlbuf_free(&sql);
-			return;
-		}
-		/* The attempts that ended without a final outcome (retried). */
-		sqlbuf_reset(&sql);
-		sqlbuf_adds(&sql, "SELECT event_seq,plugin,attempts FROM delivery_attempts WHERE event_seq IN (");
-		first = true;
-		while ((row = mysql_fetch_row(events))) {
-			sqlbuf_addf(&sql, "%s%s", first ? "" : ",", row[0]);
-			first = false;
-		}
-		sqlbuf_adds(&sql, ")");
-		mysql_data_seek(events, 0);
-		tried = run(r, &sql);
-		if (!tried) {
+	/* For this page's events: the final outcomes already recorded, how
+	 * often each crashed which plugin, and the attempts that ended without
+	 * a final outcome (retried). */
+	if (rows && (!(finished = page_query(r, "SELECT event_seq,plugin FROM deliveries", events, " ORDER BY event_seq")) ||
+	             !(crashed = page_query(r, "SELECT event_seq,plugin,COUNT(*),MAX(attempt) FROM delivery_crashes",
+	                                    events, " GROUP BY event_seq,plugin")) ||
+	             !(tried = page_query(r, "SELECT event_seq,plugin,attempts FROM delivery_attempts", events, "")))) {
+		if (crashed)
 			mysql_free_result(crashed);
+		if (finished)
 			mysql_free_result(finished);
-			mysql_free_result(events);
-			sqlbuf_free(&sql);
-			return;
-		}
+		mysql_free_result(events);
+		return; /* retried on the next round */
 	}
-	sqlbuf_free(&sql);
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(events))) {
 		unsigned long *lengths = mysql_fetch_lengths(events);

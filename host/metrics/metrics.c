@@ -272,6 +272,19 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 }
 
 /* The crash rules (core/crash_ledger.h): crashes, quarantines, releases. */
+/* One counter family with a value per loaded plugin. */
+static void render_instance_counter(struct evbuffer *out, routing_table *t, const char *name, const char *help,
+                                    uint64_t (*value)(const plugin_instance *))
+{
+	prom_text_header(out, name, "counter", help);
+	for (size_t i = 0; i < routing_table_size(t); i++) {
+		plugin_instance *inst = routing_table_instance(t, i);
+		char label[PLUGIN_LABEL_SIZE];
+		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
+		evbuffer_add_printf(out, "%s{%s} %llu\n", name, label, (unsigned long long)value(inst));
+	}
+}
+
 static void render_crashes(struct evbuffer *out, crash_ledger *crashes)
 {
 	crash_ledger_stats st;
@@ -326,24 +339,13 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 	evbuffer_add_printf(out, "eventsys_plugins_refused %llu\n",
 	                    (unsigned long long)atomic_load(&d->plugins_refused));
 	render_plugins(out, t);
-	prom_text_header(out, "eventsys_plugin_crash_dead_lettered_total", "counter",
-	                 "Events dead-lettered for a plugin at redelivery because they crashed it max_crashes times.");
-	for (size_t i = 0; i < routing_table_size(t); i++) {
-		plugin_instance *inst = routing_table_instance(t, i);
-		char label[PLUGIN_LABEL_SIZE];
-		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
-		evbuffer_add_printf(out, "eventsys_plugin_crash_dead_lettered_total{%s} %llu\n", label,
-		                    (unsigned long long)plugin_instance_poisoned_count(inst));
-	}
-	prom_text_header(out, "eventsys_plugin_redelivery_exhausted_total", "counter",
-	                 "Events dead-lettered for a plugin at redelivery because earlier runs made max_attempts attempts.");
-	for (size_t i = 0; i < routing_table_size(t); i++) {
-		plugin_instance *inst = routing_table_instance(t, i);
-		char label[PLUGIN_LABEL_SIZE];
-		prom_text_label(label, sizeof label, "plugin", plugin_instance_name(inst));
-		evbuffer_add_printf(out, "eventsys_plugin_redelivery_exhausted_total{%s} %llu\n", label,
-		                    (unsigned long long)plugin_instance_exhausted_count(inst));
-	}
+	render_instance_counter(out, t, "eventsys_plugin_crash_dead_lettered_total",
+	                        "Events dead-lettered for a plugin at redelivery because they crashed it max_crashes times.",
+	                        plugin_instance_poisoned_count);
+	render_instance_counter(
+		out, t, "eventsys_plugin_redelivery_exhausted_total",
+		"Events dead-lettered for a plugin at redelivery because earlier runs made max_attempts attempts.",
+		plugin_instance_exhausted_count);
 	routing_table_unref(t);
 	render_crashes(out, d->crashes);
 
