@@ -9,12 +9,7 @@ set -eu
 
 stage_plugin recorder
 stage_plugin init_fail
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     recorder: {config: {record: @TMP@/recorder.txt}}
 YAML
 check_config 0

@@ -11,12 +11,7 @@ set -eu
 
 stage_plugin crash
 stage_plugin recorder
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     crash: {quarantine_after: 3, quarantine_window_s: 3600, config: {crash_in_init: true}}
     recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
 YAML

@@ -9,12 +9,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin crash
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     crash: {workers: 1, quarantine_after: 0, config: {record: @TMP@/crash.txt}}
 YAML
 let_fatal_signals_kill

@@ -19,15 +19,7 @@ set -eu
 db_setup
 stage_plugin crash
 stage_plugin flaky
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings <<'YAML'
     crash:
       subscribe: ["crash.until"]
       workers: 1

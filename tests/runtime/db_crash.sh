@@ -10,15 +10,7 @@ set -eu
 db_setup
 stage_plugin recorder
 stage_plugin slow
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings <<'YAML'
     recorder:
       subscribe: ["load.**"]
       config: {record: @TMP@/recorder.txt}

@@ -135,6 +135,17 @@ db_dsn_unix() {
 	echo "$DB_USER:$DB_PASSWORD@unix($DB_SOCKET)/$DB_NAME"
 }
 
+# write_db_plugin_settings: like write_plugin_settings, with the database
+# on (this server, durable mode) and info logs without the access log
+write_db_plugin_settings() {
+	{
+		printf 'server: {port: @PORT@}\nlogging: {format: text, level: info, access_log: false}\n'
+		printf 'database:\n  enabled: true\n  dsn: "%s"\n' "$(db_dsn_unix)"
+		printf 'plugins:\n  directory: @PLUGDIR@\n  settings:\n'
+		cat
+	} > "$CONFIG.in"
+}
+
 # db_count TABLE [WHERE]: rows
 db_count() {
 	db_sql "SELECT COUNT(*) FROM $1 ${2:+WHERE $2}"

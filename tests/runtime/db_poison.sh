@@ -15,15 +15,7 @@ set -eu
 db_setup
 stage_plugin crash
 stage_plugin recorder
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings <<'YAML'
     crash:
       subscribe: ["crash.**", "fine.**"]
       workers: 1

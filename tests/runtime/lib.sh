@@ -79,6 +79,16 @@ write_config() {
 	cat > "$CONFIG.in"
 }
 
+# write_plugin_settings: a config with the usual head (the test's port,
+# text logs, the plugin directory) and, from stdin, the lines under
+# plugins.settings (indented by four)
+write_plugin_settings() {
+	{
+		printf 'server: {port: @PORT@}\nlogging: {format: text}\nplugins:\n  directory: @PLUGDIR@\n  settings:\n'
+		cat
+	} > "$CONFIG.in"
+}
+
 # A config without a metrics section gets the metrics endpoint on PORT+1
 # (@MPORT@), so parallel tests never share the default 9090.
 render_config() {

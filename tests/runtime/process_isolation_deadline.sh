@@ -8,12 +8,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin hang
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     hang:
       isolation: process
       workers: 1

@@ -9,12 +9,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin crash
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     crash:
       isolation: process
       workers: 1

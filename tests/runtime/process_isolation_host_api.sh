@@ -10,12 +10,7 @@ set -eu
 
 stage_plugin relay
 stage_plugin recorder
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     relay:
       isolation: process
       workers: 2

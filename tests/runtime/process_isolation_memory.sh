@@ -9,12 +9,7 @@ set -eu
 
 stage_plugin leak
 stage_plugin recorder
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     leak:
       isolation: process
       workers: 1

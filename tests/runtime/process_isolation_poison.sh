@@ -11,12 +11,7 @@ set -eu
 
 stage_plugin crash
 stage_plugin recorder
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     crash:
       isolation: process
       workers: 1

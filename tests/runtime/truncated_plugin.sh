@@ -16,12 +16,7 @@ truncated_copy() {
 
 stage_plugin recorder
 truncated_copy noop "$PLUGDIR/noop.so"
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     recorder: {config: {record: @TMP@/recorder.txt}}
 YAML
 
