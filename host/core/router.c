@@ -232,7 +232,12 @@ static int by_pool_then_order(const void *a, const void *b)
 
 void push_later_flush(push_later *later)
 {
-	if (later->count) /* items is NULL when nothing was added */
+	/* Already grouped (one plugin, the usual case): nothing to sort.
+	 * items is NULL when nothing was added. */
+	bool grouped = true;
+	for (size_t i = 1; grouped && i < later->count; i++)
+		grouped = by_pool_then_order(&later->items[i - 1], &later->items[i]) < 0;
+	if (!grouped)
 		qsort(later->items, later->count, sizeof *later->items, by_pool_then_order);
 	es_event *run[64];
 	for (size_t i = 0; i < later->count;) {

@@ -592,94 +592,126 @@ static void batch_set_matched(batch *b, batch_result *res, plugin_instance *cons
 		b->names[b->name_count++] = plugin_instance_name(targets[k]);
 }
 
-static void put_text(struct evbuffer *out, const char *s)
+/* The answer is built in one piece of memory and handed to the output
+ * buffer once: each evbuffer_add() takes the buffer's lock. */
+typedef struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed; /* out of memory: the answer is a 500 */
+} text;
+
+static void put_bytes(text *t, const char *s, size_t n)
 {
-	evbuffer_add(out, s, strlen(s));
+	if (t->failed)
+		return;
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		char *buf = realloc(t->buf, cap);
+		if (!buf) {
+			t->failed = true;
+			return;
+		}
+		t->buf = buf;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
 }
 
-static void put_int(struct evbuffer *out, long long v)
+static void put_text(text *t, const char *s)
+{
+	put_bytes(t, s, strlen(s));
+}
+
+static void put_int(text *t, long long v)
 {
 	char digits[24];
-	int n = snprintf(digits, sizeof digits, "%lld", v);
-	evbuffer_add(out, digits, (size_t)n);
+	size_t n = sizeof digits;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		digits[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		digits[--n] = '-';
+	put_bytes(t, digits + n, sizeof digits - n);
 }
 
 /* "key":"value" for values that need no escaping: ids, plugin names and
  * the error codes (their grammars exclude quotes and backslashes). */
-static void put_plain(struct evbuffer *out, const char *key, const char *value)
+static void put_plain(text *t, const char *key, const char *value)
 {
-	put_text(out, ",\"");
-	put_text(out, key);
-	put_text(out, "\":\"");
-	put_text(out, value);
-	put_text(out, "\"");
+	put_text(t, ",\"");
+	put_text(t, key);
+	put_text(t, "\":\"");
+	put_text(t, value);
+	put_text(t, "\"");
 }
 
-/* A message may quote client bytes: escaped by cJSON.  False when out of
- * memory. */
-static bool put_escaped(struct evbuffer *out, const char *key, const char *value)
+/* A message may quote client bytes: escaped by cJSON. */
+static void put_escaped(text *t, const char *key, const char *value)
 {
 	cJSON *s = cJSON_CreateStringReference(value);
-	char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+	char *escaped = s ? cJSON_PrintUnformatted(s) : NULL;
 	cJSON_Delete(s);
-	if (!text)
-		return false;
-	put_text(out, ",\"");
-	put_text(out, key);
-	put_text(out, "\":");
-	put_text(out, text);
-	cJSON_free(text);
-	return true;
+	if (!escaped) {
+		t->failed = true;
+		return;
+	}
+	put_text(t, ",\"");
+	put_text(t, key);
+	put_text(t, "\":");
+	put_text(t, escaped);
+	cJSON_free(escaped);
 }
 
-static bool put_result(struct evbuffer *out, const batch *b, const batch_result *res, int index)
+static void put_result(text *t, const batch *b, const batch_result *res, int index)
 {
-	put_text(out, index ? ",{\"index\":" : "{\"index\":");
-	put_int(out, index);
-	put_text(out, ",\"status\":");
-	put_int(out, res->status);
+	put_text(t, index ? ",{\"index\":" : "{\"index\":");
+	put_int(t, index);
+	put_text(t, ",\"status\":");
+	put_int(t, res->status);
 	if (res->id)
-		put_plain(out, "id", res->id);
+		put_plain(t, "id", res->id);
 	if (res->with_matched) {
-		put_text(out, ",\"matched\":[");
+		put_text(t, ",\"matched\":[");
 		for (size_t k = 0; k < res->matched; k++) {
-			put_text(out, k ? ",\"" : "\"");
-			put_text(out, b->names[res->first_name + k]);
-			put_text(out, "\"");
+			put_text(t, k ? ",\"" : "\"");
+			put_text(t, b->names[res->first_name + k]);
+			put_text(t, "\"");
 		}
-		put_text(out, "]");
+		put_text(t, "]");
 	}
 	if (res->error)
-		put_plain(out, "error", res->error);
+		put_plain(t, "error", res->error);
 	if (res->plugin)
-		put_plain(out, "plugin", res->plugin);
-	if (res->message && !put_escaped(out, "message", res->message))
-		return false;
-	put_text(out, "}");
-	return true;
+		put_plain(t, "plugin", res->plugin);
+	if (res->message)
+		put_escaped(t, "message", res->message);
+	put_text(t, "}");
 }
 
 static void batch_reply(batch *b, api_request *r)
 {
 	if (!r->req)
 		return;
-	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
-	put_text(out, "{\"accepted\":");
-	put_int(out, b->accepted);
-	put_text(out, ",\"rejected\":");
-	put_int(out, b->items - b->accepted);
-	put_text(out, ",\"results\":[");
-	bool ok = true;
-	for (int i = 0; ok && i < b->items; i++)
-		ok = put_result(out, b, &b->results[i], i);
-	put_text(out, "]}");
-	if (!ok) {
-		evbuffer_drain(out, evbuffer_get_length(out));
-		api_error(r, 500, "internal", "out of memory");
-		return;
-	}
+	text t = {0};
+	put_text(&t, "{\"accepted\":");
+	put_int(&t, b->accepted);
+	put_text(&t, ",\"rejected\":");
+	put_int(&t, b->items - b->accepted);
+	put_text(&t, ",\"results\":[");
+	for (int i = 0; !t.failed && i < b->items; i++)
+		put_result(&t, b, &b->results[i], i);
+	put_text(&t, "]}");
 	/* 202 when every event was accepted; 207 when the answers differ */
-	api_reply_buffer(r, b->accepted == b->items ? 202 : 207);
+	if (t.failed)
+		api_error(r, 500, "internal", "out of memory");
+	else
+		api_reply(r, b->accepted == b->items ? 202 : 207, t.buf, t.len);
+	free(t.buf);
 }
 
 static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)
