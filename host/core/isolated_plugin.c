@@ -194,9 +194,13 @@ static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t 
 }
 
 /* Start a child in slot s (borrowed by the caller) and wait for init().
- * 0, or -1 with the reason in err (nothing left running). */
-static int spawn_child(isolated_plugin *ip, child_slot *s, char *err, size_t err_size)
+ * 0, or -1 with the reason in err (nothing left running); *died_status
+ * (NULL: not wanted) is the wait status of a child that ended on its own
+ * during start (a crash in init()), -1 otherwise. */
+static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, char *err, size_t err_size)
 {
+	if (died_status)
+		*died_status = -1;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		snprintf(err, err_size, "cannot create the channel: %s", strerror(errno));
@@ -276,9 +280,12 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, char *err, size_t err
 		kill(s->pid, SIGKILL);
 		pthread_mutex_unlock(&ip->lock);
 	}
-	reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
-	if (st == CHAN_RECV_CLOSED)
+	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	if (st == CHAN_RECV_CLOSED) {
 		snprintf(err + strlen(err), err_size - strlen(err), " (%s)", how);
+		if (died_status)
+			*died_status = status;
+	}
 	return -1;
 }
 
@@ -666,7 +673,8 @@ static void *supervisor_main(void *arg)
 			restart->borrowed = true;
 			pthread_mutex_unlock(&ip->lock);
 			char err[512];
-			int rc = spawn_child(ip, restart, err, sizeof err);
+			int died_status;
+			int rc = spawn_child(ip, restart, &died_status, err, sizeof err);
 			if (rc == 0) {
 				atomic_fetch_add(&ip->restarts, 1);
 				LOG_INFO(ip->name, "plugin process restarted as %d (%llu restarts)", (int)restart->pid,
@@ -674,6 +682,11 @@ static void *supervisor_main(void *arg)
 			} else {
 				LOG_ERROR(ip->name, "cannot restart the plugin's process: %s; next try in %u ms", err,
 				          restart->backoff_ms ? restart->backoff_ms : RESTART_BACKOFF_FIRST_MS);
+				/* A process that died starting (init() crashed) is a crash
+				 * like any other: without counting it, a plugin whose
+				 * init() crashes would be restarted for ever. */
+				if (died_status != -1)
+					record_crash(ip, NULL, 0, died_status);
 			}
 			give_back(ip, restart, rc != 0);
 			pthread_mutex_lock(&ip->lock);
@@ -724,7 +737,7 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 		ip->slots[i].fd = -1;
 	for (size_t i = 0; i < ip->slot_count; i++) {
 		ip->slots[i].borrowed = true;
-		if (spawn_child(ip, &ip->slots[i], err, err_size) != 0) {
+		if (spawn_child(ip, &ip->slots[i], NULL, err, err_size) != 0) {
 			ip->slots[i].borrowed = false;
 			isolated_plugin_stop(ip, clock_monotonic_us());
 			isolated_plugin_free(ip);
@@ -888,6 +901,8 @@ void isolated_plugin_status(isolated_plugin *ip, isolated_status *out)
 			out->pids[out->children] = ip->slots[i].pid;
 		out->children++;
 	}
+	out->slots = (uint32_t)ip->slot_count;
+	out->quarantined = ip->quarantined;
 	pthread_mutex_unlock(&ip->lock);
 	out->restarts = atomic_load(&ip->restarts);
 	out->deaths = atomic_load(&ip->deaths);

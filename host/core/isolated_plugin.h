@@ -101,6 +101,8 @@ void isolated_plugin_free(isolated_plugin *ip);
 #define ISOLATED_STATUS_MAX_PIDS 32
 typedef struct isolated_status {
 	uint32_t children;  /* running now */
+	uint32_t slots;     /* children it should have (its workers) */
+	bool quarantined;   /* the crash rules stopped its restarts: none runs until a reload after a release */
 	pid_t pids[ISOLATED_STATUS_MAX_PIDS];
 	uint64_t restarts;  /* children started again after one ended */
 	uint64_t deaths;    /* children that ended unasked (crash, kill, deadline, memory) */

@@ -429,7 +429,14 @@ static int rebuild_one(const plugin_registry *old, const es_config *config, cons
 			return 0; /* quarantined meanwhile (an isolated plugin's crashes): removed */
 		const char *extra[ROUTER_MAX_TARGETS];
 		size_t extra_count = es_config_db_patterns(config, name, extra, ROUTER_MAX_TARGETS);
-		if (plugin_instance_same_settings(current, ps, &config->plugin_defaults, extra, extra_count)) {
+		/* An isolated plugin the crash rules quarantined while it ran has
+		 * no process left and never restarts one: once released (may_load
+		 * says yes now), it is loaded again as a new instance with fresh
+		 * children, not kept. */
+		isolated_status iso;
+		bool stopped_by_crashes = plugin_instance_isolation(current, &iso) && iso.quarantined;
+		if (!stopped_by_crashes &&
+		    plugin_instance_same_settings(current, ps, &config->plugin_defaults, extra, extra_count)) {
 			if (find(next, name)) {
 				snprintf(err, err_size, "%s: plugin name '%s' is already taken", path, name);
 				return -1;

@@ -369,6 +369,23 @@ static const char *plugin_problem(const pool_stats *s, const es_config *c, char 
 	return NULL;
 }
 
+/* Why an isolated plugin cannot deliver what it is sent, or NULL: fewer
+ * processes run than it has workers (restarting after a death, or
+ * quarantined by the crash rules: none runs until released). */
+static const char *isolation_problem(const isolated_status *iso, char *why, size_t why_size)
+{
+	if (iso->quarantined) {
+		snprintf(why, why_size, "quarantined by the crash rules: no process runs");
+		return "quarantined";
+	}
+	if (iso->children < iso->slots) {
+		snprintf(why, why_size, "%u of %u processes running (restarting after a failure)", iso->children,
+		         iso->slots);
+		return "processes_down";
+	}
+	return NULL;
+}
+
 /* May this request see internal details (the database driver's error
  * text)?  Yes with an admin token, or when no tokens are configured (every
  * admin endpoint is open then). */
@@ -391,6 +408,9 @@ static void handle_health(api_request *r)
 		pool_stats s;
 		worker_pool_stats(plugin_instance_pool(inst), &s);
 		problem = plugin_problem(&s, r->config, detail, sizeof detail);
+		isolated_status iso;
+		if (!problem && plugin_instance_isolation(inst, &iso))
+			problem = isolation_problem(&iso, detail, sizeof detail);
 		culprit = plugin_instance_name(inst);
 	}
 	char when[40];
@@ -470,6 +490,14 @@ static void handle_plugins(api_request *r)
 		worker_pool_stats(plugin_instance_pool(inst), &s);
 		char detail[128];
 		const char *problem = plugin_problem(&s, r->config, detail, sizeof detail);
+		isolated_status iso;
+		bool isolated = plugin_instance_isolation(inst, &iso);
+		const char *iso_problem = isolated ? isolation_problem(&iso, detail, sizeof detail) : NULL;
+		/* Quarantined while it ran: the loaded instance says so too (it has
+		 * no process); the crash ledger's entry beside it (added below)
+		 * says why and how to release it. */
+		if (iso_problem)
+			problem = iso_problem;
 
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "name", plugin_instance_name(inst));
@@ -479,7 +507,9 @@ static void handle_plugins(api_request *r)
 		snprintf(abi, sizeof abi, "%u.%u", desc->abi_major, desc->abi_minor);
 		cJSON_AddStringToObject(p, "abi", abi);
 		cJSON_AddStringToObject(p, "file", plugin_image_path(img));
-		cJSON_AddStringToObject(p, "state", problem ? "degraded" : "running");
+		cJSON_AddStringToObject(p, "state", iso_problem && iso.quarantined ? "quarantined"
+		                                    : problem                      ? "degraded"
+		                                                                   : "running");
 		if (problem) {
 			cJSON_AddStringToObject(p, "reason", problem);
 			cJSON_AddStringToObject(p, "reason_detail", detail);
@@ -496,8 +526,7 @@ static void handle_plugins(api_request *r)
 		cJSON_AddNumberToObject(p, "oldest_queued_ms", (double)s.oldest_queued_age_us / 1000.0);
 		cJSON_AddNumberToObject(p, "timeout_ms", pol->timeout_ms);
 		cJSON_AddNumberToObject(p, "max_attempts", pol->max_attempts);
-		isolated_status iso;
-		if (plugin_instance_isolation(inst, &iso)) {
+		if (isolated) {
 			cJSON_AddStringToObject(p, "isolation", "process");
 			cJSON *ij = cJSON_AddObjectToObject(p, "processes");
 			cJSON *pids = cJSON_AddArrayToObject(ij, "pids");

@@ -44,12 +44,15 @@ wait_until "poison-b dead-lettered" 10 log_has "event poison-b (crash.two) dead-
 trigger fine.2
 expect_status 202
 wait_until "fine.2 dead-lettered as quarantined" 10 log_has "event [^ ]* (fine.2) dead-lettered after 1 attempt: the plugin is quarantined"
-# the loaded instance has no process left; the quarantine is listed beside it
+# the loaded instance has no process left and says so; the quarantine is listed beside it
 running=$(curl -s "http://127.0.0.1:$PORT/api/plugins" |
 	jq -r '.plugins[] | select(.name == "crash" and .isolation == "process") | .processes.running')
 [ "$running" = 0 ] || fail "a quarantined plugin still has processes ($running)"
 state=$(curl -s "http://127.0.0.1:$PORT/api/plugins" | jq -r '.plugins[] | select(.name == "crash") | .state' | sort | tr '\n' ' ')
-case "$state" in *quarantined*) ;; *) fail "GET /api/plugins does not list crash as quarantined: $state" ;; esac
+# both entries say quarantined: the instance is not "running" without a process
+[ "$state" = "quarantined quarantined " ] || fail "GET /api/plugins does not list crash as quarantined: $state"
+health=$(curl -s "http://127.0.0.1:$PORT/health" | jq -r .status)
+[ "$health" = degraded ] || fail "/health says $health with a quarantined plugin"
 daemon_exited && fail "the daemon died"
 for e in crash.one crash.two fine.1 fine.2; do
 	wait_until "$e at the recorder" 10 lines_at_least "$TMP/recorder.txt" "recorder $e " 1

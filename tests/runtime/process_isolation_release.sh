@@ -1,0 +1,79 @@
+#!/bin/bash
+# An isolated plugin quarantined by its crashes while the daemon runs says
+# so (GET /api/plugins: quarantined, no process; /health: degraded), and
+# POST /api/plugins/{name}/release brings it back: the reload it requests
+# replaces the quarantined instance with one that has a fresh process,
+# events reach the plugin again and /health is ok.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+stage_plugin misbehave
+stage_plugin recorder
+write_config <<'YAML'
+server: {port: @PORT@}
+logging: {format: text, access_log: false}
+plugins:
+  directory: @PLUGDIR@
+  settings:
+    misbehave:
+      isolation: process
+      workers: 1
+      max_attempts: 1
+      quarantine_after: 2
+      quarantine_window_s: 3600
+      config: {record: @TMP@/misbehave.txt}
+    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
+YAML
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+start_daemon
+
+plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }
+plugin_field() { plugins_json | jq -r --arg p "$1" "[.plugins[] | select(.name == \$p)][0] | $2"; }
+health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
+health_is() { [ "$(health)" = "$1" ]; }
+running_process() {
+	local pid
+	pid=$(plugin_field misbehave '.processes.pids[0]')
+	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$1" ] && kill -0 "$pid"
+}
+
+first_pid=$(plugin_field misbehave '.processes.pids[0]')
+trigger mb.crash
+expect_status 202
+wait_until "the first crash restarted" 10 running_process "$first_pid"
+trigger mb.crash
+expect_status 202
+wait_until "quarantined after 2 crashes" 10 log_has "quarantined after 2 crashes"
+daemon_exited && fail "the daemon died with its isolated plugin"
+
+# the truth while quarantined: the loaded instance (no process) and the
+# quarantine beside it, with how to release it, both say quarantined
+all_states() { plugins_json | jq -c '[.plugins[] | select(.name == "misbehave") | .state] | unique'; }
+states_are() { [ "$(all_states)" = "$1" ]; }
+wait_until "GET /api/plugins says quarantined" 10 states_are '["quarantined"]'
+[ "$(plugins_json | jq -r '.plugins[] | select(.name == "misbehave" and .isolation == "process") | .processes.running')" = 0 ] ||
+	fail "the quarantined instance lists processes: $(plugins_json)"
+[ "$(plugins_json | jq -r '.plugins[] | select(.name == "misbehave" and .release != null) | .release')" = \
+	/api/plugins/misbehave/release ] || fail "no release link: $(plugins_json)"
+health_is degraded || fail "/health does not say degraded while quarantined: $(curl -s "http://127.0.0.1:$PORT/health")"
+pass "a quarantined isolated plugin is reported as such"
+
+request POST /api/plugins/misbehave/release
+expect_status 200
+expect_body '"state":"released"'
+wait_until "a fresh process after the release" 20 running_process 0
+wait_until "GET /api/plugins says running" 10 states_are '["running"]'
+expect_log "plugin 'misbehave' released from quarantine"
+
+trigger mb.after-release
+expect_status 202
+wait_until "mb.after-release handled by misbehave" 10 lines_at_least "$TMP/misbehave.txt" "misbehave mb.after-release " 1
+wait_until "/health ok" 10 health_is ok
+[ "$(plugin_field misbehave .processes.running)" = 1 ] || fail "expected 1 process: $(plugins_json)"
+log_has "the plugin is quarantined" && fail "an event was refused as quarantined after the release"
+pass "after the release the plugin runs again with a fresh process"
+
+stop_daemon
+[ "$EXIT_CODE" = 0 ] || fail "daemon exited with $EXIT_CODE"
+pass "process isolation release"
