@@ -236,7 +236,7 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	s->generation++;
 	pthread_mutex_unlock(&ip->lock);
 	s->fd = sv[0];
-	chan_in_init(&s->in, s->fd, ip->host.max_event_size + (64u << 10));
+	chan_in_init(&s->in, s->fd, ip->host.max_event_size + CHAN_CHILD_FRAME_SLACK);
 	s->in.spin_us = CHANNEL_SPIN_US;
 
 	int64_t deadline = clock_monotonic_us() + (int64_t)INIT_TIMEOUT_MS * 1000;
@@ -251,6 +251,7 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	chan_put_u64(&m, 2 * (uint64_t)ip->host.max_event_size + (1u << 20));
 	chan_put_u32(&m, ip->policy.memory_limit_mb);
 	chan_put_u32(&m, ip->policy.open_files_limit);
+	chan_put_u64(&m, ip->host.max_event_size);
 	chan_put_tree(&m, ip->config);
 	rc = chan_send(s->fd, &m, deadline);
 	chan_msg_free(&m);

@@ -32,11 +32,16 @@
 
 /* The child's file descriptor for the channel (the runner finds it there). */
 #define CHAN_CHILD_FD 3
-#define CHAN_PROTOCOL_VERSION 2
+#define CHAN_PROTOCOL_VERSION 3
+/* A frame from the child is at most the event size limit plus this (the
+ * name and fields of an emit, a log line, a counter's name); the child
+ * refuses a call that would not fit rather than send it. */
+#define CHAN_CHILD_FRAME_SLACK (64u << 10)
 
 typedef enum chan_type {
 	/* daemon -> child */
-	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits, config tree */
+	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits (frame from
+	                       * the daemon, memory, open files, event size), config tree */
 	CHAN_EVENTS = 2,      /* u32 count, u8 log level, then per delivery: id, name, source, time (and as
 	                       * written), data (and whether any), redelivered, attributes, attempt,
 	                       * deadline, depth */

@@ -44,6 +44,7 @@ static struct runner {
 	plugin_instance *local;
 	void *state;
 	uint32_t attempt; /* of the delivery being handled */
+	size_t max_event_size; /* event.max_event_size, from CHAN_INIT */
 	atomic_bool in_handle; /* the serving thread is inside handle() */
 	struct es_plugin_ctx ctx;
 	es_host_api table;
@@ -111,7 +112,9 @@ static const char *child_plugin_name(es_plugin_ctx *ctx)
 static void child_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t delta)
 {
 	(void)ctx;
-	if (!name || !*name)
+	/* a name that long is no counter name (the daemon refuses it) and the
+	 * frame must fit what the daemon reads from a child */
+	if (!name || !*name || strlen(name) > CHAN_CHILD_FRAME_SLACK / 2)
 		return;
 	chan_msg m = {0};
 	chan_msg_begin(&m, CHAN_COUNTER);
@@ -130,6 +133,18 @@ static es_status child_emit(es_plugin_ctx *ctx, const char *name, const char *da
 		child_log(ctx, ES_LOG_WARN, "emit of '%s' refused: an isolated plugin emits from init() or handle() only",
 		          name ? name : "(null)");
 		return ES_STATUS_ERROR;
+	}
+	/* Refused here as the daemon would (host_emit_event), and before the
+	 * frame could outgrow what the daemon reads from a child (a protocol
+	 * error that would end this process). */
+	if (data_json && len > runner.max_event_size) {
+		child_log(ctx, ES_LOG_WARN, "emit of '%s' refused: data is %zu bytes, more than the %zu allowed",
+		          name ? name : "(null)", len, runner.max_event_size);
+		return ES_STATUS_INVALID;
+	}
+	if (name && strlen(name) > CHAN_CHILD_FRAME_SLACK / 2) {
+		child_log(ctx, ES_LOG_WARN, "emit refused: the event name is %zu bytes long", strlen(name));
+		return ES_STATUS_INVALID;
 	}
 	chan_msg m = {0};
 	chan_msg_begin(&m, CHAN_EMIT);
@@ -182,6 +197,7 @@ static int start_plugin(chan_cursor *c)
 	uint64_t max_frame = chan_get_u64(c);
 	uint32_t memory_mb = chan_get_u32(c);
 	uint32_t open_files = chan_get_u32(c);
+	runner.max_event_size = (size_t)chan_get_u64(c);
 	runner.config = chan_get_tree(c);
 	if (c->bad || proto != CHAN_PROTOCOL_VERSION) {
 		send_simple(CHAN_INIT_FAILED, "the plugin runner could not read its start message");
