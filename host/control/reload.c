@@ -68,6 +68,17 @@ static void wait_unused(routing_table *old)
 		         OLD_TABLE_WAIT_US / 1000000);
 }
 
+/* A reload that failed after starting the instances of `next` that are not
+ * in `current`: stop those (the others are the running ones). */
+static void stop_new_instances(const plugin_registry *current, plugin_registry *next, const es_config *config)
+{
+	int64_t deadline = clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000;
+	plugin_instance *const *list = plugin_registry_instances(next);
+	for (size_t i = 0; i < plugin_registry_count(next); i++)
+		if (!plugin_registry_contains(current, list[i]))
+			plugin_instance_stop(list[i], deadline);
+}
+
 static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0, const char *error,
                    const char *changes)
 {
@@ -177,6 +188,19 @@ static void perform(struct reload_state *rs, const char *by)
 		return;
 	}
 
+	/* JetStream: the consumers of plugins added or replaced exist with
+	 * their new settings before any node routes to them by this table; if
+	 * JetStream cannot do it, nothing changes. */
+	if (js_consumers_prepare(d->consumers, plugin_registry_instances(next), plugin_registry_count(next), error,
+	                         sizeof error) != 0) {
+		routing_table_unref(table);
+		stop_new_instances(d->registry, next, next_config);
+		plugin_registry_free(next);
+		es_config_unref(next_config);
+		finish(rs, by, false, t0, error, "");
+		return;
+	}
+
 	/* The switch: from here on every new event is routed by the new table. */
 	routing_table *old = router_exchange(d->router, table);
 	d->generation++;
@@ -184,7 +208,8 @@ static void perform(struct reload_state *rs, const char *by)
 	log_configure(next_config->log_level, next_config->log_format);
 	wait_unused(old);
 	routing_table_unref(old);
-	/* JetStream: pull for the new instances, stop pulling for the retired */
+	/* JetStream: pull for the new instances (their consumers are ready),
+	 * stop pulling for the retired */
 	js_consumers_follow(d->consumers, table);
 
 	/* Instances that left drain their queues, stop and unload. */

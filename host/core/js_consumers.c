@@ -32,6 +32,7 @@
 #define FETCH_MAX 64
 #define FETCH_WAIT_MS 500
 #define STATE_REFRESH_US 2000000
+#define PREPARE_WAIT_MS 5000 /* one JetStream API call of a reload */
 
 typedef struct puller puller;
 
@@ -258,29 +259,51 @@ static void refresh_state(puller *p, jsCtx *js)
 /* The durable consumer for this plugin, created or brought to the
  * plugin's policy, and a pull subscription bound to it.  NULL (logged once
  * per failure streak by the caller) when JetStream refuses. */
+/* A plugin's consumer settings: the ack wait twice its timeout_ms (at
+ * least 2 s), max deliver max_attempts + 1 (js_consumers.h). */
+static int64_t ack_wait_us_of(const plugin_policy *policy)
+{
+	int64_t us = (int64_t)policy->timeout_ms * 2000;
+	return us < 2000000 ? 2000000 : us;
+}
+
+static void consumer_config(jsConsumerConfig *cc, const char *name, const char *subject, const plugin_policy *policy)
+{
+	jsConsumerConfig_Init(cc);
+	cc->Durable = name;
+	cc->Description = "event-system deliveries of one plugin";
+	cc->AckPolicy = js_AckExplicit;
+	cc->AckWait = ack_wait_us_of(policy) * 1000;
+	cc->MaxDeliver = (int64_t)policy->max_attempts + 1;
+	cc->MaxAckPending = -1;
+	cc->FilterSubject = subject;
+	cc->DeliverPolicy = js_DeliverAll;
+}
+
+/* Create the durable consumer, or bring an existing one to `cc`. */
+static natsStatus ensure_consumer(jsCtx *js, const char *stream, jsConsumerConfig *cc, jsOptions *opts,
+                                  char *why, size_t why_size)
+{
+	jsErrCode jerr = 0;
+	jsConsumerInfo *ci = NULL;
+	natsStatus s = js_AddConsumer(&ci, js, stream, cc, opts, &jerr);
+	if (s != NATS_OK)
+		s = js_UpdateConsumer(&ci, js, stream, cc, opts, &jerr);
+	jsConsumerInfo_Destroy(ci);
+	if (s != NATS_OK)
+		snprintf(why, why_size, "cannot create or update the JetStream consumer %s: %s (error %d)", cc->Durable,
+		         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s), (int)jerr);
+	return s;
+}
+
 static natsSubscription *bind_consumer(puller *p, jsCtx *js, const plugin_policy *policy, char *why, size_t why_size)
 {
 	jsConsumerConfig cc;
-	jsConsumerConfig_Init(&cc);
-	cc.Durable = p->name;
-	cc.Description = "event-system deliveries of one plugin";
-	cc.AckPolicy = js_AckExplicit;
-	cc.AckWait = p->ack_wait_us * 1000;
-	cc.MaxDeliver = (int64_t)policy->max_attempts + 1;
-	cc.MaxAckPending = -1;
-	cc.FilterSubject = p->subject;
-	cc.DeliverPolicy = js_DeliverAll;
+	consumer_config(&cc, p->name, p->subject, policy);
 	jsErrCode jerr = 0;
-	jsConsumerInfo *ci = NULL;
-	natsStatus s = js_AddConsumer(&ci, js, js_link_stream(p->link), &cc, NULL, &jerr);
+	natsStatus s = ensure_consumer(js, js_link_stream(p->link), &cc, NULL, why, why_size);
 	if (s != NATS_OK)
-		s = js_UpdateConsumer(&ci, js, js_link_stream(p->link), &cc, NULL, &jerr);
-	jsConsumerInfo_Destroy(ci);
-	if (s != NATS_OK) {
-		snprintf(why, why_size, "cannot create or update the JetStream consumer %s: %s (error %d)", p->name,
-		         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s), (int)jerr);
 		return NULL;
-	}
 	jsSubOptions so;
 	jsSubOptions_Init(&so);
 	so.Stream = js_link_stream(p->link);
@@ -382,9 +405,7 @@ static puller *puller_start(js_link *link, plugin_instance *instance)
 	js_link_subject(link, p->name, p->subject, sizeof p->subject);
 	const plugin_policy *policy = plugin_instance_policy(instance);
 	p->max_attempts = policy->max_attempts;
-	p->ack_wait_us = (int64_t)policy->timeout_ms * 2000;
-	if (p->ack_wait_us < 2000000)
-		p->ack_wait_us = 2000000;
+	p->ack_wait_us = ack_wait_us_of(policy);
 	pthread_mutex_init(&p->lock, NULL);
 	if (pthread_create(&p->thread, NULL, puller_main, p) != 0) {
 		LOG_ERROR(p->name, "cannot start the JetStream puller thread");
@@ -412,6 +433,106 @@ js_consumers *js_consumers_create(js_link *link)
 	set->link = link;
 	pthread_mutex_init(&set->lock, NULL);
 	return set;
+}
+
+/* What js_consumers_prepare() did to one consumer, to undo it. */
+typedef struct prepared {
+	char name[65];
+	bool created;                /* it did not exist: delete it */
+	jsConsumerInfo *before;      /* it existed: these were its settings */
+} prepared;
+
+static bool followed(js_consumers *set, const plugin_instance *inst)
+{
+	pthread_mutex_lock(&set->lock);
+	bool have = false;
+	for (puller *p = set->pullers; p && !have; p = p->next_in_set)
+		have = p->instance == inst;
+	pthread_mutex_unlock(&set->lock);
+	return have;
+}
+
+static void undo_prepared(jsCtx *js, const char *stream, prepared *done, size_t n, jsOptions *opts)
+{
+	for (size_t i = 0; i < n; i++) {
+		jsErrCode jerr = 0;
+		if (done[i].created) {
+			if (js_DeleteConsumer(js, stream, done[i].name, opts, &jerr) != NATS_OK)
+				LOG_WARN("reload", "the JetStream consumer %s created for the failed reload could not be deleted",
+				         done[i].name);
+		} else if (done[i].before) {
+			jsConsumerInfo *ci = NULL;
+			if (js_UpdateConsumer(&ci, js, stream, done[i].before->Config, opts, &jerr) != NATS_OK)
+				LOG_WARN("reload", "the JetStream consumer %s keeps the settings of the failed reload",
+				         done[i].name);
+			jsConsumerInfo_Destroy(ci);
+		}
+		jsConsumerInfo_Destroy(done[i].before);
+	}
+}
+
+int js_consumers_prepare(js_consumers *set, plugin_instance *const *instances, size_t count, char *why,
+                         size_t why_size)
+{
+	if (!set || count == 0)
+		return 0;
+	prepared *done = calloc(count, sizeof *done);
+	if (!done) {
+		snprintf(why, why_size, "out of memory");
+		return -1;
+	}
+	const char *stream = js_link_stream(set->link);
+	jsOptions opts;
+	jsOptions_Init(&opts);
+	opts.Wait = PREPARE_WAIT_MS;
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		if (followed(set, instances[i]))
+			continue; /* its consumer has this instance's settings already */
+		jsCtx *js = js_link_context(set->link);
+		const char *name = plugin_instance_name(instances[i]);
+		if (!js) {
+			char link_why[256];
+			js_link_ready(set->link, link_why, sizeof link_why);
+			snprintf(why, why_size, "the JetStream consumer of plugin '%s' cannot be created or updated: %s", name,
+			         link_why);
+			rc = -1;
+			break;
+		}
+		prepared *d = &done[n];
+		snprintf(d->name, sizeof d->name, "%s", name);
+		jsErrCode jerr = 0;
+		natsStatus s = js_GetConsumerInfo(&d->before, js, stream, name, &opts, &jerr);
+		if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+			d->created = true;
+		} else if (s != NATS_OK) {
+			snprintf(why, why_size, "the JetStream consumer of plugin '%s' cannot be read: %s", name,
+			         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+			rc = -1;
+			break;
+		}
+		char subject[200];
+		js_link_subject(set->link, name, subject, sizeof subject);
+		jsConsumerConfig cc;
+		consumer_config(&cc, name, subject, plugin_instance_policy(instances[i]));
+		if (ensure_consumer(js, stream, &cc, &opts, why, why_size) != NATS_OK) {
+			/* nothing was changed for this one */
+			jsConsumerInfo_Destroy(d->before);
+			d->before = NULL;
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	jsCtx *js = js_link_context(set->link);
+	if (rc != 0 && js)
+		undo_prepared(js, stream, done, n, &opts);
+	else
+		for (size_t i = 0; i < n; i++)
+			jsConsumerInfo_Destroy(done[i].before);
+	free(done);
+	return rc;
 }
 
 void js_consumers_follow(js_consumers *set, const routing_table *table)
@@ -524,6 +645,11 @@ void js_consumers_metrics_render(js_consumers *set, struct evbuffer *out)
 #else /* without the NATS client */
 
 js_consumers *js_consumers_create(js_link *link) { return NULL; }
+int js_consumers_prepare(js_consumers *set, plugin_instance *const *instances, size_t count, char *why,
+                         size_t why_size)
+{
+	return 0;
+}
 void js_consumers_follow(js_consumers *set, const routing_table *table) {}
 void js_consumers_stop(js_consumers *set) {}
 void js_consumers_metrics_render(js_consumers *set, struct evbuffer *out) {}

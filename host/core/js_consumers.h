@@ -24,6 +24,7 @@
 #define ES_JS_CONSUMERS_H
 
 #include "core/js_link.h"
+#include "core/plugin_instance.h"
 #include "core/router.h"
 
 struct evbuffer;
@@ -31,6 +32,16 @@ struct evbuffer;
 typedef struct js_consumers js_consumers;
 
 js_consumers *js_consumers_create(js_link *link);
+/* Before a reload's switch (all or nothing): the durable consumer of every
+ * instance in `instances` that no puller follows yet (a plugin added or
+ * replaced) is created or brought to the instance's policy now, so that the
+ * events the new routing table sends have their consumer the moment it is
+ * in force.  0; or -1 with why (NATS unreachable, JetStream refusing): the
+ * consumers this call created are deleted again, those it changed are given
+ * their previous settings back, and the reload fails.  Main thread; waits
+ * on JetStream (a few seconds at most per consumer). */
+int js_consumers_prepare(js_consumers *set, plugin_instance *const *instances, size_t count, char *why,
+                         size_t why_size);
 /* One puller per instance of `table` (held by the caller); pullers of
  * instances no longer in it stop. */
 void js_consumers_follow(js_consumers *set, const routing_table *table);

@@ -73,12 +73,15 @@ admit_status pipeline_admit(database *db, routing_table *table, es_event *event,
 	return ADMIT_QUEUED;
 }
 
-/* The plugins' names of result->targets. */
+/* The plugins' names of result->targets, then those run elsewhere. */
 static size_t target_names(const dispatch_result *result, const char **names)
 {
+	size_t n = 0;
 	for (size_t i = 0; i < result->matched; i++)
-		names[i] = plugin_instance_name(result->targets[i]);
-	return result->matched;
+		names[n++] = plugin_instance_name(result->targets[i]);
+	for (size_t i = 0; i < result->elsewhere && n < ROUTER_MAX_TARGETS; i++)
+		names[n++] = result->elsewhere_names[i];
+	return n;
 }
 
 publish_start pipeline_publish(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
@@ -86,7 +89,7 @@ publish_start pipeline_publish(js_link *link, routing_table *table, es_event *ev
                                size_t why_size)
 {
 	router_match(table, event, result);
-	if (result->matched == 0)
+	if (result->matched + result->elsewhere == 0)
 		return PUBLISH_UNMATCHED;
 	const char *names[ROUTER_MAX_TARGETS];
 	size_t n = target_names(result, names);
@@ -99,7 +102,7 @@ publish_start pipeline_publish_wait(js_link *link, routing_table *table, es_even
                                     char *why, size_t why_size)
 {
 	router_match(table, event, result);
-	if (result->matched == 0)
+	if (result->matched + result->elsewhere == 0)
 		return PUBLISH_UNMATCHED;
 	const char *names[ROUTER_MAX_TARGETS];
 	size_t n = target_names(result, names);

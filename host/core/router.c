@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "model/es_config.h"
+#include "model/pattern.h"
 #include "util/refcount.h"
 #include "core/plugin_instance.h"
 
@@ -155,6 +156,7 @@ dispatch_status router_reserve(routing_table *t, const es_event *event,
                                dispatch_result *result)
 {
 	result->matched = 0;
+	result->elsewhere = 0;
 	result->busy = NULL;
 	for (size_t i = 0; i < t->count; i++)
 		if (select ? select(t->instances[i], event, arg) : plugin_instance_matches(t->instances[i], event->name))
@@ -175,14 +177,44 @@ dispatch_status router_reserve(routing_table *t, const es_event *event,
 	return DISPATCH_OK;
 }
 
+/* Whether `t` runs an instance of plugin `name`. */
+static bool table_runs(const routing_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (strcmp(plugin_instance_name(t->instances[i]), name) == 0)
+			return true;
+	return false;
+}
+
+/* The configured plugins this node does not run that subscribe to `event`
+ * (router_match(), JetStream only): routing must not depend on which node
+ * accepted the event. */
+static void match_elsewhere(const routing_table *t, const es_event *event, dispatch_result *result)
+{
+	const es_config *c = t->config;
+	for (size_t i = 0; i < c->plugin_count; i++) {
+		const plugin_settings *ps = &c->plugins[i];
+		if (!ps->enabled || !ps->subscribe || table_runs(t, ps->name))
+			continue;
+		bool match = false;
+		for (size_t j = 0; j < ps->subscribe_count && !match; j++)
+			match = pattern_match(ps->subscribe[j], event->name);
+		if (match && result->matched + result->elsewhere < ROUTER_MAX_TARGETS)
+			result->elsewhere_names[result->elsewhere++] = ps->name;
+	}
+}
+
 void router_match(routing_table *t, const es_event *event, dispatch_result *result)
 {
 	result->matched = 0;
+	result->elsewhere = 0;
 	result->busy = NULL;
 	for (size_t i = 0; i < t->count; i++)
 		if (plugin_instance_matches(t->instances[i], event->name))
 			result->targets[result->matched++] = t->instances[i];
-	if (result->matched == 0)
+	if (t->config && t->config->queue_backend == QUEUE_JETSTREAM)
+		match_elsewhere(t, event, result);
+	if (result->matched + result->elsewhere == 0)
 		atomic_fetch_add_explicit(&unmatched_total, 1, memory_order_relaxed);
 }
 

@@ -79,6 +79,11 @@ typedef struct dispatch_result {
 	size_t matched;                              /* instances that got the event */
 	plugin_instance *targets[ROUTER_MAX_TARGETS]; /* borrowed from the table */
 	plugin_instance *busy;                       /* DISPATCH_BUSY: the full one */
+	/* router_match() with queue.backend jetstream: plugins this node does
+	 * not run whose settings subscribe to the event (names borrowed from
+	 * the table's config); the nodes that run them consume the messages */
+	size_t elsewhere;
+	const char *elsewhere_names[ROUTER_MAX_TARGETS];
 } dispatch_result;
 
 /* Routing in two phases, for the admission pipeline (core/pipeline.h),
@@ -114,7 +119,12 @@ void push_later_flush(push_later *later);
 
 /* Only the matching: the instances of `table` whose subscriptions match
  * `event` into result->targets, no queue slot taken (the JetStream backend
- * queues in NATS, core/js_link.h).  Counted as unmatched when none. */
+ * queues in NATS, core/js_link.h).  With queue.backend jetstream also the
+ * plugins the table's config has settings for, enabled with an explicit
+ * `subscribe`, that this node does not run (its file is missing during a
+ * rolling upgrade, it was refused or quarantined here) into
+ * result->elsewhere_names: another node runs them.  Counted as unmatched
+ * when none. */
 void router_match(routing_table *table, const es_event *event, dispatch_result *result);
 
 /* Both phases at once, for events no database records (the unit tests and

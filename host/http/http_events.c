@@ -264,6 +264,11 @@ static void reply_accepted(api_request *r, const submitted *sub)
 		PUTS(plugin_instance_name(sub->dr.targets[i]));
 		PUTS("\"");
 	}
+	for (size_t i = 0; i < sub->dr.elsewhere; i++) { /* JetStream: run by other nodes */
+		PUTS(i + sub->dr.matched ? ",\"" : "\"");
+		PUTS(sub->dr.elsewhere_names[i]);
+		PUTS("\"");
+	}
 	PUTS("]}");
 #undef PUTS
 	api_reply_buffer(r, 202);
@@ -571,10 +576,13 @@ static void batch_free(batch *b)
 	free(b);
 }
 
-/* Keep the names of `matched` plugins as res's "matched"; out of memory
- * leaves "matched" out of the answer (the event was still accepted). */
-static void batch_set_matched(batch *b, batch_result *res, plugin_instance *const *targets, size_t matched)
+/* Keep the names of dr's plugins (those run here, then those run by other
+ * nodes: JetStream) as res's "matched"; out of memory leaves "matched" out
+ * of the answer (the event was still accepted).  The names are borrowed
+ * from the routing table the batch holds. */
+static void batch_set_matched(batch *b, batch_result *res, const dispatch_result *dr)
 {
+	size_t matched = dr->matched + dr->elsewhere;
 	if (b->name_count + matched > b->name_cap) {
 		size_t cap = b->name_cap ? b->name_cap * 2 : 64;
 		while (cap < b->name_count + matched)
@@ -589,7 +597,8 @@ static void batch_set_matched(batch *b, batch_result *res, plugin_instance *cons
 	res->matched = matched;
 	res->with_matched = true;
 	for (size_t k = 0; k < matched; k++)
-		b->names[b->name_count++] = plugin_instance_name(targets[k]);
+		b->names[b->name_count++] = k < dr->matched ? plugin_instance_name(dr->targets[k])
+		                                            : dr->elsewhere_names[k - dr->matched];
 }
 
 /* The answer is built in one piece of memory and handed to the output
@@ -728,7 +737,7 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 		if (sub.status == 202) {
 			b->accepted++;
 			res->id = sub.event->id;
-			batch_set_matched(b, res, sub.dr.targets, sub.dr.matched);
+			batch_set_matched(b, res, &sub.dr);
 		} else {
 			res->error = "busy";
 			res->plugin = plugin_instance_name(sub.dr.busy);
@@ -822,7 +831,7 @@ static void batch_publish_and_answer(batch *b, api_request *r)
 		char why[300];
 		publish_start st = pipeline_publish(r->daemon->jetstream, bw->table, b->events[i], dr, base,
 		                                    on_batch_item_published, iw, why, sizeof why);
-		batch_set_matched(b, res, dr->targets, dr->matched);
+		batch_set_matched(b, res, dr);
 		if (st == PUBLISH_PENDING) {
 			bw->remaining++;
 			continue;
