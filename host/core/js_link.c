@@ -200,7 +200,8 @@ static int classify_failure(const jsPubAckErr *pae, char *why, size_t why_size)
 		return JS_PUBLISH_FULL;
 	}
 	if (pae->Err == NATS_TIMEOUT)
-		snprintf(why, why_size, "JetStream did not acknowledge the event within queue.jetstream.publish_timeout_ms");
+		snprintf(why, why_size, "JetStream did not acknowledge the event within queue.jetstream.publish_timeout_ms; "
+		                        "it may still be stored: a retry with the same event id is stored once");
 	else
 		snprintf(why, why_size, "JetStream did not store the event: %s",
 		         pae->ErrText && *pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
@@ -361,9 +362,38 @@ static void refresh_state(js_link *l)
 }
 
 /* Publish the due retries again.  Called without the lock. */
+/* Disconnected: the messages held for the reconnection whose publish ran
+ * out of time are refused (never handed to the library, they cannot be
+ * stored later); the others wait.  Under lock. */
+static void expire_held(js_link *l, int64_t now)
+{
+	retry_entry **link = &l->retries, *last = NULL;
+	while (*link) {
+		retry_entry *e = *link;
+		if (e->publish->deadline_us > now) {
+			last = e;
+			link = &e->next;
+			continue;
+		}
+		*link = e->next;
+		atomic_fetch_add(&l->publish_failed_unavailable, 1);
+		publish_part_done(e->publish, JS_PUBLISH_UNAVAILABLE,
+		                  "NATS was unreachable for queue.jetstream.publish_timeout_ms: the event was not stored");
+		natsMsg_Destroy(e->msg);
+		free(e);
+	}
+	l->retries_tail = last;
+}
+
 static void run_retries(js_link *l)
 {
 	int64_t now = clock_monotonic_us();
+	if (!atomic_load(&l->connected)) {
+		pthread_mutex_lock(&l->lock);
+		expire_held(l, now);
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
 	for (;;) {
 		pthread_mutex_lock(&l->lock);
 		retry_entry *e = l->retries;
@@ -686,6 +716,11 @@ const char *js_link_stream(const js_link *l)
 	return l->stream;
 }
 
+const char *js_link_dead_stream(const js_link *l)
+{
+	return l->dead_stream;
+}
+
 void js_link_subject(const js_link *l, const char *plugin, char *out, size_t out_size)
 {
 	snprintf(out, out_size, "%s.deliver.%s", l->prefix, plugin);
@@ -711,9 +746,9 @@ static natsMsg *event_message(js_link *l, es_event *event, const char *plugin)
 }
 
 /* Whether to publish now: connected with the streams ready, or
- * reconnecting for less than RECONNECT_GRACE_US (the library buffers the
- * messages meanwhile and MaxWait bounds the wait: a NATS server that died
- * costs a short delay, not refusals). */
+ * reconnecting for less than RECONNECT_GRACE_US (the messages are held by
+ * the link until the connection is back, publish_timeout_ms at most: a NATS
+ * server that died costs a short delay, not refusals). */
 static bool publishable(js_link *l, char *why, size_t why_size)
 {
 	if (js_link_ready(l, why, why_size))
@@ -743,6 +778,27 @@ static int publish_parts(js_link *l, js_publish *p, es_event *event, const char 
 			continue;
 		}
 		pthread_mutex_lock(&l->lock);
+		if (!atomic_load(&l->connected)) {
+			/* Reconnecting: held here, not in the library's reconnect
+			 * buffer, so that a publish refused at its deadline is never
+			 * stored afterwards (run_retries() sends it once connected). */
+			retry_entry *held = malloc(sizeof *held);
+			if (held) {
+				*held = (retry_entry){msg, p, clock_monotonic_us(), NULL};
+				if (l->retries_tail)
+					l->retries_tail->next = held;
+				else
+					l->retries = held;
+				l->retries_tail = held;
+				pthread_cond_signal(&l->wake);
+			}
+			pthread_mutex_unlock(&l->lock);
+			if (!held) {
+				natsMsg_Destroy(msg);
+				publish_part_done(p, JS_PUBLISH_UNAVAILABLE, "out of memory");
+			}
+			continue;
+		}
 		bool kept = pending_put(l, msg, p);
 		pthread_mutex_unlock(&l->lock);
 		if (!kept) {
