@@ -31,6 +31,7 @@
 #include "core/host_api.h"
 #include "core/plugin_runner.h"
 #include "core/js_consumers.h"
+#include "core/js_dead_letters.h"
 #include "core/js_link.h"
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
@@ -292,6 +293,11 @@ static int run(const options *o)
 			goto out_free;
 		}
 		daemon.services.jetstream = daemon.jetstream;
+		daemon.dead_letters = js_dead_letters_start(daemon.jetstream, daemon.db);
+		if (!daemon.dead_letters) {
+			LOG_ERROR("main", "not starting: cannot start the dead-letter thread");
+			goto out_free;
+		}
 	}
 
 	registry_report report;
@@ -380,6 +386,8 @@ static int run(const options *o)
 	 * threads go. */
 	database_quiesce(daemon.db, clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
 	js_link_quiesce(daemon.jetstream, clock_monotonic_us() + (int64_t)config->shutdown_timeout_ms * 1000);
+	js_dead_letters_stop(daemon.dead_letters); /* answers what waits, on the HTTP threads */
+	daemon.dead_letters = NULL;
 	http_server_stop(server);
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
@@ -412,6 +420,7 @@ out_free:
 	plugin_registry_free(daemon.registry); /* NULL unless loading failed */
 	database_stop(daemon.db, clock_monotonic_us()); /* no-op unless it is still running */
 	database_free(daemon.db); /* everything that used it has stopped */
+	js_dead_letters_stop(daemon.dead_letters); /* NULL unless the start failed */
 	js_link_stop(daemon.jetstream); /* every delivery it carried is settled or given back */
 	router_destroy(daemon.router);
 	crash_ledger_free(crashes); /* after everything that reached it (the HTTP threads, the tables) */

@@ -12,6 +12,7 @@
 
 #include "model/es_config.h"
 #include "core/js_consumers.h"
+#include "core/js_dead_letters.h"
 #include "core/js_link.h"
 #include "core/plugin_registry.h"
 #include "core/router.h"
@@ -33,6 +34,8 @@ typedef struct es_daemon {
 	js_link *jetstream;        /* queue.backend jetstream: the NATS link, else NULL (made
 	                            * before the plugins, stopped after the HTTP threads) */
 	js_consumers *consumers;   /* its pullers, following every routing table (main thread) */
+	js_dead_letters *dead_letters; /* the dead-letter API's requests (made after the link,
+	                            * stopped before the HTTP threads) */
 	plugin_registry *registry; /* the plugins in force; main thread only */
 	struct crash_ledger *crashes; /* crash rules and quarantines (core/crash_ledger.h); made before
 	                            * the plugins, freed after everything that reaches it */

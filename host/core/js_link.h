@@ -78,6 +78,8 @@ void js_link_metrics_render(js_link *link, struct evbuffer *out);
  * else NULL.  Valid until js_link_stop(). */
 jsCtx *js_link_context(js_link *link);
 const char *js_link_stream(const js_link *link);
+/* `<stream>_DEAD`. */
+const char *js_link_dead_stream(const js_link *link);
 /* `<prefix>.deliver.<plugin>` into out. */
 void js_link_subject(const js_link *link, const char *plugin, char *out, size_t out_size);
 /* Keep a copy of `msg` (its body and headers) in the dead-letter stream

@@ -7,6 +7,9 @@
  *   GET  /api/dead-letters?plugin=&limit=&before=
  *   POST /api/dead-letters/{id}/replay    deliver the event to that plugin again
  *
+ * With queue.backend jetstream the dead letters are those of the stream
+ * <stream>_DEAD (core/js_dead_letters.h), whether a database runs or not.
+ *
  * Parameters are checked here; the queries run on the database reader
  * thread and are answered back on this loop thread (never blocking it).
  */
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/js_dead_letters.h"
 #include "db/database.h"
 #include "model/es_event.h"
 #include "http/http_api_internal.h"
@@ -42,17 +46,49 @@ static void on_answer(int status, const char *body, void *arg)
 	free(w);
 }
 
+/* queue.backend jetstream: the dead letters live in <stream>_DEAD
+ * (core/js_dead_letters.h), listed and replayed on its thread. */
+static void submit_jetstream(api_request *r, const db_request *q)
+{
+	js_dead_request jq = {.kind = q->kind == DB_LIST_DEAD ? JS_DEAD_LIST : JS_DEAD_REPLAY,
+	                      .limit = q->limit, .before = q->before};
+	snprintf(jq.plugin, sizeof jq.plugin, "%s", q->plugin);
+	snprintf(jq.actor, sizeof jq.actor, "%s", q->actor);
+	if (q->kind == DB_REPLAY_DEAD)
+		jq.id = strtoull(q->key, NULL, 10);
+	history_wait *w = calloc(1, sizeof *w);
+	if (!w) {
+		api_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	api_request_keep(&w->r, r);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+	char why[300];
+	if (js_dead_letters_request(r->daemon->dead_letters, &jq, evhttp_connection_get_base(conn), on_answer, w, why,
+	                            sizeof why) != 0) {
+		free(w);
+		api_header(r, "Retry-After", "5");
+		api_error(r, 503, "queue_unavailable", why);
+		return;
+	}
+	api_request_watch(&w->r);
+}
+
 static void submit(api_request *r, db_request *q)
 {
+	if (r->token_name[0] && strcmp(r->token_name, "-") != 0)
+		snprintf(q->actor, sizeof q->actor, "token:%.56s", r->token_name);
+	else
+		snprintf(q->actor, sizeof q->actor, "api (no token)");
+	if (r->daemon->dead_letters && (q->kind == DB_LIST_DEAD || q->kind == DB_REPLAY_DEAD)) {
+		submit_jetstream(r, q);
+		return;
+	}
 	if (!database_running(r->daemon->db)) {
 		api_error(r, 404, "not_found",
 		          "event history needs a database: set database.enabled and database.dsn (docs/operations.md)");
 		return;
 	}
-	if (r->token_name[0] && strcmp(r->token_name, "-") != 0)
-		snprintf(q->actor, sizeof q->actor, "token:%.56s", r->token_name);
-	else
-		snprintf(q->actor, sizeof q->actor, "api (no token)");
 	history_wait *w = calloc(1, sizeof *w);
 	if (!w) {
 		api_error(r, 500, "internal", "out of memory");
