@@ -442,12 +442,18 @@ typedef struct prepared {
 	jsConsumerInfo *before;      /* it existed: these were its settings */
 } prepared;
 
-static bool followed(js_consumers *set, const plugin_instance *inst)
+/* Whether a puller of this node has the consumer of `inst`'s plugin with
+ * `inst`'s settings already (the same instance, or one replaced for another
+ * reason than its timeout_ms or max_attempts: a subscription change). */
+static bool consumer_current(js_consumers *set, const plugin_instance *inst)
 {
+	const plugin_policy *policy = plugin_instance_policy(inst);
+	const char *name = plugin_instance_name(inst);
 	pthread_mutex_lock(&set->lock);
 	bool have = false;
 	for (puller *p = set->pullers; p && !have; p = p->next_in_set)
-		have = p->instance == inst;
+		have = p->instance == inst || (strcmp(p->name, name) == 0 && p->max_attempts == policy->max_attempts &&
+		                               p->ack_wait_us == ack_wait_us_of(policy));
 	pthread_mutex_unlock(&set->lock);
 	return have;
 }
@@ -488,8 +494,8 @@ int js_consumers_prepare(js_consumers *set, plugin_instance *const *instances, s
 	size_t n = 0;
 	int rc = 0;
 	for (size_t i = 0; i < count && rc == 0; i++) {
-		if (followed(set, instances[i]))
-			continue; /* its consumer has this instance's settings already */
+		if (consumer_current(set, instances[i]))
+			continue;
 		jsCtx *js = js_link_context(set->link);
 		const char *name = plugin_instance_name(instances[i]);
 		if (!js) {

@@ -33,8 +33,9 @@ typedef struct js_consumers js_consumers;
 
 js_consumers *js_consumers_create(js_link *link);
 /* Before a reload's switch (all or nothing): the durable consumer of every
- * instance in `instances` that no puller follows yet (a plugin added or
- * replaced) is created or brought to the instance's policy now, so that the
+ * instance in `instances` whose consumer this node does not have with the
+ * instance's settings (a plugin added, or its timeout_ms or max_attempts
+ * changed) is created or brought to the instance's policy now, so that the
  * events the new routing table sends have their consumer the moment it is
  * in force.  0; or -1 with why (NATS unreachable, JetStream refusing): the
  * consumers this call created are deleted again, those it changed are given

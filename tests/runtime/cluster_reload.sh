@@ -33,7 +33,7 @@ node_plugins() {
 		echo "  directory: $dir"
 		echo "  load_unconfigured: false"
 		echo "  settings:"
-		echo "    recorder: {config: {record: \"@TMP@/rec@NODE@.txt\"}, subscribe: [\"$2\"], queue_size: 50}"
+		echo "    recorder: {config: {record: \"@TMP@/rec@NODE@.txt\"}, subscribe: [\"$2\"], queue_size: 50${REC_EXTRA:-}}"
 		if [ "$3" = 1 ]; then
 			echo "    slow: {config: {record: \"@TMP@/rec@NODE@.txt\", delay_ms: 5}, subscribe: [\"job.**\"], workers: 2, queue_size: 10}"
 		fi
@@ -65,11 +65,23 @@ pass "three nodes healthy"
 # ---- a subscription change on SIGHUP ----
 [ "$(trigger_matched 0 a.one a-1)" = "202 recorder" ] || cluster_fail "a.one before the reload: $(trigger_matched 0 a.one a-1b)"
 wait_until "a.one handled" 20 handled_at_least recorder 1
+# the same reload gives recorder max_attempts 4: its consumer's max deliver
+# is 5 when the reload reports ok
+export REC_EXTRA=", max_attempts: 4"
 for i in 0 1 2; do
 	node_plugins "$i" "b.**" 0
 	kill -HUP "${NODE_PIDS[$i]}"
 done
 for i in 0 1 2; do wait_until "node $i reloaded" 20 ok_count_is "$i" 1; done
+max_deliver() {
+	local n
+	for n in 0 1 2; do
+		curl -s "http://127.0.0.1:$((NATS_PORTS[$n] + 2))/jsz?consumers=true&config=true" |
+			jq -r '.account_details[].stream_detail[].consumer_detail[]? | select(.name == "recorder") | .config.max_deliver'
+	done | sort -u | tr '\n' ' '
+}
+# (the servers that applied the change: a follower may lag a moment)
+echo " $(max_deliver)" | grep -q " 5 " || cluster_fail "recorder's consumer after the reload: max deliver $(max_deliver), not 5"
 for i in 0 1 2; do
 	got=$(trigger_matched "$i" a.two "a-2-$i")
 	[ "$got" = "202 " ] || cluster_fail "a.two after the reload on node $i: '$got' (the old pattern still routed)"
@@ -80,15 +92,21 @@ wait_until "the b.one events handled" 20 handled_at_least recorder 4
 [ -z "$(records recorder | grep '^a-2-')" ] || cluster_fail "an a.two event was delivered after the subscription moved"
 pass "after SIGHUP the new pattern is delivered, the old one no longer"
 
-# ---- a plugin added while NATS is unreachable: the reload fails, nothing changes ----
+# ---- NATS unreachable: a reload that needs no consumer change works; one
+# that adds a plugin fails and changes nothing ----
 for n in 0 1 2; do nats_kill "$n"; done
+node_plugins 0 "b.*" 0  # a subscription change: recorder replaced, its consumer's settings the same
+kill -HUP "${NODE_PIDS[0]}"
+wait_until "node 0 reloaded without NATS (nothing for JetStream to change)" 30 ok_count_is 0 2
+grep -q "reload by signal SIGHUP: ok, generation 3.*plugins replaced: recorder" "$TMP/node0.log" ||
+	cluster_fail "the subscription change did not replace recorder: $(grep 'reload by signal' "$TMP/node0.log" | tail -1)"
 node_plugins 0 "b.**" 1
 kill -HUP "${NODE_PIDS[0]}"
 wait_until "node 0's reload failed" 30 failed_count_is 0 1
-grep -q "reload by signal SIGHUP: failed.*generation 2 kept.*JetStream consumer of plugin 'slow' cannot be created" "$TMP/node0.log" ||
+grep -q "reload by signal SIGHUP: failed.*generation 3 kept.*JetStream consumer of plugin 'slow' cannot be created" "$TMP/node0.log" ||
 	cluster_fail "the failed reload does not say why: $(grep 'reload by signal SIGHUP: failed' "$TMP/node0.log")"
-[ "$(reloads_ok 0)" = 1 ] || cluster_fail "node 0 switched to a config whose consumers do not exist"
-pass "a reload whose new consumer cannot be created (NATS down) fails and keeps generation 2"
+[ "$(reloads_ok 0)" = 2 ] || cluster_fail "node 0 switched to a config whose consumers do not exist"
+pass "with NATS down a reload needing no consumer change succeeds; one adding a plugin fails and keeps generation 3"
 
 for n in 0 1 2; do nats_launch "$n"; done
 for n in 0 1 2; do wait_until "nats-server $n healthy again" 60 nats_healthy "$n"; done
@@ -101,7 +119,7 @@ consumer_exists() {
 }
 ! consumer_exists 0 || cluster_fail "the failed reload left a consumer for slow"
 kill -HUP "${NODE_PIDS[0]}"
-wait_until "node 0 reloaded with slow" 30 ok_count_is 0 2
+wait_until "node 0 reloaded with slow" 30 ok_count_is 0 3
 # the reload reports ok only after the consumer exists: the stream's leader
 # (any server) knows it
 consumer_exists 0 || consumer_exists 1 || consumer_exists 2 || cluster_fail "the reload switched before slow's consumer existed"
