@@ -435,7 +435,8 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 	    p.max_stuck_workers != q->max_stuck_workers || p.max_crashes != q->max_crashes ||
 	    p.quarantine_after != q->quarantine_after || p.quarantine_window_s != q->quarantine_window_s ||
 	    p.isolated != q->isolated || p.memory_limit_mb != q->memory_limit_mb ||
-	    p.open_files_limit != q->open_files_limit)
+	    p.open_files_limit != q->open_files_limit || p.batch_max != q->batch_max ||
+	    p.batch_linger_ms != q->batch_linger_ms)
 		return false;
 	const char **patterns;
 	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);

@@ -324,6 +324,10 @@ static const config_key policy_keys[] = {
 	 .default_text = "0: none", .help = "isolated: each child's memory limit (0, or at least 32)"},
 	{"open_files_limit", CONFIG_UINT, POLICY(open_files_limit), .min = 0, .max = 1u << 20, .def = "0",
 	 .default_text = "0: the daemon's", .help = "isolated: each child's open-file limit (0, or at least 16)"},
+	{"batch_max", CONFIG_UINT, POLICY(batch_max), .min = 1, .max = 1024, .def = "32",
+	 .help = "a plugin with handle_batch(): most events per call"},
+	{"batch_linger_ms", CONFIG_UINT, POLICY(batch_linger_ms), .min = 0, .max = 60000, .def = "0",
+	 .help = "a plugin with handle_batch(): how long a worker waits for a batch to fill up to batch_max"},
 	{NULL},
 };
 

@@ -51,6 +51,9 @@ typedef struct plugin_policy {
 	bool isolated;              /* `isolation: process`: the plugin runs in child processes */
 	uint32_t memory_limit_mb;   /* isolated: a child's memory limit; 0: none */
 	uint32_t open_files_limit;  /* isolated: a child's RLIMIT_NOFILE; 0: the daemon's */
+	/* a plugin with handle_batch (SDK 1.1) */
+	uint32_t batch_max;       /* most events per handle_batch() call */
+	uint32_t batch_linger_ms; /* how long a worker waits for a batch to fill; 0: not at all */
 } plugin_policy;
 
 /* `plugins.settings.<name>` */
