@@ -30,6 +30,9 @@
 #include "util/log.h"
 
 #define BATCH_MAX 32
+/* Abandoned calls per supervisor round; more wait for the next round,
+ * which then comes at once. */
+#define EXPIRED_CALLS_MAX 4
 #define IDLE_WAIT_MAX_US 1000000 /* every wait has a timeout */
 #define ERR_SIZE 256
 
@@ -54,13 +57,13 @@ typedef struct worker {
 	_Atomic uint64_t state;
 	_Atomic int64_t started_us;
 	uint64_t seq;        /* worker thread only */
-	delivery batch[BATCH_MAX];
+	delivery *batch;     /* pool->batch_cap of them */
 	unsigned batch_count;
 	/* The handler call running: batch[batch_index .. +call_count) (one
 	 * delivery without a batch handler); published by the BUSY store. */
 	unsigned batch_index;
 	unsigned call_count;
-	pool_batch_item items[BATCH_MAX]; /* a batch handler's call (worker thread only) */
+	pool_batch_item *items; /* pool->batch_cap: a batch handler's call (worker thread only) */
 	bool streaming;       /* found work on its last look (worker thread, under pool lock) */
 } worker;
 
@@ -79,6 +82,12 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	delivery *ring; /* capacity slots; head..head+count */
 	delivery *retry; /* min-heap on due_us, at most capacity */
 	worker **slots; /* policy.workers + policy.max_stuck_workers */
+	/* A worker's batch: BATCH_MAX, or a batch handler's batch_max when
+	 * larger (fill_batch() tops up what take_batch() took). */
+	unsigned batch_cap;
+	/* Deliveries of abandoned calls: the supervisor's, then stop()'s once
+	 * the supervisor is joined (EXPIRED_CALLS_MAX * batch_cap). */
+	delivery *expired;
 	size_t slot_count;
 	atomic_bool stopping;
 	/* While set, no handler starts: the plugin's reopen() runs then.  A
@@ -486,11 +495,40 @@ typedef enum calls_end {
 	CALLS_ABANDONED,     /* the supervisor took the call's deliveries: the thread must leave; without the lock */
 } calls_end;
 
+/* The most deliveries in one batch handler call. */
+static unsigned per_call(const worker_pool *p)
+{
+	return p->handler.batch_max ? p->handler.batch_max : BATCH_MAX;
+}
+
+/* A batch handler's batch: top up what take_batch() took to per_call(),
+ * waiting up to batch_linger_ms for more to arrive (not while stopping or
+ * paused).  Under lock. */
+static void fill_batch(worker_pool *p, worker *w)
+{
+	unsigned want = per_call(p);
+	int64_t until = clock_monotonic_us() + (int64_t)p->handler.batch_linger_ms * 1000;
+	for (;;) {
+		int64_t now = clock_monotonic_us();
+		while (w->batch_count < want && p->retry_count && p->retry[0].due_us <= now)
+			w->batch[w->batch_count++] = heap_pop(p);
+		while (w->batch_count < want && p->count)
+			w->batch[w->batch_count++] = ring_pop(p);
+		if (w->batch_count >= want || now >= until || atomic_load(&p->stopping) || atomic_load(&p->paused))
+			return;
+		p->idle_waiters++;
+		clock_cond_wait_us(&p->work_ready, &p->lock, until - now);
+		p->idle_waiters--;
+		if (p->wakeups_pending)
+			p->wakeups_pending--;
+	}
+}
+
 /* Run w->batch through the batch handler, up to batch_max per call; the
  * same steps as worker_main's loop for one delivery.  Without the lock. */
 static calls_end run_batch_calls(worker_pool *p, worker *w)
 {
-	unsigned per_call = p->handler.batch_max && p->handler.batch_max < BATCH_MAX ? p->handler.batch_max : BATCH_MAX;
+	unsigned limit = per_call(p);
 	for (unsigned i = 0; i < w->batch_count;) {
 		if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
 		    clock_monotonic_us() >= p->stop_deadline_us) {
@@ -498,7 +536,7 @@ static calls_end run_batch_calls(worker_pool *p, worker *w)
 			give_back_rest(p, w, i);
 			return CALLS_PAST_DEADLINE;
 		}
-		unsigned n = w->batch_count - i < per_call ? w->batch_count - i : per_call;
+		unsigned n = w->batch_count - i < limit ? w->batch_count - i : limit;
 		for (unsigned k = 0; k < n; k++) {
 			pool_batch_item *it = &w->items[k];
 			it->event = w->batch[i + k].event;
@@ -556,6 +594,11 @@ static void *worker_main(void *arg)
 	crash_report_thread_start(); /* a handler that overflows its stack is still attributed */
 	pthread_mutex_lock(&p->lock);
 	while (wait_for_work(p, w)) {
+		/* take_batch() left a share of a burst to the other idle workers:
+		 * top up only when asked to wait, or beyond what it may take */
+		if (p->handler.handle_batch &&
+		    (p->handler.batch_linger_ms || (per_call(p) > BATCH_MAX && w->batch_count == BATCH_MAX)))
+			fill_batch(p, w);
 		pthread_mutex_unlock(&p->lock);
 		if (p->handler.handle_batch) {
 			switch (run_batch_calls(p, w)) {
@@ -660,7 +703,15 @@ static int spawn_worker(worker_pool *p)
 				return -1;
 			p->slots[i] = w;
 		}
+		/* a slot's arrays outlive its threads (a joined one no longer uses them) */
+		delivery *batch = w->batch ? w->batch : calloc(p->batch_cap, sizeof *batch);
+		pool_batch_item *items = w->items || !p->handler.handle_batch ? w->items
+		                                                              : calloc(p->batch_cap, sizeof *items);
 		memset(w, 0, sizeof *w);
+		w->batch = batch;
+		w->items = items;
+		if (!batch || (p->handler.handle_batch && !items))
+			return -1;
 		w->pool = p;
 		w->call_count = 1; /* a batch handler's calls set their own */
 		atomic_init(&w->exited, false);
@@ -695,7 +746,7 @@ static int64_t supervisor_tick_us(const worker_pool *p)
 /* Abandon worker w if it is still running the handler call seen in
  * `seen`.  Under lock.  On success timed_out[] gets the call's deliveries
  * (w->call_count of them, each with a new event reference; the caller has
- * room for BATCH_MAX) and the rest of the batch goes back to the ring. */
+ * room for batch_cap) and the rest of the batch goes back to the ring. */
 static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_out)
 {
 	if (!atomic_compare_exchange_strong_explicit(&w->state, &seen, (seen & ~3ull) | W_ABANDONED,
@@ -748,14 +799,10 @@ static void restore_capacity(worker_pool *p)
 		         p->policy.workers, p->stuck);
 }
 
-/* Abandoned calls per supervisor round; more wait for the next round,
- * which then comes at once. */
-#define EXPIRED_CALLS_MAX 4
-
 static void *supervisor_main(void *arg)
 {
 	worker_pool *p = arg;
-	delivery expired[EXPIRED_CALLS_MAX * BATCH_MAX];
+	delivery *expired = p->expired;
 	unsigned call_first[EXPIRED_CALLS_MAX], call_size[EXPIRED_CALLS_MAX];
 	bool more = false;
 	pthread_mutex_lock(&p->lock);
@@ -841,7 +888,10 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	p->retry = calloc(p->policy.queue_size, sizeof *p->retry);
 	p->slot_count = (size_t)p->policy.workers + p->policy.max_stuck_workers;
 	p->slots = calloc(p->slot_count, sizeof *p->slots);
-	if (!p->name || !p->ring || !p->retry || !p->slots) {
+	p->batch_cap = handler->handle_batch && handler->batch_max > BATCH_MAX ? handler->batch_max : BATCH_MAX;
+	p->expired = calloc((size_t)EXPIRED_CALLS_MAX * p->batch_cap, sizeof *p->expired);
+	if (!p->name || !p->ring || !p->retry || !p->slots || !p->expired) {
+		free(p->expired);
 		free(p->ring);
 		free(p->retry);
 		free(p->slots);
@@ -998,7 +1048,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 	 * The others are between deliveries and leave at once past the
 	 * deadline; one that slipped into a handler meanwhile is abandoned on
 	 * the next round. */
-	delivery left[4 * BATCH_MAX];
+	delivery *left = p->expired; /* the supervisor's, joined above */
 	for (int round = 0; round < 100; round++) {
 		size_t n_left = 0;
 		bool waiting = false;
@@ -1009,7 +1059,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 				continue;
 			uint64_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
 			/* call_count is read once the worker is ours (after the CAS) */
-			if (STATE_KIND(seen) == W_BUSY && n_left + BATCH_MAX <= sizeof left / sizeof left[0] &&
+			if (STATE_KIND(seen) == W_BUSY && n_left + p->batch_cap <= (size_t)EXPIRED_CALLS_MAX * p->batch_cap &&
 			    abandon(p, w, seen, &left[n_left]))
 				n_left += w->call_count;
 			else
@@ -1109,9 +1159,15 @@ int worker_pool_destroy(worker_pool *p)
 		if (busy)
 			return -1; /* a thread still runs (stuck in a handler): keep everything */
 	}
-	for (size_t i = 0; i < p->slot_count; i++)
+	for (size_t i = 0; i < p->slot_count; i++) {
+		if (p->slots[i]) {
+			free(p->slots[i]->batch);
+			free(p->slots[i]->items);
+		}
 		free(p->slots[i]);
+	}
 	free(p->slots);
+	free(p->expired);
 	free(p->ring);
 	free(p->retry);
 	pthread_mutex_destroy(&p->lock);

@@ -52,9 +52,12 @@ typedef struct pool_handler {
 	 * handle() when set.  Outcomes, retries and dead letters stay per
 	 * delivery; the deadline (timeout_ms) covers the whole call: a call
 	 * that overruns it times out every delivery in it.  `batch_max` 0 means
-	 * as many as the worker took (up to 32). */
+	 * as many as the worker took (up to 32).  A worker that found fewer
+	 * than batch_max waits up to `batch_linger_ms` for more (the deadline
+	 * starts after that wait). */
 	void (*handle_batch)(void *ctx, pool_batch_item *items, size_t n);
 	uint32_t batch_max;
+	uint32_t batch_linger_ms;
 	/* Told about every outcome except DELIVERY_OK (which is only counted, to
 	 * keep the hot path cheap) unless report_ok is set or someone watches
 	 * the event (event->watch).  Called on a worker

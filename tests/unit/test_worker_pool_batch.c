@@ -25,6 +25,7 @@ typedef struct fake {
 	pthread_cond_t changed;
 	unsigned call_sizes[MAX_CALLS];
 	unsigned calls;
+	int64_t first_call_us; /* monotonic */
 	unsigned handled; /* deliveries started */
 	unsigned retry_attempts_seen[4]; /* attempts "retry-once" was started with */
 	unsigned retry_seen;
@@ -41,6 +42,8 @@ static void fake_handle_batch(void *ctx, pool_batch_item *items, size_t n)
 	pthread_mutex_lock(&f->lock);
 	if (f->calls < MAX_CALLS)
 		f->call_sizes[f->calls] = (unsigned)n;
+	if (f->calls == 0)
+		f->first_call_us = clock_monotonic_us();
 	f->calls++;
 	while (f->block && !f->released)
 		pthread_cond_wait(&f->changed, &f->lock);
@@ -107,18 +110,24 @@ static void fake_free(fake *f)
 	free(f);
 }
 
-static worker_pool *pool_new(fake *f, uint32_t timeout_ms, uint32_t attempts, uint32_t batch_max)
+static worker_pool *pool_new_linger(fake *f, uint32_t timeout_ms, uint32_t attempts, uint32_t batch_max,
+                                    uint32_t linger_ms)
 {
 	plugin_policy p = {.workers = 1, .queue_size = 100, .timeout_ms = timeout_ms, .max_attempts = attempts,
 	                   .backoff_initial_ms = 1, .backoff_max_ms = 5, .backoff_multiplier = 2.0,
 	                   .max_stuck_workers = 2};
 	/* report_ok: every outcome reaches fake_outcome */
-	pool_handler h = {.handle_batch = fake_handle_batch, .batch_max = batch_max, .on_outcome = fake_outcome,
-	                  .ctx = f, .report_ok = true};
+	pool_handler h = {.handle_batch = fake_handle_batch, .batch_max = batch_max, .batch_linger_ms = linger_ms,
+	                  .on_outcome = fake_outcome, .ctx = f, .report_ok = true};
 	worker_pool *pool = worker_pool_create("test", &p, &h);
 	assert_non_null(pool);
 	assert_int_equal(worker_pool_start(pool), 0);
 	return pool;
+}
+
+static worker_pool *pool_new(fake *f, uint32_t timeout_ms, uint32_t attempts, uint32_t batch_max)
+{
+	return pool_new_linger(f, timeout_ms, attempts, batch_max, 0);
 }
 
 static void submit(worker_pool *pool, const char *name)
@@ -280,6 +289,55 @@ static void an_overrunning_call_times_out_each_of_its_deliveries(void **state)
 	fake_free(f);
 }
 
+static void a_worker_lingers_for_a_fuller_batch(void **state)
+{
+	(void)state;
+	fake *f = fake_new();
+	worker_pool *pool = pool_new_linger(f, 5000, 1, 4, 300);
+	int64_t first = clock_monotonic_us();
+	submit(pool, "a");
+	struct timespec pace = {0, 50000000}; /* a producer's pace, not a synchronisation */
+	nanosleep(&pace, NULL);
+	submit(pool, "b");
+	WAIT_FOR(f, f->ok == 2);
+	assert_int_equal(f->calls, 1);
+	assert_int_equal(f->call_sizes[0], 2);
+	assert_true(f->first_call_us - first >= 290000); /* waited for the linger */
+	assert_true(f->first_call_us - first < 3000000);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
+static void a_full_batch_does_not_linger(void **state)
+{
+	(void)state;
+	fake *f = fake_new();
+	worker_pool *pool = pool_new_linger(f, 5000, 1, 3, 10000);
+	int64_t first = clock_monotonic_us();
+	const char *names[] = {"a", "b", "c"};
+	submit_backlog(pool, names, 3);
+	WAIT_FOR(f, f->ok == 3);
+	assert_int_equal(f->call_sizes[0], 3);
+	assert_true(f->first_call_us - first < 5000000); /* not the 10 s linger */
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
+static void batch_max_beyond_what_one_take_holds(void **state)
+{
+	(void)state;
+	fake *f = fake_new();
+	worker_pool *pool = pool_new(f, 5000, 1, 100);
+	const char *names[90];
+	for (int i = 0; i < 90; i++)
+		names[i] = "x";
+	submit_backlog(pool, names, 90);
+	WAIT_FOR(f, f->ok == 90);
+	assert_int_equal(f->call_sizes[0], 90);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +345,9 @@ int main(void)
 		cmocka_unit_test(a_failed_delivery_in_a_batch_is_retried_alone),
 		cmocka_unit_test(deliveries_not_started_go_back_untouched),
 		cmocka_unit_test(an_overrunning_call_times_out_each_of_its_deliveries),
+		cmocka_unit_test(a_worker_lingers_for_a_fuller_batch),
+		cmocka_unit_test(a_full_batch_does_not_linger),
+		cmocka_unit_test(batch_max_beyond_what_one_take_holds),
 	};
 	return cmocka_run_group_tests_name("worker_pool_batch", tests, NULL, NULL);
 }
