@@ -40,6 +40,7 @@ extern char **environ;
 /* A worker waiting for its child's answer tries again for this long before
  * sleeping (chan_in.spin_us); the child does the same for its next event. */
 #define CHANNEL_SPIN_US 50
+#define SUSPECTS_MAX 64
 
 typedef struct child_slot {
 	pid_t pid;           /* 0: none; reaped (and cleared) only under lock */
@@ -71,6 +72,11 @@ struct isolated_plugin {
 	/* Time a delivery takes in a child (moving average, µs): batches are
 	 * sized by it so that one finishes well within the deadline. */
 	_Atomic int64_t per_event_us;
+	/* With handle_batch(): events (hashes of their ids) that were in a
+	 * batch call when its child died, sent alone from then on so that a
+	 * crash names its event.  A ring of the latest; under `lock`. */
+	uint64_t suspects[SUSPECTS_MAX];
+	size_t suspect_next;
 };
 
 /* "killed by SIGSEGV", "exited with status 3" */
@@ -450,6 +456,43 @@ static void set_handling(isolated_plugin *ip, const es_event *event)
 		ip->host.handling(event);
 }
 
+/* FNV-1a of an event id: what the suspects ring keeps. */
+static uint64_t id_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static void add_suspect(isolated_plugin *ip, const es_event *event)
+{
+	pthread_mutex_lock(&ip->lock);
+	ip->suspects[ip->suspect_next++ % SUSPECTS_MAX] = id_hash(event->id);
+	pthread_mutex_unlock(&ip->lock);
+}
+
+/* How many of items[0..fit) to send when a suspect must go alone: up to
+ * the first suspect, or the suspect alone when it comes first (and it is
+ * then no suspect any more: its crash, if any, names it). */
+static size_t solo_suspects(isolated_plugin *ip, const pool_batch_item *items, size_t fit)
+{
+	pthread_mutex_lock(&ip->lock);
+	for (size_t k = 0; k < fit; k++) {
+		uint64_t h = id_hash(items[k].event->id);
+		for (size_t j = 0; j < SUSPECTS_MAX; j++) {
+			if (ip->suspects[j] != h)
+				continue;
+			if (k == 0)
+				ip->suspects[j] = 0;
+			pthread_mutex_unlock(&ip->lock);
+			return k == 0 ? 1 : k;
+		}
+	}
+	pthread_mutex_unlock(&ip->lock);
+	return fit;
+}
+
 /* Every delivery of the batch gets the same verdict (no child to run it). */
 static void fail_all(pool_batch_item *items, size_t n, es_result result, const char *why)
 {
@@ -457,6 +500,45 @@ static void fail_all(pool_batch_item *items, size_t n, es_result result, const c
 		items[i].result = result;
 		snprintf(items[i].error, sizeof items[i].error, "%s", why);
 	}
+}
+
+/* The child of slot s (borrowed) ended, was late or out of step during a
+ * handle_batch() call over items[0..n), n > 1: every one of them was in
+ * the plugin's hands, so none can be named the crash's cause.  Each is a
+ * failed attempt, the crash counts for the plugin (quarantine) but for no
+ * event, and each is sent alone from now on, where a crash names it. */
+static void fail_batch_call(isolated_plugin *ip, child_slot *s, chan_recv_status st, pool_batch_item *items,
+                            size_t n)
+{
+	pid_t pid = s->pid;
+	char how[128];
+	if (st != CHAN_RECV_CLOSED) {
+		pthread_mutex_lock(&ip->lock);
+		kill(pid, SIGKILL);
+		pthread_mutex_unlock(&ip->lock);
+	}
+	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	pthread_mutex_lock(&ip->lock);
+	bool stopping = ip->stopping;
+	pthread_mutex_unlock(&ip->lock);
+	if (st == CHAN_RECV_TIMEOUT) {
+		atomic_fetch_add(&ip->deadline_kills, 1);
+		atomic_store_explicit(&ip->per_event_us, (int64_t)ip->policy.timeout_ms * 1000, memory_order_relaxed);
+		snprintf(how, sizeof how, "killed: handle_batch() overran its %u ms deadline", ip->policy.timeout_ms);
+	} else if (st != CHAN_RECV_CLOSED) {
+		snprintf(how, sizeof how, "broke the channel protocol and was killed");
+	} else if (!stopping) {
+		record_crash(ip, NULL, 0, status);
+	}
+	LOG_WARN(ip->name, "plugin process %d %s during handle_batch() of %zu events from %s (attempt %u)%s; "
+	         "each is retried on its own", (int)pid, how, n, items[0].event->id, items[0].attempt,
+	         stopping ? "" : "; restarting it");
+	for (size_t i = 0; i < n; i++) {
+		items[i].result = ES_RETRY;
+		snprintf(items[i].error, sizeof items[i].error, "the plugin's process %s during handle_batch()", how);
+		add_suspect(ip, items[i].event);
+	}
+	give_back(ip, s, true);
 }
 
 void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, size_t n)
@@ -480,6 +562,8 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 	/* One frame: as many deliveries as fit in time and in the child's
 	 * frame limit (at least one); the rest go back to the queue. */
 	size_t fit = batch_fit(ip, n);
+	if (ip->host.batch_handler)
+		fit = solo_suspects(ip, items, fit);
 	size_t frame_budget = ip->host.max_event_size + (1u << 20);
 	chan_msg m = {0};
 	chan_msg_begin(&m, CHAN_EVENTS);
@@ -536,6 +620,10 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 		learn_per_event(ip, (clock_monotonic_us() - started) / (int64_t)count);
 		s->backoff_ms = 0; /* it serves: the next death starts the back-off again */
 		give_back(ip, s, false);
+		return;
+	}
+	if (ip->host.batch_handler && count - answered > 1) {
+		fail_batch_call(ip, s, st, items + answered, count - answered);
 		return;
 	}
 	/* The child is gone, late or out of step: it ends.  The delivery in

@@ -70,6 +70,10 @@ typedef struct isolated_host {
 	 * handling now (NULL when the batch ends), so that the child's emit()
 	 * is served for it; NULL: not told. */
 	void (*handling)(const es_event *event);
+	/* The plugin has handle_batch(): a child hands it a message's events in
+	 * one call, so a death during it cannot name one event (see
+	 * isolated_plugin_deliver_batch()). */
+	bool batch_handler;
 } isolated_host;
 
 /* Start policy->workers children of the plugin file `path` and wait until

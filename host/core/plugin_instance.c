@@ -77,6 +77,40 @@ static void deliver_isolated(void *ctx, pool_batch_item *items, size_t n)
 	handling = NULL;
 }
 
+/* A plugin with handle_batch() (SDK 1.1), in-process: one call for the
+ * batch.  A crash inside it is reported (and counted by the crash rules)
+ * for the batch's first event. */
+static void deliver_batch(void *ctx, pool_batch_item *items, size_t n)
+{
+	plugin_instance *inst = ctx;
+	const es_event **events = calloc(n, sizeof *events);
+	es_result *results = calloc(n, sizeof *results);
+	char **errs = calloc(n, sizeof *errs);
+	if (!events || !results || !errs) {
+		for (size_t i = 0; i < n; i++) {
+			items[i].result = ES_RETRY;
+			snprintf(items[i].error, sizeof items[i].error, "out of memory");
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		events[i] = items[i].event;
+		results[i] = ES_RETRY;
+		errs[i] = items[i].error;
+	}
+	handling = items[0].event;
+	crash_report_enter(&inst->crash_site, items[0].event->id, items[0].event->seq, items[0].attempt);
+	inst->desc->handle_batch(inst->state, events, n, results, errs, sizeof items[0].error);
+	crash_report_leave();
+	handling = NULL;
+	for (size_t i = 0; i < n; i++)
+		items[i].result = results[i];
+out:
+	free(events);
+	free(results);
+	free(errs);
+}
+
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
 {
 	plugin_instance *inst = ctx;
@@ -258,6 +292,11 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 	/* With a database every delivery's outcome is recorded, successes too. */
 	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
 	                        .report_ok = database_running(services->db)};
+	if (inst->desc->handle_batch) {
+		handler.handle_batch = deliver_batch;
+		handler.batch_max = inst->policy.batch_max;
+		handler.batch_linger_ms = inst->policy.batch_linger_ms;
+	}
 	if (inst->policy.isolated && !services->check_only)
 		handler.handle_batch = deliver_isolated;
 	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);
@@ -279,7 +318,8 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		                                .quarantine_after = inst->policy.quarantine_after,
 		                                .quarantine_window_s = inst->policy.quarantine_window_s},
 		                      .patterns = (const char *const *)inst->patterns,
-		                      .pattern_count = inst->pattern_count, .handling = set_handling};
+		                      .pattern_count = inst->pattern_count, .handling = set_handling,
+		                      .batch_handler = inst->desc->handle_batch != NULL};
 		inst->isolated = isolated_plugin_create(&host, plugin_image_path(image), inst->desc->name, inst->desc->version,
 		                                        inst->config, &inst->policy, err, err_size);
 		if (!inst->isolated)

@@ -46,6 +46,10 @@ static struct runner {
 	uint32_t attempt; /* of the delivery being handled */
 	size_t max_event_size; /* event.max_event_size, from CHAN_INIT */
 	atomic_bool in_handle; /* the serving thread is inside handle() */
+	/* A handle_batch() call: its events and their attempts (serving thread) */
+	const es_event *const *call_events;
+	const uint32_t *call_attempts;
+	uint32_t call_count;
 	struct es_plugin_ctx ctx;
 	es_host_api table;
 } runner = {.fd = CHAN_CHILD_FD, .send_lock = PTHREAD_MUTEX_INITIALIZER};
@@ -99,7 +103,9 @@ static void runner_log(log_level level, const char *fmt, ...)
 
 static uint32_t child_delivery_attempt(const es_event *event)
 {
-	(void)event;
+	for (uint32_t i = 0; i < runner.call_count; i++)
+		if (runner.call_events[i] == event)
+			return runner.call_attempts[i];
 	return runner.attempt;
 }
 
@@ -329,6 +335,9 @@ static void send_result(es_result r, char *err, size_t err_size)
 	chan_msg_free(&m);
 }
 
+static void serve_one_by_one(es_event **events, const uint32_t *attempts, uint32_t count);
+static void serve_batch_call(es_event **events, const uint32_t *attempts, uint32_t count);
+
 /* CHAN_EVENTS: rebuild the deliveries, run handle() on each in order and
  * answer its CHAN_RESULT as soon as it returned: the daemon learns from the
  * answers which delivery this process has in its hands. */
@@ -346,6 +355,18 @@ static void serve_events(chan_cursor *c)
 		_exit(3);
 	for (uint32_t i = 0; i < count; i++)
 		events[i] = read_event(c, &attempts[i]);
+	if (runner.desc->handle_batch) {
+		serve_batch_call(events, attempts, count);
+	} else {
+		serve_one_by_one(events, attempts, count);
+	}
+	free(events);
+	free(attempts);
+}
+
+/* handle() on each delivery in order, each answered as it returns. */
+static void serve_one_by_one(es_event **events, const uint32_t *attempts, uint32_t count)
+{
 	for (uint32_t i = 0; i < count; i++) {
 		char err[256] = "";
 		es_result r;
@@ -361,8 +382,61 @@ static void serve_events(chan_cursor *c)
 		}
 		send_result(r, err, sizeof err);
 	}
-	free(events);
-	free(attempts);
+}
+
+/* A plugin with handle_batch(): one call for the message's events (those
+ * rebuilt), then the answers in order. */
+static void serve_batch_call(es_event **events, const uint32_t *attempts, uint32_t count)
+{
+	const es_event **call = calloc(count, sizeof *call);
+	es_result *results = calloc(count, sizeof *results);
+	char (*errs)[256] = calloc(count, sizeof *errs);
+	char **err_ptrs = calloc(count, sizeof *err_ptrs);
+	uint32_t *index = calloc(count, sizeof *index);
+	uint32_t *call_attempts = calloc(count, sizeof *call_attempts);
+	if (!call || !results || !errs || !err_ptrs || !index || !call_attempts)
+		_exit(3);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		results[i] = ES_RETRY;
+		if (!events[i]) {
+			snprintf(errs[i], sizeof errs[i], "the plugin runner could not rebuild the event");
+			continue;
+		}
+		call[n] = events[i];
+		call_attempts[n] = attempts[i];
+		err_ptrs[n] = errs[i];
+		index[n++] = i;
+	}
+	es_result *call_results = calloc(n ? n : 1, sizeof *call_results);
+	if (!call_results)
+		_exit(3);
+	for (uint32_t k = 0; k < n; k++)
+		call_results[k] = ES_RETRY;
+	if (n) {
+		runner.attempt = attempts[index[0]];
+		runner.call_events = call;
+		runner.call_attempts = call_attempts;
+		runner.call_count = n;
+		atomic_store(&runner.in_handle, true);
+		runner.desc->handle_batch(runner.state, call, n, call_results, err_ptrs, sizeof errs[0]);
+		atomic_store(&runner.in_handle, false);
+		runner.call_count = 0;
+	}
+	for (uint32_t k = 0; k < n; k++)
+		results[index[k]] = call_results[k];
+	for (uint32_t i = 0; i < count; i++) {
+		send_result(results[i], errs[i], sizeof errs[i]);
+		if (events[i])
+			es_event_unref(events[i]);
+	}
+	free(call_results);
+	free(call);
+	free(results);
+	free(errs);
+	free(err_ptrs);
+	free(index);
+	free(call_attempts);
 }
 
 /* exit() called by the plugin inside handle() would end this process with

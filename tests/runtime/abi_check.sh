@@ -22,9 +22,10 @@ abidiff --no-show-locs "$ES_TOP_SRCDIR/sdk/abi/event-system-sdk.abi.xml" "$TMP/c
 grep -q "inserted_field" "$TMP/diff.txt" || fail "the report does not name the change: $(cat "$TMP/diff.txt")"
 pass "a field inserted into es_plugin_descriptor makes the check fail (abidiff status $rc)"
 
-# 1.1 against the 1.0 baseline (kept as it was released): the only change
-# is members appended to es_host_api past its 1.0 end; nothing removed,
-# moved or resized in place, so a 1.0 plugin's view of the table holds.
+# 1.1 against the 1.0 baseline (kept as it was released): the only changes
+# are members appended to es_host_api and es_plugin_descriptor past their
+# 1.0 ends; nothing removed, moved or resized in place, so a 1.0 plugin's
+# view of either struct holds.
 rc=0
 abidiff --no-show-locs "$ES_TOP_SRCDIR/sdk/abi/event-system-sdk-1.0.abi.xml" "$ES_TOP_SRCDIR/sdk/abi/event-system-sdk.abi.xml" \
 	> "$TMP/since-1.0.txt" || rc=$?
@@ -32,9 +33,13 @@ abidiff --no-show-locs "$ES_TOP_SRCDIR/sdk/abi/event-system-sdk-1.0.abi.xml" "$E
 ! grep -Eq "deletion|deleted|removed [^0]|offset changed|Removed [^0]|[1-9][0-9]* Removed" "$TMP/since-1.0.txt" ||
 	fail "something of 1.0 was removed or moved: $(cat "$TMP/since-1.0.txt")"
 grep -q "type size changed from 1152 to" "$TMP/since-1.0.txt" || fail "es_host_api did not grow: $(cat "$TMP/since-1.0.txt")"
+grep -q "type size changed from 640 to" "$TMP/since-1.0.txt" || fail "es_plugin_descriptor did not grow: $(cat "$TMP/since-1.0.txt")"
+# each member inserted at or past its struct's 1.0 size (the "from" of the
+# size change reported just before it)
+inside=$(awk '/type size changed from/ { for (i = 1; i <= NF; i++) if ($i == "from") size = $(i + 1) }
+	/at offset [0-9]+/ { match($0, /at offset [0-9]+/); o = substr($0, RSTART + 10, RLENGTH - 10) + 0
+		n++; if (o < size) print o " < " size }
+	END { if (n == 0) print "none appended" }' "$TMP/since-1.0.txt")
+[ -z "$inside" ] || fail "a member inserted inside a 1.0 struct: $inside"
 offsets=$(grep -o "at offset [0-9]*" "$TMP/since-1.0.txt" | awk '{print $3}')
-[ -n "$offsets" ] || fail "no appended members found"
-for o in $offsets; do
-	[ "$o" -ge 1152 ] || fail "a member inserted at bit $o, inside the 1.0 table"
-done
-pass "1.1 only appends to the 1.0 host table ($(echo "$offsets" | wc -l) members past bit 1152)"
+pass "1.1 only appends to the 1.0 host table and descriptor ($(echo "$offsets" | wc -l) members past their 1.0 ends)"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The plugin guide's complete batch sink: the code in docs/plugin-guide.md is
 # the installed example file, it builds with the SDK alone, and under load
-# it writes every event once, several per batch, with its counter and gauge
-# in /metrics.
+# it writes every event once, several per handle_batch() call, with its
+# counter and gauge in /metrics.
 set -eu
 . "$(dirname "$0")/lib.sh"
 : "${ES_TOP_SRCDIR:?}"
@@ -26,8 +26,10 @@ plugins:
   settings:
     batch_sink:
       subscribe: ["order.**"]
-      workers: 8
-      config: {path: @TMP@/orders.jsonl, batch_max: 8, linger_ms: 300}
+      workers: 2
+      batch_max: 8
+      batch_linger_ms: 300
+      config: {path: @TMP@/orders.jsonl}
 YAML
 start_daemon
 body='['

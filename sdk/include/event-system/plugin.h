@@ -24,7 +24,8 @@
  * ABI 1.1 appended to es_host_api: attribute enumeration, the data's content
  * type and bytes, the time as written, the call's deadline, the redelivered
  * flag, emit_event(), config_double/map keys/secrets, gauge_set() and
- * log_enabled().  docs/plugin-guide.md has a complete batch sink plugin.
+ * log_enabled(); and to es_plugin_descriptor: handle_batch().
+ * docs/plugin-guide.md has a complete batch sink plugin.
  */
 #ifndef EVENT_SYSTEM_PLUGIN_H
 #define EVENT_SYSTEM_PLUGIN_H
@@ -331,6 +332,26 @@ typedef struct es_plugin_descriptor {
 	 * waits for the running ones up to the plugin's timeout_ms and skips
 	 * reopen() (logged) when one is still running then.  Optional (NULL). */
 	void (*reopen)(void *state);
+
+	/*
+	 * ABI 1.1.  Handle several events in one call (a sink that writes a
+	 * batch at once: one request, one transaction).  Optional (NULL); when
+	 * set the host calls it instead of handle() (which stays required, for
+	 * 1.0 hosts).  `events[0..count)` are in queue order, 1 to the
+	 * plugin's `batch_max` of them: what was queued when a worker looked,
+	 * after waiting up to `batch_linger_ms` for more.  Write a result per
+	 * event into `results[i]` (the host sets each to ES_RETRY before the
+	 * call) and, on ES_RETRY or ES_FAIL, optionally a NUL-terminated reason
+	 * into `errs[i]` (capacity `err_size` bytes each).  Results are per
+	 * event: an ES_RETRY event is retried on its own (in a later batch) and
+	 * dead-lettered on its own; the others are not delivered again.  The
+	 * deadline (timeout_ms) covers the whole call: a call that overruns it
+	 * times out every event in it.  delivery_attempt() and the other
+	 * per-event accessors answer for each event; emit() from inside the
+	 * call links the child to events[0].  Concurrency as for handle().
+	 */
+	void (*handle_batch)(void *state, const es_event *const *events, size_t count, es_result *results,
+	                     char *const *errs, size_t err_size);
 } es_plugin_descriptor;
 
 /*
