@@ -7,7 +7,8 @@
 # plugin ("crashed the plugin 3 times", GET /api/dead-letters) instead of
 # delivered again: the daemon stays up, and the other plugins received the
 # event and keep receiving new ones.  (The event used to be redelivered at
-# every start, as attempt 1, and killed the daemon each time.)
+# every start, as attempt 1, and killed the daemon each time; now the Nth
+# crash is attempt N.)
 set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db_lib.sh"
@@ -53,8 +54,10 @@ while :; do
 	start_or_die settled
 	[ "$DIED" = 1 ] || break
 	[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
-	grep -q "fatal SIGSEGV in plugin 'crash' handling event $poison" "$LOG" || fail "a restart died of something else"
 	deaths=$((deaths + 1))
+	# each redelivery continues the attempt count: the Nth crash is attempt N
+	grep -q "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt $deaths)" "$LOG" ||
+		fail "restart $starts died of something else than attempt $deaths: $(grep fatal "$LOG")"
 done
 [ "$deaths" = 3 ] || fail "expected the event to crash the plugin 3 times (max_crashes), it did $deaths times"
 expect_log "event $poison (crash.poison) dead-lettered instead of delivered again: it crashed the plugin 3 times (max_crashes 3)"
