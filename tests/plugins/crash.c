@@ -2,7 +2,9 @@
  * sanitizer's null check stops first) when it handles an event named
  * crash.*; crash.overflow instead recurses until its stack overflows;
  * crash.exit calls exit(0); crash.kill sends SIGSEGV to its own process
- * (kill(getpid())) and crash.raise to its own thread (raise()).
+ * (kill(getpid())) and crash.raise to its own thread (raise());
+ * crash.kill_blocked sends it to its process while blocking it in its own
+ * thread, so another thread receives it.
  * crash.until faults while the delivery's attempt is below
  * config.crash_until_attempt (default 1: never), then records the event
  * with the time as the client wrote it (or "-").  Events named slow.* take
@@ -10,6 +12,7 @@
  * normally.  With config crash_in_init: true init() faults instead. */
 #include "test_plugin.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 /* Each frame keeps a page of its own alive, so the guard page comes soon.
@@ -47,6 +50,18 @@ static es_result crash_handle(void *state, const es_event *event, char *err, siz
 		kill(getpid(), SIGSEGV);
 	if (strcmp(name, "crash.raise") == 0)
 		raise(SIGSEGV);
+	if (strcmp(name, "crash.kill_blocked") == 0) {
+		/* with SIGSEGV blocked here, the kernel must give the process's
+		 * signal to another thread */
+		sigset_t segv, old;
+		sigemptyset(&segv);
+		sigaddset(&segv, SIGSEGV);
+		pthread_sigmask(SIG_BLOCK, &segv, &old);
+		kill(getpid(), SIGSEGV);
+		tp_sleep_ms(200);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		tp_sleep_ms(5000); /* the host ends the process meanwhile */
+	}
 	if (strncmp(name, "crash.", 6) == 0) {
 		volatile uintptr_t nowhere = 16; /* the first page is never mapped */
 		*(volatile int *)nowhere = 1;
