@@ -140,8 +140,12 @@ before=$(generation)
 for i in 1 2 3 4; do trigger_token "slow.job$i"; done
 # slow's settings change: it is replaced, and its old instance drains 4 x 300 ms
 sed -i 's/delay_ms: 300/delay_ms: 301/' "$CONFIG"
+started_before=$(lines_in "$LOG" "reload requested by")
 kill -HUP "$DAEMON_PID"
-sleep 0.3
+# The 8 signals must arrive while this reload runs (its old instance drains
+# for 1.2 s), not before the daemon has taken the first one: a pending signal
+# merges with the next, whatever the reload does.
+wait_until "the reload to start" 15 lines_at_least "$LOG" "reload requested by" $((started_before + 1))
 for _ in 1 2 3 4 5 6 7 8; do kill -HUP "$DAEMON_PID"; sleep 0.05; done
 wait_until "the reload and one coalesced reload" 15 generation_is $((before + 2))
 sleep 1
