@@ -22,6 +22,7 @@
 #include "core/isolated_plugin.h"
 #include "core/refusal_summary.h"
 #include "model/pattern.h"
+#include "util/json_strict.h"
 #include "util/log.h"
 #include "util/refcount.h"
 
@@ -62,6 +63,19 @@ struct plugin_instance {
  * of event chains with it (plugin_instance_handling()). */
 static _Thread_local const es_event *handling;
 
+/* A reason handle() wrote into err is the plugin's text: it may lack its
+ * NUL (strncpy's way of filling a buffer) and need not be UTF-8.  It goes
+ * into JSON answers, the database and the log, so it is made a string of
+ * valid UTF-8 right after the call: the last byte becomes the NUL, and
+ * every byte outside a valid sequence becomes '?'. */
+static void plugin_reason_repair(char *err, size_t err_size)
+{
+	if (err_size == 0)
+		return;
+	err[err_size - 1] = '\0';
+	utf8_repair(err);
+}
+
 /* isolated_host.handling: the child's emit() is served on this thread, and
  * `handling` gives it the chain depth as for an in-process plugin. */
 static void set_handling(const es_event *event)
@@ -75,6 +89,8 @@ static void deliver_isolated(void *ctx, pool_batch_item *items, size_t n)
 	plugin_instance *inst = ctx;
 	isolated_plugin_deliver_batch(inst->isolated, items, n);
 	handling = NULL;
+	for (size_t i = 0; i < n; i++)
+		plugin_reason_repair(items[i].error, sizeof items[i].error);
 }
 
 /* A plugin with handle_batch() (SDK 1.1), in-process: one call for the
@@ -119,6 +135,7 @@ static es_result deliver(void *ctx, const es_event *event, char *err, size_t err
 	es_result r = inst->desc->handle(inst->state, event, err, err_size);
 	crash_report_leave();
 	handling = NULL;
+	plugin_reason_repair(err, err_size);
 	return r;
 }
 

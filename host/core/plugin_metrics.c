@@ -53,6 +53,11 @@ static void refuse(plugin_metrics *m, const char *plugin, const char *name, cons
 /* The entry for `name` of that kind, created when new; NULL when refused. */
 static plugin_counter *find_or_add(plugin_metrics *m, const char *plugin, const char *name, bool gauge)
 {
+	/* Before the lookup: it compares names with strcmp(). */
+	if (!name) {
+		refuse(m, plugin, name, "the name is NULL");
+		return NULL;
+	}
 	size_t n = atomic_load_explicit(&m->count, memory_order_acquire);
 	plugin_counter *found = NULL;
 	for (size_t i = 0; i < n && !found; i++)

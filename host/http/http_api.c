@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <inttypes.h>
 #include <sys/queue.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,10 +556,17 @@ static void handle_plugins(api_request *r)
 		size_t nc = plugin_instance_counters(inst, &custom);
 		if (nc) {
 			cJSON *pc = cJSON_AddObjectToObject(p, "plugin_counters");
-			for (size_t j = 0; j < nc; j++)
-				cJSON_AddNumberToObject(pc, custom[j].name,
-				                        custom[j].gauge ? (double)(int64_t)atomic_load(&custom[j].value)
-				                                        : (double)atomic_load(&custom[j].value));
+			/* As integer text: a double keeps only 53 bits of an
+			 * int64 gauge or a uint64 counter. */
+			for (size_t j = 0; j < nc; j++) {
+				char num[24];
+				uint64_t v = atomic_load(&custom[j].value);
+				if (custom[j].gauge)
+					snprintf(num, sizeof num, "%" PRId64, (int64_t)v);
+				else
+					snprintf(num, sizeof num, "%" PRIu64, v);
+				cJSON_AddRawToObject(pc, custom[j].name, num);
+			}
 		}
 		cJSON_AddItemToArray(list, p);
 	}

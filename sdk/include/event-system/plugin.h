@@ -315,7 +315,9 @@ typedef struct es_plugin_descriptor {
 	 * it is counted as timed out and its worker is replaced (the call itself
 	 * is not interrupted; its result is then ignored).  On ES_RETRY or
 	 * ES_FAIL it may write a NUL-terminated reason into `err` (capacity
-	 * `err_size` bytes), which the host logs and records.  Required.
+	 * `err_size` bytes), which the host logs and records: it reads at most
+	 * err_size - 1 bytes and writes bytes that are not UTF-8 as '?'.
+	 * Required.
 	 */
 	es_result (*handle)(void *state, const es_event *event, char *err, size_t err_size);
 
