@@ -322,6 +322,22 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Drop a UTF-8 sequence cut short at the end of s: the answer is kept to
+ * its first bytes and the reason to err_size, and neither cut may leave
+ * half a character (the reason goes into JSON answers). */
+static void drop_cut_character(char *s)
+{
+	size_t len = strlen(s), lead = len;
+	while (lead > 0 && len - lead < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+		lead--;
+	if (lead == 0)
+		return;
+	unsigned char c = (unsigned char)s[lead - 1];
+	size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+	if (want > 1 && len - (lead - 1) < want)
+		s[lead - 1] = '\0';
+}
+
 static CURL *thread_curl(struct webhook_state *st)
 {
 	CURL *curl = pthread_getspecific(st->curl_key);
@@ -389,7 +405,9 @@ static es_result post(struct webhook_state *st, struct curl_slist *headers, cons
 		h->counter_add(st->ctx, "posted", 1);
 		return ES_OK;
 	}
+	drop_cut_character(answer.text);
 	snprintf(err, err_size, "POST %s: HTTP %ld: %s", st->url, status, answer.text);
+	drop_cut_character(err);
 	h->counter_add(st->ctx, "http_errors", 1);
 	return status >= 500 || status == 408 || status == 429 ? ES_RETRY : ES_FAIL;
 }
