@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/es_event.h"
+#include "util/file_trust.h"
 #include "util/json_strict.h"
 #include "util/log.h"
 
@@ -247,9 +250,18 @@ static es_status api_config_secret(es_plugin_ctx *ctx, const char *path, char *o
 		memcpy(out, v, len + 1);
 		return ES_STATUS_OK;
 	}
-	FILE *f = fopen(file->scalar, "re");
+	/* Only a regular file: opening a FIFO (or a device) with no writer
+	 * would block the plugin's init() -- the start or a reload -- forever. */
+	char why[512];
+	struct stat st;
+	int fd = file_open_regular(file->scalar, "secret file", &st, why, sizeof why);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	if (!f) {
-		LOG_ERROR(plugin, "config.%s: cannot read %s: %s", path, file->scalar, strerror(errno));
+		if (fd >= 0) {
+			snprintf(why, sizeof why, "cannot read %s: %s", file->scalar, strerror(errno));
+			close(fd);
+		}
+		LOG_ERROR(plugin, "config.%s: %s", path, why);
 		return ES_STATUS_INVALID;
 	}
 	size_t len = fread(out, 1, out_size, f);
