@@ -377,6 +377,10 @@ static bool emit_attribute_refused(const es_attribute *attrs, size_t i, char *er
 		snprintf(err, err_size, "attribute '%s' %s", k, reserved ? reserved : "is set by the host");
 		return true;
 	}
+	if ((reserved = es_event_attribute_value_refused(k, v))) {
+		snprintf(err, err_size, "attribute '%s' %s", k, reserved);
+		return true;
+	}
 	if (!utf8_valid(v, strlen(v))) {
 		snprintf(err, err_size, "attribute '%s' is not valid UTF-8", k);
 		return true;

@@ -79,11 +79,9 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "dataencoding") == 0) {
 		return FAIL("%sdataencoding is reserved: this server sets it to base64 on data it had to encode", origin);
 	} else {
-		/* subject, dataschema and datacontenttype are non-empty strings
-		 * in CloudEvents 1.0 when present */
-		if (!v[0] && (strcmp(k, "subject") == 0 || strcmp(k, "dataschema") == 0 ||
-		              strcmp(k, "datacontenttype") == 0))
-			return FAIL("CloudEvents attribute %s%s must not be empty", origin, k);
+		const char *refused = es_event_attribute_value_refused(k, v);
+		if (refused)
+			return FAIL("CloudEvents attribute %s%s %s", origin, k, refused);
 		return add_attribute(p, k, v, err, err_size);
 	}
 	return 0;
@@ -242,10 +240,39 @@ static int hex_value(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* Optional whitespace around an HTTP field value (RFC 9110 5.6.3). */
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The Content-Type header's value without the whitespace around it, owned
+ * by p; NULL for none (or only whitespace): the data is then JSON. */
+static const char *content_type_trimmed(trigger_parsed *p, const char *ct, bool *oom)
+{
+	*oom = false;
+	if (!ct)
+		return NULL;
+	while (is_ows(*ct))
+		ct++;
+	size_t n = strlen(ct);
+	while (n && is_ows(ct[n - 1]))
+		n--;
+	if (n == 0)
+		return NULL;
+	char *copy = trigger_parsed_own(p, strndup(ct, n));
+	*oom = !copy;
+	return copy;
+}
+
 int ce_header_value_decode(const char *raw, char **out, char *err, size_t err_size)
 {
 	*out = NULL;
+	while (is_ows(*raw))
+		raw++;
 	size_t n = strlen(raw);
+	while (n && is_ows(raw[n - 1]))
+		n--;
 	char *unquoted = malloc(n + 1), *u = unquoted;
 	if (!unquoted)
 		return FAIL("out of memory");
@@ -352,6 +379,10 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 	int rc = check_required(p, &ctx, err, err_size);
 	if (rc)
 		return rc;
+	bool oom;
+	content_type = content_type_trimmed(p, content_type, &oom);
+	if (oom)
+		return FAIL("out of memory or too many attributes");
 	if (content_type) {
 		if (!header_text_valid(content_type))
 			return FAIL("Content-Type must be printable ASCII");
@@ -360,11 +391,14 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 	}
 	if (len == 0)
 		return 0; /* no data */
-	if (content_type_is_json(content_type)) {
+	/* No Content-Type: JSON, as the CloudEvents rule for an absent
+	 * datacontenttype says (and the plugin header promises). */
+	if (!content_type || content_type_is_json(content_type)) {
 		json_strict_error why;
 		if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
-			return FAIL("the body is declared as JSON (%.64s) but is not valid JSON at byte %zu: %s",
-			            content_type, why.offset, why.reason);
+			return FAIL("the body is %s%.64s%s but is not valid JSON at byte %zu: %s",
+			            content_type ? "declared as JSON (" : "taken as JSON (no Content-Type",
+			            content_type ? content_type : "", ")", why.offset, why.reason);
 		/* exactly len bytes: the body has no NUL (valid JSON), and is not
 		 * NUL-terminated itself */
 		char *copy = trigger_parsed_own(p, malloc(len + 1));

@@ -28,7 +28,8 @@ typedef struct ce_header {
 /* The context attributes and every extension, as headers. */
 #define CE_HEADERS_MAX (TRIGGER_MAX_ATTRIBUTES + 8)
 
-/* A ce-* header value as the HTTP binding says: a quoted-string is
+/* A ce-* header value as the HTTP binding says: optional whitespace (SP,
+ * HTAB) around it is not part of it (RFC 9110 5.5), a quoted-string is
  * unquoted, then percent-decoded once; a NUL byte or invalid UTF-8 is
  * refused.  0 with *out malloc'd (the caller frees), or 400 with err. */
 int ce_header_value_decode(const char *raw, char **out, char *err, size_t err_size);

@@ -89,6 +89,14 @@ const char *es_event_attribute_reserved(const char *name)
 	return NULL;
 }
 
+const char *es_event_attribute_value_refused(const char *name, const char *value)
+{
+	if (!value[0] && (strcmp(name, "subject") == 0 || strcmp(name, "dataschema") == 0 ||
+	                  strcmp(name, "datacontenttype") == 0))
+		return "must not be empty";
+	return NULL;
+}
+
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size)
 {
 	if (len == 0) {

@@ -159,6 +159,10 @@ bool es_event_attribute_name_valid(const char *name, char *why, size_t why_size)
  * `data` would be read as those fields by anyone mapping the event to a
  * CloudEvent. */
 const char *es_event_attribute_reserved(const char *name);
+/* Why an attribute's value is refused, or NULL: subject, dataschema and
+ * datacontenttype are non-empty strings when present (CloudEvents 1.0),
+ * whichever way the event came (a plain trigger, a CloudEvent, emit). */
+const char *es_event_attribute_value_refused(const char *name, const char *value);
 
 /* The data's media type: the datacontenttype attribute, or NULL when the
  * client gave none (JSON, by the CloudEvents rule). */

@@ -129,6 +129,10 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 				return FAIL("attribute \"%s\" %s", a->string, reserved);
 			if (!cJSON_IsString(a))
 				return FAIL("attribute \"%s\" must be a string", a->string);
+			/* host_written: a row stored before this rule is read back as it was */
+			const char *refused = p->host_written ? NULL : es_event_attribute_value_refused(a->string, a->valuestring);
+			if (refused)
+				return FAIL("attribute \"%s\" %s", a->string, refused);
 			p->attributes[p->fields.attribute_count].key = a->string;
 			p->attributes[p->fields.attribute_count].value = a->valuestring;
 			p->fields.attribute_count++;
