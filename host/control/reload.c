@@ -160,6 +160,13 @@ static void perform(struct reload_state *rs, const char *by)
 
 	char keys[512] = "", restart[256] = "";
 	describe_key_changes(d->config, next_config, keys, sizeof keys, restart, sizeof restart);
+	/* event.max_event_size sized what cannot change under a running daemon:
+	 * libevent's body limit and the read-ahead of every HTTP thread, the
+	 * emit limit of kept plugins, the frame limit of isolated plugins'
+	 * children.  Half of them changed live would refuse (or kill a child
+	 * on) an event the other half accepted, so the running daemon keeps
+	 * the value it started with everywhere, and the report says so. */
+	next_config->max_event_size = d->config->max_event_size;
 
 	host_services services = d->services;
 	services.max_event_size = next_config->max_event_size;

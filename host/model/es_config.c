@@ -382,7 +382,7 @@ static const config_key event_keys[] = {
 	{"async_channel_size", CONFIG_UINT, C(async_channel_size), .min = 1, .max = 1u << 24, .def = "1000",
 	 .help = "default queue_size of each plugin"},
 	{"max_event_size", CONFIG_UINT, C(max_event_size), .min = 256, .max = 64u << 20, .def = "1048576",
-	 .help = "largest request body in bytes"},
+	 .reload = CONFIG_RESTART, .help = "largest request body in bytes"},
 	{"shutdown_timeout_ms", CONFIG_UINT, C(shutdown_timeout_ms), .min = 0, .max = 600000, .def = "10000",
 	 .help = "how long queued events may still be delivered at a stop"},
 	{"sync_timeout_ms", CONFIG_UINT, C(sync_timeout_ms), .min = 1, .max = 600000, .def = "10000",
