@@ -319,6 +319,7 @@ static int run(const options *o)
 	}
 	router_swap(daemon.router, table);
 	daemon.generation = 1;
+	host_emit_release_held(daemon.router, daemon.db, daemon.jetstream);
 	if (daemon.jetstream) {
 		daemon.consumers = js_consumers_create(daemon.jetstream);
 		if (!daemon.consumers) {

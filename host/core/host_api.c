@@ -7,6 +7,7 @@
 #include "core/host_api.h"
 
 #include "core/pipeline.h"
+#include "core/held_emits.h"
 #include "db/database.h"
 
 #include <errno.h>
@@ -280,6 +281,26 @@ static es_status api_config_secret(es_plugin_ctx *ctx, const char *path, char *o
 	return ES_STATUS_OK;
 }
 
+/* Route a created event (the caller keeps its reference). */
+static es_status emit_route(database *db, js_link *jetstream, routing_table *table, es_event *event, char *err,
+                            size_t err_size)
+{
+	if (jetstream) {
+		/* the handler waits for JetStream (publish_timeout_ms at most) */
+		dispatch_result result;
+		publish_start ps = pipeline_publish_wait(jetstream, table, event, &result, err, err_size);
+		return ps == PUBLISH_REFUSED ? ES_STATUS_BUSY : ES_STATUS_OK;
+	}
+	/* Emitted events are recorded without waiting: a handler never blocks
+	 * on the database. */
+	pipeline_record(db, event);
+	admission a = {0};
+	admit_status st = pipeline_admit(db, table, event, &a);
+	if (st == ADMIT_BUSY)
+		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
+	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
+}
+
 es_status host_emit_event(router *rt, database *db, js_link *jetstream, const char *source, uint32_t depth, const char *name, const char *data_json,
                           size_t len, size_t max_size, char *err, size_t err_size)
 {
@@ -320,24 +341,51 @@ es_status host_emit_event_with(router *rt, database *db, js_link *jetstream, con
 		return ES_STATUS_ERROR;
 	}
 	routing_table *table = router_acquire(rt);
-	if (jetstream) {
-		/* the handler waits for JetStream (publish_timeout_ms at most) */
-		dispatch_result result;
-		publish_start ps = pipeline_publish_wait(jetstream, table, event, &result, err, err_size);
-		routing_table_unref(table);
-		es_event_unref(event);
-		return ps == PUBLISH_REFUSED ? ES_STATUS_BUSY : ES_STATUS_OK;
+	if (routing_table_generation(table) == 0) {
+		/* The daemon is starting (an init() emits): no plugin is routed
+		 * yet, so the event waits for the first table. */
+		held_status held = held_emits_put(event);
+		if (held == HELD_OK) {
+			routing_table_unref(table);
+			return ES_STATUS_OK;
+		}
+		if (held == HELD_FULL) {
+			routing_table_unref(table);
+			es_event_unref(event);
+			snprintf(err, err_size, "more than %d events emitted before the daemon is ready", HELD_EMITS_MAX);
+			return ES_STATUS_BUSY;
+		}
+		routing_table_unref(table); /* published meanwhile: route by it */
+		table = router_acquire(rt);
 	}
-	/* Emitted events are recorded without waiting: a handler never blocks
-	 * on the database. */
-	pipeline_record(db, event);
-	admission a = {0};
-	admit_status st = pipeline_admit(db, table, event, &a);
-	if (st == ADMIT_BUSY)
-		snprintf(err, err_size, "queue of plugin '%s' is full", plugin_instance_name(a.result.busy));
+	es_status st = emit_route(db, jetstream, table, event, err, err_size);
 	routing_table_unref(table);
 	es_event_unref(event);
-	return st == ADMIT_QUEUED ? ES_STATUS_OK : ES_STATUS_BUSY;
+	return st;
+}
+
+void host_emit_release_held(router *rt, database *db, js_link *jetstream)
+{
+	es_event **events;
+	size_t count;
+	held_emits_take(&events, &count);
+	if (!count)
+		return;
+	routing_table *table = router_acquire(rt);
+	size_t refused = 0;
+	for (size_t i = 0; i < count; i++) {
+		char err[256];
+		if (emit_route(db, jetstream, table, events[i], err, sizeof err) != ES_STATUS_OK) {
+			refused++;
+			LOG_WARN("main", "event %s (%s) emitted by %s from init() refused at start: %s", events[i]->id,
+			         events[i]->name, events[i]->source, err);
+		}
+		es_event_unref(events[i]);
+	}
+	routing_table_unref(table);
+	free(events);
+	LOG_INFO("main", "%zu event%s emitted from init() routed now that the plugins run (%zu refused)", count,
+	         count == 1 ? "" : "s", refused);
 }
 
 static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len)

@@ -30,4 +30,9 @@ es_status host_emit_event_with(router *router, database *db, struct js_link *jet
                                const char *data_json, size_t len, const es_event_attribute *attributes,
                                size_t attribute_count, size_t max_size, char *err, size_t err_size);
 
+/* Route the events plugins emitted from init() before the first routing
+ * table was published (held until then: see core/held_emits.h).  Called
+ * by main once, right after publishing it; later emits are not held. */
+void host_emit_release_held(router *router, database *db, struct js_link *jetstream);
+
 #endif
