@@ -27,6 +27,8 @@ int content_type_is_json(const char *ct)
 {
 	if (!ct)
 		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
 	size_t n = strcspn(ct, ";");
 	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
 		n--;
