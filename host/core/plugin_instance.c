@@ -119,8 +119,10 @@ static void deliver_batch(void *ctx, pool_batch_item *items, size_t n)
 	inst->desc->handle_batch(inst->state, events, n, results, errs, sizeof items[0].error);
 	crash_report_leave();
 	handling = NULL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		items[i].result = results[i];
+		plugin_reason_repair(items[i].error, sizeof items[i].error);
+	}
 out:
 	free(events);
 	free(results);
