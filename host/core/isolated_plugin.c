@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,9 @@ extern char **environ;
  * sleeping (chan_in.spin_us); the child does the same for its next event. */
 #define CHANNEL_SPIN_US 50
 #define SUSPECTS_MAX 64
+/* While waiting for a child's message, whether the child has ended is
+ * looked at this often (a process it forked may keep the channel open). */
+#define CHILD_EXIT_CHECK_US 20000
 
 typedef struct child_slot {
 	pid_t pid;           /* 0: none; reaped (and cleared) only under lock */
@@ -51,6 +55,11 @@ typedef struct child_slot {
 	int64_t not_before_us; /* restart back-off (monotonic) */
 	uint32_t backoff_ms;
 	bool ever_started;
+	/* The request id of the next delivery sent to this child (random at
+	 * each start): each answer must carry the id of the delivery it
+	 * answers, so a frame the plugin wrote to the channel itself is a
+	 * protocol error, never taken for an answer. */
+	uint64_t next_tag;
 } child_slot;
 
 struct isolated_plugin {
@@ -174,6 +183,10 @@ static int reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char
 		kill(pid, SIGKILL);
 	int status = 0;
 	pthread_mutex_lock(&ip->lock);
+	/* The child leads its own process group: whatever the plugin forked
+	 * is in it and ends with it.  Until reaped the child holds its pid,
+	 * so the group's id cannot name anything else. */
+	kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	s->pid = 0;
@@ -184,12 +197,41 @@ static int reap_child(isolated_plugin *ip, child_slot *s, int64_t grace_ms, char
 	return status;
 }
 
+/* Whether the slot's child (the caller holds the slot) has ended; not
+ * reaped. */
+static bool child_ended(const child_slot *s)
+{
+	siginfo_t info = {0};
+	return s->pid > 0 && waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       info.si_pid == s->pid;
+}
+
+/* One message from the child by `deadline_us`.  The end of the stream is
+ * not the only sign of the child's end: a process the plugin forked may
+ * hold the channel open, so the child's exit is looked at every
+ * CHILD_EXIT_CHECK_US; once it has ended, what it sent is still read, then
+ * the channel counts as closed. */
+static chan_recv_status recv_from_child(child_slot *s, int64_t deadline_us, uint8_t *type, chan_cursor *c)
+{
+	for (;;) {
+		int64_t slice = clock_monotonic_us() + CHILD_EXIT_CHECK_US;
+		bool last = slice >= deadline_us;
+		chan_recv_status st = chan_recv(&s->in, last ? deadline_us : slice, type, c);
+		if (st != CHAN_RECV_TIMEOUT || last)
+			return st;
+		if (child_ended(s)) {
+			st = chan_recv(&s->in, clock_monotonic_us(), type, c);
+			return st == CHAN_RECV_TIMEOUT ? CHAN_RECV_CLOSED : st;
+		}
+	}
+}
+
 /* Read until a message that is not a call to the host; serve the calls. */
 static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t deadline_us, uint8_t *type,
                                     chan_cursor *c)
 {
 	for (;;) {
-		chan_recv_status st = chan_recv(&s->in, deadline_us, type, c);
+		chan_recv_status st = recv_from_child(s, deadline_us, type, c);
 		if (st != CHAN_RECV_OK)
 			return st;
 		if (*type != CHAN_LOG && *type != CHAN_COUNTER && *type != CHAN_EMIT)
@@ -242,6 +284,8 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	s->generation++;
 	pthread_mutex_unlock(&ip->lock);
 	s->fd = sv[0];
+	if (getrandom(&s->next_tag, sizeof s->next_tag, GRND_NONBLOCK) != (ssize_t)sizeof s->next_tag)
+		s->next_tag = (uint64_t)clock_monotonic_us() * 0x9e3779b97f4a7c15u ^ (uint64_t)pid;
 	chan_in_init(&s->in, s->fd, ip->host.max_event_size + CHAN_CHILD_FRAME_SLACK);
 	s->in.spin_us = CHANNEL_SPIN_US;
 
@@ -409,8 +453,9 @@ static int64_t kill_grace_us(const plugin_policy *policy)
 }
 
 /* One delivery of a CHAN_EVENTS message. */
-static void put_event(chan_msg *m, const isolated_plugin *ip, const es_event *event, uint32_t attempt)
+static void put_event(chan_msg *m, const isolated_plugin *ip, const es_event *event, uint32_t attempt, uint64_t tag)
 {
+	chan_put_u64(m, tag);
 	chan_put_cstr(m, event->id);
 	chan_put_cstr(m, event->name);
 	chan_put_cstr(m, event->source);
@@ -573,7 +618,7 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 	size_t count = 0;
 	while (count < fit && !m.failed) {
 		size_t before = m.len;
-		put_event(&m, ip, items[count].event, items[count].attempt);
+		put_event(&m, ip, items[count].event, items[count].attempt, s->next_tag + count);
 		if (count > 0 && m.len > frame_budget) {
 			m.len = before;
 			break;
@@ -600,14 +645,19 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 	uint8_t type = 0;
 	chan_cursor c;
 	chan_recv_status st = rc == 0 ? CHAN_RECV_OK : (send_errno == ETIMEDOUT ? CHAN_RECV_TIMEOUT : CHAN_RECV_CLOSED);
+	uint64_t first_tag = s->next_tag;
+	s->next_tag += count;
 	while (st == CHAN_RECV_OK && answered < count) {
 		set_handling(ip, items[answered].event); /* the child's emit() is served for it */
 		st = recv_answer(ip, s, kill_at, &type, &c);
 		if (st != CHAN_RECV_OK)
 			break;
+		uint64_t tag = chan_get_u64(&c);
 		es_result r = (es_result)chan_get_u32(&c);
 		const char *reason = chan_get_str(&c, NULL);
-		if (type != CHAN_RESULT || c.bad) {
+		/* An answer to another delivery (or no answer at all) is a frame
+		 * the plugin wrote to the channel itself: out of step for good. */
+		if (type != CHAN_RESULT || c.bad || tag != first_tag + answered) {
 			st = CHAN_RECV_TOO_BIG;
 			break;
 		}

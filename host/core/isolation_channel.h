@@ -14,7 +14,11 @@
  * CHAN_RESULT per delivery, serving the child's calls to the host (log,
  * counters, emit) met on the way.  The child answers each delivery as soon
  * as its handle() returned, so the daemon always knows which delivery the
- * child has in its hands (the first one not answered) when it dies.
+ * child has in its hands (the first one not answered) when it dies.  Each
+ * delivery carries a request id (consecutive from a random start per
+ * child) that its answer repeats: an answer with another id, or a frame
+ * the daemon did not expect, is a protocol error (a plugin writing to the
+ * channel itself) and ends the child.
  *
  * Threads: a chan_in and a socket end are used by one thread at a time;
  * whoever owns the child slot (isolated_plugin.c) or the child's serving
@@ -30,8 +34,11 @@
 
 #include "util/yaml_tree.h"
 
-/* The child's file descriptor for the channel (the runner finds it there). */
+/* The child's file descriptor for the channel as it starts (the runner
+ * finds it there, then moves it to CHAN_CHILD_MOVED_FD or above and leaves
+ * /dev/null at CHAN_CHILD_FD). */
 #define CHAN_CHILD_FD 3
+#define CHAN_CHILD_MOVED_FD 64
 #define CHAN_PROTOCOL_VERSION 3
 /* A frame from the child is at most the event size limit plus this (the
  * name and fields of an emit, a log line, a counter's name); the child
@@ -42,7 +49,7 @@ typedef enum chan_type {
 	/* daemon -> child */
 	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits (frame from
 	                       * the daemon, memory, open files, event size), config tree */
-	CHAN_EVENTS = 2,      /* u32 count, u8 log level, then per delivery: id, name, source, time (and as
+	CHAN_EVENTS = 2,      /* u32 count, u8 log level, then per delivery: u64 request id, id, name, source, time (and as
 	                       * written), data (and whether any), redelivered, attributes, attempt,
 	                       * deadline, depth */
 	CHAN_REOPEN = 3,      /* call reopen() */
@@ -51,7 +58,8 @@ typedef enum chan_type {
 	/* child -> daemon */
 	CHAN_READY = 16,       /* init() returned ES_STATUS_OK */
 	CHAN_INIT_FAILED = 17, /* str reason */
-	CHAN_RESULT = 18,      /* u32 es_result, str reason: one per delivery of CHAN_EVENTS, in order */
+	CHAN_RESULT = 18,      /* u64 request id (the delivery's), u32 es_result, str reason: one per delivery of
+	                        * CHAN_EVENTS, in order */
 	CHAN_LOG = 19,         /* u8 level, str line */
 	CHAN_COUNTER = 20,     /* str name, u64 delta */
 	CHAN_EMIT = 21,        /* str name, u8 has_data, str data */

@@ -285,9 +285,10 @@ static int start_plugin(chan_cursor *c)
 
 /* One delivery of CHAN_EVENTS, rebuilt (a copy: the channel's buffer is
  * reused by emit() during handle()); NULL when it cannot be read. */
-static es_event *read_event(chan_cursor *c, uint32_t *attempt)
+static es_event *read_event(chan_cursor *c, uint32_t *attempt, uint64_t *tag)
 {
 	es_event_fields f = {0};
+	*tag = chan_get_u64(c);
 	size_t id_len, name_len;
 	f.id = chan_get_str(c, &id_len);
 	f.name = chan_get_str(c, &name_len);
@@ -324,10 +325,11 @@ static es_event *read_event(chan_cursor *c, uint32_t *attempt)
 	return event;
 }
 
-static void send_result(es_result r, char *err, size_t err_size)
+static void send_result(uint64_t tag, es_result r, char *err, size_t err_size)
 {
 	chan_msg m = {0};
 	chan_msg_begin(&m, CHAN_RESULT);
+	chan_put_u64(&m, tag);
 	chan_put_u32(&m, (uint32_t)r);
 	err[err_size - 1] = '\0';
 	chan_put_cstr(&m, err);
@@ -335,8 +337,8 @@ static void send_result(es_result r, char *err, size_t err_size)
 	chan_msg_free(&m);
 }
 
-static void serve_one_by_one(es_event **events, const uint32_t *attempts, uint32_t count);
-static void serve_batch_call(es_event **events, const uint32_t *attempts, uint32_t count);
+static void serve_one_by_one(es_event **events, const uint32_t *attempts, const uint64_t *tags, uint32_t count);
+static void serve_batch_call(es_event **events, const uint32_t *attempts, const uint64_t *tags, uint32_t count);
 
 /* CHAN_EVENTS: rebuild the deliveries, run handle() on each in order and
  * answer its CHAN_RESULT as soon as it returned: the daemon learns from the
@@ -351,21 +353,23 @@ static void serve_events(chan_cursor *c)
 		log_configure((log_level)level, log_current_format());
 	es_event **events = calloc(count, sizeof *events);
 	uint32_t *attempts = calloc(count, sizeof *attempts);
-	if (!events || !attempts)
+	uint64_t *tags = calloc(count, sizeof *tags);
+	if (!events || !attempts || !tags)
 		_exit(3);
 	for (uint32_t i = 0; i < count; i++)
-		events[i] = read_event(c, &attempts[i]);
+		events[i] = read_event(c, &attempts[i], &tags[i]);
 	if (runner.desc->handle_batch) {
-		serve_batch_call(events, attempts, count);
+		serve_batch_call(events, attempts, tags, count);
 	} else {
-		serve_one_by_one(events, attempts, count);
+		serve_one_by_one(events, attempts, tags, count);
 	}
 	free(events);
 	free(attempts);
+	free(tags);
 }
 
 /* handle() on each delivery in order, each answered as it returns. */
-static void serve_one_by_one(es_event **events, const uint32_t *attempts, uint32_t count)
+static void serve_one_by_one(es_event **events, const uint32_t *attempts, const uint64_t *tags, uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++) {
 		char err[256] = "";
@@ -380,13 +384,13 @@ static void serve_one_by_one(es_event **events, const uint32_t *attempts, uint32
 			atomic_store(&runner.in_handle, false);
 			es_event_unref(events[i]);
 		}
-		send_result(r, err, sizeof err);
+		send_result(tags[i], r, err, sizeof err);
 	}
 }
 
 /* A plugin with handle_batch(): one call for the message's events (those
  * rebuilt), then the answers in order. */
-static void serve_batch_call(es_event **events, const uint32_t *attempts, uint32_t count)
+static void serve_batch_call(es_event **events, const uint32_t *attempts, const uint64_t *tags, uint32_t count)
 {
 	const es_event **call = calloc(count, sizeof *call);
 	es_result *results = calloc(count, sizeof *results);
@@ -426,7 +430,7 @@ static void serve_batch_call(es_event **events, const uint32_t *attempts, uint32
 	for (uint32_t k = 0; k < n; k++)
 		results[index[k]] = call_results[k];
 	for (uint32_t i = 0; i < count; i++) {
-		send_result(results[i], errs[i], sizeof errs[i]);
+		send_result(tags[i], results[i], errs[i], sizeof errs[i]);
 		if (events[i])
 			es_event_unref(events[i]);
 	}
@@ -458,10 +462,22 @@ int plugin_runner_main(void)
 		for (int fd = CHAN_CHILD_FD + 1; fd < 1024; fd++)
 			close(fd);
 	}
-	if (fcntl(runner.fd, F_GETFD) < 0) {
+	if (fcntl(CHAN_CHILD_FD, F_GETFD) < 0) {
 		fprintf(stderr, "event-system: --plugin-runner is started by the daemon for an isolated plugin\n");
 		return 2;
 	}
+	/* The channel moves off the number everyone knows, close-on-exec (a
+	 * program the plugin runs does not get it), and that number is kept
+	 * open on /dev/null: a plugin writing to file descriptor 3 writes
+	 * nowhere.  (A plugin that finds the channel anyway and writes to it
+	 * is caught by the request ids of the answers: isolation_channel.h.) */
+	runner.fd = fcntl(CHAN_CHILD_FD, F_DUPFD_CLOEXEC, CHAN_CHILD_MOVED_FD);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (runner.fd < 0 || devnull < 0 || dup2(devnull, CHAN_CHILD_FD) < 0) {
+		fprintf(stderr, "event-system: --plugin-runner cannot set up its channel: %s\n", strerror(errno));
+		return 2;
+	}
+	close(devnull);
 	runner.serving = pthread_self();
 	chan_in_init(&runner.in, runner.fd, INIT_FRAME_MAX);
 	runner.in.spin_us = 50; /* as the daemon's side: see chan_in.spin_us */

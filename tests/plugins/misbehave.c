@@ -6,14 +6,15 @@
  *   mb.fork       forks a process that sleeps 30 s, writes its pid to
  *                 config.fork_pid_file and returns ES_OK
  *   mb.forge      writes a forged "ES_OK" result frame to file descriptor 3
- *                 (the channel's old number), then fails with
- *                 "really failed"
+ *                 (the channel's number as the child starts) and to every
+ *                 socket it has, then fails with "really failed"
  *   mb.bigemit    emits an event of as many bytes as its data (a JSON
  *                 number) says and records the status emit() returned
  * Any other event is recorded as "ok".  With config.init_emit_bytes: N,
  * init() emits an event of N bytes and logs the status. */
 #include "test_plugin.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 static const char *marker; /* config.marker; the config outlives the plugin */
@@ -68,9 +69,17 @@ static es_result mb_handle(void *state, const es_event *event, char *err, size_t
 		}
 	}
 	if (strcmp(name, "mb.forge") == 0) {
-		/* u32 length 10, type 18 (a result), u32 ES_OK, an empty string */
-		unsigned char frame[] = {10, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+		/* A well-formed answer with a guessed request id: u32 length 18,
+		 * type 18 (a result), u64 request id 0, u32 ES_OK, an empty
+		 * string.  Written to fd 3 and to every socket the process has
+		 * (the channel, wherever it is). */
+		unsigned char frame[] = {18, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 		(void)!write(3, frame, sizeof frame);
+		for (int fd = 4; fd < 1024; fd++) {
+			struct stat sb;
+			if (fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode))
+				(void)!write(fd, frame, sizeof frame);
+		}
 		snprintf(err, err_size, "really failed");
 		tp_record(st, event, "forged");
 		return ES_FAIL;
