@@ -38,9 +38,12 @@ wait_until "database connected" 20 log_has "connected to event_system@unix"
 trigger fine.before
 expect_status 202
 wait_until "crash got fine.before" 10 lines_at_least "$TMP/crash.txt" "fine.before" 1
-trigger crash.poison
-expect_status 202
-poison=$(echo "$BODY" | jq -r .id)
+# The event's id is the client's: the 202 (sent once the row is committed,
+# as the event is handed to the plugins) races the crash it causes, and the
+# connection may end without an answer, as with any daemon that dies.
+poison=poison-event-1
+request POST /api/events/trigger "{\"name\":\"crash.poison\",\"id\":\"$poison\",\"data\":null}"
+[ "$STATUS" = 202 ] || [ "$STATUS" = 000 ] || fail "crash.poison: expected 202 (or no answer), got $STATUS: $BODY"
 expect_death "on the poison event" 20 139
 expect_log "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt 1)"
 pass "the poison event $poison killed the daemon (crash 1)"
