@@ -46,6 +46,33 @@ static void on_answer(int status, const char *body, void *arg)
 	free(w);
 }
 
+/* A wait for an answer from another thread: the client's request kept until
+ * on_answer() replies (or finds it gone). NULL (answered 500) without memory. */
+static history_wait *wait_begin(api_request *r, struct event_base **base)
+{
+	history_wait *w = calloc(1, sizeof *w);
+	if (!w) {
+		api_error(r, 500, "internal", "out of memory");
+		return NULL;
+	}
+	api_request_keep(&w->r, r);
+	*base = evhttp_connection_get_base(evhttp_request_get_connection(r->req));
+	return w;
+}
+
+/* After the request was handed over (queued == 0) or refused (the queue is
+ * full or its thread is down: 503 with `why`, the wait freed). */
+static void wait_submitted(api_request *r, history_wait *w, int queued, const char *code, const char *why)
+{
+	if (queued != 0) {
+		free(w);
+		api_header(r, "Retry-After", "5");
+		api_error(r, 503, code, why);
+		return;
+	}
+	api_request_watch(&w->r);
+}
+
 /* queue.backend jetstream: the dead letters live in <stream>_DEAD
  * (core/js_dead_letters.h), listed and replayed on its thread. */
 static void submit_jetstream(api_request *r, const db_request *q)
@@ -56,22 +83,13 @@ static void submit_jetstream(api_request *r, const db_request *q)
 	snprintf(jq.actor, sizeof jq.actor, "%s", q->actor);
 	if (q->kind == DB_REPLAY_DEAD)
 		jq.id = strtoull(q->key, NULL, 10);
-	history_wait *w = calloc(1, sizeof *w);
-	if (!w) {
-		api_error(r, 500, "internal", "out of memory");
+	struct event_base *base;
+	history_wait *w = wait_begin(r, &base);
+	if (!w)
 		return;
-	}
-	api_request_keep(&w->r, r);
-	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	char why[300];
-	if (js_dead_letters_request(r->daemon->dead_letters, &jq, evhttp_connection_get_base(conn), on_answer, w, why,
-	                            sizeof why) != 0) {
-		free(w);
-		api_header(r, "Retry-After", "5");
-		api_error(r, 503, "queue_unavailable", why);
-		return;
-	}
-	api_request_watch(&w->r);
+	int queued = js_dead_letters_request(r->daemon->dead_letters, &jq, base, on_answer, w, why, sizeof why);
+	wait_submitted(r, w, queued, "queue_unavailable", why);
 }
 
 static void submit(api_request *r, db_request *q)
@@ -89,21 +107,13 @@ static void submit(api_request *r, db_request *q)
 		          "event history needs a database: set database.enabled and database.dsn (docs/operations.md)");
 		return;
 	}
-	history_wait *w = calloc(1, sizeof *w);
-	if (!w) {
-		api_error(r, 500, "internal", "out of memory");
+	struct event_base *base;
+	history_wait *w = wait_begin(r, &base);
+	if (!w)
 		return;
-	}
-	api_request_keep(&w->r, r);
-	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	char why[300];
-	if (database_request(r->daemon->db, q, evhttp_connection_get_base(conn), on_answer, w, why, sizeof why) != 0) {
-		free(w);
-		api_header(r, "Retry-After", "5");
-		api_error(r, 503, "database_unavailable", why);
-		return;
-	}
-	api_request_watch(&w->r);
+	int queued = database_request(r->daemon->db, q, base, on_answer, w, why, sizeof why);
+	wait_submitted(r, w, queued, "database_unavailable", why);
 }
 
 static void bad_parameter(api_request *r, const char *message)
