@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/worker_pool.h"
+#include "wait_for.h"
 
 typedef struct fake {
 	pthread_mutex_t lock;
@@ -118,27 +119,6 @@ static bool submit(worker_pool *pool, const char *name)
 	es_event_unref(e);
 	return ok;
 }
-
-/* Poll `cond` (under the fake's lock) until true or 5 s pass. */
-#define WAIT_FOR(f, cond)                                                          \
-	do {                                                                       \
-		int64_t until_ = clock_monotonic_us() + 5000000;                   \
-		pthread_mutex_lock(&(f)->lock);                                    \
-		while (!(cond) && clock_monotonic_us() < until_) {                 \
-			struct timespec ts_;                                       \
-			clock_gettime(CLOCK_REALTIME, &ts_);                       \
-			ts_.tv_nsec += 10000000;                                   \
-			if (ts_.tv_nsec >= 1000000000) {                           \
-				ts_.tv_sec++;                                      \
-				ts_.tv_nsec -= 1000000000;                         \
-			}                                                          \
-			pthread_cond_timedwait(&(f)->changed, &(f)->lock, &ts_);   \
-		}                                                                  \
-		bool ok_ = (cond);                                                 \
-		pthread_mutex_unlock(&(f)->lock);                                  \
-		if (!ok_)                                                          \
-			fail_msg("timed out waiting for: %s", #cond);              \
-	} while (0)
 
 /* Poll the pool's own counters until `ok` deliveries finished and nothing
  * is held, or 5 s pass: a handler's return comes slightly before the pool

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/worker_pool.h"
+#include "wait_for.h"
 
 #define MAX_CALLS 256
 
@@ -147,23 +148,6 @@ static void submit_backlog(worker_pool *pool, const char *const *names, size_t n
 		submit(pool, names[i]);
 	worker_pool_resume(pool);
 }
-
-/* Poll `cond` (under the fake's lock) until true or 5 s pass. */
-#define WAIT_FOR(f, cond)                                                        \
-	do {                                                                     \
-		int64_t until_ = clock_monotonic_us() + 5000000;                 \
-		pthread_mutex_lock(&(f)->lock);                                  \
-		while (!(cond) && clock_monotonic_us() < until_) {               \
-			pthread_mutex_unlock(&(f)->lock);                        \
-			struct timespec ts_ = {0, 1000000};                      \
-			nanosleep(&ts_, NULL);                                   \
-			pthread_mutex_lock(&(f)->lock);                          \
-		}                                                                \
-		bool ok_ = (cond);                                               \
-		pthread_mutex_unlock(&(f)->lock);                                \
-		if (!ok_)                                                        \
-			fail_msg("timed out waiting for: %s", #cond);            \
-	} while (0)
 
 static void wait_settled(worker_pool *pool)
 {
