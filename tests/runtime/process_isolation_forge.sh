@@ -10,20 +10,14 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin misbehave
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text, access_log: false}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     misbehave:
       isolation: process
       workers: 1
       max_attempts: 1
       config: {record: @TMP@/misbehave.txt}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
 request POST /api/events/trigger '{"name":"mb.forge","id":"forge-1"}'

@@ -23,8 +23,7 @@ plugins:
       timeout_ms: 20000
       config: {record: @TMP@/misbehave.txt, fork_pid_file: @TMP@/forked.pid}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 # gone: no such process, or a zombie waiting for a parent that is not ours
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 alive() { ! gone "$1"; }

@@ -9,12 +9,7 @@ set -eu
 
 stage_plugin misbehave
 stage_plugin recorder
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text, access_log: false}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     misbehave:
       isolation: process
       workers: 1
@@ -24,8 +19,7 @@ plugins:
       config: {record: @TMP@/misbehave.txt, marker: @TMP@/marker}
     recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
 YAML
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 start_daemon
 
 plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }

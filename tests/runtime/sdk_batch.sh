@@ -11,8 +11,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin batch
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
-export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }handle_segv=0"
+let_fatal_signals_kill
 
 # calls_with FILE: one line per event record, "<size of its call> <name> <id> <attempt> <outcome>"
 calls_with() {
