@@ -116,24 +116,35 @@ static const ynode *config_at(es_plugin_ctx *ctx, const char *path)
 	return n && !ynode_is_null(n) ? n : NULL;
 }
 
-static es_status api_config_string(es_plugin_ctx *ctx, const char *path, const char **out)
+/* The scalar at `path`: NOT_FOUND when absent (or null), WRONG_TYPE when
+ * a list or map, or when `plain` and the scalar was quoted or is empty (a
+ * number or a boolean is never written in quotes). */
+static es_status scalar_at(es_plugin_ctx *ctx, const char *path, bool plain, const ynode **out)
 {
 	const ynode *n = config_at(ctx, path);
 	if (!n)
 		return ES_STATUS_NOT_FOUND;
-	if (n->kind != YNODE_SCALAR)
+	if (n->kind != YNODE_SCALAR || (plain && (n->quoted || !n->scalar[0])))
 		return ES_STATUS_WRONG_TYPE;
-	*out = n->scalar;
+	*out = n;
 	return ES_STATUS_OK;
+}
+
+static es_status api_config_string(es_plugin_ctx *ctx, const char *path, const char **out)
+{
+	const ynode *n;
+	es_status status = scalar_at(ctx, path, false, &n);
+	if (status == ES_STATUS_OK)
+		*out = n->scalar;
+	return status;
 }
 
 static es_status api_config_int(es_plugin_ctx *ctx, const char *path, int64_t *out)
 {
-	const ynode *n = config_at(ctx, path);
-	if (!n)
-		return ES_STATUS_NOT_FOUND;
-	if (n->kind != YNODE_SCALAR || n->quoted || !n->scalar[0])
-		return ES_STATUS_WRONG_TYPE;
+	const ynode *n;
+	es_status status = scalar_at(ctx, path, true, &n);
+	if (status != ES_STATUS_OK)
+		return status;
 	char *end;
 	errno = 0;
 	long long v = strtoll(n->scalar, &end, 10);
@@ -145,11 +156,10 @@ static es_status api_config_int(es_plugin_ctx *ctx, const char *path, int64_t *o
 
 static es_status api_config_double(es_plugin_ctx *ctx, const char *path, double *out)
 {
-	const ynode *n = config_at(ctx, path);
-	if (!n)
-		return ES_STATUS_NOT_FOUND;
-	if (n->kind != YNODE_SCALAR || n->quoted || !n->scalar[0])
-		return ES_STATUS_WRONG_TYPE;
+	const ynode *n;
+	es_status status = scalar_at(ctx, path, true, &n);
+	if (status != ES_STATUS_OK)
+		return status;
 	char *end;
 	errno = 0;
 	double v = strtod(n->scalar, &end);
@@ -162,11 +172,10 @@ static es_status api_config_double(es_plugin_ctx *ctx, const char *path, double 
 
 static es_status api_config_bool(es_plugin_ctx *ctx, const char *path, int *out)
 {
-	const ynode *n = config_at(ctx, path);
-	if (!n)
-		return ES_STATUS_NOT_FOUND;
-	if (n->kind != YNODE_SCALAR || n->quoted)
-		return ES_STATUS_WRONG_TYPE;
+	const ynode *n;
+	es_status status = scalar_at(ctx, path, true, &n);
+	if (status != ES_STATUS_OK)
+		return status;
 	if (strcmp(n->scalar, "true") == 0 || strcmp(n->scalar, "yes") == 0 || strcmp(n->scalar, "on") == 0)
 		*out = 1;
 	else if (strcmp(n->scalar, "false") == 0 || strcmp(n->scalar, "no") == 0 || strcmp(n->scalar, "off") == 0)
