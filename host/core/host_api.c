@@ -527,6 +527,15 @@ static es_status api_event_attribute_at(const es_event *e, size_t index, const c
 	return ES_STATUS_OK;
 }
 
+static es_status api_event_attribute_type_at(const es_event *e, size_t index, es_attribute_type *type)
+{
+	if (index >= e->attribute_count)
+		return ES_STATUS_NOT_FOUND;
+	if (type)
+		*type = e->attributes[index].type;
+	return ES_STATUS_OK;
+}
+
 static const char *api_event_content_type(const es_event *e)
 {
 	return es_event_content_type(e);
@@ -603,6 +612,7 @@ static const es_host_api table = {
 	.config_secret = api_config_secret,
 	.gauge_set = api_gauge_set,
 	.log_enabled = api_log_enabled,
+	.event_attribute_type_at = api_event_attribute_type_at,
 };
 
 const es_host_api *host_api_table(void)

@@ -469,6 +469,7 @@ static void put_event(chan_msg *m, const isolated_plugin *ip, const es_event *ev
 	for (size_t i = 0; i < event->attribute_count; i++) {
 		chan_put_cstr(m, event->attributes[i].key);
 		chan_put_cstr(m, event->attributes[i].value);
+		chan_put_u8(m, (uint8_t)event->attributes[i].type);
 	}
 	chan_put_u32(m, attempt);
 	chan_put_i64(m, clock_realtime_us() + (int64_t)ip->policy.timeout_ms * 1000);

@@ -39,7 +39,7 @@
  * /dev/null at CHAN_CHILD_FD). */
 #define CHAN_CHILD_FD 3
 #define CHAN_CHILD_MOVED_FD 64
-#define CHAN_PROTOCOL_VERSION 3
+#define CHAN_PROTOCOL_VERSION 4
 /* A frame from the child is at most the event size limit plus this (the
  * name and fields of an emit, a log line, a counter's name); the child
  * refuses a call that would not fit rather than send it. */
@@ -50,7 +50,7 @@ typedef enum chan_type {
 	CHAN_INIT = 1,        /* protocol, plugin path, service uid, name, log level+format, limits (frame from
 	                       * the daemon, memory, open files, event size), config tree */
 	CHAN_EVENTS = 2,      /* u32 count, u8 log level, then per delivery: u64 request id, id, name, source, time (and as
-	                       * written), data (and whether any), redelivered, attributes, attempt,
+	                       * written), data (and whether any), redelivered, attributes (key, value, u8 type), attempt,
 	                       * deadline, depth */
 	CHAN_REOPEN = 3,      /* call reopen() */
 	CHAN_SHUTDOWN = 4,    /* call shutdown() and exit */

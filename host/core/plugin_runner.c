@@ -312,6 +312,8 @@ static es_event *read_event(chan_cursor *c, uint32_t *attempt, uint64_t *tag)
 	for (uint32_t i = 0; attrs && i < nattr; i++) {
 		attrs[i].key = chan_get_str(c, NULL);
 		attrs[i].value = chan_get_str(c, NULL);
+		uint8_t type = chan_get_u8(c);
+		attrs[i].type = type <= ES_ATTRIBUTE_BOOLEAN ? (es_attribute_type)type : ES_ATTRIBUTE_STRING;
 	}
 	f.attributes = attrs;
 	f.attribute_count = attrs ? nattr : 0;

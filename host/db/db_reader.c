@@ -399,13 +399,18 @@ static void list_dead(reader *r, job *j)
 static es_event *event_from_stored(MYSQL_ROW row, unsigned long *lengths)
 {
 	es_event_attribute attrs[64];
+	char digits[64][12]; /* the text of Integer attributes */
 	size_t count = 0;
 	cJSON *parsed = row[6] ? cJSON_Parse(row[6]) : NULL;
 	const cJSON *a;
 	cJSON_ArrayForEach(a, parsed)
 	{
-		if (count < 64 && cJSON_IsString(a))
-			attrs[count++] = (es_event_attribute){.key = a->string, .value = a->valuestring};
+		/* with the type each was stored with (rows of older releases
+		 * hold strings only) */
+		if (count < 64 && !es_event_attribute_from_json(a, &attrs[count], digits[count])) {
+			attrs[count].key = a->string;
+			count++;
+		}
 	}
 	es_event_fields f = {.id = row[1],
 	                  .name = row[2],

@@ -451,8 +451,8 @@ static void add_event_row(writer *w, const es_event *e)
 	sqlbuf_adds(b, ",");
 	if (e->attribute_count) {
 		cJSON *attrs = cJSON_CreateObject();
-		for (size_t i = 0; i < e->attribute_count; i++)
-			cJSON_AddStringToObject(attrs, e->attributes[i].key, e->attributes[i].value);
+		for (size_t i = 0; i < e->attribute_count; i++) /* each of its own type */
+			cJSON_AddItemToObject(attrs, e->attributes[i].key, es_event_attribute_to_json(&e->attributes[i]));
 		char *text = cJSON_PrintUnformatted(attrs);
 		cJSON_Delete(attrs);
 		sqlbuf_add_string(b, &w->conn, text, text ? strlen(text) : 0);

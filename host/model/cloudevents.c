@@ -43,7 +43,8 @@ typedef struct ce_context {
 	bool has_type;
 } ce_context;
 
-static int add_attribute(trigger_parsed *p, const char *key, const char *value, char *err, size_t err_size)
+static int add_attribute(trigger_parsed *p, const char *key, const char *value, es_attribute_type type, char *err,
+                         size_t err_size)
 {
 	for (size_t i = 0; i < p->fields.attribute_count; i++)
 		if (strcmp(p->attributes[i].key, key) == 0)
@@ -52,15 +53,17 @@ static int add_attribute(trigger_parsed *p, const char *key, const char *value, 
 		return FAIL("more than %d attributes", TRIGGER_MAX_ATTRIBUTES);
 	p->attributes[p->fields.attribute_count].key = key;
 	p->attributes[p->fields.attribute_count].value = value;
+	p->attributes[p->fields.attribute_count].type = type;
 	p->fields.attribute_count++;
 	p->fields.attributes = p->attributes;
 	return 0;
 }
 
-/* One attribute (name already lowercase and valid, value NUL-free UTF-8)
- * into p; `origin` names where it came from for errors ("ce-" or ""). */
-static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, const char *v, const char *origin,
-                         char *err, size_t err_size)
+/* One attribute (name already lowercase and valid, value NUL-free UTF-8;
+ * the context attributes are always strings) into p; `origin` names where
+ * it came from for errors ("ce-" or ""). */
+static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, const char *v, es_attribute_type type,
+                         const char *origin, char *err, size_t err_size)
 {
 	if (strcmp(k, "specversion") == 0) {
 		ctx->specversion = v;
@@ -84,7 +87,7 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 		const char *refused = es_event_attribute_value_refused(k, v);
 		if (refused)
 			return FAIL("CloudEvents attribute %s%s %s", origin, k, refused);
-		return add_attribute(p, k, v, err, err_size);
+		return add_attribute(p, k, v, type, err, err_size);
 	}
 	return 0;
 }
@@ -186,32 +189,20 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 			return FAIL("CloudEvents attribute name '%.64s%s' %s", k, strlen(k) > 64 ? "..." : "", why);
 		if (cJSON_IsNull(item))
 			continue; /* an absent optional attribute */
-		const char *text = NULL;
 		bool context = strcmp(k, "specversion") == 0 || strcmp(k, "id") == 0 || strcmp(k, "source") == 0 ||
 		               strcmp(k, "type") == 0 || strcmp(k, "time") == 0 || strcmp(k, "subject") == 0 ||
 		               strcmp(k, "dataschema") == 0 || strcmp(k, "datacontenttype") == 0;
-		if (cJSON_IsString(item)) {
-			text = item->valuestring;
-		} else if (context) {
+		if (context && !cJSON_IsString(item))
 			return FAIL("CloudEvents attribute '%s' must be a string", k);
-		} else if (cJSON_IsBool(item)) {
-			text = cJSON_IsTrue(item) ? "true" : "false";
-		} else if (cJSON_IsNumber(item)) {
-			/* CloudEvents Integer: 32-bit signed, kept as its decimal text */
-			double v = item->valuedouble;
-			if (!(v >= -2147483648.0 && v <= 2147483647.0) || v != (double)(int32_t)v)
-				return FAIL("CloudEvents attribute '%s': a number must be an integer from -2147483648 to "
-				            "2147483647 (CloudEvents Integer)",
-				            k);
-			char digits[16];
-			snprintf(digits, sizeof digits, "%d", (int)(int32_t)v);
-			text = trigger_parsed_own(p, strdup(digits));
-			if (!text)
-				return FAIL("out of memory or too many attributes");
-		} else {
-			return FAIL("CloudEvents attribute '%s' must be a string, an integer or a boolean", k);
-		}
-		int rc = set_attribute(p, &ctx, k, text, "", err, err_size);
+		/* an extension keeps its JSON type: String, Integer or Boolean */
+		char digits[12];
+		es_event_attribute typed = {0};
+		const char *refused = es_event_attribute_from_json(item, &typed, digits);
+		if (refused)
+			return FAIL("CloudEvents attribute '%s' %s", k, refused);
+		if (typed.value == digits && !(typed.value = trigger_parsed_own(p, strdup(digits))))
+			return FAIL("out of memory or too many attributes");
+		int rc = set_attribute(p, &ctx, k, typed.value, typed.type, "", err, err_size);
 		if (rc)
 			return rc;
 	}
@@ -232,7 +223,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 			return FAIL("out of memory or too many attributes");
 		p->fields.data = quoted;
 		p->fields.data_len = strlen(quoted);
-		return add_attribute(p, "dataencoding", "base64", err, err_size);
+		return add_attribute(p, "dataencoding", "base64", ES_ATTRIBUTE_STRING, err, err_size);
 	}
 	return 0;
 }
@@ -374,7 +365,9 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 			return FAIL("header ce-%s: %s", name, reason);
 		if (!trigger_parsed_own(p, value))
 			return FAIL("out of memory or too many attributes");
-		int rc = set_attribute(p, &ctx, name, value, "ce-", err, err_size);
+		/* a header is text (the HTTP binding): a String, whatever it
+		 * looks like ("42" stays "42") */
+		int rc = set_attribute(p, &ctx, name, value, ES_ATTRIBUTE_STRING, "ce-", err, err_size);
 		if (rc)
 			return rc;
 	}
@@ -388,7 +381,8 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 	if (content_type) {
 		if (!header_text_valid(content_type))
 			return FAIL("Content-Type must be printable ASCII");
-		if ((rc = set_attribute(p, &ctx, "datacontenttype", content_type, "", err, err_size)))
+		if ((rc = set_attribute(p, &ctx, "datacontenttype", content_type, ES_ATTRIBUTE_STRING, "", err,
+		                        err_size)))
 			return rc;
 	}
 	if (len == 0)
@@ -435,5 +429,5 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 		return FAIL("out of memory or too many attributes");
 	p->fields.data = b64;
 	p->fields.data_len = strlen(b64);
-	return add_attribute(p, "dataencoding", "base64", err, err_size);
+	return add_attribute(p, "dataencoding", "base64", ES_ATTRIBUTE_STRING, err, err_size);
 }

@@ -2,7 +2,9 @@
  * CloudEvents 1.0 over HTTP (spec: github.com/cloudevents/spec), mapped onto
  * our events: `type` is the event name, `id` and `source` are kept,
  * `time` is the event time; `subject`, `datacontenttype`, `dataschema` and
- * every extension attribute become event attributes (as strings).
+ * every extension attribute become event attributes: an extension keeps
+ * its JSON type in structured and batch mode (String, Integer, Boolean);
+ * a ce-* header of binary mode is text, a String.
  *   structured mode: application/cloudevents+json, the whole event in JSON;
  *   batch mode:      application/cloudevents-batch+json, a JSON array of those;
  *   binary mode:     attributes in ce-* headers, the body is the data,

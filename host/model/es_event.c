@@ -10,6 +10,7 @@
 #include "util/rfc3339.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,46 @@ const char *es_event_attribute_value_refused(const char *name, const char *value
 	                  strcmp(name, "datacontenttype") == 0))
 		return "must not be empty";
 	return NULL;
+}
+
+const char *es_event_attribute_from_json(const void *item, es_event_attribute *out, char digits[12])
+{
+	const cJSON *v = item;
+	if (cJSON_IsString(v)) {
+		out->value = v->valuestring;
+		out->type = ES_ATTRIBUTE_STRING;
+	} else if (cJSON_IsBool(v)) {
+		out->value = cJSON_IsTrue(v) ? "true" : "false";
+		out->type = ES_ATTRIBUTE_BOOLEAN;
+	} else if (cJSON_IsNumber(v)) {
+		/* cJSON holds every number as a double: a whole number in this
+		 * range is exact in it (JSON has no NaN or infinity; 1e999
+		 * arrives as infinity and is out of range) */
+		double d = v->valuedouble;
+		if (!(d >= -2147483648.0 && d <= 2147483647.0))
+			return "must be an integer from -2147483648 to 2147483647 (CloudEvents Integer is 32-bit signed)";
+		if (d != (double)(int32_t)d)
+			return "must be a whole number (CloudEvents Integer has no fraction)";
+		snprintf(digits, 12, "%" PRId32, (int32_t)d);
+		out->value = digits;
+		out->type = ES_ATTRIBUTE_INTEGER;
+	} else {
+		return "must be a string, an integer or a boolean (a CloudEvents attribute value: no null, object or array)";
+	}
+	return NULL;
+}
+
+void *es_event_attribute_to_json(const es_event_attribute *a)
+{
+	switch (a->type) {
+	case ES_ATTRIBUTE_INTEGER:
+		return cJSON_CreateNumber((double)strtol(a->value, NULL, 10));
+	case ES_ATTRIBUTE_BOOLEAN:
+		return cJSON_CreateBool(strcmp(a->value, "true") == 0);
+	case ES_ATTRIBUTE_STRING:
+	default:
+		return cJSON_CreateString(a->value);
+	}
 }
 
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size)
@@ -184,6 +225,7 @@ es_event *es_event_create(const es_event_fields *f)
 	for (size_t i = 0; i < f->attribute_count; i++) {
 		PUT(attrs[i].key, f->attributes[i].key, strlen(f->attributes[i].key));
 		PUT(attrs[i].value, f->attributes[i].value, strlen(f->attributes[i].value));
+		attrs[i].type = f->attributes[i].type;
 	}
 #undef PUT
 	e->data_len = data_len;
@@ -373,8 +415,9 @@ const char *es_event_json(es_event *e, size_t *len)
 		cJSON *attrs = NULL;
 		if (e->attribute_count) {
 			attrs = cJSON_CreateObject();
-			for (size_t i = 0; i < e->attribute_count; i++)
-				cJSON_AddStringToObject(attrs, e->attributes[i].key, e->attributes[i].value);
+			for (size_t i = 0; i < e->attribute_count; i++) /* each of its own type */
+				cJSON_AddItemToObject(attrs, e->attributes[i].key,
+				                      es_event_attribute_to_json(&e->attributes[i]));
 		}
 		char *head = cJSON_PrintUnformatted(obj);
 		char *tail = attrs ? cJSON_PrintUnformatted(attrs) : NULL;

@@ -47,9 +47,15 @@ typedef struct es_event_prior {
 	uint32_t attempts;
 } es_event_prior;
 
+/* An attribute keeps the JSON type it came with (CloudEvents String,
+ * Integer or Boolean: es_attribute_type, 0 is String) and its canonical
+ * text in `value` ("42", "true"), so a plugin that reads text sees what a
+ * 1.0 host gave it, and everything that writes the event as JSON (the
+ * event's JSON, the database row, the webhook) writes the same type back. */
 typedef struct es_event_attribute {
 	const char *key;
 	const char *value;
+	es_attribute_type type;
 } es_event_attribute;
 
 /* Decoded non-JSON data (es_event_data_bytes()): len bytes, NUL after. */
@@ -163,6 +169,17 @@ const char *es_event_attribute_reserved(const char *name);
  * datacontenttype are non-empty strings when present (CloudEvents 1.0),
  * whichever way the event came (a plain trigger, a CloudEvent, emit). */
 const char *es_event_attribute_value_refused(const char *name, const char *value);
+
+/* A JSON value (a cJSON item) as an attribute value, by the CloudEvents
+ * JSON format: a string is a String, a number an Integer (a whole number
+ * from -2147483648 to 2147483647), true/false a Boolean.  Sets out->value
+ * (pointing into the item, or into digits[12] for an integer) and
+ * out->type and returns NULL; or returns why the value is refused
+ * ("must be ...": a fraction, out of range, null, an object or array). */
+const char *es_event_attribute_from_json(const void *cjson_item, es_event_attribute *out, char digits[12]);
+/* The attribute's value as a new cJSON item of its type (the caller
+ * deletes it), or NULL when out of memory. */
+void *es_event_attribute_to_json(const es_event_attribute *attribute);
 
 /* The data's media type: the datacontenttype attribute, or NULL when the
  * client gave none (JSON, by the CloudEvents rule). */

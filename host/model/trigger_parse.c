@@ -108,7 +108,7 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(root, "attributes");
 	if (attrs && !cJSON_IsNull(attrs)) {
 		if (!cJSON_IsObject(attrs))
-			return FAIL("field \"attributes\" must be an object of strings");
+			return FAIL("field \"attributes\" must be an object of strings, integers and booleans");
 		if (cJSON_GetArraySize(attrs) > TRIGGER_MAX_ATTRIBUTES)
 			return FAIL("more than %d attributes", TRIGGER_MAX_ATTRIBUTES);
 		const char *again = json_duplicate_key(attrs);
@@ -127,14 +127,19 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			const char *reserved = p->host_written ? NULL : es_event_attribute_reserved(a->string);
 			if (reserved)
 				return FAIL("attribute \"%s\" %s", a->string, reserved);
-			if (!cJSON_IsString(a))
-				return FAIL("attribute \"%s\" must be a string", a->string);
+			/* the types of CloudEvents extension values, kept as given */
+			es_event_attribute *out = &p->attributes[p->fields.attribute_count];
+			char digits[12];
+			const char *wrong = es_event_attribute_from_json(a, out, digits);
+			if (wrong)
+				return FAIL("attribute \"%s\" %s", a->string, wrong);
+			if (out->value == digits && !(out->value = trigger_parsed_own(p, strdup(digits))))
+				return FAIL("out of memory");
 			/* host_written: a row stored before this rule is read back as it was */
-			const char *refused = p->host_written ? NULL : es_event_attribute_value_refused(a->string, a->valuestring);
+			const char *refused = p->host_written ? NULL : es_event_attribute_value_refused(a->string, out->value);
 			if (refused)
 				return FAIL("attribute \"%s\" %s", a->string, refused);
-			p->attributes[p->fields.attribute_count].key = a->string;
-			p->attributes[p->fields.attribute_count].value = a->valuestring;
+			out->key = a->string;
 			p->fields.attribute_count++;
 		}
 		p->fields.attributes = p->attributes;

@@ -1,7 +1,9 @@
 /*
  * Parsing one event from the JSON a caller sent to the trigger API:
  *   {"name": "order.created", "data": {...}, "id": "...", "source": "...",
- *    "time": "2024-01-01T12:00:00Z", "attributes": {"k": "v"}}
+ *    "time": "2024-01-01T12:00:00Z", "attributes": {"k": "v", "n": 5, "b": true}}
+ * Attribute values are strings, integers (32-bit) and booleans, each kept
+ * with its type (the types of CloudEvents extension values).
  * Only `name` is required.  Pure: no I/O, no globals (the fuzz target).
  *
  * Ownership: on success *out points into memory owned by `parsed`, valid

@@ -1,6 +1,7 @@
 /*
  * log: appends every event it receives to a file as one JSON line
- * ({"id","name","source","time","data","attributes"}), and reopens the file
+ * ({"id","name","source","time","data","attributes"}: each attribute with
+ * its JSON type, a string, an integer or a boolean), and reopens the file
  * on SIGHUP so logrotate can move it away (see configs/logrotate).
  *
  * config:

@@ -2,7 +2,10 @@
  * webhook: POSTs each event it receives to a URL as a CloudEvent 1.0,
  * signed with HMAC-SHA256 when a secret is set.  What the client sent is
  * what goes out: every attribute (subject, dataschema, extensions, a plain
- * event's attributes), the data content type as given, the time as the
+ * event's attributes) with its JSON type (an Integer or Boolean extension
+ * stays a number or true/false in structured and batch mode; binary mode's
+ * ce-* headers are text, as the HTTP binding says), the data content type
+ * as given, the time as the
  * client wrote it (none when it gave none), JSON data as written (numbers
  * are not reprinted) and non-JSON data as its bytes.
  *
@@ -146,6 +149,20 @@ static void text_add_member(struct text *t, const char *key, const char *value)
 	text_add_json_string(t, value);
 }
 
+/* An attribute of its own JSON type: an Integer or Boolean's canonical
+ * text ("42", "true") is its JSON; a String is quoted. */
+static void text_add_typed_member(struct text *t, const char *key, const char *value, es_attribute_type type)
+{
+	if (type == ES_ATTRIBUTE_STRING) {
+		text_add_member(t, key, value);
+		return;
+	}
+	text_add(t, ",", 1);
+	text_add_json_string(t, key);
+	text_add(t, ":", 1);
+	text_adds(t, value);
+}
+
 /* ---- the CloudEvent ---- */
 
 /* The host's marker of data it holds as base64; not an attribute of the
@@ -181,8 +198,11 @@ static char *structured_document(const es_host_api *h, const es_event *e, size_t
 	size_t n = h->event_attribute_count(e);
 	for (size_t i = 0; i < n; i++) {
 		const char *key, *value;
-		if (h->event_attribute_at(e, i, &key, &value) == ES_STATUS_OK && !host_marker(key))
-			text_add_member(&t, key, value);
+		es_attribute_type type = ES_ATTRIBUTE_STRING;
+		if (h->event_attribute_at(e, i, &key, &value) != ES_STATUS_OK || host_marker(key))
+			continue;
+		h->event_attribute_type_at(e, i, &type);
+		text_add_typed_member(&t, key, value, type);
 	}
 	if (h->event_has_data(e)) {
 		size_t data_len;
@@ -606,8 +626,8 @@ static bool read_secret(es_plugin_ctx *ctx, const es_host_api *host, char **out)
 
 static es_status wh_init(es_plugin_ctx *ctx, const es_host_api *host, void **state)
 {
-	if (!ES_HOST_HAS(host, log_enabled)) {
-		host->log(ctx, ES_LOG_ERROR, "this plugin needs a host serving plugin ABI 1.1 or later");
+	if (!ES_HOST_HAS(host, event_attribute_type_at)) {
+		host->log(ctx, ES_LOG_ERROR, "this plugin needs a host serving plugin ABI 1.1 with attribute types");
 		return ES_STATUS_ERROR;
 	}
 	const char *url = NULL, *mode = "structured";

@@ -3,7 +3,7 @@
  * one JSON line per call to `config.record`, so tests/runtime/sdk11.sh can
  * check each.  At init: the config readers (double, map keys, a list of
  * maps, secrets, null), the metric names (valid, invalid, past the limit)
- * and log_enabled().  Per event: attributes, content type, data bytes, time
+ * and log_enabled().  Per event: attributes and their types, content type, data bytes, time
  * text, deadline, redelivered, event_json, and for "sdk.emit" an
  * emit_event() with source and attributes.
  */
@@ -208,6 +208,21 @@ static es_result s_handle(void *state, const es_event *e, char *err, size_t err_
 	put(&l, "]");
 	const char *k = NULL, *v = NULL;
 	put_int(&l, "attribute_past_end", h->event_attribute_at(e, n, &k, &v));
+	if (ES_HOST_HAS(h, event_attribute_type_at)) {
+		put_key(&l, "attribute_types");
+		put(&l, "[");
+		for (size_t i = 0; i < n; i++) {
+			es_attribute_type type = (es_attribute_type)99;
+			es_status status = h->event_attribute_type_at(e, i, &type);
+			char item[32];
+			snprintf(item, sizeof item, "%s%d", i ? "," : "", status == ES_STATUS_OK ? (int)type : -1);
+			put(&l, item);
+		}
+		put(&l, "]");
+		es_attribute_type untouched = (es_attribute_type)99;
+		put_int(&l, "attribute_type_past_end", h->event_attribute_type_at(e, n, &untouched));
+		put_int(&l, "attribute_type_past_end_value", (int)untouched);
+	}
 	put_key(&l, "content_type");
 	put_string(&l, h->event_content_type(e));
 	put_int(&l, "has_data", h->event_has_data(e));

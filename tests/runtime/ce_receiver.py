@@ -4,11 +4,14 @@
 Reads structured (application/cloudevents+json), batch
 (application/cloudevents-batch+json) and binary (ce-* headers) requests,
 validates each event as a conformant receiver must (required attributes,
-specversion, attribute names, data or data_base64, RFC 3339 time, the
-percent-encoding of header values) and, when SECRET is set in the
-environment, the X-Event-Signature HMAC-SHA256 of the body.  Each event is
-written as one JSON line to RECORD:
-  {"mode", "attributes": {name: text}, "data": JSON value (JSON data only),
+specversion, attribute names, attribute value types, data or data_base64,
+RFC 3339 time, the percent-encoding of header values) and, when SECRET is
+set in the environment, the X-Event-Signature HMAC-SHA256 of the body.
+Each event is written as one JSON line to RECORD:
+  {"mode", "attributes": {name: value as the CloudEvents JSON format reads
+   it: a string, an Integer (a JSON whole number, 32-bit) or a Boolean; in
+   binary mode every value is the header's text},
+   "data": JSON value (JSON data only),
    "data_bytes_b64": the data's bytes (non-JSON data), "peer": client port}
 An invalid request is answered 400 and recorded as {"error": "..."}.
 Keeps connections alive (HTTP/1.1).  Writes its port to PORT_FILE; stops on
@@ -54,8 +57,19 @@ def check_context(attrs):
     for key, value in attrs.items():
         if not NAME.match(key):
             raise Invalid("attribute name %r" % key)
-        if not isinstance(value, (str, int, bool)) or value is None:
-            raise Invalid("attribute %s has type %s" % (key, type(value).__name__))
+        # the CloudEvents JSON format's types: String, Integer, Boolean
+        # (a number written with a fraction or exponent is a float here)
+        if isinstance(value, bool) or isinstance(value, str):
+            continue
+        if isinstance(value, int):
+            if not -2**31 <= value < 2**31:
+                raise Invalid("attribute %s: %d is not a CloudEvents Integer (32-bit)" % (key, value))
+            continue
+        raise Invalid("attribute %s has type %s, not a CloudEvents String, Integer or Boolean"
+                      % (key, type(value).__name__))
+    for key in ("id", "source", "specversion", "type", "time", "subject", "dataschema", "datacontenttype"):
+        if key in attrs and not isinstance(attrs[key], str):
+            raise Invalid("%s must be a string" % key)
     if "time" in attrs and not TIME.match(attrs["time"]):
         raise Invalid("time %r is not RFC 3339" % attrs["time"])
     for key in ("subject", "dataschema", "datacontenttype"):
@@ -63,18 +77,12 @@ def check_context(attrs):
             raise Invalid("%s must be a non-empty string" % key)
 
 
-def text_of(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
 def structured(obj):
     if not isinstance(obj, dict):
         raise Invalid("a CloudEvent must be a JSON object")
     attrs = {k: v for k, v in obj.items() if k not in ("data", "data_base64")}
     check_context(attrs)
-    out = {"attributes": {k: text_of(v) for k, v in attrs.items()}}
+    out = {"attributes": attrs}  # each value of the type it came with
     if "data" in obj and "data_base64" in obj:
         raise Invalid("data and data_base64 both present")
     if "data_base64" in obj:

@@ -172,9 +172,30 @@ request POST /api/events/trigger "{\"specversion\":\"1.0\",\"id\":\"t-1\",\"sour
 	application/cloudevents+json
 expect_status 400
 expect_body '65 characters long (at most 64)'
-for id in nul-1 strict-1 strict-2 strict-3 tail-1 tail-2 tail-3 utf-1 d-1 u-1 t-1; do
+# extension values the CloudEvents JSON format has no type for: Integer is
+# a 32-bit whole number; no fraction, no object, array or non-finite number
+typed_refused() { # ID VALUE MESSAGE
+	request POST /api/events/trigger "{\"specversion\":\"1.0\",\"id\":\"$1\",\"source\":\"s\",\"type\":\"t\",\"myext\":$2}" \
+		application/cloudevents+json
+	expect_status 400
+	expect_body "CloudEvents attribute 'myext' $3"
+}
+typed_refused n-1 1.5 'must be a whole number (CloudEvents Integer has no fraction)'
+typed_refused n-2 2147483648 'must be an integer from -2147483648 to 2147483647 (CloudEvents Integer is 32-bit signed)'
+typed_refused n-3 -2147483649 'must be an integer from -2147483648 to 2147483647'
+typed_refused n-4 1e999 'must be an integer from -2147483648 to 2147483647'
+typed_refused n-5 '{"a":1}' 'must be a string, an integer or a boolean'
+typed_refused n-6 '[1,2]' 'must be a string, an integer or a boolean'
+request POST /api/events/trigger '{"specversion":"1.0","id":"n-7","source":"s","type":"t","subject":true}' \
+	application/cloudevents+json
+expect_status 400
+expect_body "CloudEvents attribute 'subject' must be a string"
+request POST /api/events/trigger '{"name":"t","id":"n-8","attributes":{"k":0.5}}'
+expect_status 400
+expect_body 'attribute \"k\" must be a whole number'
+for id in nul-1 strict-1 strict-2 strict-3 tail-1 tail-2 tail-3 utf-1 d-1 u-1 t-1 n-1 n-2 n-3 n-4 n-5 n-6 n-7 n-8; do
 	! grep -q "\"id\":\"$id\"" "$TMP/events.log" || fail "refused event $id reached the plugin"
 done
-pass "calendar-invalid times, bad data_base64, empty subject and a 65-character name are 400 with the rule; no refused event reached a plugin"
+pass "calendar-invalid times, bad data_base64, empty subject, a 65-character name, and extension values that are no CloudEvents type (a fraction, out of the 32-bit range, 1e999, an object, an array; a non-string subject) are 400 with the rule; no refused event reached a plugin"
 
 stop_daemon TERM

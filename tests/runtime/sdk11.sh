@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every function plugin ABI 1.1 added, through a test plugin (tests/plugins/
-# sdk11.c) that writes what each returned: event attributes in order, the
+# sdk11.c) that writes what each returned: event attributes in order with
+# their types (a JSON 3 or false stays an Integer or Boolean), the
 # content type, non-JSON data as bytes, the time as written, the deadline,
 # the redelivered flag, exact numbers in event_json, emit_event with source,
 # attributes and the parent link, the config readers (doubles, map keys,
@@ -63,28 +64,31 @@ pass "log_enabled follows the level; log() escapes newlines and control bytes"
 ce=application/cloudevents+json
 request POST /api/events/trigger '{"specversion":"1.0","id":"ce-1","source":"/src","type":"sdk.text",
 	"time":"2024-05-01T12:00:00.5+02:00","subject":"s-1","datacontenttype":"text/plain","tenant":"acme",
-	"data":"hi\nthere"}' $ce
+	"count":3,"flag":false,"data":"hi\nthere"}' $ce
 expect_status 202
 printf '\0\1\376\377' > "$TMP/bytes.bin"
-curl -s -o /dev/null -H 'ce-specversion: 1.0' -H 'ce-id: ce-2' -H 'ce-source: /b' -H 'ce-type: sdk.binary' \
+curl -s -o /dev/null -H 'ce-specversion: 1.0' -H 'ce-id: ce-2' -H 'ce-source: /b' -H 'ce-type: sdk.binary' -H 'ce-count: 3' \
 	-H 'Content-Type: application/octet-stream' --data-binary "@$TMP/bytes.bin" "http://127.0.0.1:$PORT/api/events/trigger"
 request POST /api/events/trigger '{"name":"sdk.plain","id":"p-1","data":{"big":9007199254740993,"x":[1.0e400]}}'
 request POST /api/events/trigger '{"specversion":"1.0","id":"ce-3","source":"/e","type":"sdk.nodata"}' $ce
 wait_until "four events handled" 5 lines_at_least "$TMP/record.jsonl" '"id"' 4
 line() { grep "\"id\":\"$1\"" "$TMP/record.jsonl"; }
-line ce-1 | jq -e '.attributes == [["subject","s-1"],["datacontenttype","text/plain"],["tenant","acme"]]
+line ce-1 | jq -e '.attributes == [["subject","s-1"],["datacontenttype","text/plain"],["tenant","acme"],["count","3"],["flag","false"]]
+	and .attribute_types == [0,0,0,1,2] and .attribute_type_past_end == 1 and .attribute_type_past_end_value == 99
+	and (.event_json | contains("\"tenant\":\"acme\",\"count\":3,\"flag\":false"))
 	and .attribute_past_end == 1 and .content_type == "text/plain" and .has_data == 1
 	and .bytes_hex == "68690a7468657265" and .bytes_len == 8 and .time_text == "2024-05-01T12:00:00.5+02:00"
 	and .redelivered == 0 and .attempt == 1 and .deadline_left_ms > 0 and .deadline_left_ms <= 3000' >/dev/null ||
 	fail "text CloudEvent: $(line ce-1)"
-line ce-2 | jq -e '.content_type == "application/octet-stream" and .bytes_hex == "0001feff" and .bytes_len == 4
+line ce-2 | jq -e '.attributes == [["count","3"],["datacontenttype","application/octet-stream"],["dataencoding","base64"]]
+	and .attribute_types == [0,0,0] and .content_type == "application/octet-stream" and .bytes_hex == "0001feff" and .bytes_len == 4
 	and .time_text == null' >/dev/null || fail "binary CloudEvent: $(line ce-2)"
 line p-1 | jq -e '.content_type == null and .has_data == 1 and .bytes_hex == null and .bytes_len == 0
 	and .time_text == null and (.event_json | contains("{\"big\":9007199254740993,\"x\":[1.0e400]}"))' >/dev/null ||
 	fail "plain event: $(line p-1)"
 line ce-3 | jq -e '.has_data == 0 and .bytes_hex == null and .content_type == null' >/dev/null ||
 	fail "no data: $(line ce-3)"
-pass "event: attributes in order, content type, data bytes (text, binary; none for JSON), time as written, deadline, attempt, exact numbers in event_json"
+pass "event: attributes in order with their types (JSON 3 and false an Integer and a Boolean, a ce-* header a String), content type, data bytes (text, binary; none for JSON), time as written, deadline, attempt, exact numbers in event_json"
 
 request POST /api/events/trigger '{"name":"sdk.emit","id":"parent-1"}'
 expect_status 202

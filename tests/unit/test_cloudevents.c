@@ -216,6 +216,72 @@ static void structured_values_are_checked(void **state)
 #undef CE
 }
 
+static const es_event_attribute *attribute_named(const es_event *e, const char *key)
+{
+	for (size_t i = 0; i < e->attribute_count; i++)
+		if (strcmp(e->attributes[i].key, key) == 0)
+			return &e->attributes[i];
+	fail_msg("no attribute %s", key);
+	return NULL;
+}
+
+/* Extension values keep their JSON type (CloudEvents String, Integer,
+ * Boolean) into the event and its JSON: "myint": 42 reached plugins and
+ * the log plugin as the string "42". */
+static void extension_values_keep_their_types(void **state)
+{
+#define CE "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\""
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(structured(CE ",\"myint\":42,\"myflag\":true,\"off\":false,\"text\":\"42\",\"neg\":-2147483648,"
+	                               "\"top\":2147483647,\"whole\":7.0,\"subject\":\"true\"}",
+	                            &p, err),
+	                 0);
+	es_event *e = es_event_create(&p.fields);
+	trigger_parsed_free(&p); /* the event holds copies */
+	struct {
+		const char *key, *value;
+		es_attribute_type type;
+	} want[] = {{"myint", "42", ES_ATTRIBUTE_INTEGER},          {"myflag", "true", ES_ATTRIBUTE_BOOLEAN},
+	            {"off", "false", ES_ATTRIBUTE_BOOLEAN},         {"text", "42", ES_ATTRIBUTE_STRING},
+	            {"neg", "-2147483648", ES_ATTRIBUTE_INTEGER},   {"top", "2147483647", ES_ATTRIBUTE_INTEGER},
+	            {"whole", "7", ES_ATTRIBUTE_INTEGER},           {"subject", "true", ES_ATTRIBUTE_STRING}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		const es_event_attribute *a = attribute_named(e, want[i].key);
+		assert_string_equal(a->value, want[i].value);
+		if (a->type != want[i].type)
+			fail_msg("%s has type %d, not %d", want[i].key, (int)a->type, (int)want[i].type);
+	}
+	assert_non_null(strstr(es_event_json(e, NULL),
+	                       "\"attributes\":{\"myint\":42,\"myflag\":true,\"off\":false,\"text\":\"42\","
+	                       "\"neg\":-2147483648,\"top\":2147483647,\"whole\":7,\"subject\":\"true\"}"));
+	es_event_unref(e);
+
+	/* what the JSON format cannot map to a CloudEvents type is refused,
+	 * named (null is an absent attribute, as before) */
+	expect_structured_error(CE ",\"n\":1.5}", "'n' must be a whole number");
+	expect_structured_error(CE ",\"n\":2147483648}", "'n' must be an integer from -2147483648 to 2147483647");
+	expect_structured_error(CE ",\"n\":-2147483649}", "'n' must be an integer from -2147483648 to 2147483647");
+	expect_structured_error(CE ",\"n\":1e999}", "'n' must be an integer from -2147483648 to 2147483647");
+	expect_structured_error(CE ",\"n\":{\"a\":1}}", "'n' must be a string, an integer or a boolean");
+	expect_structured_error(CE ",\"n\":[1]}", "'n' must be a string, an integer or a boolean");
+	expect_structured_error(CE ",\"subject\":5}", "'subject' must be a string");
+	assert_int_equal(structured(CE ",\"n\":null}", &p, err), 0);
+	assert_int_equal(p.fields.attribute_count, 0);
+	trigger_parsed_free(&p);
+#undef CE
+
+	/* binary mode: a ce-* header is text, a String however it looks */
+	ce_header h[] = {REQUIRED, {"myint", "42"}, {"myflag", "true"}};
+	assert_int_equal(binary(h, 6, NULL, NULL, 0, &p, err), 0);
+	e = es_event_create(&p.fields);
+	trigger_parsed_free(&p);
+	assert_int_equal(attribute_named(e, "myint")->type, ES_ATTRIBUTE_STRING);
+	assert_int_equal(attribute_named(e, "myflag")->type, ES_ATTRIBUTE_STRING);
+	assert_non_null(strstr(es_event_json(e, NULL), "\"attributes\":{\"myint\":\"42\",\"myflag\":\"true\"}"));
+	es_event_unref(e);
+}
+
 /* The HTTP binding chooses the mode by Content-Type first: ce-* headers
  * beside a CloudEvents media type do not make it binary mode. */
 static void mode_is_chosen_by_content_type_first(void **state)
@@ -242,6 +308,7 @@ int main(void)
 	        cmocka_unit_test(attribute_rules_are_named),
 	        cmocka_unit_test(structured_values_are_checked),
 	        cmocka_unit_test(mode_is_chosen_by_content_type_first),
+	        cmocka_unit_test(extension_values_keep_their_types),
 	};
 	return cmocka_run_group_tests_name("cloudevents", tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ static void event_copies_its_fields_and_serialises(void **state)
 {
 	char name[] = "order.created";
 	char data[] = "{\"total\":12.5}";
-	es_event_attribute attrs[] = {{"tenant", "acme"}};
+	es_event_attribute attrs[] = {{"tenant", "acme", ES_ATTRIBUTE_STRING}};
 	es_event_fields f = {.id = "ev-1", .name = name, .source = "shop", .time_us = 1704110400000000LL, .has_time = true, .data = data,
 	                  .data_len = strlen(data), .attributes = attrs, .attribute_count = 1};
 	es_event *e = es_event_create(&f);

@@ -63,6 +63,33 @@ static void data_is_carried_as_written(void **state)
 	trigger_parsed_free(&p);
 }
 
+/* Attribute values keep their type through the event's own JSON and back
+ * (a JetStream message is the event's JSON read by
+ * trigger_parse_host_written()). */
+static void attribute_types_survive_the_events_json(void **state)
+{
+	const char *body = "{\"name\":\"a\",\"attributes\":{\"n\":-5,\"b\":true,\"s\":\"5\"}}";
+	trigger_parsed p;
+	char err[256];
+	assert_int_equal(trigger_parse(body, strlen(body), &p, err, sizeof err), 0);
+	es_event *e = es_event_create(&p.fields);
+	trigger_parsed_free(&p);
+	const char *json = es_event_json(e, NULL);
+	assert_non_null(strstr(json, "\"attributes\":{\"n\":-5,\"b\":true,\"s\":\"5\"}"));
+	assert_int_equal(trigger_parse_host_written(json, strlen(json), &p, err, sizeof err), 0);
+	es_event *again = es_event_create(&p.fields);
+	trigger_parsed_free(&p);
+	es_attribute_type want[] = {ES_ATTRIBUTE_INTEGER, ES_ATTRIBUTE_BOOLEAN, ES_ATTRIBUTE_STRING};
+	const char *values[] = {"-5", "true", "5"};
+	assert_int_equal(again->attribute_count, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(again->attributes[i].type, want[i]);
+		assert_string_equal(again->attributes[i].value, values[i]);
+	}
+	es_event_unref(again);
+	es_event_unref(e);
+}
+
 static void minimal_event_is_parsed(void **state)
 {
 	trigger_parsed p;
@@ -83,7 +110,12 @@ static void errors_name_the_problem(void **state)
 	expect_error("{\"name\":\"a..b\"}", "invalid \"name\"");
 	expect_error("{\"name\":\"a\",\"id\":\"has space\"}", "invalid \"id\"");
 	expect_error("{\"name\":\"a\",\"time\":\"yesterday\"}", "RFC 3339");
-	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1}}", "attribute \"k\" must be a string");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1.5}}", "attribute \"k\" must be a whole number");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":4294967296}}", "attribute \"k\" must be an integer from");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":{}}}",
+	             "attribute \"k\" must be a string, an integer or a boolean");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":null}}",
+	             "attribute \"k\" must be a string, an integer or a boolean");
 	expect_error("{\"name\":\"a\",\"nmae\":\"b\"}", "unknown field \"nmae\"");
 	expect_error("", "empty body");
 }
@@ -160,6 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_event_is_parsed),
 		cmocka_unit_test(minimal_event_is_parsed),
+		cmocka_unit_test(attribute_types_survive_the_events_json),
 		cmocka_unit_test(data_is_carried_as_written),
 		cmocka_unit_test(errors_name_the_problem),
 		cmocka_unit_test(malformed_json_position_points_at_the_problem),

@@ -24,7 +24,8 @@
  * ABI 1.1 appended to es_host_api: attribute enumeration, the data's content
  * type and bytes, the time as written, the call's deadline, the redelivered
  * flag, emit_event(), config_double/map keys/secrets, gauge_set() and
- * log_enabled(); and to es_plugin_descriptor: handle_batch().
+ * log_enabled(), the attribute types (event_attribute_type_at()); and to
+ * es_plugin_descriptor: handle_batch().
  * docs/plugin-guide.md has a complete batch sink plugin.
  */
 #ifndef EVENT_SYSTEM_PLUGIN_H
@@ -84,7 +85,19 @@ typedef enum es_log_level {
 	ES_LOG_DEBUG = 3,
 } es_log_level;
 
-/* An attribute given to emit_event() (ABI 1.1). */
+/* The type of an event attribute's value (ABI 1.1,
+ * event_attribute_type_at()): the CloudEvents 1.0 types a JSON event can
+ * tell apart.  URI, URI-reference, Timestamp and Binary values are JSON
+ * strings in the CloudEvents JSON format and ES_ATTRIBUTE_STRING here.
+ * Whatever the type, event_attribute_at() gives the value's canonical text:
+ * an Integer in decimal ("-42"), a Boolean as "true" or "false". */
+typedef enum es_attribute_type {
+	ES_ATTRIBUTE_STRING = 0,
+	ES_ATTRIBUTE_INTEGER = 1, /* -2147483648 to 2147483647 (CloudEvents Integer) */
+	ES_ATTRIBUTE_BOOLEAN = 2,
+} es_attribute_type;
+
+/* An attribute given to emit_event() (ABI 1.1): always a String. */
 typedef struct es_attribute {
 	const char *key;   /* CloudEvents attribute name: a-z 0-9, 1-64 characters */
 	const char *value; /* UTF-8 text */
@@ -268,6 +281,15 @@ typedef struct es_host_api {
 	/* Whether log() at `level` writes anything: skip building an expensive
 	 * message. */
 	int (*log_enabled)(es_plugin_ctx *ctx, es_log_level level);
+
+	/* The type of the attribute at `index` (as event_attribute_at()
+	 * counts): an extension sent in JSON as 42 or true is
+	 * ES_ATTRIBUTE_INTEGER or ES_ATTRIBUTE_BOOLEAN, its text "42" or
+	 * "true"; a value that came as a string (and every ce-* header of a
+	 * binary-mode request: the HTTP binding carries text) is
+	 * ES_ATTRIBUTE_STRING.  ES_STATUS_NOT_FOUND past the end, *type then
+	 * untouched. */
+	es_status (*event_attribute_type_at)(const es_event *event, size_t index, es_attribute_type *type);
 } es_host_api;
 
 /* Counters and gauges a plugin may define, together (ABI 1.1 hosts). */
