@@ -4,6 +4,7 @@
 static es_result fail_handle(void *state, const es_event *event, char *err, size_t err_size)
 {
 	tp_record(state, event, "fail");
+	tp_record_json(state, event);
 	snprintf(err, err_size, "downstream rejected the event (test)");
 	return ES_FAIL;
 }

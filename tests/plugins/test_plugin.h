@@ -1,7 +1,8 @@
 /*
  * Shared helpers for the test-only plugins: each appends one line per
  * delivery to the file named by its `config.record`, so runtime tests can
- * check exactly what a plugin received:  "<plugin> <event name> <event id> <attempt>".
+ * check exactly what a plugin received:  "<plugin> <event name> <event id> <attempt>";
+ * and, with `config.record_json`, the event's JSON (event_json) per line.
  */
 #ifndef TEST_PLUGIN_H
 #define TEST_PLUGIN_H
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@ typedef struct tp_state {
 	const es_host_api *host;
 	es_plugin_ctx *ctx;
 	int record_fd; /* -1: not recording */
+	int json_fd;   /* -1: not recording event_json */
 	int64_t delay_ms;
 	int64_t succeed_on_attempt;
 } tp_state;
@@ -32,9 +35,12 @@ static inline es_status tp_init(es_plugin_ctx *ctx, const es_host_api *host, voi
 	st->host = host;
 	st->ctx = ctx;
 	st->record_fd = -1;
+	st->json_fd = -1;
 	const char *record = NULL;
 	if (host->config_string(ctx, "record", &record) == ES_STATUS_OK)
 		st->record_fd = open(record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (host->config_string(ctx, "record_json", &record) == ES_STATUS_OK)
+		st->json_fd = open(record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	host->config_int(ctx, "delay_ms", &st->delay_ms);
 	st->succeed_on_attempt = 3;
 	host->config_int(ctx, "succeed_on_attempt", &st->succeed_on_attempt);
@@ -53,6 +59,16 @@ static inline void tp_record(tp_state *st, const es_event *event, const char *wh
 		st->host->log(st->ctx, ES_LOG_ERROR, "cannot record");
 }
 
+/* The event's JSON as one line to config.record_json. */
+static inline void tp_record_json(tp_state *st, const es_event *event)
+{
+	size_t len = 0;
+	const char *json = st->json_fd < 0 ? NULL : st->host->event_json(event, &len);
+	struct iovec line[2] = {{.iov_base = (void *)json, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
+	if (json && writev(st->json_fd, line, 2) < 0) /* one write: lines of concurrent workers stay whole */
+		st->host->log(st->ctx, ES_LOG_ERROR, "cannot record");
+}
+
 static inline void tp_sleep_ms(int64_t ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -65,6 +81,8 @@ static inline void tp_shutdown(void *state)
 	tp_state *st = state;
 	if (st->record_fd >= 0)
 		close(st->record_fd);
+	if (st->json_fd >= 0)
+		close(st->json_fd);
 	free(st);
 }
 
