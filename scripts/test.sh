@@ -23,6 +23,8 @@ jobs=$(nproc)
 export ES_REQUIRE_DATABASE_TESTS=1
 # and a nats-server: the scale-out (JetStream) tests must run
 export ES_REQUIRE_NATS_TESTS=1
+# and promtool (prometheus): the /metrics lint must run
+export ES_REQUIRE_PROMTOOL=1
 out=${TEST_BUILD_DIR:-$top/build-test}
 rm -rf "$out"
 mkdir -p "$out"

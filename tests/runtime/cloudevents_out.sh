@@ -200,7 +200,9 @@ pass "keep-alive: one worker's 10 deliveries share one connection"
 curl -s "http://127.0.0.1:$MPORT/metrics" > "$TMP/metrics.txt"
 grep -q '^eventsys_plugin_custom_total{plugin="webhook",name="posted"} 10$' "$TMP/metrics.txt" ||
 	fail "the webhook's posted counter is not in /metrics: $(grep plugin_counter "$TMP/metrics.txt")"
-pass "the webhook's own counters are in /metrics with a plugin label"
+linted=" (promtool not installed: not linted)"
+promtool_checked "$TMP/metrics.txt" && linted=" (promtool check metrics passes)"
+pass "the webhook's own counters are in /metrics with a plugin label$linted"
 stop_daemon TERM
 
 run_mode binary 2 "        keep_alive: false"

@@ -62,6 +62,19 @@ pass() {
 	echo "ok: $*"
 }
 
+# promtool_checked FILE: `promtool check metrics` on a /metrics text must
+# pass (fails the test); 1 when promtool is not installed (the caller says
+# the lint was skipped), except with ES_REQUIRE_PROMTOOL=1 (scripts/test.sh:
+# install-deps.sh installed it), where a missing promtool fails the test.
+promtool_checked() {
+	if ! command -v promtool >/dev/null; then
+		[ "${ES_REQUIRE_PROMTOOL:-}" != 1 ] || fail "promtool not found (install the Debian package prometheus)"
+		echo "promtool not installed (Debian package prometheus): lint skipped"
+		return 1
+	fi
+	promtool check metrics < "$1" > "$TMP/promtool.txt" 2>&1 || fail "promtool check metrics: $(cat "$TMP/promtool.txt")"
+}
+
 # stage_plugin NAME [AS]: copy a built plugin into the plugin directory
 stage_plugin() {
 	local name=$1 as=${2:-$1} src
