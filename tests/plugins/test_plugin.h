@@ -2,7 +2,8 @@
  * Shared helpers for the test-only plugins: each appends one line per
  * delivery to the file named by its `config.record`, so runtime tests can
  * check exactly what a plugin received:  "<plugin> <event name> <event id> <attempt>";
- * and, with `config.record_json`, the event's JSON (event_json) per line.
+ * and, with `config.record_json`, one JSON line per delivery:
+ * {"attempt": N, "redelivered": 0/1 (-1 from a 1.0 host), "event": event_json}.
  */
 #ifndef TEST_PLUGIN_H
 #define TEST_PLUGIN_H
@@ -59,13 +60,19 @@ static inline void tp_record(tp_state *st, const es_event *event, const char *wh
 		st->host->log(st->ctx, ES_LOG_ERROR, "cannot record");
 }
 
-/* The event's JSON as one line to config.record_json. */
+/* The delivery and the event's JSON as one line to config.record_json. */
 static inline void tp_record_json(tp_state *st, const es_event *event)
 {
 	size_t len = 0;
 	const char *json = st->json_fd < 0 ? NULL : st->host->event_json(event, &len);
-	struct iovec line[2] = {{.iov_base = (void *)json, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
-	if (json && writev(st->json_fd, line, 2) < 0) /* one write: lines of concurrent workers stay whole */
+	char head[96];
+	int redelivered = ES_HOST_HAS(st->host, delivery_redelivered) ? st->host->delivery_redelivered(event) : -1;
+	int head_len = snprintf(head, sizeof head, "{\"attempt\":%u,\"redelivered\":%d,\"event\":",
+	                        st->host->delivery_attempt(event), redelivered);
+	struct iovec line[3] = {{.iov_base = head, .iov_len = (size_t)head_len},
+	                        {.iov_base = (void *)json, .iov_len = len},
+	                        {.iov_base = "}\n", .iov_len = 2}};
+	if (json && writev(st->json_fd, line, 3) < 0) /* one write: lines of concurrent workers stay whole */
 		st->host->log(st->ctx, ES_LOG_ERROR, "cannot record");
 }
 
