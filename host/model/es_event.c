@@ -138,6 +138,14 @@ void *es_event_attribute_to_json(const es_event_attribute *a)
 	}
 }
 
+const char *es_event_attribute_type_refused(const char *name, es_attribute_type type)
+{
+	if (type != ES_ATTRIBUTE_STRING && (strcmp(name, "subject") == 0 || strcmp(name, "dataschema") == 0 ||
+	                                    strcmp(name, "datacontenttype") == 0))
+		return "must be a string (a CloudEvents String attribute)";
+	return NULL;
+}
+
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size)
 {
 	if (len == 0) {

@@ -169,6 +169,10 @@ const char *es_event_attribute_reserved(const char *name);
  * datacontenttype are non-empty strings when present (CloudEvents 1.0),
  * whichever way the event came (a plain trigger, a CloudEvent, emit). */
 const char *es_event_attribute_value_refused(const char *name, const char *value);
+/* Why an attribute's type is refused, or NULL: subject, dataschema and
+ * datacontenttype are CloudEvents Strings (a plain trigger's "subject": 5
+ * would go out as a CloudEvent no receiver accepts). */
+const char *es_event_attribute_type_refused(const char *name, es_attribute_type type);
 
 /* A JSON value (a cJSON item) as an attribute value, by the CloudEvents
  * JSON format: a string is a String, a number an Integer (a whole number

@@ -135,6 +135,9 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 				return FAIL("attribute \"%s\" %s", a->string, wrong);
 			if (out->value == digits && !(out->value = trigger_parsed_own(p, strdup(digits))))
 				return FAIL("out of memory");
+			const char *untyped = es_event_attribute_type_refused(a->string, out->type);
+			if (untyped)
+				return FAIL("attribute \"%s\" %s", a->string, untyped);
 			/* host_written: a row stored before this rule is read back as it was */
 			const char *refused = p->host_written ? NULL : es_event_attribute_value_refused(a->string, out->value);
 			if (refused)

@@ -193,7 +193,10 @@ expect_body "CloudEvents attribute 'subject' must be a string"
 request POST /api/events/trigger '{"name":"t","id":"n-8","attributes":{"k":0.5}}'
 expect_status 400
 expect_body 'attribute \"k\" must be a whole number'
-for id in nul-1 strict-1 strict-2 strict-3 tail-1 tail-2 tail-3 utf-1 d-1 u-1 t-1 n-1 n-2 n-3 n-4 n-5 n-6 n-7 n-8; do
+request POST /api/events/trigger '{"name":"t","id":"n-9","attributes":{"dataschema":5}}'
+expect_status 400
+expect_body 'attribute \"dataschema\" must be a string (a CloudEvents String attribute)'
+for id in nul-1 strict-1 strict-2 strict-3 tail-1 tail-2 tail-3 utf-1 d-1 u-1 t-1 n-1 n-2 n-3 n-4 n-5 n-6 n-7 n-8 n-9; do
 	! grep -q "\"id\":\"$id\"" "$TMP/events.log" || fail "refused event $id reached the plugin"
 done
 pass "calendar-invalid times, bad data_base64, empty subject, a 65-character name, and extension values that are no CloudEvents type (a fraction, out of the 32-bit range, 1e999, an object, an array; a non-string subject) are 400 with the rule; no refused event reached a plugin"

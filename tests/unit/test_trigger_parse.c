@@ -114,6 +114,9 @@ static void errors_name_the_problem(void **state)
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":4294967296}}", "attribute \"k\" must be an integer from");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":{}}}",
 	             "attribute \"k\" must be a string, an integer or a boolean");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"subject\":5}}", "attribute \"subject\" must be a string");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"datacontenttype\":true}}",
+	             "attribute \"datacontenttype\" must be a string");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":null}}",
 	             "attribute \"k\" must be a string, an integer or a boolean");
 	expect_error("{\"name\":\"a\",\"nmae\":\"b\"}", "unknown field \"nmae\"");
