@@ -1,7 +1,8 @@
 #!/bin/bash
 # A plugin built against the 1.0 SDK header (kept in tests/sdk-1.0) loads
 # into this 1.1 host and works unchanged: its config, every event accessor,
-# emit, counters and the log, with the events it is sent.
+# emit, counters and the log, with the events it is sent; an extension of
+# CloudEvents type Integer reads as its text, as it did.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -29,4 +30,15 @@ grep -q '^table-ok abi10.child [0-9a-f-]* plugin:abi10 [0-9]* 1 {"n":1} - first 
 wait_until "its counter" 5 test "$(curl -s "http://127.0.0.1:$PORT/api/plugins" |
 	jq '.plugins[] | select(.name == "abi10") | .plugin_counters.seen')" = 2
 pass "a plugin built from the 1.0 header loads in the 1.1 host: config, accessors, emit and counters work"
+
+# an extension that keeps its CloudEvents type (an Integer) reads as the
+# text a 1.0 host gave: event_attribute() is "42"
+request POST /api/events/trigger '{"specversion":"1.0","id":"t-1","source":"test","type":"abi10.typed",
+	"time":"2024-01-01T00:00:00Z","tenant":42}' application/cloudevents+json
+expect_status 202
+wait_until "the typed event was handled" 5 lines_at_least "$TMP/record.txt" ' t-1 ' 1
+typed=$(grep ' t-1 ' "$TMP/record.txt")
+[ "$typed" = 'table-ok abi10.typed t-1 test 1704067200000000 1 null 42 first 1 42 abi10' ] ||
+	fail "the 1.0 plugin read the Integer extension as: $typed"
+pass "a 1.0 plugin reads an Integer extension as its text (42), as before attribute types"
 stop_daemon TERM
