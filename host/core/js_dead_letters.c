@@ -16,12 +16,14 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db/database.h"
 #include "util/clock.h"
+#include "util/job_queue.h"
 #include "util/log.h"
 #include "util/rfc3339.h"
 
@@ -32,8 +34,13 @@ typedef struct dead_job {
 	void *arg;
 	int status;
 	char *body;
-	struct dead_job *next;
+	job_queue_link link; /* in js_dead_letters.jobs */
 } dead_job;
+
+static dead_job *dead_job_of(job_queue_link *link)
+{
+	return link ? (dead_job *)((char *)link - offsetof(dead_job, link)) : NULL;
+}
 
 struct js_dead_letters {
 	js_link *link;
@@ -41,8 +48,7 @@ struct js_dead_letters {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	dead_job *head, *tail;
-	size_t queued;
+	job_queue jobs; /* JS_DEAD_QUEUE_MAX at most; under lock */
 	bool stop;
 };
 
@@ -292,15 +298,11 @@ static void *dead_main(void *arg)
 	js_dead_letters *set = arg;
 	pthread_mutex_lock(&set->lock);
 	for (;;) {
-		while (!set->head && !set->stop)
+		while (job_queue_empty(&set->jobs) && !set->stop)
 			clock_cond_wait_us(&set->wake, &set->lock, 1000000);
 		if (set->stop)
 			break;
-		dead_job *j = set->head;
-		set->head = j->next;
-		if (!set->head)
-			set->tail = NULL;
-		set->queued--;
+		dead_job *j = dead_job_of(job_queue_pop(&set->jobs));
 		pthread_mutex_unlock(&set->lock);
 		run_job(set, j);
 		pthread_mutex_lock(&set->lock);
@@ -316,6 +318,7 @@ js_dead_letters *js_dead_letters_start(js_link *link, database *db)
 		return NULL;
 	set->link = link;
 	set->db = db;
+	job_queue_init(&set->jobs, JS_DEAD_QUEUE_MAX);
 	pthread_mutex_init(&set->lock, NULL);
 	clock_cond_init(&set->wake);
 	if (pthread_create(&set->thread, NULL, dead_main, set) != 0) {
@@ -337,11 +340,9 @@ void js_dead_letters_stop(js_dead_letters *set)
 	pthread_cond_signal(&set->wake);
 	pthread_mutex_unlock(&set->lock);
 	pthread_join(set->thread, NULL); /* a request in progress ends within a few seconds */
-	while (set->head) {
-		dead_job *j = set->head;
-		set->head = j->next;
+	dead_job *j;
+	while ((j = dead_job_of(job_queue_pop(&set->jobs))))
 		answer_error(j, 503, "queue_unavailable", "the server is shutting down");
-	}
 	pthread_mutex_destroy(&set->lock);
 	pthread_cond_destroy(&set->wake);
 	free(set);
@@ -362,16 +363,9 @@ int js_dead_letters_request(js_dead_letters *set, const js_dead_request *request
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&set->lock);
-	bool taken = !set->stop && set->queued < JS_DEAD_QUEUE_MAX;
-	if (taken) {
-		if (set->tail)
-			set->tail->next = j;
-		else
-			set->head = j;
-		set->tail = j;
-		set->queued++;
+	bool taken = !set->stop && job_queue_push(&set->jobs, &j->link);
+	if (taken)
 		pthread_cond_signal(&set->wake);
-	}
 	pthread_mutex_unlock(&set->lock);
 	if (!taken) {
 		event_free(j->wake);

@@ -14,12 +14,14 @@
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "db/db_internal.h"
+#include "util/job_queue.h"
 #include "util/log.h"
 
 #define JOB_QUEUE_MAX 64
@@ -30,7 +32,7 @@
 #define CRASH_RETRY_US 1000000
 
 typedef struct job {
-	struct job *next;
+	job_queue_link link; /* in reader.jobs */
 	db_shared *db;
 	db_request req;
 	struct event *wake;
@@ -46,8 +48,7 @@ typedef struct reader {
 	atomic_bool running; /* read by the writers (db_reader_wake) */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	job *head, *tail;
-	size_t depth;
+	job_queue jobs; /* history requests, JOB_QUEUE_MAX at most; under lock */
 	bool stop;
 	db_conn conn;
 	bool recovery_done;
@@ -98,21 +99,16 @@ int database_request(database *db, const db_request *request, struct event_base 
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&r->lock);
-	if (r->depth >= JOB_QUEUE_MAX) {
-		pthread_mutex_unlock(&r->lock);
+	bool queued = job_queue_push(&r->jobs, &j->link);
+	if (queued)
+		pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	if (!queued) {
 		db_wake_free(db, j->wake);
 		free(j);
 		snprintf(why, why_size, "too many history requests waiting (%d); retry shortly", JOB_QUEUE_MAX);
 		return -1;
 	}
-	if (r->tail)
-		r->tail->next = j;
-	else
-		r->head = j;
-	r->tail = j;
-	r->depth++;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
@@ -812,7 +808,7 @@ static void *reader_main(void *arg)
 	reader *r = arg;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
-		while (!r->stop && !r->head && !crashes_due(r) && !recovery_ready(r) && !purge_due(r)) {
+		while (!r->stop && job_queue_empty(&r->jobs) && !crashes_due(r) && !recovery_ready(r) && !purge_due(r)) {
 			/* re-check the purge clock every second, a waiting redelivery sooner */
 			clock_cond_wait_us(&r->wake, &r->lock,
 			                !r->recovery_done && r->recovery_retry_us ? BUSY_RETRY_US : 1000000);
@@ -821,13 +817,8 @@ static void *reader_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			break;
 		}
-		job *j = r->head;
-		if (j) {
-			r->head = j->next;
-			if (!r->head)
-				r->tail = NULL;
-			r->depth--;
-		}
+		job_queue_link *next = job_queue_pop(&r->jobs);
+		job *j = next ? (job *)((char *)next - offsetof(job, link)) : NULL;
 		pthread_mutex_unlock(&r->lock);
 		if (j) {
 			run_job(r, j);
@@ -851,12 +842,9 @@ static void *reader_main(void *arg)
 			purge_step(r);
 	}
 	/* quiesce waited for the HTTP side; anything still queued is answered by nobody */
-	job *j = r->head;
-	while (j) {
-		job *next = j->next;
+	while (job_queue_pop(&r->jobs))
+		/* its wake event belongs to a stopped HTTP thread: not touched */
 		LOG_WARN("database", "a history request was still queued at shutdown; dropped");
-		j = next; /* its wake event belongs to a stopped HTTP thread: not touched */
-	}
 	db_close(&r->conn);
 	return NULL;
 }
@@ -881,6 +869,7 @@ int db_reader_start(db_shared *db, char *err, size_t err_size)
 	r->db = db;
 	/* The first purge a little after start, once recovery had its turn. */
 	r->next_purge_us = clock_monotonic_us() + 2000000;
+	job_queue_init(&r->jobs, JOB_QUEUE_MAX);
 	pthread_mutex_init(&r->lock, NULL);
 	clock_cond_init(&r->wake);
 	atomic_store(&r->running, true);
