@@ -445,6 +445,8 @@ static const config_key jetstream_keys[] = {
 	 .reload = CONFIG_RESTART, .help = "how long a trigger waits for JetStream's acknowledgement"},
 	{"connect_timeout_ms", CONFIG_UINT, JS(connect_timeout_ms), .min = 100, .max = 60000, .def = "2000",
 	 .reload = CONFIG_RESTART, .help = "one connection attempt to NATS"},
+	{"node_id", CONFIG_UINT, JS(node_id), .min = 0, .max = ES_NODE_ID_MAX, .def = "0", .reload = CONFIG_RESTART,
+	 .help = "this daemon's number (1-1023, unique) in the keys of a shared database; 0: none"},
 	{NULL},
 };
 

@@ -114,7 +114,13 @@ typedef struct jetstream_config {
 	uint32_t duplicate_window_s; /* a retried trigger with the same id is stored once within this */
 	uint32_t publish_timeout_ms; /* how long a trigger waits for JetStream's acknowledgement */
 	uint32_t connect_timeout_ms;
+	/* This daemon's number among those sharing one database (1 to
+	 * ES_NODE_ID_MAX; 0: not set): the low bits of every history key it
+	 * makes (docs/operations.md, "Several daemons, one database"). */
+	uint32_t node_id;
 } jetstream_config;
+
+#define ES_NODE_ID_MAX 1023
 
 typedef struct es_config {
 	refcount refs; /* readers on other threads hold one (see routing tables) */

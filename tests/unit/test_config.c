@@ -382,6 +382,7 @@ static void queue_keys_are_read_and_checked(void **state)
 	expect_one_error("queue: {jetstream: {stream: 'a.b'}}\n", 1, 29, "queue.jetstream.stream must be");
 	expect_one_error("queue: {jetstream: {subject_prefix: 'a.>'}}\n", 1, 37, "no wildcards");
 	expect_one_error("queue: {jetstream: {servrs: x}}\n", 1, 21, "unknown key 'servrs' in queue.jetstream");
+	expect_one_error("queue: {jetstream: {node_id: 1024}}\n", 1, 30, "queue.jetstream.node_id must be between 0 and 1023");
 }
 
 static void missing_file_is_reported(void **state)
