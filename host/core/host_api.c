@@ -298,6 +298,8 @@ static es_status emit_route(database *db, js_link *jetstream, routing_table *tab
 		/* the handler waits for JetStream (publish_timeout_ms at most) */
 		dispatch_result result;
 		publish_start ps = pipeline_publish_wait(jetstream, table, event, &result, err, err_size);
+		if (ps != PUBLISH_REFUSED)
+			pipeline_record_published(db, event, ps == PUBLISH_PENDING); /* its history row */
 		return ps == PUBLISH_REFUSED ? ES_STATUS_BUSY : ES_STATUS_OK;
 	}
 	/* Emitted events are recorded without waiting: a handler never blocks

@@ -198,6 +198,11 @@ static bool take_message(puller *p, natsMsg *msg)
 	const char *depth = NULL;
 	if (natsMsgHeader_Get(msg, "Es-Depth", &depth) == NATS_OK && depth)
 		parsed.fields.depth = (uint32_t)strtoul(depth, NULL, 10);
+	/* The accepting node's history key (none when it records no history):
+	 * this node's outcomes are recorded against it. */
+	const char *seq = NULL;
+	if (natsMsgHeader_Get(msg, "Es-Seq", &seq) == NATS_OK && seq)
+		parsed.fields.seq = strtoull(seq, NULL, 10);
 	js_delivery *d = calloc(1, sizeof *d);
 	if (!d) {
 		trigger_parsed_free(&parsed);
@@ -217,6 +222,7 @@ static bool take_message(puller *p, natsMsg *msg)
 		natsMsg_Destroy(msg);
 		return false;
 	}
+	event->stored = event->seq != 0; /* its row is the accepting node's: outcomes only */
 	atomic_fetch_add(&p->refs, 1); /* the delivery's */
 	pthread_mutex_lock(&p->lock);
 	d->next = p->inflight;

@@ -227,6 +227,9 @@ static void run_replay(js_dead_letters *set, jsCtx *js, dead_job *j)
 	natsStatus s = natsMsg_Create(&again, subject, NULL, natsMsg_GetData(dead), natsMsg_GetDataLength(dead));
 	if (s == NATS_OK && *header(dead, "Es-Depth"))
 		s = natsMsgHeader_Set(again, "Es-Depth", header(dead, "Es-Depth"));
+	/* the history key: the replay's outcome is recorded against the event's row */
+	if (s == NATS_OK && *header(dead, "Es-Seq"))
+		s = natsMsgHeader_Set(again, "Es-Seq", header(dead, "Es-Seq"));
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.MaxWait = API_WAIT_MS;

@@ -738,7 +738,14 @@ static natsMsg *event_message(js_link *l, es_event *event, const char *plugin)
 		return NULL;
 	char depth[16];
 	snprintf(depth, sizeof depth, "%u", event->depth);
-	if (natsMsgHeader_Set(msg, "Es-Depth", depth) != NATS_OK) {
+	natsStatus s = natsMsgHeader_Set(msg, "Es-Depth", depth);
+	if (s == NATS_OK && event->seq) {
+		/* its history key: the node that handles it records against it */
+		char seq[24];
+		snprintf(seq, sizeof seq, "%" PRIu64, event->seq);
+		s = natsMsgHeader_Set(msg, "Es-Seq", seq);
+	}
+	if (s != NATS_OK) {
 		natsMsg_Destroy(msg);
 		return NULL;
 	}
@@ -898,13 +905,16 @@ int js_link_dead_letter(js_link *l, natsMsg *msg, const char *plugin, uint32_t a
 		return -1;
 	char n[16];
 	snprintf(n, sizeof n, "%u", attempts);
-	const char *depth = NULL;
+	const char *depth = NULL, *seq = NULL;
 	natsMsgHeader_Get(msg, "Es-Depth", &depth);
+	natsMsgHeader_Get(msg, "Es-Seq", &seq); /* kept for a replay's outcome */
 	natsStatus s = natsMsgHeader_Set(dead, "Es-Plugin", plugin);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(dead, "Es-Attempts", n);
 	if (s == NATS_OK && depth)
 		s = natsMsgHeader_Set(dead, "Es-Depth", depth);
+	if (s == NATS_OK && seq)
+		s = natsMsgHeader_Set(dead, "Es-Seq", seq);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(dead, "Es-Error", error && *error ? error : "failed");
 	jsPubOptions po;

@@ -21,6 +21,13 @@ void pipeline_record(database *db, es_event *event)
 	database_record(db, event);
 }
 
+void pipeline_record_published(database *db, es_event *event, bool published)
+{
+	database_record(db, event);
+	if (!published)
+		database_settle(db, event); /* nothing to deliver: the row is done */
+}
+
 int pipeline_store(database *db, es_event *const *events, size_t count, db_ticket *ticket, char *why, size_t why_size)
 {
 	return database_store(db, events, count, ticket, why, why_size);

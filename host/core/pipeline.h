@@ -110,5 +110,13 @@ publish_start pipeline_publish(js_link *link, routing_table *table, es_event *ev
  * PUBLISH_UNMATCHED, PUBLISH_REFUSED (why) or PUBLISH_PENDING meaning stored. */
 publish_start pipeline_publish_wait(js_link *link, routing_table *table, es_event *event, dispatch_result *result,
                                     char *why, size_t why_size);
+/* With a database (several daemons on one database): the accepting node
+ * records the event's row once JetStream holds it (a refused event gets
+ * none), with the key its messages carry (`Es-Seq`) for the handling
+ * nodes' outcomes.  `published` says how: true, acknowledged by JetStream
+ * (the row stays `accepted`: the deliveries finish on any node, which
+ * record their outcomes against the key); false, PUBLISH_UNMATCHED (done
+ * at once, as the local backend does). */
+void pipeline_record_published(database *db, es_event *event, bool published);
 
 #endif

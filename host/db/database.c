@@ -160,6 +160,7 @@ static void settings_from(const es_config *c, db_settings *s)
 	s->queue_size = c->database_queue_size;
 	s->queue_max_bytes = (size_t)c->database_queue_max_mb << 20;
 	s->reconnect_max_ms = c->database_reconnect_max_ms;
+	s->node_id = c->queue_backend == QUEUE_JETSTREAM ? c->jetstream.node_id : 0;
 }
 
 static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, size_t err_size)
@@ -249,9 +250,11 @@ int database_start(database **out, const es_config *config, const database_readm
 	pthread_mutex_init(&db->migrate_lock, NULL);
 	atomic_init(&db->state, DB_CONNECTING);
 	snprintf(db->status_error, sizeof db->status_error, "connecting");
-	db->boot_seq = (uint64_t)clock_realtime_us();
+	uint64_t now_us = (uint64_t)clock_realtime_us();
+	/* the keys this run makes are above boot_seq (database_next_seq()) */
+	db->boot_seq = db->settings.node_id ? now_us << DB_NODE_BITS : now_us;
 	atomic_init(&db->subscriptions_pending, config->db_subscriptions_state == DB_SUBSCRIPTIONS_PREVIOUS);
-	atomic_init(&db->last_seq, db->boot_seq);
+	atomic_init(&db->last_seq, now_us);
 	atomic_store_explicit(&db->running, true, memory_order_release);
 	if (db->settings.migrate_on_start) {
 		/* Before the threads that need the schema (and before the plugins
@@ -283,6 +286,9 @@ int database_start(database **out, const es_config *config, const database_readm
 	dsn_redact(config->database_dsn, redacted, sizeof redacted);
 	LOG_INFO("database", "recording events in %s (%s mode, retention %g days)", redacted,
 	         db->settings.durable ? "durable" : "async", db->settings.retention_days);
+	if (db->settings.node_id)
+		LOG_INFO("database", "node %u of a shared database: JetStream redelivers what a stop left unfinished, "
+		         "the database does not", db->settings.node_id);
 	*out = db;
 	return 0;
 }
@@ -290,6 +296,12 @@ int database_start(database **out, const es_config *config, const database_readm
 void database_allow_recovery(database *db)
 {
 	if (!database_running(db))
+		return;
+	/* With JetStream the unacknowledged deliveries of a stopped node come
+	 * back from the stream (to any node): a redelivery from the table too
+	 * would run them twice, and would take the other nodes' unfinished
+	 * events for this one's. */
+	if (db->settings.node_id)
 		return;
 	atomic_store(&db->recovery_allowed, true);
 	db_reader_wake(db);

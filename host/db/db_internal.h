@@ -32,7 +32,14 @@ typedef struct db_settings {
 	uint32_t queue_size;
 	size_t queue_max_bytes;
 	uint32_t reconnect_max_ms;
+	/* queue.jetstream.node_id with the JetStream backend, else 0: keys are
+	 * then (microseconds << DB_NODE_BITS) | node_id, and redelivery after a
+	 * restart is JetStream's, not the reader's (database.h). */
+	uint32_t node_id;
 } db_settings;
+
+/* The low bits of a key that name the node that made it (node_id <= 1023). */
+#define DB_NODE_BITS 10
 
 typedef enum db_state {
 	DB_CONNECTING = 0, /* not connected yet since start */
@@ -79,6 +86,7 @@ typedef struct database {
 	pthread_mutex_t migrate_lock;
 	bool migrated;               /* under migrate_lock */
 	uint64_t boot_seq;           /* events of earlier runs have smaller keys */
+	/* The last key made; with a node_id, its time part (microseconds). */
 	_Atomic uint64_t last_seq;
 	atomic_bool seeded;          /* a writer (either) read the largest key in use */
 	atomic_bool recovery_allowed;/* plugins run: redelivery may start */

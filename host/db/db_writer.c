@@ -110,6 +110,11 @@ static writer *writer_for(db_shared *db, const es_event *event)
 
 /* ---- the key generator ---- */
 
+/* A key is the receive time in microseconds, kept increasing.  With a
+ * node_id (several daemons on one database, docs/operations.md) the time
+ * is shifted left by DB_NODE_BITS and the node's number fills the low bits:
+ * two daemons never make the same key, whatever their clocks say, and keys
+ * still sort by time across the nodes (to their clocks' skew). */
 uint64_t database_next_seq(database *db)
 {
 	if (!database_running(db))
@@ -120,7 +125,8 @@ uint64_t database_next_seq(database *db)
 		next = now > old ? now : old + 1;
 	while (!atomic_compare_exchange_weak_explicit(&db->last_seq, &old, next, memory_order_relaxed,
 	                                              memory_order_relaxed));
-	return next;
+	uint32_t node = db->settings.node_id;
+	return node ? next << DB_NODE_BITS | node : next;
 }
 
 static void seed_seq(db_shared *db, uint64_t at_least)
@@ -874,11 +880,16 @@ static bool try_connect(writer *w)
 		mysql_free_result(res);
 	if (!row)
 		return connect_failed(w);
-	if (!atomic_load(&db->seeded) && max_seq >= db->boot_seq)
-		LOG_WARN("database",
-		         "the newest recorded event is later than this start (is the clock behind?); events after "
-		         "the start time are not redelivered after the last crash");
-	seed_seq(db, max_seq + 1);
+	if (db->settings.node_id) {
+		/* the time part: this node's next keys are above every key in use */
+		seed_seq(db, (max_seq >> DB_NODE_BITS) + 1);
+	} else {
+		if (!atomic_load(&db->seeded) && max_seq >= db->boot_seq)
+			LOG_WARN("database",
+			         "the newest recorded event is later than this start (is the clock behind?); events after "
+			         "the start time are not redelivered after the last crash");
+		seed_seq(db, max_seq + 1);
+	}
 	if (!settle_unsure(w))
 		return connect_failed(w);
 	atomic_store(&db->seeded, true);

@@ -450,6 +450,8 @@ static void on_published(int status, const char *why, void *arg)
 	api_request_unwatch(&w->r);
 	if (status == JS_PUBLISH_STORED) {
 		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+		/* its history row once JetStream holds it: a refused event has none */
+		pipeline_record_published(w->r.daemon->db, w->sub.event, true);
 		if (w->r.req)
 			reply_accepted(&w->r, &w->sub);
 	} else if (w->r.req) {
@@ -464,7 +466,7 @@ static void on_published(int status, const char *why, void *arg)
 static void trigger_one_published(api_request *r, trigger_parsed *p)
 {
 	published_wait *w = calloc(1, sizeof *w);
-	es_event *event = w ? create_event(NULL, p, NULL) : NULL;
+	es_event *event = w ? create_event(r->daemon->db, p, NULL) : NULL;
 	if (!event) {
 		free(w);
 		api_error(r, 500, "internal", "out of memory");
@@ -483,6 +485,7 @@ static void trigger_one_published(api_request *r, trigger_parsed *p)
 	}
 	if (st == PUBLISH_UNMATCHED) {
 		atomic_fetch_add_explicit(&api_accepted, 1, memory_order_relaxed);
+		pipeline_record_published(r->daemon->db, event, false);
 		reply_accepted(r, &w->sub);
 	} else {
 		reply_js_refused(r, why);
@@ -768,6 +771,7 @@ typedef struct batch_wait {
 typedef struct batch_item_wait {
 	batch_wait *bw;
 	batch_result *res;
+	es_event *event; /* held by bw->b */
 } batch_item_wait;
 
 static void batch_wait_step(batch_wait *bw)
@@ -799,6 +803,8 @@ static void on_batch_item_published(int status, const char *why, void *arg)
 {
 	batch_item_wait *iw = arg;
 	batch_wait *bw = iw->bw;
+	if (status == JS_PUBLISH_STORED)
+		pipeline_record_published(bw->r.daemon->db, iw->event, true); /* as for one trigger */
 	batch_item_answer(bw, iw->res, status, why);
 	free(iw);
 	batch_wait_step(bw);
@@ -828,6 +834,7 @@ static void batch_publish_and_answer(batch *b, api_request *r)
 		}
 		iw->bw = bw;
 		iw->res = res;
+		iw->event = b->events[i];
 		char why[300];
 		publish_start st = pipeline_publish(r->daemon->jetstream, bw->table, b->events[i], dr, base,
 		                                    on_batch_item_published, iw, why, sizeof why);
@@ -837,6 +844,8 @@ static void batch_publish_and_answer(batch *b, api_request *r)
 			continue;
 		}
 		free(iw);
+		if (st == PUBLISH_UNMATCHED)
+			pipeline_record_published(r->daemon->db, b->events[i], false);
 		batch_item_answer(bw, res, st == PUBLISH_UNMATCHED ? JS_PUBLISH_STORED : JS_PUBLISH_UNAVAILABLE, why);
 	}
 	free(dr);

@@ -49,8 +49,10 @@ static void check_database(const es_config *c, config_errors *errs)
 		config_error_add(errs, 0, 0, "database.dsn: %s", why);
 }
 
-/* The JetStream backend needs the client in this build; its history is not
- * shared through MySQL yet (each node's seq keys would collide). */
+/* The JetStream backend needs the client in this build.  With a database,
+ * every daemon of the cluster writes to the same tables: its keys carry its
+ * node_id, so each needs one of its own; and the 202 is JetStream's, so the
+ * history is written behind (async). */
 static void check_queue(const es_config *c, config_errors *errs)
 {
 	if (c->queue_backend != QUEUE_JETSTREAM)
@@ -58,8 +60,15 @@ static void check_queue(const es_config *c, config_errors *errs)
 #ifndef HAVE_NATS
 	config_error_add(errs, 0, 0, "queue.backend is jetstream but this build has no NATS client (configure --with-nats)");
 #endif
-	if (c->database_enabled)
-		config_error_add(errs, 0, 0, "queue.backend jetstream cannot be combined with database.enabled in this version");
+	if (c->database_enabled && c->jetstream.node_id == 0)
+		config_error_add(errs, 0, 0,
+		                 "queue.jetstream.node_id must be set (1 to %d, different on every daemon sharing the "
+		                 "database) when database.enabled is on with queue.backend jetstream",
+		                 ES_NODE_ID_MAX);
+	if (c->database_enabled && c->database_durable)
+		config_error_add(errs, 0, 0,
+		                 "database.mode must be async with queue.backend jetstream: a trigger is answered once "
+		                 "JetStream holds it, and the history is written behind");
 	if (c->jetstream.user && !c->jetstream.password)
 		config_error_add(errs, 0, 0, "queue.jetstream.user is set but no password (or EVENT_SYSTEM_NATS_PASSWORD)");
 	int ways = (c->jetstream.user != NULL) + (c->jetstream.token != NULL) + (c->jetstream.creds_file != NULL);

@@ -111,8 +111,9 @@ nats_kill() {
 	NATS_PIDS[$1]=
 }
 
-# node_config I EXTRA: node I's config (stdin: its plugins: section; @TMP@,
-# @NODE@ filled in), JetStream on every server
+# node_config I: node I's config (stdin: its plugins: section and any other
+# top-level ones; @TMP@, @NODE@ filled in), JetStream on every server, with
+# $NODE_JS_EXTRA (say "node_id: 2") added to queue.jetstream when set
 node_config() {
 	local i=$1
 	{
@@ -122,7 +123,7 @@ node_config() {
 		echo "event: {shutdown_timeout_ms: 3000}"
 		echo "queue:"
 		echo "  backend: jetstream"
-		echo "  jetstream: {servers: \"$(nats_urls)\", replicas: ${NATS_REPLICAS:-$NATS_COUNT}, publish_timeout_ms: ${PUBLISH_TIMEOUT_MS:-2000}}"
+		echo "  jetstream: {servers: \"$(nats_urls)\", replicas: ${NATS_REPLICAS:-$NATS_COUNT}, publish_timeout_ms: ${PUBLISH_TIMEOUT_MS:-2000}${NODE_JS_EXTRA:+, $NODE_JS_EXTRA}}"
 		sed -e "s|@TMP@|$TMP|g" -e "s|@NODE@|$i|g" -e "s|@PLUGDIR@|$PLUGDIR|g"
 	} > "$TMP/node$i.yaml"
 }

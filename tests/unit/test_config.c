@@ -370,9 +370,21 @@ static void queue_keys_are_read_and_checked(void **state)
 	assert_non_null(strstr(errs.items[0].message, "give one of"));
 	assert_null(load("queue: {backend: jetstream, jetstream: {user: a}}\n", &errs));
 	assert_non_null(strstr(errs.items[0].message, "no password"));
-	/* the history is not shared through MySQL yet */
-	assert_null(load("queue: {backend: jetstream}\ndatabase: {enabled: true, dsn: 'u:p@tcp(h:3306)/es'}\n", &errs));
-	assert_non_null(strstr(errs.items[0].message, "cannot be combined with database.enabled"));
+	/* one database for several daemons: each names itself, and the
+	 * history is written behind (JetStream's acknowledgement is the 202) */
+	assert_null(load("queue: {backend: jetstream}\ndatabase: {enabled: true, mode: async, dsn: 'u:p@tcp(h:3306)/es'}\n",
+	                 &errs));
+	assert_non_null(strstr(errs.items[0].message, "queue.jetstream.node_id must be set (1 to 1023"));
+	assert_null(load("queue: {backend: jetstream, jetstream: {node_id: 3}}\n"
+	                 "database: {enabled: true, dsn: 'u:p@tcp(h:3306)/es'}\n",
+	                 &errs));
+	assert_non_null(strstr(errs.items[0].message, "database.mode must be async with queue.backend jetstream"));
+	c = load("queue: {backend: jetstream, jetstream: {node_id: 3}}\n"
+	         "database: {enabled: true, mode: async, dsn: 'u:p@tcp(h:3306)/es'}\n",
+	         &errs);
+	assert_non_null(c);
+	assert_int_equal(c->jetstream.node_id, 3);
+	es_config_unref(c);
 #else
 	assert_null(c);
 	assert_non_null(strstr(errs.items[0].message, "no NATS client"));
