@@ -15,7 +15,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per accepted event.  `seq` is assigned by the daemon (receive
--- time in microseconds, kept increasing), so rows arrive in key order.
+-- time in microseconds, kept increasing), so rows arrive in key order.  With
+-- the JetStream backend (several daemons, one database) the time is shifted
+-- left by 10 bits and the accepting daemon's queue.jetstream.node_id fills
+-- them, so keys of different daemons never collide.
 -- state: accepted (deliveries outstanding), done, refused (a plugin queue
 -- was full after the row was written; the client was answered 503).
 CREATE TABLE IF NOT EXISTS events (
