@@ -72,6 +72,16 @@ for f in 0 1; do
 done
 pass "each (event, plugin) delivery recorded once, against the accepting node's key, by both nodes"
 
+# A client's retry of a-1 (on the other node, inside the duplicate window):
+# JetStream stores it once, so it is not delivered again; it gets a row of
+# its own without deliveries (docs/operations.md says so).
+[ "$(node_trigger 1 job.run a-1)" = 202 ] || cluster_fail "the retry of a-1 was not accepted"
+wait_until "the retry's own row" 20 db_count_is 2 events "id = 'a-1'"
+[ "$(db_count deliveries "event_seq IN (SELECT seq FROM events WHERE id = 'a-1')")" = 1 ] ||
+	cluster_fail "a-1 has $(db_count deliveries "event_seq IN (SELECT seq FROM events WHERE id = 'a-1')") delivery rows after its retry, not 1"
+[ "$(records recorder | grep -cx a-1)" = 1 ] || cluster_fail "the retry of a-1 was delivered again"
+pass "a retried event id is stored once by JetStream: delivered once, a second row without deliveries"
+
 # ---- a dead letter, and its replay from the other node, in the history ----
 [ "$(node_trigger 0 fail.now f-1)" = 202 ] || cluster_fail "fail.now not accepted"
 f_seq() { db_sql "SELECT seq FROM events WHERE id = 'f-1'"; }
@@ -122,6 +132,7 @@ done
 # (the replayed dead letter above has two rows, one per delivery)
 twice=$(db_sql "SELECT COUNT(*) FROM (SELECT event_seq FROM deliveries WHERE plugin <> 'failing' GROUP BY event_seq, plugin HAVING COUNT(*) > 1) t")
 [ "$twice" = 0 ] || cluster_fail "$twice (event, plugin) deliveries recorded more than once"
+[ "$(records recorder | grep -cx a-1)" = 1 ] || cluster_fail "the retry of a-1 was delivered again (late)"
 pass "the killed node's hold events were redelivered by JetStream and recorded once; none delivered again at its restart"
 
 nodes_stop
