@@ -1049,6 +1049,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 	 * deadline; one that slipped into a handler meanwhile is abandoned on
 	 * the next round. */
 	delivery *left = p->expired; /* the supervisor's, joined above */
+	uint64_t undelivered = 0;
 	for (int round = 0; round < 100; round++) {
 		size_t n_left = 0;
 		bool waiting = false;
@@ -1065,9 +1066,17 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 			else
 				waiting = true;
 		}
-		for (size_t i = 0; i < n_left; i++)
-			ring_push_back(p, &left[i]);
 		pthread_mutex_unlock(&p->lock);
+		/* Their attempt was made (the handler has them): counted, unlike
+		 * the queued deliveries below, whose next attempt never starts. */
+		for (size_t i = 0; i < n_left; i++) {
+			notify(p, left[i].event, DELIVERY_UNDELIVERED, left[i].attempt, false,
+			       "shutdown deadline reached while its handler ran");
+			release_slot(p);
+			es_event_unref(left[i].event);
+		}
+		atomic_fetch_add(&p->undelivered, n_left);
+		undelivered += n_left;
 		if (!waiting)
 			break;
 		for (size_t i = 0; i < p->slot_count; i++) {
@@ -1077,7 +1086,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 		}
 	}
 	pthread_mutex_lock(&p->lock);
-	uint64_t undelivered = 0;
+	uint64_t queued = 0;
 	delivery d;
 	while (p->count || p->retry_count) {
 		d = p->count ? ring_pop(p) : heap_pop(p);
@@ -1085,12 +1094,12 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false, "shutdown deadline reached");
 		release_slot(p);
 		es_event_unref(d.event);
-		undelivered++;
+		queued++;
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
-	atomic_fetch_add(&p->undelivered, undelivered);
-	return undelivered;
+	atomic_fetch_add(&p->undelivered, queued);
+	return undelivered + queued;
 }
 
 /* Threads inside a handler now: busy live workers and stuck ones.  Under lock. */

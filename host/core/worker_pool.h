@@ -111,8 +111,10 @@ bool worker_pool_submit(worker_pool *pool, es_event *event);
 
 /* Stop taking events, let the workers drain until `deadline_us`
  * (monotonic), then stop them.  Returns the number of deliveries that were
- * not finished (also reported as DELIVERY_UNDELIVERED).  Threads still stuck
- * in a handler are left running: worker_pool_stuck() tells how many. */
+ * not finished (also reported as DELIVERY_UNDELIVERED, with the attempts
+ * made: a delivery still in a handler at the deadline counts the attempt
+ * it is in, a queued or retrying one only those before).  Threads still
+ * stuck in a handler are left running: worker_pool_stuck() tells how many. */
 uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
 /* Let no handler start, and wait until `deadline_us` (monotonic) for the
  * ones running (stuck ones included) to return.  Returns how many are still
