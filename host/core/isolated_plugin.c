@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,6 +46,8 @@ extern char **environ;
 /* While waiting for a child's message, whether the child has ended is
  * looked at this often (a process it forked may keep the channel open). */
 #define CHILD_EXIT_CHECK_US 20000
+/* A batch message's buffer is kept for the next batch up to this size. */
+#define KEEP_OUT_BUFFER (256u << 10)
 
 typedef struct child_slot {
 	pid_t pid;           /* 0: none; reaped (and cleared) only under lock */
@@ -60,6 +63,12 @@ typedef struct child_slot {
 	 * answers, so a frame the plugin wrote to the channel itself is a
 	 * protocol error, never taken for an answer. */
 	uint64_t next_tag;
+	/* The progress page shared with the slot's children
+	 * (isolation_channel.h: chan_progress), made at the first start and
+	 * kept with the slot; each child gets the descriptor. */
+	int progress_fd; /* -1: none yet */
+	chan_progress *progress;
+	chan_msg out; /* the CHAN_EVENTS being built (its buffer is kept) */
 } child_slot;
 
 struct isolated_plugin {
@@ -241,6 +250,27 @@ static chan_recv_status recv_answer(isolated_plugin *ip, child_slot *s, int64_t 
 	}
 }
 
+/* The slot's progress page: a memfd of one page, mapped shared. */
+static int make_progress_page(child_slot *s, char *err, size_t err_size)
+{
+	int fd = memfd_create("es-iso-progress", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)sizeof(chan_progress)) != 0) {
+		snprintf(err, err_size, "cannot create the progress page: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	void *p = mmap(NULL, sizeof(chan_progress), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, err_size, "cannot map the progress page: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	s->progress_fd = fd;
+	s->progress = p;
+	return 0;
+}
+
 /* Start a child in slot s (borrowed by the caller) and wait for init().
  * 0, or -1 with the reason in err (nothing left running); *died_status
  * (NULL: not wanted) is the wait status of a child that ended on its own
@@ -249,6 +279,8 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 {
 	if (died_status)
 		*died_status = -1;
+	if (!s->progress && make_progress_page(s, err, err_size) != 0)
+		return -1;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		snprintf(err, err_size, "cannot create the channel: %s", strerror(errno));
@@ -258,8 +290,14 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
-	/* dup2 onto the fixed number clears close-on-exec on the copy only. */
-	posix_spawn_file_actions_adddup2(&fa, sv[1], CHAN_CHILD_FD);
+	/* dup2 onto the fixed numbers clears close-on-exec on the copies only.
+	 * The sources are copies above both numbers first: a source that is
+	 * one of them would be overwritten by the other's dup2, or keep
+	 * close-on-exec (a dup2 onto itself changes nothing). */
+	int chan_src = fcntl(sv[1], F_DUPFD_CLOEXEC, CHAN_CHILD_PROGRESS_FD + 1);
+	int progress_src = fcntl(s->progress_fd, F_DUPFD_CLOEXEC, CHAN_CHILD_PROGRESS_FD + 1);
+	posix_spawn_file_actions_adddup2(&fa, chan_src, CHAN_CHILD_FD);
+	posix_spawn_file_actions_adddup2(&fa, progress_src, CHAN_CHILD_PROGRESS_FD);
 	sigset_t none;
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attr, &none);
@@ -269,9 +307,14 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 	char *argv[] = {"event-system", "--plugin-runner", ip->name, NULL};
 	pid_t pid;
-	int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
+	int rc = chan_src >= 0 && progress_src >= 0 ? posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ)
+	                                            : errno;
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	if (chan_src >= 0)
+		close(chan_src);
+	if (progress_src >= 0)
+		close(progress_src);
 	close(sv[1]);
 	if (rc != 0) {
 		close(sv[0]);
@@ -286,6 +329,8 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	s->fd = sv[0];
 	if (getrandom(&s->next_tag, sizeof s->next_tag, GRND_NONBLOCK) != (ssize_t)sizeof s->next_tag)
 		s->next_tag = (uint64_t)clock_monotonic_us() * 0x9e3779b97f4a7c15u ^ (uint64_t)pid;
+	/* an id no delivery of this child has: nothing returned yet */
+	atomic_store(&s->progress->returned_tag, s->next_tag - 1);
 	chan_in_init(&s->in, s->fd, ip->host.max_event_size + CHAN_CHILD_FRAME_SLACK);
 	s->in.spin_us = CHANNEL_SPIN_US;
 
@@ -548,31 +593,21 @@ static void fail_all(pool_batch_item *items, size_t n, es_result result, const c
 	}
 }
 
-/* The child of slot s (borrowed) ended, was late or out of step during a
- * handle_batch() call over items[0..n), n > 1: every one of them was in
- * the plugin's hands, so none can be named the crash's cause.  Each is a
- * failed attempt, the crash counts for the plugin (quarantine) but for no
- * event, and each is sent alone from now on, where a crash names it. */
-static void fail_batch_call(isolated_plugin *ip, child_slot *s, chan_recv_status st, pool_batch_item *items,
-                            size_t n)
+/* The child (already reaped: `pid`, `how`, `status`) ended, was late or
+ * out of step during a handle_batch() call over items[0..n), n > 1: every
+ * one of them was in the plugin's hands, so none can be named the crash's
+ * cause.  Each is a failed attempt, the crash counts for the plugin
+ * (quarantine) but for no event, and each is sent alone from now on, where
+ * a crash names it. */
+static void fail_batch_call(isolated_plugin *ip, child_slot *s, chan_recv_status st, pid_t pid, int status,
+                            char *how, size_t how_size, bool stopping, pool_batch_item *items, size_t n)
 {
-	pid_t pid = s->pid;
-	char how[128];
-	if (st != CHAN_RECV_CLOSED) {
-		pthread_mutex_lock(&ip->lock);
-		kill(pid, SIGKILL);
-		pthread_mutex_unlock(&ip->lock);
-	}
-	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
-	pthread_mutex_lock(&ip->lock);
-	bool stopping = ip->stopping;
-	pthread_mutex_unlock(&ip->lock);
 	if (st == CHAN_RECV_TIMEOUT) {
 		atomic_fetch_add(&ip->deadline_kills, 1);
 		atomic_store_explicit(&ip->per_event_us, (int64_t)ip->policy.timeout_ms * 1000, memory_order_relaxed);
-		snprintf(how, sizeof how, "killed: handle_batch() overran its %u ms deadline", ip->policy.timeout_ms);
+		snprintf(how, how_size, "killed: handle_batch() overran its %u ms deadline", ip->policy.timeout_ms);
 	} else if (st != CHAN_RECV_CLOSED) {
-		snprintf(how, sizeof how, "broke the channel protocol and was killed");
+		snprintf(how, how_size, "broke the channel protocol and was killed");
 	} else if (!stopping) {
 		record_crash(ip, NULL, 0, status);
 	}
@@ -585,6 +620,16 @@ static void fail_batch_call(isolated_plugin *ip, child_slot *s, chan_recv_status
 		add_suspect(ip, items[i].event);
 	}
 	give_back(ip, s, true);
+}
+
+/* After the child of slot s died (reaped) with items[answered..count)
+ * unanswered: how many of items[0..count) returned from the plugin, by the
+ * progress page (isolation_channel.h), at least `answered`.  An id that
+ * names no unanswered delivery of this batch is ignored. */
+static size_t returned_count(const child_slot *s, uint64_t first_tag, size_t answered, size_t count)
+{
+	uint64_t done = atomic_load_explicit(&s->progress->returned_tag, memory_order_acquire) - first_tag;
+	return done >= answered && done < count ? (size_t)done + 1 : answered;
 }
 
 void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, size_t n)
@@ -611,7 +656,7 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 	if (ip->host.batch_handler)
 		fit = solo_suspects(ip, items, fit);
 	size_t frame_budget = ip->host.max_event_size + (1u << 20);
-	chan_msg m = {0};
+	chan_msg m = s->out; /* the slot's buffer, kept between batches */
 	chan_msg_begin(&m, CHAN_EVENTS);
 	size_t count_at = m.len;
 	chan_put_u32(&m, 0);
@@ -635,7 +680,9 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 	}
 	int rc = built ? chan_send(s->fd, &m, kill_at) : -1;
 	int send_errno = errno;
-	chan_msg_free(&m);
+	s->out = m;
+	if (m.cap > KEEP_OUT_BUFFER)
+		chan_msg_free(&s->out);
 	if (!built) {
 		give_back(ip, s, false);
 		fail_all(items, count, ES_RETRY, "out of memory");
@@ -673,21 +720,7 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 		give_back(ip, s, false);
 		return;
 	}
-	if (ip->host.batch_handler && count - answered > 1) {
-		fail_batch_call(ip, s, st, items + answered, count - answered);
-		return;
-	}
-	/* The child is gone, late or out of step: it ends.  The delivery in
-	 * its hands (the first one not answered) ends as a failed attempt; the
-	 * ones after it never reached the plugin and go back to the queue. */
-	for (size_t i = answered + 1; i < count; i++)
-		items[i].started = false;
-	char rest[96] = "";
-	if (count - answered > 1)
-		snprintf(rest, sizeof rest, "; %zu later deliver%s of its batch go%s back to the queue", count - answered - 1,
-		         count - answered == 2 ? "y" : "ies", count - answered == 2 ? "es" : "");
-	pool_batch_item *it = &items[answered];
-	const es_event *event = it->event;
+	/* The child is gone, late or out of step: it ends now. */
 	pid_t pid = s->pid;
 	char how[128];
 	if (st != CHAN_RECV_CLOSED) {
@@ -696,6 +729,54 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 		pthread_mutex_unlock(&ip->lock);
 	}
 	int status = reap_child(ip, s, EXIT_GRACE_MS, how, sizeof how);
+	pthread_mutex_lock(&ip->lock);
+	bool stopping = ip->stopping;
+	pthread_mutex_unlock(&ip->lock);
+	/* Answers that died with the process (SIGKILL, _exit(): no handler
+	 * sent them): the progress page says which deliveries returned from
+	 * the plugin.  Their results are unknown: they go back to the queue
+	 * untouched and are delivered again (at least once); the crash is the
+	 * next one's.  (Not after a protocol error: the frame that broke it
+	 * came from the delivery in the plugin's hands, returned or not.) */
+	bool consult = st == CHAN_RECV_CLOSED || st == CHAN_RECV_TIMEOUT;
+	size_t returned = consult ? returned_count(s, first_tag, answered, count) : answered;
+	size_t lost = returned - answered;
+	for (size_t i = answered; i < returned; i++)
+		items[i].started = false;
+	if (returned == count) {
+		/* Every delivery had returned: none was in the plugin's hands.  A
+		 * batch call must start one (worker_pool.h), so the first of them
+		 * counts a failed attempt (retried), never a crash. */
+		items[answered].started = true;
+		items[answered].result = ES_RETRY;
+		snprintf(items[answered].error, sizeof items[answered].error,
+		         "the plugin's process %s before the answer reached the daemon", how);
+		LOG_WARN(ip->name, "plugin process %d %s after handling its batch, before %zu of its answers were sent; "
+		         "they go back to the queue%s", (int)pid, how, lost, stopping ? "" : "; restarting it");
+		if (st == CHAN_RECV_CLOSED && !stopping)
+			record_crash(ip, NULL, 0, status);
+		give_back(ip, s, true);
+		return;
+	}
+	if (ip->host.batch_handler && count - returned > 1) {
+		fail_batch_call(ip, s, st, pid, status, how, sizeof how, stopping, items + returned, count - returned);
+		return;
+	}
+	/* The delivery in its hands (the first one that did not return) ends
+	 * as a failed attempt; the ones after it never reached the plugin and
+	 * go back to the queue. */
+	for (size_t i = returned + 1; i < count; i++)
+		items[i].started = false;
+	char rest[160] = "";
+	if (count - returned > 1)
+		snprintf(rest, sizeof rest, "; %zu later deliver%s of its batch go%s back to the queue", count - returned - 1,
+		         count - returned == 2 ? "y" : "ies", count - returned == 2 ? "es" : "");
+	if (lost)
+		snprintf(rest + strlen(rest), sizeof rest - strlen(rest),
+		         "; %zu handled before it go%s back to the queue (the answer%s died with the process)", lost,
+		         lost == 1 ? "es" : "", lost == 1 ? "" : "s");
+	pool_batch_item *it = &items[returned];
+	const es_event *event = it->event;
 	it->result = ES_RETRY;
 	if (st == CHAN_RECV_TIMEOUT) {
 		atomic_fetch_add(&ip->deadline_kills, 1);
@@ -706,9 +787,6 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 		snprintf(it->error, sizeof it->error, "handler did not return within %u ms; its process was killed",
 		         ip->policy.timeout_ms);
 	} else if (st == CHAN_RECV_CLOSED) {
-		pthread_mutex_lock(&ip->lock);
-		bool stopping = ip->stopping;
-		pthread_mutex_unlock(&ip->lock);
 		LOG_WARN(ip->name, "plugin process %d %s while handling event %s (attempt %u)%s%s", (int)pid, how, event->id,
 		         it->attempt, stopping ? "" : "; restarting it", rest);
 		snprintf(it->error, sizeof it->error, "the plugin's process %s", how);
@@ -866,6 +944,10 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 	/* unknown yet: the first batches carry one delivery each */
 	atomic_init(&ip->per_event_us, (int64_t)policy->timeout_ms * 1000);
 	ip->slots = calloc(ip->slot_count, sizeof *ip->slots);
+	for (size_t i = 0; ip->slots && i < ip->slot_count; i++) {
+		ip->slots[i].fd = -1;
+		ip->slots[i].progress_fd = -1;
+	}
 	pthread_mutex_init(&ip->lock, NULL);
 	clock_cond_init(&ip->changed);
 	if (!ip->name || !ip->path || !ip->expect_name || !ip->expect_version || !ip->slots) {
@@ -873,8 +955,6 @@ isolated_plugin *isolated_plugin_create(const isolated_host *host, const char *p
 		isolated_plugin_free(ip);
 		return NULL;
 	}
-	for (size_t i = 0; i < ip->slot_count; i++)
-		ip->slots[i].fd = -1;
 	for (size_t i = 0; i < ip->slot_count; i++) {
 		ip->slots[i].borrowed = true;
 		if (spawn_child(ip, &ip->slots[i], NULL, err, err_size) != 0) {
@@ -1019,6 +1099,11 @@ void isolated_plugin_free(isolated_plugin *ip)
 		if (ip->slots[i].fd >= 0)
 			close(ip->slots[i].fd);
 		chan_in_free(&ip->slots[i].in);
+		chan_msg_free(&ip->slots[i].out);
+		if (ip->slots[i].progress)
+			munmap(ip->slots[i].progress, sizeof(chan_progress));
+		if (ip->slots[i].progress_fd >= 0)
+			close(ip->slots[i].progress_fd);
 	}
 	free(ip->slots);
 	pthread_mutex_destroy(&ip->lock);

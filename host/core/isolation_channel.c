@@ -26,6 +26,10 @@ static bool reserve(chan_msg *m, size_t more)
 		return false;
 	if (m->len + more <= m->cap)
 		return true;
+	if (m->fixed) {
+		m->failed = true;
+		return false;
+	}
 	size_t cap = m->cap ? m->cap : 256;
 	while (cap < m->len + more)
 		cap *= 2;
@@ -50,11 +54,39 @@ static void put(chan_msg *m, const void *p, size_t n)
 void chan_msg_begin(chan_msg *m, chan_type type)
 {
 	m->len = 0;
+	m->frame_at = 0;
 	m->failed = false;
 	if (reserve(m, FRAME_HEAD)) {
 		m->buf[4] = (unsigned char)type;
 		m->len = FRAME_HEAD;
 	}
+}
+
+void chan_msg_seal(chan_msg *m)
+{
+	if (m->failed || m->len < m->frame_at + FRAME_HEAD || m->len - m->frame_at - 4 > UINT32_MAX)
+		return;
+	uint32_t frame_len = (uint32_t)(m->len - m->frame_at - 4);
+	memcpy(m->buf + m->frame_at, &frame_len, 4);
+}
+
+bool chan_msg_append(chan_msg *m, chan_type type)
+{
+	if (m->len == 0) {
+		chan_msg_begin(m, type);
+		return !m->failed;
+	}
+	if (m->failed)
+		return false;
+	chan_msg_seal(m);
+	if (!reserve(m, FRAME_HEAD)) {
+		m->failed = false; /* what is there is whole */
+		return false;
+	}
+	m->frame_at = m->len;
+	m->buf[m->len + 4] = (unsigned char)type;
+	m->len += FRAME_HEAD;
+	return true;
 }
 
 void chan_put_u8(chan_msg *m, uint8_t v)
@@ -117,6 +149,8 @@ void chan_put_tree(chan_msg *m, const ynode *n)
 
 void chan_msg_free(chan_msg *m)
 {
+	if (m->fixed)
+		return;
 	free(m->buf);
 	*m = (chan_msg){0};
 }
@@ -146,12 +180,11 @@ static int wait_fd(int fd, short events, int64_t deadline_us)
 
 int chan_send(int fd, chan_msg *m, int64_t deadline_us)
 {
-	if (m->failed || m->len < FRAME_HEAD || m->len - 4 > UINT32_MAX) {
+	if (m->failed || m->len < m->frame_at + FRAME_HEAD || m->len - m->frame_at - 4 > UINT32_MAX) {
 		errno = ENOMEM;
 		return -1;
 	}
-	uint32_t frame_len = (uint32_t)(m->len - 4);
-	memcpy(m->buf, &frame_len, 4);
+	chan_msg_seal(m);
 	size_t off = 0;
 	while (off < m->len) {
 		ssize_t n = send(fd, m->buf + off, m->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -12,10 +12,14 @@
  * ends the child).  Exactly one request is in flight per child: the daemon
  * sends CHAN_EVENTS (a batch of deliveries, in one frame) and reads one
  * CHAN_RESULT per delivery, serving the child's calls to the host (log,
- * counters, emit) met on the way.  The child answers each delivery as soon
- * as its handle() returned, so the daemon always knows which delivery the
- * child has in its hands (the first one not answered) when it dies.  Each
- * delivery carries a request id (consecutive from a random start per
+ * counters, emit) met on the way.  The child keeps its answers until the
+ * batch is done and sends them together (one send() per batch), earlier
+ * when it sends anything else (a log line, a counter, an emit: the daemon
+ * serves an emit for the first delivery it has no answer for) and from its
+ * fatal-signal handler and exit() before it dies.  What the daemon cannot
+ * learn from the answers when they were lost (SIGKILL, _exit()) it reads
+ * from the progress page (chan_progress, below): which delivery the child
+ * had in its hands when it died.  Each delivery carries a request id (consecutive from a random start per
  * child) that its answer repeats: an answer with another id, or a frame
  * the daemon did not expect, is a protocol error (a plugin writing to the
  * channel itself) and ends the child.
@@ -39,7 +43,10 @@
  * /dev/null at CHAN_CHILD_FD). */
 #define CHAN_CHILD_FD 3
 #define CHAN_CHILD_MOVED_FD 64
-#define CHAN_PROTOCOL_VERSION 4
+/* The child's file descriptor for the progress page (a memfd the daemon
+ * made; the child maps it and closes the descriptor). */
+#define CHAN_CHILD_PROGRESS_FD 4
+#define CHAN_PROTOCOL_VERSION 5
 /* A frame from the child is at most the event size limit plus this (the
  * name and fields of an emit, a log line, a counter's name); the child
  * refuses a call that would not fit rather than send it. */
@@ -66,14 +73,39 @@ typedef enum chan_type {
 	CHAN_REOPENED = 22,    /* reopen() returned */
 } chan_type;
 
-/* An outgoing message: a growable buffer with room for the frame head. */
+/* Shared between the daemon and one child (one page, MAP_SHARED): the
+ * request id of the last delivery whose handle() (or the handle_batch()
+ * call that held it) returned, stored by the child as it returns, before
+ * its answer is sent.  When the child dies with answers unsent, the daemon
+ * knows from it which of the unanswered deliveries ran (they go back to
+ * the queue: delivered again, at least once) and which one was in the
+ * plugin's hands (the crash is that event's).  The plugin's process can
+ * write the page, so the daemon takes the id only when it names a delivery
+ * of the batch in flight that has no answer yet. */
+typedef struct chan_progress {
+	_Atomic uint64_t returned_tag;
+} chan_progress;
+
+/* An outgoing message: a growable buffer with room for the frame head.
+ * It may hold several frames (chan_msg_append), sent together.  A message
+ * with `fixed` set never grows (a buffer of the caller's: building past
+ * `cap` fails instead). */
 typedef struct chan_msg {
 	unsigned char *buf;
 	size_t len, cap;
+	size_t frame_at; /* where the last frame starts */
 	bool failed; /* out of memory while building: do not send */
+	bool fixed;
 } chan_msg;
 
 void chan_msg_begin(chan_msg *m, chan_type type);
+/* Start another frame after those already in the message (the one before
+ * is sealed); on an empty message the same as chan_msg_begin.  False when
+ * it did not fit (the message is as before; `failed` is not set). */
+bool chan_msg_append(chan_msg *m, chan_type type);
+/* Write the length of the last frame into its head: the bytes up to
+ * m->len are whole frames, ready for the wire. */
+void chan_msg_seal(chan_msg *m);
 void chan_put_u8(chan_msg *m, uint8_t v);
 void chan_put_u32(chan_msg *m, uint32_t v);
 void chan_put_u64(chan_msg *m, uint64_t v);
@@ -82,9 +114,9 @@ void chan_put_str(chan_msg *m, const char *s, size_t len);
 void chan_put_cstr(chan_msg *m, const char *s); /* NULL is sent as "" */
 /* A YAML tree (a plugin's `config:`), NULL as an absent tree. */
 void chan_put_tree(chan_msg *m, const ynode *tree);
-void chan_msg_free(chan_msg *m);
+void chan_msg_free(chan_msg *m); /* a fixed message keeps its buffer (the caller's) */
 
-/* Send the whole message.  `deadline_us` (monotonic) bounds the wait for
+/* Seal the last frame and send the whole message (every frame in it).  `deadline_us` (monotonic) bounds the wait for
  * buffer room; -1 waits as long as it takes.  0, or -1 with errno
  * (ETIMEDOUT, EPIPE, ENOMEM for a message that failed to build). */
 int chan_send(int fd, chan_msg *m, int64_t deadline_us);

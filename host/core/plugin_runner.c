@@ -9,13 +9,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/host_api.h"
@@ -28,6 +34,17 @@
 /* Frames from the daemon carry an event of at most event.max_event_size
  * and its attributes; the daemon says how large in CHAN_INIT. */
 #define INIT_FRAME_MAX (16u << 20)
+/* Room for the answers kept until a batch is done; a fuller buffer is sent
+ * before the next answer goes in.  Fixed (never reallocated), so the
+ * fatal-signal handler can send it whatever the thread it interrupted. */
+#define ANSWER_SPACE (64u << 10)
+/* How long the fatal-signal handler waits for a send in progress on
+ * another thread, and for room in the socket. */
+#define FLUSH_ON_SIGNAL_WAIT_MS 1000
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define FATAL_COUNT (sizeof fatal_signals / sizeof fatal_signals[0])
+static struct sigaction previous_actions[FATAL_COUNT];
 
 static struct runner {
 	int fd;
@@ -52,15 +69,151 @@ static struct runner {
 	uint32_t call_count;
 	struct es_plugin_ctx ctx;
 	es_host_api table;
+	/* The answers not sent yet (under send_lock): whole frames up to
+	 * `answers_ready` bytes, which the fatal-signal handler reads. */
+	chan_msg answers;
+	_Atomic size_t answers_ready;
+	/* Someone writes to the channel now: a sender (under send_lock) or the
+	 * fatal-signal handler, which takes no lock; whoever sets it first
+	 * writes, so frames never interleave. */
+	atomic_bool writing;
+	chan_progress *progress; /* shared with the daemon; NULL when not mapped */
 } runner = {.fd = CHAN_CHILD_FD, .send_lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Send under the lock; a failure means the daemon is gone: nothing to do
- * but end, which the serving loop does when its next read fails. */
+static unsigned char answer_space[ANSWER_SPACE];
+
+static void claim_writing(void)
+{
+	bool expected = false;
+	while (!atomic_compare_exchange_weak(&runner.writing, &expected, true)) {
+		expected = false;
+		sched_yield();
+	}
+}
+
+/* Send the kept answers.  Under send_lock, with `writing` claimed. */
+static void flush_answers_locked(void)
+{
+	if (runner.answers.len == 0)
+		return;
+	(void)chan_send(runner.fd, &runner.answers, -1);
+	runner.answers.len = 0;
+	runner.answers.frame_at = 0;
+	atomic_store(&runner.answers_ready, 0);
+}
+
+static void flush_answers(void)
+{
+	pthread_mutex_lock(&runner.send_lock);
+	claim_writing();
+	flush_answers_locked();
+	atomic_store(&runner.writing, false);
+	pthread_mutex_unlock(&runner.send_lock);
+}
+
+/* Send under the lock, after the kept answers (the daemon reads them in
+ * order, and serves an emit for the first delivery without an answer); a
+ * failure means the daemon is gone: nothing to do but end, which the
+ * serving loop does when its next read fails. */
 static void send_msg(chan_msg *m)
 {
 	pthread_mutex_lock(&runner.send_lock);
+	claim_writing();
+	flush_answers_locked();
 	(void)chan_send(runner.fd, m, -1);
+	atomic_store(&runner.writing, false);
 	pthread_mutex_unlock(&runner.send_lock);
+}
+
+/* ---- dying with answers kept ---- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Async-signal-safe: send the kept answers, waiting (bounded) for a send
+ * on another thread to end and for room in the socket. */
+static void flush_answers_from_signal(void)
+{
+	bool expected = false;
+	int waited_ms = 0;
+	while (!atomic_compare_exchange_strong(&runner.writing, &expected, true)) {
+		expected = false;
+		if (waited_ms++ >= FLUSH_ON_SIGNAL_WAIT_MS)
+			return; /* lost: the daemon reads the progress page instead */
+		sleep_ms(1);
+	}
+	size_t len = atomic_load(&runner.answers_ready), off = 0;
+	int waits = 0;
+	while (off < len) {
+		ssize_t n = send(runner.fd, answer_space + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		struct pollfd pfd = {.fd = runner.fd, .events = POLLOUT};
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < FLUSH_ON_SIGNAL_WAIT_MS / 10 &&
+		    poll(&pfd, 1, 10) >= 0)
+			continue;
+		break;
+	}
+	atomic_store(&runner.answers_ready, 0);
+	/* `writing` stays claimed: nothing else is sent by a dying process */
+}
+
+/* A fatal signal: the answers kept for the daemon go out first (it names
+ * the crash's event by the first delivery without an answer), then the
+ * signal happens as it would have (the default action or a sanitizer's
+ * report), so the daemon sees how the process ended. */
+static void on_fatal_signal(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	int saved_errno = errno;
+	flush_answers_from_signal();
+	for (size_t i = 0; i < FATAL_COUNT; i++)
+		if (fatal_signals[i] == sig)
+			sigaction(sig, &previous_actions[i], NULL);
+	if (info->si_code <= 0) /* sent (kill, raise, abort), not a fault: send it again */
+		raise(sig);
+	errno = saved_errno;
+}
+
+/* The handlers run on a stack of their own, so a plugin that overflows
+ * its stack still gets its answers sent. */
+static void install_fatal_signal_handlers(void)
+{
+	static unsigned char alt_stack[64u << 10];
+	stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack};
+	(void)sigaltstack(&ss, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fatal_signal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < FATAL_COUNT; i++)
+		(void)sigaction(fatal_signals[i], &sa, &previous_actions[i]);
+}
+
+/* The daemon's progress page (isolation_channel.h), or NULL. */
+static chan_progress *map_progress(void)
+{
+	if (fcntl(CHAN_CHILD_PROGRESS_FD, F_GETFD) < 0)
+		return NULL;
+	void *p = mmap(NULL, sizeof(chan_progress), PROT_READ | PROT_WRITE, MAP_SHARED, CHAN_CHILD_PROGRESS_FD, 0);
+	close(CHAN_CHILD_PROGRESS_FD);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* handle() of the delivery with request id `tag` (or the batch call that
+ * held it, the last) returned: before its answer is even kept. */
+static void note_returned(uint64_t tag)
+{
+	if (runner.progress)
+		atomic_store_explicit(&runner.progress->returned_tag, tag, memory_order_release);
 }
 
 static void child_log(es_plugin_ctx *ctx, es_log_level level, const char *fmt, ...)
@@ -327,16 +480,33 @@ static es_event *read_event(chan_cursor *c, uint32_t *attempt, uint64_t *tag)
 	return event;
 }
 
-static void send_result(uint64_t tag, es_result r, char *err, size_t err_size)
+/* Keep the answer to one delivery with the others of its batch (sent when
+ * the batch is done, or before anything else is sent). */
+static void keep_result(uint64_t tag, es_result r, char *err, size_t err_size)
 {
-	chan_msg m = {0};
-	chan_msg_begin(&m, CHAN_RESULT);
-	chan_put_u64(&m, tag);
-	chan_put_u32(&m, (uint32_t)r);
 	err[err_size - 1] = '\0';
-	chan_put_cstr(&m, err);
-	send_msg(&m);
-	chan_msg_free(&m);
+	pthread_mutex_lock(&runner.send_lock);
+	for (int tries = 0; tries < 2; tries++) {
+		size_t before = runner.answers.len, frame_before = runner.answers.frame_at;
+		if (chan_msg_append(&runner.answers, CHAN_RESULT)) {
+			chan_put_u64(&runner.answers, tag);
+			chan_put_u32(&runner.answers, (uint32_t)r);
+			chan_put_cstr(&runner.answers, err);
+			if (!runner.answers.failed) {
+				chan_msg_seal(&runner.answers);
+				atomic_store(&runner.answers_ready, runner.answers.len);
+				break;
+			}
+		}
+		/* full: take the partial frame back, send what is kept, again */
+		runner.answers.len = before;
+		runner.answers.frame_at = frame_before;
+		runner.answers.failed = false;
+		claim_writing();
+		flush_answers_locked();
+		atomic_store(&runner.writing, false);
+	}
+	pthread_mutex_unlock(&runner.send_lock);
 }
 
 static void serve_one_by_one(es_event **events, const uint32_t *attempts, const uint64_t *tags, uint32_t count);
@@ -365,6 +535,7 @@ static void serve_events(chan_cursor *c)
 	} else {
 		serve_one_by_one(events, attempts, tags, count);
 	}
+	flush_answers(); /* the batch is done: its answers in one send() */
 	free(events);
 	free(attempts);
 	free(tags);
@@ -386,7 +557,8 @@ static void serve_one_by_one(es_event **events, const uint32_t *attempts, const 
 			atomic_store(&runner.in_handle, false);
 			es_event_unref(events[i]);
 		}
-		send_result(tags[i], r, err, sizeof err);
+		note_returned(tags[i]);
+		keep_result(tags[i], r, err, sizeof err);
 	}
 }
 
@@ -429,10 +601,11 @@ static void serve_batch_call(es_event **events, const uint32_t *attempts, const 
 		atomic_store(&runner.in_handle, false);
 		runner.call_count = 0;
 	}
+	note_returned(tags[count - 1]);
 	for (uint32_t k = 0; k < n; k++)
 		results[index[k]] = call_results[k];
 	for (uint32_t i = 0; i < count; i++) {
-		send_result(tags[i], results[i], errs[i], sizeof errs[i]);
+		keep_result(tags[i], results[i], errs[i], sizeof errs[i]);
 		if (events[i])
 			es_event_unref(events[i]);
 	}
@@ -452,6 +625,7 @@ static void exit_inside_handle(void)
 {
 	if (!atomic_load(&runner.in_handle))
 		return;
+	flush_answers(); /* the answers before this delivery are theirs */
 	runner_log(LOG_LEVEL_ERROR, "handle() called exit(): the plugin's process ends as crashed");
 	_exit(PLUGIN_RUNNER_EXIT_IN_HANDLE);
 }
@@ -460,8 +634,8 @@ int plugin_runner_main(void)
 {
 	/* Nothing of the daemon's but the channel and stdio: no listening
 	 * sockets, database connections or plugin copies. */
-	if (close_range(CHAN_CHILD_FD + 1, ~0u, 0) != 0) {
-		for (int fd = CHAN_CHILD_FD + 1; fd < 1024; fd++)
+	if (close_range(CHAN_CHILD_PROGRESS_FD + 1, ~0u, 0) != 0) {
+		for (int fd = CHAN_CHILD_PROGRESS_FD + 1; fd < 1024; fd++)
 			close(fd);
 	}
 	if (fcntl(CHAN_CHILD_FD, F_GETFD) < 0) {
@@ -480,6 +654,9 @@ int plugin_runner_main(void)
 		return 2;
 	}
 	close(devnull);
+	runner.progress = map_progress();
+	runner.answers = (chan_msg){.buf = answer_space, .cap = sizeof answer_space, .fixed = true};
+	install_fatal_signal_handlers();
 	runner.serving = pthread_self();
 	chan_in_init(&runner.in, runner.fd, INIT_FRAME_MAX);
 	runner.in.spin_us = 50; /* as the daemon's side: see chan_in.spin_us */

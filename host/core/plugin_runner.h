@@ -8,12 +8,16 @@
  * (plugin_image_load: ownership, ELF, ABI), calls init() with a host table
  * whose log, counters and emit go over the channel and whose config getters
  * read a local copy of the plugin's `config:`, then serves one CHAN_EVENTS
- * batch at a time (handle() on each delivery in order, a CHAN_RESULT for
- * each as it returns) until CHAN_SHUTDOWN or the end of the channel, calls
+ * batch at a time (handle() on each delivery in order; a CHAN_RESULT for
+ * each, kept until the batch is done and sent together, the progress page
+ * updated as each returns; see isolation_channel.h) until CHAN_SHUTDOWN
+ * or the end of the channel, calls
  * shutdown() and exits 0.  Any failure before init() is answered with
  * CHAN_INIT_FAILED.  A plugin that calls exit() inside handle() makes the
  * process exit with PLUGIN_RUNNER_EXIT_IN_HANDLE instead of its status: the
- * daemon counts that as a crash of the delivery.
+ * daemon counts that as a crash of the delivery.  A fatal signal (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGABRT) and exit() inside handle() first send
+ * the answers kept so far.
  *
  * Threads: the process's main thread serves the channel.  A plugin's own
  * threads may log and add to counters (their writes are serialised); emit()

@@ -5,6 +5,9 @@
  * (kill(getpid())) and crash.raise to its own thread (raise());
  * crash.kill_blocked sends it to its process while blocking it in its own
  * thread, so another thread receives it.
+ * crash.abort calls abort(); crash.sigkill sends SIGKILL to its own
+ * process (nothing of the process runs after it: what an out-of-memory
+ * kill looks like).
  * crash.until faults while the delivery's attempt is below
  * config.crash_until_attempt (default 1: never), then records the event
  * with the time as the client wrote it (or "-").  Events named slow.* take
@@ -50,6 +53,10 @@ static es_result crash_handle(void *state, const es_event *event, char *err, siz
 		kill(getpid(), SIGSEGV);
 	if (strcmp(name, "crash.raise") == 0)
 		raise(SIGSEGV);
+	if (strcmp(name, "crash.abort") == 0)
+		abort();
+	if (strcmp(name, "crash.sigkill") == 0)
+		kill(getpid(), SIGKILL);
 	if (strcmp(name, "crash.kill_blocked") == 0) {
 		/* with SIGSEGV blocked here, the kernel must give the process's
 		 * signal to another thread */

@@ -65,6 +65,60 @@ static void fields_and_tree_round_trip(void **state)
 	close(sv[1]);
 }
 
+/* Answers kept together (the child's batch of CHAN_RESULT frames) go out
+ * in one send and are read back one frame at a time, in order; a message
+ * in a fixed buffer refuses to grow instead of reallocating it, keeping
+ * the frames already in it whole. */
+static void several_frames_in_one_message(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	unsigned char space[64];
+	chan_msg m = {.buf = space, .cap = sizeof space, .fixed = true};
+	size_t whole = 0;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < 10; i++) {
+		size_t before = m.len, frame_before = m.frame_at;
+		if (chan_msg_append(&m, CHAN_RESULT)) {
+			chan_put_u64(&m, 100 + i);
+			chan_put_cstr(&m, "ok");
+		}
+		if (m.failed || m.len == before) { /* full: take the partial frame back */
+			m.len = before;
+			m.frame_at = frame_before;
+			m.failed = false;
+			break;
+		}
+		chan_msg_seal(&m);
+		whole = m.len;
+		kept++;
+	}
+	assert_true(kept >= 2 && kept < 10); /* 20 bytes a frame in 64 */
+	assert_int_equal(m.len, whole);
+	assert_int_equal(chan_send(sv[0], &m, -1), 0);
+	chan_msg_free(&m); /* a fixed buffer is the caller's: not freed */
+
+	chan_in in;
+	chan_in_init(&in, sv[1], 1024);
+	for (uint32_t i = 0; i < kept; i++) {
+		uint8_t type = 0;
+		chan_cursor c;
+		assert_int_equal(chan_recv(&in, clock_monotonic_us() + 1000000, &type, &c), CHAN_RECV_OK);
+		assert_int_equal(type, CHAN_RESULT);
+		assert_int_equal(chan_get_u64(&c), 100 + i);
+		assert_string_equal(chan_get_str(&c, NULL), "ok");
+		assert_false(c.bad);
+		assert_true(c.p == c.end);
+	}
+	uint8_t type;
+	chan_cursor c;
+	assert_int_equal(chan_recv(&in, clock_monotonic_us() + 10000, &type, &c), CHAN_RECV_TIMEOUT);
+	chan_in_free(&in);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void oversized_and_short_frames_are_refused(void **state)
 {
 	(void)state;
@@ -120,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fields_and_tree_round_trip),
+		cmocka_unit_test(several_frames_in_one_message),
 		cmocka_unit_test(oversized_and_short_frames_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
