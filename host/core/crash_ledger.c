@@ -280,7 +280,7 @@ static void describe(const crash_record *r, char *out, size_t size)
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
 	if (r->attempt == 0 && !r->event_id[0]) /* crash_report_enter_call() */
-		snprintf(out, size, "%s in plugin '%s' outside handle() (init(), reopen() or shutdown()) at %s",
+		snprintf(out, size, "%s in plugin '%s' outside handle() (init(), reopen(), shutdown() or a handle_batch() of several events) at %s",
 		         r->signal, r->plugin, when);
 	else
 		snprintf(out, size, "%s in plugin '%s' handling event %s (attempt %u) at %s", r->signal, r->plugin,
@@ -321,7 +321,9 @@ static void read_crash_file(crash_ledger *l)
 	}
 	char text[600];
 	describe(&r, text, sizeof text);
-	LOG_WARN("crash", "the last run died: %s; counted as a crashed attempt of that event for that plugin", text);
+	LOG_WARN("crash", "the last run died: %s; %s", text,
+	         r.event_id[0] ? "counted as a crashed attempt of that event for that plugin"
+	                       : "counted for the plugin only (no event was named)");
 	remember_crash(l, &r);
 	atomic_fetch_add(&l->crashes, 1);
 	if (l->read_only)

@@ -58,7 +58,8 @@ void crash_report_thread_end(void);
 void crash_report_enter(const crash_site *site, const char *event_id, uint64_t seq, uint32_t attempt);
 void crash_report_leave(void);
 /* The calling thread is about to run `site`'s `call` ("init()",
- * "reopen()", "shutdown()": a literal) with no event; crash_report_leave()
+ * "reopen()", "shutdown()", "handle_batch() of several events": a literal)
+ * with no event; crash_report_leave()
  * after it.  A crash is recorded with event "-" and attempt 0. */
 void crash_report_enter_call(const crash_site *site, const char *call);
 

@@ -93,12 +93,35 @@ static void deliver_isolated(void *ctx, pool_batch_item *items, size_t n)
 		plugin_reason_repair(items[i].error, sizeof items[i].error);
 }
 
+/* How many of items[0..n) one batch call takes: an event read back from
+ * the database (a redelivery after the daemon died, or a replay) goes
+ * alone, and a call takes the events before it; the rest go back to the
+ * queue untouched.  Redelivered events are those a crash may have come
+ * from: alone, a crash names its event. */
+static size_t solo_redeliveries(pool_batch_item *items, size_t n)
+{
+	size_t take = n;
+	for (size_t i = 0; i < n && take == n; i++)
+		if (items[i].event->redelivered)
+			take = i == 0 ? 1 : i;
+	for (size_t i = take; i < n; i++)
+		items[i].started = false;
+	return take;
+}
+
 /* A plugin with handle_batch() (SDK 1.1), in-process: one call for the
- * batch.  A crash inside it is reported (and counted by the crash rules)
- * for the batch's first event. */
+ * batch.  A crash inside a call of one event is that event's (the crash
+ * rules count it); inside a call of several, which event caused it is
+ * unknown, so it is recorded for none of them (it counts for the plugin's
+ * quarantine only): the daemon dies with every event of the call
+ * unfinished, the next start redelivers them (with a database), and
+ * redelivered events are handed over one per call, where a further crash
+ * names its event.  The price: one crash more before a poison event is
+ * dead-lettered, and redeliveries go one per call. */
 static void deliver_batch(void *ctx, pool_batch_item *items, size_t n)
 {
 	plugin_instance *inst = ctx;
+	n = solo_redeliveries(items, n);
 	const es_event **events = calloc(n, sizeof *events);
 	es_result *results = calloc(n, sizeof *results);
 	char **errs = calloc(n, sizeof *errs);
@@ -115,7 +138,10 @@ static void deliver_batch(void *ctx, pool_batch_item *items, size_t n)
 		errs[i] = items[i].error;
 	}
 	handling = items[0].event;
-	crash_report_enter(&inst->crash_site, items[0].event->id, items[0].event->seq, items[0].attempt);
+	if (n == 1)
+		crash_report_enter(&inst->crash_site, items[0].event->id, items[0].event->seq, items[0].attempt);
+	else
+		crash_report_enter_call(&inst->crash_site, "handle_batch() of several events");
 	inst->desc->handle_batch(inst->state, events, n, results, errs, sizeof items[0].error);
 	crash_report_leave();
 	handling = NULL;

@@ -37,7 +37,7 @@ done
 pass "a fault in init() is attributed to the plugin, and recorded with no event"
 
 start_and_die 2
-expect_log "the last run died: SIGSEGV in plugin 'crash' outside handle() (init(), reopen() or shutdown())"
+expect_log "the last run died: SIGSEGV in plugin 'crash' outside handle() (init(), reopen(), shutdown() or a handle_batch() of several events)"
 start_and_die 3
 start_daemon
 expect_log "plugin 'crash' quarantined: it crashed 3 times within 3600 s"

@@ -373,6 +373,10 @@ typedef struct es_plugin_descriptor {
 	 * times out every event in it.  delivery_attempt() and the other
 	 * per-event accessors answer for each event; emit() from inside the
 	 * call links the child to events[0].  Concurrency as for handle().
+	 * A crash inside a call of several events is counted for none of
+	 * them (any may have caused it); each is then handed over alone, where
+	 * a crash names its event (in-process: events redelivered after the
+	 * restart come one per call).
 	 */
 	void (*handle_batch)(void *state, const es_event *const *events, size_t count, es_result *results,
 	                     char *const *errs, size_t err_size);
