@@ -688,7 +688,7 @@ void isolated_plugin_deliver_batch(isolated_plugin *ip, pool_batch_item *items, 
 		fail_all(items, count, ES_RETRY, "out of memory");
 		return;
 	}
-	/* One CHAN_RESULT per delivery, in order, as the child finishes each. */
+	/* One CHAN_RESULT per delivery, in order (the child sends a batch's together). */
 	size_t answered = 0;
 	uint8_t type = 0;
 	chan_cursor c;
