@@ -306,9 +306,9 @@ static int spawn_child(isolated_plugin *ip, child_slot *s, int *died_status, cha
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 	char *argv[] = {"event-system", "--plugin-runner", ip->name, NULL};
-	pid_t pid;
+	pid_t pid = 0;
 	int rc = chan_src >= 0 && progress_src >= 0 ? posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ)
-	                                            : errno;
+	                                            : (errno ? errno : EBADF);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (chan_src >= 0)

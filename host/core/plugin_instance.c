@@ -121,6 +121,8 @@ static size_t solo_redeliveries(pool_batch_item *items, size_t n)
 static void deliver_batch(void *ctx, pool_batch_item *items, size_t n)
 {
 	plugin_instance *inst = ctx;
+	if (n == 0)
+		return;
 	n = solo_redeliveries(items, n);
 	const es_event **events = calloc(n, sizeof *events);
 	es_result *results = calloc(n, sizeof *results);

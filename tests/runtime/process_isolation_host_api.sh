@@ -36,8 +36,10 @@ done
 wait_until "six relays" 10 lines_at_least "$TMP/relay.txt" "emit=0" 6
 # emitted from the child, admitted by the daemon, delivered to the recorder
 wait_until "six relay.out at the recorder" 10 lines_at_least "$TMP/recorder.txt" "recorder relay.out" 6
+# the log line is a frame of its own, read by the daemon after the emit
+# (the record line above is written by the child before it is read)
 for i in 1 2 3 4 5 6; do
-	expect_log "\[relay\] relayed in-$i in pid [0-9]* (emit status 0)"
+	wait_until "in-$i's log line" 10 log_has "\[relay\] relayed in-$i in pid [0-9]* (emit status 0)"
 done
 # handled in the children only
 while read -r _ _ _ _ _ pid; do
