@@ -1,7 +1,8 @@
 /*
  * event-system: the daemon's entry point.  Parses the command line, loads
- * the config, loads the plugins, starts the HTTP threads, then waits for
- * signals on the main thread's event loop:
+ * the config, loads the plugins, starts the HTTP threads, then runs the
+ * main thread's event loop until a stop signal.  The signals are owned from
+ * the first moment to the last by control/signal_owner.c:
  *   SIGTERM / SIGINT  stop taking events, drain the queues, exit 0
  *   SIGHUP            reload config and plugins (reload.c); plugins that
  *                     stay reopen their files (logrotate)
@@ -36,6 +37,7 @@
 #include "core/plugin_registry.h"
 #include "core/readmit.h"
 #include "control/reload.h"
+#include "control/signal_owner.h"
 #include "core/router.h"
 #include "util/systemd_notify.h"
 #include "util/version.h"
@@ -210,31 +212,14 @@ static int migrate(const options *o)
 
 /* ---- running ---- */
 
-typedef struct signal_ctx {
-	es_daemon *daemon;
-	struct event_base *base;
-	int stop_signal;
-} signal_ctx;
-
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
-{
-	signal_ctx *s = arg;
-	s->stop_signal = (int)sig;
-	event_base_loopexit(s->base, NULL);
-}
-
-static void on_hup(evutil_socket_t sig, short what, void *arg)
-{
-	signal_ctx *s = arg;
-	reload_request(s->daemon, "signal SIGHUP");
-}
-
 static void reload_when_subscriptions_readable(void *arg)
 {
 	reload_request(arg, "database (event_subscriptions readable again)");
 }
 
-static int run(const options *o)
+/* The daemon's life, with its signals owned by `signals` (started before
+ * any thread, joined after run_daemon() returns). */
+static int run_daemon(const options *o, signal_owner *signals)
 {
 	int exit_code = 1;
 	es_config *config = load_config(o, NULL);
@@ -369,18 +354,16 @@ static int run(const options *o)
 	systemd_notify_ready(status);
 	systemd_watchdog_start(base);
 
-	signal_ctx sig = {.daemon = &daemon, .base = base};
-	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
-	struct event *ev_int = evsignal_new(base, SIGINT, on_stop_signal, &sig);
-	struct event *ev_hup = evsignal_new(base, SIGHUP, on_hup, &sig);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
-	event_add(ev_hup, NULL);
-	event_base_dispatch(base);
+	/* A stop or reload asked for while starting is applied now. */
+	signal_owner_running(signals, &daemon, base);
+	/* Nothing may be pending on it between reloads: only a stop ends it. */
+	event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+	/* From here to the end a signal is logged and ignored (signal_owner.h). */
+	int stop_signal = signal_owner_stopping(signals);
 
 	config = daemon.config; /* reloads may have replaced it */
-	LOG_INFO("main", "%s received: stopping; draining queues for up to %u ms", strsignal(sig.stop_signal),
-	         config->shutdown_timeout_ms);
+	LOG_INFO("main", "%s received: stopping; draining queues for up to %u ms",
+	         stop_signal ? strsignal(stop_signal) : "stop", config->shutdown_timeout_ms);
 	systemd_notify_stopping();
 	atomic_store(&daemon.stopping, true);
 	/* Durable triggers waiting for a commit are answered before their HTTP
@@ -393,9 +376,6 @@ static int run(const options *o)
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
 	systemd_watchdog_stop();
-	event_free(ev_term);
-	event_free(ev_int);
-	event_free(ev_hup);
 	database_on_subscriptions_readable(daemon.db, NULL, NULL);
 	exit_code = 0;
 out_free_reload:
@@ -427,6 +407,19 @@ out_free:
 	crash_ledger_free(crashes); /* after everything that reached it (the HTTP threads, the tables) */
 	es_config_unref(daemon.config);
 	return exit_code;
+}
+
+static int run(const options *o)
+{
+	char err[128];
+	signal_owner *signals = signal_owner_start(err, sizeof err);
+	if (!signals) {
+		LOG_ERROR("main", "not starting: %s", err);
+		return 1;
+	}
+	int rc = run_daemon(o, signals);
+	signal_owner_stop(signals);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -1,5 +1,32 @@
-/* Test plugin: sleeps config.delay_ms (default 200) per event, then records it. */
+/* Test plugin: sleeps config.delay_ms (default 200) per event, then records it.
+ *   config.init_delay_ms     init() takes this long, after writing the
+ *                            process id to config.init_marker (when set)
+ *   config.shutdown_record   shutdown() appends "shutdown" to this file */
 #include "test_plugin.h"
+
+static const char *shutdown_record; /* the config outlives the plugin */
+
+static es_status slow_init(es_plugin_ctx *ctx, const es_host_api *host, void **state)
+{
+	es_status rc = tp_init(ctx, host, state);
+	if (rc != ES_STATUS_OK)
+		return rc;
+	shutdown_record = NULL;
+	host->config_string(ctx, "shutdown_record", &shutdown_record);
+	const char *marker = NULL;
+	if (host->config_string(ctx, "init_marker", &marker) == ES_STATUS_OK) {
+		FILE *f = fopen(marker, "w");
+		if (f) {
+			fprintf(f, "%ld\n", (long)getpid());
+			fclose(f);
+		}
+	}
+	int64_t init_delay_ms = 0;
+	host->config_int(ctx, "init_delay_ms", &init_delay_ms);
+	if (init_delay_ms > 0)
+		tp_sleep_ms(init_delay_ms);
+	return ES_STATUS_OK;
+}
 
 static es_result slow_handle(void *state, const es_event *event, char *err, size_t err_size)
 {
@@ -9,6 +36,18 @@ static es_result slow_handle(void *state, const es_event *event, char *err, size
 	return ES_OK;
 }
 
+static void slow_shutdown(void *state)
+{
+	if (shutdown_record) {
+		FILE *f = fopen(shutdown_record, "a");
+		if (f) {
+			fputs("shutdown\n", f);
+			fclose(f);
+		}
+	}
+	tp_shutdown(state);
+}
+
 static const char *const subs[] = {"slow.**", NULL};
-ES_PLUGIN_DEFINE(.name = "slow", .version = "0.1.0", .default_subscriptions = subs, .init = tp_init,
-                 .handle = slow_handle, .shutdown = tp_shutdown);
+ES_PLUGIN_DEFINE(.name = "slow", .version = "0.1.0", .default_subscriptions = subs, .init = slow_init,
+                 .handle = slow_handle, .shutdown = slow_shutdown);
