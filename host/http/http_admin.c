@@ -77,25 +77,38 @@ static void unlink_wait(struct admin_wait *w)
 	}
 }
 
+/* Answer `w` (unless its client left) and free it: with its reload's report
+ * when that reload has finished, else with `status` (504 at the wait limit,
+ * 503 when the server stops).  Returns whether an answer was sent. */
+static bool answer_wait(struct admin_wait *w, int status)
+{
+	reload_report rep;
+	reload_report_get(w->r.daemon, &rep);
+	bool done = rep.served >= w->number;
+	bool answered = w->r.req != NULL;
+	api_request_unwatch(&w->r);
+	if (answered && done)
+		reply_report(&w->r, rep.last_ok ? 200 : 422, &rep);
+	else if (answered && status == 503)
+		api_error(&w->r, 503, "shutting_down",
+		          "the server is shutting down before this reload finished; it was not applied");
+	else if (answered)
+		api_error(&w->r, 504, "timeout", "the reload did not finish in time; see GET /api/admin/reload");
+	unlink_wait(w);
+	event_free(w->timer);
+	free(w);
+	waiter_limit_give();
+	return answered;
+}
+
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct admin_wait *w = arg;
 	reload_report rep;
 	reload_report_get(w->r.daemon, &rep);
-	bool done = rep.served >= w->number;
-	if (!done && clock_monotonic_us() < w->deadline_us)
+	if (rep.served < w->number && clock_monotonic_us() < w->deadline_us)
 		return;
-	api_request_unwatch(&w->r);
-	if (w->r.req) {
-		if (done)
-			reply_report(&w->r, rep.last_ok ? 200 : 422, &rep);
-		else
-			api_error(&w->r, 504, "timeout", "the reload did not finish in time; see GET /api/admin/reload");
-	}
-	unlink_wait(w);
-	event_free(w->timer);
-	free(w);
-	waiter_limit_give();
+	answer_wait(w, 504);
 }
 
 void api_admin_reload(api_request *r)
@@ -104,6 +117,11 @@ void api_admin_reload(api_request *r)
 		reload_report rep;
 		reload_report_get(r->daemon, &rep);
 		reply_report(r, 200, &rep);
+		return;
+	}
+	/* Stopping: a reload would not run, and the wait would be cut short. */
+	if (atomic_load(&r->daemon->stopping)) {
+		api_error(r, 503, "shutting_down", "the server is shutting down");
 		return;
 	}
 	if (!waiter_limit_take(r->config->max_waiters)) {
@@ -130,6 +148,18 @@ void api_admin_reload(api_request *r)
 	api_request_watch(&w->r);
 	struct timeval every = {.tv_sec = 0, .tv_usec = (suseconds_t)POLL_MS * 1000};
 	event_add(w->timer, &every);
+}
+
+size_t api_admin_answer_waits(http_api_thread *t)
+{
+	size_t answered = 0;
+	struct admin_wait *w = t->admin_waits;
+	while (w) {
+		struct admin_wait *next = w->next;
+		answered += answer_wait(w, 503); /* unlinks and frees it */
+		w = next;
+	}
+	return answered;
 }
 
 void api_admin_free_waits(http_api_thread *t)

@@ -48,6 +48,10 @@ typedef struct http_api_thread {
 int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base);
 /* Writes what is left of the access log; call after the loop stopped. */
 void http_api_thread_free(http_api_thread *api);
+/* On the thread, when the server stops: answer every POST /api/admin/reload
+ * still waiting (its report when its reload finished, else 503); returns
+ * how many answers were sent. */
+size_t api_admin_answer_waits(http_api_thread *api);
 /* evhttp generic callback; `arg` is the thread's http_api_thread. */
 void http_api_handle(struct evhttp_request *req, void *arg);
 

@@ -48,7 +48,7 @@ struct http_server {
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
 	http_thread *t = arg;
-	size_t answered = delivery_watch_expire_all(t->loop.base);
+	size_t answered = delivery_watch_expire_all(t->loop.base) + api_admin_answer_waits(&t->api);
 	if (answered)
 		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
 		         answered == 1 ? "" : "s");
