@@ -250,6 +250,7 @@ bool api_query(const api_request *r, const char *key, char *out, size_t out_size
 void api_request_keep(api_request *kept, const api_request *r)
 {
 	*kept = *r;
+	kept->details_allowed = r->config ? api_may_see_details(r) : r->details_allowed;
 	kept->table = NULL;
 	kept->config = NULL;
 }
@@ -390,8 +391,10 @@ static const char *isolation_problem(const isolated_status *iso, char *why, size
 /* May this request see internal details (the database driver's error
  * text)?  Yes with an admin token, or when no tokens are configured (every
  * admin endpoint is open then). */
-static bool may_see_details(const api_request *r)
+bool api_may_see_details(const api_request *r)
 {
+	if (!r->config)
+		return r->details_allowed;
 	if (r->config->token_count == 0)
 		return true;
 	const api_token *t = request_token(r);
@@ -430,7 +433,7 @@ static void handle_health(api_request *r)
 	/* A quarantined plugin is not running: the host is degraded until the
 	 * operator releases it (docs/operations.md). */
 	char quarantine[1024];
-	bool quarantined = api_quarantine_reason(d, may_see_details(r), quarantine, sizeof quarantine) > 0;
+	bool quarantined = api_quarantine_reason(d, api_may_see_details(r), quarantine, sizeof quarantine) > 0;
 	/* A crash history that cannot be used makes quarantine blind. */
 	char crash_history[800];
 	bool history_broken = crash_ledger_problem(d->crashes, crash_history, sizeof crash_history);
@@ -454,7 +457,7 @@ static void handle_health(api_request *r)
 			cJSON_AddStringToObject(reasons, "quarantine", quarantine);
 		if (history_broken)
 			cJSON_AddStringToObject(reasons, "crash_history",
-			                        may_see_details(r) ? crash_history
+			                        api_may_see_details(r) ? crash_history
 			                                           : "the crash history cannot be used: quarantine is blind");
 		if (problem) {
 			char why[300];
@@ -464,7 +467,7 @@ static void handle_health(api_request *r)
 		/* The driver's text names hosts, users and schema details: only
 		 * for a client that could read the admin endpoints anyway. */
 		if (db_failing)
-			cJSON_AddStringToObject(reasons, "database", may_see_details(r) ? db_why : "failing");
+			cJSON_AddStringToObject(reasons, "database", api_may_see_details(r) ? db_why : "failing");
 		if (js_failing)
 			cJSON_AddStringToObject(reasons, "jetstream", js_why); /* never holds credentials */
 	}

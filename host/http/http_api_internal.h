@@ -29,6 +29,7 @@ typedef struct api_request {
 	routing_table *table;
 	const es_config *config;
 	bool access_log;        /* copied from the config: valid for later too */
+	bool details_allowed;   /* api_may_see_details(), decided when kept: valid for later */
 	int route;              /* index in the route table, for metrics; -1: none */
 	char token_name[64];    /* who, for the access log ("-" when none) */
 	const char *query;      /* after '?', or NULL */
@@ -57,6 +58,10 @@ void api_error(api_request *r, int status, const char *code, const char *message
 void api_header(api_request *r, const char *name, const char *value);
 /* The value of query parameter `key`, copied into out; false when absent. */
 bool api_query(const api_request *r, const char *key, char *out, size_t out_size);
+/* Whether the request may see the database driver's and the host's details
+ * (security.md): an admin token, or any request when no tokens are set.  A
+ * kept request (no config) answers what was decided when it was kept. */
+bool api_may_see_details(const api_request *r);
 
 /* Compare a secret without an early exit, so timing does not reveal a
  * prefix. */

@@ -237,11 +237,18 @@ static void reply_busy(api_request *r, const submitted *sub)
 	api_error(r, 503, "busy", msg);
 }
 
+/* The database's reasons are "summary (detail)", the detail being the
+ * driver's text (hosts, users, sockets, schema: db/database.h): only a
+ * request that may see details gets it (security.md, like /health's
+ * reasons.database); the log always has it. */
 static void reply_database_unavailable(api_request *r, const char *why)
 {
 	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
 	char msg[700];
-	snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+	const char *detail = strstr(why, " (");
+	int summary_len = detail && !api_may_see_details(r) ? (int)(detail - why) : (int)strlen(why);
+	snprintf(msg, sizeof msg, "the event was not accepted: %.*s%s", summary_len, why,
+	         summary_len < (int)strlen(why) ? " (details for admin tokens: GET /health)" : "");
 	api_header(r, "Retry-After", "5");
 	api_error(r, 503, "database_unavailable", msg);
 }
