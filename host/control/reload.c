@@ -23,6 +23,9 @@
 
 /* How long a reload waits for requests still routed by the old table. */
 #define OLD_TABLE_WAIT_US 5000000
+/* Beyond a wait's own deadline, what the watchdog allows for the work
+ * around it (a log line, a dlclose) before the pings stop. */
+#define WATCHDOG_SLACK_US 1000000
 
 struct reload_state {
 	es_daemon *daemon;
@@ -213,6 +216,9 @@ static void perform(struct reload_state *rs, const char *by)
 	d->generation++;
 	d->services = services;
 	log_configure(next_config->log_level, next_config->log_format);
+	/* The waits below are bounded, each by its own deadline: the watchdog
+	 * pings go on through them (util/systemd_notify.h). */
+	systemd_watchdog_busy_until(clock_monotonic_us() + OLD_TABLE_WAIT_US + WATCHDOG_SLACK_US);
 	wait_unused(old);
 	routing_table_unref(old);
 	/* JetStream: pull for the new instances (their consumers are ready),
@@ -221,6 +227,7 @@ static void perform(struct reload_state *rs, const char *by)
 
 	/* Instances that left drain their queues, stop and unload. */
 	int64_t deadline = clock_monotonic_us() + (int64_t)next_config->shutdown_timeout_ms * 1000;
+	systemd_watchdog_busy_until(deadline + WATCHDOG_SLACK_US);
 	plugin_instance *const *running = plugin_registry_instances(d->registry);
 	for (size_t i = 0; i < plugin_registry_count(d->registry); i++) {
 		plugin_instance *inst = running[i];
@@ -233,8 +240,14 @@ static void perform(struct reload_state *rs, const char *by)
 	}
 	plugin_instance *const *staying = plugin_registry_instances(next);
 	for (size_t i = 0; i < plugin_registry_count(next); i++)
-		if (plugin_registry_contains(d->registry, staying[i]))
+		if (plugin_registry_contains(d->registry, staying[i])) {
+			/* at most timeout_ms for the pause and again for an isolated
+			 * plugin's children (plugin_instance_reopen()) */
+			int64_t timeout_us = (int64_t)plugin_instance_policy(staying[i])->timeout_ms * 1000;
+			systemd_watchdog_busy_until(clock_monotonic_us() + 2 * timeout_us + WATCHDOG_SLACK_US);
 			plugin_instance_reopen(staying[i]);
+		}
+	systemd_watchdog_busy_until(0);
 	plugin_registry_free(d->registry);
 	d->registry = next;
 	atomic_store(&d->plugins_refused, plugin_registry_refused_count(d->registry));

@@ -2,8 +2,9 @@
  * Stands in for systemd's notification socket in tests: binds a unix
  * datagram socket at PATH and appends every message it receives to FILE,
  * one message per line (newlines inside become '|').  Exits on SIGTERM, or
- * by itself after 120 s.
- *   notify_sink PATH FILE
+ * by itself after 120 s.  With --times each line starts with the
+ * monotonic time it was received, in milliseconds, and a space.
+ *   notify_sink PATH FILE [--times]
  */
 #include "config.h"
 
@@ -24,10 +25,11 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s SOCKET_PATH OUTPUT_FILE\n", argv[0]);
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "--times") == 0)) {
+		fprintf(stderr, "usage: %s SOCKET_PATH OUTPUT_FILE [--times]\n", argv[0]);
 		return 2;
 	}
+	int times = argc == 4;
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof addr.sun_path, "%s", argv[1]);
@@ -50,8 +52,12 @@ int main(int argc, char **argv)
 		for (char *p = buf; *p; p++)
 			if (*p == '\n')
 				*p = '|';
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		FILE *out = fopen(argv[2], "a");
 		if (out) {
+			if (times)
+				fprintf(out, "%lld ", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 			fprintf(out, "%s\n", buf);
 			fclose(out);
 		}

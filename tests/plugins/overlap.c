@@ -2,17 +2,20 @@
  * handle() sleeps config.delay_ms (default 100) inside an "in handle"
  * count; reopen() and shutdown() record "reopen alone" / "reopen overlapped
  * N handlers" (and the same for shutdown) in the record file.
- * config.shutdown_ms makes shutdown() take that long (a slow shutdown). */
+ * config.shutdown_ms makes shutdown() take that long (a slow shutdown),
+ * config.reopen_ms the same for reopen() (a reopen that hangs). */
 #include "test_plugin.h"
 
 #include <stdatomic.h>
 
 static atomic_int in_handle;
 static int64_t shutdown_ms;
+static int64_t reopen_ms;
 
 static es_status overlap_init(es_plugin_ctx *ctx, const es_host_api *host, void **state)
 {
 	host->config_int(ctx, "shutdown_ms", &shutdown_ms);
+	host->config_int(ctx, "reopen_ms", &reopen_ms);
 	return tp_init(ctx, host, state);
 }
 
@@ -40,6 +43,8 @@ static void note(tp_state *st, const char *what)
 static void overlap_reopen(void *state)
 {
 	note(state, "reopen");
+	if (reopen_ms)
+		tp_sleep_ms(reopen_ms);
 }
 
 static void overlap_shutdown(void *state)
