@@ -238,7 +238,10 @@ static void get_event(reader *r, job *j)
 
 	sqlbuf_addf(&sql,
 	            "SELECT d.plugin,d.status,d.attempts,d.timed_out,d.last_error,d.finished_at,d.latency_us,"
-	            "(SELECT MAX(l.id) FROM dead_letters l WHERE l.event_seq=d.event_seq AND l.plugin=d.plugin) "
+	            /* its own dead letter: written from the same outcome, with
+	             * created_at = the delivery's finished_at (db_writer.c) */
+	            "(SELECT MIN(l.id) FROM dead_letters l WHERE l.event_seq=d.event_seq AND l.plugin=d.plugin "
+	            "AND l.created_at=d.finished_at) "
 	            "FROM deliveries d WHERE d.event_seq=%s ORDER BY d.id",
 	            seq);
 	res = run(r, &sql);

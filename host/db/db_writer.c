@@ -53,6 +53,7 @@ typedef struct db_record {
 	uint64_t seq;
 	int64_t at_us;      /* realtime of the outcome / audit */
 	uint64_t latency_us;
+	bool latency_from_row; /* REC_DELIVERY of an event read back from its row: latency_us from the row's received_at */
 	uint32_t attempts;  /* REC_DELIVERY: all of them; REC_ATTEMPT: the one that ended */
 	char plugin[65];
 	char *text;         /* error (delivery), or "actor\0action\0detail" (audit) */
@@ -398,6 +399,9 @@ void database_outcome(database *db, es_event *event, const char *plugin, deliver
 		r->at_us = clock_realtime_us();
 		int64_t latency = clock_monotonic_us() - event->received_us;
 		r->latency_us = latency > 0 ? (uint64_t)latency : 0;
+		/* A replay or a recovery rebuilt the event from its row: its
+		 * receipt is the row's received_at, not the rebuild. */
+		r->latency_from_row = event->redelivered && event->seq;
 		snprintf(r->plugin, sizeof r->plugin, "%s", plugin);
 		if (error && *error)
 			r->text = strndup(error, 512);
@@ -478,7 +482,15 @@ static void add_delivery_row(writer *w, const db_record *r)
 	sqlbuf_add_string(b, &w->conn, r->text, r->text ? strlen(r->text) : 0);
 	sqlbuf_adds(b, ",");
 	sqlbuf_add_time(b, r->at_us);
-	sqlbuf_addf(b, ",%llu)", (unsigned long long)r->latency_us);
+	if (r->latency_from_row) {
+		/* the measured value when the row was purged meanwhile */
+		sqlbuf_addf(b, ",COALESCE(GREATEST(0,TIMESTAMPDIFF(MICROSECOND,(SELECT received_at FROM events WHERE seq=%llu),",
+		            (unsigned long long)r->seq);
+		sqlbuf_add_time(b, r->at_us);
+		sqlbuf_addf(b, ")),%llu))", (unsigned long long)r->latency_us);
+	} else {
+		sqlbuf_addf(b, ",%llu)", (unsigned long long)r->latency_us);
+	}
 }
 
 static void add_dead_letter_row(writer *w, const db_record *r)

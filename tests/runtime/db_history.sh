@@ -59,6 +59,7 @@ expect_status 404
 pass "GET /api/events/{id} answers the event with its deliveries; 404 for an unknown id"
 
 # A failing delivery: dead-lettered with the last error, then replayed.
+triggered_ms=$(($(date +%s%N) / 1000000))
 request POST /api/events/trigger '{"name":"fail.charge","data":{"n":1}}'
 expect_status 202
 fid=$(echo "$BODY" | jq -r .id)
@@ -76,6 +77,12 @@ echo "$BODY" | jq -e --arg id "$fid" '.count == 1 and .dead_letters[0].plugin ==
 	fail "GET /api/dead-letters: $BODY"
 pass "a failed delivery is stored as a dead letter with the last error (GET /api/dead-letters)"
 
+# A second after the event's receipt (what the replay's latency is measured
+# against, not a synchronisation)
+second_passed() {
+	[ $(($(date +%s%N) / 1000000)) -ge $((triggered_ms + 1000)) ]
+}
+wait_until "a second since the event" 5 second_passed
 before=$(lines_in "$TMP/failing.txt" "$fid")
 request POST "/api/dead-letters/$dl/replay"
 expect_status 202
@@ -88,6 +95,20 @@ wait_until "replay audited" 10 db_count_is 1 audit_log "action='dead_letter.repl
 request POST /api/dead-letters/99999/replay
 expect_status 404
 pass "POST /api/dead-letters/{id}/replay delivers the event to that plugin only, marks and audits it; 404 when unknown"
+
+# The replay failed too: a second dead letter.  Each dead delivery names its
+# own dead letter (the id to replay), and the replay's latency counts from
+# the event's receipt (operations.md), not from the replay.
+wait_until "the replay dead-lettered" 10 db_count_is 2 dead_letters "event_seq=$fseq"
+wait_until "the replay's dead delivery" 10 db_count_is 2 deliveries "event_seq=$fseq AND plugin='failing' AND status='dead'"
+dl2=$(db_sql "SELECT MAX(id) FROM dead_letters WHERE event_seq=$fseq")
+request GET "/api/events/$fid"
+expect_status 200
+links=$(echo "$BODY" | jq -r '[.deliveries[] | select(.plugin == "failing") | .dead_letter] | map(tostring) | join(" ")')
+[ "$links" = "$dl $dl2" ] || fail "the dead deliveries name dead letters '$links', expected '$dl $dl2': $BODY"
+echo "$BODY" | jq -e '[.deliveries[] | select(.plugin == "failing")] | .[0].latency_ms < 1000 and .[1].latency_ms >= 1000' \
+	>/dev/null || fail "the replayed delivery's latency_ms is not counted from the event's receipt: $BODY"
+pass "each dead delivery names its own dead letter ($dl, then $dl2); the replay's latency counts from the receipt"
 
 # History listing: filters and paging.
 for i in 1 2 3 4 5; do
