@@ -578,6 +578,20 @@ static const char *api_plugin_name(es_plugin_ctx *ctx)
 	return plugin_instance_name(ctx->instance);
 }
 
+/* The reason is the plugin's text: cut and made valid UTF-8 like
+ * handle()'s (plugin_instance.c) before the pool copies it. */
+static es_status api_delivery_complete(es_delivery *delivery, es_result result, const char *reason)
+{
+	char text[POOL_ERROR_SIZE];
+	if (reason) {
+		size_t n = strnlen(reason, sizeof text - 1);
+		memcpy(text, reason, n);
+		text[n] = '\0';
+		utf8_repair(text);
+	}
+	return worker_pool_complete(delivery, result, reason ? text : NULL);
+}
+
 static const es_host_api table = {
 	.struct_size = sizeof(es_host_api),
 	.abi_major = ES_ABI_MAJOR,
@@ -615,6 +629,7 @@ static const es_host_api table = {
 	.gauge_set = api_gauge_set,
 	.log_enabled = api_log_enabled,
 	.event_attribute_type_at = api_event_attribute_type_at,
+	.delivery_complete = api_delivery_complete,
 };
 
 const es_host_api *host_api_table(void)

@@ -27,12 +27,15 @@
 #include <time.h>
 
 #include "core/crash_report.h"
+#include "core/delivery_handles.h"
 #include "util/log.h"
 
 #define BATCH_MAX 32
 /* Abandoned calls per supervisor round; more wait for the next round,
  * which then comes at once. */
 #define EXPIRED_CALLS_MAX 4
+/* Asynchronous deliveries timed out per supervisor round; the same. */
+#define EXPIRED_ASYNC_MAX 64
 #define IDLE_WAIT_MAX_US 1000000 /* every wait has a timeout */
 #define ERR_SIZE 256
 
@@ -46,6 +49,19 @@ typedef struct delivery {
 	int64_t due_us;     /* retry heap: not before (monotonic) */
 	int64_t queued_us;  /* when it entered the queue (monotonic) */
 } delivery;
+
+/* An asynchronous handler's delivery between its start and its end: the
+ * delivery (with its event reference) belongs to the record, and the
+ * record to whoever wins its handle (delivery_handles.h): the plugin's
+ * completion, or the supervisor's (or stop's) timeout.  The winner finishes
+ * the delivery, then frees the record. */
+typedef struct async_record {
+	worker_pool *pool;
+	delivery d;
+	es_delivery *handle;
+	int64_t started_us;
+	bool armed; /* its deadline runs (under pool lock) */
+} async_record;
 
 typedef struct worker {
 	worker_pool *pool;
@@ -88,6 +104,12 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	/* Deliveries of abandoned calls: the supervisor's, then stop()'s once
 	 * the supervisor is joined (EXPIRED_CALLS_MAX * batch_cap). */
 	delivery *expired;
+	/* With an asynchronous handler: its handles' owner, and queue_size
+	 * records (each holds a slot of the bound, so there are never more)
+	 * with a stack of the free ones; NULL without one. */
+	delivery_handles *handles;
+	async_record *async;
+	uint32_t *async_free;
 	size_t slot_count;
 	atomic_bool stopping;
 	/* While set, no handler starts: the plugin's reopen() runs then.  A
@@ -106,6 +128,9 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	pthread_cond_t work_ready;  /* workers wait here */
 	pthread_cond_t supervisor_wake;
 	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
+	pthread_cond_t async_settled; /* async_open went down: worker_pool_stop() waits here */
+	uint32_t async_free_count;
+	uint32_t async_open; /* records in use: armed, or being finished by their winner */
 	uint32_t live_workers; /* running and not abandoned */
 	uint32_t stuck;        /* abandoned and not yet returned */
 	pthread_t supervisor;
@@ -350,6 +375,106 @@ static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out
 	finish_at(p, d, result, timed_out, error, clock_monotonic_us());
 }
 
+/* ---- asynchronous deliveries ---- */
+
+/* A free record, counted open; NULL when none is (it cannot be: each open
+ * record holds a slot of the bound).  Under lock. */
+static async_record *async_record_take(worker_pool *p)
+{
+	if (!p->async_free_count)
+		return NULL;
+	p->async_open++;
+	return &p->async[p->async_free[--p->async_free_count]];
+}
+
+/* Give back a record whose delivery is finished: the last use of the pool
+ * by a completing thread (stop() waits for async_open to reach 0). */
+static void async_record_put(worker_pool *p, async_record *rec)
+{
+	pthread_mutex_lock(&p->lock);
+	rec->armed = false;
+	rec->handle = NULL;
+	p->async_free[p->async_free_count++] = (uint32_t)(rec - p->async);
+	p->async_open--;
+	pthread_cond_broadcast(&p->async_settled);
+	if (p->async_open == 0 && atomic_load(&p->stopping)) {
+		/* draining workers wait for the last one (wait_for_work) */
+		p->wakeups_pending = p->idle_waiters;
+		pthread_cond_broadcast(&p->work_ready);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Armed records started before `before_us` whose handle the host wins now
+ * (delivery_handle_expire): disarmed and put in out[], at most `max`.
+ * Under lock. */
+static size_t async_take_expired(worker_pool *p, int64_t before_us, async_record **out, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; p->async_open && i < p->policy.queue_size && n < max; i++) {
+		async_record *rec = &p->async[i];
+		if (!rec->armed || rec->started_us >= before_us)
+			continue;
+		if (!delivery_handle_expire(rec->handle, rec->d.event))
+			continue; /* the plugin's completion won: it finishes this one */
+		rec->armed = false;
+		out[n++] = rec;
+	}
+	return n;
+}
+
+/* Time out the deliveries async_take_expired() took.  Without the lock. */
+static void async_finish_expired(worker_pool *p, async_record **recs, size_t n, const char *reason)
+{
+	if (n)
+		LOG_WARN(p->name, "%zu deliver%s not completed in time (%s), first event %s (%s): timed out", n,
+		         n == 1 ? "y" : "ies", reason, recs[0]->d.event->id, recs[0]->d.event->name);
+	for (size_t i = 0; i < n; i++) {
+		finish(p, &recs[i]->d, ES_RETRY, true, reason);
+		async_record_put(p, recs[i]);
+	}
+}
+
+es_status worker_pool_complete(es_delivery *handle, es_result result, const char *error)
+{
+	void *won;
+	switch (delivery_handle_claim(handle, &won)) {
+	case HANDLE_CLAIMED:
+		break;
+	case HANDLE_TWICE:
+		return ES_STATUS_INVALID;
+	case HANDLE_LATE:
+	case HANDLE_UNKNOWN:
+	default:
+		return ES_STATUS_NOT_FOUND;
+	}
+	/* The record is ours: its pool lives until we give it back. */
+	async_record *rec = won;
+	worker_pool *p = rec->pool;
+	pthread_mutex_lock(&p->lock);
+	rec->armed = false;
+	delivery d = rec->d;
+	int64_t started = rec->started_us;
+	pthread_mutex_unlock(&p->lock);
+	delivery_handle_release(handle);
+
+	es_status status = ES_STATUS_OK;
+	char err[ERR_SIZE];
+	if (result != ES_OK && result != ES_RETRY && result != ES_FAIL) {
+		snprintf(err, sizeof err, "handler completed with invalid result %d", (int)result);
+		result = ES_FAIL;
+		error = err;
+		status = ES_STATUS_INVALID;
+	}
+	if (!error || !error[0])
+		error = result == ES_OK ? NULL : "handler reported failure";
+	int64_t now = clock_monotonic_us();
+	histogram_observe_us(&p->handler_latency, now - started);
+	finish_at(p, &d, result, false, error, now);
+	async_record_put(p, rec);
+	return status;
+}
+
 /* ---- workers ---- */
 
 /* Move due retries, then queued deliveries, into w->batch.  Under lock. */
@@ -400,8 +525,8 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			w->streaming = true;
 			return true;
 		}
-		if (stopping && p->retry_count == 0)
-			return false; /* drained */
+		if (stopping && p->retry_count == 0 && p->async_open == 0)
+			return false; /* drained: nothing queued, waiting to retry or outstanding */
 		int64_t wait = IDLE_WAIT_MAX_US;
 		if (p->retry_count && p->retry[0].due_us - now < wait)
 			wait = p->retry[0].due_us - now;
@@ -585,6 +710,86 @@ static calls_end run_batch_calls(worker_pool *p, worker *w)
 	return CALLS_DONE;
 }
 
+/* Start w->batch's deliveries through the asynchronous handler, one call
+ * each: the steps of worker_main's loop for one delivery, except that the
+ * delivery goes to a record before the call and ends when its handle is
+ * won (delivery_handles.h), during the call or after it.  The call itself
+ * runs under the deadline like handle(): one that overruns it abandons the
+ * worker, which holds no delivery (call_count 0, batch_index past the one
+ * the record took), so the supervisor takes none from it and the record
+ * times out on its own.  Without the lock. */
+static calls_end run_async_starts(worker_pool *p, worker *w)
+{
+	w->call_count = 0;
+	for (unsigned i = 0; i < w->batch_count; i++) {
+		if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
+		    clock_monotonic_us() >= p->stop_deadline_us) {
+			pthread_mutex_lock(&p->lock);
+			give_back_rest(p, w, i);
+			return CALLS_PAST_DEADLINE;
+		}
+		w->batch_index = i + 1;
+		int64_t started = clock_monotonic_us();
+		atomic_store_explicit(&w->started_us, started, memory_order_relaxed);
+		uint64_t busy = STATE(++w->seq, W_BUSY);
+		atomic_store(&w->state, busy);
+		uint64_t expected = busy;
+		if (atomic_load(&p->paused)) {
+			bool mine = atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE));
+			pthread_mutex_lock(&p->lock);
+			if (!mine) {
+				/* abandoned meanwhile: it gave back the rest, not this one */
+				ring_push_front(p, &w->batch[i]);
+				w->batch_count = 0;
+				pthread_mutex_unlock(&p->lock);
+				return CALLS_ABANDONED;
+			}
+			give_back_rest(p, w, i);
+			pthread_cond_broadcast(&p->quiet_changed);
+			return CALLS_PAUSED;
+		}
+		delivery d = w->batch[i];
+		es_event *event = d.event;
+		es_event_ref(event); /* the call's own: the delivery may end inside the call */
+		pthread_mutex_lock(&p->lock);
+		async_record *rec = async_record_take(p);
+		pthread_mutex_unlock(&p->lock);
+		es_delivery *handle = NULL;
+		if (rec) {
+			rec->d = d;
+			rec->started_us = started;
+			handle = delivery_handle_open(p->handles, rec);
+		}
+		if (handle) {
+			pthread_mutex_lock(&p->lock);
+			rec->handle = handle;
+			rec->armed = true;
+			pthread_mutex_unlock(&p->lock);
+			current_attempt = d.attempt;
+			current_deadline_us = started + (int64_t)p->policy.timeout_ms * 1000;
+			p->handler.handle_async(p->handler.ctx, event, handle);
+			current_deadline_us = 0;
+		} else {
+			finish(p, &d, ES_RETRY, false, "no delivery handle could be opened (out of memory)");
+			if (rec)
+				async_record_put(p, rec);
+		}
+		expected = busy;
+		bool mine = atomic_compare_exchange_strong_explicit(&w->state, &expected, STATE(w->seq, W_IDLE),
+		                                                     memory_order_acq_rel, memory_order_acquire);
+		es_event_unref(event);
+		if (!mine)
+			return CALLS_ABANDONED;
+		if (atomic_load(&p->paused)) {
+			pthread_mutex_lock(&p->lock);
+			pthread_cond_broadcast(&p->quiet_changed);
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	w->batch_count = 0;
+	return CALLS_DONE;
+}
+
 static void *worker_main(void *arg)
 {
 	worker *w = arg;
@@ -600,8 +805,8 @@ static void *worker_main(void *arg)
 		    (p->handler.batch_linger_ms || (per_call(p) > BATCH_MAX && w->batch_count == BATCH_MAX)))
 			fill_batch(p, w);
 		pthread_mutex_unlock(&p->lock);
-		if (p->handler.handle_batch) {
-			switch (run_batch_calls(p, w)) {
+		if (p->handler.handle_async || p->handler.handle_batch) {
+			switch (p->handler.handle_async ? run_async_starts(p, w) : run_batch_calls(p, w)) {
 			case CALLS_DONE:
 				pthread_mutex_lock(&p->lock);
 				continue;
@@ -834,6 +1039,9 @@ static void *supervisor_main(void *arg)
 				n_expired += w->call_count;
 			}
 		}
+		async_record *timed_out[EXPIRED_ASYNC_MAX];
+		size_t n_async = async_take_expired(p, now - limit, timed_out, EXPIRED_ASYNC_MAX);
+		more |= n_async == EXPIRED_ASYNC_MAX;
 		for (size_t i = 0; i < n_calls; i++) {
 			bool replaced = !atomic_load(&p->stopping) && spawn_worker(p) == 0;
 			const delivery *d = &expired[call_first[i]];
@@ -860,6 +1068,8 @@ static void *supervisor_main(void *arg)
 		snprintf(err, sizeof err, "handler did not return within %u ms", p->policy.timeout_ms);
 		for (size_t i = 0; i < n_expired; i++)
 			finish(p, &expired[i], ES_RETRY, true, err);
+		snprintf(err, sizeof err, "not completed within %u ms", p->policy.timeout_ms);
+		async_finish_expired(p, timed_out, n_async, err);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -890,7 +1100,21 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	p->slots = calloc(p->slot_count, sizeof *p->slots);
 	p->batch_cap = handler->handle_batch && handler->batch_max > BATCH_MAX ? handler->batch_max : BATCH_MAX;
 	p->expired = calloc((size_t)EXPIRED_CALLS_MAX * p->batch_cap, sizeof *p->expired);
-	if (!p->name || !p->ring || !p->retry || !p->slots || !p->expired) {
+	bool async_ok = true;
+	if (handler->handle_async) {
+		p->handles = delivery_handles_create(name);
+		p->async = calloc(p->policy.queue_size, sizeof *p->async);
+		p->async_free = calloc(p->policy.queue_size, sizeof *p->async_free);
+		async_ok = p->handles && p->async && p->async_free;
+		for (uint32_t i = 0; async_ok && i < p->policy.queue_size; i++) {
+			p->async[i].pool = p;
+			p->async_free[p->async_free_count++] = p->policy.queue_size - 1 - i;
+		}
+	}
+	if (!p->name || !p->ring || !p->retry || !p->slots || !p->expired || !async_ok) {
+		delivery_handles_free(p->handles);
+		free(p->async);
+		free(p->async_free);
 		free(p->expired);
 		free(p->ring);
 		free(p->retry);
@@ -903,6 +1127,7 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	clock_cond_init(&p->work_ready); /* monotonic, like every wait of the host */
 	clock_cond_init(&p->supervisor_wake);
 	clock_cond_init(&p->quiet_changed);
+	clock_cond_init(&p->async_settled);
 	atomic_init(&p->stopping, false);
 	return p;
 }
@@ -934,9 +1159,16 @@ bool worker_pool_reserve(worker_pool *p)
 
 bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
 {
+	/* an asynchronous handler's timed-out deliveries it has not completed
+	 * yet still count against the bound (worker_pool.h) */
+	uint32_t bound = p->policy.queue_size;
+	if (p->handles) {
+		uint32_t expired_open = delivery_handles_expired_open(p->handles);
+		bound = expired_open < bound ? bound - expired_open : 0;
+	}
 	uint32_t cur = atomic_load_explicit(&p->occupied, memory_order_relaxed);
 	do {
-		if (cur >= p->policy.queue_size || atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
+		if (cur >= bound || atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
 			if (count_refusal)
 				atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
 			return false;
@@ -1014,6 +1246,31 @@ static void join_until(worker_pool *p, worker *w, int64_t deadline_us)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* At the shutdown deadline: every asynchronous delivery still outstanding
+ * is a timeout (its retry, if any, is then counted undelivered), and the
+ * completions already under way are waited for, each a short finish. */
+static void stop_async(worker_pool *p)
+{
+	if (!p->handles)
+		return;
+	async_record *timed_out[EXPIRED_ASYNC_MAX];
+	size_t n;
+	do {
+		pthread_mutex_lock(&p->lock);
+		n = async_take_expired(p, INT64_MAX, timed_out, EXPIRED_ASYNC_MAX);
+		pthread_mutex_unlock(&p->lock);
+		async_finish_expired(p, timed_out, n, "not completed before the shutdown deadline");
+	} while (n == EXPIRED_ASYNC_MAX);
+	int64_t until = clock_monotonic_us() + 5000000;
+	pthread_mutex_lock(&p->lock);
+	while (p->async_open && clock_monotonic_us() < until)
+		clock_cond_wait_us(&p->async_settled, &p->lock, until - clock_monotonic_us());
+	if (p->async_open)
+		LOG_ERROR(p->name, "%u completion%s still finishing after 5 s; keeping the pool", p->async_open,
+		          p->async_open == 1 ? "" : "s");
+	pthread_mutex_unlock(&p->lock);
+}
+
 uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 {
 	pthread_mutex_lock(&p->lock);
@@ -1043,6 +1300,7 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 		pthread_join(p->supervisor, NULL);
 		p->supervisor_running = false;
 	}
+	stop_async(p);
 
 	/* Whoever is still inside a handler now is stuck: take its delivery.
 	 * The others are between deliveries and leave at once past the
@@ -1146,7 +1404,7 @@ uint32_t worker_pool_stuck(worker_pool *p)
 	reap_exited(p);
 	/* After stop, a live worker not joined yet may still enter a handler:
 	 * it counts too, so that shutdown() never runs beside it. */
-	uint32_t stuck = p->stuck;
+	uint32_t stuck = p->stuck + p->async_open; /* async_open: a completion still finishing */
 	for (size_t i = 0; atomic_load(&p->stopping) && i < p->slot_count; i++)
 		if (p->slots[i] && p->slots[i]->running && !p->slots[i]->abandoned)
 			stuck++;
@@ -1161,7 +1419,7 @@ int worker_pool_destroy(worker_pool *p)
 	if (p->started) {
 		pthread_mutex_lock(&p->lock);
 		reap_exited(p);
-		bool busy = false;
+		bool busy = p->async_open > 0; /* a completion still uses the pool */
 		for (size_t i = 0; i < p->slot_count; i++)
 			busy |= p->slots[i] && p->slots[i]->running;
 		pthread_mutex_unlock(&p->lock);
@@ -1177,12 +1435,16 @@ int worker_pool_destroy(worker_pool *p)
 	}
 	free(p->slots);
 	free(p->expired);
+	delivery_handles_free(p->handles); /* later completions of its handles are unknown */
+	free(p->async);
+	free(p->async_free);
 	free(p->ring);
 	free(p->retry);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work_ready);
 	pthread_cond_destroy(&p->supervisor_wake);
 	pthread_cond_destroy(&p->quiet_changed);
+	pthread_cond_destroy(&p->async_settled);
 	free(p->name);
 	free(p);
 	return 0;
@@ -1206,7 +1468,13 @@ void worker_pool_stats(worker_pool *p, pool_stats *s)
 		bits &= (1ull << s->recent) - 1;
 	s->recent_failed = (uint32_t)__builtin_popcountll(bits);
 	s->capacity = p->policy.queue_size;
+	if (p->handles) {
+		s->async_expired_open = delivery_handles_expired_open(p->handles);
+		s->async_late = delivery_handles_late(p->handles);
+		s->async_twice = delivery_handles_twice(p->handles);
+	}
 	pthread_mutex_lock(&p->lock);
+	s->async_outstanding = p->async_open;
 	s->workers = p->live_workers;
 	s->stuck = p->stuck;
 	for (size_t i = 0; i < p->slot_count; i++) {

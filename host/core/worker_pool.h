@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event-system/plugin.h>
+
 #include "model/es_config.h"
 #include "model/delivery_outcome.h"
 #include "model/es_event.h"
@@ -56,6 +58,15 @@ typedef struct pool_handler {
 	 * than batch_max waits up to `batch_linger_ms` for more (the deadline
 	 * starts after that wait). */
 	void (*handle_batch)(void *ctx, pool_batch_item *items, size_t n);
+	/* Optional, used instead of handle() when set (not with handle_batch):
+	 * start one delivery and return; it ends when worker_pool_complete() is
+	 * called with `handle`, from any thread (inside this call too), or as a
+	 * timeout when timeout_ms passes first.  `event` is the delivery's:
+	 * valid until completed, past the deadline too (delivery_handles.h).
+	 * A call that itself overruns the deadline abandons its worker as a
+	 * stuck handle() does.  Deliveries started and not completed count
+	 * against queue_size, also once timed out. */
+	void (*handle_async)(void *ctx, const es_event *event, es_delivery *handle);
 	uint32_t batch_max;
 	uint32_t batch_linger_ms;
 	/* Told about every outcome except DELIVERY_OK (which is only counted, to
@@ -85,6 +96,13 @@ typedef struct pool_stats {
 	int64_t oldest_queued_age_us; /* 0 when the queue is empty */
 	uint32_t recent;              /* final outcomes in the recent window (at most 64) */
 	uint32_t recent_failed;       /* of which dead-lettered */
+	/* An asynchronous handler's deliveries: started and not completed
+	 * before their deadline, timed out and still not completed, and
+	 * completions refused as late or as a second one. */
+	uint32_t async_outstanding;
+	uint32_t async_expired_open;
+	uint64_t async_late;
+	uint64_t async_twice;
 } pool_stats;
 
 typedef struct worker_pool worker_pool;
@@ -108,6 +126,15 @@ void worker_pool_push_reserved(worker_pool *pool, es_event *event);
 void worker_pool_push_reserved_many(worker_pool *pool, es_event *const *events, size_t count);
 /* reserve + push; false when full. */
 bool worker_pool_submit(worker_pool *pool, es_event *event);
+
+/* An asynchronous handler's completion of `handle` (any thread): the
+ * result decides the delivery as handle()'s would; `error` (NULL or a
+ * reason, copied) goes with ES_RETRY and ES_FAIL.  ES_STATUS_OK when it
+ * decided the delivery, ES_STATUS_NOT_FOUND when the delivery had ended
+ * without it (timed out, pool stopped, or unknown handle), ES_STATUS_INVALID
+ * for a second completion, or for a result that is not an es_result (the
+ * delivery then fails).  Never blocks on other deliveries. */
+es_status worker_pool_complete(es_delivery *handle, es_result result, const char *error);
 
 /* Stop taking events, let the workers drain until `deadline_us`
  * (monotonic), then stop them.  Returns the number of deliveries that were

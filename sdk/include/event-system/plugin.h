@@ -24,9 +24,10 @@
  * ABI 1.1 appended to es_host_api: attribute enumeration, the data's content
  * type and bytes, the time as written, the call's deadline, the redelivered
  * flag, emit_event(), config_double/map keys/secrets, gauge_set() and
- * log_enabled(), the attribute types (event_attribute_type_at()); and to
- * es_plugin_descriptor: handle_batch().
- * docs/plugin-guide.md has a complete batch sink plugin.
+ * log_enabled(), the attribute types (event_attribute_type_at()),
+ * delivery_complete(); and to es_plugin_descriptor: handle_batch() and
+ * handle_async().  docs/plugin-guide.md has a complete batch sink plugin
+ * and an asynchronous one.
  */
 #ifndef EVENT_SYSTEM_PLUGIN_H
 #define EVENT_SYSTEM_PLUGIN_H
@@ -54,12 +55,17 @@ extern "C" {
 
 /* An event: immutable, reference-counted by the host.  A handler may read it
  * for the duration of the handle() call only; every pointer returned by an
- * accessor is owned by the host and valid until handle() returns. */
+ * accessor is owned by the host and valid until handle() returns (for
+ * handle_async(): until the delivery is completed, see there). */
 typedef struct es_event es_event;
 
 /* The host's view of one loaded plugin instance.  Owned by the host; valid
  * from init() until shutdown() returns.  Pass it back to host functions. */
 typedef struct es_plugin_ctx es_plugin_ctx;
+
+/* One delivery started by handle_async() (ABI 1.1): an opaque handle the
+ * plugin completes exactly once with delivery_complete(). */
+typedef struct es_delivery es_delivery;
 
 /* What a handler reports for one delivery. */
 typedef enum es_result {
@@ -290,6 +296,27 @@ typedef struct es_host_api {
 	 * ES_ATTRIBUTE_STRING.  ES_STATUS_NOT_FOUND past the end, *type then
 	 * untouched. */
 	es_status (*event_attribute_type_at)(const es_event *event, size_t index, es_attribute_type *type);
+
+	/* Complete a delivery that handle_async() started (see there), exactly
+	 * once, from any thread, with the result handle() would have returned
+	 * and, on ES_RETRY or ES_FAIL, an optional reason (NULL or a string;
+	 * the host copies at most 255 bytes of it and writes bytes that are
+	 * not UTF-8 as '?').  Never blocks on the plugin's other deliveries.
+	 *   ES_STATUS_OK        the result decides the delivery (retry, dead
+	 *                       letter, metrics) as handle()'s would;
+	 *   ES_STATUS_NOT_FOUND the delivery had already ended without it: its
+	 *                       deadline passed (it counted as a timeout) or
+	 *                       the plugin was stopped.  Ignored, counted as a
+	 *                       late completion and logged once per plugin.
+	 *                       Also for NULL or what is not a handle;
+	 *   ES_STATUS_INVALID   completed before (ignored, counted, logged
+	 *                       once; NOT_FOUND once the host has reused the
+	 *                       handle, long after), or `result` is not an
+	 *                       es_result (the delivery then fails, as
+	 *                       handle() returning it would).
+	 * A late or second completion is always harmless: the handle is a
+	 * token the host checks, never memory the plugin could outlive. */
+	es_status (*delivery_complete)(es_delivery *delivery, es_result result, const char *reason);
 } es_host_api;
 
 /* Counters and gauges a plugin may define, together (ABI 1.1 hosts). */
@@ -380,6 +407,49 @@ typedef struct es_plugin_descriptor {
 	 */
 	void (*handle_batch)(void *state, const es_event *const *events, size_t count, es_result *results,
 	                     char *const *errs, size_t err_size);
+
+	/*
+	 * ABI 1.1.  Start one delivery and return at once; finish it later,
+	 * from any thread (the plugin's own included), with
+	 * host->delivery_complete(delivery, result, reason).  Optional (NULL);
+	 * when set the host calls it instead of handle() (which stays
+	 * required, for 1.0 hosts).  A plugin may not set both handle_async
+	 * and handle_batch, nor run with `isolation: process`: the host
+	 * refuses to load it, saying why.
+	 *
+	 *   - Ownership: `event` stays valid, with every pointer its accessors
+	 *     return, until the plugin completes the delivery -- even after the
+	 *     deadline -- or at the latest until shutdown() returns.  The
+	 *     handle may be passed to delivery_complete() until then; it is
+	 *     "dead" once completed or once shutdown() has returned.
+	 *   - Deadline: timeout_ms runs from the call.  A delivery not
+	 *     completed by then is a timeout, exactly as a handle() that
+	 *     overran (retry with backoff, dead letter, metrics); completing
+	 *     it later is harmless: ignored, counted as a late completion
+	 *     (eventsys_plugin_async_late_completions_total) and logged once.
+	 *     Read delivery_attempt() and delivery_deadline_us() inside
+	 *     handle_async(): on the plugin's own threads they answer 0.
+	 *   - Bound: every delivery started and not yet completed -- before
+	 *     or after its deadline -- counts against the plugin's
+	 *     queue_size.  A plugin that stops completing fills its queue and
+	 *     new events are refused (HTTP 503), nothing is lost silently.
+	 *   - Concurrency: handle_async() is called like handle() (from
+	 *     several workers at once unless ES_PLUGIN_SERIAL); any number of
+	 *     deliveries may be outstanding, completed in any order.  A call
+	 *     that blocks past the deadline is treated like a stuck handle().
+	 *   - Reload and stop: the host stops starting deliveries, waits for
+	 *     the outstanding ones until the deadline or the shutdown
+	 *     deadline, whichever is first, and counts the rest as timeouts;
+	 *     only then is shutdown() called.  shutdown() must stop and join
+	 *     the plugin's threads; completing from inside it is allowed (late
+	 *     completions, ignored).  After shutdown() returns the plugin must
+	 *     not call the host again.  reopen() may run while deliveries are
+	 *     outstanding.
+	 *   - emit() from the plugin's own thread does not link the child to
+	 *     the event (no ES_PARENT_ID_ATTRIBUTE); emit from handle_async()
+	 *     does.
+	 */
+	void (*handle_async)(void *state, const es_event *event, es_delivery *delivery);
 } es_plugin_descriptor;
 
 /*
