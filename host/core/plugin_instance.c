@@ -157,6 +157,19 @@ out:
 	free(errs);
 }
 
+/* A plugin with handle_async() (SDK 1.1): the call starts the delivery;
+ * the plugin completes `handle` later through the host API
+ * (delivery_complete, host_api.c), which ends it in the worker pool. */
+static void deliver_async(void *ctx, const es_event *event, es_delivery *handle)
+{
+	plugin_instance *inst = ctx;
+	handling = event;
+	crash_report_enter(&inst->crash_site, event->id, event->seq, worker_pool_current_attempt());
+	inst->desc->handle_async(inst->state, event, handle);
+	crash_report_leave();
+	handling = NULL;
+}
+
 static es_result deliver(void *ctx, const es_event *event, char *err, size_t err_size)
 {
 	plugin_instance *inst = ctx;
@@ -336,6 +349,20 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		goto out_fail;
 	}
 
+	/* An asynchronous handler completes from the plugin's own threads: a
+	 * child has no way to carry that (its channel answers each call), and a
+	 * batch handler is another way to call the same plugin. */
+	if (inst->desc->handle_async && inst->policy.isolated) {
+		snprintf(err, err_size, "isolation: process is not supported for a plugin with handle_async() "
+		         "(its completions come from its own threads, which a child cannot report); "
+		         "run it in-process");
+		goto out_fail;
+	}
+	if (inst->desc->handle_async && inst->desc->handle_batch) {
+		snprintf(err, err_size, "the plugin sets both handle_async() and handle_batch(); use one");
+		goto out_fail;
+	}
+
 	/* With a database every delivery's outcome is recorded, successes too. */
 	pool_handler handler = {.handle = deliver, .on_outcome = on_outcome, .ctx = inst,
 	                        .report_ok = database_running(services->db)};
@@ -344,6 +371,8 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		handler.batch_max = inst->policy.batch_max;
 		handler.batch_linger_ms = inst->policy.batch_linger_ms;
 	}
+	if (inst->desc->handle_async)
+		handler.handle_async = deliver_async;
 	if (inst->policy.isolated && !services->check_only)
 		handler.handle_batch = deliver_isolated;
 	inst->pool = worker_pool_create(inst->desc->name, &inst->policy, &handler);

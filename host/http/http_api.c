@@ -530,6 +530,14 @@ static void handle_plugins(api_request *r)
 		cJSON_AddNumberToObject(p, "oldest_queued_ms", (double)s.oldest_queued_age_us / 1000.0);
 		cJSON_AddNumberToObject(p, "timeout_ms", pol->timeout_ms);
 		cJSON_AddNumberToObject(p, "max_attempts", pol->max_attempts);
+		if (desc->handle_async) {
+			/* SDK 1.1 asynchronous handler: deliveries between start and completion */
+			cJSON *a = cJSON_AddObjectToObject(p, "async");
+			cJSON_AddNumberToObject(a, "outstanding", s.async_outstanding);
+			cJSON_AddNumberToObject(a, "expired_open", s.async_expired_open);
+			cJSON_AddNumberToObject(a, "late_completions", (double)s.async_late);
+			cJSON_AddNumberToObject(a, "double_completions", (double)s.async_twice);
+		}
 		if (isolated) {
 			cJSON_AddStringToObject(p, "isolation", "process");
 			cJSON *ij = cJSON_AddObjectToObject(p, "processes");

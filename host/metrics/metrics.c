@@ -113,6 +113,10 @@ FIELD(capacity)
 FIELD(workers)
 FIELD(busy)
 FIELD(stuck)
+FIELD(async_outstanding)
+FIELD(async_expired_open)
+FIELD(async_late)
+FIELD(async_twice)
 #undef FIELD
 
 /* One histogram family with a series per plugin of the table. */
@@ -249,6 +253,15 @@ static void render_plugins(struct evbuffer *out, routing_table *t)
 		{"eventsys_plugin_workers", "gauge", "Live worker threads (not stuck).", field_workers},
 		{"eventsys_plugin_workers_busy", "gauge", "Workers running a handler now.", field_busy},
 		{"eventsys_plugin_workers_stuck", "gauge", "Abandoned workers still inside an overrunning handler.", field_stuck},
+		{"eventsys_plugin_async_outstanding", "gauge",
+		 "Asynchronous deliveries started and not completed, within their deadline.", field_async_outstanding},
+		{"eventsys_plugin_async_expired_open", "gauge",
+		 "Asynchronous deliveries timed out and not completed yet (they count against the queue bound).",
+		 field_async_expired_open},
+		{"eventsys_plugin_async_late_completions_total", "counter",
+		 "Asynchronous deliveries completed after their deadline (ignored).", field_async_late},
+		{"eventsys_plugin_async_double_completions_total", "counter",
+		 "Asynchronous deliveries completed a second time (ignored).", field_async_twice},
 	};
 	for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
 		prom_text_header(out, series[k].name, series[k].type, series[k].help);
