@@ -82,6 +82,17 @@ static void stop_new_instances(const plugin_registry *current, plugin_registry *
 			plugin_instance_stop(list[i], deadline);
 }
 
+/* The instance of `next` that replaces `inst` (the same plugin, by name;
+ * not `inst` itself), or NULL when the plugin was removed. */
+static plugin_instance *successor_of(const plugin_registry *next, const plugin_instance *inst)
+{
+	plugin_instance *const *list = plugin_registry_instances(next);
+	for (size_t i = 0; i < plugin_registry_count(next); i++)
+		if (list[i] != inst && strcmp(plugin_instance_name(list[i]), plugin_instance_name(inst)) == 0)
+			return list[i];
+	return NULL;
+}
+
 static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0, const char *error,
                    const char *changes)
 {
@@ -225,19 +236,37 @@ static void perform(struct reload_state *rs, const char *by)
 	 * stop pulling for the retired */
 	js_consumers_follow(d->consumers, table);
 
-	/* Instances that left drain their queues, stop and unload. */
+	/* Instances that left drain their queues until the deadline, stop and
+	 * unload.  What a replaced one has not started by then is handed to
+	 * its successor (the new instance of the same plugin), which owns it
+	 * from then on: a reload loses nothing accepted unless the plugin was
+	 * removed (or its new queue is full), and that is counted here. */
 	int64_t deadline = clock_monotonic_us() + (int64_t)next_config->shutdown_timeout_ms * 1000;
 	systemd_watchdog_busy_until(deadline + WATCHDOG_SLACK_US);
 	plugin_instance *const *running = plugin_registry_instances(d->registry);
+	uint64_t lost = 0, handed = 0;
 	for (size_t i = 0; i < plugin_registry_count(d->registry); i++) {
 		plugin_instance *inst = running[i];
 		if (plugin_registry_contains(next, inst))
 			continue;
-		uint64_t undelivered = plugin_instance_stop(inst, deadline);
-		LOG_INFO("reload", "plugin '%s' (%s) retired%s", plugin_instance_name(inst),
-		         plugin_image_path(plugin_instance_image(inst)),
-		         undelivered ? " with undelivered events (see above)" : "");
+		plugin_instance *successor = successor_of(next, inst);
+		uint64_t handed_now = 0;
+		uint64_t undelivered = plugin_instance_retire(inst, deadline, successor, &handed_now);
+		handed += handed_now;
+		lost += undelivered;
+		if (undelivered)
+			LOG_WARN("reload", "plugin '%s' (%s) retired with %llu undelivered event%s (%s)",
+			         plugin_instance_name(inst), plugin_image_path(plugin_instance_image(inst)),
+			         (unsigned long long)undelivered, undelivered == 1 ? "" : "s",
+			         successor ? "its new instance had no room" : "it was removed from the config");
+		else
+			LOG_INFO("reload", "plugin '%s' (%s) retired", plugin_instance_name(inst),
+			         plugin_image_path(plugin_instance_image(inst)));
 	}
+	pthread_mutex_lock(&rs->lock);
+	rs->report.undelivered += lost;
+	rs->report.handed_over += handed;
+	pthread_mutex_unlock(&rs->lock);
 	plugin_instance *const *staying = plugin_registry_instances(next);
 	for (size_t i = 0; i < plugin_registry_count(next); i++)
 		if (plugin_registry_contains(d->registry, staying[i])) {

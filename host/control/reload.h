@@ -34,6 +34,11 @@ typedef struct reload_report {
 	char last_by[160];     /* "signal", "api:ops", ... */
 	char last_error[1024]; /* why the last one failed */
 	char last_changes[1024];
+	/* Deliveries retired instances could neither deliver nor hand to a
+	 * new instance of their plugin (removed plugin, full queue): a count
+	 * that outlives the instances (also logged). */
+	uint64_t undelivered;
+	uint64_t handed_over;  /* deliveries handed to a new instance */
 } reload_report;
 
 /* Set up on the main thread's base; -1 when out of memory. */

@@ -478,11 +478,25 @@ int plugin_instance_start(plugin_instance *inst)
 
 uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 {
+	return plugin_instance_retire(inst, deadline_us, NULL, NULL);
+}
+
+uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plugin_instance *successor,
+                                uint64_t *handed_over)
+{
 	if (inst->stopped)
 		return 0;
 	inst->stopped = true;
 	refusal_summary_flush(&inst->queue_full, inst->desc->name);
-	uint64_t undelivered = inst->started ? worker_pool_stop(inst->pool, deadline_us) : 0;
+	uint64_t handed = 0;
+	worker_pool *heir = successor && successor->started && !successor->stopped ? successor->pool : NULL;
+	uint64_t undelivered =
+		inst->started ? worker_pool_stop_handing_over(inst->pool, deadline_us, heir, &handed) : 0;
+	if (handed)
+		LOG_INFO(inst->desc->name, "%llu event%s not started before the shutdown deadline handed to the new instance",
+		         (unsigned long long)handed, handed == 1 ? "" : "s");
+	if (handed_over)
+		*handed_over = handed;
 	if (inst->isolated && isolated_plugin_stop(inst->isolated, deadline_us) > 0 && inst->started) {
 		/* shutdown() ran in each child.  A worker still held a child past
 		 * the deadline: that child was killed, so the worker's wait ends

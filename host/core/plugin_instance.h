@@ -68,6 +68,14 @@ int plugin_instance_start(plugin_instance *instance);
 /* Drain until `deadline_us` (monotonic), stop the workers, call shutdown().
  * Returns the number of undelivered events. */
 uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
+/* The same for an instance a reload replaces by `successor` (a started
+ * instance of the same plugin; NULL: none, the plugin was removed): the
+ * deliveries it has not started by the deadline are handed to the
+ * successor, which owns them from then on (worker_pool_stop_handing_over());
+ * only what cannot be handed over is undelivered (returned); the number
+ * handed over goes to *handed_over (may be NULL). */
+uint64_t plugin_instance_retire(plugin_instance *instance, int64_t deadline_us, plugin_instance *successor,
+                                uint64_t *handed_over);
 /* Ask the plugin to reopen its files (SIGHUP), never while a handler runs:
  * the pool is paused first; when a handler is still running (or stuck) past
  * the plugin's handler deadline, reopen() is skipped and that is logged. */

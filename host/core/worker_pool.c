@@ -1271,8 +1271,62 @@ static void stop_async(worker_pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Hand what `p` still holds to `successor`, as much as it has room for,
+ * oldest first: queued deliveries to the front of its queue in their
+ * order, then retries to its retry heap with their due time, attempt
+ * numbers kept.  The successor's slots are reserved first, without a lock;
+ * the move is under both locks at once (the successor's workers must not
+ * start the later ones before the earlier ones are in), taken in this
+ * order only here: nothing else holds two pools' locks.  A distributed
+ * queue's delivery is never handed over (its queue redelivers it): with
+ * one among them, nothing is.  Returns how many were handed over. */
+static uint64_t hand_over(worker_pool *p, worker_pool *successor)
+{
+	pthread_mutex_lock(&p->lock);
+	size_t total = p->count + p->retry_count;
+	bool distributed = false;
+	for (size_t i = 0; i < p->count && !distributed; i++)
+		distributed = p->ring[ring_index(p, i)].event->origin != NULL;
+	for (size_t i = 0; i < p->retry_count && !distributed; i++)
+		distributed = p->retry[i].event->origin != NULL;
+	pthread_mutex_unlock(&p->lock);
+	size_t reserved = 0;
+	while (!distributed && reserved < total && worker_pool_try_reserve(successor, false))
+		reserved++;
+	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&successor->lock);
+	/* nothing enters a stopping pool, but be exact about what is there */
+	size_t room = reserved < p->count + p->retry_count ? reserved : p->count + p->retry_count;
+	size_t queued = room < p->count ? room : p->count;
+	for (size_t i = queued; i > 0; i--)
+		ring_push_front(successor, &p->ring[ring_index(p, i - 1)]);
+	p->head = ring_index(p, queued);
+	p->count -= queued;
+	for (size_t i = queued; i < room; i++) {
+		delivery d = heap_pop(p);
+		heap_push(successor, &d);
+	}
+	if (room)
+		wake_worker(successor);
+	pthread_mutex_unlock(&successor->lock);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < room; i++)
+		release_slot(p);
+	for (size_t i = room; i < reserved; i++)
+		release_slot(successor);
+	atomic_fetch_add_explicit(&successor->received, room, memory_order_relaxed);
+	return room;
+}
+
 uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 {
+	return worker_pool_stop_handing_over(p, deadline_us, NULL, NULL);
+}
+
+uint64_t worker_pool_stop_handing_over(worker_pool *p, int64_t deadline_us, worker_pool *successor,
+                                       uint64_t *handed_over)
+{
+	uint64_t handed = 0;
 	pthread_mutex_lock(&p->lock);
 	p->stop_deadline_us = deadline_us;
 	atomic_store(&p->stopping, true);
@@ -1343,13 +1397,18 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 				join_until(p, w, clock_monotonic_us() + 100000);
 		}
 	}
+	/* What is left was not started (or was taken back from a stuck
+	 * handler): to the successor, or undelivered. */
+	if (successor)
+		handed = hand_over(p, successor);
 	pthread_mutex_lock(&p->lock);
 	uint64_t queued = 0;
 	delivery d;
 	while (p->count || p->retry_count) {
 		d = p->count ? ring_pop(p) : heap_pop(p);
 		pthread_mutex_unlock(&p->lock);
-		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false, "shutdown deadline reached");
+		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false,
+		       successor ? "not handed to the plugin's new instance" : "shutdown deadline reached");
 		release_slot(p);
 		es_event_unref(d.event);
 		queued++;
@@ -1357,7 +1416,13 @@ uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 	}
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add(&p->undelivered, queued);
-	return undelivered + queued;
+	undelivered += queued;
+	/* The plugin's counters live on in its successor: the loss too. */
+	if (successor)
+		atomic_fetch_add(&successor->undelivered, undelivered);
+	if (handed_over)
+		*handed_over = handed;
+	return undelivered;
 }
 
 /* Threads inside a handler now: busy live workers and stuck ones.  Under lock. */

@@ -143,6 +143,20 @@ es_status worker_pool_complete(es_delivery *handle, es_result result, const char
  * it is in, a queued or retrying one only those before).  Threads still
  * stuck in a handler are left running: worker_pool_stuck() tells how many. */
 uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
+/* The same for a pool a reload replaces: what is left at the deadline is
+ * handed to `successor`, the started pool of the new instance of the same
+ * plugin, instead of being dropped.  Queued deliveries go to the front of
+ * its queue in their order, retries to its retry heap with their due
+ * time; each keeps its attempt number and its waiters (event->watch).
+ * From then on the successor owns them (their slots are taken in it).  A
+ * delivery with an es_event_origin is not handed over (its distributed
+ * queue redelivers it), nor one the successor has no room for (its queue
+ * is bounded): those are undelivered, as with worker_pool_stop(), and also
+ * counted in the successor's `undelivered`, so the plugin's counter
+ * survives the swap.  Returns the undelivered; the number handed over in
+ * *handed_over (may be NULL). */
+uint64_t worker_pool_stop_handing_over(worker_pool *pool, int64_t deadline_us, worker_pool *successor,
+                                       uint64_t *handed_over);
 /* Let no handler start, and wait until `deadline_us` (monotonic) for the
  * ones running (stuck ones included) to return.  Returns how many are still
  * inside a handler: 0 means none runs until worker_pool_resume().  Events

@@ -369,6 +369,12 @@ void metrics_render(es_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"ok\"} %llu\n",
 		                    (unsigned long long)(r.completed - r.failures));
 		evbuffer_add_printf(out, "eventsys_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)r.failures);
+		prom_text_header(out, "eventsys_reload_undelivered_total", "counter",
+		                 "Deliveries a reload's retired plugin instances could neither deliver nor hand over.");
+		evbuffer_add_printf(out, "eventsys_reload_undelivered_total %llu\n", (unsigned long long)r.undelivered);
+		prom_text_header(out, "eventsys_reload_handed_over_total", "counter",
+		                 "Deliveries a retired plugin instance handed to the new instance of its plugin.");
+		evbuffer_add_printf(out, "eventsys_reload_handed_over_total %llu\n", (unsigned long long)r.handed_over);
 		prom_text_header(out, "eventsys_config_generation", "gauge", "Config generation in force (1 at start).");
 		evbuffer_add_printf(out, "eventsys_config_generation %llu\n", (unsigned long long)r.generation);
 	}
