@@ -63,7 +63,25 @@ struct puller {
 
 	_Atomic uint64_t fetched, acked, naked, terminated;
 	puller *next_in_set;
+
+	/* A message is acknowledged through the subscription it came from
+	 * (the NATS client reads msg->sub when it acks), so a subscription
+	 * must outlive every delivery pulled through it: the one in use, and
+	 * those given up after a lost binding (`retired`), are destroyed only
+	 * once no delivery is left (the last reference, or the puller thread
+	 * seeing none in flight).  The puller thread owns them while it runs,
+	 * the last reference after. */
+	natsSubscription *sub;
+	natsSubscription *retired[4];
+	size_t retired_count;
 };
+
+static void destroy_retired(puller *p)
+{
+	for (size_t i = 0; i < p->retired_count; i++)
+		natsSubscription_Destroy(p->retired[i]);
+	p->retired_count = 0;
+}
 
 struct js_consumers {
 	js_link *link;
@@ -75,6 +93,9 @@ static void puller_unref(puller *p)
 {
 	if (atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
+	/* no delivery is left: their subscriptions can go */
+	destroy_retired(p);
+	natsSubscription_Destroy(p->sub);
 	plugin_instance_unref(p->instance);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -329,21 +350,24 @@ static void *puller_main(void *arg)
 	puller *p = arg;
 	worker_pool *pool = plugin_instance_pool(p->instance);
 	const plugin_policy *policy = plugin_instance_policy(p->instance);
-	natsSubscription *sub = NULL;
 	bool failing = false;
 	int64_t next_keep_alive = 0, next_refresh = 0;
 	while (!atomic_load(&p->stop)) {
 		jsCtx *js = js_link_context(p->link);
 		int64_t now = clock_monotonic_us();
+		/* only the set's reference left: no delivery of a retired
+		 * subscription is alive any more */
+		if (p->retired_count && atomic_load(&p->refs) == 1)
+			destroy_retired(p);
 		if (!js) {
 			struct timespec ts = {0, 100L * 1000 * 1000};
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		if (!sub) {
+		if (!p->sub) {
 			char why[300];
-			sub = bind_consumer(p, js, policy, why, sizeof why);
-			if (!sub) {
+			p->sub = bind_consumer(p, js, policy, why, sizeof why);
+			if (!p->sub) {
 				if (!failing)
 					LOG_ERROR(p->name, "%s; retrying", why);
 				failing = true;
@@ -373,7 +397,7 @@ static void *puller_main(void *arg)
 			continue;
 		}
 		natsMsgList list = {0};
-		natsStatus s = natsSubscription_Fetch(&list, sub, room, FETCH_WAIT_MS, NULL);
+		natsStatus s = natsSubscription_Fetch(&list, p->sub, room, FETCH_WAIT_MS, NULL);
 		int used = 0;
 		if (s == NATS_OK) {
 			for (int i = 0; i < list.Count; i++) {
@@ -387,14 +411,19 @@ static void *puller_main(void *arg)
 		for (int i = used; i < room; i++)
 			worker_pool_unreserve(pool);
 		if (s != NATS_OK && s != NATS_TIMEOUT && !atomic_load(&p->stop)) {
-			/* the connection went, or the consumer was deleted: bind again */
-			natsSubscription_Destroy(sub);
-			sub = NULL;
+			/* the connection went, or the consumer was deleted: bind
+			 * again, keeping the old subscription for the deliveries
+			 * still holding its messages (with no room to keep it, the
+			 * binding is tried again once they are settled) */
+			if (p->retired_count < sizeof p->retired / sizeof p->retired[0]) {
+				p->retired[p->retired_count++] = p->sub;
+				p->sub = NULL;
+			}
 			struct timespec ts = {0, 100L * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
 	}
-	natsSubscription_Destroy(sub);
+	/* p->sub and the retired ones go with the last reference */
 	return NULL;
 }
 
