@@ -129,6 +129,39 @@ static void finish(struct reload_state *rs, const char *by, bool ok, int64_t t0,
 	systemd_notify_ready(status);
 }
 
+/* Read the config file as a reload would: the config, or NULL with every
+ * error as `file:line:column: message` joined in `error` (logged when
+ * `log` is set). */
+static es_config *load_config_file(const es_daemon *d, bool log, char *error, size_t error_size)
+{
+	config_errors errs;
+	es_config *config = es_config_load(d->config_path, NULL, &errs);
+	if (config)
+		return config;
+	if (log)
+		config_errors_report(&errs, d->config_path, NULL);
+	for (size_t i = 0; i < errs.count; i++) {
+		char one[400];
+		if (errs.items[i].line)
+			snprintf(one, sizeof one, "%s:%u:%u: %s", d->config_path, errs.items[i].line, errs.items[i].column,
+			         errs.items[i].message);
+		else
+			snprintf(one, sizeof one, "%s: %s", d->config_path, errs.items[i].message);
+		append(error, error_size, "; ", one);
+	}
+	return NULL;
+}
+
+int reload_check_config_file(es_daemon *d, char *error, size_t error_size)
+{
+	error[0] = '\0';
+	es_config *config = load_config_file(d, false, error, error_size);
+	if (!config)
+		return -1;
+	es_config_unref(config);
+	return 0;
+}
+
 static void perform(struct reload_state *rs, const char *by)
 {
 	es_daemon *d = rs->daemon;
@@ -137,19 +170,8 @@ static void perform(struct reload_state *rs, const char *by)
 	LOG_INFO("reload", "reload requested by %s: reading %s", by, d->config_path);
 
 	char error[1024] = "";
-	config_errors errs;
-	es_config *next_config = es_config_load(d->config_path, NULL, &errs);
+	es_config *next_config = load_config_file(d, true, error, sizeof error);
 	if (!next_config) {
-		config_errors_report(&errs, d->config_path, NULL);
-		for (size_t i = 0; i < errs.count; i++) {
-			char one[400];
-			if (errs.items[i].line)
-				snprintf(one, sizeof one, "%s:%u:%u: %s", d->config_path, errs.items[i].line,
-				         errs.items[i].column, errs.items[i].message);
-			else
-				snprintf(one, sizeof one, "%s: %s", d->config_path, errs.items[i].message);
-			append(error, sizeof error, "; ", one);
-		}
 		finish(rs, by, false, t0, error, "");
 		return;
 	}

@@ -48,5 +48,11 @@ void reload_free(es_daemon *daemon);
  * request's number: its reload has finished once report.served >= it. */
 uint64_t reload_request(es_daemon *daemon, const char *who);
 void reload_report_get(es_daemon *daemon, reload_report *out);
+/* Whether the config file as it is now would pass a reload's first step
+ * (read and checked, nothing applied): 0, or -1 with its errors as
+ * `file:line:column: message` in `error`.  Any thread: it reads only the
+ * file (for a release, which must not be taken when its reload cannot
+ * succeed). */
+int reload_check_config_file(es_daemon *daemon, char *error, size_t error_size);
 
 #endif

@@ -99,6 +99,20 @@ void api_plugin_release(api_request *r)
 	name[name_len] = '\0';
 	char who[96];
 	snprintf(who, sizeof who, "api token %s", r->token_name[0] ? r->token_name : "(none)");
+	/* A release is applied by the reload it requests.  With a config that
+	 * reload cannot read, the plugin would be neither quarantined nor
+	 * loaded: refuse, and change nothing. */
+	char config_problem[1024];
+	if (crash_ledger_quarantined(r->daemon->crashes, name, NULL) &&
+	    reload_check_config_file(r->daemon, config_problem, sizeof config_problem) != 0) {
+		char msg[1300];
+		snprintf(msg, sizeof msg,
+		         "plugin '%.64s' stays quarantined: the config file has errors, so the reload that loads it would fail "
+		         "(%s); fix the config and release it again", name, config_problem);
+		LOG_WARN("audit", "release of plugin '%s' by %s refused: the config file has errors", name, who);
+		api_error(r, 409, "config_invalid", msg);
+		return;
+	}
 	if (crash_ledger_release(r->daemon->crashes, name, who, "released through the API") != 0) {
 		char msg[160];
 		snprintf(msg, sizeof msg, "plugin '%.64s' is not quarantined (see GET /api/plugins)", name);

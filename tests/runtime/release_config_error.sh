@@ -1,0 +1,69 @@
+#!/bin/bash
+# POST /api/plugins/{name}/release while the config file has an error is
+# refused (409 config_invalid, naming the error) and changes nothing: the
+# plugin stays quarantined (GET /api/plugins, degraded /health, its events
+# counted as skipped), and once the config is fixed the release works.
+# (It used to answer 200 "released"; the reload it requested failed, and
+# the plugin was then neither loaded nor quarantined: gone from
+# /api/plugins, /health ok, its events matched by nobody.)
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+stage_plugin misbehave
+write_plugin_settings <<'YAML'
+    misbehave:
+      isolation: process
+      workers: 1
+      max_attempts: 1
+      quarantine_after: 2
+      quarantine_window_s: 3600
+      config: {record: @TMP@/misbehave.txt}
+YAML
+let_fatal_signals_kill
+start_daemon
+
+plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }
+states() { plugins_json | jq -c '[.plugins[] | select(.name == "misbehave") | .state] | unique'; }
+states_are() { [ "$(states)" = "$1" ]; }
+health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
+running_process() {
+	local pid
+	pid=$(plugins_json | jq -r '[.plugins[] | select(.name == "misbehave")][0].processes.pids[0]')
+	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$1" ] && kill -0 "$pid"
+}
+
+first_pid=$(plugins_json | jq -r '.plugins[0].processes.pids[0]')
+trigger mb.crash
+expect_status 202
+wait_until "the first crash restarted" 10 running_process "$first_pid"
+trigger mb.crash
+expect_status 202
+wait_until "GET /api/plugins says quarantined" 20 states_are '["quarantined"]'
+
+# a half-done edit: a duplicate key
+cp "$CONFIG" "$TMP/good.yaml"
+echo 'logging: {level: debug}' >> "$CONFIG"
+request POST /api/plugins/misbehave/release
+expect_status 409
+expect_body '"error":"config_invalid"'
+expect_body "duplicate key"
+expect_body "stays quarantined"
+states_are '["quarantined"]' || fail "after the refused release: $(plugins_json)"
+[ "$(health)" = degraded ] || fail "/health after the refused release: $(curl -s "http://127.0.0.1:$PORT/health")"
+trigger mb.ok
+expect_status 202
+skipped() { plugins_json | jq -r '[.plugins[] | select(.name == "misbehave") | .events_skipped // 0] | max'; }
+[ "$(skipped)" -ge 1 ] || fail "an event for the quarantined plugin is not counted as skipped: $(plugins_json)"
+request GET /api/admin/reload
+[ "$(echo "$BODY" | jq -r .failures)" = 0 ] || fail "a reload ran and failed: $BODY"
+pass "a release with a broken config is refused (409) and the plugin stays quarantined"
+
+cp "$TMP/good.yaml" "$CONFIG"
+request POST /api/plugins/misbehave/release
+expect_status 200
+expect_body '"state":"released"'
+wait_until "running again after the release" 20 states_are '["running"]'
+pass "with the config fixed the release loads the plugin"
+
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
