@@ -34,7 +34,7 @@ plugins:
     versioned: {config: {record: @TMP@/versioned.txt}}
     log: {config: {path: @TMP@/events.log}}
     flaky: {config: {record: @TMP@/flaky.txt, succeed_on_attempt: 1}, subscribe: ["**"]}
-    slow: {workers: 1, subscribe: ["slow.*"], config: {delay_ms: 300, record: @TMP@/slow.txt}}
+    slow: {workers: 1, subscribe: ["slow.*"], config: {delay_ms: 1000, record: @TMP@/slow.txt}}
 auth:
   tokens:
     - {name: ops, role: admin, token_env: ES_TEST_ADMIN_TOKEN}
@@ -138,12 +138,13 @@ pass "an unchanged plugin keeps its counters across reloads and reopens its file
 # ---- requests during a reload coalesce into one more reload ----
 before=$(generation)
 for i in 1 2 3 4; do trigger_token "slow.job$i"; done
-# slow's settings change: it is replaced, and its old instance drains 4 x 300 ms
-sed -i 's/delay_ms: 300/delay_ms: 301/' "$CONFIG"
+# slow's settings change: it is replaced, and its old instance drains 4 x 1 s
+# (long enough for the 8 signals below to land inside it on a loaded machine)
+sed -i 's/delay_ms: 1000/delay_ms: 1001/' "$CONFIG"
 started_before=$(lines_in "$LOG" "reload requested by")
 kill -HUP "$DAEMON_PID"
 # The 8 signals must arrive while this reload runs (its old instance drains
-# for 1.2 s), not before the daemon has taken the first one: a pending signal
+# for about 4 s), not before the daemon has taken the first one: a pending signal
 # merges with the next, whatever the reload does.
 wait_until "the reload to start" 15 lines_at_least "$LOG" "reload requested by" $((started_before + 1))
 for _ in 1 2 3 4 5 6 7 8; do kill -HUP "$DAEMON_PID"; sleep 0.05; done
