@@ -571,6 +571,18 @@ static void give_back_rest(worker_pool *p, worker *w, unsigned from)
 	w->batch_count = 0;
 }
 
+/* Paused (reopen() is about to run) as the worker was to start
+ * w->batch[from]: no handler starts; that delivery and the rest go back to
+ * the front of the ring and the pauser is told that one less thread may
+ * enter a handler.  Returns with the lock held: the worker goes back to
+ * waiting.  Both the single-delivery loop and run_batch_calls() use it. */
+static void give_back_paused(worker_pool *p, worker *w, unsigned from)
+{
+	pthread_mutex_lock(&p->lock);
+	give_back_rest(p, w, from);
+	pthread_cond_broadcast(&p->quiet_changed);
+}
+
 /* After a batch handler call over w->batch[first .. first+n) returned (and
  * the worker still owned it): the deliveries the handler did not start go
  * back to the front of the ring untouched; the others are finished one by
@@ -679,9 +691,7 @@ static calls_end run_batch_calls(worker_pool *p, worker *w)
 			uint64_t expected = busy;
 			if (!atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE)))
 				return CALLS_ABANDONED;
-			pthread_mutex_lock(&p->lock);
-			give_back_rest(p, w, i);
-			pthread_cond_broadcast(&p->quiet_changed);
+			give_back_paused(p, w, i);
 			return CALLS_PAUSED;
 		}
 		int64_t started = atomic_load_explicit(&w->started_us, memory_order_relaxed);
@@ -830,9 +840,7 @@ static void *worker_main(void *arg)
 			    clock_monotonic_us() >= p->stop_deadline_us) {
 				/* Past the shutdown deadline: hand the rest back for counting. */
 				pthread_mutex_lock(&p->lock);
-				for (unsigned j = w->batch_count; j > i; j--)
-					ring_push_front(p, &w->batch[j - 1]);
-				w->batch_count = 0;
+				give_back_rest(p, w, i);
 				goto out_locked;
 			}
 			delivery d = w->batch[i];
@@ -841,16 +849,10 @@ static void *worker_main(void *arg)
 			uint64_t busy = STATE(++w->seq, W_BUSY);
 			atomic_store(&w->state, busy);
 			if (atomic_load(&p->paused)) {
-				/* Paused (reopen() is about to run): no handler starts.
-				 * Give this and the rest of the batch back and wait. */
 				uint64_t expected = busy;
 				if (!atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE)))
 					goto abandoned; /* the supervisor took it meanwhile */
-				pthread_mutex_lock(&p->lock);
-				for (unsigned j = w->batch_count; j > i; j--)
-					ring_push_front(p, &w->batch[j - 1]);
-				w->batch_count = 0;
-				pthread_cond_broadcast(&p->quiet_changed);
+				give_back_paused(p, w, i);
 				goto next_batch_locked;
 			}
 
