@@ -13,7 +13,10 @@
  * serves --plugin-runner as the daemon does), one after the other in the
  * same run, and prints both rates and their ratio.
  *
- * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation]
+ * With the mode `pipeline` it runs only the host's pipeline, without the
+ * reference: for profiling it alone (perf record -g).
+ *
+ * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline]
  */
 #include "config.h"
 
@@ -169,7 +172,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "--plugin-runner") == 0)
 		return plugin_runner_main();
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation]\n", argv[0]);
+		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline]\n", argv[0]);
 		return 2;
 	}
 	uint64_t events = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
@@ -190,12 +193,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	double reference = run_reference(events);
+	bool pipeline_only = argc > 5 && strcmp(argv[5], "pipeline") == 0;
+	double reference = pipeline_only ? 0 : run_reference(events);
 	uint64_t busy = 0;
 	double rate = run_pipeline(argv[1], events, fanout, workers, false, &busy);
 	printf("events=%llu fanout=%d workers=%u pipeline_events_per_s=%.0f deliveries_per_s=%.0f "
 	       "reference_handoff_per_s=%.0f ratio=%.2f busy_retries=%llu\n",
-	       (unsigned long long)events, fanout, workers, rate, rate * fanout, reference, rate / reference,
+	       (unsigned long long)events, fanout, workers, rate, rate * fanout, reference, pipeline_only ? 0 : rate / reference,
 	       (unsigned long long)busy);
 	return 0;
 }

@@ -5,7 +5,8 @@
  *
  * Ownership: es_event_create() returns an event with one reference owned by
  * the caller.  Whoever hands the event to another thread (a queue) hands a
- * reference with it; es_event_unref() drops one and frees on the last.
+ * reference with it; es_event_unref() drops one and frees on the last, on
+ * whichever thread that is (the block goes back to util/block_cache).
  */
 #ifndef ES_EVENT_H
 #define ES_EVENT_H
@@ -102,7 +103,8 @@ struct es_event {
 	/* The data as bytes when it is not JSON (es_event_data_bytes()),
 	 * decoded on first use; owned by the event. */
 	_Atomic(es_event_bytes *) bytes;
-	/* strings follow in the same allocation */
+	uint8_t block_class; /* its memory's, for block_cache_free() */
+	/* strings follow in the same block */
 };
 
 /* What es_event_create() copies.  `id` NULL or "" makes a UUID; `data` NULL
