@@ -832,6 +832,11 @@ static void *worker_main(void *arg)
 				return leave_abandoned(p, w);
 			}
 		}
+		/* One clock read per delivery: a handler's start is the previous
+		 * one's return when nothing ran between them but counting (the
+		 * clock was about 10 % of a dispatch profile); after an outcome
+		 * someone is told about, the clock is read again. */
+		int64_t now = clock_monotonic_us();
 		for (unsigned i = 0; i < w->batch_count; i++) {
 			/* Acquire: stop_deadline_us is written before `stopping` is
 			 * set and read here without the lock (relaxed, this worker
@@ -845,7 +850,7 @@ static void *worker_main(void *arg)
 			}
 			delivery d = w->batch[i];
 			w->batch_index = i;
-			atomic_store_explicit(&w->started_us, clock_monotonic_us(), memory_order_relaxed);
+			atomic_store_explicit(&w->started_us, now, memory_order_relaxed);
 			uint64_t busy = STATE(++w->seq, W_BUSY);
 			atomic_store(&w->state, busy);
 			if (atomic_load(&p->paused)) {
@@ -883,8 +888,10 @@ static void *worker_main(void *arg)
 			}
 			int64_t returned = clock_monotonic_us();
 			histogram_observe_us(&p->handler_latency, returned - started);
+			bool only_counted = result == ES_OK && !p->handler.report_ok && !d.event->watch && !d.event->origin;
 			finish_at(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"),
 			          returned);
+			now = only_counted ? returned : clock_monotonic_us();
 		}
 		w->batch_count = 0;
 		pthread_mutex_lock(&p->lock);
