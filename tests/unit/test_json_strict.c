@@ -96,6 +96,19 @@ static void value_end_gives_the_value_alone(void **state)
 	const char *stop = json_value_end(item, end);
 	assert_int_equal(stop - t, 17);
 	assert_int_equal(json_value_end(stop + 2, end) - t, 21);
+	/* brackets and escaped quotes inside strings are not structure */
+	const char *u = "{\"a\":\"]}\\\"\\\\\",\"b\":[1,{\"c\":\"[\"}],\"d\":-1.5e3}";
+	assert_true(json_strict_valid(u, strlen(u), 0, NULL));
+	assert_int_equal(json_value_end(u, u + strlen(u)) - u, (long)strlen(u));
+	const char *raw;
+	size_t raw_len;
+	assert_true(json_object_member(u, strlen(u), "b", &raw, &raw_len));
+	assert_int_equal(raw_len, strlen("[1,{\"c\":\"[\"}]"));
+	assert_true(json_object_member(u, strlen(u), "d", &raw, &raw_len));
+	assert_int_equal(raw_len, 6);
+	/* text that is not valid gives an empty span, within bounds */
+	const char *cut = "[1,\"ab";
+	assert_true(json_value_end(cut, cut + strlen(cut)) == cut);
 }
 
 /* The whole event's JSON is one line: the data's own whitespace goes,
