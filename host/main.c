@@ -22,6 +22,7 @@
 #include "control/daemon.h"
 #include "db/database.h"
 #include "util/dsn.h"
+#include "util/json_tree.h"
 #include "model/es_config.h"
 #include "model/es_event.h"
 #include "http/http_server.h"
@@ -424,6 +425,7 @@ static int run(const options *o)
 
 int main(int argc, char **argv)
 {
+	json_tree_init(); /* cJSON's hooks, before any thread starts */
 	/* An isolated plugin's child (core/plugin_runner.h), started by the
 	 * daemon itself; never parsed as user options. */
 	if (argc >= 2 && strcmp(argv[1], "--plugin-runner") == 0)

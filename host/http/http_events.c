@@ -934,14 +934,16 @@ static void trigger_batch(api_request *r, const cJSON *array, const char *body, 
 /* A body that must be a JSON array of events, answered per event. */
 static void answer_batch(api_request *r, const char *body, size_t len, bool cloudevents)
 {
-	void *array;
+	json_tree tree;
 	char msg[256];
-	if (event_request_parse_batch(body, len, &array, msg, sizeof msg) != 0) {
+	if (event_request_parse_batch(body, len, &tree, msg, sizeof msg) != 0) {
+		json_tree_release(&tree);
 		bad_request(r, msg);
 		return;
 	}
-	trigger_batch(r, array, body, len, cloudevents);
-	cJSON_Delete(array);
+	/* each event copies what it keeps from the tree */
+	trigger_batch(r, tree.root, body, len, cloudevents);
+	json_tree_release(&tree);
 }
 
 /* ---- endpoints ---- */

@@ -6,6 +6,7 @@
 #include "model/event_request.h"
 
 #include "util/json_strict.h"
+#include "util/json_tree.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -54,16 +55,18 @@ int event_request_parse(body_kind kind, const char *content_type, const ce_heade
 	return FAIL("not a single-event body");
 }
 
-int event_request_parse_batch(const char *body, size_t len, void **array, char *err, size_t err_size)
+int event_request_parse_batch(const char *body, size_t len, json_tree *tree, char *err, size_t err_size)
 {
-	int st = trigger_parse_json(body, len, array, err, err_size);
-	if (st)
-		return st;
-	if (!cJSON_IsArray((cJSON *)*array)) {
-		cJSON_Delete(*array);
-		*array = NULL;
+	tree->root = NULL;
+	tree->blocks = NULL;
+	json_strict_error why;
+	if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
+		return FAIL("malformed JSON at byte %zu: %s", why.offset, why.reason);
+	/* a batch is hundreds of nodes: parsed into blocks of its own */
+	if (!json_tree_parse(tree, body, len)) /* valid but beyond what cJSON builds (memory) */
+		return FAIL("the JSON body could not be decoded");
+	if (!cJSON_IsArray((cJSON *)tree->root))
 		return FAIL("a batch must be a JSON array of events");
-	}
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "model/cloudevents.h"
 #include "model/trigger_parse.h"
+#include "util/json_tree.h"
 
 typedef enum body_kind {
 	BODY_JSON,          /* our own event object (or array on /api/events/batch) */
@@ -36,9 +37,10 @@ body_kind event_request_kind(const char *content_type, bool has_ce_specversion);
 int event_request_parse(body_kind kind, const char *content_type, const ce_header *headers, size_t count,
                         const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size);
 
-/* A batch body: strictly valid JSON and an array, decoded into *array (a
- * cJSON tree the caller deletes).  0, or 400 with err. */
-int event_request_parse_batch(const char *body, size_t len, void **array, char *err, size_t err_size);
+/* A batch body: strictly valid JSON and an array, decoded into *tree
+ * (its root the array; the caller releases it with json_tree_release(),
+ * also on failure).  0, or 400 with err. */
+int event_request_parse_batch(const char *body, size_t len, json_tree *tree, char *err, size_t err_size);
 
 /* Walks a batch: the items of `array` (from event_request_parse_batch()
  * of body[0..len)) each with its own text, so data is kept as written. */

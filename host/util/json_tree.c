@@ -1,0 +1,102 @@
+/*
+ * A cJSON tree's nodes carved from blocks of its own (see json_tree.h).
+ */
+#include "config.h"
+
+#include "util/json_tree.h"
+
+#include <cjson/cJSON.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define FIRST_BLOCK 16384
+#define BLOCK_MAX (1u << 20) /* later blocks double up to this, unless one node needs more */
+
+struct json_tree_block {
+	struct json_tree_block *next;
+	size_t size, used; /* bytes of data[] */
+	alignas(max_align_t) unsigned char data[];
+};
+
+/* The tree being parsed on this thread, or NULL: the hooks' switch. */
+static _Thread_local json_tree *building;
+
+static bool in_block(const struct json_tree_block *b, const void *p)
+{
+	return (const unsigned char *)p >= b->data && (const unsigned char *)p < b->data + b->size;
+}
+
+static void *tree_alloc(json_tree *t, size_t n)
+{
+	n = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+	struct json_tree_block *b = t->blocks;
+	if (!b || b->size - b->used < n) {
+		size_t size = b ? (b->size < BLOCK_MAX ? b->size * 2 : BLOCK_MAX) : FIRST_BLOCK;
+		if (size < n)
+			size = n;
+		struct json_tree_block *nb = malloc(sizeof *nb + size);
+		if (!nb)
+			return NULL; /* the parse fails: never a node from malloc() in a tree */
+		nb->next = b;
+		nb->size = size;
+		nb->used = 0;
+		t->blocks = b = nb;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+static void *hook_malloc(size_t n)
+{
+	return building ? tree_alloc(building, n) : malloc(n);
+}
+
+/* Nodes of a tree are freed only by cJSON itself during a failed parse
+ * (the tree's blocks go with json_tree_release()); anything else is
+ * malloc()'s. */
+static void hook_free(void *p)
+{
+	if (building && p)
+		for (const struct json_tree_block *b = building->blocks; b; b = b->next)
+			if (in_block(b, p))
+				return;
+	free(p);
+}
+
+void json_tree_init(void)
+{
+	cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+	cJSON_InitHooks(&hooks);
+}
+
+static void free_blocks(json_tree *t)
+{
+	while (t->blocks) {
+		struct json_tree_block *next = t->blocks->next;
+		free(t->blocks);
+		t->blocks = next;
+	}
+}
+
+void *json_tree_parse(json_tree *t, const char *text, size_t len)
+{
+	t->root = NULL;
+	t->blocks = NULL;
+	building = t;
+	t->root = cJSON_ParseWithLength(text, len);
+	building = NULL;
+	if (!t->root)
+		free_blocks(t);
+	return t->root;
+}
+
+void json_tree_release(json_tree *t)
+{
+	if (t->blocks)
+		free_blocks(t);
+	else
+		cJSON_Delete(t->root);
+	t->root = NULL;
+}
