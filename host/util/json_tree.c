@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define FIRST_BLOCK 16384
+/* The first block is sized from the text: a batch of 120-byte events
+ * builds about six bytes of nodes and strings per byte of text. */
+#define FIRST_BLOCK_MIN 1024
+#define BYTES_PER_TEXT_BYTE 6
 #define BLOCK_MAX (1u << 20) /* later blocks double up to this, unless one node needs more */
 
 struct json_tree_block {
@@ -32,7 +35,7 @@ static void *tree_alloc(json_tree *t, size_t n)
 	n = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
 	struct json_tree_block *b = t->blocks;
 	if (!b || b->size - b->used < n) {
-		size_t size = b ? (b->size < BLOCK_MAX ? b->size * 2 : BLOCK_MAX) : FIRST_BLOCK;
+		size_t size = b ? (b->size < BLOCK_MAX ? b->size * 2 : BLOCK_MAX) : t->first_block;
 		if (size < n)
 			size = n;
 		struct json_tree_block *nb = malloc(sizeof *nb + size);
@@ -84,6 +87,8 @@ void *json_tree_parse(json_tree *t, const char *text, size_t len)
 {
 	t->root = NULL;
 	t->blocks = NULL;
+	t->first_block = len < (BLOCK_MAX - FIRST_BLOCK_MIN) / BYTES_PER_TEXT_BYTE ? FIRST_BLOCK_MIN + len * BYTES_PER_TEXT_BYTE
+	                                                                        : BLOCK_MAX;
 	building = t;
 	t->root = cJSON_ParseWithLength(text, len);
 	building = NULL;

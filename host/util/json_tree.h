@@ -30,6 +30,7 @@ struct json_tree_block;
 typedef struct json_tree {
 	void *root; /* the cJSON root, or NULL */
 	struct json_tree_block *blocks; /* NULL: an ordinary cJSON tree */
+	size_t first_block;             /* bytes, from the text's length */
 } json_tree;
 
 /* Install the hooks.  Call once, before any other thread uses cJSON. */
