@@ -240,7 +240,10 @@ static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
 {
 	fake *f = fake_new();
 	f->block_hang_events = true;
-	worker_pool *pool = pool_new(f, policy(1, 100, 50, 1)); /* one worker, 50 ms deadline */
+	/* one worker, 500 ms deadline: long enough that a "fine" handler
+	 * preempted on a loaded machine (a TSan build beside others) does not
+	 * overrun it too */
+	worker_pool *pool = pool_new(f, policy(1, 100, 500, 1));
 	assert_true(submit(pool, "hang"));
 	for (int i = 0; i < 10; i++)
 		assert_true(submit(pool, "fine"));
@@ -248,7 +251,7 @@ static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
 	WAIT_FOR(f, f->ok_calls == 10 && f->dead == 1);
 	wait_pool_settled(pool, 10);
 	assert_true(f->dead_timed_out);
-	assert_non_null(strstr(f->last_error, "did not return within 50 ms"));
+	assert_non_null(strstr(f->last_error, "did not return within 500 ms"));
 	pool_stats s;
 	worker_pool_stats(pool, &s);
 	assert_int_equal(s.timed_out, 1);
