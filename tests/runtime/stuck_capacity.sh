@@ -19,9 +19,13 @@ plugins:
       timeout_ms: 200
       max_attempts: 1
       max_stuck_workers: 1
-      config: {record: @TMP@/hang.txt, delay_ms: 1500, hang_first: 2}
+      config: {record: @TMP@/hang.txt, delay_ms: 4000, hang_first: 2}
 YAML
 start_daemon
+
+# The first hung handler must still be stuck when the second is abandoned
+# (4 s of hanging leaves room for a loaded machine), or the stuck limit is
+# never reached.
 
 metric() {
 	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1{plugin=\"hang\"}" '$1 == m {print $2}'
@@ -40,7 +44,7 @@ wait_until "no live worker in /api/plugins and /metrics" 5 live_workers_are 0
 [ "$(plugin_counter hang workers_stuck)" = 2 ] || fail "expected 2 stuck workers"
 pass "max_stuck_workers + 1 hung handlers leave no live worker, and both endpoints say so"
 
-wait_until "both hung handlers returned" 10 lines_at_least "$TMP/hang.txt" returned 2
+wait_until "both hung handlers returned" 15 lines_at_least "$TMP/hang.txt" returned 2
 wait_until "stuck count back to 0" 5 bash -c "[ \"\$(curl -s http://127.0.0.1:$PORT/api/plugins | jq -r '.plugins[0].workers_stuck')\" = 0 ]"
 wait_until "a worker live again in /api/plugins and /metrics" 5 live_workers_are 1
 expect_log "capacity restored by 1 worker: 1 of 1 live"
