@@ -191,13 +191,15 @@ stop_daemon() {
 	DAEMON_PID=
 }
 
-# request METHOD PATH [BODY [CONTENT-TYPE]]: sets STATUS and BODY (headers in $TMP/headers)
+# request METHOD PATH [BODY [CONTENT-TYPE]]: sets STATUS and BODY (headers in $TMP/headers);
+# STATUS 000 and BODY empty when no answer came (the daemon died first)
 request() {
 	local method=$1 path=$2 body=${3:-} ctype=${4:-application/json}
 	local args=(-s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X "$method")
 	if [ -n "$body" ]; then args+=(-H "Content-Type: $ctype" --data-binary "$body"); fi
+	rm -f "$TMP/body"
 	STATUS=$(curl "${args[@]}" "http://127.0.0.1:$PORT$path") || STATUS=000
-	BODY=$(cat "$TMP/body")
+	BODY=$(cat "$TMP/body" 2>/dev/null || true)
 }
 
 # trigger NAME [DATA-JSON]: POST one event
