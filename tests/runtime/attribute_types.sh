@@ -50,6 +50,7 @@ plugins:
   directory: @PLUGDIR@
   settings:
     failing: {max_attempts: 1, config: {record_json: @TMP@/failing.jsonl}}
+    log: {config: {path: @TMP@/events-db.log}} # still staged: never its default path (the cwd)
 YAML
 start_daemon
 wait_until "database connected" 10 log_has "connected to event_system@127.0.0.1:$DB_PORT/event_system"
