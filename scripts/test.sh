@@ -104,6 +104,13 @@ else
 fi
 check "make distcheck" "$out/distcheck.log" make -s -C "$out/default" distcheck
 
+# The failing tests' own words again, last, where a reader of the tail of
+# this output finds them: each build's failed test logs, shortened.
+for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$out"/*/tests/*/*.trs 2>/dev/null); do
+	step "failed: ${trs#"$out"/} (last lines of its log)"
+	grep -v '^ok\|^PASS' "${trs%.trs}.log" | tail -25
+done
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
