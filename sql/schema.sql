@@ -1,4 +1,4 @@
--- event-system database schema, current version (4).
+-- event-system database schema, current version (5).
 --
 -- For a new database (docs/operations.md, "Database"):
 --   mysql -u event_system -p event_system < sql/schema.sql
@@ -119,8 +119,21 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
   PRIMARY KEY (event_seq, plugin)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- The queue.jetstream.node_id each daemon sharing the database holds
+-- (JetStream backend): renewed every 10 seconds, deleted at stop, taken
+-- over by another daemon only once 30 seconds old.  Two daemons given the
+-- same number (their keys would collide) are told, and the second writes
+-- no history until the number is free.
+CREATE TABLE IF NOT EXISTS node_claims (
+  node_id SMALLINT UNSIGNED NOT NULL,
+  holder VARCHAR(255) NOT NULL,
+  renewed_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (node_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 INSERT IGNORE INTO schema_migrations (version, name) VALUES
   (1, 'initial'),
   (2, 'audit_timings_subscriptions'),
   (3, 'delivery_crashes'),
-  (4, 'attempts_and_time_text');
+  (4, 'attempts_and_time_text'),
+  (5, 'node_claims');

@@ -20,6 +20,7 @@
 #ifdef HAVE_MYSQL
 
 #include "db/db_internal.h"
+#include "db/db_node_claim.h"
 #include "db/db_schema.h"
 #include "util/prom_text.h"
 #include "model/pattern.h"
@@ -161,6 +162,8 @@ static void settings_from(const es_config *c, db_settings *s)
 	s->queue_max_bytes = (size_t)c->database_queue_max_mb << 20;
 	s->reconnect_max_ms = c->database_reconnect_max_ms;
 	s->node_id = c->queue_backend == QUEUE_JETSTREAM ? c->jetstream.node_id : 0;
+	if (s->node_id)
+		db_node_holder(s->node_holder, sizeof s->node_holder, c->server_port, c->path);
 }
 
 static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, size_t err_size)
@@ -352,6 +355,12 @@ const char *database_health(database *db, char *why, size_t why_size)
 	why[0] = '\0';
 	if (!database_running(db))
 		return "disabled";
+	if (atomic_load(&db->node_claim_taken)) {
+		pthread_mutex_lock(&db->status_lock);
+		snprintf(why, why_size, "%s", db->node_claim_error);
+		pthread_mutex_unlock(&db->status_lock);
+		return "failing";
+	}
 	if (atomic_load(&db->state) == DB_UP)
 		return "ok";
 	db_status_error(db, why, why_size);

@@ -36,6 +36,8 @@ typedef struct db_settings {
 	 * then (microseconds << DB_NODE_BITS) | node_id, and redelivery after a
 	 * restart is JetStream's, not the reader's (database.h). */
 	uint32_t node_id;
+	/* with a node_id: who this daemon is in node_claims (db_node_claim.h) */
+	char node_holder[256];
 } db_settings;
 
 /* The low bits of a key that name the node that made it (node_id <= 1023). */
@@ -80,6 +82,11 @@ typedef struct database {
 	_Atomic int state;
 	pthread_mutex_t status_lock; /* guards status_error */
 	char status_error[512];      /* why the database is failing */
+	/* Another daemon holds this one's node_id (db_node_claim.h): no row
+	 * is written, /health fails with node_claim_error (under status_lock)
+	 * whatever the other writer's connection says.  Set by the events writer. */
+	atomic_bool node_claim_taken;
+	char node_claim_error[512];
 	/* database.migrate_on_start: the schema is migrated once, by whoever
 	 * gets there first (database_start, or a writer when the server was
 	 * unreachable then); the others wait for it and only check. */

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "db/db_internal.h"
+#include "db/db_node_claim.h"
 #include "util/log.h"
 
 /* Statements are cut at this size, or at half the server's
@@ -88,6 +89,9 @@ typedef struct writer {
 	uint64_t *unsure;
 	size_t unsure_count;
 	bool commit_failed; /* the last round failed at its COMMIT: its outcome is unknown */
+	/* The events writer with a node_id: when its claim is renewed next
+	 * (0: not held; writer thread only, read under lock by its waits). */
+	int64_t claim_renew_us;
 	bool exited;        /* the thread took its last records: later ones are dropped (under lock) */
 	bool running;
 	bool stop;
@@ -877,12 +881,54 @@ static bool connect_failed(writer *w)
 	return false;
 }
 
-/* Connect (and check the schema); then seed the key generator from the
- * largest key in use and settle what an outage left unsure. */
+/* The events writer makes the keys: with a node_id it must hold its
+ * claim (db_node_claim.h) to write.  False when it does not (the reason
+ * is logged once, shown by /health) or the statement failed. */
+static bool hold_node_claim(writer *w)
+{
+	db_shared *db = w->db;
+	if (!db->settings.node_id || w != &db->writers[WRITER_EVENTS])
+		return true;
+	char why[512] = "";
+	node_claim_result r = db_node_claim(&w->conn, db->settings.node_id, db->settings.node_holder, why, sizeof why);
+	if (r == NODE_CLAIM_ERROR)
+		return false;
+	bool taken = r == NODE_CLAIM_TAKEN;
+	if (taken) {
+		pthread_mutex_lock(&db->status_lock);
+		snprintf(db->node_claim_error, sizeof db->node_claim_error, "%s", why);
+		pthread_mutex_unlock(&db->status_lock);
+		snprintf(w->conn.error, sizeof w->conn.error, "%s", why);
+	}
+	/* (a claim taken is logged as the database being unavailable, with why) */
+	bool before = atomic_exchange(&db->node_claim_taken, taken);
+	if (!taken && before)
+		LOG_INFO("database", "queue.jetstream.node_id %u is this daemon's now: writing history again",
+		         db->settings.node_id);
+	w->claim_renew_us = taken ? 0 : clock_monotonic_us() + (int64_t)DB_NODE_CLAIM_RENEW_S * 1000000;
+	return !taken;
+}
+
+/* Renew the claim when it is due; on failure the connection is closed and
+ * the next round reconnects (and claims again, or says who has it). */
+static void renew_node_claim(writer *w)
+{
+	if (hold_node_claim(w))
+		return;
+	w->claim_renew_us = 0;
+	db_set_state(w->db, DB_DOWN, w->conn.error);
+	db_close(&w->conn);
+}
+
+/* Connect (and check the schema) and, with a node_id, claim it; then seed
+ * the key generator from the largest key in use and settle what an outage
+ * left unsure. */
 static bool try_connect(writer *w)
 {
 	db_shared *db = w->db;
 	if (db_open(db, &w->conn, db->settings.migrate_on_start) != 0)
+		return connect_failed(w);
+	if (!hold_node_claim(w))
 		return connect_failed(w);
 	static const char q[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 	MYSQL_RES *res = db_query(&w->conn, q, sizeof q - 1);
@@ -927,6 +973,8 @@ static void *writer_main(void *arg)
 				break; /* (re)connect even with nothing queued: /health follows the server */
 			if (connected && w->depth > 0)
 				break;
+			if (connected && w->claim_renew_us && now >= w->claim_renew_us)
+				break;
 			int64_t until = connected ? now + 1000000 : next_attempt_us;
 			if (w->stop && until > w->stop_deadline_us)
 				until = w->stop_deadline_us;
@@ -944,6 +992,11 @@ static void *writer_main(void *arg)
 			}
 			finish_list(left, 503, "the server is shutting down");
 			break;
+		}
+		if (w->conn.mysql && w->claim_renew_us && clock_monotonic_us() >= w->claim_renew_us) {
+			pthread_mutex_unlock(&w->lock);
+			renew_node_claim(w);
+			continue;
 		}
 		db_record *list = w->conn.mysql ? take_queue_locked(w, NULL) : NULL;
 		pthread_mutex_unlock(&w->lock);
@@ -969,6 +1022,8 @@ static void *writer_main(void *arg)
 		}
 		process(w, list);
 	}
+	if (w->conn.mysql && w->claim_renew_us) /* a clean stop frees the number at once */
+		db_node_release(&w->conn, w->db->settings.node_id, w->db->settings.node_holder);
 	db_close(&w->conn);
 	return NULL;
 }
