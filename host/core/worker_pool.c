@@ -63,6 +63,26 @@ typedef struct async_record {
 	bool armed; /* its deadline runs (under pool lock) */
 } async_record;
 
+/* What a worker counted of its deliveries since it last added them to the
+ * pool's shared counters: the handler latency of each, and the quiet
+ * successes (ES_OK, nobody to tell).  Added at the end of each batch, and
+ * before a handler starts once TALLY_FLUSH_US have passed, instead of with
+ * about seven atomic operations per delivery on lines /metrics reads (the
+ * counters and histograms were 17 % of the worker's time in the dispatch
+ * profile).  The slot of a delivery is still given back at once: the bound
+ * stays exact.  Written by the worker thread outside handler calls; the
+ * supervisor adds it when it abandons the worker's call (the BUSY state
+ * the worker published orders the worker's writes before). */
+typedef struct delivery_tally {
+	histogram_tally handler_latency;
+	histogram_tally event_latency; /* of the quiet successes */
+	uint32_t ok;                   /* quiet successes */
+	int64_t since_us;              /* the last flush */
+} delivery_tally;
+
+/* How long counts may wait in a tally while handlers keep starting. */
+#define TALLY_FLUSH_US 1000
+
 typedef struct worker {
 	worker_pool *pool;
 	pthread_t thread;
@@ -81,6 +101,7 @@ typedef struct worker {
 	unsigned call_count;
 	pool_batch_item *items; /* pool->batch_cap: a batch handler's call (worker thread only) */
 	bool streaming;       /* found work on its last look (worker thread, under pool lock) */
+	delivery_tally tally; /* see delivery_tally */
 } worker;
 
 /* Fields are grouped by who writes them, each group on its own cache
@@ -303,6 +324,16 @@ static void notify(worker_pool *p, const es_event *event, delivery_outcome outco
 		p->handler.on_outcome(p->handler.ctx, event, outcome, attempts, timed_out, error);
 }
 
+/* `n` deliveries that ended well, after the ones remembered so far. */
+static void remember_ok_outcomes(worker_pool *p, uint32_t n)
+{
+	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&p->recent_bits, &bits, n >= 64 ? 0 : bits << n,
+	                                              memory_order_relaxed, memory_order_relaxed))
+		;
+	atomic_fetch_add_explicit(&p->recent_count, n, memory_order_relaxed);
+}
+
 static void remember_outcome(worker_pool *p, bool failed)
 {
 	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
@@ -368,6 +399,19 @@ static void finish_at(worker_pool *p, delivery *d, es_result result, bool timed_
 	notify(p, d->event, DELIVERY_DEAD, d->attempt, timed_out, error);
 	settle_origin(d, DELIVERY_DEAD, 0, error);
 	es_event_unref(d->event);
+}
+
+/* Add `t` to the pool's counters (in finish_at()'s order) and empty it. */
+static void flush_tally(worker_pool *p, delivery_tally *t, int64_t now_us)
+{
+	histogram_add_tally(&p->handler_latency, &t->handler_latency);
+	if (t->ok) {
+		histogram_add_tally(&p->event_latency, &t->event_latency);
+		remember_ok_outcomes(p, t->ok);
+		atomic_fetch_add_explicit(&p->ok, t->ok, memory_order_relaxed);
+		t->ok = 0;
+	}
+	t->since_us = now_us;
 }
 
 static void finish(worker_pool *p, delivery *d, es_result result, bool timed_out, const char *error)
@@ -837,6 +881,8 @@ static void *worker_main(void *arg)
 		 * clock was about 10 % of a dispatch profile); after an outcome
 		 * someone is told about, the clock is read again. */
 		int64_t now = clock_monotonic_us();
+		delivery_tally *tally = &w->tally;
+		tally->since_us = now;
 		for (unsigned i = 0; i < w->batch_count; i++) {
 			/* Acquire: stop_deadline_us is written before `stopping` is
 			 * set and read here without the lock (relaxed, this worker
@@ -844,12 +890,15 @@ static void *worker_main(void *arg)
 			if (atomic_load_explicit(&p->stopping, memory_order_acquire) &&
 			    clock_monotonic_us() >= p->stop_deadline_us) {
 				/* Past the shutdown deadline: hand the rest back for counting. */
+				flush_tally(p, tally, now);
 				pthread_mutex_lock(&p->lock);
 				give_back_rest(p, w, i);
 				goto out_locked;
 			}
 			delivery d = w->batch[i];
 			w->batch_index = i;
+			if (tally->since_us + TALLY_FLUSH_US <= now)
+				flush_tally(p, tally, now);
 			atomic_store_explicit(&w->started_us, now, memory_order_relaxed);
 			uint64_t busy = STATE(++w->seq, W_BUSY);
 			atomic_store(&w->state, busy);
@@ -857,6 +906,7 @@ static void *worker_main(void *arg)
 				uint64_t expected = busy;
 				if (!atomic_compare_exchange_strong(&w->state, &expected, STATE(w->seq, W_IDLE)))
 					goto abandoned; /* the supervisor took it meanwhile */
+				flush_tally(p, tally, now);
 				give_back_paused(p, w, i);
 				goto next_batch_locked;
 			}
@@ -877,7 +927,8 @@ static void *worker_main(void *arg)
 			                                             memory_order_acq_rel, memory_order_acquire)) {
 			abandoned:
 				/* Abandoned: the supervisor took this delivery (with its own
-				 * reference) and the rest of the batch.  Drop ours and leave. */
+				 * reference), the rest of the batch and the tally.  Drop ours
+				 * and leave. */
 				es_event_unref(d.event);
 				return leave_abandoned(p, w);
 			}
@@ -887,12 +938,24 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&p->lock);
 			}
 			int64_t returned = clock_monotonic_us();
-			histogram_observe_us(&p->handler_latency, returned - started);
+			histogram_tally_us(&tally->handler_latency, returned - started);
 			bool only_counted = result == ES_OK && !p->handler.report_ok && !d.event->watch && !d.event->origin;
+			if (only_counted) {
+				/* finish_at()'s ES_OK case, counted in the tally */
+				histogram_tally_us(&tally->event_latency, returned - d.event->received_us);
+				tally->ok++;
+				release_slot(p);
+				es_event_unref(d.event);
+				now = returned;
+				continue;
+			}
+			/* someone is told: what came before is counted first */
+			flush_tally(p, tally, returned);
 			finish_at(p, &d, result, false, err[0] ? err : (result == ES_OK ? NULL : "handler reported failure"),
 			          returned);
-			now = only_counted ? returned : clock_monotonic_us();
+			now = clock_monotonic_us();
 		}
+		flush_tally(p, tally, now);
 		w->batch_count = 0;
 		pthread_mutex_lock(&p->lock);
 	next_batch_locked:;
@@ -972,6 +1035,7 @@ static bool abandon(worker_pool *p, worker *w, uint64_t seen, delivery *timed_ou
 	}
 	for (unsigned j = w->batch_count; j > w->batch_index + w->call_count; j--)
 		ring_push_front(p, &w->batch[j - 1]);
+	flush_tally(p, &w->tally, clock_monotonic_us()); /* the worker will not touch it again */
 	w->abandoned = true;
 	p->live_workers--;
 	p->stuck++;

@@ -80,6 +80,11 @@ typedef struct pool_handler {
 	bool report_ok;
 } pool_handler;
 
+/* `ok`, `recent` and the two latency histograms of a successful delivery
+ * nobody is told about are added once per batch a worker takes (or 1 ms
+ * into a long one, before its next handler starts; at once when the
+ * supervisor abandons a call): they may trail the delivery by that much.
+ * Its slot (`depth`) is given back at once. */
 typedef struct pool_stats {
 	uint64_t received;    /* accepted into the queue */
 	uint64_t refused;     /* refused because the pool was full */

@@ -407,6 +407,49 @@ static void events_between_bursts_are_not_left_waiting(void **state)
 	free(f);
 }
 
+/* A worker counts a batch's quick successes in a tally of its own and adds
+ * it to the pool's counters later; the slot of each is still given back
+ * at once, and every delivery is in both latency histograms in the end. */
+static void slots_come_back_at_once_and_counts_add_up(void **state)
+{
+	fake *f = fake_new();
+	f->block_hang_events = true;
+	plugin_policy pol = policy(1, 8, 5000, 1);
+	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
+	worker_pool *pool = worker_pool_create("test", &pol, &h);
+	assert_non_null(pool);
+	/* queued before the worker starts: it takes all three in one batch */
+	assert_true(submit(pool, "a.b"));
+	assert_true(submit(pool, "a.b"));
+	assert_true(submit(pool, "hang"));
+	assert_int_equal(worker_pool_start(pool), 0);
+	WAIT_FOR(f, f->calls == 3);
+	/* the third is in its handler: the first two slots are free already */
+	int64_t until = clock_monotonic_us() + 5000000;
+	pool_stats s;
+	for (;;) {
+		worker_pool_stats(pool, &s);
+		if (s.depth == 1 || clock_monotonic_us() > until)
+			break;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(s.depth, 1);
+	fake_release(f);
+	wait_pool_settled(pool, 3);
+	assert_int_equal(worker_pool_handler_latency(pool)->count, 3);
+	assert_int_equal(worker_pool_event_latency(pool)->count, 3);
+	uint64_t in_buckets = 0;
+	for (int i = 0; i <= HISTOGRAM_BUCKETS; i++)
+		in_buckets += worker_pool_event_latency(pool)->buckets[i];
+	assert_int_equal(in_buckets, 3);
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.recent, 3);
+	assert_int_equal(s.recent_failed, 0);
+	stop_and_destroy(pool);
+	free(f);
+}
+
 static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
 {
 	fake *f = fake_new();
@@ -474,6 +517,7 @@ int main(void)
 		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
+		cmocka_unit_test(slots_come_back_at_once_and_counts_add_up),
 	};
 	return cmocka_run_group_tests_name("worker_pool", tests, NULL, NULL);
 }
