@@ -18,26 +18,25 @@ write_db_plugin_settings <<'YAML'
       subscribe: ["load.**"]
       workers: 1
       queue_size: 100000
-      config: {record: @TMP@/slow.txt, delay_ms: 200}
+      config: {record: @TMP@/slow.txt, delay_ms: 500}
 YAML
 start_daemon
 wait_until "database connected" 10 log_has "connected to event_system@unix"
 
-# Four clients trigger as fast as they can; each keeps the ids it got 202 for.
+# Four clients trigger as fast as they can; each keeps the ids it got 202
+# for (its own ids: no jq per request, so a loaded machine still makes a
+# backlog).
 client() {
-	local n=0 code id
+	local n=0 code
 	# until the test ends, however it ends (a failed wait must not leave
 	# clients hammering a dead port for ever)
 	while kill -0 $$ 2>/dev/null; do
 		n=$((n + 1))
 		out=$(curl -s -m 5 -w ' %{http_code}' -H 'Content-Type: application/json' \
-			--data-binary "{\"name\":\"load.item\",\"data\":{\"client\":$1,\"n\":$n}}" \
+			--data-binary "{\"name\":\"load.item\",\"id\":\"c$1-$n\",\"data\":{\"client\":$1,\"n\":$n}}" \
 			"http://127.0.0.1:$PORT/api/events/trigger") || continue
 		code=${out##* }
-		if [ "$code" = 202 ]; then
-			id=$(echo "${out% *}" | jq -r .id)
-			echo "$id" >> "$TMP/accepted.$1"
-		fi
+		[ "$code" != 202 ] || echo "c$1-$n" >> "$TMP/accepted.$1"
 	done
 }
 CLIENTS=()
@@ -45,9 +44,9 @@ for c in 1 2 3 4; do
 	client $c &
 	CLIENTS+=($!)
 done
-# Kill once the slow plugin (5 events/s) lags well behind the clients,
+# Kill once the slow plugin (2 events/s) lags well behind the clients,
 # however fast this machine lets them go.
-wait_until "a backlog at the slow plugin" 60 db_count_at_least 60 events "state='accepted'"
+wait_until "a backlog at the slow plugin" 60 db_count_at_least 30 events "state='accepted'"
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
@@ -58,7 +57,7 @@ accepted=$(wc -l < "$TMP/accepted")
 slow_before=$(sort -u "$TMP/slow.txt" | wc -l)
 unfinished=$(db_count events "state='accepted'")
 echo "killed: $accepted events answered 202, the slow plugin had handled $slow_before, $unfinished rows unfinished"
-[ "$accepted" -ge 60 ] || fail "too few accepted events to show anything ($accepted)"
+[ "$accepted" -ge 30 ] || fail "too few accepted events to show anything ($accepted)"
 [ "$unfinished" -gt 0 ] || fail "nothing was unfinished at the kill: the test proves nothing"
 
 # Every 202 has its row.
@@ -81,7 +80,8 @@ delivered_all() {
 		[ -z "$(comm -23 "$TMP/accepted" "$TMP/$f.ids")" ] || return 1
 	done
 }
-wait_until "every accepted event delivered to both plugins" 60 delivered_all
+# the slow plugin redelivers the backlog at 2 events/s
+wait_until "every accepted event delivered to both plugins" $((60 + unfinished)) delivered_all
 wait_until "every event done" 30 db_count_is 0 events "state='accepted'"
 expect_log "redelivered [0-9]* events an earlier run accepted but had not finished delivering"
 [ "$(plugin_counter slow refused)" = 0 ] || fail "waiting for room during redelivery was counted as refusals"

@@ -151,6 +151,8 @@ reserve_port() {
 }
 
 # start_daemon [ARGS...]: start on a free port and wait until /ready answers
+# (within $READY_TIMEOUT_S seconds, 20 unless set: a daemon under valgrind
+# on a loaded machine needs more)
 start_daemon() {
 	local try
 	for try in 1 2 3 4 5; do
@@ -163,7 +165,7 @@ start_daemon() {
 		: > "$LOG"
 		"$ES_DAEMON" -c "$CONFIG" "$@" >> "$LOG" 2>&1 &
 		DAEMON_PID=$!
-		local deadline=$(($(date +%s) + 20))
+		local deadline=$(($(date +%s) + ${READY_TIMEOUT_S:-20}))
 		while [ "$(date +%s)" -lt $deadline ]; do
 			if http_ready && ! daemon_exited; then return 0; fi
 			if daemon_exited; then break; fi
@@ -172,18 +174,19 @@ start_daemon() {
 		if daemon_exited && grep -qi "address already in use" "$LOG"; then
 			continue
 		fi
-		fail "daemon did not become ready"
+		fail "daemon did not become ready within ${READY_TIMEOUT_S:-20} s"
 	done
 	fail "no free port found"
 }
 
-# stop_daemon [SIGNAL]: signal the daemon and wait (20 s at most); sets EXIT_CODE
+# stop_daemon [SIGNAL]: signal the daemon and wait ($STOP_TIMEOUT_S seconds
+# at most, 20 unless set); sets EXIT_CODE
 stop_daemon() {
-	local sig=${1:-TERM}
+	local sig=${1:-TERM} secs=${STOP_TIMEOUT_S:-20}
 	kill -"$sig" "$DAEMON_PID"
-	local deadline=$(($(date +%s) + 20))
+	local deadline=$(($(date +%s) + secs))
 	while kill -0 "$DAEMON_PID" 2>/dev/null; do
-		[ "$(date +%s)" -lt $deadline ] || fail "daemon did not stop within 20 s of SIG$sig"
+		[ "$(date +%s)" -lt $deadline ] || fail "daemon did not stop within $secs s of SIG$sig"
 		sleep 0.02
 	done
 	EXIT_CODE=0
