@@ -15,31 +15,13 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "core/worker_pool.h"
-#include "wait_for.h"
-
-typedef struct fake {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	int ok_calls;
-	int calls;
-	uint32_t attempts_seen[16];
-	int retry_until_attempt; /* return ES_RETRY while attempt < this */
-	bool always_fail;
-	bool block_hang_events;  /* events named "hang" wait for `released` */
-	bool block_all;
-	bool released;
-	int dead, undelivered, retrying;
-	uint32_t dead_attempts;
-	bool dead_timed_out;
-	char last_error[256];
-} fake;
+#include "pool_fake.h"
 
 static es_result fake_handle(void *ctx, const es_event *e, char *err, size_t err_size)
 {
 	fake *f = ctx;
 	pthread_mutex_lock(&f->lock);
-	if (f->calls < 16)
+	if (f->calls < FAKE_MAX_CALLS)
 		f->attempts_seen[f->calls] = worker_pool_current_attempt();
 	f->calls++;
 	bool block = f->block_all || (f->block_hang_events && strcmp(e->name, "hang") == 0);
@@ -60,88 +42,17 @@ static es_result fake_handle(void *ctx, const es_event *e, char *err, size_t err
 	return r;
 }
 
-static void fake_outcome(void *ctx, const es_event *e, delivery_outcome o, uint32_t attempts, bool timed_out,
-                         const char *error)
-{
-	fake *f = ctx;
-	pthread_mutex_lock(&f->lock);
-	if (o == DELIVERY_DEAD) {
-		f->dead++;
-		f->dead_attempts = attempts;
-		f->dead_timed_out = timed_out;
-		snprintf(f->last_error, sizeof f->last_error, "%s", error ? error : "");
-	} else if (o == DELIVERY_UNDELIVERED) {
-		f->undelivered++;
-	} else if (o == DELIVERY_RETRYING) {
-		f->retrying++;
-	}
-	pthread_cond_broadcast(&f->changed);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static fake *fake_new(void)
-{
-	fake *f = calloc(1, sizeof *f);
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->changed, NULL);
-	return f;
-}
-
-static void fake_release(fake *f)
-{
-	pthread_mutex_lock(&f->lock);
-	f->released = true;
-	pthread_cond_broadcast(&f->changed);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static plugin_policy policy(uint32_t workers, uint32_t queue, uint32_t timeout_ms, uint32_t attempts)
-{
-	return (plugin_policy){.workers = workers, .queue_size = queue, .timeout_ms = timeout_ms,
-	                       .max_attempts = attempts, .backoff_initial_ms = 1, .backoff_max_ms = 5,
-	                       .backoff_multiplier = 2.0, .max_stuck_workers = 2};
-}
-
 static worker_pool *pool_new(fake *f, plugin_policy p)
 {
-	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
-	worker_pool *pool = worker_pool_create("test", &p, &h);
-	assert_non_null(pool);
-	assert_int_equal(worker_pool_start(pool), 0);
-	return pool;
+	return pool_start("test", p, (pool_handler){.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f});
 }
 
-static bool submit(worker_pool *pool, const char *name)
-{
-	es_event_fields fields = {.name = name};
-	es_event *e = es_event_create(&fields);
-	bool ok = worker_pool_submit(pool, e);
-	es_event_unref(e);
-	return ok;
-}
-
-/* Poll the pool's own counters until `ok` deliveries finished and nothing
- * is held, or 5 s pass: a handler's return comes slightly before the pool
- * books it. */
+/* Wait until `ok` deliveries finished and nothing is held: a handler's
+ * return comes slightly before the pool books it. */
 static void wait_pool_settled(worker_pool *pool, uint64_t ok)
 {
-	int64_t until = clock_monotonic_us() + 5000000;
 	pool_stats s;
-	for (;;) {
-		worker_pool_stats(pool, &s);
-		if ((s.ok == ok && s.depth == 0) || clock_monotonic_us() > until)
-			break;
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	assert_int_equal(s.ok, ok);
-	assert_int_equal(s.depth, 0);
-}
-
-static void stop_and_destroy(worker_pool *pool)
-{
-	worker_pool_stop(pool, clock_monotonic_us() + 2000000);
-	assert_int_equal(worker_pool_destroy(pool), 0);
+	WAIT_STATS(pool, s, s.ok == ok && s.depth == 0);
 }
 
 static void every_event_is_delivered_once(void **state)
@@ -159,7 +70,7 @@ static void every_event_is_delivered_once(void **state)
 	assert_int_equal(s.depth, 0);
 	stop_and_destroy(pool);
 	assert_int_equal(f->calls, 1000);
-	free(f);
+	fake_free(f);
 }
 
 static void full_queue_refuses_and_counts(void **state)
@@ -181,7 +92,7 @@ static void full_queue_refuses_and_counts(void **state)
 	assert_true(submit(pool, "x")); /* room again */
 	WAIT_FOR(f, f->ok_calls == 4);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void retry_succeeds_on_a_later_attempt(void **state)
@@ -201,7 +112,7 @@ static void retry_succeeds_on_a_later_attempt(void **state)
 	assert_int_equal(s.ok, 1);
 	assert_int_equal(s.dead, 0);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void exhausted_retries_are_dead_lettered_with_the_error(void **state)
@@ -213,14 +124,14 @@ static void exhausted_retries_are_dead_lettered_with_the_error(void **state)
 	WAIT_FOR(f, f->dead == 1);
 	assert_int_equal(f->calls, 3);
 	assert_int_equal(f->dead_attempts, 3);
-	assert_string_equal(f->last_error, "try later");
+	assert_string_equal(f->dead_error, "try later");
 	pool_stats s;
 	worker_pool_stats(pool, &s);
 	assert_int_equal(s.dead, 1);
 	assert_int_equal(s.retried, 2);
 	assert_int_equal(s.depth, 0);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void permanent_failure_is_not_retried(void **state)
@@ -231,9 +142,9 @@ static void permanent_failure_is_not_retried(void **state)
 	assert_true(submit(pool, "x"));
 	WAIT_FOR(f, f->dead == 1);
 	assert_int_equal(f->calls, 1);
-	assert_string_equal(f->last_error, "permanent problem");
+	assert_string_equal(f->dead_error, "permanent problem");
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
@@ -251,7 +162,7 @@ static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
 	WAIT_FOR(f, f->ok_calls == 10 && f->dead == 1);
 	wait_pool_settled(pool, 10);
 	assert_true(f->dead_timed_out);
-	assert_non_null(strstr(f->last_error, "did not return within 500 ms"));
+	assert_non_null(strstr(f->dead_error, "did not return within 500 ms"));
 	pool_stats s;
 	worker_pool_stats(pool, &s);
 	assert_int_equal(s.timed_out, 1);
@@ -268,7 +179,7 @@ static void hung_handler_times_out_and_its_worker_is_replaced(void **state)
 	worker_pool_stats(pool, &s);
 	assert_int_equal(s.ok, 10); /* the late result did not count */
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 /* Stuck handlers returning while the pool lock is busy.  An abandoned
@@ -322,7 +233,7 @@ static void *race_round(void *arg)
 		pthread_join(hammers[i], NULL);
 	assert_int_equal(worker_pool_stuck(r->pool), 0);
 	stop_and_destroy(r->pool);
-	free(f);
+	fake_free(f);
 	atomic_store(&r->done, true);
 	return NULL;
 }
@@ -361,7 +272,7 @@ static void stop_reaches_workers_that_were_about_to_sleep(void **state)
 		if (took_ms >= 500)
 			fail_msg("round %d: stopping 16 idle workers took %lld ms", round, (long long)took_ms);
 		assert_int_equal(worker_pool_destroy(pool), 0);
-		free(f);
+		fake_free(f);
 	}
 }
 
@@ -404,7 +315,7 @@ static void events_between_bursts_are_not_left_waiting(void **state)
 		fail_msg("bursts waited for a worker: 90th percentile %lld us", (long long)p90);
 	wait_pool_settled(pool, (uint64_t)delivered);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 /* A worker counts a batch's quick successes in a tally of its own and adds
@@ -462,7 +373,7 @@ static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
 	assert_int_equal(f->dead_attempts, 2);
 	fake_release(f);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void stop_drains_the_queue(void **state)
@@ -476,7 +387,7 @@ static void stop_drains_the_queue(void **state)
 	assert_int_equal(f->ok_calls, 50);
 	assert_false(submit(pool, "x")); /* refused once stopping */
 	assert_int_equal(worker_pool_destroy(pool), 0);
-	free(f);
+	fake_free(f);
 }
 
 static void stop_deadline_counts_what_was_not_delivered(void **state)
@@ -499,7 +410,7 @@ static void stop_deadline_counts_what_was_not_delivered(void **state)
 		nanosleep(&ts, NULL);
 	}
 	assert_int_equal(worker_pool_destroy(pool), 0);
-	free(f);
+	fake_free(f);
 }
 
 int main(void)

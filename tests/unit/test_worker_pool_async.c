@@ -16,111 +16,26 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "core/worker_pool.h"
-#include "wait_for.h"
-
-#define MAX_STARTED 64
-
-typedef struct fake {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	es_delivery *started[MAX_STARTED]; /* handles in the order started */
-	uint32_t attempts[MAX_STARTED];
-	int started_count;
-	int ok, retrying, dead, undelivered;
-	bool dead_timed_out;
-	char last_error[256];
-} fake;
+#include "pool_fake.h"
 
 static void fake_start(void *ctx, const es_event *e, es_delivery *handle)
 {
 	(void)e;
 	fake *f = ctx;
 	pthread_mutex_lock(&f->lock);
-	if (f->started_count < MAX_STARTED) {
-		f->attempts[f->started_count] = worker_pool_current_attempt();
+	if (f->started_count < FAKE_MAX_CALLS) {
+		f->attempts_seen[f->started_count] = worker_pool_current_attempt();
 		f->started[f->started_count++] = handle;
 	}
 	pthread_cond_broadcast(&f->changed);
 	pthread_mutex_unlock(&f->lock);
 }
 
-static void fake_outcome(void *ctx, const es_event *e, delivery_outcome o, uint32_t attempts, bool timed_out,
-                         const char *error)
-{
-	(void)e;
-	(void)attempts;
-	fake *f = ctx;
-	pthread_mutex_lock(&f->lock);
-	if (o == DELIVERY_OK)
-		f->ok++;
-	else if (o == DELIVERY_RETRYING)
-		f->retrying++;
-	else if (o == DELIVERY_UNDELIVERED)
-		f->undelivered++;
-	else if (o == DELIVERY_DEAD) {
-		f->dead++;
-		f->dead_timed_out = timed_out;
-	}
-	snprintf(f->last_error, sizeof f->last_error, "%s", error ? error : "");
-	pthread_cond_broadcast(&f->changed);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static fake *fake_new(void)
-{
-	fake *f = calloc(1, sizeof *f);
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->changed, NULL);
-	return f;
-}
-
-static void fake_free(fake *f)
-{
-	pthread_mutex_destroy(&f->lock);
-	pthread_cond_destroy(&f->changed);
-	free(f);
-}
-
-static plugin_policy policy(uint32_t queue, uint32_t timeout_ms, uint32_t attempts)
-{
-	return (plugin_policy){.workers = 2, .queue_size = queue, .timeout_ms = timeout_ms,
-	                       .max_attempts = attempts, .backoff_initial_ms = 1, .backoff_max_ms = 5,
-	                       .backoff_multiplier = 2.0, .max_stuck_workers = 2};
-}
-
 static worker_pool *pool_new(fake *f, plugin_policy p)
 {
-	pool_handler h = {.handle_async = fake_start, .on_outcome = fake_outcome, .ctx = f, .report_ok = true};
-	worker_pool *pool = worker_pool_create("async", &p, &h);
-	assert_non_null(pool);
-	assert_int_equal(worker_pool_start(pool), 0);
-	return pool;
+	return pool_start("async", p,
+	                  (pool_handler){.handle_async = fake_start, .on_outcome = fake_outcome, .ctx = f, .report_ok = true});
 }
-
-static bool submit(worker_pool *pool, const char *name)
-{
-	es_event_fields fields = {.name = name};
-	es_event *e = es_event_create(&fields);
-	bool ok = worker_pool_submit(pool, e);
-	es_event_unref(e);
-	return ok;
-}
-
-/* Poll the pool's stats until `cond` (on `s`) holds or 5 s pass. */
-#define WAIT_STATS(pool, s, cond)                                          \
-	do {                                                               \
-		int64_t until_ = clock_monotonic_us() + 5000000;           \
-		for (;;) {                                                 \
-			worker_pool_stats((pool), &(s));                   \
-			if ((cond) || clock_monotonic_us() > until_)       \
-				break;                                     \
-			struct timespec ts_ = {0, 1000000};                \
-			nanosleep(&ts_, NULL);                             \
-		}                                                          \
-		if (!(cond))                                               \
-			fail_msg("timed out waiting for: %s", #cond);      \
-	} while (0)
 
 static es_delivery *started(fake *f, int i)
 {
@@ -154,17 +69,11 @@ static es_status complete_from_thread(es_delivery *handle, es_result result, con
 	return c.status;
 }
 
-static void stop_and_destroy(worker_pool *pool)
-{
-	worker_pool_stop(pool, clock_monotonic_us() + 2000000);
-	assert_int_equal(worker_pool_destroy(pool), 0);
-}
-
 static void completion_from_another_thread_before_the_deadline_decides(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 5000, 3));
+	worker_pool *pool = pool_new(f, policy(2, 8, 5000, 3));
 	assert_true(submit(pool, "a"));
 	WAIT_FOR(f, f->started_count == 1);
 	pool_stats s;
@@ -176,7 +85,7 @@ static void completion_from_another_thread_before_the_deadline_decides(void **st
 	/* a retry first: the delivery goes again, as after handle()'s ES_RETRY */
 	assert_int_equal(complete_from_thread(started(f, 0), ES_RETRY, "later"), ES_STATUS_OK);
 	WAIT_FOR(f, f->started_count == 2);
-	assert_int_equal(f->attempts[1], 2);
+	assert_int_equal(f->attempts_seen[1], 2);
 	assert_int_equal(complete_from_thread(started(f, 1), ES_OK, NULL), ES_STATUS_OK);
 	WAIT_FOR(f, f->ok == 1);
 	WAIT_STATS(pool, s, s.depth == 0 && s.async_outstanding == 0);
@@ -194,11 +103,11 @@ static void completion_after_the_deadline_is_a_timeout_and_counted_late(void **s
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 100, 2));
+	worker_pool *pool = pool_new(f, policy(2, 8, 100, 2));
 	assert_true(submit(pool, "a"));
 	/* attempt 1 is never completed in time: a timeout, retried */
 	WAIT_FOR(f, f->started_count == 2);
-	assert_int_equal(f->attempts[1], 2);
+	assert_int_equal(f->attempts_seen[1], 2);
 	pool_stats s;
 	worker_pool_stats(pool, &s);
 	assert_int_equal(s.timed_out, 1);
@@ -226,7 +135,7 @@ static void second_completion_is_refused_harmlessly(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 5000, 3));
+	worker_pool *pool = pool_new(f, policy(2, 8, 5000, 3));
 	assert_true(submit(pool, "a"));
 	WAIT_FOR(f, f->started_count == 1);
 	es_delivery *h = started(f, 0);
@@ -245,7 +154,7 @@ static void second_completion_is_refused_harmlessly(void **state)
 	stop_and_destroy(pool);
 	assert_int_equal(f->dead, 1);
 	assert_int_equal(f->ok, 0);
-	assert_string_equal(f->last_error, "bad");
+	assert_string_equal(f->dead_error, "bad");
 	fake_free(f);
 }
 
@@ -253,14 +162,14 @@ static void invalid_result_fails_the_delivery(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 5000, 3));
+	worker_pool *pool = pool_new(f, policy(2, 8, 5000, 3));
 	assert_true(submit(pool, "a"));
 	WAIT_FOR(f, f->started_count == 1);
 	assert_int_equal(worker_pool_complete(started(f, 0), (es_result)7, NULL), ES_STATUS_INVALID);
 	pool_stats s;
 	WAIT_STATS(pool, s, s.dead == 1 && s.depth == 0);
 	stop_and_destroy(pool);
-	assert_string_equal(f->last_error, "handler completed with invalid result 7");
+	assert_string_equal(f->dead_error, "handler completed with invalid result 7");
 	fake_free(f);
 }
 
@@ -268,7 +177,7 @@ static void outstanding_deliveries_count_against_the_bound(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(2, 100, 1));
+	worker_pool *pool = pool_new(f, policy(2, 2, 100, 1));
 	assert_true(submit(pool, "a"));
 	assert_true(submit(pool, "b"));
 	WAIT_FOR(f, f->started_count == 2);
@@ -305,7 +214,7 @@ static void completion_racing_the_deadline_decides_once(void **state)
 	/* Many deliveries completed right around their deadline: each ends
 	 * exactly once, either as the completion or as a timeout. */
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(64, 20, 1));
+	worker_pool *pool = pool_new(f, policy(2, 64, 20, 1));
 	for (int i = 0; i < 40; i++)
 		assert_true(submit(pool, "r"));
 	WAIT_FOR(f, f->started_count == 40);
@@ -334,7 +243,7 @@ static void stop_times_out_what_is_outstanding(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 60000, 3));
+	worker_pool *pool = pool_new(f, policy(2, 8, 60000, 3));
 	assert_true(submit(pool, "a"));
 	assert_true(submit(pool, "b"));
 	WAIT_FOR(f, f->started_count == 2);
@@ -363,7 +272,7 @@ static void stop_ends_when_the_last_outstanding_completes(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	worker_pool *pool = pool_new(f, policy(8, 60000, 3));
+	worker_pool *pool = pool_new(f, policy(2, 8, 60000, 3));
 	assert_true(submit(pool, "a"));
 	WAIT_FOR(f, f->started_count == 1);
 	completion c = {.handle = started(f, 0), .result = ES_OK};

@@ -16,37 +16,18 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "core/worker_pool.h"
-#include "wait_for.h"
-
-#define MAX_CALLS 256
-
-typedef struct fake {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	unsigned call_sizes[MAX_CALLS];
-	unsigned calls;
-	int64_t first_call_us; /* monotonic */
-	unsigned handled; /* deliveries started */
-	unsigned retry_attempts_seen[4]; /* attempts "retry-once" was started with */
-	unsigned retry_seen;
-	bool start_only_first; /* mark every item but the first not started */
-	bool block;            /* wait for `released` in the call */
-	bool released;
-	unsigned ok, dead, retrying, dead_timed_out;
-	char dead_error[256];
-} fake;
+#include "pool_fake.h"
 
 static void fake_handle_batch(void *ctx, pool_batch_item *items, size_t n)
 {
 	fake *f = ctx;
 	pthread_mutex_lock(&f->lock);
-	if (f->calls < MAX_CALLS)
+	if (f->calls < FAKE_MAX_CALLS)
 		f->call_sizes[f->calls] = (unsigned)n;
 	if (f->calls == 0)
 		f->first_call_us = clock_monotonic_us();
 	f->calls++;
-	while (f->block && !f->released)
+	while (f->block_all && !f->released)
 		pthread_cond_wait(&f->changed, &f->lock);
 	for (size_t i = 0; i < n; i++) {
 		pool_batch_item *it = &items[i];
@@ -76,67 +57,18 @@ static void fake_handle_batch(void *ctx, pool_batch_item *items, size_t n)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static void fake_outcome(void *ctx, const es_event *e, delivery_outcome o, uint32_t attempts, bool timed_out,
-                         const char *error)
-{
-	(void)e;
-	(void)attempts;
-	fake *f = ctx;
-	pthread_mutex_lock(&f->lock);
-	if (o == DELIVERY_OK) {
-		f->ok++;
-	} else if (o == DELIVERY_DEAD) {
-		f->dead++;
-		f->dead_timed_out += timed_out;
-		snprintf(f->dead_error, sizeof f->dead_error, "%s", error ? error : "");
-	} else if (o == DELIVERY_RETRYING) {
-		f->retrying++;
-	}
-	pthread_cond_broadcast(&f->changed);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static fake *fake_new(void)
-{
-	fake *f = calloc(1, sizeof *f);
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->changed, NULL);
-	return f;
-}
-
-static void fake_free(fake *f)
-{
-	pthread_mutex_destroy(&f->lock);
-	pthread_cond_destroy(&f->changed);
-	free(f);
-}
-
 static worker_pool *pool_new_linger(fake *f, uint32_t timeout_ms, uint32_t attempts, uint32_t batch_max,
                                     uint32_t linger_ms)
 {
-	plugin_policy p = {.workers = 1, .queue_size = 100, .timeout_ms = timeout_ms, .max_attempts = attempts,
-	                   .backoff_initial_ms = 1, .backoff_max_ms = 5, .backoff_multiplier = 2.0,
-	                   .max_stuck_workers = 2};
 	/* report_ok: every outcome reaches fake_outcome */
 	pool_handler h = {.handle_batch = fake_handle_batch, .batch_max = batch_max, .batch_linger_ms = linger_ms,
 	                  .on_outcome = fake_outcome, .ctx = f, .report_ok = true};
-	worker_pool *pool = worker_pool_create("test", &p, &h);
-	assert_non_null(pool);
-	assert_int_equal(worker_pool_start(pool), 0);
-	return pool;
+	return pool_start("test", policy(1, 100, timeout_ms, attempts), h);
 }
 
 static worker_pool *pool_new(fake *f, uint32_t timeout_ms, uint32_t attempts, uint32_t batch_max)
 {
 	return pool_new_linger(f, timeout_ms, attempts, batch_max, 0);
-}
-
-static void submit(worker_pool *pool, const char *name)
-{
-	es_event_fields fields = {.name = name};
-	es_event *e = es_event_create(&fields);
-	assert_true(worker_pool_submit(pool, e));
-	es_event_unref(e);
 }
 
 /* Queue `names` while the pool is paused, so that the (single) worker takes
@@ -145,26 +77,14 @@ static void submit_backlog(worker_pool *pool, const char *const *names, size_t n
 {
 	assert_int_equal(worker_pool_pause(pool, clock_monotonic_us() + 1000000), 0);
 	for (size_t i = 0; i < n; i++)
-		submit(pool, names[i]);
+		assert_true(submit(pool, names[i]));
 	worker_pool_resume(pool);
 }
 
 static void wait_settled(worker_pool *pool)
 {
-	int64_t until = clock_monotonic_us() + 5000000;
 	pool_stats s;
-	do {
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-		worker_pool_stats(pool, &s);
-	} while (s.depth != 0 && clock_monotonic_us() < until);
-	assert_int_equal(s.depth, 0);
-}
-
-static void stop_and_destroy(worker_pool *pool)
-{
-	worker_pool_stop(pool, clock_monotonic_us() + 2000000);
-	assert_int_equal(worker_pool_destroy(pool), 0);
+	WAIT_STATS(pool, s, s.depth == 0);
 }
 
 static void backlog_is_handled_in_calls_of_at_most_batch_max(void **state)
@@ -245,7 +165,7 @@ static void an_overrunning_call_times_out_each_of_its_deliveries(void **state)
 {
 	(void)state;
 	fake *f = fake_new();
-	f->block = true;
+	f->block_all = true;
 	worker_pool *pool = pool_new(f, 100, 1, 3);
 	const char *names[] = {"a", "b", "c", "d", "e"};
 	submit_backlog(pool, names, 5);
@@ -258,10 +178,7 @@ static void an_overrunning_call_times_out_each_of_its_deliveries(void **state)
 	assert_int_equal(s.timed_out, 5);
 	assert_int_equal(f->call_sizes[0], 3);
 	assert_int_equal(f->call_sizes[1], 2);
-	pthread_mutex_lock(&f->lock);
-	f->released = true;
-	pthread_cond_broadcast(&f->changed);
-	pthread_mutex_unlock(&f->lock);
+	fake_release(f);
 	/* the stuck threads return; their results are ignored */
 	int64_t until = clock_monotonic_us() + 5000000;
 	while (worker_pool_stuck(pool) > 0 && clock_monotonic_us() < until) {
@@ -279,10 +196,10 @@ static void a_worker_lingers_for_a_fuller_batch(void **state)
 	fake *f = fake_new();
 	worker_pool *pool = pool_new_linger(f, 5000, 1, 4, 300);
 	int64_t first = clock_monotonic_us();
-	submit(pool, "a");
+	assert_true(submit(pool, "a"));
 	struct timespec pace = {0, 50000000}; /* a producer's pace, not a synchronisation */
 	nanosleep(&pace, NULL);
-	submit(pool, "b");
+	assert_true(submit(pool, "b"));
 	WAIT_FOR(f, f->ok == 2);
 	assert_int_equal(f->calls, 1);
 	assert_int_equal(f->call_sizes[0], 2);
