@@ -29,7 +29,6 @@ write_db_plugin_settings <<'YAML'
       config: {record: @TMP@/recorder.txt}
 YAML
 let_fatal_signals_kill
-settled() { log_has "dead-lettered instead of delivered again\|no unfinished events from an earlier run"; }
 
 start_daemon
 wait_until "database connected" 20 log_has "connected to event_system@unix"
@@ -44,20 +43,11 @@ expect_death "in the batch call" 20 139
 expect_log "fatal SIGSEGV in plugin 'batch' in handle_batch() of several events"
 log_has "fatal SIGSEGV in plugin 'batch' handling event" && fail "a crash in a call of several events was named for one event"
 
-# Restart as systemd would, until the daemon stays up (bounded: no crash loop).
-deaths=1
-starts=0
-while :; do
-	starts=$((starts + 1))
-	[ "$starts" -le 7 ] || fail "still dying after $starts restarts: a crash loop"
-	start_or_die settled
-	[ "$DIED" = 1 ] || break
-	[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
-	deaths=$((deaths + 1))
-	# redelivered events go one per call: every later crash names the poison event
-	grep -q "fatal SIGSEGV in plugin 'batch' handling event $poison (attempt $((deaths - 1)))" "$LOG" ||
-		fail "restart $starts died of something else than $poison's attempt $((deaths - 1)): $(grep fatal "$LOG")"
-done
+# Restart as systemd would, until the daemon stays up (bounded: no crash
+# loop); redelivered events go one per call: every later crash names the
+# poison event, from its attempt 1 on.
+restart_until_up batch "$poison" 1 7
+deaths=$((1 + RESTART_DEATHS))
 [ "$deaths" = 4 ] || fail "expected one crash in the batch call and three of $poison alone, got $deaths deaths"
 wait_until "the poison event dead-lettered" 10 \
 	log_has "event $poison (crash.poison) dead-lettered instead of delivered again: it crashed the plugin 3 times (max_crashes 3)"

@@ -163,3 +163,33 @@ db_count_at_least() {
 	shift
 	[ "$(db_count "$@")" -ge "$n" ]
 }
+
+# db_recovery_settled: for start_or_die, a start whose recovery pass is
+# over: the earlier run's unfinished events were redelivered or
+# dead-lettered, or there were none
+db_recovery_settled() {
+	log_has "dead-lettered instead of delivered again\|no unfinished events from an earlier run"
+}
+
+# restart_until_up PLUGIN EVENT FIRST_ATTEMPT MAX_STARTS: after the daemon
+# died of a poison event, restart it as systemd would (Restart=on-failure)
+# until a start stays up.  Every start that dies must die of SIGSEGV in
+# PLUGIN handling EVENT, the first at attempt FIRST_ATTEMPT and each later
+# one at the next attempt; more than MAX_STARTS starts is a crash loop.
+# Sets STARTS (starts made) and RESTART_DEATHS (how many of them died).
+restart_until_up() {
+	local plugin=$1 event=$2 attempt=$3 max_starts=$4
+	STARTS=0
+	RESTART_DEATHS=0
+	while :; do
+		STARTS=$((STARTS + 1))
+		[ "$STARTS" -le "$max_starts" ] || fail "still dying after $STARTS restarts: a crash loop"
+		start_or_die db_recovery_settled
+		[ "$DIED" = 1 ] || return 0
+		[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
+		grep -q "fatal SIGSEGV in plugin '$plugin' handling event $event (attempt $attempt)" "$LOG" ||
+			fail "restart $STARTS died of something else than $event's attempt $attempt: $(grep fatal "$LOG")"
+		RESTART_DEATHS=$((RESTART_DEATHS + 1))
+		attempt=$((attempt + 1))
+	done
+}

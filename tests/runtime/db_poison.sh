@@ -29,10 +29,6 @@ write_db_plugin_settings <<'YAML'
 YAML
 let_fatal_signals_kill
 
-# The redelivery at start may crash it: a start is over once the earlier
-# run's events are settled (logged), or it died (start_or_die settled).
-settled() { log_has "dead-lettered instead of delivered again\|no unfinished events from an earlier run"; }
-
 start_daemon
 wait_until "database connected" 20 log_has "connected to event_system@unix"
 trigger fine.before
@@ -48,23 +44,13 @@ expect_death "on the poison event" 20 139
 expect_log "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt 1)"
 pass "the poison event $poison killed the daemon (crash 1)"
 
-# Restart as systemd would, until the daemon stays up (a bound: no crash loop).
-deaths=1
-starts=0
-while :; do
-	starts=$((starts + 1))
-	[ "$starts" -le 6 ] || fail "still dying after $starts restarts: a crash loop"
-	start_or_die settled
-	[ "$DIED" = 1 ] || break
-	[ "$EXIT_CODE" = 139 ] || fail "a restart died with $EXIT_CODE, not SIGSEGV"
-	deaths=$((deaths + 1))
-	# each redelivery continues the attempt count: the Nth crash is attempt N
-	grep -q "fatal SIGSEGV in plugin 'crash' handling event $poison (attempt $deaths)" "$LOG" ||
-		fail "restart $starts died of something else than attempt $deaths: $(grep fatal "$LOG")"
-done
+# Restart as systemd would, until the daemon stays up (a bound: no crash
+# loop); each redelivery continues the attempt count: the Nth crash is attempt N.
+restart_until_up crash "$poison" 2 6
+deaths=$((1 + RESTART_DEATHS))
 [ "$deaths" = 3 ] || fail "expected the event to crash the plugin 3 times (max_crashes), it did $deaths times"
 expect_log "event $poison (crash.poison) dead-lettered instead of delivered again: it crashed the plugin 3 times (max_crashes 3)"
-pass "after $deaths crashes the next start dead-letters the event for 'crash' and stays up ($starts restarts)"
+pass "after $deaths crashes the next start dead-letters the event for 'crash' and stays up ($STARTS restarts)"
 
 [ "$(db_count delivery_crashes "plugin='crash'")" = 3 ] || fail "delivery_crashes has $(db_count delivery_crashes) rows, not 3"
 request GET "/api/dead-letters?plugin=crash"
