@@ -21,12 +21,7 @@ has_typed_attributes() {
 }
 
 stage_plugin log
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_plugin_settings <<'YAML'
     log: {isolation: process, config: {path: @TMP@/events.log}}
 YAML
 start_daemon
@@ -40,20 +35,12 @@ stop_daemon TERM
 . "$(dirname "$0")/db_lib.sh"
 db_setup
 stage_plugin failing
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text}
-database:
-  enabled: true
-  dsn: "$(db_dsn_tcp)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings <<'YAML'
     failing: {max_attempts: 1, config: {record_json: @TMP@/failing.jsonl}}
     log: {config: {path: @TMP@/events-db.log}} # still staged: never its default path (the cwd)
 YAML
 start_daemon
-wait_until "database connected" 10 log_has "connected to event_system@127.0.0.1:$DB_PORT/event_system"
+wait_until "database connected" 10 log_has "connected to event_system@unix"
 typed_event db-1 fail.typed
 wait_until "dead letter stored" 10 db_count_is 1 dead_letters
 request GET /api/events/db-1

@@ -13,20 +13,11 @@ db_setup
 stage_plugin recorder
 ADMIN_TOKEN=admin-token-0123456789abcdef
 TRIGGER_TOKEN=trigger-token-0123456789abcdef
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-auth:
+CONFIG_HEAD="auth:
   tokens:
     - {name: ops, role: admin, token: $ADMIN_TOKEN}
-    - {name: deployer, role: trigger, token: $TRIGGER_TOKEN}
-database:
-  enabled: true
-  dsn: "$DB_USER:not-the-password@unix($DB_SOCKET)/$DB_NAME"
-  reconnect_max_ms: 300
-plugins:
-  directory: @PLUGDIR@
-  settings:
+    - {name: deployer, role: trigger, token: $TRIGGER_TOKEN}" \
+	write_db_plugin_settings "dsn: \"$DB_USER:not-the-password@unix($DB_SOCKET)/$DB_NAME\"" 'reconnect_max_ms: 300' <<'YAML'
     recorder: {config: {record: @TMP@/recorder.txt}}
 YAML
 start_daemon

@@ -135,12 +135,24 @@ db_dsn_unix() {
 	echo "$DB_USER:$DB_PASSWORD@unix($DB_SOCKET)/$DB_NAME"
 }
 
-# write_db_plugin_settings: like write_plugin_settings, with the database
-# on (this server, durable mode) and info logs without the access log
+# write_db_plugin_settings [DATABASE-LINE...]: like write_plugin_settings
+# (CONFIG_HEAD too), with the database on (this server over its socket,
+# durable mode) and info logs without the access log.  Each DATABASE-LINE
+# is a key under database: ('reconnect_max_ms: 300'); a 'dsn: ...' one
+# stands for this server's.
 write_db_plugin_settings() {
+	local line dsn
+	dsn=$(printf 'dsn: "%s"' "$(db_dsn_unix)")
+	for line in "$@"; do
+		case "$line" in dsn:*) dsn= ;; esac
+	done
 	{
 		printf 'server: {port: @PORT@}\nlogging: {format: text, level: info, access_log: false}\n'
-		printf 'database:\n  enabled: true\n  dsn: "%s"\n' "$(db_dsn_unix)"
+		[ -z "${CONFIG_HEAD:-}" ] || printf '%s\n' "$CONFIG_HEAD"
+		printf 'database:\n  enabled: true\n'
+		for line in ${dsn:+"$dsn"} "$@"; do
+			printf '  %s\n' "$line"
+		done
 		printf 'plugins:\n  directory: @PLUGDIR@\n  settings:\n'
 		cat
 	} > "$CONFIG.in"

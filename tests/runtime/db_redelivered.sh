@@ -9,19 +9,11 @@ set -eu
 
 db_setup
 stage_plugin failing
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text}
-database:
-  enabled: true
-  dsn: "$(db_dsn_tcp)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings <<'YAML'
     failing: {max_attempts: 1, config: {record_json: @TMP@/failing.jsonl}}
 YAML
 start_daemon
-wait_until "database connected" 10 log_has "connected to event_system@127.0.0.1:$DB_PORT/event_system"
+wait_until "database connected" 10 log_has "connected to event_system@unix"
 request POST /api/events/trigger '{"name":"fail.once","id":"r-1","data":{"n":1}}'
 expect_status 202
 wait_until "dead letter stored" 10 db_count_is 1 dead_letters

@@ -94,10 +94,14 @@ write_config() {
 
 # write_plugin_settings: a config with the usual head (the test's port,
 # text logs, the plugin directory) and, from stdin, the lines under
-# plugins.settings (indented by four)
+# plugins.settings (indented by four).  Top-level sections of the test's
+# own (auth:, event: ...) go in CONFIG_HEAD, set for the call:
+#   CONFIG_HEAD="auth: {tokens: [...]}" write_plugin_settings <<'YAML'
 write_plugin_settings() {
 	{
-		printf 'server: {port: @PORT@}\nlogging: {format: text}\nplugins:\n  directory: @PLUGDIR@\n  settings:\n'
+		printf 'server: {port: @PORT@}\nlogging: {format: text}\n'
+		[ -z "${CONFIG_HEAD:-}" ] || printf '%s\n' "$CONFIG_HEAD"
+		printf 'plugins:\n  directory: @PLUGDIR@\n  settings:\n'
 		cat
 	} > "$CONFIG.in"
 }
@@ -251,6 +255,20 @@ admin_post() {
 	STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $API_TOKEN" \
 		-H 'Content-Type: application/json' -X POST --data-binary "$2" "http://127.0.0.1:$PORT$1") || STATUS=000
 	BODY=$(cat "$TMP/body")
+}
+
+# plugins_json: GET /api/plugins (with $API_TOKEN when set)
+plugins_json() {
+	curl -s ${API_TOKEN:+-H "Authorization: Bearer $API_TOKEN"} "http://127.0.0.1:$PORT/api/plugins"
+}
+
+# plugin_states_are PLUGIN JSON: for wait_until; the states of all of
+# PLUGIN's entries in GET /api/plugins, as a JSON list without repeats, are
+# JSON, e.g. '["quarantined"]' (a quarantined isolated plugin has two
+# entries: the loaded plugin and its quarantine record; a plugin gone from
+# the list is '[]')
+plugin_states_are() {
+	[ "$(plugins_json | jq -c --arg p "$1" '[.plugins[] | select(.name == $p) | .state] | unique')" = "$2" ]
 }
 
 # plugin_state_is PLUGIN STATE: for wait_until (running, quarantined, ...)

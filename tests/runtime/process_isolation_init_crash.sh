@@ -22,10 +22,8 @@ YAML
 let_fatal_signals_kill
 start_daemon
 
-plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }
 plugin_field() { plugins_json | jq -r --arg p "$1" "[.plugins[] | select(.name == \$p)][0] | $2"; }
 health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
-states_are() { [ "$(plugins_json | jq -c '[.plugins[] | select(.name == "misbehave") | .state] | unique')" = "$1" ]; }
 health_is() { [ "$(health)" = "$1" ]; }
 
 # the event faults in handle() and leaves the marker: every init() faults from now on
@@ -37,7 +35,7 @@ daemon_exited && fail "the daemon died with its isolated plugin"
 init_crashes=$(grep -c "faulting in init()" "$LOG")
 [ "$init_crashes" = 2 ] || fail "expected 2 crashes in init() (the 2nd and 3rd crash), saw $init_crashes"
 expect_log "cannot restart the plugin's process: the plugin's process ended during start (killed by SIGSEGV)"
-states_are '["quarantined"]' || fail "GET /api/plugins does not say quarantined: $(plugins_json)"
+plugin_states_are misbehave '["quarantined"]' || fail "GET /api/plugins does not say quarantined: $(plugins_json)"
 [ "$(plugins_json | jq -r '.plugins[] | select(.name == "misbehave" and .crashes != null) | .crashes')" = 3 ] ||
 	fail "expected 3 crashes: $(plugins_json)"
 health_is degraded || fail "/health does not say degraded: $(curl -s "http://127.0.0.1:$PORT/health")"
@@ -53,7 +51,7 @@ pass "crashes in init() at restarts quarantine the plugin"
 rm -f "$TMP/marker"
 request POST /api/plugins/misbehave/release
 expect_status 200
-wait_until "GET /api/plugins says running" 20 states_are '["running"]'
+wait_until "GET /api/plugins says running" 20 plugin_states_are misbehave '["running"]'
 trigger mb.after
 expect_status 202
 wait_until "mb.after handled by misbehave" 10 lines_at_least "$TMP/misbehave.txt" "misbehave mb.after " 1

@@ -22,7 +22,6 @@ YAML
 let_fatal_signals_kill
 start_daemon
 
-plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }
 plugin_field() { plugins_json | jq -r --arg p "$1" "[.plugins[] | select(.name == \$p)][0] | $2"; }
 health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
 health_is() { [ "$(health)" = "$1" ]; }
@@ -43,9 +42,7 @@ daemon_exited && fail "the daemon died with its isolated plugin"
 
 # the truth while quarantined: the loaded instance (no process) and the
 # quarantine beside it, with how to release it, both say quarantined
-all_states() { plugins_json | jq -c '[.plugins[] | select(.name == "misbehave") | .state] | unique'; }
-states_are() { [ "$(all_states)" = "$1" ]; }
-wait_until "GET /api/plugins says quarantined" 10 states_are '["quarantined"]'
+wait_until "GET /api/plugins says quarantined" 10 plugin_states_are misbehave '["quarantined"]'
 [ "$(plugins_json | jq -r '.plugins[] | select(.name == "misbehave" and .isolation == "process") | .processes.running')" = 0 ] ||
 	fail "the quarantined instance lists processes: $(plugins_json)"
 [ "$(plugins_json | jq -r '.plugins[] | select(.name == "misbehave" and .release != null) | .release')" = \
@@ -57,7 +54,7 @@ request POST /api/plugins/misbehave/release
 expect_status 200
 expect_body '"state":"released"'
 wait_until "a fresh process after the release" 20 running_process 0
-wait_until "GET /api/plugins says running" 10 states_are '["running"]'
+wait_until "GET /api/plugins says running" 10 plugin_states_are misbehave '["running"]'
 expect_log "plugin 'misbehave' released from quarantine"
 
 trigger mb.after-release

@@ -22,9 +22,6 @@ YAML
 let_fatal_signals_kill
 start_daemon
 
-plugins_json() { curl -s "http://127.0.0.1:$PORT/api/plugins"; }
-states() { plugins_json | jq -c '[.plugins[] | select(.name == "misbehave") | .state] | unique'; }
-states_are() { [ "$(states)" = "$1" ]; }
 health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
 running_process() {
 	local pid
@@ -38,7 +35,7 @@ expect_status 202
 wait_until "the first crash restarted" 10 running_process "$first_pid"
 trigger mb.crash
 expect_status 202
-wait_until "GET /api/plugins says quarantined" 20 states_are '["quarantined"]'
+wait_until "GET /api/plugins says quarantined" 20 plugin_states_are misbehave '["quarantined"]'
 
 # a half-done edit: a duplicate key
 cp "$CONFIG" "$TMP/good.yaml"
@@ -48,7 +45,7 @@ expect_status 409
 expect_body '"error":"config_invalid"'
 expect_body "duplicate key"
 expect_body "stays quarantined"
-states_are '["quarantined"]' || fail "after the refused release: $(plugins_json)"
+plugin_states_are misbehave '["quarantined"]' || fail "after the refused release: $(plugins_json)"
 [ "$(health)" = degraded ] || fail "/health after the refused release: $(curl -s "http://127.0.0.1:$PORT/health")"
 trigger mb.ok
 expect_status 202
@@ -62,7 +59,7 @@ cp "$TMP/good.yaml" "$CONFIG"
 request POST /api/plugins/misbehave/release
 expect_status 200
 expect_body '"state":"released"'
-wait_until "running again after the release" 20 states_are '["running"]'
+wait_until "running again after the release" 20 plugin_states_are misbehave '["running"]'
 pass "with the config fixed the release loads the plugin"
 
 stop_daemon TERM
