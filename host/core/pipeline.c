@@ -6,6 +6,8 @@
 #include "core/pipeline.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "core/crash_ledger.h"
 #include "core/plugin_instance.h"
@@ -38,6 +40,14 @@ static void refused(database *db, const admission *a, es_event *event)
 {
 	if (!a->stored_row)
 		database_refused(db, event);
+}
+
+void admission_clear(admission *a)
+{
+	memset(a, 0, offsetof(admission, result));
+	a->result.matched = 0;
+	a->result.elsewhere = 0;
+	a->result.busy = NULL;
 }
 
 admit_status pipeline_admit(database *db, routing_table *table, es_event *event, admission *a)

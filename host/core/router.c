@@ -151,6 +151,15 @@ routing_table *router_acquire(router *r)
 	return t;
 }
 
+void dispatch_result_copy(dispatch_result *to, const dispatch_result *from)
+{
+	to->matched = from->matched;
+	to->elsewhere = from->elsewhere;
+	to->busy = from->busy;
+	memcpy(to->targets, from->targets, from->matched * sizeof from->targets[0]);
+	memcpy(to->elsewhere_names, from->elsewhere_names, from->elsewhere * sizeof from->elsewhere_names[0]);
+}
+
 dispatch_status router_reserve(routing_table *t, const es_event *event,
                                bool (*select)(plugin_instance *, const es_event *, void *), void *arg, bool quiet,
                                dispatch_result *result)

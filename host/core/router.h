@@ -86,6 +86,10 @@ typedef struct dispatch_result {
 	const char *elsewhere_names[ROUTER_MAX_TARGETS];
 } dispatch_result;
 
+/* Copy what `from` holds (its counts, busy, and the used part of its
+ * arrays): a whole dispatch_result is 4 KB. */
+void dispatch_result_copy(dispatch_result *to, const dispatch_result *from);
+
 /* Routing in two phases, for the admission pipeline (core/pipeline.h),
  * which is how the host queues every event; pointers in *result are valid
  * while the caller holds `table`.

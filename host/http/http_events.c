@@ -194,9 +194,12 @@ static void dispatch_created(database *db, routing_table *table, sync_wait *s, p
 		snprintf(s->id, sizeof s->id, "%s", out->event->id);
 		snprintf(s->name, sizeof s->name, "%s", out->event->name);
 	}
-	admission a = {.watch = s ? s->watch : NULL, .later = later};
+	admission a;
+	admission_clear(&a);
+	a.watch = s ? s->watch : NULL;
+	a.later = later;
 	admit_status st = pipeline_admit(db, table, out->event, &a);
-	out->dr = a.result;
+	dispatch_result_copy(&out->dr, &a.result);
 	if (st == ADMIT_NO_MEMORY) {
 		LOG_ERROR("http", "event %s (%s) refused: out of memory for its waiter", out->event->id, out->event->name);
 		out->status = 500;
@@ -740,7 +743,10 @@ static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *t
 	push_later later = {0};
 	for (size_t i = 0; i < b->count; i++) {
 		b->events[i]->stored = stored;
-		submitted sub = {.event = b->events[i]};
+		/* not `= {...}`: that clears sub.dr's 4 KB, which
+		 * dispatch_created() fills as far as it is used */
+		submitted sub;
+		sub.event = b->events[i];
 		dispatch_created(r->daemon->db, table, NULL, &later, &sub);
 		batch_result *res = b->slots[i];
 		res->status = sub.status;
