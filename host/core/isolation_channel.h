@@ -73,15 +73,34 @@ typedef enum chan_type {
 	CHAN_REOPENED = 22,    /* reopen() returned */
 } chan_type;
 
-/* Shared between the daemon and one child (one page, MAP_SHARED): the
- * request id of the last delivery whose handle() (or the handle_batch()
- * call that held it) returned, stored by the child as it returns, before
- * its answer is sent.  When the child dies with answers unsent, the daemon
- * knows from it which of the unanswered deliveries ran (they go back to
- * the queue: delivered again, at least once) and which one was in the
- * plugin's hands (the crash is that event's).  The plugin's process can
- * write the page, so the daemon takes the id only when it names a delivery
- * of the batch in flight that has no answer yet. */
+/* The progress page, shared between the daemon and one child (a memfd of
+ * one page, MAP_SHARED): the request id of the last delivery whose
+ * handle() (or the handle_batch() call that held it) returned.  When the
+ * child dies with answers unsent, the daemon knows from it which of the
+ * unanswered deliveries ran (they go back to the queue: delivered again, at
+ * least once) and which one was in the plugin's hands (the crash is that
+ * event's).
+ *
+ * Ownership:
+ *   - The daemon makes and maps it (isolated_plugin.c, make_progress_page)
+ *     at a child slot's first start and keeps it with the slot for every
+ *     child started in it; it unmaps it and closes the memfd in
+ *     isolated_plugin_free(), once its children are reaped and no worker
+ *     holds the slot.
+ *   - Each child gets the memfd at CHAN_CHILD_PROGRESS_FD, maps it
+ *     (plugin_runner.c, map_progress) and closes the descriptor; its
+ *     mapping lasts as long as the process.  A child that cannot map it
+ *     runs without it (the daemon then learns nothing from the page).
+ *   - Writers: the daemon once per child, at its start and before any
+ *     delivery (the id before the child's first: nothing returned); then
+ *     only the child, as each delivery returns (note_returned(), release),
+ *     before its answer is kept or sent.
+ *   - Reader: the daemon only, after the child was reaped (acquire), so
+ *     the value is the child's last (returned_count()).
+ *   - Trust: the plugin's process can write anything there, so the daemon
+ *     takes the id only when it names a delivery of the batch in flight
+ *     that has no answer yet; any other value counts as nothing returned
+ *     beyond the answers received. */
 typedef struct chan_progress {
 	_Atomic uint64_t returned_tag;
 } chan_progress;
