@@ -336,16 +336,8 @@ static void slots_come_back_at_once_and_counts_add_up(void **state)
 	assert_int_equal(worker_pool_start(pool), 0);
 	WAIT_FOR(f, f->calls == 3);
 	/* the third is in its handler: the first two slots are free already */
-	int64_t until = clock_monotonic_us() + 5000000;
 	pool_stats s;
-	for (;;) {
-		worker_pool_stats(pool, &s);
-		if (s.depth == 1 || clock_monotonic_us() > until)
-			break;
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	assert_int_equal(s.depth, 1);
+	WAIT_STATS(pool, s, s.depth == 1);
 	fake_release(f);
 	wait_pool_settled(pool, 3);
 	assert_int_equal(worker_pool_handler_latency(pool)->count, 3);
@@ -358,7 +350,7 @@ static void slots_come_back_at_once_and_counts_add_up(void **state)
 	assert_int_equal(s.recent, 3);
 	assert_int_equal(s.recent_failed, 0);
 	stop_and_destroy(pool);
-	free(f);
+	fake_free(f);
 }
 
 static void timed_out_delivery_is_retried_when_attempts_remain(void **state)
