@@ -1117,19 +1117,24 @@ static void *supervisor_main(void *arg)
 		more |= n_async == EXPIRED_ASYNC_MAX;
 		for (size_t i = 0; i < n_calls; i++) {
 			bool replaced = !atomic_load(&p->stopping) && spawn_worker(p) == 0;
+			const char *outcome = replaced ? "replacement started"
+			                               : "no replacement (too many stuck workers): pool runs with fewer workers";
+			if (call_size[i] == 0) {
+				/* a handle_async() call: its delivery is the record's, which
+				 * times out on its own (async_take_expired): none here */
+				LOG_WARN(p->name, "asynchronous handler call did not return within %u ms; worker abandoned, %s",
+				         p->policy.timeout_ms, outcome);
+				continue;
+			}
 			const delivery *d = &expired[call_first[i]];
 			if (call_size[i] == 1)
 				LOG_WARN(p->name, "handler overran its %u ms deadline on event %s (%s); worker abandoned, %s",
-				         p->policy.timeout_ms, d->event->id, d->event->name,
-				         replaced ? "replacement started"
-				                  : "no replacement (too many stuck workers): pool runs with fewer workers");
+				         p->policy.timeout_ms, d->event->id, d->event->name, outcome);
 			else
 				LOG_WARN(p->name,
 				         "batch handler overran its %u ms deadline on %u events from %s (%s) on; "
 				         "worker abandoned, %s",
-				         p->policy.timeout_ms, call_size[i], d->event->id, d->event->name,
-				         replaced ? "replacement started"
-				                  : "no replacement (too many stuck workers): pool runs with fewer workers");
+				         p->policy.timeout_ms, call_size[i], d->event->id, d->event->name, outcome);
 		}
 		restore_capacity(p);
 		if (p->count && p->idle_waiters) {

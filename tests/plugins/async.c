@@ -9,6 +9,9 @@
  *   late.once.*   attempt 1 completed after config late_ms (past the
  *                 deadline: a timeout), then ok in time
  *   never.*       never completed; shutdown() completes them (late)
+ *   block.once.*  on attempt 1 the call itself takes config block_ms
+ *                 (default 1000) and then completes ES_OK from inside the
+ *                 call (past the deadline: late), then ok in time
  * Counters: completed, late (delivery_complete said ES_STATUS_NOT_FOUND). */
 #include <event-system/plugin.h>
 
@@ -38,7 +41,7 @@ typedef struct async_state {
 	const es_host_api *host;
 	es_plugin_ctx *ctx;
 	int record_fd;
-	int64_t delay_ms, late_ms;
+	int64_t delay_ms, late_ms, block_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	pending items[PENDING_MAX];
@@ -125,6 +128,8 @@ static es_status async_init(es_plugin_ctx *ctx, const es_host_api *host, void **
 	host->config_int(ctx, "delay_ms", &st->delay_ms);
 	st->late_ms = 1000;
 	host->config_int(ctx, "late_ms", &st->late_ms);
+	st->block_ms = 1000;
+	host->config_int(ctx, "block_ms", &st->block_ms);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->changed, NULL);
 	int rc = pthread_create(&st->thread, NULL, completer_main, st);
@@ -151,6 +156,12 @@ static void async_handle_async(void *state, const es_event *event, es_delivery *
 		p.due_ms = now_ms() + st->late_ms;
 	} else if (strncmp(name, "never.", 6) == 0) {
 		p.never = true;
+	} else if (strncmp(name, "block.once.", 11) == 0 && p.attempt == 1) {
+		/* a slow start (a DNS lookup, a full socket) inside the call */
+		struct timespec t = {(time_t)(st->block_ms / 1000), (long)(st->block_ms % 1000) * 1000000L};
+		nanosleep(&t, NULL);
+		complete(st, &p);
+		return;
 	}
 	pthread_mutex_lock(&st->lock);
 	if (st->count == PENDING_MAX) {

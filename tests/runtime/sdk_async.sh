@@ -8,7 +8,8 @@
 # plugin that never completes fills its queue and events are answered 503,
 # each started one dead-lettered (nothing lost silently); a reload and a
 # SIGTERM with deliveries outstanding time them out, then call shutdown(),
-# whose completions are late and harmless.  `isolation: process` is refused
+# whose completions are late and harmless; a handle_async() call that
+# itself overruns the deadline abandons its worker like a stuck handle().  `isolation: process` is refused
 # for such a plugin, with the reason.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -73,6 +74,18 @@ wait_until "the late completion of late-b" 10 lines_at_least "$REC" "^async late
 [ "$(lines_in "$LOG" "completed after its deadline")" = 1 ] || fail "the late completion was not logged once"
 [ "$(plugin_counter async ok)" = 3 ] || fail "expected 3 deliveries ok, got $(plugin_counter async ok)"
 [ "$(plugin_counter async failed)" = 0 ] || fail "a delivery failed"
+
+# attempt 1's call itself takes 1000 ms (past the 400 ms deadline) and
+# completes from inside the call: the worker is abandoned like a stuck
+# handle(), the delivery times out and is retried, the completion is late
+request POST '/api/events/trigger?wait=true' '{"name":"block.once.c","id":"block-c"}'
+expect_status 200
+daemon_exited && fail "the daemon died when a handle_async() call overran its deadline"
+[ "$(lines_in "$REC" "^async block.once.c block-c 2 ok 0$")" = 1 ] || fail "block-c: attempt 2 did not deliver it"
+expect_log "asynchronous handler call did not return within 400 ms; worker abandoned"
+wait_until "the blocked call's late completion" 10 lines_at_least "$REC" "^async block.once.c block-c 1 ok 1$" 1
+wait_until "the abandoned worker joined" 10 log_has "a stuck worker returned from its handler and was joined"
+[ "$(plugin_field async .async.late_completions)" = 2 ] || fail "the blocked call's completion was not counted late"
 
 # ---- never completed: backpressure, not memory; nothing lost silently ----
 request POST /api/events/batch "[$(for i in 1 2 3 4 5 6 7 8; do printf '{"name":"never.%d","id":"never-%d"},' "$i" "$i"; done | sed 's/,$//')]"
