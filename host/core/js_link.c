@@ -195,7 +195,7 @@ static void publish_part_done(js_publish *p, int status, const char *why)
 static int classify_failure(const jsPubAckErr *pae, char *why, size_t why_size)
 {
 	if (pae->ErrCode == JSStreamStoreFailedErr || (pae->ErrText && strstr(pae->ErrText, "maximum"))) {
-		snprintf(why, why_size, "the JetStream stream is full (queue.jetstream.max_mb, max_age_s): %s",
+		snprintf(why, why_size, "the JetStream stream is full (queue.jetstream.max_mb, max_age_s: %s)",
 		         pae->ErrText ? pae->ErrText : "store failed");
 		return JS_PUBLISH_FULL;
 	}
@@ -203,7 +203,7 @@ static int classify_failure(const jsPubAckErr *pae, char *why, size_t why_size)
 		snprintf(why, why_size, "JetStream did not acknowledge the event within queue.jetstream.publish_timeout_ms; "
 		                        "it may still be stored: a retry with the same event id is stored once");
 	else
-		snprintf(why, why_size, "JetStream did not store the event: %s",
+		snprintf(why, why_size, "JetStream did not store the event (%s)",
 		         pae->ErrText && *pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
 	return JS_PUBLISH_UNAVAILABLE;
 }
@@ -332,8 +332,10 @@ static int ensure_stream(js_link *l, const char *name, const char *subject, jsRe
 	if (s != NATS_OK) {
 		const char *text = nats_GetLastError(NULL);
 		char why[256];
-		snprintf(why, sizeof why, "cannot create or update the stream %s: %s (JetStream error %d)", name,
-		         text && *text ? text : natsStatus_GetText(s), (int)jerr);
+		snprintf(why, sizeof why,
+		         "the JetStream streams are not ready (cannot create or update the stream %s: %s; JetStream "
+		         "error %d)",
+		         name, text && *text ? text : natsStatus_GetText(s), (int)jerr);
 		set_why(l, why);
 		return -1;
 	}
@@ -826,7 +828,7 @@ static int publish_parts(js_link *l, js_publish *p, es_event *event, const char 
 				natsMsg_Destroy(sent);
 				atomic_fetch_add(&l->publish_failed_unavailable, 1);
 				char text[200];
-				snprintf(text, sizeof text, "JetStream is not taking events: %s", natsStatus_GetText(s));
+				snprintf(text, sizeof text, "JetStream is not taking events (%s)", natsStatus_GetText(s));
 				publish_part_done(p, JS_PUBLISH_UNAVAILABLE, text);
 			}
 		}

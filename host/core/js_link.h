@@ -46,7 +46,10 @@ js_link *js_link_start(const es_config *config, char *err, size_t err_size);
 void js_link_quiesce(js_link *link, int64_t deadline_us);
 void js_link_stop(js_link *link);
 
-/* Connected and the streams are ready; otherwise false and why. */
+/* Connected and the streams are ready; otherwise false and why.  Every
+ * `why` of this file reads "summary (details)": the details (server
+ * addresses, stream names, the server's or the client's error text) are for
+ * the log and admin tokens only (security.md). */
 bool js_link_ready(js_link *link, char *why, size_t why_size);
 
 /* How a publish ended: 0 stored (every message acknowledged), else a 503

@@ -401,6 +401,14 @@ bool api_may_see_details(const api_request *r)
 	return t && t->role >= TOKEN_ROLE_ADMIN;
 }
 
+int api_visible_reason(const api_request *r, const char *why, bool *cut)
+{
+	int len = (int)strlen(why);
+	const char *detail = strstr(why, " (");
+	*cut = detail && !api_may_see_details(r);
+	return *cut ? (int)(detail - why) : len;
+}
+
 static void handle_health(api_request *r)
 {
 	es_daemon *d = r->daemon;
@@ -468,8 +476,14 @@ static void handle_health(api_request *r)
 		 * for a client that could read the admin endpoints anyway. */
 		if (db_failing)
 			cJSON_AddStringToObject(reasons, "database", api_may_see_details(r) ? db_why : "failing");
-		if (js_failing)
-			cJSON_AddStringToObject(reasons, "jetstream", js_why); /* never holds credentials */
+		/* Never credentials, but server addresses, stream names and the
+		 * server's error text: those only for an admin, as above. */
+		if (js_failing) {
+			bool cut;
+			int shown = api_visible_reason(r, js_why, &cut);
+			js_why[shown] = '\0';
+			cJSON_AddStringToObject(reasons, "jetstream", js_why);
+		}
 	}
 	reply_cjson(r, unavailable ? 503 : 200, obj);
 }

@@ -62,6 +62,11 @@ bool api_query(const api_request *r, const char *key, char *out, size_t out_size
  * (security.md): an admin token, or any request when no tokens are set.  A
  * kept request (no config) answers what was decided when it was kept. */
 bool api_may_see_details(const api_request *r);
+/* How much of `why`, a reason written "summary (details)", `r` may see: all
+ * of it for api_may_see_details(), else the summary before the first " ("
+ * (the details name hosts, users, streams and servers' error texts).  The
+ * length to print (%.*s); *cut tells whether details were left out. */
+int api_visible_reason(const api_request *r, const char *why, bool *cut);
 
 /* Compare a secret without an early exit, so timing does not reveal a
  * prefix. */

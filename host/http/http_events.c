@@ -248,10 +248,10 @@ static void reply_database_unavailable(api_request *r, const char *why)
 {
 	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
 	char msg[700];
-	const char *detail = strstr(why, " (");
-	int summary_len = detail && !api_may_see_details(r) ? (int)(detail - why) : (int)strlen(why);
-	snprintf(msg, sizeof msg, "the event was not accepted: %.*s%s", summary_len, why,
-	         summary_len < (int)strlen(why) ? " (details for admin tokens: GET /health)" : "");
+	bool cut;
+	int shown = api_visible_reason(r, why, &cut);
+	snprintf(msg, sizeof msg, "the event was not accepted: %.*s%s", shown, why,
+	         cut ? " (details for admin tokens: GET /health)" : "");
 	api_header(r, "Retry-After", "5");
 	api_error(r, 503, "database_unavailable", msg);
 }
@@ -436,7 +436,10 @@ static void reply_js_refused(api_request *r, const char *why)
 	atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
 	log_js_refusal(why);
 	char msg[400];
-	snprintf(msg, sizeof msg, "the event was not accepted: %s", why);
+	bool cut;
+	int shown = api_visible_reason(r, why, &cut); /* the server's details: for an admin */
+	snprintf(msg, sizeof msg, "the event was not accepted: %.*s%s", shown, why,
+	         cut ? " (details for admin tokens: GET /health)" : "");
 	api_header(r, "Retry-After", "2");
 	api_error(r, 503, "queue_unavailable", msg);
 }
@@ -800,6 +803,8 @@ static void batch_wait_step(batch_wait *bw)
 
 static void batch_item_answer(batch_wait *bw, batch_result *res, int status, const char *why)
 {
+	bool cut;
+	int shown = api_visible_reason(&bw->r, why, &cut); /* as reply_js_refused() */
 	res->status = status == JS_PUBLISH_STORED ? 202 : 503;
 	if (status == JS_PUBLISH_STORED) {
 		bw->b->accepted++;
@@ -808,7 +813,7 @@ static void batch_item_answer(batch_wait *bw, batch_result *res, int status, con
 		atomic_fetch_add_explicit(&api_unavailable, 1, memory_order_relaxed);
 		log_js_refusal(why);
 		res->error = "queue_unavailable";
-		res->message = strdup(why); /* out of memory: answered without it */
+		res->message = strndup(why, (size_t)shown); /* out of memory: answered without it */
 	}
 }
 
