@@ -3,13 +3,16 @@
 # events/s through one daemon on a one-server JetStream (R1) and on a
 # three-server cluster (R3), beside a reference measured in the same run:
 # bench/js_reference, the same client library publishing and pull-consuming
-# messages of the daemon's shape with no daemon.  Also the local backend's
-# rate with the same load, for comparison.
+# messages of the daemon's shape with no daemon, with as many publishes
+# unacknowledged as wrk has connections (REF_IN_FLIGHT=CONNS: the most the
+# daemon can have, each trigger being answered after its acknowledgement).
+# Also the local backend's rate with the same load, for comparison.
 #   accepted/s: triggers answered 202 (wrk, -c$CONNS, SECS seconds);
 #   delivered/s: the no-op plugin's deliveries acknowledged to JetStream,
 #                from the start of the load until the backlog is drained.
 # Run from a configured build directory (built with libnats):
-#   BUILD=. ../bench/cluster.sh [SECONDS]      (REF_COUNT=50000 messages for the reference)
+#   BUILD=. ../bench/cluster.sh [SECONDS]      (CONNS=64; REF_COUNT=50000 messages
+#                                               and REF_IN_FLIGHT=CONNS for the reference)
 # Needs nats-server and wrk (installed with apt when missing).
 set -euo pipefail
 build=$(cd "${BUILD:-.}" && pwd)
@@ -17,6 +20,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
 conns=${CONNS:-64}
 ref_count=${REF_COUNT:-50000}
+# the reference keeps as many publishes unacknowledged as the daemon can have:
+# one per wrk connection (docs/benchmarks.md says why)
+ref_in_flight=${REF_IN_FLIGHT:-$conns}
 for tool in wrk nats-server; do
 	command -v $tool >/dev/null || command -v /usr/sbin/$tool >/dev/null ||
 		{ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq $tool >/dev/null; }
@@ -122,11 +128,11 @@ run_daemon() {
 }
 
 echo "# one daemon (2 HTTP threads, no-op plugin with 2 workers), wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST"
-echo "# reference: bench/js_reference, $ref_count messages published asynchronously and pull-consumed"
+echo "# reference: bench/js_reference, $ref_count messages published asynchronously ($ref_in_flight unacknowledged at most) and pull-consumed"
 run_daemon local local 0 0 | tee "$work/local.txt"
 for r in 1 3; do
 	start_nats "$r"
-	"$build/bench/js_reference" "$(urls "$r")" "$r" "$ref_count" | sed "s/^/reference-R$r /" | tee "$work/ref$r.txt"
+	"$build/bench/js_reference" "$(urls "$r")" "$r" "$ref_count" "$ref_in_flight" | sed "s/^/reference-R$r /" | tee "$work/ref$r.txt"
 	run_daemon "daemon-R$r" jetstream "$r" "$r" | tee "$work/es$r.txt"
 	stop_nats
 done

@@ -2,11 +2,15 @@
  * The reference for bench/cluster.sh: what the NATS C client alone does on
  * the same JetStream setup as the daemon, with no daemon.  One thread
  * publishes COUNT messages of the daemon's shape (an event's JSON, ~200
- * bytes, a message id each) asynchronously, at most MAX_PENDING unacknowledged;
- * one thread pull-consumes them from a durable consumer (fetch batches of 64,
- * one ack per message).  Prints the rates:
+ * bytes, a message id and an Es-Depth header each) asynchronously, at most
+ * IN-FLIGHT unacknowledged (default 4096; bench/cluster.sh passes its number
+ * of HTTP connections, the most the daemon can have waiting for JetStream,
+ * since each trigger is answered only once its publish was acknowledged
+ * and wrk sends a connection's next request after the answer); one thread
+ * pull-consumes them from a durable consumer (fetch batches of 64, one ack
+ * per message).  Prints the rates:
  *   published <n>/s (acknowledged by JetStream), delivered <n>/s (acked by the consumer)
- * Usage: js_reference URLS REPLICAS COUNT
+ * Usage: js_reference URLS REPLICAS COUNT [IN-FLIGHT]
  */
 #include <nats/nats.h>
 
@@ -20,7 +24,7 @@
 
 #define STREAM "BENCHREF"
 #define SUBJECT "benchref.deliver.noop"
-#define MAX_PENDING 4096
+#define DEFAULT_IN_FLIGHT 4096
 
 static jsCtx *js;
 static int count;
@@ -68,12 +72,13 @@ static void *consume(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: js_reference URLS REPLICAS COUNT\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: js_reference URLS REPLICAS COUNT [IN-FLIGHT]\n");
 		return 2;
 	}
 	int replicas = atoi(argv[2]);
 	count = atoi(argv[3]);
+	int in_flight = argc == 5 ? atoi(argv[4]) : DEFAULT_IN_FLIGHT;
 	natsOptions *opts = NULL;
 	natsConnection *nc = NULL;
 	natsStatus s = natsOptions_Create(&opts);
@@ -91,7 +96,7 @@ int main(int argc, char **argv)
 		die("connect", s);
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = MAX_PENDING;
+	jo.PublishAsync.MaxPending = in_flight;
 	if ((s = natsConnection_JetStream(&js, nc, &jo)) != NATS_OK)
 		die("jetstream", s);
 
