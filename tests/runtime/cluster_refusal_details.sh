@@ -41,6 +41,11 @@ node_plugins | NODE_JS_EXTRA="stream: OTHER" node_config 1
 NODE_PIDS[1]=$!
 stream_refused() { grep -q "cannot create or update the stream OTHER" "$TMP/node1.log"; }
 wait_until "node 1's stream refused by the server" 30 stream_refused
+# the refusal is logged before the HTTP threads listen: /health answers 503 then
+node1_listening() {
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:${NODE_PORTS[1]}/health")" = 503 ]
+}
+wait_until "node 1 answering /health" 60 node1_listening
 # the server's words, without the client's "(file.c:line): " before them
 server_text=$(grep -o "stream OTHER: .*JetStream error" "$TMP/node1.log" | head -1 |
 	sed -E 's/^stream OTHER: (\([^)]*\): )?//; s/(;| \() ?JetStream error$//')
@@ -53,8 +58,9 @@ call() {
 	local args=(-s -o "$TMP/body" -w '%{http_code}' -m 20 -X "$3")
 	[ -z "$2" ] || args+=(-H "Authorization: Bearer $2")
 	[ $# -ge 5 ] && args+=(-H 'Content-Type: application/json' --data-binary "$5")
+	rm -f "$TMP/body"
 	STATUS=$(curl "${args[@]}" "http://127.0.0.1:${NODE_PORTS[$1]}$4") || STATUS=000
-	BODY=$(cat "$TMP/body")
+	BODY=$(cat "$TMP/body" 2>/dev/null || true)
 }
 # shows_no_details WHAT: BODY names none of node 1's and the server's details
 shows_no_details() {
