@@ -40,6 +40,14 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
+# cluster_use_database: for a cluster test that records into a MariaDB of
+# its own (db_lib.sh): both libraries' cleanups in one EXIT trap, the
+# database server first, then the cluster
+cluster_use_database() {
+	. "$(dirname "${BASH_SOURCE[0]}")/db_lib.sh"
+	trap 'if [ -n "$DB_PID" ]; then kill -KILL "$DB_PID" 2>/dev/null || true; wait "$DB_PID" 2>/dev/null || true; fi; cluster_cleanup' EXIT
+}
+
 command -v nats-server >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
 if ! command -v nats-server >/dev/null 2>&1 || "$ES_DAEMON" --version | grep -q "NATS client: not built in"; then
 	# scripts/test.sh (and so CI) requires them: there a missing one fails

@@ -11,9 +11,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
-. "$(dirname "$0")/db_lib.sh"
-# both libraries set an EXIT trap: the database first, then the cluster
-trap 'if [ -n "$DB_PID" ]; then kill -KILL "$DB_PID" 2>/dev/null || true; wait "$DB_PID" 2>/dev/null || true; fi; cluster_cleanup' EXIT
+cluster_use_database
 
 stage_plugin recorder
 stage_plugin slow

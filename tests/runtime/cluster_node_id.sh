@@ -9,8 +9,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
-. "$(dirname "$0")/db_lib.sh"
-trap 'if [ -n "$DB_PID" ]; then kill -KILL "$DB_PID" 2>/dev/null || true; wait "$DB_PID" 2>/dev/null || true; fi; cluster_cleanup' EXIT
+cluster_use_database
 
 stage_plugin recorder
 db_setup
@@ -27,16 +26,22 @@ plugins:
     recorder: {config: {record: "@TMP@/rec@NODE@.txt"}, subscribe: ["job.*"]}
 EOF2
 done
+# holds NODE: node NODE's claim on node_id 7 is in the table
+holds() { [ "$(db_sql "SELECT COUNT(*) FROM node_claims WHERE node_id = 7 AND holder LIKE '% port ${NODE_PORTS[$1]} config %'")" = 1 ]; }
+# start_refused NODE HOLDER: start node NODE while node HOLDER holds the
+# number; wait until it logs that, naming the holder
+start_refused() {
+	"$ES_DAEMON" -c "$TMP/node$1.yaml" >> "$TMP/node$1.log" 2>&1 &
+	NODE_PIDS[$1]=$!
+	wait_until "node $1 says node_id 7 is taken, by node $2" 60 \
+		grep -q "node_id 7 is in use by another daemon (.* port ${NODE_PORTS[$2]} config " "$TMP/node$1.log"
+}
 node_start 0
-[ "$(db_sql "SELECT COUNT(*) FROM node_claims WHERE node_id = 7 AND holder LIKE '% port ${NODE_PORTS[0]} config %'")" = 1 ] ||
-	cluster_fail "node 0 holds no claim on node_id 7: $(db_sql "SELECT * FROM node_claims")"
+holds 0 || cluster_fail "node 0 holds no claim on node_id 7: $(db_sql "SELECT * FROM node_claims")"
 pass "the first daemon claims node_id 7"
 
 # The second daemon with the same number: up, but told, and writing no rows.
-"$ES_DAEMON" -c "$TMP/node1.yaml" >> "$TMP/node1.log" 2>&1 &
-NODE_PIDS[1]=$!
-told() { grep -q "node_id 7 is in use by another daemon (.* port ${NODE_PORTS[0]} config " "$TMP/node1.log"; }
-wait_until "node 1 says node_id 7 is taken, by whom" 60 told
+start_refused 1 0
 # /health (async mode: degraded, the node still accepts and delivers)
 health_of() { curl -s "http://127.0.0.1:${NODE_PORTS[$1]}/health"; }
 health_says_taken() {
@@ -53,31 +58,25 @@ pass "a second daemon with node_id 7 is told who holds it (log, /health: degrade
 wait_until "a-1's row (node 0 writes)" 20 db_count_is 1 events "id = 'a-1'"
 wait_until "b-1 delivered all the same" 20 handled_at_least recorder 2
 [ "$(db_count events "id = 'b-1'")" = 0 ] || cluster_fail "node 1 wrote b-1's row with a number it does not hold"
-[ "$(db_sql "SELECT holder FROM node_claims WHERE node_id = 7")" = "$(db_sql "SELECT holder FROM node_claims WHERE node_id = 7 AND holder LIKE '% port ${NODE_PORTS[0]} config %'")" ] ||
-	cluster_fail "the claim changed hands while node 0 runs: $(db_sql "SELECT * FROM node_claims")"
+holds 0 || cluster_fail "the claim changed hands while node 0 runs: $(db_sql "SELECT * FROM node_claims")"
 pass "while it cannot claim the number node 1 accepts and delivers, and writes no row; the claim stays node 0's"
 
 # Node 0 dies (SIGKILL): its claim stays until it is 30 s old, then node 1
 # may take it.  The row is aged here instead of waiting.
 node_kill 0
-[ "$(db_sql "SELECT COUNT(*) FROM node_claims WHERE node_id = 7 AND holder LIKE '% port ${NODE_PORTS[0]} config %'")" = 1 ] ||
-	cluster_fail "node 0's claim went with its SIGKILL: $(db_sql "SELECT * FROM node_claims")"
+holds 0 || cluster_fail "node 0's claim went with its SIGKILL: $(db_sql "SELECT * FROM node_claims")"
 db_sql "UPDATE node_claims SET renewed_at = NOW(6) - INTERVAL 31 SECOND WHERE node_id = 7"
 wait_until "node 1 takes node_id 7 over" 30 grep -q "node_id 7 is this daemon's now" "$TMP/node1.log"
 database_ok() { [ "$(health_of "$1" | jq -r '.status + " " + .components.database')" = "ok ok" ]; }
 wait_until "node 1's /health ok again" 30 database_ok 1
 wait_until "b-1's row, written by node 1 once it holds the number" 30 db_count_is 1 events "id = 'b-1'"
 [ "$(db_sql "SELECT seq % 1024 FROM events WHERE id = 'b-1'")" = 7 ] || cluster_fail "b-1's key does not carry node_id 7"
-[ "$(db_sql "SELECT COUNT(*) FROM node_claims WHERE node_id = 7 AND holder LIKE '% port ${NODE_PORTS[1]} config %'")" = 1 ] ||
-	cluster_fail "node 1 does not hold the claim: $(db_sql "SELECT * FROM node_claims")"
+holds 1 || cluster_fail "node 1 does not hold the claim: $(db_sql "SELECT * FROM node_claims")"
 pass "the claim of a killed daemon, once 30 s old, is taken over: node 1 becomes healthy and writes b-1's row with node_id 7"
 
 # Node 0 back: now it is the one refused.  A clean stop of node 1 frees
 # the number at once and node 0 takes it.
-"$ES_DAEMON" -c "$TMP/node0.yaml" >> "$TMP/node0.log" 2>&1 &
-NODE_PIDS[0]=$!
-told0() { grep -q "node_id 7 is in use by another daemon (.* port ${NODE_PORTS[1]} config " "$TMP/node0.log"; }
-wait_until "node 0, restarted, says node_id 7 is taken" 60 told0
+start_refused 0 1
 kill -TERM "${NODE_PIDS[1]}"
 wait "${NODE_PIDS[1]}" || cluster_fail "node 1 exited with $? after SIGTERM"
 NODE_PIDS[1]=
