@@ -258,8 +258,9 @@ static void perform(struct reload_state *rs, const char *by)
 	 * stop pulling for the retired */
 	js_consumers_follow(d->consumers, table);
 
-	/* Instances that left drain their queues until the deadline, stop and
-	 * unload.  What a replaced one has not started by then is handed to
+	/* Instances that left drain their queues until the deadline (a handler
+	 * running then until its own deadline), stop and unload.  What a
+	 * replaced one has not started by then is handed to
 	 * its successor (the new instance of the same plugin), which owns it
 	 * from then on: a reload loses nothing accepted unless the plugin was
 	 * removed (or its new queue is full), and that is counted here. */
@@ -272,6 +273,11 @@ static void perform(struct reload_state *rs, const char *by)
 		if (plugin_registry_contains(next, inst))
 			continue;
 		plugin_instance *successor = successor_of(next, inst);
+		/* a handler running at the deadline is waited for until its own
+		 * (plugin_instance_retire()): timeout_ms at most from now */
+		int64_t handler_wait_us = (int64_t)plugin_instance_policy(inst)->timeout_ms * 1000;
+		int64_t now = clock_monotonic_us();
+		systemd_watchdog_busy_until((deadline > now ? deadline : now) + handler_wait_us + WATCHDOG_SLACK_US);
 		uint64_t handed_now = 0;
 		uint64_t undelivered = plugin_instance_retire(inst, deadline, successor, &handed_now);
 		handed += handed_now;
@@ -280,7 +286,8 @@ static void perform(struct reload_state *rs, const char *by)
 			LOG_WARN("reload", "plugin '%s' (%s) retired with %llu undelivered event%s (%s)",
 			         plugin_instance_name(inst), plugin_image_path(plugin_instance_image(inst)),
 			         (unsigned long long)undelivered, undelivered == 1 ? "" : "s",
-			         successor ? "its new instance had no room" : "it was removed from the config");
+			         successor ? "not handed to its new instance: no room there, or its stream redelivers them"
+			                   : "it was removed from the config");
 		else
 			LOG_INFO("reload", "plugin '%s' (%s) retired", plugin_instance_name(inst),
 			         plugin_image_path(plugin_instance_image(inst)));

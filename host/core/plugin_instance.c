@@ -476,13 +476,13 @@ int plugin_instance_start(plugin_instance *inst)
 	return 0;
 }
 
-uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
-{
-	return plugin_instance_retire(inst, deadline_us, NULL, NULL);
-}
-
-uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plugin_instance *successor,
-                                uint64_t *handed_over)
+/* Stop `inst` (see plugin_instance_stop()), or retire it for a reload
+ * (`retiring`; see plugin_instance_retire()): then a handler call still
+ * running at the deadline is waited for until its own deadline, and its
+ * outcome is what it returned, so that the instance can be shut down and
+ * unloaded rather than kept for a thread that was not stuck. */
+static uint64_t stop_instance(plugin_instance *inst, int64_t deadline_us, bool retiring, plugin_instance *successor,
+                              uint64_t *handed_over)
 {
 	if (inst->stopped)
 		return 0;
@@ -490,8 +490,10 @@ uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plug
 	refusal_summary_flush(&inst->queue_full, inst->desc->name);
 	uint64_t handed = 0;
 	worker_pool *heir = successor && successor->started && !successor->stopped ? successor->pool : NULL;
-	uint64_t undelivered =
-		inst->started ? worker_pool_stop_handing_over(inst->pool, deadline_us, heir, &handed) : 0;
+	uint64_t undelivered = 0;
+	if (inst->started)
+		undelivered = retiring ? worker_pool_stop_handing_over(inst->pool, deadline_us, heir, &handed)
+		                       : worker_pool_stop(inst->pool, deadline_us);
 	if (handed)
 		LOG_INFO(inst->desc->name, "%llu event%s not started before the shutdown deadline handed to the new instance",
 		         (unsigned long long)handed, handed == 1 ? "" : "s");
@@ -521,6 +523,17 @@ uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plug
 		call_shutdown(inst, deadline_us);
 	inst->initialised = false;
 	return undelivered;
+}
+
+uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
+{
+	return stop_instance(inst, deadline_us, false, NULL, NULL);
+}
+
+uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plugin_instance *successor,
+                                uint64_t *handed_over)
+{
+	return stop_instance(inst, deadline_us, true, successor, handed_over);
 }
 
 void plugin_instance_reopen(plugin_instance *inst)

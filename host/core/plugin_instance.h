@@ -73,7 +73,11 @@ uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
  * deliveries it has not started by the deadline are handed to the
  * successor, which owns them from then on (worker_pool_stop_handing_over());
  * only what cannot be handed over is undelivered (returned); the number
- * handed over goes to *handed_over (may be NULL). */
+ * handed over goes to *handed_over (may be NULL).  A handler still running
+ * at the deadline is waited for until its own deadline (timeout_ms), so
+ * this may return that much later; once it returned, shutdown() is called
+ * and the instance can be unloaded.  Only a handler stuck past its own
+ * deadline keeps the instance loaded, as with plugin_instance_stop(). */
 uint64_t plugin_instance_retire(plugin_instance *instance, int64_t deadline_us, plugin_instance *successor,
                                 uint64_t *handed_over);
 /* Ask the plugin to reopen its files (SIGHUP), never while a handler runs:

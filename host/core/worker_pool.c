@@ -1396,13 +1396,39 @@ static uint64_t hand_over(worker_pool *p, worker_pool *successor)
 	return room;
 }
 
+/* How long stop waits for worker w: until the shutdown deadline, or, when
+ * `let_handlers_finish` and w is inside a handler call, until that call's
+ * own deadline if it is later; a little beyond either, for the thread to
+ * notice.  A call past its own deadline is abandoned by the supervisor,
+ * still running then, as at any other time.  Under lock. */
+static int64_t join_deadline(const worker_pool *p, const worker *w, int64_t deadline_us, bool let_handlers_finish)
+{
+	int64_t until = deadline_us;
+	if (let_handlers_finish && STATE_KIND(atomic_load_explicit(&w->state, memory_order_acquire)) == W_BUSY) {
+		int64_t call_deadline = atomic_load_explicit(&w->started_us, memory_order_relaxed) +
+		                        (int64_t)p->policy.timeout_ms * 1000 + supervisor_tick_us(p);
+		if (call_deadline > until)
+			until = call_deadline;
+	}
+	return until + 200000;
+}
+
+static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, bool let_handlers_finish,
+                          uint64_t *handed_over);
+
 uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 {
-	return worker_pool_stop_handing_over(p, deadline_us, NULL, NULL);
+	return stop_pool(p, deadline_us, NULL, false, NULL);
 }
 
 uint64_t worker_pool_stop_handing_over(worker_pool *p, int64_t deadline_us, worker_pool *successor,
                                        uint64_t *handed_over)
+{
+	return stop_pool(p, deadline_us, successor, true, handed_over);
+}
+
+static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, bool let_handlers_finish,
+                          uint64_t *handed_over)
 {
 	uint64_t handed = 0;
 	pthread_mutex_lock(&p->lock);
@@ -1416,12 +1442,21 @@ uint64_t worker_pool_stop_handing_over(worker_pool *p, int64_t deadline_us, work
 	 * supervisor spawns, and it does not while stopping.  It still reaps
 	 * (writing `running`) until it is joined below: read under the lock. */
 	for (size_t i = 0; i < p->slot_count; i++) {
-		pthread_mutex_lock(&p->lock);
-		worker *w = p->slots[i];
-		bool running = w && w->running;
-		pthread_mutex_unlock(&p->lock);
-		if (running)
-			join_until(p, w, deadline_us + 200000);
+		/* Again while the wait grew: a worker idle when first looked at
+		 * may have started a call just before the deadline (after it, no
+		 * call starts, so twice suffices). */
+		int64_t joined_until = 0;
+		for (int look = 0; look < 3; look++) {
+			pthread_mutex_lock(&p->lock);
+			worker *w = p->slots[i];
+			bool running = w && w->running;
+			int64_t until = running ? join_deadline(p, w, deadline_us, let_handlers_finish) : 0;
+			pthread_mutex_unlock(&p->lock);
+			if (!running || until <= joined_until)
+				break;
+			join_until(p, w, until);
+			joined_until = until;
+		}
 	}
 
 	pthread_mutex_lock(&p->lock);

@@ -158,8 +158,13 @@ uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
  * queue redelivers it), nor one the successor has no room for (its queue
  * is bounded): those are undelivered, as with worker_pool_stop(), and also
  * counted in the successor's `undelivered`, so the plugin's counter
- * survives the swap.  Returns the undelivered; the number handed over in
- * *handed_over (may be NULL). */
+ * survives the swap.  Unlike worker_pool_stop(), a handler call still
+ * running at the deadline is not given up on then: it is waited for until
+ * its own deadline (timeout_ms from its start), and its deliveries end as
+ * it returned (a retry is handed over like the rest); only past its own
+ * deadline is it abandoned as stuck.  Returns the undelivered; the number
+ * handed over in *handed_over (may be NULL).  `successor` NULL: nothing
+ * is handed over (a removed plugin), the wait is the same. */
 uint64_t worker_pool_stop_handing_over(worker_pool *pool, int64_t deadline_us, worker_pool *successor,
                                        uint64_t *handed_over);
 /* Let no handler start, and wait until `deadline_us` (monotonic) for the

@@ -371,6 +371,8 @@ typedef struct es_plugin_descriptor {
 	es_result (*handle)(void *state, const es_event *event, char *err, size_t err_size);
 
 	/* Called once after the last handle() has returned; frees `state`.
+	 * A handler still running when the plugin is stopped for a reload is
+	 * waited for until its own deadline (timeout_ms), then shutdown() runs.
 	 * Not called while a handler is stuck past its deadline (the plugin then
 	 * stays loaded).  It has a deadline: what is left of
 	 * event.shutdown_timeout_ms, at least 1 s; past it the host logs it,
