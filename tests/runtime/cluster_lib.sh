@@ -208,4 +208,21 @@ distinct_handled() {
 	records "$1" | sort -u | wc -l
 }
 
+# each_node_handles PLUGIN NAME NODES: for wait_until; true once each of
+# nodes 0..NODES-1 recorded PLUGIN handling an event, else one more NAME
+# event goes to the next node in turn (EXTRA_SENT counts them).  A loaded
+# machine can let one node's puller take a whole burst; with a consumer
+# that is not shared, some node would never get any.
+EXTRA_SENT=0
+each_node_handles() {
+	local i
+	for i in $(seq 0 $(($3 - 1))); do
+		if ! awk -v p="$1" '$1 == p && $5 == "ok"' "$TMP/rec$i.txt" 2>/dev/null | grep -q .; then
+			EXTRA_SENT=$((EXTRA_SENT + 1))
+			node_trigger $((EXTRA_SENT % $3)) "$2" "extra-$EXTRA_SENT" > /dev/null
+			return 1
+		fi
+	done
+}
+
 handled_at_least() { [ "$(distinct_handled "$1")" -ge "$2" ]; }
