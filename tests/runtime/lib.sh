@@ -183,6 +183,22 @@ start_daemon() {
 	fail "no free port found"
 }
 
+# metric_value SERIES: the value of SERIES (with its labels, as written)
+# in the running daemon's /metrics
+metric_value() {
+	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+# open_fds_on FILE: how many of the running daemon's descriptors have FILE
+# open (a plugin instance that was not unloaded keeps its files)
+open_fds_on() {
+	local fd n=0
+	for fd in /proc/"$DAEMON_PID"/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" = "$1" ] && n=$((n + 1))
+	done
+	echo $n
+}
+
 # stop_daemon [SIGNAL]: signal the daemon and wait ($STOP_TIMEOUT_S seconds
 # at most, 20 unless set); sets EXIT_CODE
 stop_daemon() {

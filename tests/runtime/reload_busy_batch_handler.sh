@@ -22,16 +22,6 @@ settings 8000
 start_or_die http_ready
 [ "$DIED" = 0 ] || fail "the daemon did not start: $(cat "$LOG")"
 
-metric() {
-	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-open_records() {
-	local fd n=0
-	for fd in /proc/"$DAEMON_PID"/fd/*; do
-		[ "$(readlink "$fd" 2>/dev/null)" = "$TMP/batch.txt" ] && n=$((n + 1))
-	done
-	echo $n
-}
 
 curl -s -m 30 -o "$TMP/wait.json" -w '%{http_code}' -H 'Content-Type: application/json' \
 	-d '{"name":"fail.once.busy","id":"r1"}' "http://127.0.0.1:$PORT/api/events/trigger?wait=true" \
@@ -49,11 +39,11 @@ jq -e '.outcomes.batch.status == "ok" and .outcomes.batch.attempts == 2' "$TMP/w
 [ "$(lines_in "$TMP/batch.txt" " r1 1 retry")" = 1 ] && [ "$(lines_in "$TMP/batch.txt" " r1 2 ok")" = 1 ] ||
 	fail "expected attempt 1 to retry and attempt 2 to succeed, once each: $(cat "$TMP/batch.txt")"
 expect_log "handed to the new instance"
-[ "$(metric eventsys_reload_undelivered_total)" = 0 ] ||
-	fail "eventsys_reload_undelivered_total is $(metric eventsys_reload_undelivered_total)"
-[ "$(metric 'eventsys_plugin_undelivered_total{plugin="batch"}')" = 0 ] || fail "batch counts undelivered events"
+[ "$(metric_value eventsys_reload_undelivered_total)" = 0 ] ||
+	fail "eventsys_reload_undelivered_total is $(metric_value eventsys_reload_undelivered_total)"
+[ "$(metric_value 'eventsys_plugin_undelivered_total{plugin="batch"}')" = 0 ] || fail "batch counts undelivered events"
 ! log_has "undelivered event" || fail "the log reports undelivered events: $(grep 'undelivered event' "$LOG")"
-wait_until "the replaced instance unloaded (one record file open)" 10 test "$(open_records)" = 1
+wait_until "the replaced instance unloaded (one record file open)" 10 test "$(open_fds_on "$TMP/batch.txt")" = 1
 pass "a batch call running at a reload's deadline: its retry handed to the new instance, the old one unloaded"
 
 stop_daemon TERM

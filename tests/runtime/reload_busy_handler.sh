@@ -21,17 +21,6 @@ settings 8000
 start_or_die http_ready
 [ "$DIED" = 0 ] || fail "the daemon did not start: $(cat "$LOG")"
 
-metric() {
-	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-# files of the plugin's record held open by the daemon
-open_records() {
-	local fd n=0
-	for fd in /proc/"$DAEMON_PID"/fd/*; do
-		[ "$(readlink "$fd" 2>/dev/null)" = "$TMP/hang.txt" ] && n=$((n + 1))
-	done
-	echo $n
-}
 # a ?wait=true trigger in the background: its status and answer in $TMP/wait.ID.*
 wait_trigger() { # ID
 	curl -s -m 30 -o "$TMP/wait.$1.json" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -63,10 +52,10 @@ for r in 1 2; do
 done
 pass "two reloads during a running handler: each replaced instance shut down once after the handler returned"
 
-wait_until "the replaced instances unloaded (one record file open)" 10 test "$(open_records)" = 1
-[ "$(metric eventsys_reload_undelivered_total)" = 0 ] ||
-	fail "delivered events counted in eventsys_reload_undelivered_total: $(metric eventsys_reload_undelivered_total)"
-[ "$(metric 'eventsys_plugin_undelivered_total{plugin="hang"}')" = 0 ] ||
+wait_until "the replaced instances unloaded (one record file open)" 10 test "$(open_fds_on "$TMP/hang.txt")" = 1
+[ "$(metric_value eventsys_reload_undelivered_total)" = 0 ] ||
+	fail "delivered events counted in eventsys_reload_undelivered_total: $(metric_value eventsys_reload_undelivered_total)"
+[ "$(metric_value 'eventsys_plugin_undelivered_total{plugin="hang"}')" = 0 ] ||
 	fail "delivered events counted in eventsys_plugin_undelivered_total"
 ! log_has "had no room" || fail "the log blames the new instance's room: $(grep 'had no room' "$LOG")"
 ! log_has "undelivered event" || fail "the log reports undelivered events: $(grep 'undelivered event' "$LOG")"
