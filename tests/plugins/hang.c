@@ -31,13 +31,8 @@ static es_result hang_handle(void *state, const es_event *event, char *err, size
 
 static void hang_shutdown(void *state)
 {
-	if (shutdown_record) {
-		FILE *f = fopen(shutdown_record, "a");
-		if (f) {
-			fputs("shutdown\n", f);
-			fclose(f);
-		}
-	}
+	if (shutdown_record)
+		tp_append_line(shutdown_record, "shutdown");
 	tp_shutdown(state);
 }
 

@@ -83,6 +83,17 @@ static inline void tp_sleep_ms(int64_t ms)
 		;
 }
 
+/* Append "LINE\n" to the file at `path` (a plugin's shutdown() says it
+ * ran, for a test to count). */
+static inline void tp_append_line(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
 static inline void tp_shutdown(void *state)
 {
 	tp_state *st = state;
