@@ -166,7 +166,7 @@ static void on_sync_done(delivery_watch *w, bool timed_out, void *arg)
 typedef struct submitted {
 	int status;         /* 202, or 503 busy, 500 */
 	es_event *event;    /* our reference, or NULL */
-	dispatch_result dr;
+	dispatch_result dr; /* 4 KB, filled by dispatch_created() as far as used: not cleared */
 } submitted;
 
 /* The event for `p` (with the waiter's watch and a database key); NULL
@@ -361,7 +361,8 @@ static void on_stored(db_ticket *ticket, int status, const char *why, void *arg)
 		else
 			batch_fail(w->batch, &w->r, status, why);
 	} else if (stored) {
-		submitted sub = {.event = w->event};
+		submitted sub; /* not `= {...}`: see batch_dispatch_and_answer() */
+		sub.event = w->event;
 		dispatch_created(w->r.daemon->db, table, w->sync, NULL, &sub);
 		answer_submitted(&w->r, w->sync, &sub);
 	} else {
@@ -533,7 +534,9 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 		trigger_one_durable(r, p, s);
 		return;
 	}
-	submitted sub = {0};
+	submitted sub; /* not `= {0}`: see batch_dispatch_and_answer() */
+	sub.event = NULL;
+	sub.status = 0;
 	submit(r->daemon->db, table, p, s, &sub);
 	answer_submitted(r, s, &sub);
 	if (sub.event)
