@@ -268,9 +268,11 @@ plugin_field() {
 # admin_post PATH BODY: POST a JSON body with the admin token $API_TOKEN;
 # sets STATUS and BODY
 admin_post() {
+	rm -f "$TMP/body"
 	STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $API_TOKEN" \
 		-H 'Content-Type: application/json' -X POST --data-binary "$2" "http://127.0.0.1:$PORT$1") || STATUS=000
-	BODY=$(cat "$TMP/body")
+	# no answer (the daemon died before it wrote one): STATUS 000, no body
+	BODY=$(cat "$TMP/body" 2>/dev/null || true)
 }
 
 # plugins_json: GET /api/plugins (with $API_TOKEN when set)
