@@ -126,7 +126,7 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
 -- no history until the number is free.
 CREATE TABLE IF NOT EXISTS node_claims (
   node_id SMALLINT UNSIGNED NOT NULL,
-  holder VARCHAR(255) NOT NULL,
+  holder VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   renewed_at DATETIME(6) NOT NULL,
   PRIMARY KEY (node_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model/es_config.h"
 #include "util/log.h"
@@ -162,8 +163,6 @@ static void settings_from(const es_config *c, db_settings *s)
 	s->queue_max_bytes = (size_t)c->database_queue_max_mb << 20;
 	s->reconnect_max_ms = c->database_reconnect_max_ms;
 	s->node_id = c->queue_backend == QUEUE_JETSTREAM ? c->jetstream.node_id : 0;
-	if (s->node_id)
-		db_node_holder(s->node_holder, sizeof s->node_holder, c->server_port, c->path);
 }
 
 static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, size_t err_size)
@@ -235,6 +234,46 @@ int database_read_subscriptions(database *db, es_config *into, const es_config *
 	return rc;
 }
 
+node_claim_result db_node_claim_hold(db_shared *db, db_conn *conn, char *why, size_t why_size)
+{
+	int64_t sent = clock_monotonic_us(); /* the lease counts from before the statement */
+	node_claim_result r = db_node_claim(conn, db->settings.node_id, db->settings.node_holder, why, why_size);
+	if (r == NODE_CLAIM_ERROR)
+		return r; /* the lease runs out on its own */
+	bool taken = r == NODE_CLAIM_TAKEN;
+	if (taken) {
+		pthread_mutex_lock(&db->status_lock);
+		snprintf(db->node_claim_error, sizeof db->node_claim_error, "%s", why);
+		pthread_mutex_unlock(&db->status_lock);
+	}
+	atomic_store(&db->node_keys_until_us, taken ? 0 : sent + (int64_t)DB_NODE_CLAIM_KEYS_S * 1000000);
+	/* (a claim taken is logged as the database being unavailable, with why) */
+	bool before = atomic_exchange(&db->node_claim_taken, taken);
+	if (!taken && before)
+		LOG_INFO("database", "queue.jetstream.node_id %u is this daemon's now: writing history again",
+		         db->settings.node_id);
+	return r;
+}
+
+/* With a node_id: claim it before the daemon is ready, so the first events
+ * get keys (database_next_seq() makes none without the claim).  An
+ * unreachable server does not stop the start: the events writer claims
+ * once it connects, and events until then have no history. */
+static void claim_node_at_start(db_shared *db)
+{
+	db_conn conn = {0};
+	if (db_connect(&conn, &db->settings.where, &db->settings.timeouts) != 0) {
+		LOG_WARN("database", "queue.jetstream.node_id %u: the database is not reachable at start (%s); events get "
+		         "no history until this daemon holds its number", db->settings.node_id, conn.error);
+		return;
+	}
+	char why[512] = "";
+	if (db_node_claim_hold(db, &conn, why, sizeof why) == NODE_CLAIM_ERROR)
+		LOG_WARN("database", "queue.jetstream.node_id %u: cannot claim it at start (%s); retried when the writer "
+		         "connects", db->settings.node_id, conn.error);
+	db_close(&conn);
+}
+
 int database_start(database **out, const es_config *config, const database_readmit *readmit, char *err,
                    size_t err_size)
 {
@@ -271,6 +310,17 @@ int database_start(database **out, const es_config *config, const database_readm
 		else if (migrate_once(db, &conn, why, sizeof why) != 0)
 			LOG_ERROR("database", "database.migrate_on_start: %s; retried at each reconnect", why);
 		db_close(&conn);
+	}
+	if (db->settings.node_id) {
+		/* (only here: --check-config and --migrate leave the state directory alone) */
+		char why[600];
+		if (db_node_holder(db->settings.node_holder, sizeof db->settings.node_holder, config->state_dir,
+		                   config->server_host, config->server_port, &db->node_holder_fd, why, sizeof why) != 0)
+			LOG_WARN("database",
+			         "cannot keep this daemon's identity for its claim on queue.jetstream.node_id %u (%s): a "
+			         "restart waits until the old claim is %d s old before it writes history",
+			         db->settings.node_id, why, DB_NODE_CLAIM_LEASE_S);
+		claim_node_at_start(db);
 	}
 	/* The reader first: the writers wake it (db_reader_wake) as soon as
 	 * they connect, so it must be set up before they run. */
@@ -344,6 +394,8 @@ void database_free(database *db)
 		return;
 	db_reader_free(db);
 	db_writer_free(db);
+	if (db->node_holder_fd > 0)
+		close(db->node_holder_fd); /* the identity's lock: the claim was given up by the writer */
 	pthread_mutex_destroy(&db->status_lock);
 	pthread_mutex_destroy(&db->readable_lock);
 	pthread_mutex_destroy(&db->migrate_lock);

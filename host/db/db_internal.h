@@ -14,6 +14,7 @@
 
 #include "db/database.h"
 #include "db/db_conn.h"
+#include "db/db_node_claim.h"
 #include "util/dsn.h"
 #include "util/histogram.h"
 
@@ -87,6 +88,12 @@ typedef struct database {
 	 * whatever the other writer's connection says.  Set by the events writer. */
 	atomic_bool node_claim_taken;
 	char node_claim_error[512];
+	/* Until when (monotonic) this daemon may make keys with its node_id:
+	 * its last successful claim's send time + DB_NODE_CLAIM_KEYS_S; 0 while
+	 * it holds none.  Set by db_node_claim_hold(), read per key. */
+	_Atomic int64_t node_keys_until_us;
+	atomic_bool node_unkeyed_logged; /* "events get no history" said since keys were last allowed */
+	int node_holder_fd;               /* the locked node-holder file (db_node_holder), or <= 0 */
 	/* database.migrate_on_start: the schema is migrated once, by whoever
 	 * gets there first (database_start, or a writer when the server was
 	 * unreachable then); the others wait for it and only check. */
@@ -132,6 +139,10 @@ void db_status_error(db_shared *db, char *out, size_t out_size);
  * nobody has yet (database.migrate_on_start).  0, or -1 with the reason in
  * conn->error. */
 int db_open(db_shared *db, db_conn *conn, bool migrate);
+/* Claim (or renew) this daemon's node_id on `conn` (db_node_claim.h) and
+ * keep the outcome: the key lease, /health's reason, the log line when the
+ * number comes back.  `why` says who holds it when taken. */
+node_claim_result db_node_claim_hold(db_shared *db, db_conn *conn, char *why, size_t why_size);
 
 /* Writer (db_writer.c). */
 int db_writer_start(db_shared *db, char *err, size_t err_size);

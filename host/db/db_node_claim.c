@@ -5,9 +5,15 @@
 
 #include "db/db_node_claim.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 /* node_claims.holder is VARCHAR(255) */
@@ -65,18 +71,77 @@ void db_node_release(db_conn *conn, uint32_t node_id, const char *holder)
 	sqlbuf_free(&b);
 }
 
-void db_node_holder(char *out, size_t out_size, uint16_t port, const char *config_path)
+/* 32 hex digits from getrandom() */
+static int random_identity(char out[33])
+{
+	unsigned char bytes[16];
+	if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes)
+		return -1;
+	for (size_t i = 0; i < sizeof bytes; i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+	return 0;
+}
+
+static bool is_identity(const char *text)
+{
+	return strlen(text) == 32 && strspn(text, "0123456789abcdef") == 32;
+}
+
+/* The identity kept in <state_dir>/node-holder, made once, and locked
+ * (flock) for as long as *lock_fd stays open: a second daemon on the same
+ * state directory must not pass for the first. */
+static int kept_identity(const char *state_dir, char out[33], int *lock_fd, char *why, size_t why_size)
+{
+	char path[4096];
+	if (!state_dir || !*state_dir ||
+	    snprintf(path, sizeof path, "%s/node-holder", state_dir) >= (int)sizeof path) {
+		snprintf(why, why_size, "no state directory");
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(why, why_size, "%s is locked by another daemon using the same state directory", path);
+		close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, out, 32);
+	out[n > 0 ? n : 0] = '\0';
+	if (!is_identity(out)) {
+		/* new (or not ours to trust): a fresh identity, written whole */
+		bool ok = random_identity(out) == 0 && ftruncate(fd, 0) == 0 && pwrite(fd, out, 32, 0) == 32 &&
+		          fsync(fd) == 0;
+		if (!ok) {
+			snprintf(why, why_size, "%s: cannot write it: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	*lock_fd = fd;
+	return 0;
+}
+
+int db_node_holder(char *out, size_t out_size, const char *state_dir, const char *address, uint16_t port,
+                   int *lock_fd, char *why, size_t why_size)
 {
 	char host[65]; /* HOST_NAME_MAX + 1 */
 	if (gethostname(host, sizeof host) != 0)
 		snprintf(host, sizeof host, "unknown-host");
 	host[sizeof host - 1] = '\0';
+	char identity[33];
+	*lock_fd = -1;
+	int rc = kept_identity(state_dir, identity, lock_fd, why, why_size);
+	if (rc != 0 && random_identity(identity) != 0)
+		snprintf(identity, sizeof identity, "%08x%08x", (unsigned)getpid(), (unsigned)time(NULL));
 	size_t cap = out_size < HOLDER_MAX + 1 ? out_size : HOLDER_MAX + 1;
-	/* the path last: when it is cut, the host and port still say where */
-	int n = snprintf(out, cap, "%s port %u config %s", host, (unsigned)port, config_path ? config_path : "-");
+	int n = snprintf(out, cap, "%s %s %s:%u", host, identity, address && *address ? address : "*", (unsigned)port);
 	(void)n; /* cut when longer: the claim compares what it stored */
-	/* ASCII only: a cut multi-byte character would not be valid utf8mb4 */
+	/* ASCII only (the column is ascii): other bytes become '?' */
 	for (char *c = out; *c; c++)
 		if ((unsigned char)*c >= 0x80 || (unsigned char)*c < 0x20)
 			*c = '?';
+	return rc;
 }

@@ -115,6 +115,27 @@ static writer *writer_for(db_shared *db, const es_event *event)
 
 /* ---- the key generator ---- */
 
+/* With a node_id, keys only while this daemon's lease on it is valid
+ * (db_node_claim.h): another daemon may hold the number otherwise, and
+ * keys made then could collide with its own. */
+static bool node_keys_allowed(db_shared *db)
+{
+	bool allowed = clock_monotonic_us() < atomic_load_explicit(&db->node_keys_until_us, memory_order_relaxed);
+	if (allowed) {
+		if (atomic_load_explicit(&db->node_unkeyed_logged, memory_order_relaxed) &&
+		    atomic_exchange(&db->node_unkeyed_logged, false))
+			LOG_INFO("database", "queue.jetstream.node_id %u held: events have history again", db->settings.node_id);
+		return true;
+	}
+	atomic_fetch_add_explicit(&db->counters.dropped, 1, memory_order_relaxed);
+	if (!atomic_exchange(&db->node_unkeyed_logged, true))
+		LOG_WARN("database",
+		         "this daemon does not hold queue.jetstream.node_id %u (taken, or not renewed for %d s): the "
+		         "events it accepts now get no history (counted in eventsys_db_records_dropped_total)",
+		         db->settings.node_id, DB_NODE_CLAIM_KEYS_S);
+	return false;
+}
+
 /* A key is the receive time in microseconds, kept increasing.  With a
  * node_id (several daemons on one database, docs/operations.md) the time
  * is shifted left by DB_NODE_BITS and the node's number fills the low bits:
@@ -124,6 +145,8 @@ uint64_t database_next_seq(database *db)
 {
 	if (!database_running(db))
 		return 0;
+	if (db->settings.node_id && !node_keys_allowed(db))
+		return 0; /* no key, no history for this event (counted and logged once) */
 	uint64_t now = (uint64_t)clock_realtime_us();
 	uint64_t old = atomic_load_explicit(&db->last_seq, memory_order_relaxed), next;
 	do
@@ -890,23 +913,13 @@ static bool hold_node_claim(writer *w)
 	if (!db->settings.node_id || w != &db->writers[WRITER_EVENTS])
 		return true;
 	char why[512] = "";
-	node_claim_result r = db_node_claim(&w->conn, db->settings.node_id, db->settings.node_holder, why, sizeof why);
+	node_claim_result r = db_node_claim_hold(db, &w->conn, why, sizeof why);
 	if (r == NODE_CLAIM_ERROR)
 		return false;
-	bool taken = r == NODE_CLAIM_TAKEN;
-	if (taken) {
-		pthread_mutex_lock(&db->status_lock);
-		snprintf(db->node_claim_error, sizeof db->node_claim_error, "%s", why);
-		pthread_mutex_unlock(&db->status_lock);
+	if (r == NODE_CLAIM_TAKEN)
 		snprintf(w->conn.error, sizeof w->conn.error, "%s", why);
-	}
-	/* (a claim taken is logged as the database being unavailable, with why) */
-	bool before = atomic_exchange(&db->node_claim_taken, taken);
-	if (!taken && before)
-		LOG_INFO("database", "queue.jetstream.node_id %u is this daemon's now: writing history again",
-		         db->settings.node_id);
-	w->claim_renew_us = taken ? 0 : clock_monotonic_us() + (int64_t)DB_NODE_CLAIM_RENEW_S * 1000000;
-	return !taken;
+	w->claim_renew_us = r == NODE_CLAIM_TAKEN ? 0 : clock_monotonic_us() + (int64_t)DB_NODE_CLAIM_RENEW_S * 1000000;
+	return r == NODE_CLAIM_HELD;
 }
 
 /* Renew the claim when it is due; on failure the connection is closed and

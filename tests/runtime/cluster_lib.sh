@@ -140,13 +140,21 @@ node_ready() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${NODE_PORTS[$1]}/health")" = 200 ]
 }
 
-# node_start I: start daemon I with $TMP/node$I.yaml (node_config) and wait
-# until its /health is 200 (JetStream connected, streams ready)
-node_start() {
-	local i=$1
-	"$ES_DAEMON" -c "$TMP/node$i.yaml" >> "$TMP/node$i.log" 2>&1 &
+# node_launch I: start daemon I with $TMP/node$I.yaml (node_config) and
+# its own state directory ($NODE_STATE_DIR, default $TMP/state$I: each
+# daemon of a host has its own), without waiting
+node_launch() {
+	local i=$1 state=${NODE_STATE_DIR:-$TMP/state$1}
+	mkdir -p -m 700 "$state"
+	STATE_DIRECTORY="$state" "$ES_DAEMON" -c "$TMP/node$i.yaml" >> "$TMP/node$i.log" 2>&1 &
 	NODE_PIDS[$i]=$!
-	wait_until "node $i healthy" 60 node_ready "$i"
+}
+
+# node_start I: node_launch I and wait until its /health is 200 (JetStream
+# connected, streams ready)
+node_start() {
+	node_launch "$1"
+	wait_until "node $1 healthy" 60 node_ready "$1"
 }
 
 # node_reserve I: a port for daemon I (its metrics on +1)
