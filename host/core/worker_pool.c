@@ -2,7 +2,11 @@
  * Bounded delivery queue with worker threads, deadlines and retries.
  *
  * Locking: `lock` guards the ring, the retry heap and the worker slots.
- * Handlers run without it.  Who owns a running delivery is decided by one
+ * Handlers run without it.  Producers do not take it: they put deliveries
+ * into the inbox, a bounded multi-producer ring of its own (see "the
+ * inbox" below), and take the lock only to wake a worker that sleeps
+ * without a timer near.  Workers move the inbox's deliveries into the
+ * ring under the lock before they look at it.  Who owns a running delivery is decided by one
  * compare-and-swap on the worker's state word (sequence number + kind): the
  * worker moves BUSY→IDLE when its handler returns, the supervisor moves
  * BUSY→ABANDONED when the deadline passed.  Whoever wins decides the
@@ -20,6 +24,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +54,16 @@ typedef struct delivery {
 	int64_t due_us;     /* retry heap: not before (monotonic) */
 	int64_t queued_us;  /* when it entered the queue (monotonic) */
 } delivery;
+
+/* One place of the inbox.  `seq` says whose turn it is: position pos is
+ * free for a producer when seq == pos, holds a delivery for the worker when
+ * seq == pos + 1, and is free again for position pos + capacity once taken
+ * (the scheme of Vyukov's bounded MPMC queue, with one consumer at a time:
+ * the thread holding the pool's lock). */
+typedef struct inbox_place {
+	_Atomic uint64_t seq;
+	delivery d;
+} inbox_place;
 
 /* An asynchronous handler's delivery between its start and its end: the
  * delivery (with its event reference) belongs to the record, and the
@@ -117,6 +132,8 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	plugin_policy policy;
 	pool_handler handler;
 	delivery *ring; /* capacity slots; head..head+count */
+	inbox_place *inbox; /* inbox_mask + 1 (a power of two >= capacity) places */
+	uint64_t inbox_mask;
 	delivery *retry; /* min-heap on due_us, at most capacity */
 	worker **slots; /* policy.workers + policy.max_stuck_workers */
 	/* A worker's batch: BATCH_MAX, or a batch handler's batch_max when
@@ -143,9 +160,8 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	_Alignas(CACHE_LINE) pthread_mutex_t lock;
 	size_t head, count;
 	size_t retry_count;
-	unsigned idle_waiters;
+	uint64_t inbox_head; /* the next inbox position to take */
 	unsigned wakeups_pending; /* signalled waiters that have not woken yet */
-	unsigned short_sleepers;  /* idle waiters that look again within COALESCE_US */
 	pthread_cond_t work_ready;  /* workers wait here */
 	pthread_cond_t supervisor_wake;
 	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
@@ -160,8 +176,27 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	int64_t stop_deadline_us; /* under lock; valid once stopping */
 	bool started;
 
-	/* Taken by producers, given back by workers: the one word both write. */
-	_Alignas(CACHE_LINE) _Atomic uint32_t occupied;
+	/* The bound's slots: taken by producers, given back by workers, each
+	 * side counting on a line of its own (one word both wrote was the
+	 * worker's most expensive instruction in the fan-out profile).  Held
+	 * now: taken - released.  A producer checks the bound against the
+	 * last `released` it read (released_seen): that can only be too low,
+	 * so the check errs towards full, and only then is `released` read
+	 * again; a refusal is decided on a fresh one. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t taken;
+	_Atomic uint64_t released_seen;
+	/* The inbox's next free position: claimed by producers (fetch-add). */
+	_Atomic uint64_t inbox_tail;
+
+	/* Given back by workers, the supervisor and stop. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t released;
+
+	/* Written by workers under `lock` when they go to sleep and wake, read
+	 * by producers without it after each push (see
+	 * worker_pool_push_reserved_many()): a line of their own, away from
+	 * the lock's line the workers write on every batch. */
+	_Alignas(CACHE_LINE) _Atomic unsigned idle_waiters;
+	_Atomic unsigned short_sleepers; /* idle waiters that look again within COALESCE_US */
 
 	/* Written by producers only. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t received;
@@ -280,6 +315,52 @@ static delivery heap_pop(worker_pool *p)
 	return top;
 }
 
+/* ---- the inbox ----
+ *
+ * Producers put deliveries here without the pool's lock: each claims its
+ * positions with one fetch-add on inbox_tail, writes them, and publishes
+ * each with a release store of its place's seq.  A claimed place is always
+ * free already: every delivery in the inbox holds a slot of the bound (it
+ * was reserved), so there are never more than `capacity` claimed and not
+ * yet taken, and the inbox has at least that many places.  The worker
+ * holding the lock takes published deliveries in position order; a place
+ * claimed but not yet published (its producer between the fetch-add and
+ * the store) stops it there until it is. */
+
+/* Move what is published into the ring, in order.  Under lock.  The ring
+ * has room: ring + inbox never hold more than the bound. */
+static void inbox_drain(worker_pool *p)
+{
+	for (;;) {
+		inbox_place *place = &p->inbox[p->inbox_head & p->inbox_mask];
+		if (atomic_load_explicit(&place->seq, memory_order_acquire) != p->inbox_head + 1)
+			return;
+		ring_push_back(p, &place->d);
+		atomic_store_explicit(&place->seq, p->inbox_head + p->inbox_mask + 1, memory_order_release);
+		p->inbox_head++;
+	}
+}
+
+/* Positions claimed and not yet taken (published or not).  Under lock. */
+static bool inbox_claimed(const worker_pool *p)
+{
+	return atomic_load(&p->inbox_tail) != p->inbox_head;
+}
+
+/* Everything claimed, published: wait for producers between their claim
+ * and their store (a few instructions, unless one was descheduled there).
+ * Under lock; bounded by `until_us`. */
+static void inbox_drain_all(worker_pool *p, int64_t until_us)
+{
+	inbox_drain(p);
+	while (inbox_claimed(p) && clock_monotonic_us() < until_us) {
+		pthread_mutex_unlock(&p->lock);
+		sched_yield();
+		pthread_mutex_lock(&p->lock);
+		inbox_drain(p);
+	}
+}
+
 /* Wake one idle worker unless enough wake-ups are already on their way:
  * a burst of pushes then costs one futex wake, not one per event, while a
  * backlog still wakes every idle worker in turn.  Under lock. */
@@ -314,7 +395,24 @@ static uint64_t backoff_us(const plugin_policy *policy, uint32_t failed_attempts
 
 static void release_slot(worker_pool *p)
 {
-	atomic_fetch_sub_explicit(&p->occupied, 1, memory_order_release);
+	atomic_fetch_add_explicit(&p->released, 1, memory_order_release);
+}
+
+/* Slots held now, for the stats: `taken` read between two equal reads of
+ * `released` is exact at that instant.  While both keep moving, the last
+ * difference clamped to the bound (the two reads are not one instant:
+ * slots taken meanwhile may have been given back before the first). */
+static uint32_t slots_held(worker_pool *p)
+{
+	uint64_t held = 0;
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t released = atomic_load_explicit(&p->released, memory_order_acquire);
+		uint64_t taken = atomic_load_explicit(&p->taken, memory_order_acquire);
+		held = taken - released;
+		if (atomic_load_explicit(&p->released, memory_order_acquire) == released)
+			return (uint32_t)held;
+	}
+	return held < p->policy.queue_size ? (uint32_t)held : p->policy.queue_size;
 }
 
 static void notify(worker_pool *p, const es_event *event, delivery_outcome outcome, uint32_t attempts,
@@ -525,6 +623,7 @@ es_status worker_pool_complete(es_delivery *handle, es_result result, const char
 static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 {
 	unsigned n = 0;
+	inbox_drain(p);
 	while (n < BATCH_MAX && p->retry_count && p->retry[0].due_us <= now)
 		w->batch[n++] = heap_pop(p);
 	while (n < BATCH_MAX && p->count)
@@ -544,6 +643,9 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
  * to 1 ms measured alike within the noise (docs/benchmarks.md); 100 µs
  * bounds the latency it adds to an event. */
 #define COALESCE_US 100
+/* How soon a worker looks again at an inbox place claimed but not yet
+ * published (its producer may have been descheduled in between). */
+#define INBOX_LOOK_US 20
 
 /* Wait for work: false when the worker should exit.  Under lock.
  *
@@ -569,7 +671,8 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			w->streaming = true;
 			return true;
 		}
-		if (stopping && p->retry_count == 0 && p->async_open == 0)
+		bool claimed = inbox_claimed(p);
+		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
 		int64_t wait = IDLE_WAIT_MAX_US;
 		if (p->retry_count && p->retry[0].due_us - now < wait)
@@ -582,9 +685,16 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			wait = COALESCE_US;
 		if (wait < 1)
 			wait = 1;
-		p->idle_waiters++;
+		if (claimed && wait > INBOX_LOOK_US)
+			wait = INBOX_LOOK_US; /* its producer publishes it in a moment */
+		p->idle_waiters++; /* seq_cst: see worker_pool_push_reserved_many() */
 		p->short_sleepers += short_sleep;
-		clock_cond_wait_us(&p->work_ready, &p->lock, wait);
+		/* A producer that claimed after take_batch() looked either sees
+		 * this waiter (and wakes it) or is seen here. */
+		if (!claimed && inbox_claimed(p))
+			wait = 0;
+		if (wait > 0)
+			clock_cond_wait_us(&p->work_ready, &p->lock, wait);
 		p->short_sleepers -= short_sleep;
 		p->idle_waiters--;
 		if (p->wakeups_pending)
@@ -693,6 +803,7 @@ static void fill_batch(worker_pool *p, worker *w)
 		int64_t now = clock_monotonic_us();
 		while (w->batch_count < want && p->retry_count && p->retry[0].due_us <= now)
 			w->batch[w->batch_count++] = heap_pop(p);
+		inbox_drain(p);
 		while (w->batch_count < want && p->count)
 			w->batch[w->batch_count++] = ring_pop(p);
 		if (w->batch_count >= want || now >= until || atomic_load(&p->stopping) || atomic_load(&p->paused))
@@ -1137,6 +1248,7 @@ static void *supervisor_main(void *arg)
 				         p->policy.timeout_ms, call_size[i], d->event->id, d->event->name, outcome);
 		}
 		restore_capacity(p);
+		inbox_drain(p);
 		if (p->count && p->idle_waiters) {
 			p->wakeups_pending = p->idle_waiters;
 			pthread_cond_broadcast(&p->work_ready);
@@ -1173,6 +1285,15 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 		p->policy.max_attempts = 1;
 	p->handler = *handler;
 	p->ring = calloc(p->policy.queue_size, sizeof *p->ring);
+	size_t places = 1;
+	while (places < p->policy.queue_size)
+		places <<= 1;
+	p->inbox = aligned_alloc(CACHE_LINE, (places * sizeof *p->inbox + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
+	if (p->inbox) {
+		p->inbox_mask = places - 1;
+		for (size_t i = 0; i < places; i++)
+			atomic_init(&p->inbox[i].seq, i);
+	}
 	p->retry = calloc(p->policy.queue_size, sizeof *p->retry);
 	p->slot_count = (size_t)p->policy.workers + p->policy.max_stuck_workers;
 	p->slots = calloc(p->slot_count, sizeof *p->slots);
@@ -1189,12 +1310,13 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 			p->async_free[p->async_free_count++] = p->policy.queue_size - 1 - i;
 		}
 	}
-	if (!p->name || !p->ring || !p->retry || !p->slots || !p->expired || !async_ok) {
+	if (!p->name || !p->ring || !p->inbox || !p->retry || !p->slots || !p->expired || !async_ok) {
 		delivery_handles_free(p->handles);
 		free(p->async);
 		free(p->async_free);
 		free(p->expired);
 		free(p->ring);
+		free(p->inbox);
 		free(p->retry);
 		free(p->slots);
 		free(p->name);
@@ -1244,16 +1366,27 @@ bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
 		uint32_t expired_open = delivery_handles_expired_open(p->handles);
 		bound = expired_open < bound ? bound - expired_open : 0;
 	}
-	uint32_t cur = atomic_load_explicit(&p->occupied, memory_order_relaxed);
+	uint64_t taken = atomic_load_explicit(&p->taken, memory_order_relaxed);
+	uint64_t released = atomic_load_explicit(&p->released_seen, memory_order_relaxed);
 	do {
-		if (cur >= bound || atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
-			if (count_refusal)
-				atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
-			return false;
+		if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
+			goto refuse;
+		/* released_seen may be newer than this `taken` (another producer
+		 * stored it after reading a later one): read both again then too */
+		if (taken < released || taken - released >= bound) {
+			released = atomic_load_explicit(&p->released, memory_order_acquire);
+			taken = atomic_load_explicit(&p->taken, memory_order_relaxed);
+			atomic_store_explicit(&p->released_seen, released, memory_order_relaxed);
+			if (taken - released >= bound)
+				goto refuse;
 		}
-	} while (!atomic_compare_exchange_weak_explicit(&p->occupied, &cur, cur + 1, memory_order_acquire,
+	} while (!atomic_compare_exchange_weak_explicit(&p->taken, &taken, taken + 1, memory_order_acquire,
 	                                                memory_order_relaxed));
 	return true;
+refuse:
+	if (count_refusal)
+		atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
+	return false;
 }
 
 void worker_pool_unreserve(worker_pool *p)
@@ -1278,16 +1411,31 @@ void worker_pool_push_reserved(worker_pool *p, es_event *event)
 
 void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, size_t count)
 {
-	/* The slots are reserved, so the ring has room for all of them. */
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < count; i++) {
-		delivery d = new_delivery(p, events[i]);
-		ring_push_back(p, &d);
+	if (!count)
+		return;
+	/* The slots are reserved, so the places claimed are free (see the
+	 * inbox): the wait below is for the store of the worker that took the
+	 * place's last delivery to become visible, not for room. */
+	uint64_t pos = atomic_fetch_add(&p->inbox_tail, count); /* seq_cst: see below */
+	for (size_t i = 0; i < count; i++, pos++) {
+		inbox_place *place = &p->inbox[pos & p->inbox_mask];
+		while (atomic_load_explicit(&place->seq, memory_order_acquire) != pos)
+			sched_yield();
+		place->d = new_delivery(p, events[i]);
+		atomic_store_explicit(&place->seq, pos + 1, memory_order_release);
 	}
-	if (count)
-		wake_worker(p);
-	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add_explicit(&p->received, count, memory_order_relaxed);
+	/* Wake a worker only if one sleeps without looking again soon.  The
+	 * claim above and a worker's idle_waiters++ before it sleeps are both
+	 * seq_cst, each followed by the other's read: either this sees the
+	 * waiter, or the waiter sees the claim and does not sleep (Dekker).
+	 * Read idle_waiters first: a waiter counts itself there before it
+	 * counts itself a short sleeper. */
+	if (atomic_load(&p->idle_waiters) == 0 || atomic_load(&p->short_sleepers) > 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	wake_worker(p);
+	pthread_mutex_unlock(&p->lock);
 }
 
 bool worker_pool_submit(worker_pool *p, es_event *event)
@@ -1361,6 +1509,7 @@ static void stop_async(worker_pool *p)
 static uint64_t hand_over(worker_pool *p, worker_pool *successor)
 {
 	pthread_mutex_lock(&p->lock);
+	inbox_drain_all(p, clock_monotonic_us() + 1000000);
 	size_t total = p->count + p->retry_count;
 	bool distributed = false;
 	for (size_t i = 0; i < p->count && !distributed; i++)
@@ -1515,6 +1664,7 @@ static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *succ
 	if (successor)
 		handed = hand_over(p, successor);
 	pthread_mutex_lock(&p->lock);
+	inbox_drain_all(p, clock_monotonic_us() + 1000000);
 	uint64_t queued = 0;
 	delivery d;
 	while (p->count || p->retry_count) {
@@ -1617,6 +1767,7 @@ int worker_pool_destroy(worker_pool *p)
 	free(p->async);
 	free(p->async_free);
 	free(p->ring);
+	free(p->inbox);
 	free(p->retry);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work_ready);
@@ -1638,7 +1789,7 @@ void worker_pool_stats(worker_pool *p, pool_stats *s)
 	s->timed_out = atomic_load_explicit(&p->timed_out, memory_order_relaxed);
 	s->dead = atomic_load_explicit(&p->dead, memory_order_relaxed);
 	s->undelivered = atomic_load_explicit(&p->undelivered, memory_order_relaxed);
-	s->depth = atomic_load_explicit(&p->occupied, memory_order_relaxed);
+	s->depth = slots_held(p);
 	uint64_t count = atomic_load_explicit(&p->recent_count, memory_order_relaxed);
 	uint64_t bits = atomic_load_explicit(&p->recent_bits, memory_order_relaxed);
 	s->recent = count < 64 ? (uint32_t)count : 64;
@@ -1660,6 +1811,7 @@ void worker_pool_stats(worker_pool *p, pool_stats *s)
 		if (w && w->running && !w->abandoned && STATE_KIND(atomic_load(&w->state)) == W_BUSY)
 			s->busy++;
 	}
+	inbox_drain(p);
 	if (p->count)
 		s->oldest_queued_age_us = clock_monotonic_us() - p->ring[p->head].queued_us;
 	pthread_mutex_unlock(&p->lock);

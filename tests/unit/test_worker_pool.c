@@ -276,6 +276,74 @@ static void stop_reaches_workers_that_were_about_to_sleep(void **state)
 	}
 }
 
+/* Producers push without the pool's lock (the inbox) and check the bound
+ * against a count of given-back slots they may have read earlier: many of
+ * them racing a small queue must still never hold more than its capacity,
+ * lose nothing, deliver each accepted event once, and count every refusal
+ * (a lost wake-up shows as the settle wait running out). */
+enum { PRODUCERS = 4, PRODUCER_ACCEPTS = 5000, RACE_CAPACITY = 16 };
+
+typedef struct producer_race {
+	worker_pool *pool;
+	atomic_uint accepted, refused;
+	atomic_bool done;
+	atomic_uint over_bound; /* stats seen above capacity */
+} producer_race;
+
+static void *race_producer(void *arg)
+{
+	producer_race *r = arg;
+	for (unsigned accepted = 0; accepted < PRODUCER_ACCEPTS;) {
+		if (submit(r->pool, "x")) {
+			accepted++;
+			atomic_fetch_add(&r->accepted, 1);
+		} else {
+			atomic_fetch_add(&r->refused, 1);
+		}
+	}
+	return NULL;
+}
+
+static void *watch_bound(void *arg)
+{
+	producer_race *r = arg;
+	pool_stats s;
+	while (!atomic_load(&r->done)) {
+		worker_pool_stats(r->pool, &s);
+		if (s.depth > s.capacity)
+			atomic_fetch_add(&r->over_bound, 1);
+	}
+	return NULL;
+}
+
+static void producers_racing_a_small_queue_lose_and_exceed_nothing(void **state)
+{
+	fake *f = fake_new();
+	producer_race *r = calloc(1, sizeof *r);
+	r->pool = pool_new(f, policy(2, RACE_CAPACITY, 1000, 1));
+	pthread_t producers[PRODUCERS], watcher;
+	pthread_create(&watcher, NULL, watch_bound, r);
+	for (int i = 0; i < PRODUCERS; i++)
+		pthread_create(&producers[i], NULL, race_producer, r);
+	for (int i = 0; i < PRODUCERS; i++)
+		pthread_join(producers[i], NULL);
+	unsigned accepted = atomic_load(&r->accepted);
+	assert_int_equal(accepted, PRODUCERS * PRODUCER_ACCEPTS);
+	pool_stats s;
+	WAIT_STATS(r->pool, s, s.ok == accepted && s.depth == 0);
+	atomic_store(&r->done, true);
+	pthread_join(watcher, NULL);
+	assert_int_equal(s.ok, accepted);
+	assert_int_equal(s.depth, 0);
+	assert_int_equal(s.received, accepted);
+	assert_int_equal(s.refused, atomic_load(&r->refused));
+	assert_int_equal(atomic_load(&r->over_bound), 0);
+	stop_and_destroy(r->pool);
+	assert_int_equal(f->calls, accepted);
+	fake_free(f);
+	free(r);
+}
+
 static int compare_int64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -421,6 +489,7 @@ int main(void)
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
 		cmocka_unit_test(slots_come_back_at_once_and_counts_add_up),
+		cmocka_unit_test(producers_racing_a_small_queue_lose_and_exceed_nothing),
 	};
 	return cmocka_run_group_tests_name("worker_pool", tests, NULL, NULL);
 }
