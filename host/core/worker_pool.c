@@ -55,13 +55,16 @@ typedef struct delivery {
 	int64_t queued_us;  /* when it entered the queue (monotonic) */
 } delivery;
 
-/* One place of the inbox.  `seq` says whose turn it is: position pos is
- * free for a producer when seq == pos, holds a delivery for the worker when
- * seq == pos + 1, and is free again for position pos + capacity once taken
- * (the scheme of Vyukov's bounded MPMC queue, with one consumer at a time:
- * the thread holding the pool's lock). */
+/* One place of the inbox.  `lap` says whose turn it is, for the position
+ * pos that maps to it (lap base: pos with the place's index bits cleared):
+ * free for a producer when lap == base, holding a delivery for the worker
+ * when lap == base + 1, free for position pos + capacity once taken (base
+ * + capacity).  The scheme of Vyukov's bounded MPMC queue (which stores
+ * pos itself), with one consumer at a time, the thread holding the pool's
+ * lock; relative to the base so that zeroed memory is an empty inbox and
+ * its pages are touched only when used (a queue may be 16 M long). */
 typedef struct inbox_place {
-	_Atomic uint64_t seq;
+	_Atomic uint64_t lap;
 	delivery d;
 } inbox_place;
 
@@ -333,10 +336,11 @@ static void inbox_drain(worker_pool *p)
 {
 	for (;;) {
 		inbox_place *place = &p->inbox[p->inbox_head & p->inbox_mask];
-		if (atomic_load_explicit(&place->seq, memory_order_acquire) != p->inbox_head + 1)
+		uint64_t base = p->inbox_head & ~p->inbox_mask;
+		if (atomic_load_explicit(&place->lap, memory_order_acquire) != base + 1)
 			return;
 		ring_push_back(p, &place->d);
-		atomic_store_explicit(&place->seq, p->inbox_head + p->inbox_mask + 1, memory_order_release);
+		atomic_store_explicit(&place->lap, base + p->inbox_mask + 1, memory_order_release);
 		p->inbox_head++;
 	}
 }
@@ -1288,12 +1292,8 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	size_t places = 1;
 	while (places < p->policy.queue_size)
 		places <<= 1;
-	p->inbox = aligned_alloc(CACHE_LINE, (places * sizeof *p->inbox + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
-	if (p->inbox) {
-		p->inbox_mask = places - 1;
-		for (size_t i = 0; i < places; i++)
-			atomic_init(&p->inbox[i].seq, i);
-	}
+	p->inbox = calloc(places, sizeof *p->inbox); /* zeroed: every place free for lap 0 */
+	p->inbox_mask = places - 1;
 	p->retry = calloc(p->policy.queue_size, sizeof *p->retry);
 	p->slot_count = (size_t)p->policy.workers + p->policy.max_stuck_workers;
 	p->slots = calloc(p->slot_count, sizeof *p->slots);
@@ -1419,10 +1419,11 @@ void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, siz
 	uint64_t pos = atomic_fetch_add(&p->inbox_tail, count); /* seq_cst: see below */
 	for (size_t i = 0; i < count; i++, pos++) {
 		inbox_place *place = &p->inbox[pos & p->inbox_mask];
-		while (atomic_load_explicit(&place->seq, memory_order_acquire) != pos)
+		uint64_t base = pos & ~p->inbox_mask;
+		while (atomic_load_explicit(&place->lap, memory_order_acquire) != base)
 			sched_yield();
 		place->d = new_delivery(p, events[i]);
-		atomic_store_explicit(&place->seq, pos + 1, memory_order_release);
+		atomic_store_explicit(&place->lap, base + 1, memory_order_release);
 	}
 	atomic_fetch_add_explicit(&p->received, count, memory_order_relaxed);
 	/* Wake a worker only if one sleeps without looking again soon.  The
