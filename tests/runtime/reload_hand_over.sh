@@ -13,13 +13,7 @@ set -eu
 N=40
 stage_plugin slow
 settings() { # TIMEOUT_MS [ENABLED]
-	write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text}
-event: {shutdown_timeout_ms: 500}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+	CONFIG_HEAD='event: {shutdown_timeout_ms: 500}' write_plugin_settings <<YAML
     slow: {enabled: ${2:-true}, workers: 1, timeout_ms: $1, config: {record: @TMP@/slow.txt, delay_ms: 150}}
 YAML
 	[ -z "${PORT:-}" ] || render_config
