@@ -106,6 +106,19 @@ write_plugin_settings() {
 	} > "$CONFIG.in"
 }
 
+# isolated_misbehave_settings [LINE...]: for write_plugin_settings' stdin,
+# the settings of the misbehave test plugin in its own process (one worker,
+# one attempt, recording to @TMP@/misbehave.txt) with each LINE one more
+# setting of it ("quarantine_after: 2"), and $MISBEHAVE_CONFIG more keys of
+# its config ("marker: @TMP@/marker").  Other plugins' lines follow it:
+#   { isolated_misbehave_settings; echo '    recorder: {...}'; } | write_plugin_settings
+isolated_misbehave_settings() {
+	local line
+	printf '    misbehave:\n      isolation: process\n      workers: 1\n      max_attempts: 1\n'
+	for line in "$@"; do printf '      %s\n' "$line"; done
+	printf '      config: {record: @TMP@/misbehave.txt%s}\n' "${MISBEHAVE_CONFIG:+, $MISBEHAVE_CONFIG}"
+}
+
 # A config without a metrics section gets the metrics endpoint on PORT+1
 # (@MPORT@), so parallel tests never share the default 9090.
 render_config() {
@@ -287,6 +300,30 @@ plugins_json() {
 # the list is '[]')
 plugin_states_are() {
 	[ "$(plugins_json | jq -c --arg p "$1" '[.plugins[] | select(.name == $p) | .state] | unique')" = "$2" ]
+}
+
+# health_status: the status GET /health reports (ok, degraded ...)
+health_status() {
+	curl -s "http://127.0.0.1:$PORT/health" | jq -r .status
+}
+
+# health_is STATUS: for wait_until
+health_is() {
+	[ "$(health_status)" = "$1" ]
+}
+
+# first_process PLUGIN: the pid of the first process of PLUGIN's first
+# entry in GET /api/plugins ("null" when none runs)
+first_process() {
+	plugins_json | jq -r --arg p "$1" '[.plugins[] | select(.name == $p)][0].processes.pids[0]'
+}
+
+# other_process_runs PLUGIN PID: for wait_until; PLUGIN has a live process
+# and it is not PID (0: any), e.g. the one that replaced a crashed child
+other_process_runs() {
+	local pid
+	pid=$(first_process "$1")
+	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$2" ] && kill -0 "$pid"
 }
 
 # plugin_state_is PLUGIN STATE: for wait_until (running, quarantined, ...)

@@ -10,13 +10,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin misbehave
-write_plugin_settings <<'YAML'
-    misbehave:
-      isolation: process
-      workers: 1
-      max_attempts: 1
-      config: {record: @TMP@/misbehave.txt}
-YAML
+isolated_misbehave_settings | write_plugin_settings
 let_fatal_signals_kill
 start_daemon
 

@@ -9,22 +9,12 @@ set -eu
 
 stage_plugin misbehave
 stage_plugin recorder
-write_plugin_settings <<'YAML'
-    misbehave:
-      isolation: process
-      workers: 1
-      max_attempts: 1
-      quarantine_after: 3
-      quarantine_window_s: 3600
-      config: {record: @TMP@/misbehave.txt, marker: @TMP@/marker}
-    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
-YAML
+{
+	MISBEHAVE_CONFIG='marker: @TMP@/marker' isolated_misbehave_settings 'quarantine_after: 3' 'quarantine_window_s: 3600'
+	echo '    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}'
+} | write_plugin_settings
 let_fatal_signals_kill
 start_daemon
-
-plugin_field() { plugins_json | jq -r --arg p "$1" "[.plugins[] | select(.name == \$p)][0] | $2"; }
-health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
-health_is() { [ "$(health)" = "$1" ]; }
 
 # the event faults in handle() and leaves the marker: every init() faults from now on
 trigger mb.markcrash

@@ -9,32 +9,17 @@ set -eu
 
 stage_plugin misbehave
 stage_plugin recorder
-write_plugin_settings <<'YAML'
-    misbehave:
-      isolation: process
-      workers: 1
-      max_attempts: 1
-      quarantine_after: 2
-      quarantine_window_s: 3600
-      config: {record: @TMP@/misbehave.txt}
-    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}
-YAML
+{
+	isolated_misbehave_settings 'quarantine_after: 2' 'quarantine_window_s: 3600'
+	echo '    recorder: {subscribe: ["**"], config: {record: @TMP@/recorder.txt}}'
+} | write_plugin_settings
 let_fatal_signals_kill
 start_daemon
 
-plugin_field() { plugins_json | jq -r --arg p "$1" "[.plugins[] | select(.name == \$p)][0] | $2"; }
-health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
-health_is() { [ "$(health)" = "$1" ]; }
-running_process() {
-	local pid
-	pid=$(plugin_field misbehave '.processes.pids[0]')
-	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$1" ] && kill -0 "$pid"
-}
-
-first_pid=$(plugin_field misbehave '.processes.pids[0]')
+first_pid=$(first_process misbehave)
 trigger mb.crash
 expect_status 202
-wait_until "the first crash restarted" 10 running_process "$first_pid"
+wait_until "the first crash restarted" 10 other_process_runs misbehave "$first_pid"
 trigger mb.crash
 expect_status 202
 wait_until "quarantined after 2 crashes" 10 log_has "quarantined after 2 crashes"
@@ -53,7 +38,7 @@ pass "a quarantined isolated plugin is reported as such"
 request POST /api/plugins/misbehave/release
 expect_status 200
 expect_body '"state":"released"'
-wait_until "a fresh process after the release" 20 running_process 0
+wait_until "a fresh process after the release" 20 other_process_runs misbehave 0
 wait_until "GET /api/plugins says running" 10 plugin_states_are misbehave '["running"]'
 expect_log "plugin 'misbehave' released from quarantine"
 

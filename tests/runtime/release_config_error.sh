@@ -10,29 +10,14 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin misbehave
-write_plugin_settings <<'YAML'
-    misbehave:
-      isolation: process
-      workers: 1
-      max_attempts: 1
-      quarantine_after: 2
-      quarantine_window_s: 3600
-      config: {record: @TMP@/misbehave.txt}
-YAML
+isolated_misbehave_settings 'quarantine_after: 2' 'quarantine_window_s: 3600' | write_plugin_settings
 let_fatal_signals_kill
 start_daemon
 
-health() { curl -s "http://127.0.0.1:$PORT/health" | jq -r .status; }
-running_process() {
-	local pid
-	pid=$(plugins_json | jq -r '[.plugins[] | select(.name == "misbehave")][0].processes.pids[0]')
-	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$1" ] && kill -0 "$pid"
-}
-
-first_pid=$(plugins_json | jq -r '.plugins[0].processes.pids[0]')
+first_pid=$(first_process misbehave)
 trigger mb.crash
 expect_status 202
-wait_until "the first crash restarted" 10 running_process "$first_pid"
+wait_until "the first crash restarted" 10 other_process_runs misbehave "$first_pid"
 trigger mb.crash
 expect_status 202
 wait_until "GET /api/plugins says quarantined" 20 plugin_states_are misbehave '["quarantined"]'
@@ -46,7 +31,7 @@ expect_body '"error":"config_invalid"'
 expect_body "duplicate key"
 expect_body "stays quarantined"
 plugin_states_are misbehave '["quarantined"]' || fail "after the refused release: $(plugins_json)"
-[ "$(health)" = degraded ] || fail "/health after the refused release: $(curl -s "http://127.0.0.1:$PORT/health")"
+health_is degraded || fail "/health after the refused release: $(curl -s "http://127.0.0.1:$PORT/health")"
 trigger mb.ok
 expect_status 202
 skipped() { plugins_json | jq -r '[.plugins[] | select(.name == "misbehave") | .events_skipped // 0] | max'; }
