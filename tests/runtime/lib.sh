@@ -326,6 +326,19 @@ other_process_runs() {
 	[ -n "$pid" ] && [ "$pid" != null ] && [ "$pid" != "$2" ] && kill -0 "$pid"
 }
 
+# crash_misbehave_twice: two mb.crash events for the isolated misbehave
+# test plugin, the second once a new process replaced the first crash's
+# (with quarantine_after: 2 the second crash quarantines the plugin)
+crash_misbehave_twice() {
+	local first_pid
+	first_pid=$(first_process misbehave)
+	trigger mb.crash
+	expect_status 202
+	wait_until "the first crash restarted" 10 other_process_runs misbehave "$first_pid"
+	trigger mb.crash
+	expect_status 202
+}
+
 # plugin_state_is PLUGIN STATE: for wait_until (running, quarantined, ...)
 plugin_state_is() {
 	[ "$(plugin_field "$1" .state)" = "$2" ]

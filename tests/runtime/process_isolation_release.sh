@@ -16,12 +16,7 @@ stage_plugin recorder
 let_fatal_signals_kill
 start_daemon
 
-first_pid=$(first_process misbehave)
-trigger mb.crash
-expect_status 202
-wait_until "the first crash restarted" 10 other_process_runs misbehave "$first_pid"
-trigger mb.crash
-expect_status 202
+crash_misbehave_twice
 wait_until "quarantined after 2 crashes" 10 log_has "quarantined after 2 crashes"
 daemon_exited && fail "the daemon died with its isolated plugin"
 

@@ -14,12 +14,7 @@ isolated_misbehave_settings 'quarantine_after: 2' 'quarantine_window_s: 3600' | 
 let_fatal_signals_kill
 start_daemon
 
-first_pid=$(first_process misbehave)
-trigger mb.crash
-expect_status 202
-wait_until "the first crash restarted" 10 other_process_runs misbehave "$first_pid"
-trigger mb.crash
-expect_status 202
+crash_misbehave_twice
 wait_until "GET /api/plugins says quarantined" 20 plugin_states_are misbehave '["quarantined"]'
 
 # a half-done edit: a duplicate key
