@@ -13,36 +13,26 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-export ES_TEST_ADMIN_TOKEN=admin-token-0123456789abcdef
-export ES_TEST_TRIGGER_TOKEN=trigger-token-0123456789abcdef
+cluster_use_tokens
 stage_plugin recorder
 stage_plugin failing
 nats_start 1
 node_reserve 0
-node_config 0 <<'EOF'
+{
+	cat <<'EOF'
 plugins:
   directory: @PLUGDIR@
   load_unconfigured: false
   settings:
     recorder: {config: {record: "@TMP@/rec@NODE@.txt"}, subscribe: ["order.**"]}
     failing: {config: {record: "@TMP@/rec@NODE@.txt"}, subscribe: ["fail.**"], max_attempts: 1}
-auth:
-  tokens:
-    - {name: ops, role: admin, token_env: ES_TEST_ADMIN_TOKEN}
-    - {name: ci, role: trigger, token_env: ES_TEST_TRIGGER_TOKEN}
 EOF
+	cluster_auth_section
+} | node_config 0
 node_start 0
-BASE="http://127.0.0.1:${NODE_PORTS[0]}"
 pass "one node on one nats-server"
 
-# call TOKEN METHOD PATH [BODY]: STATUS and BODY
-call() {
-	local args=(-s -o "$TMP/body" -w '%{http_code}' -m 20 -X "$2" -H "Authorization: Bearer $1")
-	[ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
-	STATUS=$(curl "${args[@]}" "$BASE$3") || STATUS=000
-	BODY=$(cat "$TMP/body")
-}
-admin() { call "$ES_TEST_ADMIN_TOKEN" "$@"; }
+admin() { node_call 0 "$ES_TEST_ADMIN_TOKEN" "$@"; }
 
 # ---- ?wait=true and /api/events/test: a precise 400 ----
 admin POST '/api/events/trigger?wait=true' '{"name":"order.sync","id":"sync-1"}'
@@ -113,13 +103,13 @@ admin GET "/api/dead-letters?limit=2&before=$next"
 [ "$(echo "$BODY" | jq -r .next_before)" = null ] || cluster_fail "the last page has a next_before: $BODY"
 admin GET '/api/dead-letters?limit=0'
 [ "$STATUS" = 400 ] || cluster_fail "limit=0 answered $STATUS"
-call "$ES_TEST_TRIGGER_TOKEN" GET /api/dead-letters
+node_call 0 "$ES_TEST_TRIGGER_TOKEN" GET /api/dead-letters
 [ "$STATUS" = 403 ] || cluster_fail "a trigger token listed the dead letters ($STATUS)"
 pass "dead letters listed newest first with plugin, attempts, error and event; filtered and paged; admin only"
 
 admin GET /api/dead-letters
 id1=$(echo "$BODY" | jq -r '.dead_letters[] | select(.event.id == "dead-1") | .id')
-call "$ES_TEST_TRIGGER_TOKEN" POST "/api/dead-letters/$id1/replay"
+node_call 0 "$ES_TEST_TRIGGER_TOKEN" POST "/api/dead-letters/$id1/replay"
 [ "$STATUS" = 403 ] || cluster_fail "a trigger token replayed a dead letter ($STATUS)"
 admin POST "/api/dead-letters/$id1/replay"
 [ "$STATUS" = 202 ] || cluster_fail "the replay answered $STATUS: $BODY"

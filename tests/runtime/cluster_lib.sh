@@ -192,6 +192,33 @@ nodes_stop() {
 	done
 }
 
+# cluster_use_tokens: an admin and a trigger token for the nodes, in
+# $ES_TEST_ADMIN_TOKEN and $ES_TEST_TRIGGER_TOKEN; cluster_auth_section
+# prints the auth: section naming them, for node_config's stdin
+cluster_use_tokens() {
+	export ES_TEST_ADMIN_TOKEN=admin-token-0123456789abcdef
+	export ES_TEST_TRIGGER_TOKEN=trigger-token-0123456789abcdef
+}
+cluster_auth_section() {
+	cat <<'EOF'
+auth:
+  tokens:
+    - {name: ops, role: admin, token_env: ES_TEST_ADMIN_TOKEN}
+    - {name: ci, role: trigger, token_env: ES_TEST_TRIGGER_TOKEN}
+EOF
+}
+
+# node_call I TOKEN METHOD PATH [BODY]: a request to node I with TOKEN (""
+# for none) and a JSON BODY; sets STATUS (000: no answer) and BODY
+node_call() {
+	local args=(-s -o "$TMP/body" -w '%{http_code}' -m 20 -X "$3")
+	[ -z "$2" ] || args+=(-H "Authorization: Bearer $2")
+	[ $# -ge 5 ] && args+=(-H 'Content-Type: application/json' --data-binary "$5")
+	rm -f "$TMP/body"
+	STATUS=$(curl "${args[@]}" "http://127.0.0.1:${NODE_PORTS[$1]}$4") || STATUS=000
+	BODY=$(cat "$TMP/body" 2>/dev/null || true)
+}
+
 node_kill() {
 	kill -KILL "${NODE_PIDS[$1]}" 2>/dev/null || true
 	wait "${NODE_PIDS[$1]}" 2>/dev/null || true

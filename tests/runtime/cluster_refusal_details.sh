@@ -15,8 +15,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-export ES_TEST_ADMIN_TOKEN=admin-token-0123456789abcdef
-export ES_TEST_TRIGGER_TOKEN=trigger-token-0123456789abcdef
+cluster_use_tokens
 stage_plugin recorder
 nats_start 1
 node_plugins() {
@@ -25,11 +24,8 @@ plugins:
   directory: @PLUGDIR@
   settings:
     recorder: {config: {record: "@TMP@/rec@NODE@.txt"}}
-auth:
-  tokens:
-    - {name: ops, role: admin, token_env: ES_TEST_ADMIN_TOKEN}
-    - {name: ci, role: trigger, token_env: ES_TEST_TRIGGER_TOKEN}
 EOF
+	cluster_auth_section
 }
 node_reserve 0
 node_plugins | node_config 0
@@ -53,15 +49,6 @@ server_text=$(grep -o "stream OTHER: .*JetStream error" "$TMP/node1.log" | head 
 echo "the server's text: $server_text"
 pass "node 1 cannot create its stream; the log has the server's text"
 
-# call NODE TOKEN METHOD PATH [BODY]: STATUS and BODY (no token: "")
-call() {
-	local args=(-s -o "$TMP/body" -w '%{http_code}' -m 20 -X "$3")
-	[ -z "$2" ] || args+=(-H "Authorization: Bearer $2")
-	[ $# -ge 5 ] && args+=(-H 'Content-Type: application/json' --data-binary "$5")
-	rm -f "$TMP/body"
-	STATUS=$(curl "${args[@]}" "http://127.0.0.1:${NODE_PORTS[$1]}$4") || STATUS=000
-	BODY=$(cat "$TMP/body" 2>/dev/null || true)
-}
 # shows_no_details WHAT: BODY names none of node 1's and the server's details
 shows_no_details() {
 	local secret
@@ -70,27 +57,27 @@ shows_no_details() {
 	done
 }
 
-call 1 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"t-1"}'
+node_call 1 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"t-1"}'
 [ "$STATUS" = 503 ] || cluster_fail "a trigger on node 1 answered $STATUS: $BODY"
 echo "$BODY" | jq -e '.error == "queue_unavailable" and (.message | test("JetStream"))' >/dev/null ||
 	cluster_fail "the 503 does not say JetStream failed: $BODY"
 shows_no_details "a trigger token's 503"
-call 1 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/batch '[{"name":"job.run","id":"t-2"}]'
+node_call 1 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/batch '[{"name":"job.run","id":"t-2"}]'
 [ "$STATUS" = 207 ] || cluster_fail "a batch on node 1 answered $STATUS: $BODY"
 echo "$BODY" | jq -e '.results[0].status == 503 and (.results[0].message | length > 0)' >/dev/null ||
 	cluster_fail "the batch's refused event does not say why: $BODY"
 shows_no_details "a trigger token's batch answer"
-call 1 "" GET /health
+node_call 1 "" GET /health
 [ "$STATUS" = 503 ] || cluster_fail "node 1's /health answered $STATUS: $BODY"
 echo "$BODY" | jq -e '.components.jetstream == "failing" and (.reasons.jetstream | length > 0)' >/dev/null ||
 	cluster_fail "/health does not say JetStream is failing: $BODY"
 shows_no_details "/health without a token"
 pass "a trigger token's 503 (one event, a batch) and /health say JetStream failed without the server's text"
 
-call 1 "$ES_TEST_ADMIN_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"a-1"}'
+node_call 1 "$ES_TEST_ADMIN_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"a-1"}'
 [ "$STATUS" = 503 ] || cluster_fail "an admin's trigger on node 1 answered $STATUS: $BODY"
 expect_body "$server_text"
-call 1 "$ES_TEST_ADMIN_TOKEN" GET /health
+node_call 1 "$ES_TEST_ADMIN_TOKEN" GET /health
 echo "$BODY" | jq -r .reasons.jetstream | grep -qF "$server_text" || cluster_fail "an admin's /health lacks the server's text: $BODY"
 pass "an admin token's 503 and /health carry the server's text"
 
@@ -105,7 +92,7 @@ sed -i "s|servers: \"[^\"]*\"|servers: \"nats://127.0.0.1:$nowhere\"|" "$TMP/nod
 "$ES_DAEMON" -c "$TMP/node2.yaml" >> "$TMP/node2.log" 2>&1 &
 NODE_PIDS[2]=$!
 node2_answers() {
-	call 2 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"n-1"}'
+	node_call 2 "$ES_TEST_TRIGGER_TOKEN" POST /api/events/trigger '{"name":"job.run","id":"n-1"}'
 	[ "$STATUS" = 503 ]
 }
 wait_until "node 2 answering 503" 30 node2_answers
