@@ -407,9 +407,11 @@ static int start_plugin(chan_cursor *c)
 		return -1;
 	}
 	runner.ctx.instance = runner.local;
-	/* The ABI 1.0 part of the host table: the 1.1 functions read event
-	 * fields and host state the channel does not carry yet, so a child
-	 * offers what a 1.0 host offers (a 1.1 plugin checks ES_HOST_HAS()). */
+	/* The ABI 1.0 part of the host table: the 1.1 functions that need the
+	 * daemon (emit_event, gauge_set, the deadline) are not forwarded over
+	 * the channel yet, so a child offers what a 1.0 host offers (a 1.1
+	 * plugin checks ES_HOST_HAS()).  The fields past struct_size still hold
+	 * the in-process functions, with no daemon behind them here. */
 	runner.table = *host_api_table();
 	runner.table.struct_size = (uint32_t)offsetof(es_host_api, event_attribute_count);
 	runner.table.abi_minor = 0;
