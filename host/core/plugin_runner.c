@@ -28,6 +28,7 @@
 #include "core/isolation_channel.h"
 #include "core/plugin_instance.h"
 #include "core/plugin_loader.h"
+#include "core/refusal_summary.h"
 #include "model/es_event.h"
 #include "util/log.h"
 
@@ -283,14 +284,65 @@ static void child_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t del
 	chan_msg_free(&m);
 }
 
+/* Emits refused because they came from one of the plugin's own threads,
+ * summarised as refusal_summary.h does for full queues: a thread emitting
+ * in a loop would otherwise send the daemon a log line for each.  The
+ * first refusal of an episode is logged with its name, later ones are
+ * counted and written as one line per REFUSAL_SUMMARY_INTERVAL_S; the
+ * count still unwritten is written when the serving thread next takes
+ * events after the interval, and at stop.  Any thread; atomics only. */
+static struct {
+	_Atomic uint64_t unwritten; /* refusals counted but in no line yet */
+	_Atomic int64_t written_us; /* monotonic time of the last line; 0: no episode */
+} thread_emit_refusals;
+
+#define THREAD_EMIT_INTERVAL_US ((int64_t)REFUSAL_SUMMARY_INTERVAL_S * 1000000)
+
+static void note_thread_emit_refused(es_plugin_ctx *ctx, const char *name)
+{
+	atomic_fetch_add(&thread_emit_refusals.unwritten, 1);
+	int64_t now = clock_monotonic_us();
+	int64_t last = atomic_load(&thread_emit_refusals.written_us);
+	if (last != 0 && now - last < THREAD_EMIT_INTERVAL_US)
+		return;
+	/* One thread writes the line; the others' refusals are in its count
+	 * or in the next one. */
+	if (!atomic_compare_exchange_strong(&thread_emit_refusals.written_us, &last, now))
+		return;
+	uint64_t n = atomic_exchange(&thread_emit_refusals.unwritten, 0);
+	if (last == 0)
+		child_log(ctx, ES_LOG_WARN,
+		          "emit of '%s' refused: an isolated plugin emits from init() or handle() only (%llu refused); "
+		          "further refusals from its own threads are counted and logged every %d s",
+		          name, (unsigned long long)n, REFUSAL_SUMMARY_INTERVAL_S);
+	else
+		child_log(ctx, ES_LOG_WARN,
+		          "%llu more emits from the plugin's own threads refused in the last %.1f s (latest '%s')",
+		          (unsigned long long)n, (double)(now - last) / 1e6, name);
+}
+
+/* End the episode, writing the count not written yet: when the interval
+ * has passed since the last line, or always (`at_stop`). */
+static void settle_thread_emit_refusals(bool at_stop)
+{
+	int64_t last = atomic_load(&thread_emit_refusals.written_us);
+	if (last == 0 || (!at_stop && clock_monotonic_us() - last < THREAD_EMIT_INTERVAL_US))
+		return;
+	if (!atomic_compare_exchange_strong(&thread_emit_refusals.written_us, &last, 0))
+		return;
+	uint64_t n = atomic_exchange(&thread_emit_refusals.unwritten, 0);
+	if (n)
+		child_log(&runner.ctx, ES_LOG_WARN, "%llu more emits from the plugin's own threads refused since the last line",
+		          (unsigned long long)n);
+}
+
 /* The daemon validates and admits the event (host_emit_event) and answers
  * with the status; only the serving thread reads the channel. */
 static es_status child_emit(es_plugin_ctx *ctx, const char *name, const char *data_json, size_t len)
 {
 	(void)ctx;
 	if (!pthread_equal(pthread_self(), runner.serving)) {
-		child_log(ctx, ES_LOG_WARN, "emit of '%s' refused: an isolated plugin emits from init() or handle() only",
-		          name ? name : "(null)");
+		note_thread_emit_refused(ctx, name ? name : "(null)");
 		return ES_STATUS_ERROR;
 	}
 	/* Refused here as the daemon would (host_emit_event), and before the
@@ -673,6 +725,7 @@ int plugin_runner_main(void)
 		if (st != CHAN_RECV_OK || type == CHAN_SHUTDOWN)
 			break;
 		if (type == CHAN_EVENTS) {
+			settle_thread_emit_refusals(false);
 			serve_events(&c);
 		} else if (type == CHAN_REOPEN) {
 			if (runner.desc->reopen)
@@ -682,6 +735,7 @@ int plugin_runner_main(void)
 	}
 	if (runner.desc->shutdown)
 		runner.desc->shutdown(runner.state);
+	settle_thread_emit_refusals(true); /* the plugin's threads are done */
 	exit_code = 0;
 out:
 	if (runner.local) {

@@ -10,10 +10,14 @@
  *                 socket it has, then fails with "really failed"
  *   mb.bigemit    emits an event of as many bytes as its data (a JSON
  *                 number) says and records the status emit() returned
+ *   mb.threademit starts a thread that emits mb.fromthread as many times
+ *                 as its data (a JSON number) says, joins it and records
+ *                 how many emits returned ES_STATUS_ERROR
  * Any other event is recorded as "ok".  With config.init_emit_bytes: N,
  * init() emits an event of N bytes and logs the status. */
 #include "test_plugin.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -32,6 +36,31 @@ static es_status emit_bytes(tp_state *st, size_t n)
 	es_status rc = st->host->emit(st->ctx, "mb.emitted", d, n);
 	free(d);
 	return rc;
+}
+
+/* The event's data read as a whole number (0 when it is none). */
+static unsigned long long data_number(tp_state *st, const es_event *event)
+{
+	size_t len = 0;
+	const char *data = st->host->event_data(event, &len);
+	char text[32] = "";
+	snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text - 1 ? len : sizeof text - 1), data ? data : "");
+	return strtoull(text, NULL, 10);
+}
+
+/* mb.threademit: emits from a thread of the plugin's own */
+struct thread_emits {
+	tp_state *st;
+	unsigned long count, refused;
+};
+
+static void *emit_from_thread(void *arg)
+{
+	struct thread_emits *t = arg;
+	for (unsigned long i = 0; i < t->count; i++)
+		if (t->st->host->emit(t->st->ctx, "mb.fromthread", NULL, 0) == ES_STATUS_ERROR)
+			t->refused++;
+	return NULL;
 }
 
 static void fault(void)
@@ -85,12 +114,21 @@ static es_result mb_handle(void *state, const es_event *event, char *err, size_t
 		return ES_FAIL;
 	}
 	if (strcmp(name, "mb.bigemit") == 0) {
-		size_t len = 0;
-		const char *data = st->host->event_data(event, &len);
-		char size[32] = "";
-		snprintf(size, sizeof size, "%.*s", (int)(len < sizeof size - 1 ? len : sizeof size - 1), data ? data : "");
 		char what[64];
-		snprintf(what, sizeof what, "emit-status %d", (int)emit_bytes(st, (size_t)strtoull(size, NULL, 10)));
+		snprintf(what, sizeof what, "emit-status %d", (int)emit_bytes(st, (size_t)data_number(st, event)));
+		tp_record(st, event, what);
+		return ES_OK;
+	}
+	if (strcmp(name, "mb.threademit") == 0) {
+		struct thread_emits t = {.st = st, .count = (unsigned long)data_number(st, event)};
+		pthread_t thread;
+		if (pthread_create(&thread, NULL, emit_from_thread, &t) != 0) {
+			snprintf(err, err_size, "pthread_create failed");
+			return ES_FAIL;
+		}
+		pthread_join(thread, NULL);
+		char what[64];
+		snprintf(what, sizeof what, "refused %lu of %lu", t.refused, t.count);
 		tp_record(st, event, what);
 		return ES_OK;
 	}
