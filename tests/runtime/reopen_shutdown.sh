@@ -8,13 +8,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 stage_plugin overlap
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-event: {shutdown_timeout_ms: 2000}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+CONFIG_HEAD='event: {shutdown_timeout_ms: 2000}' write_plugin_settings <<'YAML'
     overlap: {workers: 4, timeout_ms: 5000, config: {record: @TMP@/overlap.txt, delay_ms: 300}}
 YAML
 start_daemon
@@ -36,13 +30,7 @@ stop_daemon TERM
 grep -q "^shutdown alone" "$TMP/overlap.txt" || fail "shutdown() not recorded alone: $(cat "$TMP/overlap.txt")"
 pass "shutdown() ran after the last handler returned"
 
-write_config <<'YAML'
-server: {port: @PORT@}
-logging: {format: text}
-event: {shutdown_timeout_ms: 500}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+CONFIG_HEAD='event: {shutdown_timeout_ms: 500}' write_plugin_settings <<'YAML'
     overlap: {workers: 1, timeout_ms: 200, max_attempts: 1, config: {record: @TMP@/overlap2.txt, delay_ms: 1500, shutdown_ms: 30000}}
 YAML
 # A stuck handler: reopen() is skipped (and logged), not run beside it.
