@@ -402,6 +402,17 @@ void connection_guard_request_read(connection_guard *g, struct evhttp_request *r
 	evhttp_request_set_on_complete_cb(req, on_answered, t);
 }
 
+size_t connection_guard_unwritten(const connection_guard *g)
+{
+	size_t n = 0;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (const tracked_conn *t = g->buckets[b]; t; t = t->next) {
+			struct bufferevent *bev = t->conn ? evhttp_connection_get_bufferevent(t->conn) : NULL;
+			n += bev && evbuffer_get_length(bufferevent_get_output(bev)) > 0;
+		}
+	return n;
+}
+
 void connection_guard_watch(connection_guard *g, struct evhttp_connection *conn,
                             void (*on_close)(struct evhttp_connection *, void *), void *arg)
 {

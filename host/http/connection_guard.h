@@ -67,6 +67,10 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 /* After evhttp_free() (the connections are gone then). */
 void connection_guard_free(connection_guard *g);
 
+/* Connections with bytes of an answer not yet written to the socket: a
+ * stopping thread keeps its loop running for them a moment. */
+size_t connection_guard_unwritten(const connection_guard *g);
+
 /* The handler got `req`: its request is read, the deadline stops until
  * the answer is sent.  Call first thing in the evhttp callback. */
 void connection_guard_request_read(connection_guard *g, struct evhttp_request *req);

@@ -12,6 +12,7 @@
 #include <event2/listener.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,10 @@ struct http_server {
 
 /* On the thread, when the server stops: answer every request still waiting
  * for outcomes (?wait=true) with what is known so far, give the answers a
- * moment to be written, then leave the loop.  The waiters must not outlive
+ * moment to be written, then leave the loop.  Answers given just before
+ * (an outcome that came in the same moment as the stop) are still in
+ * their connections' buffers: they get the same moment, or evhttp_free()
+ * would close their connections unwritten.  The waiters must not outlive
  * the loop: their events belong to its base, which is freed after. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -52,8 +56,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (answered)
 		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
 		         answered == 1 ? "" : "s");
+	bool unwritten = answered || (t->guard && connection_guard_unwritten(t->guard) > 0);
 	struct timeval flush = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_MS * 1000};
-	event_base_loopexit(t->loop.base, answered ? &flush : NULL);
+	event_base_loopexit(t->loop.base, unwritten ? &flush : NULL);
 }
 
 /* On the thread, after its loop left: a waiter that arrived while the
