@@ -269,6 +269,46 @@ static const char *child_plugin_name(es_plugin_ctx *ctx)
 	return runner.name;
 }
 
+/* The 1.1 functions that need the daemon, past the child's struct_size: a
+ * plugin that calls them without ES_HOST_HAS() gets a refusal (and one log
+ * line each), not the in-process function with no daemon behind it (whose
+ * emit_event() faulted on the child's missing router). */
+static void child_needs_daemon(es_plugin_ctx *ctx, const char *function)
+{
+	static atomic_bool said_emit_event, said_gauge_set, said_complete;
+	atomic_bool *said = strcmp(function, "emit_event") == 0  ? &said_emit_event
+	                    : strcmp(function, "gauge_set") == 0 ? &said_gauge_set
+	                                                         : &said_complete;
+	if (!atomic_exchange(said, true))
+		child_log(ctx, ES_LOG_ERROR,
+		          "%s() is not offered to an isolated plugin (its host table is ABI 1.0: check ES_HOST_HAS()); "
+		          "refused",
+		          function);
+}
+
+static es_status child_emit_event(es_plugin_ctx *ctx, const es_emit *emit)
+{
+	(void)emit;
+	child_needs_daemon(ctx, "emit_event");
+	return ES_STATUS_ERROR;
+}
+
+static void child_gauge_set(es_plugin_ctx *ctx, const char *name, int64_t value)
+{
+	(void)name;
+	(void)value;
+	child_needs_daemon(ctx, "gauge_set");
+}
+
+static es_status child_delivery_complete(es_delivery *delivery, es_result result, const char *reason)
+{
+	(void)delivery;
+	(void)result;
+	(void)reason;
+	child_needs_daemon(&runner.ctx, "delivery_complete");
+	return ES_STATUS_ERROR;
+}
+
 static void child_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t delta)
 {
 	(void)ctx;
@@ -462,8 +502,9 @@ static int start_plugin(chan_cursor *c)
 	/* The ABI 1.0 part of the host table: the 1.1 functions that need the
 	 * daemon (emit_event, gauge_set, the deadline) are not forwarded over
 	 * the channel yet, so a child offers what a 1.0 host offers (a 1.1
-	 * plugin checks ES_HOST_HAS()).  The fields past struct_size still hold
-	 * the in-process functions, with no daemon behind them here. */
+	 * plugin checks ES_HOST_HAS()).  Past struct_size, the functions that
+	 * only read the event or the config are the in-process ones; those
+	 * that need the daemon refuse (child_needs_daemon()). */
 	runner.table = *host_api_table();
 	runner.table.struct_size = (uint32_t)offsetof(es_host_api, event_attribute_count);
 	runner.table.abi_minor = 0;
@@ -472,6 +513,9 @@ static int start_plugin(chan_cursor *c)
 	runner.table.counter_add = child_counter_add;
 	runner.table.delivery_attempt = child_delivery_attempt;
 	runner.table.plugin_name = child_plugin_name;
+	runner.table.emit_event = child_emit_event;
+	runner.table.gauge_set = child_gauge_set;
+	runner.table.delivery_complete = child_delivery_complete;
 	es_status st = runner.desc->init(&runner.ctx, &runner.table, &runner.state);
 	if (st != ES_STATUS_OK) {
 		snprintf(err, sizeof err, "init() failed with status %d (see the plugin's log lines above)", (int)st);

@@ -13,6 +13,9 @@
  *   mb.threademit starts a thread that emits mb.fromthread as many times
  *                 as its data (a JSON number) says, joins it and records
  *                 how many emits returned ES_STATUS_ERROR
+ *   mb.newapi     calls the 1.1 functions that need the daemon without
+ *                 checking ES_HOST_HAS() first (emit_event() without data,
+ *                 gauge_set()) and records emit_event()'s status
  * Any other event is recorded as "ok".  With config.init_emit_bytes: N,
  * init() emits an event of N bytes and logs the status. */
 #include "test_plugin.h"
@@ -116,6 +119,16 @@ static es_result mb_handle(void *state, const es_event *event, char *err, size_t
 	if (strcmp(name, "mb.bigemit") == 0) {
 		char what[64];
 		snprintf(what, sizeof what, "emit-status %d", (int)emit_bytes(st, (size_t)data_number(st, event)));
+		tp_record(st, event, what);
+		return ES_OK;
+	}
+	if (strcmp(name, "mb.newapi") == 0) {
+		es_emit emit = ES_EMIT_INIT;
+		emit.name = "mb.fromnewapi";
+		es_status rc = st->host->emit_event(st->ctx, &emit);
+		st->host->gauge_set(st->ctx, "mb_gauge", 7);
+		char what[64];
+		snprintf(what, sizeof what, "emit_event-status %d", (int)rc);
 		tp_record(st, event, what);
 		return ES_OK;
 	}
