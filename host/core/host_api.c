@@ -408,7 +408,7 @@ static es_status api_emit(es_plugin_ctx *ctx, const char *name, const char *data
 	uint32_t depth = handling ? handling->depth + 1 : 0;
 	es_status st = host_emit_event(s->router, s->db, s->jetstream, source, depth, name, data_json, len, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)
-		LOG_WARN(plugin_instance_name(ctx->instance), "emit of '%s' refused: %s", name ? name : "(null)", err);
+		plugin_instance_note_emit_refused(ctx->instance, name ? name : "(null)", err);
 	return st;
 }
 
@@ -478,7 +478,7 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 	                              !utf8_valid(em->source, strlen(em->source))))
 		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
 	if (err[0]) {
-		LOG_WARN(plugin, "emit of '%s' refused: %s", name, err);
+		plugin_instance_note_emit_refused(ctx->instance, name, err);
 		return ES_STATUS_INVALID;
 	}
 	const es_event *handling = plugin_instance_handling();
@@ -491,7 +491,7 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 	es_status st = host_emit_event_with(s->router, s->db, s->jetstream, em->source ? em->source : source, depth, em->name,
 	                                    em->data_json, em->data_len, attrs, n, s->max_event_size, err, sizeof err);
 	if (st != ES_STATUS_OK)
-		LOG_WARN(plugin, "emit of '%s' refused: %s", name, err);
+		plugin_instance_note_emit_refused(ctx->instance, name, err);
 	return st;
 }
 

@@ -26,6 +26,14 @@
 #include "util/log.h"
 #include "util/refcount.h"
 
+/* An instance's log of refused emits (plugin_instance_note_emit_refused()):
+ * any thread, atomics only. */
+typedef struct emit_refusal_log {
+	_Atomic int64_t window_start_us; /* monotonic; 0: none yet */
+	_Atomic uint32_t window_logged;  /* refusals logged in full in this window */
+	_Atomic uint64_t unwritten;      /* refusals past the burst, in no line yet */
+} emit_refusal_log;
+
 struct plugin_instance {
 	struct es_plugin_ctx ctx; /* first: host API functions get this back */
 	refcount refs;
@@ -44,6 +52,7 @@ struct plugin_instance {
 	 * it runs in-process (then `state` is its init()'s). */
 	isolated_plugin *isolated;
 	refusal_summary queue_full; /* log lines for events its full queue refused */
+	emit_refusal_log emits_refused; /* log lines for the plugin's own emits refused */
 	/* shutdown() runs on its own thread so that it has a deadline; one that
 	 * overran it is joined by plugin_instance_unref() once it returned. */
 	pthread_t shutdown_thread;
@@ -616,6 +625,7 @@ void plugin_instance_unref(plugin_instance *inst)
 		LOG_ERROR(inst->desc->name, "not unloading: a worker is still inside the plugin");
 		return;
 	}
+	plugin_instance_flush_emits_refused(inst); /* nothing of the plugin runs any more */
 	isolated_plugin_free(inst->isolated);
 	free_patterns(inst);
 	ynode_free(inst->config);
@@ -645,6 +655,46 @@ void plugin_instance_note_queue_full(plugin_instance *inst, const es_event *even
 void plugin_instance_note_accepted(plugin_instance *inst)
 {
 	refusal_summary_accepted(&inst->queue_full, inst->desc->name);
+}
+
+/* How many refused emits are logged in full per EMIT_LOG_WINDOW_US; the
+ * rest of the window is counted and written as one line when the next
+ * window starts, or at flush. */
+#define EMIT_LOG_BURST 10
+#define EMIT_LOG_WINDOW_US ((int64_t)REFUSAL_SUMMARY_INTERVAL_S * 1000000)
+
+/* A new window: the winner writes what the last one counted. */
+static void emit_window_roll(plugin_instance *inst, int64_t now)
+{
+	emit_refusal_log *l = &inst->emits_refused;
+	int64_t start = atomic_load(&l->window_start_us);
+	if (now - start < EMIT_LOG_WINDOW_US || !atomic_compare_exchange_strong(&l->window_start_us, &start, now))
+		return;
+	atomic_store(&l->window_logged, 0);
+	uint64_t n = atomic_exchange(&l->unwritten, 0);
+	if (n)
+		LOG_WARN(inst->desc->name, "%llu more emits refused in the last %.1f s (beyond the first %d logged)",
+		         (unsigned long long)n, (double)(now - start) / 1e6, EMIT_LOG_BURST);
+}
+
+void plugin_instance_note_emit_refused(plugin_instance *inst, const char *name, const char *why)
+{
+	emit_refusal_log *l = &inst->emits_refused;
+	emit_window_roll(inst, clock_monotonic_us());
+	uint32_t logged = atomic_fetch_add(&l->window_logged, 1);
+	if (logged < EMIT_LOG_BURST)
+		LOG_WARN(inst->desc->name, "emit of '%s' refused: %s%s", name, why,
+		         logged + 1 == EMIT_LOG_BURST ? " (further refused emits in the next 10 s are counted in one line)"
+		                                      : "");
+	else
+		atomic_fetch_add(&l->unwritten, 1);
+}
+
+void plugin_instance_flush_emits_refused(plugin_instance *inst)
+{
+	uint64_t n = atomic_exchange(&inst->emits_refused.unwritten, 0);
+	if (n)
+		LOG_WARN(inst->desc->name, "%llu more emits refused since the last line", (unsigned long long)n);
 }
 
 const char *plugin_instance_name(const plugin_instance *inst)

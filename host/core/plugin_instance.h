@@ -100,6 +100,13 @@ worker_pool *plugin_instance_pool(const plugin_instance *instance);
  * refusal episode is summarised, see refusal_summary.h). */
 void plugin_instance_note_queue_full(plugin_instance *instance, const es_event *event);
 void plugin_instance_note_accepted(plugin_instance *instance);
+/* For the log: the host refused an event the plugin emitted (`name`, the
+ * reason `why`).  The first ten of each ten seconds are logged with their
+ * reason, the others counted into one line when the next ten seconds
+ * start (a plugin emitting in a loop would write a line for each); the
+ * count not written yet is written by flush, which unref does last. */
+void plugin_instance_note_emit_refused(plugin_instance *instance, const char *name, const char *why);
+void plugin_instance_flush_emits_refused(plugin_instance *instance);
 const char *plugin_instance_name(const plugin_instance *instance);
 const plugin_image *plugin_instance_image(const plugin_instance *instance);
 const plugin_policy *plugin_instance_policy(const plugin_instance *instance);

@@ -331,25 +331,14 @@ static void child_counter_add(es_plugin_ctx *ctx, const char *name, uint64_t del
  * counted and written as one line per REFUSAL_SUMMARY_INTERVAL_S; the
  * count still unwritten is written when the serving thread next takes
  * events after the interval, and at stop.  Any thread; atomics only. */
-static struct {
-	_Atomic uint64_t unwritten; /* refusals counted but in no line yet */
-	_Atomic int64_t written_us; /* monotonic time of the last line; 0: no episode */
-} thread_emit_refusals;
-
-#define THREAD_EMIT_INTERVAL_US ((int64_t)REFUSAL_SUMMARY_INTERVAL_S * 1000000)
+static refusal_summary thread_emit_refusals;
 
 static void note_thread_emit_refused(es_plugin_ctx *ctx, const char *name)
 {
-	atomic_fetch_add(&thread_emit_refusals.unwritten, 1);
-	int64_t now = clock_monotonic_us();
-	int64_t last = atomic_load(&thread_emit_refusals.written_us);
-	if (last != 0 && now - last < THREAD_EMIT_INTERVAL_US)
+	uint64_t n;
+	int64_t last, now;
+	if (!refusal_summary_count(&thread_emit_refusals, &n, &last, &now))
 		return;
-	/* One thread writes the line; the others' refusals are in its count
-	 * or in the next one. */
-	if (!atomic_compare_exchange_strong(&thread_emit_refusals.written_us, &last, now))
-		return;
-	uint64_t n = atomic_exchange(&thread_emit_refusals.unwritten, 0);
 	if (last == 0)
 		child_log(ctx, ES_LOG_WARN,
 		          "emit of '%s' refused: an isolated plugin emits from init() or handle() only (%llu refused); "
@@ -365,13 +354,8 @@ static void note_thread_emit_refused(es_plugin_ctx *ctx, const char *name)
  * has passed since the last line, or always (`at_stop`). */
 static void settle_thread_emit_refusals(bool at_stop)
 {
-	int64_t last = atomic_load(&thread_emit_refusals.written_us);
-	if (last == 0 || (!at_stop && clock_monotonic_us() - last < THREAD_EMIT_INTERVAL_US))
-		return;
-	if (!atomic_compare_exchange_strong(&thread_emit_refusals.written_us, &last, 0))
-		return;
-	uint64_t n = atomic_exchange(&thread_emit_refusals.unwritten, 0);
-	if (n)
+	uint64_t n;
+	if (refusal_summary_settle(&thread_emit_refusals, at_stop, &n) && n)
 		child_log(&runner.ctx, ES_LOG_WARN, "%llu more emits from the plugin's own threads refused since the last line",
 		          (unsigned long long)n);
 }

@@ -10,18 +10,40 @@
 
 #define INTERVAL_US ((int64_t)REFUSAL_SUMMARY_INTERVAL_S * 1000000)
 
-void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name)
+bool refusal_summary_count(refusal_summary *s, uint64_t *count, int64_t *previous_us, int64_t *now_us)
 {
 	atomic_fetch_add_explicit(&s->unwritten, 1, memory_order_relaxed);
 	int64_t now = clock_monotonic_us();
 	int64_t last = atomic_load_explicit(&s->written_us, memory_order_relaxed);
 	if (last != 0 && now - last < INTERVAL_US)
-		return;
+		return false;
 	/* One thread writes the line; the others' refusals are in its count
 	 * or in the next one. */
 	if (!atomic_compare_exchange_strong(&s->written_us, &last, now))
+		return false;
+	*count = atomic_exchange(&s->unwritten, 0);
+	*previous_us = last;
+	*now_us = now;
+	return true;
+}
+
+bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count)
+{
+	int64_t last = atomic_load(&s->written_us);
+	if (last == 0 || (!now && clock_monotonic_us() - last < INTERVAL_US))
+		return false;
+	if (!atomic_compare_exchange_strong(&s->written_us, &last, 0))
+		return false;
+	*count = atomic_exchange(&s->unwritten, 0);
+	return true;
+}
+
+void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name)
+{
+	uint64_t n;
+	int64_t last, now;
+	if (!refusal_summary_count(s, &n, &last, &now))
 		return;
-	uint64_t n = atomic_exchange(&s->unwritten, 0);
 	if (last == 0)
 		LOG_WARN("http",
 		         "event %s (%s) refused: queue of plugin '%s' is full (%llu refused); further refusals are "
@@ -32,26 +54,22 @@ void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id
 		         plugin, (unsigned long long)n, (double)(now - last) / 1e6, id, name);
 }
 
-static void end_episode(refusal_summary *s, const char *plugin, int64_t last, const char *how)
+static void end_episode(refusal_summary *s, const char *plugin, bool now, const char *how)
 {
-	if (!atomic_compare_exchange_strong(&s->written_us, &last, 0))
-		return;
-	uint64_t n = atomic_exchange(&s->unwritten, 0);
-	LOG_WARN("http", "queue of plugin '%s' %s: %llu more events refused since the last line", plugin, how,
-	         (unsigned long long)n);
+	uint64_t n;
+	if (refusal_summary_settle(s, now, &n))
+		LOG_WARN("http", "queue of plugin '%s' %s: %llu more events refused since the last line", plugin, how,
+		         (unsigned long long)n);
 }
 
 void refusal_summary_accepted(refusal_summary *s, const char *plugin)
 {
-	int64_t last = atomic_load_explicit(&s->written_us, memory_order_relaxed);
-	if (last == 0 || clock_monotonic_us() - last < INTERVAL_US)
-		return;
-	end_episode(s, plugin, last, "accepts events again");
+	if (atomic_load_explicit(&s->written_us, memory_order_relaxed) == 0)
+		return; /* cheap when there is no episode */
+	end_episode(s, plugin, false, "accepts events again");
 }
 
 void refusal_summary_flush(refusal_summary *s, const char *plugin)
 {
-	int64_t last = atomic_load(&s->written_us);
-	if (last != 0)
-		end_episode(s, plugin, last, "stops");
+	end_episode(s, plugin, true, "stops");
 }

@@ -13,6 +13,7 @@
 #define ES_REFUSAL_SUMMARY_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Seconds between two lines of one plugin's summary. */
@@ -22,6 +23,16 @@ typedef struct refusal_summary {
 	_Atomic uint64_t unwritten; /* refusals counted but in no line yet */
 	_Atomic int64_t written_us; /* monotonic time of the last line; 0: no episode */
 } refusal_summary;
+
+/* The counting core, for other refusals summarised the same way (their own
+ * log text): count one refusal; true when the caller writes a line now,
+ * for *count refusals (this one included), the previous line at
+ * *previous_us (0: this is the first of an episode) and now *now_us. */
+bool refusal_summary_count(refusal_summary *s, uint64_t *count, int64_t *previous_us, int64_t *now_us);
+/* End the episode once the interval has passed since its last line, or at
+ * once when `now`: true when the caller writes a line for *count more
+ * refusals (possibly 0). */
+bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count);
 
 /* A refusal of event `id` (`name`) by the full queue of `plugin`. */
 void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name);

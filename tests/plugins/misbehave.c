@@ -13,6 +13,9 @@
  *   mb.threademit starts a thread that emits mb.fromthread as many times
  *                 as its data (a JSON number) says, joins it and records
  *                 how many emits returned ES_STATUS_ERROR
+ *   mb.emitloop   emits an event with an invalid name as many times as
+ *                 its data (a JSON number) says and records how many emits
+ *                 were refused
  *   mb.newapi     calls the 1.1 functions that need the daemon without
  *                 checking ES_HOST_HAS() first (emit_event() without data,
  *                 gauge_set()) and records emit_event()'s status
@@ -119,6 +122,15 @@ static es_result mb_handle(void *state, const es_event *event, char *err, size_t
 	if (strcmp(name, "mb.bigemit") == 0) {
 		char what[64];
 		snprintf(what, sizeof what, "emit-status %d", (int)emit_bytes(st, (size_t)data_number(st, event)));
+		tp_record(st, event, what);
+		return ES_OK;
+	}
+	if (strcmp(name, "mb.emitloop") == 0) {
+		unsigned long count = (unsigned long)data_number(st, event), refused = 0;
+		for (unsigned long i = 0; i < count; i++)
+			refused += st->host->emit(st->ctx, "Not A Name", NULL, 0) != ES_STATUS_OK;
+		char what[64];
+		snprintf(what, sizeof what, "refused %lu of %lu", refused, count);
 		tp_record(st, event, what);
 		return ES_OK;
 	}
