@@ -65,7 +65,7 @@ admin POST /api/events/batch '[{"name":"order.d","id":"d-1"},{"name":"order.d","
 	'[0,2,[["d-1",503,"queue_unavailable"],["d-2",503,"queue_unavailable"]]]' ] || cluster_fail "batch answers with NATS down: $BODY"
 echo "$BODY" | jq -e '.results | all(.message | length > 0)' >/dev/null || cluster_fail "the refused events do not say why: $BODY"
 nats_launch 0
-wait_until "nats-server healthy again" 60 nats_healthy 0
+nats_wait_healthy 0 "nats-server healthy again"
 wait_until "the node healthy again" 60 node_ready 0
 admin POST /api/events/trigger '{"name":"order.back","id":"back-1"}'
 [ "$STATUS" = 202 ] || cluster_fail "a trigger after NATS came back answered $STATUS: $BODY"

@@ -83,6 +83,21 @@ nats_healthy() {
 	[ -n "$(curl -s "http://127.0.0.1:$m/jsz" | jq -r '.meta_cluster.leader // empty' 2>/dev/null)" ]
 }
 
+# nats_wait_healthy I WHAT: wait for server I (NATS_READY_S, 60 s: a
+# restarted cluster elects its JetStream leader again, slow under load);
+# a timeout shows the end of its log
+nats_wait_healthy() {
+	local deadline=$((SECONDS + ${NATS_READY_S:-60}))
+	until nats_healthy "$1" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "---- nats-server $1 log (last 20 lines) ----" >&2
+			tail -n 20 "$TMP/nats$1.log" >&2 || true
+			cluster_fail "timed out after ${NATS_READY_S:-60}s waiting for: $2"
+		fi
+		sleep 0.05
+	done
+}
+
 # nats_launch I: start server I (again) with its reserved ports and store
 nats_launch() {
 	local i=$1 p=${NATS_PORTS[$1]} routes= j
@@ -110,7 +125,7 @@ nats_start() {
 		NATS_PORTS[$i]=$p
 	done
 	for i in $(seq 0 $((NATS_COUNT - 1))); do nats_launch "$i"; done
-	for i in $(seq 0 $((NATS_COUNT - 1))); do wait_until "nats-server $i healthy" 60 nats_healthy "$i"; done
+	for i in $(seq 0 $((NATS_COUNT - 1))); do nats_wait_healthy "$i" "nats-server $i healthy"; done
 }
 
 nats_kill() {

@@ -109,7 +109,7 @@ grep -q "reload by signal SIGHUP: failed.*generation 3 kept.*JetStream consumer 
 pass "with NATS down a reload needing no consumer change succeeds; one adding a plugin fails and keeps generation 3"
 
 for n in 0 1 2; do nats_launch "$n"; done
-for n in 0 1 2; do wait_until "nats-server $n healthy again" 60 nats_healthy "$n"; done
+for n in 0 1 2; do nats_wait_healthy "$n" "nats-server $n healthy again"; done
 for i in 0 1 2; do wait_until "node $i healthy again" 60 node_ready "$i"; done
 # the trigger refused while slow is not in force on node 0: nothing routed to it
 [ "$(trigger_matched 0 job.run before-reload)" = "202 " ] || cluster_fail "node 0 routes job.run before the successful reload"
