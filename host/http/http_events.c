@@ -256,32 +256,95 @@ static void reply_database_unavailable(api_request *r, const char *why)
 	api_error(r, 503, "database_unavailable", msg);
 }
 
+/* An answer is built in one piece of memory and handed to the output
+ * buffer once: each evbuffer_add() takes the buffer's lock, and the first
+ * allocates a chain of at least 1 KB.  `buf` may start as the caller's
+ * array (`on_heap` false): it moves to the heap when it must grow. */
+typedef struct text {
+	char *buf;
+	size_t len, cap;
+	bool on_heap; /* buf is ours to free */
+	bool failed;  /* out of memory: the answer is a 500 */
+} text;
+
+static void put_bytes(text *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		char *buf = t->on_heap ? realloc(t->buf, cap) : malloc(cap);
+		if (!buf) {
+			t->failed = true;
+			return;
+		}
+		if (!t->on_heap && t->len)
+			memcpy(buf, t->buf, t->len);
+		t->buf = buf;
+		t->cap = cap;
+		t->on_heap = true;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+}
+
+static void put_text(text *t, const char *s)
+{
+	put_bytes(t, s, strlen(s));
+}
+
+static void text_free(text *t)
+{
+	if (t->on_heap)
+		free(t->buf);
+	t->buf = NULL;
+}
+
+static void put_int(text *t, long long v)
+{
+	char digits[24];
+	size_t n = sizeof digits;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		digits[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		digits[--n] = '-';
+	put_bytes(t, digits + n, sizeof digits - n);
+}
+
 static void reply_accepted(api_request *r, const submitted *sub)
 {
 	/* Built by hand: ids, names and plugin names need no escaping (their
 	 * grammars exclude quotes and backslashes), and this is the hot path.
-	 * Written straight into the output buffer, which grows as needed: up
-	 * to ROUTER_MAX_TARGETS names of 64 characters each. */
-	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
-#define PUTS(s) evbuffer_add(out, (s), strlen(s))
-	PUTS("{\"id\":\"");
-	PUTS(sub->event->id);
-	PUTS("\",\"name\":\"");
-	PUTS(sub->event->name);
-	PUTS("\",\"matched\":[");
+	 * One evbuffer_add() of the whole answer; up to ROUTER_MAX_TARGETS
+	 * names of 64 characters each move it to the heap. */
+	char inline_buf[1024];
+	text t = {.buf = inline_buf, .cap = sizeof inline_buf};
+	put_text(&t, "{\"id\":\"");
+	put_text(&t, sub->event->id);
+	put_text(&t, "\",\"name\":\"");
+	put_text(&t, sub->event->name);
+	put_text(&t, "\",\"matched\":[");
 	for (size_t i = 0; i < sub->dr.matched; i++) {
-		PUTS(i ? ",\"" : "\"");
-		PUTS(plugin_instance_name(sub->dr.targets[i]));
-		PUTS("\"");
+		put_text(&t, i ? ",\"" : "\"");
+		put_text(&t, plugin_instance_name(sub->dr.targets[i]));
+		put_text(&t, "\"");
 	}
 	for (size_t i = 0; i < sub->dr.elsewhere; i++) { /* JetStream: run by other nodes */
-		PUTS(i + sub->dr.matched ? ",\"" : "\"");
-		PUTS(sub->dr.elsewhere_names[i]);
-		PUTS("\"");
+		put_text(&t, i + sub->dr.matched ? ",\"" : "\"");
+		put_text(&t, sub->dr.elsewhere_names[i]);
+		put_text(&t, "\"");
 	}
-	PUTS("]}");
-#undef PUTS
-	api_reply_buffer(r, 202);
+	put_text(&t, "]}");
+	if (t.failed)
+		api_error(r, 500, "internal", "out of memory");
+	else
+		api_reply(r, 202, t.buf, t.len);
+	text_free(&t);
 }
 
 /* The answer to one submitted event, now or (sync) when its outcomes are in. */
@@ -620,53 +683,6 @@ static void batch_set_matched(batch *b, batch_result *res, const dispatch_result
 		                                            : dr->elsewhere_names[k - dr->matched];
 }
 
-/* The answer is built in one piece of memory and handed to the output
- * buffer once: each evbuffer_add() takes the buffer's lock. */
-typedef struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed; /* out of memory: the answer is a 500 */
-} text;
-
-static void put_bytes(text *t, const char *s, size_t n)
-{
-	if (t->failed)
-		return;
-	if (t->len + n > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->len + n)
-			cap *= 2;
-		char *buf = realloc(t->buf, cap);
-		if (!buf) {
-			t->failed = true;
-			return;
-		}
-		t->buf = buf;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-}
-
-static void put_text(text *t, const char *s)
-{
-	put_bytes(t, s, strlen(s));
-}
-
-static void put_int(text *t, long long v)
-{
-	char digits[24];
-	size_t n = sizeof digits;
-	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-	do {
-		digits[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		digits[--n] = '-';
-	put_bytes(t, digits + n, sizeof digits - n);
-}
-
 /* "key":"value" for values that need no escaping: ids, plugin names and
  * the error codes (their grammars exclude quotes and backslashes). */
 static void put_plain(text *t, const char *key, const char *value)
@@ -739,7 +755,7 @@ static void batch_reply(batch *b, api_request *r)
 		api_error(r, 500, "internal", "out of memory");
 	else
 		api_reply(r, b->accepted == b->items ? 202 : 207, t.buf, t.len);
-	free(t.buf);
+	text_free(&t);
 }
 
 static void batch_dispatch_and_answer(batch *b, api_request *r, routing_table *table, bool stored)

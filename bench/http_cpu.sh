@@ -1,0 +1,93 @@
+#!/bin/bash
+# CPU time per request of the trigger API, against the bare libevent server
+# (bench/bare_http_server.c) measured in the same run.  Much less noisy than
+# req/s on a shared machine: what a server spends per request does not
+# depend on how much CPU the others leave it.
+#
+# For each target in turn (rounds alternate the targets): read the server
+# process's utime+stime (/proc/PID/stat fields 14 and 15, all its threads),
+# run  wrk -t2 -c$CONNS -d${SECONDS}s -s bench/post.lua  against
+# POST /api/events/trigger, read them again, and divide by the requests wrk
+# reports.  The daemon runs as bench/http.sh's (c): two HTTP threads, one
+# no-op plugin subscribed to everything, metrics on, access log off
+# (ACCESS_LOG=true turns it on).
+#
+# Run from a configured build directory:
+#   BUILD=. ../bench/http_cpu.sh [SECONDS] [ROUNDS]          (defaults 8, 5)
+# To compare builds side by side (before/after a change), name each daemon:
+#   ES_BINS="before=/path/to/old/host/event-system after=host/event-system" \
+#     BUILD=. ../bench/http_cpu.sh 8 5
+# Prints every measurement, then min/median/max of us/request per target.
+set -euo pipefail
+build=$(cd "${BUILD:-.}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-8}
+rounds=${2:-5}
+conns=${CONNS:-400}
+access_log=${ACCESS_LOG:-false}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
+make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
+bins=${ES_BINS:-event-system=$build/host/event-system}
+
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
+
+mkdir -m 755 "$work/plugins"
+install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
+names=(bare-libevent)
+ports=(18192)
+"$build/bench/bare_http_server" 18192 2 &
+pids+=($!)
+procs=($!)
+port=18193
+for spec in $bins; do
+	name=${spec%%=*}
+	bin=${spec#*=}
+	cat > "$work/es-$name.yaml" <<YAML
+server: {port: $port, threads: 2}
+event: {async_channel_size: 65536}
+logging: {level: info, format: json, access_log: $access_log}
+metrics: {enabled: true, port: $((port + 100))}
+plugins:
+  directory: $work/plugins
+  settings:
+    noop: {workers: 1, subscribe: ["**"]}
+YAML
+	"$bin" -c "$work/es-$name.yaml" > "$work/es-$name.log" 2>&1 &
+	pids+=($!)
+	procs+=($!)
+	names+=("$name")
+	ports+=($port)
+	port=$((port + 1))
+done
+for p in "${ports[@]}"; do wait_port "$p" || { echo "port $p did not come up"; exit 1; }; done
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+echo "# wrk -t2 -c$conns -d${secs}s -s bench/post.lua, $rounds rounds, targets in turn"
+echo "# columns: target us-cpu/request req/s p99 non-2xx"
+: > "$work/all.txt"
+for round in $(seq 1 "$rounds"); do
+	for i in "${!names[@]}"; do
+		before=$(cpu_ticks "${procs[$i]}")
+		wrk -t2 -c"$conns" -d"$secs"s --latency -s "$top/bench/post.lua" \
+			"http://127.0.0.1:${ports[$i]}/api/events/trigger" > "$work/wrk.txt" 2>&1
+		after=$(cpu_ticks "${procs[$i]}")
+		reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+		rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.txt")
+		p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.txt")
+		non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.txt")
+		awk -v n="${names[$i]}" -v d=$((after - before)) -v t="$ticks" -v r="$reqs" -v s="$rps" -v p="$p99" \
+			-v e="${non2xx:-0}" 'BEGIN {printf "%s %.2f %s %s %s\n", n, d * 1e6 / t / r, s, p, e}' |
+			tee -a "$work/all.txt"
+	done
+done
+echo "# us-cpu/request: min median max"
+for n in "${names[@]}"; do
+	grep "^$n " "$work/all.txt" | sort -k2 -n |
+		awk -v n="$n" '{a[NR]=$2} END {printf "%s %.2f %.2f %.2f\n", n, a[1], a[int((NR+1)/2)], a[NR]}'
+done
