@@ -253,6 +253,7 @@ void api_request_keep(api_request *kept, const api_request *r)
 	kept->details_allowed = r->config ? api_may_see_details(r) : r->details_allowed;
 	kept->table = NULL;
 	kept->config = NULL;
+	kept->content_type = kept->transfer_encoding = kept->authorization = NULL;
 }
 
 static void on_client_gone(struct evhttp_connection *conn, void *arg)
@@ -297,7 +298,7 @@ bool api_secret_equal(const char *a, size_t a_len, const char *b)
  * names, or NULL (no header, not Bearer, or no such token). */
 static const api_token *request_token(const api_request *r)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *h = r->authorization;
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	const char *given = h + 7;
@@ -315,7 +316,7 @@ static bool authorize(api_request *r, token_role needed)
 	const es_config *c = r->config;
 	if (c->token_count == 0)
 		return true; /* no tokens configured: open (loopback, or explicitly allowed) */
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *h = r->authorization;
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		api_header(r, "WWW-Authenticate", "Bearer realm=\"event-system\"");
@@ -643,7 +644,7 @@ static const char *route_label(const route *rt)
  * none.  501 (RFC 9112 6.1) and close: the bytes left are not a request. */
 static bool transfer_coding_supported(api_request *r)
 {
-	const char *te = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Transfer-Encoding");
+	const char *te = r->transfer_encoding;
 	if (!te || strcasecmp(te, "chunked") == 0)
 		return true;
 	char msg[200];
@@ -654,9 +655,40 @@ static bool transfer_coding_supported(api_request *r)
 	return false;
 }
 
+/* The headers the handlers read, in one pass: a lookup each would walk
+ * the whole list with a case-insensitive compare per entry, four times
+ * for a trigger. */
+static void read_request_headers(api_request *r)
+{
+	const struct evkeyval *h;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(r->req), next)
+	{
+		const char *k = h->key;
+		switch (k[0] | 0x20) { /* ASCII letters only: 'C' and 'c' */
+		case 'c':
+			if (!r->content_type && strcasecmp(k, "Content-Type") == 0)
+				r->content_type = h->value;
+			else if (strcasecmp(k, "ce-specversion") == 0)
+				r->has_ce_specversion = true;
+			break;
+		case 't':
+			if (!r->transfer_encoding && strcasecmp(k, "Transfer-Encoding") == 0)
+				r->transfer_encoding = h->value;
+			break;
+		case 'a':
+			if (!r->authorization && strcasecmp(k, "Authorization") == 0)
+				r->authorization = h->value;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
 {
+	read_request_headers(r);
 	if (!transfer_coding_supported(r))
 		return;
 	const char *uri = evhttp_request_get_uri(r->req);

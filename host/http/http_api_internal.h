@@ -35,6 +35,13 @@ typedef struct api_request {
 	const char *query;      /* after '?', or NULL */
 	const char *path_rest;  /* a prefix route: the path after the prefix (not NUL-terminated) */
 	size_t path_rest_len;
+	/* The input headers the handlers read, found in one pass when the
+	 * request arrived (the first of each, as evhttp_find_header() gives;
+	 * NULL when absent): valid only inside the handler, like `table`. */
+	const char *content_type;
+	const char *transfer_encoding;
+	const char *authorization;
+	bool has_ce_specversion;
 } api_request;
 
 /* A request answered after its handler returned (admin reloads,

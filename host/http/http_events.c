@@ -30,16 +30,15 @@
 
 #define BATCH_MAX_EVENTS 10000
 
-static body_kind classify(struct evhttp_request *req)
+static body_kind classify(const api_request *r)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	return event_request_kind(evhttp_find_header(h, "Content-Type"), evhttp_find_header(h, "ce-specversion") != NULL);
+	return event_request_kind(r->content_type, r->has_ce_specversion);
 }
 
 static void unsupported_media_type(api_request *r)
 {
 	atomic_fetch_add_explicit(&api_media_type, 1, memory_order_relaxed);
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
+	const char *ct = r->content_type;
 	char msg[300];
 	snprintf(msg, sizeof msg,
 	         "Content-Type must be application/json, application/cloudevents+json or "
@@ -980,7 +979,7 @@ static void answer_batch(api_request *r, const char *body, size_t len, bool clou
 
 void api_trigger(api_request *r)
 {
-	body_kind kind = classify(r->req);
+	body_kind kind = classify(r);
 	if (kind == BODY_UNSUPPORTED) {
 		unsupported_media_type(r);
 		return;
@@ -1000,8 +999,7 @@ void api_trigger(api_request *r)
 	size_t count = 0;
 	int st = kind == BODY_CE_BINARY ? binary_headers(r->req, headers, CE_HEADERS_MAX, &count, err, sizeof err) : 0;
 	if (st == 0)
-		st = event_request_parse(kind, evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"),
-		                         headers, count, body, len, &p, err, sizeof err);
+		st = event_request_parse(kind, r->content_type, headers, count, body, len, &p, err, sizeof err);
 	if (st != 0)
 		bad_request(r, err);
 	else
@@ -1011,7 +1009,7 @@ void api_trigger(api_request *r)
 
 void api_batch(api_request *r)
 {
-	body_kind kind = classify(r->req);
+	body_kind kind = classify(r);
 	if (kind != BODY_JSON && kind != BODY_CE_BATCH) {
 		unsupported_media_type(r);
 		return;
