@@ -43,11 +43,9 @@ int event_request_parse(body_kind kind, const char *content_type, const ce_heade
 	if (kind == BODY_CE_BINARY)
 		return cloudevent_parse_binary(headers, count, content_type, body, len, p, err, err_size);
 	if (kind == BODY_CE_STRUCTURED) {
-		int st = trigger_parse_json(body, len, &p->root, err, err_size);
+		int st = trigger_parse_body(body, len, p, err, err_size);
 		if (st)
 			return st;
-		p->raw_body = body;
-		p->raw_len = len;
 		return cloudevent_parse_structured(p->root, p, err, err_size);
 	}
 	if (kind == BODY_JSON)

@@ -40,6 +40,20 @@ int trigger_parse_json(const char *body, size_t len, void **root, char *err, siz
 	return 0;
 }
 
+int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
+{
+	json_strict_error why;
+	if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
+		return FAIL("malformed JSON at byte %zu: %s", why.offset, why.reason);
+	/* a single event is a dozen nodes: one block, no malloc() each */
+	p->root = json_tree_parse(&p->tree, body, len);
+	if (!p->root) /* valid but beyond what cJSON builds (memory) */
+		return FAIL("the JSON body could not be decoded");
+	p->raw_body = body;
+	p->raw_len = len;
+	return 0;
+}
+
 /* Object members counted before the O(n^2) duplicate check: an event has
  * at most 7 fields and 32 attributes. */
 #define MEMBERS_MAX 64
@@ -181,11 +195,9 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, si
 	memset(p, 0, sizeof *p);
 	if (len == 0)
 		return FAIL("empty body: send a JSON object such as {\"name\": \"order.created\"}");
-	int st = trigger_parse_json(body, len, &p->root, err, err_size);
+	int st = trigger_parse_body(body, len, p, err, err_size);
 	if (st)
 		return st;
-	p->raw_body = body;
-	p->raw_len = len;
 	return trigger_parse_object(p->root, p, err, err_size);
 }
 
@@ -193,11 +205,9 @@ int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *p, 
 {
 	memset(p, 0, sizeof *p);
 	p->host_written = true;
-	int st = trigger_parse_json(body, len, &p->root, err, err_size);
+	int st = trigger_parse_body(body, len, p, err, err_size);
 	if (st)
 		return st;
-	p->raw_body = body;
-	p->raw_len = len;
 	return trigger_parse_object(p->root, p, err, err_size);
 }
 
@@ -217,7 +227,10 @@ void trigger_parsed_free(trigger_parsed *p)
 {
 	for (size_t i = 0; i < p->owned_count; i++)
 		free(p->owned[i]);
-	cJSON_Delete(p->root);
+	if (p->tree.root)
+		json_tree_release(&p->tree); /* p->root is its root */
+	else
+		cJSON_Delete(p->root);
 	cJSON_free(p->data);
 	memset(p, 0, sizeof *p);
 }

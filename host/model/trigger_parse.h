@@ -4,7 +4,9 @@
  *    "time": "2024-01-01T12:00:00Z", "attributes": {"k": "v", "n": 5, "b": true}}
  * Attribute values are strings, integers (32-bit) and booleans, each kept
  * with its type (the types of CloudEvents extension values).
- * Only `name` is required.  Pure: no I/O, no globals (the fuzz target).
+ * Only `name` is required.  Pure: no I/O, no globals (the fuzz target);
+ * the tree of a small body is built in the thread's scratch block
+ * (util/json_tree.h).
  *
  * Ownership: on success *out points into memory owned by `parsed`, valid
  * until trigger_parsed_free().
@@ -16,12 +18,14 @@
 #include <stddef.h>
 
 #include "model/es_event.h"
+#include "util/json_tree.h"
 #include "util/rfc3339.h"
 
 #define TRIGGER_MAX_ATTRIBUTES 32
 
 typedef struct trigger_parsed {
-	void *root;  /* cJSON tree */
+	void *root;  /* cJSON tree: tree.root when parsed here, else the caller's */
+	json_tree tree; /* the body's tree (util/json_tree.h: no malloc() per node) */
 	char *data;  /* the data re-serialised */
 	es_event_fields fields;
 	es_event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
@@ -48,6 +52,9 @@ int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *par
  * refused) decoded into *root (a cJSON tree the caller deletes).  0, or
  * 400 with the byte and the reason in err. */
 int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size);
+/* The same, decoded into parsed's own tree (parsed->root), freed by
+ * trigger_parsed_free() on the same thread; raw_body is set to `body`. */
+int trigger_parse_body(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
 /* The first key of a cJSON object that appears again, or NULL. */
 const char *json_duplicate_key(const void *cjson_object);
 /* Set the event data to the value of the "data" member: its text in

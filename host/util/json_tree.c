@@ -19,8 +19,16 @@
 struct json_tree_block {
 	struct json_tree_block *next;
 	size_t size, used; /* bytes of data[] */
+	bool scratch;      /* this thread's scratch block: not freed, given back */
 	alignas(max_align_t) unsigned char data[];
 };
+
+/* Each thread's first block for a small tree (a single event's body), so
+ * parsing one takes no malloc() at all.  One tree at a time holds it: a
+ * tree parsed while it is held gets blocks of its own. */
+#define SCRATCH_SIZE 8192
+static _Thread_local alignas(max_align_t) unsigned char scratch[sizeof(struct json_tree_block) + SCRATCH_SIZE];
+static _Thread_local bool scratch_held;
 
 /* The tree being parsed on this thread, or NULL: the hooks' switch. */
 static _Thread_local json_tree *building;
@@ -44,6 +52,7 @@ static void *tree_alloc(json_tree *t, size_t n)
 		nb->next = b;
 		nb->size = size;
 		nb->used = 0;
+		nb->scratch = false;
 		t->blocks = b = nb;
 	}
 	void *p = b->data + b->used;
@@ -78,7 +87,10 @@ static void free_blocks(json_tree *t)
 {
 	while (t->blocks) {
 		struct json_tree_block *next = t->blocks->next;
-		free(t->blocks);
+		if (t->blocks->scratch)
+			*t->scratch_held = false;
+		else
+			free(t->blocks);
 		t->blocks = next;
 	}
 }
@@ -89,9 +101,22 @@ void *json_tree_parse(json_tree *t, const char *text, size_t len)
 	t->blocks = NULL;
 	t->first_block = len < (BLOCK_MAX - FIRST_BLOCK_MIN) / BYTES_PER_TEXT_BYTE ? FIRST_BLOCK_MIN + len * BYTES_PER_TEXT_BYTE
 	                                                                        : BLOCK_MAX;
+	t->scratch_held = NULL;
+	if (t->first_block <= SCRATCH_SIZE && !scratch_held) {
+		struct json_tree_block *b = (struct json_tree_block *)scratch;
+		b->next = NULL;
+		b->size = SCRATCH_SIZE;
+		b->used = 0;
+		b->scratch = true;
+		t->blocks = b;
+		t->scratch_held = &scratch_held;
+		scratch_held = true;
+	}
 	building = t;
 	t->root = cJSON_ParseWithLength(text, len);
 	building = NULL;
+	if (t->blocks && t->blocks->scratch && t->blocks->used == 0)
+		free_blocks(t); /* the hooks are not ours: an ordinary cJSON tree */
 	if (!t->root)
 		free_blocks(t);
 	return t->root;

@@ -15,7 +15,9 @@
  * Ownership: the tree owns every node of its root; release it with
  * json_tree_release() only, never cJSON_Delete(), and detach nothing from
  * it.  Strings read from it are valid until the release.  A tree is used
- * by one thread at a time.  Without json_tree_init() (or when something
+ * by one thread at a time.  A small tree (a text of up to about 1 KB) has
+ * the parsing thread's scratch block as its first block: no malloc() at
+ * all; release such a tree on the thread that parsed it.  Without json_tree_init() (or when something
  * else replaced the hooks) the tree is an ordinary cJSON tree, and
  * json_tree_release() deletes it.
  */
@@ -31,6 +33,7 @@ typedef struct json_tree {
 	void *root; /* the cJSON root, or NULL */
 	struct json_tree_block *blocks; /* NULL: an ordinary cJSON tree */
 	size_t first_block;             /* bytes, from the text's length */
+	bool *scratch_held;             /* the parsing thread's scratch block, when the tree has it */
 } json_tree;
 
 /* Install the hooks.  Call once, before any other thread uses cJSON. */

@@ -109,6 +109,41 @@ static void a_batch_body_is_decoded_into_a_tree(void **state)
 	json_tree_release(&t);
 }
 
+/* Small trees start in the thread's scratch block, which one tree holds at
+ * a time: a second small tree parsed meanwhile gets blocks of its own, and
+ * neither is disturbed by the other or by the scratch being reused. */
+static void small_trees_held_together_stay_intact(void **state)
+{
+	(void)state;
+	const char *a_text = "{\"name\":\"first.event\",\"data\":{\"n\":1,\"list\":[\"x\",\"y\"]}}";
+	const char *b_text = "{\"name\":\"second.event\",\"data\":[true,false,null,2.5]}";
+	json_tree a, b, c;
+	assert_non_null(json_tree_parse(&a, a_text, strlen(a_text)));
+	assert_non_null(a.blocks);
+	assert_non_null(json_tree_parse(&b, b_text, strlen(b_text)));
+	assert_non_null(b.blocks);
+	assert_ptr_not_equal(a.blocks, b.blocks);
+	char *a_printed = cJSON_PrintUnformatted(a.root), *b_printed = cJSON_PrintUnformatted(b.root);
+	assert_string_equal(a_printed, a_text);
+	assert_string_equal(b_printed, b_text);
+	free(a_printed);
+	json_tree_release(&a); /* gives the scratch back while b lives */
+	assert_non_null(json_tree_parse(&c, a_text, strlen(a_text)));
+	char *again = cJSON_PrintUnformatted(b.root), *c_printed = cJSON_PrintUnformatted(c.root);
+	assert_string_equal(again, b_text);
+	assert_string_equal(c_printed, a_text);
+	free(again);
+	free(c_printed);
+	free(b_printed);
+	json_tree_release(&b);
+	json_tree_release(&c);
+	/* a failed small parse gives the scratch back too */
+	assert_null(json_tree_parse(&a, "{\"a\":[1,2", 10));
+	assert_null(a.blocks);
+	assert_non_null(json_tree_parse(&a, b_text, strlen(b_text)));
+	json_tree_release(&a);
+}
+
 static void *parse_and_print(void *arg)
 {
 	(void)arg;
@@ -146,6 +181,7 @@ int main(void)
 		cmocka_unit_test(a_failed_parse_leaves_nothing),
 		cmocka_unit_test(a_batch_body_is_decoded_into_a_tree),
 		cmocka_unit_test(other_threads_use_malloc_meanwhile),
+		cmocka_unit_test(small_trees_held_together_stay_intact),
 	};
 	return cmocka_run_group_tests(tests, install, NULL);
 }
