@@ -55,6 +55,10 @@ typedef struct tracked_conn {
 	struct evhttp_connection *conn; /* NULL until adopted */
 	struct event *timer;            /* first the adoption, then the request deadline */
 	gate_conn *gated;               /* the gate's state for it, or NULL */
+	/* Until its input nears the read-ahead bound: a callback on the input
+	 * that sets the bound then (see on_input_size). */
+	struct bufferevent *wm_bev;     /* not referenced: the callback lives in its input */
+	struct evbuffer_cb_entry *input_size_cb;
 	bool counted;                   /* in open_connections */
 	void (*on_close)(struct evhttp_connection *, void *);
 	void *on_close_arg;
@@ -137,8 +141,17 @@ static void unlink_conn(connection_guard *g, tracked_conn *t)
 	}
 }
 
+/* Remove the input-size callback (before the bufferevent can go). */
+static void forget_input(tracked_conn *t)
+{
+	if (t->input_size_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_input(t->wm_bev), t->input_size_cb);
+	t->input_size_cb = NULL;
+}
+
 static void release(tracked_conn *t)
 {
+	forget_input(t);
 	if (t->conn)
 		unlink_conn(t->guard, t);
 	event_free(t->timer);
@@ -274,6 +287,7 @@ static void adopt(tracked_conn *t)
 	t->bev = NULL;
 	if (!eventcb || !conn) { /* libevent failed to set the connection up and dropped it */
 		http_gate_untrack(t->gated); /* our reference keeps the bufferevent */
+		forget_input(t);
 		bufferevent_decref(bev);
 		release(t);
 		return;
@@ -298,6 +312,39 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(t->conn); /* frees t (on_closed) */
 }
 
+/* What the bufferevent reads from the socket at most at a time (libevent's
+ * default, set here so the bound below does not rest on it). */
+#define SINGLE_READ 16384
+
+/* The read-ahead bound is a high read watermark, and libevent's watermark
+ * callback runs on every change of the input (each header line evhttp
+ * reads) and re-adds the read event each time: a tenth of a small
+ * request's CPU.  So the watermark is set only when the input comes within
+ * one read of the bound; until then this cheaper callback watches. */
+static void on_input_size(struct evbuffer *input, const struct evbuffer_cb_info *info, void *arg)
+{
+	tracked_conn *t = arg;
+	size_t size = info->orig_size + info->n_added - info->n_deleted;
+	if (size + SINGLE_READ < t->guard->read_ahead)
+		return;
+	forget_input(t); /* safe inside the callback: libevent has read the next entry */
+	/* suspends reading at once when the input is past the mark */
+	bufferevent_setwatermark(t->wm_bev, EV_READ, 0, t->guard->read_ahead);
+}
+
+/* Bound what `bev` holds of input it has not consumed by g->read_ahead. */
+static void bound_read_ahead(connection_guard *g, tracked_conn *t, struct bufferevent *bev)
+{
+	bufferevent_set_max_single_read(bev, SINGLE_READ);
+	if (t && g->read_ahead > 2 * SINGLE_READ) {
+		t->wm_bev = bev;
+		t->input_size_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input_size, t);
+		if (t->input_size_cb)
+			return;
+	}
+	bufferevent_setwatermark(bev, EV_READ, 0, g->read_ahead);
+}
+
 /* evhttp_set_bevcb: called for each accepted connection, before libevent
  * makes its evhttp_connection. */
 static struct bufferevent *on_accept(struct event_base *base, void *arg)
@@ -307,6 +354,8 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	tracked_conn *t = calloc(1, sizeof *t);
 	if (!bev || !t || !(t->timer = event_new(base, -1, 0, on_timer, t))) {
 		free(t); /* out of memory: the connection goes untracked */
+		if (bev)
+			bound_read_ahead(g, NULL, bev);
 		return bev;
 	}
 	t->guard = g;
@@ -317,7 +366,7 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	 * bufferevent stops reading the socket (TCP pushes back on the client)
 	 * until evhttp consumes input; evhttp never changes watermarks and
 	 * bufferevent_enable() does not lift this suspension. */
-	bufferevent_setwatermark(bev, EV_READ, 0, g->read_ahead);
+	bound_read_ahead(g, t, bev);
 	bufferevent_incref(bev); /* so adopt() can tell whether libevent still has it */
 	if (g->gate)
 		t->gated = http_gate_track(g->gate, bev); /* before evhttp reads from it */
