@@ -377,33 +377,95 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 	}
 }
 
-/* Read the complete lines that arrived since the last call. */
+/* A line of `raw` bytes (its line end excluded) starting at gc->examined
+ * is in `line`: NUL-terminate it, cut its CR, and read it. */
+static void take_line(gate_conn *gc, struct evbuffer *input, char *line, size_t raw)
+{
+	size_t len = raw;
+	line[len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (gc->phase == GATE_HEAD_START)
+		gc->head_start = gc->examined;
+	gc->examined += raw + 1;
+	on_line(gc, input, line, len);
+}
+
+static bool reading_heads(const gate_conn *gc)
+{
+	return gc->phase == GATE_HEAD_START || gc->phase == GATE_HEADERS;
+}
+
+/* One line by searching for its end: for a line spread over more pieces
+ * of the input than read_lines() looks at in one pass.  False when it is
+ * not complete yet. */
+static bool read_line_searching(gate_conn *gc, struct evbuffer *input)
+{
+	size_t have = evbuffer_get_length(input);
+	struct evbuffer_ptr from;
+	if (gc->examined >= have || evbuffer_ptr_set(input, &from, gc->examined, EVBUFFER_PTR_SET) != 0)
+		return false;
+	struct evbuffer_ptr eol = evbuffer_search(input, "\n", 1, &from);
+	size_t len = eol.pos < 0 ? have - gc->examined : (size_t)eol.pos - gc->examined;
+	if (len > GATE_MAX_LINE) {
+		step_aside(gc); /* evhttp refuses a head this large itself */
+		return false;
+	}
+	if (eol.pos < 0)
+		return false; /* the rest of the line is still on its way */
+	evbuffer_copyout_from(input, &from, gc->gate->line, len);
+	take_line(gc, input, gc->gate->line, len);
+	return true;
+}
+
+/* Pieces of the input looked at in one pass. */
+#define PEEK_PIECES 16
+
+/* Read the complete lines that arrived since the last call.  The input is
+ * looked at in place, one evbuffer_peek() a pass: a search, a pointer and
+ * a copy for each line took the buffer's lock four times a line.  Reading
+ * a line never changes the input unless it ends the head (the phase
+ * changes then, and the pass stops). */
 static void read_lines(gate_conn *gc, struct evbuffer *input)
 {
 	char *line = gc->gate->line;
-	while (gc->phase == GATE_HEAD_START || gc->phase == GATE_HEADERS) {
-		size_t have = evbuffer_get_length(input);
-		if (gc->examined >= have)
-			return;
+	while (reading_heads(gc)) {
 		struct evbuffer_ptr from;
-		if (evbuffer_ptr_set(input, &from, gc->examined, EVBUFFER_PTR_SET) != 0)
+		if (gc->examined >= evbuffer_get_length(input) ||
+		    evbuffer_ptr_set(input, &from, gc->examined, EVBUFFER_PTR_SET) != 0)
 			return;
-		struct evbuffer_ptr eol = evbuffer_search(input, "\n", 1, &from);
-		size_t len = eol.pos < 0 ? have - gc->examined : (size_t)eol.pos - gc->examined;
-		if (len > GATE_MAX_LINE) {
-			step_aside(gc); /* evhttp refuses a head this large itself */
-			return;
+		struct evbuffer_iovec piece[PEEK_PIECES];
+		int pieces = evbuffer_peek(input, -1, &from, piece, PEEK_PIECES);
+		int seen = pieces < PEEK_PIECES ? pieces : PEEK_PIECES;
+		size_t len = 0; /* of the line being read */
+		bool progress = false;
+		for (int i = 0; i < seen; i++) {
+			const char *p = piece[i].iov_base;
+			size_t left = piece[i].iov_len;
+			while (left > 0) {
+				const char *nl = memchr(p, '\n', left);
+				size_t take = nl ? (size_t)(nl - p) : left;
+				if (len + take > GATE_MAX_LINE) {
+					step_aside(gc); /* evhttp refuses a head this large itself */
+					return;
+				}
+				memcpy(line + len, p, take);
+				len += take;
+				if (!nl)
+					break;
+				take_line(gc, input, line, len);
+				if (!reading_heads(gc))
+					return;
+				progress = true;
+				p = nl + 1;
+				left -= take + 1;
+				len = 0;
+			}
 		}
-		if (eol.pos < 0)
-			return; /* the rest of the line is still on its way */
-		evbuffer_copyout_from(input, &from, line, len);
-		line[len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (gc->phase == GATE_HEAD_START)
-			gc->head_start = gc->examined;
-		gc->examined = (size_t)eol.pos + 1;
-		on_line(gc, input, line, len);
+		if (pieces <= PEEK_PIECES)
+			return; /* all of the input seen: the rest of the line is on its way */
+		if (!progress && !read_line_searching(gc, input))
+			return;
 	}
 }
 
