@@ -46,10 +46,10 @@ measure() { # NAME PORT COMMAND...
 	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" "$@" > "$work/$name.log" 2>&1 &
 	pid=$!
 	wait_port "$port" || { echo "$name did not come up on $port"; exit 1; }
-	callgrind_control -i on "$pid" >/dev/null
+	callgrind_control -i on "$pid" >/dev/null 2>&1
 	wrk -t1 -c20 -d"$secs"s -s "$top/bench/post.lua" "http://127.0.0.1:$port/api/events/trigger" > "$work/wrk.txt" 2>&1
-	callgrind_control -i off "$pid" >/dev/null
-	callgrind_control -d "$pid" >/dev/null
+	callgrind_control -i off "$pid" >/dev/null 2>&1
+	callgrind_control -d "$pid" >/dev/null 2>&1
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=

@@ -65,6 +65,14 @@ YAML
 	port=$((port + 1))
 done
 for p in "${ports[@]}"; do wait_port "$p" || { echo "port $p did not come up"; exit 1; }; done
+# A server gone (a port of its taken by another program meanwhile, say)
+# would otherwise show as a missing /proc entry.
+alive() { # INDEX
+	kill -0 "${procs[$1]}" 2>/dev/null && return 0
+	echo "${names[$1]} (pid ${procs[$1]}) is gone; its log:"
+	tail -5 "$work/es-${names[$1]}.log" 2>/dev/null || true
+	exit 1
+}
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -73,6 +81,7 @@ echo "# columns: target us-cpu/request req/s p99 non-2xx"
 : > "$work/all.txt"
 for round in $(seq 1 "$rounds"); do
 	for i in "${!names[@]}"; do
+		alive "$i"
 		before=$(cpu_ticks "${procs[$i]}")
 		wrk -t2 -c"$conns" -d"$secs"s --latency -s "$top/bench/post.lua" \
 			"http://127.0.0.1:${ports[$i]}/api/events/trigger" > "$work/wrk.txt" 2>&1
