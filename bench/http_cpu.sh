@@ -1,8 +1,10 @@
 #!/bin/bash
 # CPU time per request of the trigger API, against the bare libevent server
-# (bench/bare_http_server.c) measured in the same run.  Much less noisy than
-# req/s on a shared machine: what a server spends per request does not
-# depend on how much CPU the others leave it.
+# (bench/bare_http_server.c) measured in the same run.  Less noisy than
+# req/s on a shared machine (what a server spends per request depends less
+# on how much CPU the others leave it), but still +-20 % between rounds
+# under load: alternate, take several rounds, and use
+# bench/http_callgrind.sh for differences of a few per cent.
 #
 # For each target in turn (rounds alternate the targets): read the server
 # process's utime+stime (/proc/PID/stat fields 14 and 15, all its threads),
