@@ -170,7 +170,7 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	pthread_cond_t quiet_changed; /* a paused pool's handlers returning: worker_pool_pause() waits here */
 	pthread_cond_t async_settled; /* async_open went down: worker_pool_stop() waits here */
 	uint32_t async_free_count;
-	uint32_t async_open; /* records in use: armed, or being finished by their winner */
+	uint32_t async_open; /* records in use, and their winners still finishing (async_settle) */
 	uint32_t live_workers; /* running and not abandoned */
 	uint32_t stuck;        /* abandoned and not yet returned */
 	pthread_t supervisor;
@@ -533,14 +533,25 @@ static async_record *async_record_take(worker_pool *p)
 	return &p->async[p->async_free[--p->async_free_count]];
 }
 
-/* Give back a record whose delivery is finished: the last use of the pool
- * by a completing thread (stop() waits for async_open to reach 0). */
-static void async_record_put(worker_pool *p, async_record *rec)
+/* The record of a delivery its winner took out (the delivery copied) back
+ * on the free list, before the winner finishes the delivery: finishing
+ * gives the delivery's slot of the bound back, a producer may take that
+ * slot at once, and a worker then needs a free record for it (one given
+ * back after the slot was not there yet: the worker failed the delivery
+ * as "out of memory").  The winner stays counted in async_open until
+ * async_settle().  Under lock. */
+static void async_record_free(worker_pool *p, async_record *rec)
 {
-	pthread_mutex_lock(&p->lock);
 	rec->armed = false;
 	rec->handle = NULL;
 	p->async_free[p->async_free_count++] = (uint32_t)(rec - p->async);
+}
+
+/* The winner of a record finished its delivery: its last use of the pool
+ * (stop() waits for async_open to reach 0). */
+static void async_settle(worker_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
 	p->async_open--;
 	pthread_cond_broadcast(&p->async_settled);
 	if (p->async_open == 0 && atomic_load(&p->stopping)) {
@@ -576,8 +587,12 @@ static void async_finish_expired(worker_pool *p, async_record **recs, size_t n, 
 		LOG_WARN(p->name, "%zu deliver%s not completed in time (%s), first event %s (%s): timed out", n,
 		         n == 1 ? "y" : "ies", reason, recs[0]->d.event->id, recs[0]->d.event->name);
 	for (size_t i = 0; i < n; i++) {
-		finish(p, &recs[i]->d, ES_RETRY, true, reason);
-		async_record_put(p, recs[i]);
+		pthread_mutex_lock(&p->lock);
+		delivery d = recs[i]->d;
+		async_record_free(p, recs[i]);
+		pthread_mutex_unlock(&p->lock);
+		finish(p, &d, ES_RETRY, true, reason);
+		async_settle(p);
 	}
 }
 
@@ -603,6 +618,9 @@ es_status worker_pool_complete(es_delivery *handle, es_result result, const char
 	int64_t started = rec->started_us;
 	pthread_mutex_unlock(&p->lock);
 	delivery_handle_release(handle);
+	pthread_mutex_lock(&p->lock);
+	async_record_free(p, rec);
+	pthread_mutex_unlock(&p->lock);
 
 	es_status status = ES_STATUS_OK;
 	char err[ERR_SIZE];
@@ -617,7 +635,7 @@ es_status worker_pool_complete(es_delivery *handle, es_result result, const char
 	int64_t now = clock_monotonic_us();
 	histogram_observe_us(&p->handler_latency, now - started);
 	finish_at(p, &d, result, false, error, now);
-	async_record_put(p, rec);
+	async_settle(p);
 	return status;
 }
 
@@ -939,9 +957,14 @@ static calls_end run_async_starts(worker_pool *p, worker *w)
 			p->handler.handle_async(p->handler.ctx, event, handle);
 			current_deadline_us = 0;
 		} else {
+			if (rec) {
+				pthread_mutex_lock(&p->lock);
+				async_record_free(p, rec);
+				pthread_mutex_unlock(&p->lock);
+			}
 			finish(p, &d, ES_RETRY, false, "no delivery handle could be opened (out of memory)");
 			if (rec)
-				async_record_put(p, rec);
+				async_settle(p);
 		}
 		expected = busy;
 		bool mine = atomic_compare_exchange_strong_explicit(&w->state, &expected, STATE(w->seq, W_IDLE),

@@ -69,6 +69,61 @@ static es_status complete_from_thread(es_delivery *handle, es_result result, con
 	return c.status;
 }
 
+/* A handler that completes inside its own call, racing producers for a
+ * queue of one: the slot a completion gives back may be taken at once by
+ * another event, and its worker must find a free record for it.  (The
+ * record came back only after the slot: the new delivery was failed,
+ * dead-lettered as "no delivery handle could be opened (out of memory)",
+ * without reaching the plugin.) */
+static void complete_at_once(void *ctx, const es_event *e, es_delivery *handle)
+{
+	(void)e;
+	(void)ctx;
+	worker_pool_complete(handle, ES_OK, NULL);
+}
+
+enum { RACERS = 4, RACER_ACCEPTS = 2000 };
+
+typedef struct racer {
+	worker_pool *pool;
+	unsigned accepted;
+} racer;
+
+static void *race_submits(void *arg)
+{
+	racer *r = arg;
+	while (r->accepted < RACER_ACCEPTS)
+		r->accepted += submit(r->pool, "a");
+	return NULL;
+}
+
+static void a_slot_given_back_by_a_completion_finds_its_record(void **state)
+{
+	(void)state;
+	fake *f = fake_new();
+	worker_pool *pool = pool_start("async", policy(3, 1, 5000, 1),
+	                               (pool_handler){.handle_async = complete_at_once, .on_outcome = fake_outcome,
+	                                              .ctx = f, .report_ok = true});
+	racer racers[RACERS];
+	pthread_t threads[RACERS];
+	for (int i = 0; i < RACERS; i++) {
+		racers[i] = (racer){.pool = pool};
+		pthread_create(&threads[i], NULL, race_submits, &racers[i]);
+	}
+	for (int i = 0; i < RACERS; i++)
+		pthread_join(threads[i], NULL);
+	WAIT_FOR(f, f->ok + f->dead == RACERS * RACER_ACCEPTS);
+	pthread_mutex_lock(&f->lock);
+	unsigned dead = f->dead, ok = f->ok;
+	char why[256];
+	snprintf(why, sizeof why, "%s", f->dead_error);
+	pthread_mutex_unlock(&f->lock);
+	if (dead)
+		fail_msg("%u of %u accepted events failed without reaching the plugin: %s", dead, ok + dead, why);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
 static void completion_from_another_thread_before_the_deadline_decides(void **state)
 {
 	(void)state;
@@ -295,6 +350,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(completion_from_another_thread_before_the_deadline_decides),
+		cmocka_unit_test(a_slot_given_back_by_a_completion_finds_its_record),
 		cmocka_unit_test(completion_after_the_deadline_is_a_timeout_and_counted_late),
 		cmocka_unit_test(second_completion_is_refused_harmlessly),
 		cmocka_unit_test(invalid_result_fails_the_delivery),
