@@ -75,6 +75,7 @@ struct connection_guard {
 	char name[32]; /* for log lines */
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
+	bool stopped_accepting; /* for good: the server stops */
 	tracked_conn *buckets[BUCKETS];
 };
 
@@ -219,6 +220,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	uint32_t seen = atomic_load(&episode_max_queued);
 	while (queued > seen && !atomic_compare_exchange_weak(&episode_max_queued, &seen, queued))
 		;
+	if (g->stopped_accepting)
+		return;
 	if (g->paused) {
 		if (g->index != CONNECTION_GUARD_METRICS &&
 		    atomic_load(&open_connections) >= atomic_load(&limit_connections)) {
@@ -449,6 +452,13 @@ void connection_guard_request_read(connection_guard *g, struct evhttp_request *r
 	event_del(t->timer);
 	http_gate_request_read(t->gated);
 	evhttp_request_set_on_complete_cb(req, on_answered, t);
+}
+
+void connection_guard_stop_accepting(connection_guard *g)
+{
+	g->stopped_accepting = true;
+	event_del(g->retry_timer);
+	evconnlistener_disable(g->listener);
 }
 
 size_t connection_guard_unwritten(const connection_guard *g)

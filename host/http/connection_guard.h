@@ -67,6 +67,9 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 /* After evhttp_free() (the connections are gone then). */
 void connection_guard_free(connection_guard *g);
 
+/* The server stops: accept no more connections (the listener stays closed
+ * to clients, who wait in the kernel's queue until it is gone). */
+void connection_guard_stop_accepting(connection_guard *g);
 /* Connections with bytes of an answer not yet written to the socket: a
  * stopping thread keeps its loop running for them a moment. */
 size_t connection_guard_unwritten(const connection_guard *g);

@@ -29,7 +29,7 @@ static void *loop_main(void *arg)
 	http_loop *loop = arg;
 	event_base_dispatch(loop->base);
 	if (loop->after_loop)
-		loop->after_loop(loop->base);
+		loop->after_loop(loop);
 	return NULL;
 }
 

@@ -37,7 +37,7 @@ typedef struct http_loop {
 	pthread_t thread;
 	bool running; /* started and not yet joined */
 	/* Run on the loop's thread once the loop has left (NULL: nothing). */
-	void (*after_loop)(struct event_base *base);
+	void (*after_loop)(struct http_loop *loop);
 } http_loop;
 
 /* A base and its evhttp with `limits`.  0, or -1 (out of memory; what was

@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 typedef struct http_thread {
 	http_loop loop; /* its base, evhttp and thread */
+	int64_t flush_until_us; /* stopping: the loop ends by then */
 	struct event *stop; /* activated by http_server_stop() */
 	connection_guard *guard; /* connection limit and request deadlines */
 	http_api_thread api; /* per-thread API state (buffers) */
@@ -38,36 +40,73 @@ struct http_server {
 	uint32_t count;
 };
 
-/* How long a stopping thread keeps its loop running after answering the
- * requests that waited for outcomes, for those answers to be written. */
+/* How long a stopping thread keeps its loop running at most for answers
+ * to be written, and how often it looks whether they are. */
 #define STOP_FLUSH_MS 200
+#define STOP_FLUSH_LOOK_MS 5
 
-/* On the thread, when the server stops: answer every request still waiting
- * for outcomes (?wait=true) with what is known so far, give the answers a
- * moment to be written, then leave the loop.  Answers given just before
- * (an outcome that came in the same moment as the stop) are still in
- * their connections' buffers: they get the same moment, or evhttp_free()
- * would close their connections unwritten.  The waiters must not outlive
- * the loop: their events belong to its base, which is freed after. */
+/* Stopping: leave the loop once every answer is written to its socket,
+ * or at flush_until_us; look again every STOP_FLUSH_LOOK_MS. */
+static void end_when_written(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_thread *t = arg;
+	if (!t->guard || connection_guard_unwritten(t->guard) == 0 || clock_monotonic_us() >= t->flush_until_us) {
+		event_base_loopexit(t->loop.base, NULL);
+		return;
+	}
+	struct timeval look = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_LOOK_MS * 1000};
+	if (event_base_once(t->loop.base, -1, EV_TIMEOUT, end_when_written, t, &look) != 0)
+		event_base_loopexit(t->loop.base, NULL);
+}
+
+/* On the thread, when the server stops: accept no more connections,
+ * answer every request still waiting for outcomes (?wait=true) with what
+ * is known so far, and leave the loop once the answers are written (at
+ * most STOP_FLUSH_MS).  Answers given just before (an outcome that came
+ * in the same moment as the stop) and the 503s of requests still arriving
+ * on open connections are in their connections' buffers too: without the
+ * wait evhttp_free() would close those connections unwritten.  The
+ * waiters must not outlive the loop: their events belong to its base,
+ * which is freed after. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
 	http_thread *t = arg;
+	if (t->guard)
+		connection_guard_stop_accepting(t->guard);
 	size_t answered = delivery_watch_expire_all(t->loop.base) + api_admin_answer_waits(&t->api);
 	if (answered)
 		LOG_INFO("http", "stopping: answered %zu request%s still waiting for outcomes", answered,
 		         answered == 1 ? "" : "s");
-	bool unwritten = answered || (t->guard && connection_guard_unwritten(t->guard) > 0);
-	struct timeval flush = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_MS * 1000};
-	event_base_loopexit(t->loop.base, unwritten ? &flush : NULL);
+	if (!t->guard && answered) { /* nothing to look at: the whole moment */
+		struct timeval flush = {.tv_sec = 0, .tv_usec = (suseconds_t)STOP_FLUSH_MS * 1000};
+		event_base_loopexit(t->loop.base, &flush);
+		return;
+	}
+	t->flush_until_us = clock_monotonic_us() + (int64_t)STOP_FLUSH_MS * 1000;
+	end_when_written(-1, 0, t);
 }
+
+/* Passes of the loop after it left, for answers given in its last pass. */
+#define AFTER_LOOP_PASSES 20
 
 /* On the thread, after its loop left: a waiter that arrived while the
  * answers were being flushed is answered too, and what can be written
- * without waiting is written. */
-static void after_loop(struct event_base *base)
+ * without waiting is written: the loop's last pass ran the callbacks
+ * already active, and a request read there was answered after
+ * end_when_written() looked (the client got an empty reply). */
+static void after_loop(http_loop *loop)
 {
-	if (delivery_watch_expire_all(base))
-		event_base_loop(base, EVLOOP_NONBLOCK);
+	http_thread *t = (http_thread *)((char *)loop - offsetof(http_thread, loop));
+	bool pending = delivery_watch_expire_all(loop->base) > 0;
+	for (int pass = 0; pass < AFTER_LOOP_PASSES; pass++) {
+		pending |= t->guard && connection_guard_unwritten(t->guard) > 0;
+		if (!pending)
+			return;
+		event_base_loop(loop->base, EVLOOP_NONBLOCK);
+		pending = false;
+	}
 }
 
 /* What a thread made on its base, freed after its evhttp and before it. */
