@@ -11,12 +11,8 @@ set -eu
 
 CLIENTS=8 ROUNDS=4
 stage_plugin slow
-write_config <<'YAML'
-server: {port: @PORT@, threads: 2}
-logging: {format: text, access_log: true}
-plugins:
-  directory: @PLUGDIR@
-  settings:
+# (the access log is on by default)
+write_plugin_settings <<'YAML'
     slow: {workers: 4, queue_size: 64, config: {delay_ms: 5}}
 YAML
 # client I: triggers on a new connection each until the round ends; one
