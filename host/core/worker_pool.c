@@ -153,6 +153,9 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	uint32_t *async_free;
 	size_t slot_count;
 	atomic_bool stopping;
+	/* stop() takes its last look at the queue: no worker takes anything
+	 * any more (see settle_undelivered()). */
+	atomic_bool closed;
 	/* While set, no handler starts: the plugin's reopen() runs then.  A
 	 * worker publishes BUSY before it reads this, the pauser sets it
 	 * before it reads the workers' states (both seq_cst), so one of the
@@ -1432,6 +1435,28 @@ void worker_pool_push_reserved(worker_pool *p, es_event *event)
 	worker_pool_push_reserved_many(p, &event, 1);
 }
 
+/* Everything still queued or waiting to retry, once no worker takes
+ * anything: counted undelivered with `why` (its next attempt never
+ * starts), its slot given back.  How many. */
+static uint64_t settle_undelivered(worker_pool *p, const char *why)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&p->lock);
+	inbox_drain_all(p, clock_monotonic_us() + 1000000);
+	while (p->count || p->retry_count) {
+		delivery d = p->count ? ring_pop(p) : heap_pop(p);
+		pthread_mutex_unlock(&p->lock);
+		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false, why);
+		release_slot(p);
+		es_event_unref(d.event);
+		n++;
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_add(&p->undelivered, n);
+	return n;
+}
+
 void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, size_t count)
 {
 	if (!count)
@@ -1449,6 +1474,11 @@ void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, siz
 		atomic_store_explicit(&place->lap, base + 1, memory_order_release);
 	}
 	atomic_fetch_add_explicit(&p->received, count, memory_order_relaxed);
+	if (atomic_load(&p->closed)) {
+		/* reserved before the pool began to stop, pushed after its last look */
+		settle_undelivered(p, "the plugin stopped before it was queued");
+		return;
+	}
 	/* Wake a worker only if one sleeps without looking again soon.  The
 	 * claim above and a worker's idle_waiters++ before it sleeps are both
 	 * seq_cst, each followed by the other's read: either this sees the
@@ -1687,23 +1717,12 @@ static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *succ
 	 * handler): to the successor, or undelivered. */
 	if (successor)
 		handed = hand_over(p, successor);
-	pthread_mutex_lock(&p->lock);
-	inbox_drain_all(p, clock_monotonic_us() + 1000000);
-	uint64_t queued = 0;
-	delivery d;
-	while (p->count || p->retry_count) {
-		d = p->count ? ring_pop(p) : heap_pop(p);
-		pthread_mutex_unlock(&p->lock);
-		notify(p, d.event, DELIVERY_UNDELIVERED, d.attempt - 1, false,
-		       successor ? "not handed to the plugin's new instance" : "shutdown deadline reached");
-		release_slot(p);
-		es_event_unref(d.event);
-		queued++;
-		pthread_mutex_lock(&p->lock);
-	}
-	pthread_mutex_unlock(&p->lock);
-	atomic_fetch_add(&p->undelivered, queued);
-	undelivered += queued;
+	/* Closed before the last look at the inbox (both seq_cst): a producer
+	 * that reserved before `stopping` and pushes now either is seen there
+	 * or sees `closed` and counts its deliveries itself. */
+	atomic_store(&p->closed, true);
+	undelivered += settle_undelivered(
+		p, successor ? "not handed to the plugin's new instance" : "shutdown deadline reached");
 	/* The plugin's counters live on in its successor: the loss too. */
 	if (successor)
 		atomic_fetch_add(&successor->undelivered, undelivered);

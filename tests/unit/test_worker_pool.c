@@ -344,6 +344,34 @@ static void producers_racing_a_small_queue_lose_and_exceed_nothing(void **state)
 	free(r);
 }
 
+/* A producer that reserved a slot just before a stop and pushes just after
+ * its last look at the queue: the delivery is counted undelivered and its
+ * slot given back, not left in the stopped pool unseen (no outcome, the
+ * depth stuck at 1). */
+static void a_push_after_the_stop_is_counted_undelivered(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = pool_new(f, policy(2, 4, 1000, 1));
+	assert_true(worker_pool_reserve(pool));
+	assert_int_equal(worker_pool_stop(pool, clock_monotonic_us() + 2000000), 0);
+	es_event_fields fields = {.name = "late"};
+	es_event *e = es_event_create(&fields);
+	worker_pool_push_reserved(pool, e);
+	es_event_unref(e);
+	pool_stats s;
+	worker_pool_stats(pool, &s);
+	assert_int_equal(s.received, 1);
+	assert_int_equal(s.undelivered, 1);
+	assert_int_equal(s.depth, 0);
+	pthread_mutex_lock(&f->lock);
+	unsigned undelivered = f->undelivered;
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(undelivered, 1);
+	assert_int_equal(f->calls, 0);
+	assert_int_equal(worker_pool_destroy(pool), 0);
+	fake_free(f);
+}
+
 static int compare_int64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -490,6 +518,7 @@ int main(void)
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
 		cmocka_unit_test(slots_come_back_at_once_and_counts_add_up),
 		cmocka_unit_test(producers_racing_a_small_queue_lose_and_exceed_nothing),
+		cmocka_unit_test(a_push_after_the_stop_is_counted_undelivered),
 	};
 	return cmocka_run_group_tests_name("worker_pool", tests, NULL, NULL);
 }
