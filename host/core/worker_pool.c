@@ -696,7 +696,8 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			w->streaming = true;
 			return true;
 		}
-		bool claimed = inbox_claimed(p);
+		inbox_drain(p); /* paused, take_batch() did not: what is published waits in the ring */
+		bool claimed = inbox_claimed(p); /* and not published yet */
 		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
 		int64_t wait = IDLE_WAIT_MAX_US;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -372,6 +373,31 @@ static void a_push_after_the_stop_is_counted_undelivered(void **state)
 	fake_free(f);
 }
 
+/* A paused pool (a plugin's reopen() runs) holds what arrives meanwhile
+ * without its idle workers polling for it: the event waited where only a
+ * take (skipped while paused) looked, and four workers woke every 20 us
+ * for it (thousands of context switches in a third of a second). */
+static void a_paused_pool_holds_an_event_without_polling(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = pool_new(f, policy(4, 16, 1000, 1));
+	assert_int_equal(worker_pool_pause(pool, clock_monotonic_us() + 1000000), 0);
+	struct rusage before, after;
+	getrusage(RUSAGE_SELF, &before);
+	assert_true(submit(pool, "held"));
+	struct timespec third = {0, 300000000};
+	nanosleep(&third, NULL);
+	getrusage(RUSAGE_SELF, &after);
+	long switches = (after.ru_nvcsw - before.ru_nvcsw) + (after.ru_nivcsw - before.ru_nivcsw);
+	if (switches > 500)
+		fail_msg("%ld context switches in 0.3 s of pause with one event held", switches);
+	assert_int_equal(f->calls, 0);
+	worker_pool_resume(pool);
+	WAIT_FOR(f, f->ok_calls == 1);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
 static int compare_int64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -519,6 +545,7 @@ int main(void)
 		cmocka_unit_test(slots_come_back_at_once_and_counts_add_up),
 		cmocka_unit_test(producers_racing_a_small_queue_lose_and_exceed_nothing),
 		cmocka_unit_test(a_push_after_the_stop_is_counted_undelivered),
+		cmocka_unit_test(a_paused_pool_holds_an_event_without_polling),
 	};
 	return cmocka_run_group_tests_name("worker_pool", tests, NULL, NULL);
 }
