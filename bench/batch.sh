@@ -27,27 +27,12 @@ command -v wrk >/dev/null ||
 	{ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
 make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
+. "$top/bench/bench_lib.sh"
+bench_work
 
 "$build/bench/bare_http_server" 18192 2 &
 pids+=($!)
-mkdir -m 755 "$work/plugins"
-install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
-cat > "$work/es.yaml" <<YAML
-server: {port: 18193, threads: 2}
-event: {async_channel_size: 65536}
-logging: {level: warn, format: json, access_log: false}
-metrics: {enabled: true, port: 18293}
-plugins:
-  directory: $work/plugins
-  settings:
-    noop: {workers: ${WORKERS:-1}, subscribe: ["**"]}
-YAML
+es_noop_config "$work/es.yaml" 18193
 "$build/host/event-system" -c "$work/es.yaml" > "$work/es.log" 2>&1 &
 pids+=($!)
 for p in 18192 18193; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done

@@ -21,12 +21,8 @@ for tool in wrk nginx; do
 done
 make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
+. "$top/bench/bench_lib.sh"
+bench_work
 
 # (a) nginx
 mkdir -p "$work/nginx"
@@ -51,19 +47,8 @@ pids+=($!)
 pids+=($!)
 # (c), (d), (e) event-system with the no-op plugin: metrics on (the
 # default), metrics off, metrics and access log on
-mkdir -m 755 "$work/plugins"
-install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
 start_es() { # NAME PORT METRICS ACCESS_LOG
-	cat > "$work/es-$1.yaml" <<YAML
-server: {port: $2, threads: 2}
-event: {async_channel_size: 65536}
-logging: {level: info, format: json, access_log: $4}
-metrics: {enabled: $3, port: $(($2 + 100))}
-plugins:
-  directory: $work/plugins
-  settings:
-    noop: {workers: 1, subscribe: ["**"]}
-YAML
+	es_noop_config "$work/es-$1.yaml" "$2" "$3" "$4"
 	"$build/host/event-system" -c "$work/es-$1.yaml" > "$work/es-$1.log" 2>&1 &
 	pids+=($!)
 	echo $! > "$work/es-$1.pid"

@@ -30,14 +30,9 @@ done
 make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
 bins=${ES_BINS:-event-system=$build/host/event-system}
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
-mkdir -m 755 "$work/plugins"
-install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
+. "$top/bench/bench_lib.sh"
+bench_work
+pid= # the one process measured now (in pids too, for the cleanup)
 
 measure() { # NAME PORT COMMAND...
 	local name=$1 port=$2
@@ -45,6 +40,7 @@ measure() { # NAME PORT COMMAND...
 	rm -f "$work"/cg.out*
 	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" "$@" > "$work/$name.log" 2>&1 &
 	pid=$!
+	pids=("$pid")
 	wait_port "$port" || { echo "$name did not come up on $port"; exit 1; }
 	callgrind_control -i on "$pid" >/dev/null 2>&1
 	wrk -t1 -c20 -d"$secs"s -s "$top/bench/post.lua" "http://127.0.0.1:$port/api/events/trigger" > "$work/wrk.txt" 2>&1
@@ -53,6 +49,7 @@ measure() { # NAME PORT COMMAND...
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=
+	pids=()
 	local reqs ir
 	reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 	ir=$(cat "$work"/cg.out* | awk '/^totals:/ {s += $2} END {printf "%.0f", s}')
@@ -65,16 +62,7 @@ port=18493
 for spec in $bins; do
 	name=${spec%%=*}
 	bin=${spec#*=}
-	cat > "$work/es-$name.yaml" <<YAML
-server: {port: $port, threads: 2}
-event: {async_channel_size: 65536}
-logging: {level: info, format: json, access_log: false}
-metrics: {enabled: true, port: $((port + 100))}
-plugins:
-  directory: $work/plugins
-  settings:
-    noop: {workers: 1, subscribe: ["**"]}
-YAML
+	es_noop_config "$work/es-$name.yaml" "$port"
 	measure "$name" "$port" "$bin" -c "$work/es-$name.yaml"
 	port=$((port + 1))
 done

@@ -31,15 +31,8 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
 bins=${ES_BINS:-event-system=$build/host/event-system}
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
-
-mkdir -m 755 "$work/plugins"
-install -m 0644 "$build/tests/plugins/.libs/noop.so" "$work/plugins/"
+. "$top/bench/bench_lib.sh"
+bench_work
 names=(bare-libevent)
 ports=(18192)
 "$build/bench/bare_http_server" 18192 2 &
@@ -49,16 +42,7 @@ port=18193
 for spec in $bins; do
 	name=${spec%%=*}
 	bin=${spec#*=}
-	cat > "$work/es-$name.yaml" <<YAML
-server: {port: $port, threads: 2}
-event: {async_channel_size: 65536}
-logging: {level: info, format: json, access_log: $access_log}
-metrics: {enabled: true, port: $((port + 100))}
-plugins:
-  directory: $work/plugins
-  settings:
-    noop: {workers: 1, subscribe: ["**"]}
-YAML
+	es_noop_config "$work/es-$name.yaml" "$port" true "$access_log"
 	"$bin" -c "$work/es-$name.yaml" > "$work/es-$name.log" 2>&1 &
 	pids+=($!)
 	procs+=($!)
