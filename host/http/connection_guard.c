@@ -339,7 +339,7 @@ static void on_input_size(struct evbuffer *input, const struct evbuffer_cb_info 
 static void bound_read_ahead(connection_guard *g, tracked_conn *t, struct bufferevent *bev)
 {
 	bufferevent_set_max_single_read(bev, SINGLE_READ);
-	if (t && g->read_ahead > 2 * SINGLE_READ) {
+	if (t && g->read_ahead > (size_t)2 * SINGLE_READ) {
 		t->wm_bev = bev;
 		t->input_size_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input_size, t);
 		if (t->input_size_cb)
