@@ -684,7 +684,7 @@ void plugin_instance_note_emit_refused(plugin_instance *inst, const char *name, 
 	uint32_t logged = atomic_fetch_add(&l->window_logged, 1);
 	if (logged < EMIT_LOG_BURST)
 		LOG_WARN(inst->desc->name, "emit of '%s' refused: %s%s", name, why,
-		         logged + 1 == EMIT_LOG_BURST ? " (further refused emits in the next 10 s are counted in one line)"
+		         logged + 1 == EMIT_LOG_BURST ? " (further refused emits until the next window are counted in one line)"
 		                                      : "");
 	else
 		atomic_fetch_add(&l->unwritten, 1);

@@ -644,11 +644,11 @@ es_status worker_pool_complete(es_delivery *handle, es_result result, const char
 
 /* ---- workers ---- */
 
-/* Move due retries, then queued deliveries, into w->batch.  Under lock. */
+/* Move due retries, then queued deliveries, into w->batch.  Under lock;
+ * the inbox drained by the caller. */
 static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 {
 	unsigned n = 0;
-	inbox_drain(p);
 	while (n < BATCH_MAX && p->retry_count && p->retry[0].due_us <= now)
 		w->batch[n++] = heap_pop(p);
 	while (n < BATCH_MAX && p->count)
@@ -691,12 +691,13 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		bool stopping = atomic_load(&p->stopping);
 		if (stopping && now >= p->stop_deadline_us)
 			return false;
+		/* paused too: what is published waits in the ring, not the inbox */
+		inbox_drain(p);
 		w->batch_count = atomic_load(&p->paused) ? 0 : take_batch(p, w, now);
 		if (w->batch_count) {
 			w->streaming = true;
 			return true;
 		}
-		inbox_drain(p); /* paused, take_batch() did not: what is published waits in the ring */
 		bool claimed = inbox_claimed(p); /* and not published yet */
 		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
