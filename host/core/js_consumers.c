@@ -251,8 +251,7 @@ static bool take_message(puller *p, natsMsg *msg)
 		d->next->prev = d;
 	p->inflight = d;
 	pthread_mutex_unlock(&p->lock);
-	worker_pool_push_reserved(plugin_instance_pool(p->instance), event);
-	es_event_unref(event); /* the pool holds its own */
+	worker_pool_push_reserved_adopt(plugin_instance_pool(p->instance), &event, 1); /* our reference */
 	plugin_instance_note_accepted(p->instance);
 	return true;
 }

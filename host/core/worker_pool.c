@@ -191,7 +191,9 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	 * again; a refusal is decided on a fresh one. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t taken;
 	_Atomic uint64_t released_seen;
-	/* The inbox's next free position: claimed by producers (fetch-add). */
+	/* The inbox's next free position: claimed by producers (fetch-add).
+	 * Every push claims one position per delivery, so this is also the
+	 * count of deliveries pushed (the `received` stat, with handed_over). */
 	_Atomic uint64_t inbox_tail;
 
 	/* Given back by workers, the supervisor and stop. */
@@ -199,14 +201,16 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 
 	/* Written by workers under `lock` when they go to sleep and wake, read
 	 * by producers without it after each push (see
-	 * worker_pool_push_reserved_many()): a line of their own, away from
+	 * worker_pool_push_reserved_adopt()): a line of their own, away from
 	 * the lock's line the workers write on every batch. */
 	_Alignas(CACHE_LINE) _Atomic unsigned idle_waiters;
 	_Atomic unsigned short_sleepers; /* idle waiters that look again within COALESCE_US */
 
-	/* Written by producers only. */
-	_Alignas(CACHE_LINE) _Atomic uint64_t received;
-	_Atomic uint64_t refused;
+	/* Written by producers (and a predecessor's hand-over) only. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t refused;
+	/* Deliveries a predecessor handed over on reload (under its lock):
+	 * received without a push. */
+	_Atomic uint64_t handed_over;
 
 	/* Written by workers (and the supervisor) only. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t ok;
@@ -714,7 +718,7 @@ static bool wait_for_work(worker_pool *p, worker *w)
 			wait = 1;
 		if (claimed && wait > INBOX_LOOK_US)
 			wait = INBOX_LOOK_US; /* its producer publishes it in a moment */
-		p->idle_waiters++; /* seq_cst: see worker_pool_push_reserved_many() */
+		p->idle_waiters++; /* seq_cst: see worker_pool_push_reserved_adopt() */
 		p->short_sleepers += short_sleep;
 		/* A producer that claimed after take_batch() looked either sees
 		 * this waiter (and wakes it) or is seen here. */
@@ -1422,10 +1426,9 @@ void worker_pool_unreserve(worker_pool *p)
 	release_slot(p);
 }
 
-/* The delivery of a newly accepted event, with a reference to it. */
+/* The delivery of a newly accepted event; it holds the caller's reference. */
 static delivery new_delivery(const worker_pool *p, es_event *event)
 {
-	es_event_ref(event);
 	/* a distributed queue counts the attempts itself; a redelivery after a
 	 * restart continues from the attempts made before */
 	return (delivery){.event = event, .attempt = es_event_first_attempt(event, p->name),
@@ -1434,7 +1437,8 @@ static delivery new_delivery(const worker_pool *p, es_event *event)
 
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
 {
-	worker_pool_push_reserved_many(p, &event, 1);
+	es_event_ref(event);
+	worker_pool_push_reserved_adopt(p, &event, 1);
 }
 
 /* Everything still queued or waiting to retry, once no worker takes
@@ -1459,7 +1463,7 @@ static uint64_t settle_undelivered(worker_pool *p, const char *why)
 	return n;
 }
 
-void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, size_t count)
+void worker_pool_push_reserved_adopt(worker_pool *p, es_event *const *events, size_t count)
 {
 	if (!count)
 		return;
@@ -1475,7 +1479,6 @@ void worker_pool_push_reserved_many(worker_pool *p, es_event *const *events, siz
 		place->d = new_delivery(p, events[i]);
 		atomic_store_explicit(&place->lap, base + 1, memory_order_release);
 	}
-	atomic_fetch_add_explicit(&p->received, count, memory_order_relaxed);
 	if (atomic_load(&p->closed)) {
 		/* reserved before the pool began to stop, pushed after its last look */
 		settle_undelivered(p, "the plugin stopped before it was queued");
@@ -1597,7 +1600,7 @@ static uint64_t hand_over(worker_pool *p, worker_pool *successor)
 		release_slot(p);
 	for (size_t i = room; i < reserved; i++)
 		release_slot(successor);
-	atomic_fetch_add_explicit(&successor->received, room, memory_order_relaxed);
+	atomic_fetch_add_explicit(&successor->handed_over, room, memory_order_relaxed);
 	return room;
 }
 
@@ -1827,7 +1830,8 @@ int worker_pool_destroy(worker_pool *p)
 void worker_pool_stats(worker_pool *p, pool_stats *s)
 {
 	memset(s, 0, sizeof *s);
-	s->received = atomic_load_explicit(&p->received, memory_order_relaxed);
+	s->received = atomic_load_explicit(&p->inbox_tail, memory_order_relaxed) +
+	              atomic_load_explicit(&p->handed_over, memory_order_relaxed);
 	s->refused = atomic_load_explicit(&p->refused, memory_order_relaxed);
 	s->ok = atomic_load_explicit(&p->ok, memory_order_relaxed);
 	s->retried = atomic_load_explicit(&p->retried, memory_order_relaxed);

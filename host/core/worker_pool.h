@@ -126,9 +126,11 @@ bool worker_pool_try_reserve(worker_pool *pool, bool count_refusal);
 void worker_pool_unreserve(worker_pool *pool);
 /* Queue an event into a reserved slot.  Takes a new reference to `event`. */
 void worker_pool_push_reserved(worker_pool *pool, es_event *event);
-/* Queue `count` events into slots reserved for them, in order, under one
- * lock and with at most one wake-up.  Takes a new reference to each. */
-void worker_pool_push_reserved_many(worker_pool *pool, es_event *const *events, size_t count);
+/* Queue `count` events into slots reserved for them, in order, with at
+ * most one wake-up.  Takes over one reference to each from the caller: a
+ * caller pushing one event to several pools takes their references in one
+ * step (one atomic add, not one per pool). */
+void worker_pool_push_reserved_adopt(worker_pool *pool, es_event *const *events, size_t count);
 /* reserve + push; false when full. */
 bool worker_pool_submit(worker_pool *pool, es_event *event);
 

@@ -136,6 +136,12 @@ static inline void es_event_ref(es_event *event)
 	refcount_get(&event->refs);
 }
 
+/* `n` references for `n` new holders, in one step. */
+static inline void es_event_ref_many(es_event *event, unsigned n)
+{
+	refcount_get_many(&event->refs, n);
+}
+
 void es_event_destroy(es_event *event);
 
 /* The attempt number a new delivery of `event` to the plugin `plugin`

@@ -29,6 +29,12 @@ static inline void refcount_get(refcount *r)
 	atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
 }
 
+/* `n` references at once (for `n` new holders: one atomic add). */
+static inline void refcount_get_many(refcount *r, unsigned n)
+{
+	atomic_fetch_add_explicit(&r->count, n, memory_order_relaxed);
+}
+
 /* Drop a reference; true when it was the last: the caller frees. */
 static inline bool refcount_put(refcount *r)
 {
