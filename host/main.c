@@ -6,6 +6,7 @@
  *   SIGTERM / SIGINT  stop taking events, drain the queues, exit 0
  *   SIGHUP            reload config and plugins (reload.c); plugins that
  *                     stay reopen their files (logrotate)
+ *   SIGUSR1 / SIGUSR2 logged and ignored
  */
 #include "config.h"
 
@@ -72,7 +73,7 @@ static void usage(FILE *out)
 	        "EVENT_SYSTEM_LOG_LEVEL, EVENT_SYSTEM_DATABASE_DSN, EVENT_SYSTEM_NATS_SERVERS,\n"
 	        "EVENT_SYSTEM_NATS_USER, _PASSWORD, _TOKEN, _CREDS (override the file).\n"
 	        "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads config and plugins\n"
-	        "(all or nothing; see docs/operations.md).\n"
+	        "(all or nothing; see docs/operations.md); SIGUSR1/SIGUSR2 are ignored.\n"
 	        "See event-system(8) and docs/configuration.md.\n",
 	        DEFAULT_CONFIG_PATH);
 }

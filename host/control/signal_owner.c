@@ -22,7 +22,7 @@ enum phase { PHASE_STARTING, PHASE_RUNNING, PHASE_STOPPING, PHASE_DONE };
 
 struct signal_owner {
 	pthread_t thread;
-	sigset_t set;          /* SIGTERM, SIGINT, SIGHUP */
+	sigset_t set;          /* SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 */
 	pthread_mutex_t lock;  /* guards the fields below */
 	enum phase phase;
 	es_daemon *daemon;     /* running only */
@@ -36,9 +36,23 @@ static bool is_stop(int sig)
 	return sig == SIGTERM || sig == SIGINT;
 }
 
+/* SIGUSR1/SIGUSR2 mean nothing here, and their default action would end
+ * the daemon: a `kill -USR1` meant for another daemon (a logrotate
+ * postrotate line copied from one) must not stop a production one. */
+static bool is_unused(int sig)
+{
+	return sig == SIGUSR1 || sig == SIGUSR2;
+}
+
 /* With the lock held. */
 static void act(signal_owner *so, int sig)
 {
+	if (is_unused(sig)) {
+		if (so->phase != PHASE_DONE)
+			LOG_WARN("main", "%s (SIG%s) received: ignored; SIGHUP reloads and reopens, SIGTERM stops",
+			         strsignal(sig), sig == SIGUSR1 ? "USR1" : "USR2");
+		return;
+	}
 	switch (so->phase) {
 	case PHASE_STARTING:
 		if (is_stop(sig) && !so->stop_signal) {
@@ -97,6 +111,8 @@ signal_owner *signal_owner_start(char *err, size_t err_size)
 	sigaddset(&so->set, SIGTERM);
 	sigaddset(&so->set, SIGINT);
 	sigaddset(&so->set, SIGHUP);
+	sigaddset(&so->set, SIGUSR1);
+	sigaddset(&so->set, SIGUSR2);
 	int rc = pthread_sigmask(SIG_BLOCK, &so->set, NULL);
 	if (rc == 0) {
 		pthread_mutex_init(&so->lock, NULL);

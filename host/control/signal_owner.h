@@ -1,5 +1,6 @@
 /*
- * The daemon's signals (SIGTERM, SIGINT, SIGHUP), owned from the first
+ * The daemon's signals (SIGTERM, SIGINT, SIGHUP; SIGUSR1 and SIGUSR2 are
+ * logged and ignored in every phase), owned from the first
  * moment of a run to its last.  signal_owner_start() blocks them in the
  * calling thread before any other thread exists, so every thread inherits
  * the blocked mask and no default action (death) can ever run; one thread of

@@ -739,6 +739,12 @@ int plugin_runner_main(void)
 	runner.progress = map_progress();
 	runner.answers = (chan_msg){.buf = answer_space, .cap = sizeof answer_space, .fixed = true};
 	install_fatal_signal_handlers();
+	/* As in the daemon (control/signal_owner.h), SIGUSR1/SIGUSR2 do not end
+	 * the process: `systemctl kill -s USR1` reaches the children too, and
+	 * a child killed by it would count as the plugin's crash.  A plugin may
+	 * set a handler of its own in init(). */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	runner.serving = pthread_self();
 	chan_in_init(&runner.in, runner.fd, INIT_FRAME_MAX);
 	runner.in.spin_us = 50; /* as the daemon's side: see chan_in.spin_us */

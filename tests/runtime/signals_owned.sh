@@ -4,7 +4,9 @@
 # drains after a SIGTERM is logged and ignored (the drain goes on, every
 # queued event is delivered, shutdown() runs, exit 0), for an in-process and
 # an isolated plugin; a SIGHUP while a plugin's init() runs at start is a
-# reload once started, a SIGTERM then a stop once started.
+# reload once started, a SIGTERM then a stop once started.  SIGUSR1 and
+# SIGUSR2 are logged and ignored, by the daemon and by an isolated plugin's
+# process.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -42,6 +44,30 @@ YAML
 	expect_log "\[main\] stopped"
 	pass "$isolation: SIGHUP, SIGTERM and SIGINT during the drain are logged and ignored; 10 of 10 delivered, shutdown() ran, exit 0"
 done
+
+# SIGUSR1 and SIGUSR2 mean nothing to the daemon: a stray one (a logrotate
+# line meant for another daemon, `systemctl kill -s USR1`, which reaches the
+# isolated plugin's process too) is logged and changes nothing.
+rm -f "$TMP/slow.txt"
+write_plugin_settings <<'YAML'
+    slow: {isolation: process, workers: 1, queue_size: 100, config: {record: @TMP@/slow.txt}}
+YAML
+start_daemon
+wait_until "the isolated plugin's process" 10 other_process_runs slow 0
+child=$(first_process slow)
+for sig in USR1 USR2; do
+	kill -"$sig" "$DAEMON_PID" "$child"
+done
+wait_until "the daemon's log line for SIGUSR2" 10 log_has "(SIGUSR2) received: ignored"
+expect_log "(SIGUSR1) received: ignored; SIGHUP reloads and reopens, SIGTERM stops"
+trigger slow.after_usr
+expect_status 202
+wait_until "the event sent after the signals delivered" 10 lines_at_least "$TMP/slow.txt" "slow slow.after_usr" 1
+[ "$(first_process slow)" = "$child" ] || fail "the isolated plugin's process was replaced after SIGUSR1/SIGUSR2"
+[ "$(plugin_field slow .processes.restarts)" = 0 ] || fail "SIGUSR1/SIGUSR2 counted as a crash of the isolated plugin"
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE after SIGUSR1/SIGUSR2"
+pass "SIGUSR1 and SIGUSR2 are logged and ignored by the daemon and its isolated plugin's process"
 
 # At start: the plugin's init() takes 1.5 s; the signal comes while it runs.
 write_plugin_settings <<'YAML'
