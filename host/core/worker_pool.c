@@ -51,8 +51,14 @@ enum { W_IDLE = 0, W_BUSY = 1, W_ABANDONED = 2 };
 typedef struct delivery {
 	es_event *event;
 	uint32_t attempt;   /* 1-based attempt this delivery will make */
+	/* Someone waits for its outcome: a watch (synchronous trigger) or a
+	 * distributed queue (origin).  Copied from the event when it is
+	 * queued, as is queued_us: a worker's quick success reads neither
+	 * from the event, whose first lines the other plugins' workers
+	 * share (and write, dropping their references). */
+	bool told;
 	int64_t due_us;     /* retry heap: not before (monotonic) */
-	int64_t queued_us;  /* when it entered the queue (monotonic) */
+	int64_t queued_us;  /* when it entered the queue: the event's received_us (monotonic) */
 } delivery;
 
 /* One place of the inbox.  `lap` says whose turn it is, for the position
@@ -1086,10 +1092,10 @@ static void *worker_main(void *arg)
 			}
 			int64_t returned = clock_monotonic_us();
 			histogram_tally_us(&tally->handler_latency, returned - started);
-			bool only_counted = result == ES_OK && !p->handler.report_ok && !d.event->watch && !d.event->origin;
+			bool only_counted = result == ES_OK && !p->handler.report_ok && !d.told;
 			if (only_counted) {
 				/* finish_at()'s ES_OK case, counted in the tally */
-				histogram_tally_us(&tally->event_latency, returned - d.event->received_us);
+				histogram_tally_us(&tally->event_latency, returned - d.queued_us);
 				tally->ok++;
 				release_slot(p);
 				es_event_unref(d.event);
@@ -1432,7 +1438,7 @@ static delivery new_delivery(const worker_pool *p, es_event *event)
 	/* a distributed queue counts the attempts itself; a redelivery after a
 	 * restart continues from the attempts made before */
 	return (delivery){.event = event, .attempt = es_event_first_attempt(event, p->name),
-	                  .queued_us = event->received_us};
+	                  .told = event->watch || event->origin, .queued_us = event->received_us};
 }
 
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
