@@ -272,13 +272,10 @@ static const char *child_plugin_name(es_plugin_ctx *ctx)
 /* The 1.1 functions that need the daemon, past the child's struct_size: a
  * plugin that calls them without ES_HOST_HAS() gets a refusal (and one log
  * line each), not the in-process function with no daemon behind it (whose
- * emit_event() faulted on the child's missing router). */
-static void child_needs_daemon(es_plugin_ctx *ctx, const char *function)
+ * emit_event() faulted on the child's missing router).  `said`: the
+ * caller's once-flag, set by the first call. */
+static void child_needs_daemon(es_plugin_ctx *ctx, const char *function, atomic_bool *said)
 {
-	static atomic_bool said_emit_event, said_gauge_set, said_complete;
-	atomic_bool *said = strcmp(function, "emit_event") == 0  ? &said_emit_event
-	                    : strcmp(function, "gauge_set") == 0 ? &said_gauge_set
-	                                                         : &said_complete;
 	if (!atomic_exchange(said, true))
 		child_log(ctx, ES_LOG_ERROR,
 		          "%s() is not offered to an isolated plugin (its host table is ABI 1.0: check ES_HOST_HAS()); "
@@ -289,7 +286,8 @@ static void child_needs_daemon(es_plugin_ctx *ctx, const char *function)
 static es_status child_emit_event(es_plugin_ctx *ctx, const es_emit *emit)
 {
 	(void)emit;
-	child_needs_daemon(ctx, "emit_event");
+	static atomic_bool said;
+	child_needs_daemon(ctx, "emit_event", &said);
 	return ES_STATUS_ERROR;
 }
 
@@ -297,7 +295,8 @@ static void child_gauge_set(es_plugin_ctx *ctx, const char *name, int64_t value)
 {
 	(void)name;
 	(void)value;
-	child_needs_daemon(ctx, "gauge_set");
+	static atomic_bool said;
+	child_needs_daemon(ctx, "gauge_set", &said);
 }
 
 static es_status child_delivery_complete(es_delivery *delivery, es_result result, const char *reason)
@@ -305,7 +304,8 @@ static es_status child_delivery_complete(es_delivery *delivery, es_result result
 	(void)delivery;
 	(void)result;
 	(void)reason;
-	child_needs_daemon(&runner.ctx, "delivery_complete");
+	static atomic_bool said;
+	child_needs_daemon(&runner.ctx, "delivery_complete", &said);
 	return ES_STATUS_ERROR;
 }
 
