@@ -277,9 +277,13 @@ static void perform(struct reload_state *rs, const char *by)
 		 * (plugin_instance_retire()): timeout_ms at most from now */
 		int64_t handler_wait_us = (int64_t)plugin_instance_policy(inst)->timeout_ms * 1000;
 		int64_t now = clock_monotonic_us();
-		systemd_watchdog_busy_until((deadline > now ? deadline : now) + handler_wait_us + WATCHDOG_SLACK_US);
+		/* then the hand-over may wait as long again for room in the
+		 * new queue (worker_pool_stop_handing_over()) */
+		int64_t room_wait_us = (int64_t)next_config->shutdown_timeout_ms * 1000;
+		systemd_watchdog_busy_until((deadline > now ? deadline : now) + handler_wait_us + room_wait_us +
+		                            WATCHDOG_SLACK_US);
 		uint64_t handed_now = 0;
-		uint64_t undelivered = plugin_instance_retire(inst, deadline, successor, &handed_now);
+		uint64_t undelivered = plugin_instance_retire(inst, deadline, successor, room_wait_us, &handed_now);
 		handed += handed_now;
 		lost += undelivered;
 		if (undelivered)

@@ -491,7 +491,7 @@ int plugin_instance_start(plugin_instance *inst)
  * outcome is what it returned, so that the instance can be shut down and
  * unloaded rather than kept for a thread that was not stuck. */
 static uint64_t stop_instance(plugin_instance *inst, int64_t deadline_us, bool retiring, plugin_instance *successor,
-                              uint64_t *handed_over)
+                              int64_t room_wait_us, uint64_t *handed_over)
 {
 	if (inst->stopped)
 		return 0;
@@ -501,7 +501,7 @@ static uint64_t stop_instance(plugin_instance *inst, int64_t deadline_us, bool r
 	worker_pool *heir = successor && successor->started && !successor->stopped ? successor->pool : NULL;
 	uint64_t undelivered = 0;
 	if (inst->started)
-		undelivered = retiring ? worker_pool_stop_handing_over(inst->pool, deadline_us, heir, &handed)
+		undelivered = retiring ? worker_pool_stop_handing_over(inst->pool, deadline_us, heir, room_wait_us, &handed)
 		                       : worker_pool_stop(inst->pool, deadline_us);
 	if (handed)
 		LOG_INFO(inst->desc->name, "%llu event%s not started before the shutdown deadline handed to the new instance",
@@ -536,13 +536,13 @@ static uint64_t stop_instance(plugin_instance *inst, int64_t deadline_us, bool r
 
 uint64_t plugin_instance_stop(plugin_instance *inst, int64_t deadline_us)
 {
-	return stop_instance(inst, deadline_us, false, NULL, NULL);
+	return stop_instance(inst, deadline_us, false, NULL, 0, NULL);
 }
 
 uint64_t plugin_instance_retire(plugin_instance *inst, int64_t deadline_us, plugin_instance *successor,
-                                uint64_t *handed_over)
+                                int64_t room_wait_us, uint64_t *handed_over)
 {
-	return stop_instance(inst, deadline_us, true, successor, handed_over);
+	return stop_instance(inst, deadline_us, true, successor, room_wait_us, handed_over);
 }
 
 void plugin_instance_reopen(plugin_instance *inst)

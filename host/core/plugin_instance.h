@@ -71,7 +71,8 @@ uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
 /* The same for an instance a reload replaces by `successor` (a started
  * instance of the same plugin; NULL: none, the plugin was removed): the
  * deliveries it has not started by the deadline are handed to the
- * successor, which owns them from then on (worker_pool_stop_handing_over());
+ * successor, which owns them from then on (worker_pool_stop_handing_over(),
+ * which waits up to `room_wait_us` for room in the successor's queue);
  * only what cannot be handed over is undelivered (returned); the number
  * handed over goes to *handed_over (may be NULL).  A handler still running
  * at the deadline is waited for until its own deadline (timeout_ms), so
@@ -79,7 +80,7 @@ uint64_t plugin_instance_stop(plugin_instance *instance, int64_t deadline_us);
  * and the instance can be unloaded.  Only a handler stuck past its own
  * deadline keeps the instance loaded, as with plugin_instance_stop(). */
 uint64_t plugin_instance_retire(plugin_instance *instance, int64_t deadline_us, plugin_instance *successor,
-                                uint64_t *handed_over);
+                                int64_t room_wait_us, uint64_t *handed_over);
 /* Ask the plugin to reopen its files (SIGHUP), never while a handler runs:
  * the pool is paused first; when a handler is still running (or stuck) past
  * the plugin's handler deadline, reopen() is skipped and that is logged. */

@@ -104,6 +104,10 @@ typedef struct delivery_tally {
 	int64_t since_us;              /* the last flush */
 } delivery_tally;
 
+/* How often a hand-over waiting for room in the successor's queue looks
+ * (hand_over()). */
+#define HANDOVER_ROOM_POLL_NS 1000000
+
 /* How long counts may wait in a tally while handlers keep starting. */
 #define TALLY_FLUSH_US 1000
 
@@ -197,6 +201,9 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	 * again; a refusal is decided on a fresh one. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t taken;
 	_Atomic uint64_t released_seen;
+	/* Slots a predecessor's hand-over waits for (see hand_over()): kept
+	 * out of the producers' bound until it has them. */
+	_Atomic uint32_t handover_claim;
 	/* The inbox's next free position: claimed by producers (fetch-add).
 	 * Every push claims one position per delivery, so this is also the
 	 * count of deliveries pushed (the `received` stat, with handed_over). */
@@ -1395,20 +1402,27 @@ bool worker_pool_reserve(worker_pool *p)
 	return worker_pool_try_reserve(p, true);
 }
 
-bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
+/* The bound a slot is taken against: the queue's size less an
+ * asynchronous handler's timed-out deliveries it has not completed yet
+ * (they still count against it: worker_pool.h). */
+static uint32_t slot_bound(const worker_pool *p)
 {
-	/* an asynchronous handler's timed-out deliveries it has not completed
-	 * yet still count against the bound (worker_pool.h) */
 	uint32_t bound = p->policy.queue_size;
 	if (p->handles) {
 		uint32_t expired_open = delivery_handles_expired_open(p->handles);
 		bound = expired_open < bound ? bound - expired_open : 0;
 	}
+	return bound;
+}
+
+/* Take a slot if fewer than `bound` are held; false when not. */
+static bool take_slot(worker_pool *p, uint32_t bound)
+{
 	uint64_t taken = atomic_load_explicit(&p->taken, memory_order_relaxed);
 	uint64_t released = atomic_load_explicit(&p->released_seen, memory_order_relaxed);
 	do {
 		if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
-			goto refuse;
+			return false;
 		/* released_seen may be newer than this `taken` (another producer
 		 * stored it after reading a later one): read both again then too */
 		if (taken < released || taken - released >= bound) {
@@ -1416,12 +1430,19 @@ bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
 			taken = atomic_load_explicit(&p->taken, memory_order_relaxed);
 			atomic_store_explicit(&p->released_seen, released, memory_order_relaxed);
 			if (taken - released >= bound)
-				goto refuse;
+				return false;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&p->taken, &taken, taken + 1, memory_order_acquire,
 	                                                memory_order_relaxed));
 	return true;
-refuse:
+}
+
+bool worker_pool_try_reserve(worker_pool *p, bool count_refusal)
+{
+	uint32_t bound = slot_bound(p);
+	uint32_t claim = atomic_load_explicit(&p->handover_claim, memory_order_relaxed);
+	if (take_slot(p, claim < bound ? bound - claim : 0))
+		return true;
 	if (count_refusal)
 		atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
 	return false;
@@ -1570,8 +1591,15 @@ static void stop_async(worker_pool *p)
  * start the later ones before the earlier ones are in), taken in this
  * order only here: nothing else holds two pools' locks.  A distributed
  * queue's delivery is never handed over (its queue redelivers it): with
- * one among them, nothing is.  Returns how many were handed over. */
-static uint64_t hand_over(worker_pool *p, worker_pool *successor)
+ * one among them, nothing is.
+ *
+ * Under sustained load new events fill the successor's queue as fast as
+ * its workers empty it, so its slots are claimed first: producers see
+ * the bound less what the hand-over still needs (they are refused as
+ * full, and answered), and the hand-over takes each slot given back until
+ * it has them all or `room_until_us` passes.  Accepted events go before
+ * new ones.  Returns how many were handed over. */
+static uint64_t hand_over(worker_pool *p, worker_pool *successor, int64_t room_until_us)
 {
 	pthread_mutex_lock(&p->lock);
 	inbox_drain_all(p, clock_monotonic_us() + 1000000);
@@ -1583,11 +1611,26 @@ static uint64_t hand_over(worker_pool *p, worker_pool *successor)
 		distributed = p->retry[i].event->origin != NULL;
 	pthread_mutex_unlock(&p->lock);
 	size_t reserved = 0;
-	while (!distributed && reserved < total && worker_pool_try_reserve(successor, false))
-		reserved++;
+	if (!distributed && total) {
+		atomic_store(&successor->handover_claim, total < UINT32_MAX ? (uint32_t)total : UINT32_MAX);
+		for (;;) {
+			while (reserved < total && take_slot(successor, slot_bound(successor))) {
+				reserved++;
+				atomic_fetch_sub(&successor->handover_claim, 1);
+			}
+			if (reserved == total || clock_monotonic_us() >= room_until_us ||
+			    atomic_load(&successor->stopping))
+				break;
+			struct timespec tick = {0, HANDOVER_ROOM_POLL_NS};
+			nanosleep(&tick, NULL);
+		}
+		atomic_store(&successor->handover_claim, 0);
+	}
 	pthread_mutex_lock(&p->lock);
 	pthread_mutex_lock(&successor->lock);
-	/* nothing enters a stopping pool, but be exact about what is there */
+	/* nothing enters a stopping pool, but be exact about what is there:
+	 * a push reserved before the stop may have come meanwhile */
+	inbox_drain(p);
 	size_t room = reserved < p->count + p->retry_count ? reserved : p->count + p->retry_count;
 	size_t queued = room < p->count ? room : p->count;
 	for (size_t i = queued; i > 0; i--)
@@ -1627,22 +1670,22 @@ static int64_t join_deadline(const worker_pool *p, const worker *w, int64_t dead
 	return until + 200000;
 }
 
-static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, bool let_handlers_finish,
-                          uint64_t *handed_over);
+static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, int64_t room_wait_us,
+                          bool let_handlers_finish, uint64_t *handed_over);
 
 uint64_t worker_pool_stop(worker_pool *p, int64_t deadline_us)
 {
-	return stop_pool(p, deadline_us, NULL, false, NULL);
+	return stop_pool(p, deadline_us, NULL, 0, false, NULL);
 }
 
 uint64_t worker_pool_stop_handing_over(worker_pool *p, int64_t deadline_us, worker_pool *successor,
-                                       uint64_t *handed_over)
+                                       int64_t room_wait_us, uint64_t *handed_over)
 {
-	return stop_pool(p, deadline_us, successor, true, handed_over);
+	return stop_pool(p, deadline_us, successor, room_wait_us, true, handed_over);
 }
 
-static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, bool let_handlers_finish,
-                          uint64_t *handed_over)
+static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *successor, int64_t room_wait_us,
+                          bool let_handlers_finish, uint64_t *handed_over)
 {
 	uint64_t handed = 0;
 	pthread_mutex_lock(&p->lock);
@@ -1727,7 +1770,7 @@ static uint64_t stop_pool(worker_pool *p, int64_t deadline_us, worker_pool *succ
 	/* What is left was not started (or was taken back from a stuck
 	 * handler): to the successor, or undelivered. */
 	if (successor)
-		handed = hand_over(p, successor);
+		handed = hand_over(p, successor, clock_monotonic_us() + room_wait_us);
 	/* Closed before the last look at the inbox (both seq_cst): a producer
 	 * that reserved before `stopping` and pushes now either is seen there
 	 * or sees `closed` and counts its deliveries itself. */

@@ -155,10 +155,12 @@ uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
  * plugin, instead of being dropped.  Queued deliveries go to the front of
  * its queue in their order, retries to its retry heap with their due
  * time; each keeps its attempt number and its waiters (event->watch).
- * From then on the successor owns them (their slots are taken in it).  A
- * delivery with an es_event_origin is not handed over (its distributed
- * queue redelivers it), nor one the successor has no room for (its queue
- * is bounded): those are undelivered, as with worker_pool_stop(), and also
+ * From then on the successor owns them (their slots are taken in it).
+ * When the successor's queue has too little room (new events fill it), the
+ * hand-over waits up to `room_wait_us` for its slots; meanwhile the
+ * successor refuses new events as full while they would take those slots.  A delivery with an
+ * es_event_origin is not handed over (its distributed queue redelivers
+ * it), nor one the successor still has no room for: those are undelivered, as with worker_pool_stop(), and also
  * counted in the successor's `undelivered`, so the plugin's counter
  * survives the swap.  Unlike worker_pool_stop(), a handler call still
  * running at the deadline is not given up on then: it is waited for until
@@ -168,7 +170,7 @@ uint64_t worker_pool_stop(worker_pool *pool, int64_t deadline_us);
  * handed over in *handed_over (may be NULL).  `successor` NULL: nothing
  * is handed over (a removed plugin), the wait is the same. */
 uint64_t worker_pool_stop_handing_over(worker_pool *pool, int64_t deadline_us, worker_pool *successor,
-                                       uint64_t *handed_over);
+                                       int64_t room_wait_us, uint64_t *handed_over);
 /* Let no handler start, and wait until `deadline_us` (monotonic) for the
  * ones running (stuck ones included) to return.  Returns how many are still
  * inside a handler: 0 means none runs until worker_pool_resume().  Events
