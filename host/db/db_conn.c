@@ -119,6 +119,36 @@ bool db_error_is_connection(const db_conn *conn)
 	       e == 4031 /* disconnected for inactivity (MySQL 8) */ || e == ER_QUERY_INTERRUPTED;
 }
 
+bool db_error_refuses_writes(const db_conn *conn)
+{
+	switch (conn->error_code) {
+	case ER_OPTION_PREVENTS_STATEMENT: /* read_only, super_read_only */
+	case ER_READ_ONLY_MODE:
+	case ER_NO_SUCH_TABLE:
+	case ER_BAD_FIELD_ERROR:
+	case ER_TABLEACCESS_DENIED_ERROR:
+	case ER_COLUMNACCESS_DENIED_ERROR:
+	case ER_DBACCESS_DENIED_ERROR:
+	case ER_SPECIFIC_ACCESS_DENIED_ERROR:
+	case ER_RECORD_FILE_FULL:
+	case ER_DISK_FULL:
+	case ER_LOCK_TABLE_FULL:
+	case ER_GET_ERRNO:
+	case ER_ERROR_ON_WRITE:
+	case ER_ERROR_DURING_COMMIT:
+	case ER_STATEMENT_TIMEOUT: /* MariaDB's max_statement_time */
+	case 3024:                 /* MySQL's max_execution_time */
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool db_error_is_lock_conflict(const db_conn *conn)
+{
+	return conn->error_code == ER_LOCK_DEADLOCK || conn->error_code == ER_LOCK_WAIT_TIMEOUT;
+}
+
 /* ---- SQL text ---- */
 
 static bool reserve(sqlbuf *b, size_t more)

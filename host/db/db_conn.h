@@ -46,6 +46,15 @@ MYSQL_RES *db_query(db_conn *conn, const char *sql, size_t len);
 /* Whether the last error means the connection is gone (reconnect) rather
  * than that the statement was wrong. */
 bool db_error_is_connection(const db_conn *conn);
+/* Whether the last error means the server takes no writes for now, from
+ * anyone: read-only (a failover), the schema or the user's privileges
+ * changed under us, out of space, a storage engine or statement timeout.
+ * Every record would fail alike, so none is to blame: the records wait, as
+ * for a lost connection, until the server takes writes again. */
+bool db_error_refuses_writes(const db_conn *conn);
+/* Whether the last error was a lock conflict with another transaction
+ * (deadlock, lock wait timeout): the same round may pass when run again. */
+bool db_error_is_lock_conflict(const db_conn *conn);
 
 /* A growing SQL text. */
 typedef struct sqlbuf {

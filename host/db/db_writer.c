@@ -34,6 +34,9 @@
 /* Room in a statement for what is not the row itself. */
 #define STATEMENT_OVERHEAD 4096
 #define RECONNECT_FIRST_MS 100
+/* Runs of a round that met a deadlock or a lock wait timeout, before its
+ * records are written one by one. */
+#define LOCK_CONFLICT_RETRIES 2
 
 typedef enum rec_kind {
 	REC_EVENT,
@@ -89,6 +92,12 @@ typedef struct writer {
 	uint64_t *unsure;
 	size_t unsure_count;
 	bool commit_failed; /* the last round failed at its COMMIT: its outcome is unknown */
+	/* Reconnecting: the wait before the next attempt, doubled by each
+	 * failure (a refused connect or a round that lost the connection or
+	 * was refused), reset by a written round; and when the next attempt
+	 * is due.  Writer thread only, read under lock by its waits. */
+	uint32_t backoff_ms;
+	int64_t next_attempt_us;
 	/* The events writer with a node_id: when its claim is renewed next
 	 * (0: not held; writer thread only, read under lock by its waits). */
 	int64_t claim_renew_us;
@@ -784,6 +793,21 @@ static bool settle_unsure(writer *w)
 	return true;
 }
 
+/* The next connection attempt waits twice as long as the last (from
+ * RECONNECT_FIRST_MS up to reconnect_max_ms): a server that takes
+ * connections but refuses the writes is not hammered, nor the log filled
+ * with its ups and downs. */
+static void back_off(writer *w)
+{
+	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : RECONNECT_FIRST_MS;
+	if (w->backoff_ms > w->db->settings.reconnect_max_ms)
+		w->backoff_ms = w->db->settings.reconnect_max_ms;
+	w->next_attempt_us = clock_monotonic_us() + (int64_t)w->backoff_ms * 1000;
+}
+
+/* The connection failed, or the server takes no writes for now
+ * (db_error_refuses_writes()): the records wait, and the connection is
+ * opened again with backoff (try_connect() checks that writes pass). */
 static void connection_lost(writer *w, db_record *list)
 {
 	char why[600];
@@ -791,6 +815,7 @@ static void connection_lost(writer *w, db_record *list)
 	remember_unsure(w, list);
 	db_set_state(w->db, DB_DOWN, w->conn.error);
 	db_close(&w->conn);
+	back_off(w);
 	requeue(w, list, why);
 }
 
@@ -803,7 +828,7 @@ static void write_one_by_one(writer *w, db_record *list)
 		list->next = NULL;
 		if (write_round(w, list) == 0) {
 			finish_list(list, 0, "");
-		} else if (db_error_is_connection(&w->conn)) {
+		} else if (db_error_is_connection(&w->conn) || db_error_refuses_writes(&w->conn)) {
 			list->next = next;
 			connection_lost(w, list);
 			return;
@@ -874,6 +899,7 @@ static void process(writer *w, db_record *list)
 		return;
 	if (write_round(w, list) == 0) {
 		atomic_store(&w->drop_logged, false);
+		w->backoff_ms = 0;
 		finish_list(list, 0, "");
 		return;
 	}
@@ -890,6 +916,18 @@ static void process(writer *w, db_record *list)
 			connection_lost(w, list);
 			return;
 		}
+	}
+	/* Another transaction held the rows: the round itself may pass now. */
+	for (int again = 0; again < LOCK_CONFLICT_RETRIES && db_error_is_lock_conflict(&w->conn) && !w->commit_failed;
+	     again++) {
+		if (write_round(w, list) == 0) {
+			finish_list(list, 0, "");
+			return;
+		}
+	}
+	if (db_error_refuses_writes(&w->conn) || db_error_is_connection(&w->conn)) {
+		connection_lost(w, list);
+		return;
 	}
 	atomic_fetch_add(&w->db->counters.errors[DB_ERR_WRITE], 1);
 	LOG_WARN("database", "a write failed (%s); writing the records one by one", w->conn.error);
@@ -963,6 +1001,12 @@ static bool try_connect(writer *w)
 	}
 	if (!settle_unsure(w))
 		return connect_failed(w);
+	/* Writes pass (a read-only server, a missing table or a revoked
+	 * privilege takes connections and refuses every record): a statement
+	 * that writes nothing but is refused as any write would be. */
+	static const char probe[] = "UPDATE events SET state=state WHERE seq=0";
+	if (db_exec(&w->conn, probe, sizeof probe - 1) != 0)
+		return connect_failed(w);
 	atomic_store(&db->seeded, true);
 	db_set_state(db, DB_UP, NULL);
 	db_reader_wake(db); /* recovery may begin */
@@ -973,8 +1017,6 @@ static bool try_connect(writer *w)
 static void *writer_main(void *arg)
 {
 	writer *w = arg;
-	uint32_t backoff_ms = 0;
-	int64_t next_attempt_us = 0;
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
 		for (;;) {
@@ -982,13 +1024,13 @@ static void *writer_main(void *arg)
 			int64_t now = clock_monotonic_us();
 			if (w->stop && (w->depth == 0 || now >= w->stop_deadline_us))
 				break;
-			if (!connected && now >= next_attempt_us)
+			if (!connected && now >= w->next_attempt_us)
 				break; /* (re)connect even with nothing queued: /health follows the server */
 			if (connected && w->depth > 0)
 				break;
 			if (connected && w->claim_renew_us && now >= w->claim_renew_us)
 				break;
-			int64_t until = connected ? now + 1000000 : next_attempt_us;
+			int64_t until = connected ? now + 1000000 : w->next_attempt_us;
 			if (w->stop && until > w->stop_deadline_us)
 				until = w->stop_deadline_us;
 			clock_cond_wait_us(&w->wake, &w->lock, until - now);
@@ -1015,13 +1057,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		if (!w->conn.mysql) {
-			if (try_connect(w)) {
-				backoff_ms = 0;
-			} else {
-				backoff_ms = backoff_ms ? backoff_ms * 2 : RECONNECT_FIRST_MS;
-				if (backoff_ms > w->db->settings.reconnect_max_ms)
-					backoff_ms = w->db->settings.reconnect_max_ms;
-				next_attempt_us = clock_monotonic_us() + (int64_t)backoff_ms * 1000;
+			/* the backoff is reset by a written round, not by the connect:
+			 * see back_off() */
+			if (!try_connect(w)) {
+				back_off(w);
 				/* Durable tickets queued before the first attempt fail now. */
 				pthread_mutex_lock(&w->lock);
 				db_record *queued = take_queue_locked(w, NULL);
