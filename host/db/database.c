@@ -200,10 +200,17 @@ static int parse_subscription_rows(MYSQL_RES *res, es_config *into, char *err, s
 int database_read_subscriptions(database *db, es_config *into, const es_config *previous, char *err, size_t err_size)
 {
 	into->db_subscriptions_state = DB_SUBSCRIPTIONS_NONE;
-	if (!into->database_enabled || !into->database_subscriptions)
+	/* At a reload (`previous`), the database the daemon runs with:
+	 * database.enabled and its connection keys apply at a restart only, so
+	 * the routes come from the database that records the events. */
+	bool enabled = previous ? database_running(db) : into->database_enabled;
+	if (!enabled || !into->database_subscriptions)
 		return 0;
 	db_settings s;
-	settings_from(into, &s);
+	if (previous)
+		s = db->settings;
+	else
+		settings_from(into, &s);
 	db_conn conn = {0};
 	static const char q[] = "SELECT id, plugin, pattern FROM event_subscriptions WHERE enabled <> 0 ORDER BY id";
 	MYSQL_RES *res = db_connect(&conn, &s.where, &s.timeouts) == 0 ? db_query(&conn, q, sizeof q - 1) : NULL;

@@ -113,7 +113,10 @@ int database_check(const struct es_config *config, void *out);
 int database_migrate_command(const struct es_config *config, void *out);
 
 /* Read the enabled rows of the event_subscriptions table into `into`
- * (main thread, before the config is used; a short connection of its own).
+ * (main thread, before the config is used; a short connection of its own),
+ * from the database `into` names at a start, and at a reload (`previous`
+ * set) from the running one, `db` (none when it runs without): its keys
+ * need a restart.
  * When the table cannot be read, `into` gets `previous`'s rows (NULL: none),
  * a warning is logged, and once a writer connects `on_readable` (below) is
  * called so a reload can read it.  0, or -1 when a row is invalid (err names
