@@ -37,6 +37,8 @@
 /* Runs of a round that met a deadlock or a lock wait timeout, before its
  * records are written one by one. */
 #define LOCK_CONFLICT_RETRIES 2
+/* How often an idle writer checks its connection (see writer.idle_check_us). */
+#define IDLE_CHECK_US 2000000
 
 typedef enum rec_kind {
 	REC_EVENT,
@@ -98,6 +100,11 @@ typedef struct writer {
 	 * is due.  Writer thread only, read under lock by its waits. */
 	uint32_t backoff_ms;
 	int64_t next_attempt_us;
+	/* Connected with nothing to write: when the server is next asked
+	 * whether the connection still works (IDLE_CHECK_US), so that /health
+	 * and a durable trigger learn of an outage without a write failing
+	 * first.  Writer thread only, read under lock by its waits. */
+	int64_t idle_check_us;
 	/* The events writer with a node_id: when its claim is renewed next
 	 * (0: not held; writer thread only, read under lock by its waits). */
 	int64_t claim_renew_us;
@@ -1014,6 +1021,17 @@ static bool try_connect(writer *w)
 	return true;
 }
 
+/* Nothing to write for IDLE_CHECK_US: a round trip on the connection; a
+ * lost one is the outage it would be at the next write. */
+static void check_idle_connection(writer *w)
+{
+	if (db_execs(&w->conn, "DO 0") == 0 || !db_error_is_connection(&w->conn))
+		return;
+	db_set_state(w->db, DB_DOWN, w->conn.error);
+	db_close(&w->conn);
+	back_off(w);
+}
+
 static void *writer_main(void *arg)
 {
 	writer *w = arg;
@@ -1030,7 +1048,9 @@ static void *writer_main(void *arg)
 				break;
 			if (connected && w->claim_renew_us && now >= w->claim_renew_us)
 				break;
-			int64_t until = connected ? now + 1000000 : w->next_attempt_us;
+			if (connected && now >= w->idle_check_us)
+				break;
+			int64_t until = connected ? w->idle_check_us : w->next_attempt_us;
 			if (w->stop && until > w->stop_deadline_us)
 				until = w->stop_deadline_us;
 			clock_cond_wait_us(&w->wake, &w->lock, until - now);
@@ -1041,9 +1061,15 @@ static void *writer_main(void *arg)
 			w->exited = true;
 			pthread_mutex_unlock(&w->lock);
 			if (n) {
+				size_t outcomes = 0;
+				for (const db_record *r = left; r; r = r->next)
+					outcomes += r->kind == REC_DELIVERY || r->kind == REC_DONE;
 				count_dropped(w, n, "the shutdown deadline passed");
-				LOG_ERROR("database", "%zu history record%s not written before the shutdown deadline", n,
-				          n == 1 ? "" : "s");
+				LOG_ERROR("database", "%zu history record%s not written before the shutdown deadline%s", n,
+				          n == 1 ? "" : "s",
+				          outcomes ? " (among them outcomes of delivered events: the next start delivers those "
+				                     "events again)"
+				                   : "");
 			}
 			finish_list(left, 503, "the server is shutting down");
 			break;
@@ -1055,6 +1081,12 @@ static void *writer_main(void *arg)
 		}
 		db_record *list = w->conn.mysql ? take_queue_locked(w, NULL) : NULL;
 		pthread_mutex_unlock(&w->lock);
+		if (w->conn.mysql)
+			w->idle_check_us = clock_monotonic_us() + IDLE_CHECK_US;
+		if (w->conn.mysql && !list) {
+			check_idle_connection(w);
+			continue;
+		}
 
 		if (!w->conn.mysql) {
 			/* the backoff is reset by a written round, not by the connect:
