@@ -438,7 +438,7 @@ static void replay_dead(reader *r, job *j)
 	sqlbuf sql = {0};
 	unsigned long long id = strtoull(j->req.key, NULL, 10);
 	sqlbuf_addf(&sql,
-	            "SELECT e.seq,e.id,e.name,e.source,e.event_time,e.payload,e.attributes,e.time_text,l.plugin "
+	            "SELECT e.seq,e.id,e.name,e.source,e.event_time,e.payload,e.attributes,e.time_text,l.plugin,e.state "
 	            "FROM dead_letters l LEFT JOIN events e ON e.seq=l.event_seq WHERE l.id=%llu",
 	            id);
 	MYSQL_RES *res = run(r, &sql);
@@ -456,17 +456,38 @@ static void replay_dead(reader *r, job *j)
 		answer_error(j, 404, "not_found", msg);
 		return;
 	}
-	char plugin[65];
+	char plugin[65], state[16];
 	snprintf(plugin, sizeof plugin, "%s", row[8]);
+	snprintf(state, sizeof state, "%s", row[9] ? row[9] : "done");
+	unsigned long long seq = strtoull(row[0], NULL, 10);
 	es_event *e = event_from_stored(row, mysql_fetch_lengths(res));
 	mysql_free_result(res);
 	if (!e) {
 		answer_error(j, 500, "internal", "out of memory");
 		return;
 	}
+	/* Durable before it is queued: an event whose row says accepted is
+	 * delivered again at the next start to each plugin without a final
+	 * outcome, and the replay's count below makes this plugin's dead one
+	 * not final (recover_page()) until the replay's own outcome is written.
+	 * Its done mark, once the replay ends, sets the row back to done. */
+	sqlbuf_addf(&sql, "UPDATE events SET state='accepted' WHERE seq=%llu", seq);
+	int marked = db_exec(&r->conn, sql.data, sql.len);
+	sqlbuf_free(&sql);
+	if (marked != 0) {
+		es_event_unref(e);
+		query_failed(r);
+		unavailable(r, j);
+		return;
+	}
 	int queued = r->db->readmit.replay(r->db->readmit.ctx, r->db, e, plugin);
 	if (queued != 1) {
 		es_event_unref(e);
+		sqlbuf_addf(&sql, "UPDATE events SET state='%s' WHERE seq=%llu", strcmp(state, "accepted") == 0 ? "accepted" : "done",
+		            seq);
+		if (db_exec(&r->conn, sql.data, sql.len) != 0)
+			query_failed(r);
+		sqlbuf_free(&sql);
 		/* 0: no instance of that name is loaded */
 		snprintf(msg, sizeof msg,
 		         queued == 0 ? "plugin '%s' is not loaded; load it (and reload) to replay its dead letters"
@@ -601,6 +622,14 @@ static void note_attempts(finished_set *done, const char *plugin, uint32_t attem
 		done->crashes[done->crash_count++] = (database_crash_count){.plugin = plugin, .attempts = attempts};
 }
 
+static bool name_in(const char *name, const char *const *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* `select` (up to FROM) "WHERE event_seq IN (" the seqs of `events`' rows
  * ")" `tail`: its result, or NULL (logged by run()). */
 static MYSQL_RES *page_query(reader *r, const char *select, MYSQL_RES *events, const char *tail)
@@ -637,7 +666,14 @@ static void recover_page(reader *r)
 	/* For this page's events: the final outcomes already recorded, how
 	 * often each crashed which plugin, and the attempts that ended without
 	 * a final outcome (retried). */
-	if (rows && (!(finished = page_query(r, "SELECT event_seq,plugin FROM deliveries", events, " ORDER BY event_seq")) ||
+	/* A plugin's outcome is final unless a replay of its dead letter was
+	 * queued since (each replay adds one row when it ends): then it is
+	 * delivered again, as a replay starts, with no attempts before it. */
+	if (rows && (!(finished = page_query(r,
+	                                     "SELECT d.event_seq,d.plugin,COUNT(*) < 1 + COALESCE((SELECT SUM(l.replay_count) "
+	                                     "FROM dead_letters l WHERE l.event_seq=d.event_seq AND l.plugin=d.plugin),0) "
+	                                     "FROM deliveries d",
+	                                     events, " GROUP BY d.event_seq,d.plugin ORDER BY d.event_seq")) ||
 	             !(crashed = page_query(r, "SELECT event_seq,plugin,COUNT(*),MAX(attempt) FROM delivery_crashes",
 	                                    events, " GROUP BY event_seq,plugin")) ||
 	             !(tried = page_query(r, "SELECT event_seq,plugin,attempts FROM delivery_attempts", events, "")))) {
@@ -652,14 +688,22 @@ static void recover_page(reader *r)
 	while ((row = mysql_fetch_row(events))) {
 		unsigned long *lengths = mysql_fetch_lengths(events);
 		finished_set done = {.seq = strtoull(row[0], NULL, 10)};
+		const char *replaying[DATABASE_MAX_PLUGINS];
+		size_t replaying_count = 0;
 		MYSQL_ROW f;
 		mysql_data_seek(finished, 0);
-		while ((f = mysql_fetch_row(finished)))
-			if (strtoull(f[0], NULL, 10) == done.seq && done.count < DATABASE_MAX_PLUGINS)
+		while ((f = mysql_fetch_row(finished))) {
+			if (strtoull(f[0], NULL, 10) != done.seq)
+				continue;
+			if (strcmp(f[2], "1") == 0 && replaying_count < DATABASE_MAX_PLUGINS)
+				replaying[replaying_count++] = f[1];
+			else if (strcmp(f[2], "1") != 0 && done.count < DATABASE_MAX_PLUGINS)
 				done.plugins[done.count++] = f[1];
+		}
 		mysql_data_seek(crashed, 0);
 		while ((f = mysql_fetch_row(crashed)))
-			if (strtoull(f[0], NULL, 10) == done.seq && done.crash_count < DATABASE_MAX_PLUGINS) {
+			if (strtoull(f[0], NULL, 10) == done.seq && !name_in(f[1], replaying, replaying_count) &&
+			    done.crash_count < DATABASE_MAX_PLUGINS) {
 				uint32_t crashes = (uint32_t)strtoul(f[2], NULL, 10), last = (uint32_t)strtoul(f[3], NULL, 10);
 				/* crashes recorded before attempts were counted across
 				 * restarts all say attempt 1: each was an attempt still */
@@ -668,7 +712,7 @@ static void recover_page(reader *r)
 			}
 		mysql_data_seek(tried, 0);
 		while ((f = mysql_fetch_row(tried)))
-			if (strtoull(f[0], NULL, 10) == done.seq)
+			if (strtoull(f[0], NULL, 10) == done.seq && !name_in(f[1], replaying, replaying_count))
 				note_attempts(&done, f[1], (uint32_t)strtoul(f[2], NULL, 10));
 		es_event *e = event_from_stored(row, lengths);
 		if (!e) {
