@@ -20,6 +20,8 @@
 #   ES_BINS="before=/path/to/old/host/event-system after=host/event-system" \
 #     BUILD=. ../bench/http_callgrind.sh 8
 # Prints one line per target: name, requests, instructions/request.
+# With CG_KEEP=DIR, each target's callgrind output (with --dump-instr=yes)
+# is kept as DIR/NAME.cg.* for callgrind_annotate.
 set -euo pipefail
 build=$(cd "${BUILD:-.}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +40,7 @@ measure() { # NAME PORT COMMAND...
 	local name=$1 port=$2
 	shift 2
 	rm -f "$work"/cg.out*
-	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" "$@" > "$work/$name.log" 2>&1 &
+	valgrind --tool=callgrind --instr-atstart=no ${CG_KEEP:+--dump-instr=yes} --callgrind-out-file="$work/cg.out" "$@" > "$work/$name.log" 2>&1 &
 	pid=$!
 	pids=("$pid")
 	wait_port "$port" || { echo "$name did not come up on $port"; exit 1; }
@@ -53,6 +55,11 @@ measure() { # NAME PORT COMMAND...
 	local reqs ir
 	reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 	ir=$(cat "$work"/cg.out* | awk '/^totals:/ {s += $2} END {printf "%.0f", s}')
+	if [ -n "${CG_KEEP:-}" ]; then
+		mkdir -p "$CG_KEEP"
+		local f
+		for f in "$work"/cg.out*; do cp "$f" "$CG_KEEP/$name.cg${f#"$work"/cg.out}"; done
+	fi
 	awk -v n="$name" -v r="$reqs" -v i="$ir" 'BEGIN {printf "%s %d requests %.0f instructions/request\n", n, r, i / r}'
 }
 
