@@ -361,11 +361,15 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			gc->token_valid = token_valid(gc->gate, value);
 		gc->token_seen = true;
 	} else if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
-		size_t n = strlen(value);
+		size_t n = strlen(value); /* as evhttp reads it: up to a NUL */
 		bool digits = n >= 1 && n <= 19 && strspn(value, "0123456789") == n;
-		if (gc->length_count++ == 0)
-			snprintf(gc->length, sizeof gc->length, "%s", digits ? value : "");
-		else if (!digits || strcmp(value, gc->length) != 0)
+		if (gc->length_count++ == 0) {
+			/* n < sizeof gc->length when digits (a snprintf() here cost
+			 * a tenth of the gate) */
+			n = digits ? n : 0;
+			memcpy(gc->length, value, n);
+			gc->length[n] = '\0';
+		} else if (!digits || strcmp(value, gc->length) != 0)
 			gc->lengths_differ = true;
 	} else if (name_len == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
 		if (gc->coding_count++ == 0) {
