@@ -69,20 +69,28 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (twice)
 		return FAIL("field \"%.64s\" appears more than once", twice);
 
-	/* Typos first: "nmae" is more useful than "missing name". */
-	static const char *const known[] = {"name", "id", "source", "time", "data", "attributes", "sync", NULL};
+	/* Typos first: "nmae" is more useful than "missing name".  One pass
+	 * names each field too: a lookup per known field walked the members
+	 * seven times. */
+	const cJSON *name = NULL, *id = NULL, *source = NULL, *when = NULL, *data = NULL, *attrs = NULL, *sync = NULL;
 	const cJSON *field;
 	cJSON_ArrayForEach(field, root)
 	{
-		bool ok = false;
-		for (const char *const *k = known; *k && !ok; k++)
-			ok = strcmp(field->string, *k) == 0;
-		if (!ok)
+		const char *k = field->string;
+		const cJSON **slot = strcmp(k, "name") == 0         ? &name
+		                     : strcmp(k, "id") == 0         ? &id
+		                     : strcmp(k, "source") == 0     ? &source
+		                     : strcmp(k, "time") == 0       ? &when
+		                     : strcmp(k, "data") == 0       ? &data
+		                     : strcmp(k, "attributes") == 0 ? &attrs
+		                     : strcmp(k, "sync") == 0       ? &sync
+		                                                    : NULL;
+		if (!slot)
 			return FAIL(
 			            "unknown field \"%.64s\" (known: name, id, source, time, data, attributes, sync)",
 			            field->string);
+		*slot = field; /* each once: duplicates were refused above */
 	}
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
 	if (!name)
 		return FAIL("missing field \"name\" (the event name, e.g. \"order.created\")");
 	if (!cJSON_IsString(name))
@@ -92,20 +100,17 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		return FAIL("invalid \"name\": %s", why);
 	p->fields.name = name->valuestring;
 
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
 	if (id && !cJSON_IsNull(id)) {
 		if (!cJSON_IsString(id) || !es_event_id_valid(id->valuestring, strlen(id->valuestring)))
 			return FAIL("%s",
 			            "invalid \"id\": use 1 to 128 printable ASCII characters without spaces or quotes");
 		p->fields.id = id->valuestring;
 	}
-	const cJSON *source = cJSON_GetObjectItemCaseSensitive(root, "source");
 	if (source && !cJSON_IsNull(source)) {
 		if (!cJSON_IsString(source) || strlen(source->valuestring) > 1024)
 			return FAIL("field \"source\" must be a string of at most 1024 bytes");
 		p->fields.source = source->valuestring;
 	}
-	const cJSON *when = cJSON_GetObjectItemCaseSensitive(root, "time");
 	if (when && !cJSON_IsNull(when)) {
 		if (!cJSON_IsString(when) || !rfc3339_parse(when->valuestring, &p->fields.time_us))
 			return FAIL("field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 "
@@ -113,13 +118,11 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		p->fields.has_time = true;
 		p->fields.time_text = when->valuestring;
 	}
-	const cJSON *sync = cJSON_GetObjectItemCaseSensitive(root, "sync");
 	if (sync) {
 		if (!cJSON_IsBool(sync))
 			return FAIL("field \"sync\" must be true or false");
 		p->sync = cJSON_IsTrue(sync);
 	}
-	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(root, "attributes");
 	if (attrs && !cJSON_IsNull(attrs)) {
 		if (!cJSON_IsObject(attrs))
 			return FAIL("field \"attributes\" must be an object of strings, integers and booleans");
@@ -161,7 +164,6 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		}
 		p->fields.attributes = p->attributes;
 	}
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
 	return data ? trigger_parsed_take_data(p, data, err, err_size) : 0;
 }
 
