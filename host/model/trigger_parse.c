@@ -43,7 +43,7 @@ int trigger_parse_json(const char *body, size_t len, void **root, char *err, siz
 int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
 	json_strict_error why;
-	if (!json_strict_valid(body, len, JSON_STRICT_NO_NUL, &why))
+	if (!json_strict_valid_member(body, len, JSON_STRICT_NO_NUL, &why, "data", &p->raw_data, &p->raw_data_len))
 		return FAIL("malformed JSON at byte %zu: %s", why.offset, why.reason);
 	/* a single event is a dozen nodes: one block, no malloc() each */
 	p->root = json_tree_parse(&p->tree, body, len);
@@ -184,6 +184,11 @@ int trigger_parsed_take_data(trigger_parsed *p, const void *value, char *err, si
 	 * spelled with escapes; reprinted only for an object without its text */
 	const char *raw;
 	size_t span;
+	if (p->raw_data) { /* found by the check (trigger_parse_body) */
+		p->fields.data = p->raw_data;
+		p->fields.data_len = p->raw_data_len;
+		return 0;
+	}
 	if (p->raw_body && json_object_member(p->raw_body, p->raw_len, "data", &raw, &span)) {
 		p->fields.data = raw;
 		p->fields.data_len = span;

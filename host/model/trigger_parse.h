@@ -39,6 +39,10 @@ typedef struct trigger_parsed {
 	 * written; NULL: data is reprinted from the tree. */
 	const char *raw_body;
 	size_t raw_len;
+	/* The text of raw_body's "data" member, found while checking the body
+	 * (trigger_parse_body); NULL: not found that way. */
+	const char *raw_data;
+	size_t raw_data_len;
 } trigger_parsed;
 
 /* 0 on success; otherwise the HTTP status to answer (400) with a message

@@ -13,7 +13,14 @@ typedef struct scan {
 	const unsigned char *p, *end;
 	unsigned flags;
 	const char *why;
+	/* json_strict_valid_member(): the top-level member sought, and where
+	 * the first one's value is (member NULL: none seen yet) */
+	const char *key;
+	size_t key_len;
+	const unsigned char *member, *member_end;
 } scan;
+
+static bool string_equals(const char *q, const char *q_end, const char *key, size_t key_len);
 
 static bool fail(scan *c, const char *why)
 {
@@ -226,14 +233,27 @@ static bool object(scan *c, int depth)
 	for (;;) {
 		if (c->p >= c->end || *c->p != '"')
 			return fail(c, "expected a string key");
+		const unsigned char *key = c->p;
 		if (!string(c))
 			return false;
+		bool sought = depth == 1 && c->key && !c->member &&
+		              string_equals((const char *)key, (const char *)c->p, c->key, c->key_len);
 		skip_space(c);
 		if (c->p >= c->end || *c->p != ':')
 			return fail(c, "expected ':' after a key");
 		c->p++;
+		skip_space(c);
+		const unsigned char *start = c->p;
 		if (!value(c, depth + 1))
 			return false;
+		if (sought) {
+			/* the value without the whitespace value() passed after it */
+			const unsigned char *stop = c->p;
+			while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\n' || stop[-1] == '\r'))
+				stop--;
+			c->member = start;
+			c->member_end = stop;
+		}
 		if (c->p < c->end && *c->p == ',') {
 			c->p++;
 			skip_space(c);
@@ -306,16 +326,32 @@ static bool value(scan *c, int depth)
 	return ok;
 }
 
+static bool check(scan *c, const char *text, json_strict_error *err)
+{
+	bool ok = value(c, 1);
+	if (ok && c->p != c->end)
+		ok = fail(c, "unexpected data after the JSON value");
+	if (!ok && err) {
+		err->offset = (size_t)(c->p - (const unsigned char *)text);
+		err->reason = c->why;
+	}
+	return ok;
+}
+
 bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict_error *err)
 {
 	scan c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags};
-	bool ok = value(&c, 1);
-	if (ok && c.p != c.end)
-		ok = fail(&c, "unexpected data after the JSON value");
-	if (!ok && err) {
-		err->offset = (size_t)(c.p - (const unsigned char *)text);
-		err->reason = c.why;
-	}
+	return check(&c, text, err);
+}
+
+bool json_strict_valid_member(const char *text, size_t len, unsigned flags, json_strict_error *err, const char *key,
+                              const char **value, size_t *value_len)
+{
+	scan c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags,
+	          .key = key, .key_len = strlen(key)};
+	bool ok = check(&c, text, err);
+	*value = ok && c.member ? (const char *)c.member : NULL;
+	*value_len = ok && c.member ? (size_t)(c.member_end - c.member) : 0;
 	return ok;
 }
 

@@ -29,6 +29,13 @@ typedef struct json_strict_error {
  * around it.  On false, *err (may be NULL) says where and why. */
 bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict_error *err);
 
+/* json_strict_valid(), which also finds what json_object_member() would
+ * for `key` on the way (a second walk of the text saved): when the text is
+ * valid and an object with such a member, *value and *value_len give its
+ * first one's text; otherwise *value is NULL. */
+bool json_strict_valid_member(const char *text, size_t len, unsigned flags, json_strict_error *err, const char *key,
+                              const char **value, size_t *value_len);
+
 /* Whether s[0..len) is well-formed UTF-8 (Unicode 15, table 3-7).  NUL
  * bytes are valid UTF-8: callers that cannot carry them check separately. */
 bool utf8_valid(const char *s, size_t len);

@@ -111,6 +111,48 @@ static void value_end_gives_the_value_alone(void **state)
 	assert_true(json_value_end(cut, cut + strlen(cut)) == cut);
 }
 
+/* The check that also finds a top-level member gives exactly what
+ * json_object_member() gives on the same text, or nothing. */
+static void member_found_while_checking(void **state)
+{
+	static const char *const texts[] = {
+	        "{\"name\":\"a\",\"data\":{\"x\":[1,\"}\"]}}",
+	        " { \"data\" :\t[ 1 , 2 ] \n, \"name\": \"a\" } ",
+	        "{\"d\\u0061ta\": \"escaped key\" }",
+	        "{\"data\":-1.5e3}",
+	        "{\"data\":true , \"data\":false}", /* the first, as json_object_member() */
+	        "{\"data\":null}",
+	        "{\"x\":{\"data\":1}}",          /* deeper members are not it */
+	        "{\"datum\":1,\"dat\":2}",
+	        "[{\"data\":1}]",
+	        "\"data\"",
+	        "{}",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		const char *t = texts[i];
+		const char *want = NULL, *got = (const char *)1;
+		size_t want_len = 0, got_len = 99;
+		bool found = json_object_member(t, strlen(t), "data", &want, &want_len);
+		assert_true(json_strict_valid_member(t, strlen(t), 0, NULL, "data", &got, &got_len));
+		if (!found) {
+			assert_null(got);
+			continue;
+		}
+		assert_ptr_equal(got, want);
+		assert_int_equal(got_len, want_len);
+	}
+	/* invalid text: false, the error as json_strict_valid() gives it, no member */
+	const char *bad = "{\"data\":1,}";
+	json_strict_error a, b;
+	const char *got;
+	size_t got_len;
+	assert_false(json_strict_valid(bad, strlen(bad), 0, &a));
+	assert_false(json_strict_valid_member(bad, strlen(bad), 0, &b, "data", &got, &got_len));
+	assert_int_equal(a.offset, b.offset);
+	assert_string_equal(a.reason, b.reason);
+	assert_null(got);
+}
+
 /* The whole event's JSON is one line: the data's own whitespace goes,
  * the strings' stays. */
 static void minify_keeps_strings(void **state)
@@ -132,6 +174,7 @@ int main(void)
 	        cmocka_unit_test(nesting_is_bounded),
 	        cmocka_unit_test(value_end_gives_the_value_alone),
 	        cmocka_unit_test(minify_keeps_strings),
+	        cmocka_unit_test(member_found_while_checking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
