@@ -76,6 +76,10 @@ struct connection_guard {
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
 	bool stopped_accepting; /* for good: the server stops */
+	/* The request deadline as a common timeout of the base (see
+	 * arm_deadline), for deadline_ms as it was when made. */
+	uint32_t deadline_made_ms;
+	struct timeval deadline_tv;
 	tracked_conn *buckets[BUCKETS];
 };
 
@@ -272,11 +276,22 @@ static void on_closed(struct evhttp_connection *conn, void *arg)
 	release(t);
 }
 
+/* Every connection of a thread has the same deadline, re-armed after each
+ * answer: as one of the base's common timeouts, arming it appends to a
+ * list instead of moving an entry in the timer heap (libevent gives the
+ * same common timeout for the same duration, which the evhttp's own read
+ * and write timeouts use too: http_loop.c). */
 static void arm_deadline(tracked_conn *t)
 {
+	connection_guard *g = t->guard;
 	uint32_t ms = atomic_load_explicit(&deadline_ms, memory_order_relaxed);
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_add(t->timer, &tv);
+	if (ms != g->deadline_made_ms) {
+		struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+		const struct timeval *common = event_base_init_common_timeout(g->base, &tv);
+		g->deadline_tv = common ? *common : tv;
+		g->deadline_made_ms = ms;
+	}
+	event_add(t->timer, &g->deadline_tv);
 }
 
 /* Right after the accept (libevent has made the evhttp_connection, which

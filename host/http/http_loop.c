@@ -19,7 +19,12 @@ int http_loop_init(http_loop *loop, const http_loop_limits *limits)
 	evhttp_set_max_body_size(loop->http, (ev_ssize_t)limits->max_body_size);
 	struct timeval timeout = {.tv_sec = limits->timeout_ms / 1000,
 	                          .tv_usec = (suseconds_t)(limits->timeout_ms % 1000) * 1000};
-	evhttp_set_timeout_tv(loop->http, &timeout);
+	/* Every connection's reads and writes have this one timeout, re-armed
+	 * each time its socket is read or written: as a common timeout that
+	 * is a list append, not a move in the base's timer heap (libevent
+	 * passes the value through to each connection's bufferevent). */
+	const struct timeval *common = event_base_init_common_timeout(loop->base, &timeout);
+	evhttp_set_timeout_tv(loop->http, common ? common : &timeout);
 	evhttp_set_allowed_methods(loop->http, (ev_uint16_t)limits->methods);
 	return 0;
 }
