@@ -64,6 +64,7 @@ typedef enum gate_phase {
 typedef struct gate_conn {
 	http_gate *gate;
 	struct bufferevent *bev;
+	struct evbuffer_cb_entry *watch; /* on_input on the input; off in GATE_BODY */
 	gate_phase phase;
 	size_t examined;     /* bytes at the front of the input the gate has read */
 	size_t head_start;   /* where the current head starts in the input */
@@ -323,6 +324,11 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 	/* a head without a body: the next one follows at once (evhttp answers
 	 * this one first: 401, /health, ...) */
 	gc->phase = has_body ? GATE_BODY : GATE_HEAD_START;
+	/* Until evhttp has read this request nothing of the input concerns
+	 * the gate (http_gate_request_read starts over at its front): off,
+	 * not called for each line evhttp takes and each read of the body. */
+	if (has_body)
+		evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 }
 
 /* One header line (without its line end), as evhttp will read it. */
@@ -473,8 +479,9 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 	}
 }
 
-/* Runs on every change of the connection's input buffer: bytes read from
- * the socket (before evhttp sees them) and bytes evhttp consumed. */
+/* Runs on every change of the connection's input buffer (except in
+ * GATE_BODY, when it is off): bytes read from the socket (before evhttp
+ * sees them) and bytes evhttp consumed. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	gate_conn *gc = arg;
@@ -504,7 +511,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev)
 {
 	gate_conn *gc = calloc(1, sizeof *gc);
-	if (!gc || !evbuffer_add_cb(bufferevent_get_input(bev), on_input, gc)) {
+	if (!gc || !(gc->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, gc))) {
 		free(gc);
 		return NULL;
 	}
@@ -524,9 +531,11 @@ void http_gate_request_read(gate_conn *gc)
 		return;
 	/* evhttp consumed the head and the body: the next head starts at the
 	 * front of the input */
+	struct evbuffer *input = bufferevent_get_input(gc->bev);
+	evbuffer_cb_set_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 	gc->phase = GATE_HEAD_START;
 	gc->examined = gc->head_start = 0;
-	read_lines(gc, bufferevent_get_input(gc->bev));
+	read_lines(gc, input);
 }
 
 void http_gate_answered(gate_conn *gc)
