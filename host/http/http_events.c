@@ -1002,7 +1002,7 @@ void api_trigger(api_request *r)
 		return;
 	}
 	trigger_parsed p;
-	memset(&p, 0, sizeof p);
+	trigger_parsed_clear(&p);
 	char err[256];
 	ce_header headers[CE_HEADERS_MAX];
 	size_t count = 0;
@@ -1042,7 +1042,7 @@ void api_test(api_request *r)
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(data, sizeof data, "{\"test\":true,\"requested_at\":\"%s\"}", when);
 	trigger_parsed p;
-	memset(&p, 0, sizeof p);
+	trigger_parsed_clear(&p);
 	p.fields.name = "system.test";
 	p.fields.source = "event-system/test";
 	p.fields.data = data;

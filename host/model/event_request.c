@@ -39,7 +39,7 @@ body_kind event_request_kind(const char *ct, bool has_ce_specversion)
 int event_request_parse(body_kind kind, const char *content_type, const ce_header *headers, size_t count,
                         const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
-	memset(p, 0, sizeof *p);
+	trigger_parsed_clear(p);
 	if (kind == BODY_CE_BINARY)
 		return cloudevent_parse_binary(headers, count, content_type, body, len, p, err, err_size);
 	if (kind == BODY_CE_STRUCTURED) {
@@ -101,7 +101,7 @@ void batch_cursor_next(batch_cursor *c)
 
 int event_request_parse_item(const batch_cursor *c, bool cloudevents, trigger_parsed *p, char *err, size_t err_size)
 {
-	memset(p, 0, sizeof *p);
+	trigger_parsed_clear(p);
 	p->raw_body = c->item_text;
 	p->raw_len = c->item_len;
 	return cloudevents ? cloudevent_parse_structured(c->item, p, err, err_size)

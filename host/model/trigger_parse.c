@@ -9,6 +9,7 @@
 #include "util/json_strict.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +200,7 @@ int trigger_parsed_take_data(trigger_parsed *p, const void *value, char *err, si
 
 int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
-	memset(p, 0, sizeof *p);
+	trigger_parsed_clear(p);
 	if (len == 0)
 		return FAIL("empty body: send a JSON object such as {\"name\": \"order.created\"}");
 	int st = trigger_parse_body(body, len, p, err, err_size);
@@ -210,7 +211,7 @@ int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, si
 
 int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
-	memset(p, 0, sizeof *p);
+	trigger_parsed_clear(p);
 	p->host_written = true;
 	int st = trigger_parse_body(body, len, p, err, err_size);
 	if (st)
@@ -230,6 +231,11 @@ char *trigger_parsed_own(trigger_parsed *p, char *text)
 	return text;
 }
 
+void trigger_parsed_clear(trigger_parsed *p)
+{
+	memset(p, 0, offsetof(trigger_parsed, attributes));
+}
+
 void trigger_parsed_free(trigger_parsed *p)
 {
 	for (size_t i = 0; i < p->owned_count; i++)
@@ -239,5 +245,5 @@ void trigger_parsed_free(trigger_parsed *p)
 	else
 		cJSON_Delete(p->root);
 	cJSON_free(p->data);
-	memset(p, 0, sizeof *p);
+	trigger_parsed_clear(p);
 }

@@ -28,11 +28,7 @@ typedef struct trigger_parsed {
 	json_tree tree; /* the body's tree (util/json_tree.h: no malloc() per node) */
 	char *data;  /* the data re-serialised */
 	es_event_fields fields;
-	es_event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
-	/* strings made while parsing, freed with it: a binary-mode header
-	 * takes two (name and value) */
-	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];
-	size_t owned_count;
+	size_t owned_count; /* in owned[] */
 	bool sync;   /* "sync": true */
 	bool host_written; /* the host's own JSON of an event: its reserved attributes are kept */
 	/* The object's own text (strictly valid JSON), so data is taken as
@@ -43,7 +39,18 @@ typedef struct trigger_parsed {
 	 * (trigger_parse_body); NULL: not found that way. */
 	const char *raw_data;
 	size_t raw_data_len;
+	/* Last: the arrays, 1.5 KB, are used up to fields.attribute_count
+	 * and owned_count and never read beyond, so trigger_parsed_clear()
+	 * leaves them as they are. */
+	es_event_attribute attributes[TRIGGER_MAX_ATTRIBUTES];
+	/* strings made while parsing, freed with it: a binary-mode header
+	 * takes two (name and value) */
+	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];
 } trigger_parsed;
+
+/* Make `parsed` empty (what a zeroed one is) without writing its arrays:
+ * a parse clears it this way first. */
+void trigger_parsed_clear(trigger_parsed *parsed);
 
 /* 0 on success; otherwise the HTTP status to answer (400) with a message
  * in err.  `body` need not be NUL-terminated. */
@@ -70,7 +77,8 @@ char *trigger_parsed_own(trigger_parsed *parsed, char *text);
 /* Set the event data to the JSON text of `cjson_value` (printed, owned by
  * parsed).  0, or 400 with err when out of memory. */
 int trigger_parsed_set_data(trigger_parsed *parsed, const void *cjson_value, char *err, size_t err_size);
-/* Parse an object already decoded (batch items); `parsed` must be zeroed. */
+/* Parse an object already decoded (batch items); `parsed` must be empty
+ * (trigger_parsed_clear(), or zeroed). */
 int trigger_parse_object(const void *cjson_object, trigger_parsed *parsed, char *err, size_t err_size);
 void trigger_parsed_free(trigger_parsed *parsed);
 
