@@ -10,16 +10,7 @@ set -eu
 
 db_setup
 stage_plugin recorder
-write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-  reconnect_max_ms: 300
-plugins:
-  directory: @PLUGDIR@
-  settings:
+write_db_plugin_settings 'reconnect_max_ms: 300' <<'YAML'
     recorder: {config: {record: @TMP@/rec.txt}}
 YAML
 start_daemon

@@ -15,17 +15,7 @@ set -eu
 db_setup
 stage_plugin slow
 config() { # MODE
-	write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-  mode: $1
-  reconnect_max_ms: 300
-plugins:
-  directory: @PLUGDIR@
-  settings:
+	write_db_plugin_settings "mode: $1" 'reconnect_max_ms: 300' <<'YAML'
     slow:
       workers: 1
       subscribe: ["**"]

@@ -12,15 +12,7 @@ set -eu
 db_setup
 stage_plugin slow
 config() { # TIMEOUT_MS
-	write_config <<YAML
-server: {port: @PORT@}
-logging: {format: text, level: info, access_log: false}
-database:
-  enabled: true
-  dsn: "$(db_dsn_unix)"
-plugins:
-  directory: @PLUGDIR@
-  settings:
+	write_db_plugin_settings <<YAML
     slow:
       workers: 1
       max_attempts: 1

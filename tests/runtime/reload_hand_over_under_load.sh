@@ -19,10 +19,6 @@ YAML
 settings 5000
 start_daemon
 
-metric() {
-	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-
 # load CLIENT: triggers until $TMP/stop exists, one line "ID STATUS" each
 load() {
 	local i=0 status
@@ -59,11 +55,11 @@ other=$(cat "$TMP"/sent.* | awk '$2 != 202 && $2 != 503' | wc -l)
 [ "$other" = 0 ] || fail "$other requests answered neither 202 nor 503: $(cat "$TMP"/sent.* | awk '$2 != 202 && $2 != 503' | head -3)"
 # delivered_or_lost: every accepted event recorded or counted undelivered
 delivered_or_lost() {
-	[ $(($(lines_in "$TMP/slow.txt" "slow.load") + $(metric eventsys_reload_undelivered_total))) -ge "$accepted" ]
+	[ $(($(lines_in "$TMP/slow.txt" "slow.load") + $(metric_value eventsys_reload_undelivered_total))) -ge "$accepted" ]
 }
 wait_until "every accepted event delivered or counted undelivered" 40 delivered_or_lost
-lost=$(metric eventsys_reload_undelivered_total)
-handed=$(metric eventsys_reload_handed_over_total)
+lost=$(metric_value eventsys_reload_undelivered_total)
+handed=$(metric_value eventsys_reload_handed_over_total)
 [ "$lost" = 0 ] || fail "$lost accepted events counted undelivered by the reload ($handed handed over)"
 [ -n "$handed" ] && [ "$handed" -gt 0 ] ||
 	fail "nothing was handed over (eventsys_reload_handed_over_total '$handed'): the old instance had no backlog"
