@@ -96,10 +96,14 @@ typedef struct writer {
 	bool commit_failed; /* the last round failed at its COMMIT: its outcome is unknown */
 	/* Reconnecting: the wait before the next attempt, doubled by each
 	 * failure (a refused connect or a round that lost the connection or
-	 * was refused), reset by a written round; and when the next attempt
-	 * is due.  Writer thread only, read under lock by its waits. */
+	 * was refused), reset by a connect after a lost connection or by a
+	 * written round; and when the next attempt is due.  Writer thread
+	 * only, read under lock by its waits. */
 	uint32_t backoff_ms;
 	int64_t next_attempt_us;
+	/* The last round failed because the server refused its writes: a
+	 * connect alone does not reset the backoff then (see back_off()). */
+	bool writes_refused;
 	/* Connected with nothing to write: when the server is next asked
 	 * whether the connection still works (IDLE_CHECK_US), so that /health
 	 * and a durable trigger learn of an outage without a write failing
@@ -820,6 +824,7 @@ static void connection_lost(writer *w, db_record *list)
 	char why[600];
 	snprintf(why, sizeof why, "the database is unavailable (%s)", w->conn.error);
 	remember_unsure(w, list);
+	w->writes_refused = db_error_refuses_writes(&w->conn);
 	db_set_state(w->db, DB_DOWN, w->conn.error);
 	db_close(&w->conn);
 	back_off(w);
@@ -907,6 +912,7 @@ static void process(writer *w, db_record *list)
 	if (write_round(w, list) == 0) {
 		atomic_store(&w->drop_logged, false);
 		w->backoff_ms = 0;
+		w->writes_refused = false;
 		finish_list(list, 0, "");
 		return;
 	}
@@ -1089,9 +1095,14 @@ static void *writer_main(void *arg)
 		}
 
 		if (!w->conn.mysql) {
-			/* the backoff is reset by a written round, not by the connect:
-			 * see back_off() */
-			if (!try_connect(w)) {
+			/* After refused writes only a written round resets the
+			 * backoff: the connect passes its probe, and a refusal it
+			 * cannot see (another table's privilege) would make the
+			 * writer go up and down at once, again and again. */
+			bool connected = try_connect(w);
+			if (connected && !w->writes_refused)
+				w->backoff_ms = 0;
+			if (!connected) {
 				back_off(w);
 				/* Durable tickets queued before the first attempt fail now. */
 				pthread_mutex_lock(&w->lock);
