@@ -695,9 +695,10 @@ static void recover_page(reader *r)
 		while ((f = mysql_fetch_row(finished))) {
 			if (strtoull(f[0], NULL, 10) != done.seq)
 				continue;
-			if (strcmp(f[2], "1") == 0 && replaying_count < DATABASE_MAX_PLUGINS)
+			bool replay_pending = strcmp(f[2], "1") == 0;
+			if (replay_pending && replaying_count < DATABASE_MAX_PLUGINS)
 				replaying[replaying_count++] = f[1];
-			else if (strcmp(f[2], "1") != 0 && done.count < DATABASE_MAX_PLUGINS)
+			else if (!replay_pending && done.count < DATABASE_MAX_PLUGINS)
 				done.plugins[done.count++] = f[1];
 		}
 		mysql_data_seek(crashed, 0);

@@ -816,6 +816,24 @@ static void back_off(writer *w)
 	w->next_attempt_us = clock_monotonic_us() + (int64_t)w->backoff_ms * 1000;
 }
 
+/* The database is down for this writer (the last error says why): /health
+ * and the log say so, the connection is closed and opened again after the
+ * backoff. */
+static void go_down(writer *w)
+{
+	db_set_state(w->db, DB_DOWN, w->conn.error);
+	db_close(&w->conn);
+	back_off(w);
+}
+
+/* Whether the last error means the database is unavailable to every
+ * record (the connection, or the server refusing writes for now) rather
+ * than refusing one of them. */
+static bool database_unavailable(const writer *w)
+{
+	return db_error_is_connection(&w->conn) || db_error_refuses_writes(&w->conn);
+}
+
 /* The connection failed, or the server takes no writes for now
  * (db_error_refuses_writes()): the records wait, and the connection is
  * opened again with backoff (try_connect() checks that writes pass). */
@@ -825,9 +843,7 @@ static void connection_lost(writer *w, db_record *list)
 	snprintf(why, sizeof why, "the database is unavailable (%s)", w->conn.error);
 	remember_unsure(w, list);
 	w->writes_refused = db_error_refuses_writes(&w->conn);
-	db_set_state(w->db, DB_DOWN, w->conn.error);
-	db_close(&w->conn);
-	back_off(w);
+	go_down(w);
 	requeue(w, list, why);
 }
 
@@ -840,7 +856,7 @@ static void write_one_by_one(writer *w, db_record *list)
 		list->next = NULL;
 		if (write_round(w, list) == 0) {
 			finish_list(list, 0, "");
-		} else if (db_error_is_connection(&w->conn) || db_error_refuses_writes(&w->conn)) {
+		} else if (database_unavailable(w)) {
 			list->next = next;
 			connection_lost(w, list);
 			return;
@@ -938,7 +954,7 @@ static void process(writer *w, db_record *list)
 			return;
 		}
 	}
-	if (db_error_refuses_writes(&w->conn) || db_error_is_connection(&w->conn)) {
+	if (database_unavailable(w)) {
 		connection_lost(w, list);
 		return;
 	}
@@ -950,8 +966,7 @@ static void process(writer *w, db_record *list)
 static bool connect_failed(writer *w)
 {
 	atomic_fetch_add(&w->db->counters.errors[DB_ERR_CONNECT], 1);
-	db_set_state(w->db, DB_DOWN, w->conn.error);
-	db_close(&w->conn);
+	go_down(w);
 	return false;
 }
 
@@ -1031,11 +1046,8 @@ static bool try_connect(writer *w)
  * lost one is the outage it would be at the next write. */
 static void check_idle_connection(writer *w)
 {
-	if (db_execs(&w->conn, "DO 0") == 0 || !db_error_is_connection(&w->conn))
-		return;
-	db_set_state(w->db, DB_DOWN, w->conn.error);
-	db_close(&w->conn);
-	back_off(w);
+	if (db_execs(&w->conn, "DO 0") != 0 && db_error_is_connection(&w->conn))
+		go_down(w);
 }
 
 static void *writer_main(void *arg)
@@ -1099,11 +1111,10 @@ static void *writer_main(void *arg)
 			 * backoff: the connect passes its probe, and a refusal it
 			 * cannot see (another table's privilege) would make the
 			 * writer go up and down at once, again and again. */
-			bool connected = try_connect(w);
+			bool connected = try_connect(w); /* backs off when it fails */
 			if (connected && !w->writes_refused)
 				w->backoff_ms = 0;
 			if (!connected) {
-				back_off(w);
 				/* Durable tickets queued before the first attempt fail now. */
 				pthread_mutex_lock(&w->lock);
 				db_record *queued = take_queue_locked(w, NULL);
