@@ -22,6 +22,10 @@
 #include "util/rfc3339.h"
 
 #define TRIGGER_MAX_ATTRIBUTES 32
+/* The longest "time" read without a tree (a longer one takes the tree) */
+#define TRIGGER_TIME_TEXT_MAX 64
+#define TRIGGER_SOURCE_MAX 1024
+#define TRIGGER_TEXT_MAX (EVENT_NAME_MAX + EVENT_ID_MAX + TRIGGER_SOURCE_MAX + TRIGGER_TIME_TEXT_MAX + 4)
 
 typedef struct trigger_parsed {
 	void *root;  /* cJSON tree: tree.root when parsed here, else the caller's */
@@ -46,6 +50,9 @@ typedef struct trigger_parsed {
 	/* strings made while parsing, freed with it: a binary-mode header
 	 * takes two (name and value) */
 	char *owned[2 * (TRIGGER_MAX_ATTRIBUTES + 8) + 8];
+	/* trigger_parse()'s copies of the name, id, source and time it read
+	 * from the text without a tree, each NUL-terminated */
+	char text[TRIGGER_TEXT_MAX];
 } trigger_parsed;
 
 /* Make `parsed` empty (what a zeroed one is) without writing its arrays:
@@ -53,8 +60,15 @@ typedef struct trigger_parsed {
 void trigger_parsed_clear(trigger_parsed *parsed);
 
 /* 0 on success; otherwise the HTTP status to answer (400) with a message
- * in err.  `body` need not be NUL-terminated. */
+ * in err.  `body` need not be NUL-terminated.  A body whose member names
+ * and name/id/source/time strings have no escapes, without "attributes",
+ * is read from the text the strict check walked (no cJSON tree; the
+ * common case); any other through a tree, with the same answers. */
 int trigger_parse(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
+/* trigger_parse() through a cJSON tree whatever the body: what the
+ * treeless reading must agree with (the tests and the fuzz target compare
+ * the two). */
+int trigger_parse_with_tree(const char *body, size_t len, trigger_parsed *parsed, char *err, size_t err_size);
 /* An event the host itself wrote with es_event_json() (a JetStream
  * message): parsed as above, but the attributes only the host may set
  * (dataencoding: its marker of base64 data) are kept, not refused. */

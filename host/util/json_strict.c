@@ -18,6 +18,11 @@ typedef struct scan {
 	const char *key;
 	size_t key_len;
 	const unsigned char *member, *member_end;
+	/* json_strict_valid_members(): where the top-level object's members
+	 * go (NULL: not recorded), how many fit, how many there were */
+	json_member_span *members;
+	size_t members_max, members_count;
+	bool top_object;
 } scan;
 
 static bool string_equals(const char *q, const char *q_end, const char *key, size_t key_len);
@@ -224,6 +229,8 @@ static bool value(scan *c, int depth);
 
 static bool object(scan *c, int depth)
 {
+	if (depth == 1)
+		c->top_object = true;
 	c->p++;
 	skip_space(c);
 	if (c->p < c->end && *c->p == '}') {
@@ -238,6 +245,13 @@ static bool object(scan *c, int depth)
 			return false;
 		bool sought = depth == 1 && c->key && !c->member &&
 		              string_equals((const char *)key, (const char *)c->p, c->key, c->key_len);
+		json_member_span *kept = NULL;
+		if (depth == 1 && c->members && c->members_count++ < c->members_max) {
+			kept = &c->members[c->members_count - 1];
+			kept->key = (const char *)key + 1;
+			kept->key_len = (size_t)(c->p - key) - 2;
+			kept->key_escaped = memchr(kept->key, '\\', kept->key_len) != NULL;
+		}
 		skip_space(c);
 		if (c->p >= c->end || *c->p != ':')
 			return fail(c, "expected ':' after a key");
@@ -246,13 +260,19 @@ static bool object(scan *c, int depth)
 		const unsigned char *start = c->p;
 		if (!value(c, depth + 1))
 			return false;
-		if (sought) {
+		if (sought || kept) {
 			/* the value without the whitespace value() passed after it */
 			const unsigned char *stop = c->p;
 			while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\n' || stop[-1] == '\r'))
 				stop--;
-			c->member = start;
-			c->member_end = stop;
+			if (sought) {
+				c->member = start;
+				c->member_end = stop;
+			}
+			if (kept) {
+				kept->value = (const char *)start;
+				kept->value_len = (size_t)(stop - start);
+			}
 		}
 		if (c->p < c->end && *c->p == ',') {
 			c->p++;
@@ -352,6 +372,17 @@ bool json_strict_valid_member(const char *text, size_t len, unsigned flags, json
 	bool ok = check(&c, text, err);
 	*value = ok && c.member ? (const char *)c.member : NULL;
 	*value_len = ok && c.member ? (size_t)(c.member_end - c.member) : 0;
+	return ok;
+}
+
+bool json_strict_valid_members(const char *text, size_t len, unsigned flags, json_strict_error *err,
+                               json_member_span *members, size_t max, json_members *found)
+{
+	scan c = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len, .flags = flags,
+	          .members = members, .members_max = max};
+	bool ok = check(&c, text, err);
+	found->object = ok && c.top_object;
+	found->count = found->object ? c.members_count : 0;
 	return ok;
 }
 

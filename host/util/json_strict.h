@@ -36,6 +36,28 @@ bool json_strict_valid(const char *text, size_t len, unsigned flags, json_strict
 bool json_strict_valid_member(const char *text, size_t len, unsigned flags, json_strict_error *err, const char *key,
                               const char **value, size_t *value_len);
 
+/* One member of an object, as written. */
+typedef struct json_member_span {
+	const char *key; /* the name's text between its quotes, escapes as written */
+	size_t key_len;
+	bool key_escaped; /* the name has a backslash: compare it only decoded */
+	const char *value; /* the value's text, without the whitespace around it */
+	size_t value_len;
+} json_member_span;
+
+typedef struct json_members {
+	bool object;  /* the text is an object */
+	size_t count; /* its members, also those beyond the room given */
+} json_members;
+
+/* json_strict_valid(), which also records the members of the top-level
+ * object on the way: the first `max` of them into members[] in the order
+ * written, and in *found whether the text is an object and how many
+ * members it has (when more than max, the rest are not recorded).  On
+ * false (invalid text) *found says nothing. */
+bool json_strict_valid_members(const char *text, size_t len, unsigned flags, json_strict_error *err,
+                               json_member_span *members, size_t max, json_members *found);
+
 /* Whether s[0..len) is well-formed UTF-8 (Unicode 15, table 3-7).  NUL
  * bytes are valid UTF-8: callers that cannot carry them check separately. */
 bool utf8_valid(const char *s, size_t len);

@@ -16,6 +16,8 @@
  *    and are exactly what the client sent: the "id" and "name"/"type" of
  *    the JSON body decoded here independently, or the ce-id / ce-type
  *    header percent-decoded by libevent's evhttp_uridecode();
+ *  - a JSON body reads the same with and without a cJSON tree
+ *    (trigger_agree.h);
  *  - ASan and UBSan find nothing (run.sh builds with both).
  */
 #include "config.h"
@@ -33,6 +35,7 @@
 #include "model/es_event.h"
 #include "model/event_request.h"
 #include "util/json_strict.h"
+#include "trigger_agree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -253,6 +256,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			check_error_answer(err);
 		trigger_parsed_free(&one);
+		CHECK(kind != BODY_JSON || !trigger_readings_differ(body, len),
+		      "the readings with and without a tree differ");
 	}
 	free(body);
 	free(text);

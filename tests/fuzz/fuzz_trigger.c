@@ -7,6 +7,7 @@
 
 #include "model/trigger_parse.h"
 #include "util/json_strict.h"
+#include "trigger_agree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,6 +34,8 @@ static void member_check_agrees(const char *text, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	member_check_agrees((const char *)data, size);
+	if (trigger_readings_differ((const char *)data, size))
+		abort();
 	trigger_parsed p;
 	char err[256];
 	if (trigger_parse((const char *)data, size, &p, err, sizeof err) == 0) {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "model/trigger_parse.h"
+#include "../fuzz/trigger_agree.h"
 
 static void expect_error(const char *body, const char *needle)
 {
@@ -19,6 +20,87 @@ static void expect_error(const char *body, const char *needle)
 	trigger_parsed_free(&p);
 	if (status != 400 || !strstr(err, needle))
 		fail_msg("body %s: status %d, message '%s' (wanted '%s')", body, status, err, needle);
+	if (trigger_readings_differ(body, strlen(body)))
+		fail_msg("body %s: read differently without a tree", body);
+}
+
+static char *repeat(char *out, char c, size_t n)
+{
+	memset(out, c, n);
+	out[n] = '\0';
+	return out;
+}
+
+/* The members read from the checked text (no tree) give what the tree
+ * gives, answers and fields, at every edge of what is read that way. */
+static void both_readings_agree(void **state)
+{
+	static const char *bodies[] = {
+		"{\"name\":\"a\"}",
+		" { \"name\" : \"a.b\" , \"data\" : null } ",
+		"{\"name\":\"a\",\"data\":{\"x\":[1,2,{\"y\":\"\\u00e9\"}]},\"sync\":false}",
+		"{\"data\":5,\"name\":\"a\",\"sync\":true}",
+		"{\"name\":\"a\",\"id\":null,\"source\":null,\"time\":null}",
+		"{\"name\":\"a\",\"id\":5}",
+		"{\"name\":\"a\",\"id\":\"\"}",
+		"{\"name\":\"a\",\"source\":[]}",
+		"{\"name\":\"a\",\"time\":17}",
+		"{\"name\":\"a\",\"time\":\"2024-01-01T00:00:00.123456789012345678901234567890123456789012345678901Z\"}",
+		"{\"name\":\"a\",\"sync\":null}",
+		"{\"name\":\"a\",\"sync\":\"true\"}",
+		"{\"name\":null}",
+		"{\"name\":\"\"}",
+		"{\"name\":\"caf\xc3\xa9\"}",
+		"{\"name\":\"a\\u002eb\"}",        /* an escape in the name: the tree reads it */
+		"{\"n\\u0061me\":\"a\"}",          /* an escape in a member name */
+		"{\"name\":\"a\",\"d\\u0061ta\":[1]}",
+		"{\"name\":\"a\",\"id\":\"x\\\"y\"}",
+		"{\"name\":\"a\",\"data\":1,\"data\":2}",
+		"{\"name\":\"a\",\"nope\":1,\"name\":\"b\"}",
+		"{\"nope\":1,\"other\":2}",
+		"{\"name\":\"a\",\"attributes\":{\"k\":\"v\",\"n\":5,\"b\":true}}",
+		"{\"name\":\"a\",\"attributes\":null}",
+		"{\"name\":5,\"id\":\"a b\"}",
+		"{\"name\":\"a..b\",\"id\":\"a b\"}",
+		"{\"id\":\"a b\"}",
+		"[]",
+		"\"name\"",
+		"{}",
+		"{\"name\":\"a\",\"\":1}",
+	};
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+		if (trigger_readings_differ(bodies[i], strlen(bodies[i])))
+			fail_msg("body %s: read differently without a tree", bodies[i]);
+
+	/* lengths at the edges of the copies: a name of 255 and 256 bytes, an
+	 * id of 128 and 129, a source of 1024 and 1025, a key of 70 */
+	static char body[4096], text[2048];
+	static const struct {
+		const char *before, *after;
+		size_t length;
+	} edges[] = {
+		{"{\"name\":\"", "\"}", 255},
+		{"{\"name\":\"", "\"}", 256},
+		{"{\"name\":\"a\",\"id\":\"", "\"}", 128},
+		{"{\"name\":\"a\",\"id\":\"", "\"}", 129},
+		{"{\"name\":\"a\",\"source\":\"", "\"}", 1024},
+		{"{\"name\":\"a\",\"source\":\"", "\"}", 1025},
+		{"{\"name\":\"a\",\"", "\":1}", 70},
+		{"{\"", "\":1,\"name\":\"a\",\"name\":\"b\"}", 70},
+	};
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+		snprintf(body, sizeof body, "%s%s%s", edges[i].before, repeat(text, 'k', edges[i].length), edges[i].after);
+		if (trigger_readings_differ(body, strlen(body)))
+			fail_msg("body %.80s... (%zu): read differently without a tree", body, edges[i].length);
+	}
+	/* more members than are recorded, with and without a name among them */
+	size_t n = (size_t)snprintf(body, sizeof body, "{\"name\":\"a\"");
+	for (int k = 0; k < 70; k++) {
+		n += (size_t)snprintf(body + n, sizeof body - n, ",\"m%d\":%d", k, k);
+		body[n] = '}';
+		if (trigger_readings_differ(body, n + 1))
+			fail_msg("%d members: read differently without a tree", k + 2);
+	}
 }
 
 static void full_event_is_parsed(void **state)
@@ -198,6 +280,7 @@ int main(void)
 		cmocka_unit_test(attribute_types_survive_the_events_json),
 		cmocka_unit_test(data_is_carried_as_written),
 		cmocka_unit_test(errors_name_the_problem),
+		cmocka_unit_test(both_readings_agree),
 		cmocka_unit_test(malformed_json_position_points_at_the_problem),
 		cmocka_unit_test(rfc3339_forms),
 		cmocka_unit_test(only_strict_json_is_accepted),
