@@ -37,6 +37,32 @@ static void generated_ids_are_version_4_uuids_and_differ(void **state)
 	assert_int_equal(a[14], '4');
 	assert_true(strchr("89ab", a[19]) != NULL);
 	assert_string_not_equal(a, b);
+	/* every digit at every random place, lower-case hex only, the dashes
+	 * and the version and variant digits where RFC 9562 puts them */
+	bool seen[36][16] = {{false}};
+	for (int n = 0; n < 20000; n++) {
+		es_event_make_uuid(a);
+		assert_int_equal(strlen(a), 36);
+		for (int i = 0; i < 36; i++) {
+			if (i == 8 || i == 13 || i == 18 || i == 23) {
+				assert_int_equal(a[i], '-');
+				continue;
+			}
+			const char *digit = strchr("0123456789abcdef", a[i]);
+			if (!digit || !a[i])
+				fail_msg("%s: '%c' at %d is not a lower-case hex digit", a, a[i], i);
+			seen[i][digit - "0123456789abcdef"] = true;
+		}
+		assert_int_equal(a[14], '4');
+		assert_true(strchr("89ab", a[19]) != NULL);
+	}
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23 || i == 14 || i == 19)
+			continue;
+		for (int d = 0; d < 16; d++)
+			if (!seen[i][d])
+				fail_msg("digit %x never at place %d in 20000 ids", d, i);
+	}
 }
 
 static void event_copies_its_fields_and_serialises(void **state)
