@@ -105,8 +105,10 @@ fi
 check "make distcheck" "$out/distcheck.log" make -s -C "$out/default" distcheck
 
 # The failing tests' own words again, last, where a reader of the tail of
-# this output finds them: each build's failed test logs, shortened.
-for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$out"/*/tests/*/*.trs 2>/dev/null); do
+# this output finds them: each build's failed test logs, shortened (also
+# distcheck's, whose build from the tarball stays when it fails).
+for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$out"/*/tests/*/*.trs \
+	"$out"/default/event-system-*/_build/sub/tests/*/*.trs 2>/dev/null); do
 	step "failed: ${trs#"$out"/} (its reason, then the last lines of its log)"
 	grep -m5 '^FAIL (' "${trs%.trs}.log" || true
 	grep -v '^ok\|^PASS\|^FAIL (' "${trs%.trs}.log" | tail -20
