@@ -6,7 +6,9 @@
 #   (c) event-system with one no-op plugin subscribed, metrics on (default),
 #       access log off; (d) the same with metrics off; (e) metrics and access
 #       log on,
-# then the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
+# then paired rounds of (b) and (c) right after each other (PAIRS=8 of
+# PAIR_SECS=3 each) for a ratio less moved by the machine's drift, then
+# the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
 # (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
 # Installs wrk and nginx with apt when missing.
@@ -96,6 +98,29 @@ nginx=$(echo "$r_nginx" | awk '{print $2}')
 for r in "$r_es" "$r_esnm" "$r_eslog"; do
 	echo "$r" | awk -v b="$bare" -v n="$nginx" '{printf "ratio %s: %.2fx bare libevent, %.2fx nginx\n", $1, $2/b, $2/n}'
 done
+
+# Paired rounds: the bare server and the daemon (c) right after each other,
+# PAIR_SECS each, PAIRS times, and the ratio taken within each pair.  On a
+# machine whose capacity drifts (the bare server alone moved between 53 k
+# and 98 k req/s across the rounds above, on a shared 2-core machine), a
+# ratio of two medians measured tens of seconds apart says more about the
+# moment than the code; the median of ratios of neighbours says less.
+pairs=${PAIRS:-8}
+pair_secs=${PAIR_SECS:-3}
+: > "$work/pairs.txt"
+for pair in $(seq 1 "$pairs"); do
+	b=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
+	e=$(run_wrk event-system 18093 2 "$pair_secs")
+	echo "$b $e" >> "$work/pairs.txt"
+done
+# wrk prints latencies as 980.00us, 11.26ms or 1.02s
+to_ms='function ms(t) { if (t ~ /us$/) return t / 1000; if (t ~ /ms$/) return t + 0; if (t ~ /s$/) return t * 1000; return t + 0 }'
+echo "# paired rounds (wrk -t2 -c$conns -d${pair_secs}s, bare then event-system, $pairs pairs): req/s ratio, p99 ratio"
+awk "$to_ms"' {printf "#   event-system %.0f / bare %.0f req/s = %.2fx, p99 %s / %s = %.2fx\n", $8, $2, $8 / $2, $10, $4, ms($10) / ms($4)}' "$work/pairs.txt"
+summary() { sort -n | awk '{a[NR] = $1} END {printf "%.2f / %.2f / %.2f", a[1], a[int((NR + 1) / 2)], a[NR]}'; }
+echo "paired ratio event-system / bare libevent, min / median / max: $(awk '{print $8 / $2}' "$work/pairs.txt" | summary)"
+echo "paired p99 event-system / bare libevent, min / median / max: $(awk "$to_ms"' {print ms($10) / ms($4)}' "$work/pairs.txt" | summary)"
+
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$(cat "$work/es-metrics.pid")/status")
 echo "event-system peak RSS after $conns connections: $rss"
 
