@@ -1,4 +1,4 @@
--- event-system database schema, current version (5).
+-- event-system database schema, current version (6).
 --
 -- For a new database (docs/operations.md, "Database"):
 --   mysql -u event_system -p event_system < sql/schema.sql
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
   seq BIGINT UNSIGNED NOT NULL,
   id VARCHAR(128) NOT NULL,
   name VARCHAR(255) NOT NULL,
-  source VARCHAR(255) NOT NULL,
+  source VARCHAR(1024) NOT NULL,
   event_time DATETIME(6) NOT NULL,
   time_text TEXT NULL,
   received_at DATETIME(6) NOT NULL,
@@ -136,4 +136,5 @@ INSERT IGNORE INTO schema_migrations (version, name) VALUES
   (2, 'audit_timings_subscriptions'),
   (3, 'delivery_crashes'),
   (4, 'attempts_and_time_text'),
-  (5, 'node_claims');
+  (5, 'node_claims'),
+  (6, 'event_source_length');

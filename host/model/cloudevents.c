@@ -70,6 +70,8 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "id") == 0) {
 		p->fields.id = v;
 	} else if (strcmp(k, "source") == 0) {
+		if (strlen(v) > TRIGGER_SOURCE_MAX)
+			return FAIL("%ssource must be at most %d bytes", origin, TRIGGER_SOURCE_MAX);
 		p->fields.source = v;
 	} else if (strcmp(k, "type") == 0) {
 		p->fields.name = v;
@@ -77,8 +79,8 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "time") == 0) {
 		if (!rfc3339_parse(v, &p->fields.time_us))
 			return FAIL("%stime must be an RFC 3339 timestamp of a real date between years 0001 and 9999, "
-			            "seconds 00-59, e.g. 2024-01-01T12:00:00Z",
-			            origin);
+			            "seconds 00-59, of at most %d characters, e.g. 2024-01-01T12:00:00Z",
+			            origin, RFC3339_TEXT_MAX);
 		p->fields.has_time = true;
 		p->fields.time_text = v;
 	} else if (strcmp(k, "dataencoding") == 0) {

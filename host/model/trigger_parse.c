@@ -67,8 +67,8 @@ int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *er
 #define ID_WRONG "invalid \"id\": use 1 to 128 printable ASCII characters without spaces or quotes"
 #define SOURCE_WRONG "field \"source\" must be a string of at most 1024 bytes"
 #define TIME_WRONG                                                                                                     \
-	"field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 and 9999, e.g. "                  \
-	"\"2024-01-01T12:00:00Z\""
+	"field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 and 9999, of at most 64 "         \
+	"characters, e.g. \"2024-01-01T12:00:00Z\""
 #define EMPTY_BODY "empty body: send a JSON object such as {\"name\": \"order.created\"}"
 #define SYNC_WRONG "field \"sync\" must be true or false"
 
@@ -247,8 +247,9 @@ enum { READ_DONE, READ_WITH_TREE };
  * exactly as trigger_parse_object() reads the tree, with the same answers in
  * the same order: member names and the strings read here without escapes,
  * and no "attributes" (their values are read from a tree).  READ_WITH_TREE
- * when the body is not such a body, before anything is set; otherwise
- * READ_DONE with *status 0 or 400 and the reason in err. */
+ * when the body is not such a body, before any field or flag of `p` is set
+ * (only its text buffer may have been written); otherwise READ_DONE with
+ * *status 0 or 400 and the reason in err. */
 static int read_members(trigger_parsed *p, const json_member_span *m, const json_members *found, int *status,
                         char *err, size_t err_size)
 {

@@ -22,8 +22,9 @@
 #include "util/rfc3339.h"
 
 #define TRIGGER_MAX_ATTRIBUTES 32
-/* The longest "time" read without a tree (a longer one takes the tree) */
-#define TRIGGER_TIME_TEXT_MAX 64
+/* The longest "time" read without a tree (a longer one takes the tree,
+ * which refuses it) */
+#define TRIGGER_TIME_TEXT_MAX RFC3339_TEXT_MAX
 #define TRIGGER_SOURCE_MAX 1024
 #define TRIGGER_TEXT_MAX (EVENT_NAME_MAX + EVENT_ID_MAX + TRIGGER_SOURCE_MAX + TRIGGER_TIME_TEXT_MAX + 4)
 

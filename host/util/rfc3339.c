@@ -8,6 +8,7 @@
 #include "util/rfc3339.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define US_PER_SEC 1000000LL
 #define US_PER_DAY (86400LL * US_PER_SEC)
@@ -56,6 +57,8 @@ static bool digits(const char *s, int n, int *out)
 
 bool rfc3339_parse(const char *s, int64_t *out_us)
 {
+	if (strnlen(s, RFC3339_TEXT_MAX + 1) > RFC3339_TEXT_MAX)
+		return false;
 	int year, mon, day, hour, min, sec;
 	/* each check stops at the first mismatch, so a short string (its NUL
 	 * is not a digit or separator) is never read past its end */

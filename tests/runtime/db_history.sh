@@ -231,6 +231,29 @@ while read -r name; do
 done < "$TMP/used.txt"
 pass "database metrics are exported (writes, batches, commit latency, errors), including every one the alerts and dashboard use"
 
+# Every source the API takes is stored whole: 1,024 bytes (the limit), and
+# 512 two-byte characters (more characters than the old 255-character
+# column held); one byte more is a 400, as is a time of 65 characters.
+long_ascii=$(head -c 1024 /dev/zero | tr '\0' s)
+long_utf8=$(for i in $(seq 1 512); do printf '\xc3\xa9'; done)
+for source in "$long_ascii" "$long_utf8"; do
+	request POST /api/events/trigger "{\"name\":\"src.long\",\"source\":\"$source\"}"
+	expect_status 202
+	sid=$(echo "$BODY" | jq -r .id)
+	[ "$(db_sql "SELECT source FROM events WHERE id='$sid'")" = "$source" ] ||
+		fail "a source of ${#source} characters was not stored whole"
+done
+request POST /api/events/trigger "{\"name\":\"src.long\",\"source\":\"${long_ascii}s\"}"
+expect_status 400
+echo "$BODY" | jq -e '.message | test("at most 1024 bytes")' >/dev/null || fail "source of 1025 bytes: $BODY"
+long_time="2024-01-01T12:00:00.$(head -c 44 /dev/zero | tr '\0' 1)Z"
+request POST /api/events/trigger "{\"name\":\"time.long\",\"time\":\"$long_time\"}"
+expect_status 400
+echo "$BODY" | jq -e '.message | test("at most 64 characters")' >/dev/null || fail "time of ${#long_time}: $BODY"
+request POST /api/events/trigger "{\"name\":\"time.long\",\"time\":\"${long_time%1Z}Z\"}"
+expect_status 202
+pass "a source of up to 1024 bytes (512 characters of two bytes too) is stored whole; a longer one, or a time over 64 characters, is a 400"
+
 # The password appears nowhere.
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"

@@ -195,6 +195,28 @@ static void structured_values_are_checked(void **state)
 	expect_structured_error(CE "} x", "after the JSON value");
 	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "RFC 3339");
 	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "RFC 3339");
+	/* what the database keeps whole: a source of 1024 bytes, a time of 64 characters */
+	static char text[2048];
+	char digits[48];
+	memset(digits, '1', 45);
+	digits[45] = '\0';
+	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"t\",\"time\":\"2024-01-01T12:00:00.%sZ\",\"source\":\"s\"}",
+	         digits);
+	expect_structured_error(text, "at most 64 characters");
+	char source[1100];
+	memset(source, 's', 1025);
+	source[1025] = '\0';
+	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"t\",\"source\":\"%s\"}", source);
+	expect_structured_error(text, "source must be at most 1024 bytes");
+	ce_header too_long[] = {{"specversion", "1.0"}, {"id", "x"}, {"type", "t"}, {"source", source}};
+	expect_binary_error(too_long, 4, "application/json", "1", "ce-source must be at most 1024 bytes");
+	source[1024] = '\0';
+	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"t\",\"source\":\"%s\"}", source);
+	trigger_parsed fits;
+	char why[256];
+	assert_int_equal(structured(text, &fits, why), 0);
+	assert_int_equal(strlen(fits.fields.source), 1024);
+	trigger_parsed_free(&fits);
 	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\\u0000y\",\"source\":\"s\",\"type\":\"t\"}", "\\u0000");
 	trigger_parsed p;
 	char err[256];

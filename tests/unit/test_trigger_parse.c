@@ -192,6 +192,9 @@ static void errors_name_the_problem(void **state)
 	expect_error("{\"name\":\"a..b\"}", "invalid \"name\"");
 	expect_error("{\"name\":\"a\",\"id\":\"has space\"}", "invalid \"id\"");
 	expect_error("{\"name\":\"a\",\"time\":\"yesterday\"}", "RFC 3339");
+	/* 65 characters: longer than the database keeps (70 KB of digits were) */
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T12:00:00.11111111111111111111111111111111111111111111Z\"}",
+	             "at most 64 characters");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1.5}}", "attribute \"k\" must be a whole number");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":4294967296}}", "attribute \"k\" must be an integer from");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":{}}}",
