@@ -474,7 +474,7 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 			attrs[n++] = (es_event_attribute){.key = em->attributes[i].key, .value = em->attributes[i].value};
 		}
 	}
-	if (!err[0] && em->source && (!em->source[0] || strlen(em->source) > 1024 ||
+	if (!err[0] && em->source && (!em->source[0] || strlen(em->source) > EVENT_SOURCE_MAX ||
 	                              !utf8_valid(em->source, strlen(em->source))))
 		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
 	if (err[0]) {

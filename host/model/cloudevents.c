@@ -70,8 +70,8 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "id") == 0) {
 		p->fields.id = v;
 	} else if (strcmp(k, "source") == 0) {
-		if (strlen(v) > TRIGGER_SOURCE_MAX)
-			return FAIL("%ssource must be at most %d bytes", origin, TRIGGER_SOURCE_MAX);
+		if (strlen(v) > EVENT_SOURCE_MAX)
+			return FAIL("%ssource must be at most %d bytes", origin, EVENT_SOURCE_MAX);
 		p->fields.source = v;
 	} else if (strcmp(k, "type") == 0) {
 		p->fields.name = v;

@@ -23,6 +23,9 @@
 
 #define EVENT_NAME_MAX 255
 #define EVENT_ID_MAX 128
+/* Bytes of an event's source, from any door (trigger, CloudEvents, a
+ * plugin's emit); the database's events.source column holds that many. */
+#define EVENT_SOURCE_MAX 1024
 
 struct delivery_watch;
 

@@ -118,7 +118,7 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		p->fields.id = id->valuestring;
 	}
 	if (source && !cJSON_IsNull(source)) {
-		if (!cJSON_IsString(source) || strlen(source->valuestring) > TRIGGER_SOURCE_MAX)
+		if (!cJSON_IsString(source) || strlen(source->valuestring) > EVENT_SOURCE_MAX)
 			return FAIL(SOURCE_WRONG);
 		p->fields.source = source->valuestring;
 	}
@@ -239,6 +239,23 @@ static const char *keep_text(trigger_parsed *p, size_t *used, const json_member_
 	return copy;
 }
 
+/* keep_text() for a member that may be absent, JSON null or not a string
+ * (then *text is NULL); false only when a string does not fit. */
+static bool keep_optional(trigger_parsed *p, size_t *used, const json_member_span *m, size_t room, const char **text)
+{
+	*text = NULL;
+	if (!m || member_is_null(m) || m->value[0] != '"')
+		return true;
+	*text = keep_text(p, used, m, room);
+	return *text != NULL;
+}
+
+/* A member name as the tree's reading quotes it in an answer: %.64s */
+static int quoted_len(const json_member_span *m)
+{
+	return m->key_len < 64 ? (int)m->key_len : 64;
+}
+
 enum { READ_DONE, READ_WITH_TREE };
 
 /* The fields of a single event read from the members the strict check
@@ -283,11 +300,11 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 	for (size_t i = 1; i < found->count; i++)
 		for (size_t j = 0; j < i; j++)
 			if (m[j].key_len == m[i].key_len && memcmp(m[j].key, m[i].key, m[i].key_len) == 0) {
-				snprintf(err, err_size, TWICE, (int)(m[i].key_len < 64 ? m[i].key_len : 64), m[i].key);
+				snprintf(err, err_size, TWICE, quoted_len(&m[i]), m[i].key);
 				return READ_DONE;
 			}
 	if (unknown) {
-		snprintf(err, err_size, UNKNOWN_FIELD, (int)(unknown->key_len < 64 ? unknown->key_len : 64), unknown->key);
+		snprintf(err, err_size, UNKNOWN_FIELD, quoted_len(unknown), unknown->key);
 		return READ_DONE;
 	}
 	if (!name) {
@@ -300,16 +317,11 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 	}
 	size_t used = 0;
 	const char *name_text = keep_text(p, &used, name, EVENT_NAME_MAX + 1);
-	if (!name_text)
-		return READ_WITH_TREE; /* too long: the tree's reading says why */
-	const char *id_text = NULL, *source_text = NULL, *when_text = NULL;
-	if (id && !member_is_null(id) && id->value[0] == '"' && !(id_text = keep_text(p, &used, id, EVENT_ID_MAX + 1)))
-		return READ_WITH_TREE;
-	if (source && !member_is_null(source) && source->value[0] == '"' &&
-	    !(source_text = keep_text(p, &used, source, TRIGGER_SOURCE_MAX + 1)))
-		return READ_WITH_TREE;
-	if (when && !member_is_null(when) && when->value[0] == '"' &&
-	    !(when_text = keep_text(p, &used, when, TRIGGER_TIME_TEXT_MAX + 1)))
+	const char *id_text, *source_text, *when_text;
+	/* too long to copy: the tree's reading says why */
+	if (!name_text || !keep_optional(p, &used, id, EVENT_ID_MAX + 1, &id_text) ||
+	    !keep_optional(p, &used, source, EVENT_SOURCE_MAX + 1, &source_text) ||
+	    !keep_optional(p, &used, when, TRIGGER_TIME_TEXT_MAX + 1, &when_text))
 		return READ_WITH_TREE;
 
 	char why[200];
@@ -355,6 +367,13 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 	return READ_DONE;
 }
 
+/* The body checked, decoded into a tree and read from it. */
+static int parse_with_tree(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
+{
+	int st = trigger_parse_body(body, len, p, err, err_size);
+	return st ? st : trigger_parse_object(p->root, p, err, err_size);
+}
+
 /* The body's text checked, its members recorded; the tree built only when
  * read_members() cannot read them. */
 static int parse_single(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
@@ -368,8 +387,7 @@ static int parse_single(const char *body, size_t len, trigger_parsed *p, char *e
 	if (read_members(p, members, &found, &status, err, err_size) == READ_DONE)
 		return status;
 	p->fields = (es_event_fields){0};
-	int st = trigger_parse_body(body, len, p, err, err_size);
-	return st ? st : trigger_parse_object(p->root, p, err, err_size);
+	return parse_with_tree(body, len, p, err, err_size);
 }
 
 int trigger_parse(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
@@ -385,10 +403,7 @@ int trigger_parse_with_tree(const char *body, size_t len, trigger_parsed *p, cha
 	trigger_parsed_clear(p);
 	if (len == 0)
 		return FAIL(EMPTY_BODY);
-	int st = trigger_parse_body(body, len, p, err, err_size);
-	if (st)
-		return st;
-	return trigger_parse_object(p->root, p, err, err_size);
+	return parse_with_tree(body, len, p, err, err_size);
 }
 
 int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)

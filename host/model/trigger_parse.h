@@ -8,8 +8,10 @@
  * the tree of a small body is built in the thread's scratch block
  * (util/json_tree.h).
  *
- * Ownership: on success *out points into memory owned by `parsed`, valid
- * until trigger_parsed_free().
+ * Ownership: on success the fields point into memory owned by `parsed`
+ * (its copies and its tree), valid until trigger_parsed_free(), and the
+ * data into `body` as written: the caller keeps the body alive as long as
+ * the fields are used (the event copies both when it is created).
  */
 #ifndef ES_TRIGGER_PARSE_H
 #define ES_TRIGGER_PARSE_H
@@ -25,8 +27,7 @@
 /* The longest "time" read without a tree (a longer one takes the tree,
  * which refuses it) */
 #define TRIGGER_TIME_TEXT_MAX RFC3339_TEXT_MAX
-#define TRIGGER_SOURCE_MAX 1024
-#define TRIGGER_TEXT_MAX (EVENT_NAME_MAX + EVENT_ID_MAX + TRIGGER_SOURCE_MAX + TRIGGER_TIME_TEXT_MAX + 4)
+#define TRIGGER_TEXT_MAX (EVENT_NAME_MAX + EVENT_ID_MAX + EVENT_SOURCE_MAX + TRIGGER_TIME_TEXT_MAX + 4)
 
 typedef struct trigger_parsed {
 	void *root;  /* cJSON tree: tree.root when parsed here, else the caller's */
