@@ -137,13 +137,14 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	int64_t start = clock_monotonic_us();
 	for (uint64_t i = 0; i < events; i++) {
 		es_event *e = es_event_create(&f);
-		routing_table *t = router_acquire(rt);
+		table_borrow borrow; /* as a trigger request does */
+		routing_table *t = router_borrow(rt, &borrow);
 		dispatch_result res;
 		while (router_dispatch(t, e, &res) == DISPATCH_BUSY) {
 			(*busy_retries)++;
 			sched_yield();
 		}
-		routing_table_unref(t);
+		router_return(&borrow);
 		es_event_unref(e);
 	}
 	/* wait until every delivery is done */

@@ -12,11 +12,13 @@
 
 #include "model/es_config.h"
 #include "model/pattern.h"
+#include "util/hazard.h"
 #include "util/refcount.h"
 #include "core/plugin_instance.h"
 
 struct routing_table {
 	refcount refs;
+	struct routing_table *next_retired; /* on the retired list */
 	uint64_t generation;
 	es_config *config;
 	struct crash_ledger *crashes; /* the router's, set when installed */
@@ -25,10 +27,18 @@ struct routing_table {
 };
 
 struct router {
-	pthread_mutex_t lock; /* guards `current` against a swap during acquire */
-	routing_table *current;
+	/* Serialises swaps, and guards `current` against a swap during a
+	 * locked acquire (a thread that borrows already); readers otherwise
+	 * read it through a hazard pointer (util/hazard.h), without the lock. */
+	pthread_mutex_t lock;
+	void *_Atomic current; /* routing_table *; holds the router's reference */
 	struct crash_ledger *crashes; /* set once at start; not owned */
 };
+
+static routing_table *current_of(router *r)
+{
+	return atomic_load_explicit(&r->current, memory_order_relaxed);
+}
 
 static _Atomic uint64_t unmatched_total;
 
@@ -58,14 +68,65 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
 	return t;
 }
 
-void routing_table_unref(routing_table *t)
+static void table_free(routing_table *t)
 {
-	if (!t || !refcount_put(&t->refs))
-		return;
 	for (size_t i = 0; i < t->count; i++)
 		plugin_instance_unref(t->instances[i]);
 	es_config_unref(t->config);
 	free(t);
+}
+
+/* Tables whose last reference went while a thread still borrowed them
+ * (router_borrow(): no reference, a hazard pointer).  A reload waits for
+ * borrowers first (routing_table_users() counts them), so a table lands
+ * here only when a request held it past that wait; it is freed by a later
+ * last unref that finds it borrowed by no one, or by router_destroy(). */
+static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
+static routing_table *retired; /* under retired_lock */
+static size_t retired_count;   /* under retired_lock */
+
+/* Free `t` (NULL: none) unless borrowed, and every retired table no
+ * longer borrowed. */
+static void free_unborrowed(routing_table *t)
+{
+	routing_table *done = NULL;
+	pthread_mutex_lock(&retired_lock);
+	if (t) {
+		t->next_retired = retired;
+		retired = t;
+		retired_count++;
+	}
+	for (routing_table **at = &retired; *at;) {
+		routing_table *r = *at;
+		if (hazard_announced(r)) {
+			at = &r->next_retired;
+			continue;
+		}
+		*at = r->next_retired;
+		retired_count--;
+		r->next_retired = done;
+		done = r;
+	}
+	pthread_mutex_unlock(&retired_lock);
+	while (done) { /* outside the lock: instances may stop as they go */
+		routing_table *next = done->next_retired;
+		table_free(done);
+		done = next;
+	}
+}
+
+void routing_table_unref(routing_table *t)
+{
+	if (t && refcount_put(&t->refs))
+		free_unborrowed(t);
+}
+
+size_t routing_tables_retired(void)
+{
+	pthread_mutex_lock(&retired_lock);
+	size_t n = retired_count;
+	pthread_mutex_unlock(&retired_lock);
+	return n;
 }
 
 size_t routing_table_size(const routing_table *t)
@@ -85,7 +146,7 @@ const es_config *routing_table_config(const routing_table *t)
 
 unsigned routing_table_users(const routing_table *t)
 {
-	return refcount_read(&t->refs) - 1;
+	return refcount_read(&t->refs) - 1 + hazard_announced(t);
 }
 
 uint64_t routing_table_generation(const routing_table *t)
@@ -99,7 +160,13 @@ router *router_create(void)
 	if (!r)
 		return NULL;
 	pthread_mutex_init(&r->lock, NULL);
-	r->current = routing_table_build(NULL, 0, 0, NULL);
+	routing_table *empty = routing_table_build(NULL, 0, 0, NULL);
+	if (!empty) {
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return NULL;
+	}
+	atomic_init(&r->current, empty);
 	return r;
 }
 
@@ -107,7 +174,8 @@ void router_destroy(router *r)
 {
 	if (!r)
 		return;
-	routing_table_unref(r->current);
+	routing_table_unref(current_of(r));
+	free_unborrowed(NULL); /* every thread that borrowed has stopped by now */
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -116,7 +184,7 @@ void router_set_crash_ledger(router *r, struct crash_ledger *crashes)
 {
 	pthread_mutex_lock(&r->lock);
 	r->crashes = crashes;
-	r->current->crashes = crashes;
+	current_of(r)->crashes = crashes;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -128,9 +196,8 @@ struct crash_ledger *routing_table_crash_ledger(const routing_table *table)
 routing_table *router_exchange(router *r, routing_table *table)
 {
 	pthread_mutex_lock(&r->lock);
-	routing_table *old = r->current;
 	table->crashes = r->crashes; /* before anyone can acquire it */
-	r->current = table;
+	routing_table *old = atomic_exchange(&r->current, table);
 	pthread_mutex_unlock(&r->lock);
 	return old;
 }
@@ -140,15 +207,47 @@ void router_swap(router *r, routing_table *table)
 	routing_table_unref(router_exchange(r, table));
 }
 
-routing_table *router_acquire(router *r)
+static routing_table *acquire_locked(router *r)
 {
-	/* The lock makes "read pointer, take reference" atomic with respect to
-	 * a swap; it is held for a few instructions. */
 	pthread_mutex_lock(&r->lock);
-	routing_table *t = r->current;
+	routing_table *t = current_of(r);
 	refcount_get(&t->refs);
 	pthread_mutex_unlock(&r->lock);
 	return t;
+}
+
+routing_table *router_acquire(router *r)
+{
+	for (;;) {
+		routing_table *t = hazard_protect(&r->current);
+		if (!t)
+			return acquire_locked(r); /* this thread borrows already */
+		/* Announced, so its memory stays; but a swap may have dropped
+		 * its last reference since it was read (then it is retired, and
+		 * must not come back): read the new one. */
+		bool taken = refcount_get_unless_zero(&t->refs);
+		hazard_release();
+		if (taken)
+			return t;
+	}
+}
+
+routing_table *router_borrow(router *r, table_borrow *b)
+{
+	b->table = hazard_protect(&r->current);
+	b->announced = b->table != NULL;
+	if (!b->announced)
+		b->table = acquire_locked(r); /* this thread borrows already */
+	return b->table;
+}
+
+void router_return(table_borrow *b)
+{
+	if (b->announced)
+		hazard_release();
+	else
+		routing_table_unref(b->table);
+	b->table = NULL;
 }
 
 void dispatch_result_copy(dispatch_result *to, const dispatch_result *from)

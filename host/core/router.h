@@ -42,7 +42,8 @@ routing_table *routing_table_build(plugin_instance *const *instances, size_t cou
                                    struct es_config *config);
 /* The config the table was built with (NULL if none). */
 const struct es_config *routing_table_config(const routing_table *table);
-/* Holders of the table besides the caller's own reference. */
+/* Holders of the table besides the caller's own reference: its other
+ * references, plus 1 while any thread borrows it (router_borrow()). */
 unsigned routing_table_users(const routing_table *table);
 void routing_table_unref(routing_table *table);
 size_t routing_table_size(const routing_table *table);
@@ -68,6 +69,22 @@ void router_swap(router *r, routing_table *table);
 routing_table *router_exchange(router *r, routing_table *table);
 /* The current table with a new reference; release it when done. */
 routing_table *router_acquire(router *r);
+/* The current table for one short piece of work on this thread (one
+ * request's routing), without a lock or a reference count: the thread
+ * announces it in a hazard pointer (util/hazard.h), and a table whose last
+ * reference goes while borrowed is kept until it is returned.  Give it
+ * back with router_return(&b) on the same thread; what outlives that takes
+ * a reference (router_acquire()).  A borrow while this thread borrows
+ * already takes a reference instead; borrows may be returned in any
+ * order.  A borrower counts in routing_table_users(). */
+typedef struct table_borrow {
+	routing_table *table;
+	bool announced; /* else a reference */
+} table_borrow;
+routing_table *router_borrow(router *r, table_borrow *b);
+void router_return(table_borrow *b);
+/* Tables kept only because a thread still borrows them: for tests. */
+size_t routing_tables_retired(void);
 
 typedef enum dispatch_status {
 	DISPATCH_OK = 0,        /* queued for every matching instance (maybe none) */

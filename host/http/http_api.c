@@ -757,10 +757,12 @@ void http_api_handle(struct evhttp_request *req, void *arg)
 	http_api_thread *api = arg;
 	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .start_us = clock_monotonic_us()};
 	/* One snapshot of routes and settings for the whole request (a reload
-	 * swaps both at once). */
-	r.table = router_acquire(api->daemon->router);
+	 * swaps both at once), borrowed: what outlives this call takes its own
+	 * reference. */
+	table_borrow borrow;
+	r.table = router_borrow(api->daemon->router, &borrow);
 	r.config = routing_table_config(r.table);
 	r.access_log = r.config->access_log;
 	route_request(&r);
-	routing_table_unref(r.table);
+	router_return(&borrow);
 }

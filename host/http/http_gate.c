@@ -96,9 +96,9 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 /* The tokens in force, through the routing table a request would use. */
 static bool tokens_configured(http_gate *g)
 {
-	routing_table *t = router_acquire(g->daemon->router);
-	bool any = routing_table_config(t)->token_count > 0;
-	routing_table_unref(t);
+	table_borrow borrow;
+	bool any = routing_table_config(router_borrow(g->daemon->router, &borrow))->token_count > 0;
+	router_return(&borrow);
 	return any;
 }
 
@@ -108,12 +108,12 @@ static bool token_valid(http_gate *g, const char *value)
 		return false;
 	const char *given = value + 7;
 	size_t given_len = strlen(given);
-	routing_table *t = router_acquire(g->daemon->router);
-	const es_config *c = routing_table_config(t);
+	table_borrow borrow;
+	const es_config *c = routing_table_config(router_borrow(g->daemon->router, &borrow));
 	bool valid = false;
 	for (size_t i = 0; i < c->token_count; i++)
 		valid |= api_secret_equal(given, given_len, c->tokens[i].secret);
-	routing_table_unref(t);
+	router_return(&borrow);
 	return valid;
 }
 

@@ -29,6 +29,20 @@ static inline void refcount_get(refcount *r)
 	atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
 }
 
+/* A reference unless the count is 0 already (the last one was dropped and
+ * the object waits to be freed): for a pointer read without a reference,
+ * whose memory something else keeps (a hazard pointer).  True when taken. */
+static inline bool refcount_get_unless_zero(refcount *r)
+{
+	unsigned n = atomic_load_explicit(&r->count, memory_order_relaxed);
+	do {
+		if (n == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&r->count, &n, n + 1, memory_order_relaxed,
+	                                                memory_order_relaxed));
+	return true;
+}
+
 /* `n` references at once (for `n` new holders: one atomic add). */
 static inline void refcount_get_many(refcount *r, unsigned n)
 {

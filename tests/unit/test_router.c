@@ -1,8 +1,12 @@
-/* Subscription patterns: the documented grammar, match by match. */
+/* Subscription patterns: the documented grammar, match by match; and a
+ * routing table borrowed without a reference (router_borrow()) is never
+ * freed under its borrower by a swap, and a reload sees its borrowers. */
 #include "config.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -87,12 +91,155 @@ static void empty_table_routes_nothing_and_counts_unmatched(void **state)
 	router_destroy(r);
 }
 
+/* ---- borrowing ---- */
+
+static uint64_t current_generation(router *r)
+{
+	routing_table *t = router_acquire(r);
+	uint64_t g = routing_table_generation(t);
+	routing_table_unref(t);
+	return g;
+}
+
+static void swap_to(router *r, uint64_t generation)
+{
+	router_swap(r, routing_table_build(NULL, 0, generation, NULL));
+}
+
+/* A swap does not wait for a borrower, and the table it replaced stays
+ * whole until given back (under ASan a freed table read here is a use
+ * after free); the next swap frees it. */
+static void a_borrowed_table_outlives_its_swap(void **state)
+{
+	router *r = router_create();
+	swap_to(r, 1);
+	table_borrow b;
+	routing_table *borrowed = router_borrow(r, &b);
+	assert_true(b.announced);
+	assert_int_equal(routing_table_users(borrowed), 1); /* the borrower, besides the router's reference */
+
+	swap_to(r, 2);
+	assert_int_equal(current_generation(r), 2); /* new requests route by it at once */
+	assert_int_equal(routing_tables_retired(), 1);
+	assert_int_equal(routing_table_generation(borrowed), 1);
+
+	router_return(&b);
+	assert_int_equal(routing_tables_retired(), 1); /* until the next last unref */
+	swap_to(r, 3);
+	assert_int_equal(routing_tables_retired(), 0);
+	router_destroy(r);
+}
+
+/* A reload waits while routing_table_users() counts someone: a borrower
+ * counts until it gives the table back. */
+static void a_borrower_counts_as_a_user(void **state)
+{
+	router *r = router_create();
+	swap_to(r, 1);
+	table_borrow b;
+	router_borrow(r, &b);
+	routing_table *old = router_exchange(r, routing_table_build(NULL, 0, 2, NULL));
+	assert_int_equal(routing_table_users(old), 1);
+	router_return(&b);
+	assert_int_equal(routing_table_users(old), 0);
+	routing_table_unref(old);
+	assert_int_equal(routing_tables_retired(), 0);
+	router_destroy(r);
+}
+
+/* A borrow inside a borrow takes a reference; they may be returned in any
+ * order, and each keeps its table until then. */
+static void borrows_nest_and_return_in_any_order(void **state)
+{
+	router *r = router_create();
+	swap_to(r, 1);
+	table_borrow outer, inner;
+	routing_table *a = router_borrow(r, &outer);
+	routing_table *b = router_borrow(r, &inner);
+	assert_ptr_equal(a, b);
+	assert_true(outer.announced);
+	assert_false(inner.announced);
+	assert_int_equal(routing_table_users(a), 2); /* inner's reference and outer, besides the router's */
+
+	router_return(&outer); /* out of order */
+	swap_to(r, 2);
+	assert_int_equal(routing_table_generation(b), 1); /* the inner reference holds it */
+	assert_int_equal(routing_tables_retired(), 0);
+	router_return(&inner);
+	assert_int_equal(routing_tables_retired(), 0);
+	router_destroy(r);
+}
+
+#define RACE_SWAPS 3000
+#define RACE_READERS 3
+
+typedef struct race {
+	router *r;
+	atomic_bool stop;
+	atomic_uint threads_done;
+	uint64_t reads[RACE_READERS];
+	bool backwards[RACE_READERS]; /* a reader saw an older table after a newer one */
+} race;
+
+typedef struct race_reader {
+	race *race;
+	int index;
+} race_reader;
+
+/* Borrow and acquire in turn, reading the table each time: a table freed
+ * under a reader is a use after free (ASan) or a race (TSan). */
+static void *read_tables(void *arg)
+{
+	race_reader *rr = arg;
+	race *x = rr->race;
+	uint64_t last = 0;
+	while (!atomic_load(&x->stop)) {
+		table_borrow b;
+		uint64_t g = routing_table_generation(router_borrow(x->r, &b));
+		router_return(&b);
+		routing_table *t = router_acquire(x->r);
+		uint64_t g2 = routing_table_generation(t);
+		routing_table_unref(t);
+		if (g < last || g2 < g)
+			x->backwards[rr->index] = true;
+		last = g2;
+		x->reads[rr->index]++;
+	}
+	atomic_fetch_add(&x->threads_done, 1);
+	return NULL;
+}
+
+static void readers_never_see_a_freed_or_older_table(void **state)
+{
+	race x = {.r = router_create()};
+	race_reader rr[RACE_READERS];
+	pthread_t t[RACE_READERS];
+	for (int i = 0; i < RACE_READERS; i++) {
+		rr[i] = (race_reader){.race = &x, .index = i};
+		assert_int_equal(pthread_create(&t[i], NULL, read_tables, &rr[i]), 0);
+	}
+	for (uint64_t g = 1; g <= RACE_SWAPS; g++)
+		router_swap(x.r, routing_table_build(NULL, 0, g, NULL));
+	atomic_store(&x.stop, true);
+	for (int i = 0; i < RACE_READERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_false(x.backwards[i]);
+	}
+	assert_int_equal(current_generation(x.r), RACE_SWAPS);
+	router_destroy(x.r);
+	assert_int_equal(routing_tables_retired(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(patterns_match_as_documented),
 		cmocka_unit_test(invalid_patterns_are_refused_with_a_reason),
 		cmocka_unit_test(empty_table_routes_nothing_and_counts_unmatched),
+		cmocka_unit_test(a_borrowed_table_outlives_its_swap),
+		cmocka_unit_test(a_borrower_counts_as_a_user),
+		cmocka_unit_test(borrows_nest_and_return_in_any_order),
+		cmocka_unit_test(readers_never_see_a_freed_or_older_table),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
