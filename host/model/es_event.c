@@ -218,14 +218,18 @@ es_event *es_event_create(const es_event_fields *f)
 {
 	char uuid[37];
 	const char *id = f->id;
+	size_t id_len;
 	if (!id || !*id) {
 		es_event_make_uuid(uuid);
 		id = uuid;
+		id_len = sizeof uuid - 1;
+	} else {
+		id_len = strlen(id);
 	}
 	const char *source = f->source ? f->source : "";
 	const char *data = f->data ? f->data : "null";
 	size_t data_len = f->data ? f->data_len : 4;
-	size_t id_len = strlen(id), name_len = strlen(f->name), source_len = strlen(source);
+	size_t name_len = strlen(f->name), source_len = strlen(source);
 	const char *time_text = f->has_time ? f->time_text : NULL;
 	size_t time_text_len = time_text ? strlen(time_text) : 0;
 
