@@ -89,7 +89,7 @@ void es_event_make_uuid(char out[37])
 	static const uint8_t place[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 #pragma GCC unroll 16
 	for (int i = 0; i < 16; i++)
-		memcpy(out + place[i], hex_pairs + 2 * b[i], 2);
+		memcpy(out + place[i], hex_pairs + 2 * (size_t)b[i], 2);
 	out[8] = out[13] = out[18] = out[23] = '-';
 	out[36] = '\0';
 }
