@@ -76,14 +76,18 @@ static void table_free(routing_table *t)
 	free(t);
 }
 
-/* Tables whose last reference went while a thread still borrowed them
- * (router_borrow(): no reference, a hazard pointer).  A reload waits for
- * borrowers first (routing_table_users() counts them), so a table lands
- * here only when a request held it past that wait; it is freed by a later
- * last unref that finds it borrowed by no one, or by router_destroy(). */
+/* Tables whose last reference went while some thread announced them: a
+ * borrower (router_borrow()) that held one past the reload's wait, a
+ * swap that does not wait (start, stop), or a reader that read the
+ * pointer just before a swap.  They are freed by the first collection that
+ * finds them announced by no one: after a borrow is returned or an
+ * acquire lost that race (collect_retired()), at a last unref, or at
+ * router_destroy(). */
 static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
 static routing_table *retired; /* under retired_lock */
-static size_t retired_count;   /* under retired_lock */
+/* Written under retired_lock; read without it to skip a collection when
+ * there is nothing to collect (every request returns a borrow). */
+static _Atomic size_t retired_count;
 
 /* Free `t` (NULL: none) unless borrowed, and every retired table no
  * longer borrowed. */
@@ -94,7 +98,7 @@ static void free_unborrowed(routing_table *t)
 	if (t) {
 		t->next_retired = retired;
 		retired = t;
-		retired_count++;
+		atomic_fetch_add_explicit(&retired_count, 1, memory_order_relaxed);
 	}
 	for (routing_table **at = &retired; *at;) {
 		routing_table *r = *at;
@@ -103,7 +107,7 @@ static void free_unborrowed(routing_table *t)
 			continue;
 		}
 		*at = r->next_retired;
-		retired_count--;
+		atomic_fetch_sub_explicit(&retired_count, 1, memory_order_relaxed);
 		r->next_retired = done;
 		done = r;
 	}
@@ -121,10 +125,21 @@ void routing_table_unref(routing_table *t)
 		free_unborrowed(t);
 }
 
+/* After this thread cleared an announcement: free what waited only for
+ * it.  The count is read without ordering against the push, so a table
+ * pushed at this moment may be missed here: the next return or acquire
+ * (on any thread) that reads the count collects it then.  Memory is never
+ * at stake, only how long a retired table stays. */
+static void collect_retired(void)
+{
+	if (atomic_load_explicit(&retired_count, memory_order_relaxed))
+		free_unborrowed(NULL);
+}
+
 size_t routing_tables_retired(void)
 {
 	pthread_mutex_lock(&retired_lock);
-	size_t n = retired_count;
+	size_t n = atomic_load_explicit(&retired_count, memory_order_relaxed);
 	pthread_mutex_unlock(&retired_lock);
 	return n;
 }
@@ -146,7 +161,12 @@ const es_config *routing_table_config(const routing_table *t)
 
 unsigned routing_table_users(const routing_table *t)
 {
-	return refcount_read(&t->refs) - 1 + hazard_announced(t);
+	/* The slots first, then the count: a router_acquire() whose
+	 * announcement the scan no longer sees cleared it (a release store the
+	 * scan's seq_cst load read) after taking its reference, which the
+	 * count read below then sees.  The other order can miss both. */
+	bool borrowed = hazard_announced(t);
+	return refcount_read(&t->refs) - 1 + borrowed;
 }
 
 uint64_t routing_table_generation(const routing_table *t)
@@ -229,6 +249,7 @@ routing_table *router_acquire(router *r)
 		hazard_release();
 		if (taken)
 			return t;
+		collect_retired(); /* it may wait only for this announcement */
 	}
 }
 
@@ -243,10 +264,12 @@ routing_table *router_borrow(router *r, table_borrow *b)
 
 void router_return(table_borrow *b)
 {
-	if (b->announced)
+	if (b->announced) {
 		hazard_release();
-	else
+		collect_retired(); /* a swap may have retired it meanwhile */
+	} else {
 		routing_table_unref(b->table);
+	}
 	b->table = NULL;
 }
 

@@ -74,7 +74,8 @@ routing_table *router_acquire(router *r);
  * announces it in a hazard pointer (util/hazard.h), and a table whose last
  * reference goes while borrowed is kept until it is returned.  Give it
  * back with router_return(&b) on the same thread; what outlives that takes
- * a reference (router_acquire()).  A borrow while this thread borrows
+ * its own reference (router_acquire(), which gives the current table: the
+ * borrowed one unless a reload swapped it since).  A borrow while this thread borrows
  * already takes a reference instead; borrows may be returned in any
  * order.  A borrower counts in routing_table_users(). */
 typedef struct table_borrow {

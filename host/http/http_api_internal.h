@@ -23,9 +23,10 @@ typedef struct api_request {
 	http_api_thread *thread;
 	es_daemon *daemon;
 	int64_t start_us;       /* monotonic, when the handler was entered */
-	/* The routing table and config this request is served with, acquired
-	 * when it arrived and released when its handler returns: valid only
-	 * inside the handler (NULL in a request kept for later). */
+	/* The routing table and config this request is served with, borrowed
+	 * (router_borrow()) when it arrived and returned when its handler
+	 * returns: valid only inside the handler (NULL in a request kept for
+	 * later). */
 	routing_table *table;
 	const es_config *config;
 	bool access_log;        /* copied from the config: valid for later too */

@@ -74,8 +74,10 @@ static hazard_slot *claim_slot(void)
 		memset(s, 0, sizeof *s);
 		atomic_init(&s->announced, NULL);
 		atomic_init(&s->taken, true);
-		/* seq_cst, as the freer's read of the list: a freer that misses
-		 * this slot loaded the list after the pointer was replaced */
+		/* seq_cst, as the freer's read of the list: a freer whose read
+		 * comes before this push replaced the pointer before it too, so
+		 * this thread's first announcement re-checks the pointer after
+		 * the replacement and never uses the old one */
 		s->next = atomic_load(&slots);
 		while (!atomic_compare_exchange_weak(&slots, &s->next, s))
 			;

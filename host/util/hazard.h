@@ -7,8 +7,9 @@
  * cache line no other thread writes) and checks that the shared pointer
  * still holds it.  Whoever would free an object that is no longer shared
  * asks hazard_announced() first and, while some thread announces it, keeps
- * it for later (the caller's retire list).  The read side is one store,
- * one fence and two loads; the reference count it replaces was two atomic
+ * it for later (the caller's retire list).  The read side is one seq_cst
+ * store (a full fence: an xchg on x86-64) and two loads, on the reader's
+ * own line; the reference count it replaces was two atomic
  * read-modify-writes on a line every reader wrote, plus a mutex.
  *
  * One announcement per thread at a time: hazard_protect() answers NULL
@@ -17,7 +18,8 @@
  *
  * Slots are made on a thread's first use, given back when it exits (a
  * thread-specific destructor) and reused by later threads; they are never
- * freed, so their number is the most threads that ever announced at once.
+ * freed: there are as many as the most threads that held one at the same
+ * time.
  */
 #ifndef ES_HAZARD_H
 #define ES_HAZARD_H
