@@ -1,5 +1,10 @@
 /*
- * Pattern matching and the immutable routing table.
+ * Pattern matching and the immutable routing table, and the table's
+ * lifetime: a reference count for those who keep it, a hazard pointer
+ * (util/hazard.h) for a request that borrows it, and the retired list
+ * for a table whose last reference goes while it is still borrowed.
+ * Thread rule: a borrow is returned on the thread that took it, before
+ * that thread blocks or returns to its event loop (router.h).
  */
 #include "config.h"
 
@@ -138,10 +143,7 @@ static void collect_retired(void)
 
 size_t routing_tables_retired(void)
 {
-	pthread_mutex_lock(&retired_lock);
-	size_t n = atomic_load_explicit(&retired_count, memory_order_relaxed);
-	pthread_mutex_unlock(&retired_lock);
-	return n;
+	return atomic_load(&retired_count);
 }
 
 size_t routing_table_size(const routing_table *t)

@@ -73,11 +73,12 @@ routing_table *router_acquire(router *r);
  * request's routing), without a lock or a reference count: the thread
  * announces it in a hazard pointer (util/hazard.h), and a table whose last
  * reference goes while borrowed is kept until it is returned.  Give it
- * back with router_return(&b) on the same thread; what outlives that takes
+ * back with router_return(&b) on the same thread, before it blocks or goes
+ * back to its event loop (a reload waits for it); what outlives that takes
  * its own reference (router_acquire(), which gives the current table: the
- * borrowed one unless a reload swapped it since).  A borrow while this thread borrows
- * already takes a reference instead; borrows may be returned in any
- * order.  A borrower counts in routing_table_users(). */
+ * borrowed one unless a reload swapped it since).  A borrow while this
+ * thread borrows already takes a reference instead; borrows may be
+ * returned in any order.  A borrower counts in routing_table_users(). */
 typedef struct table_borrow {
 	routing_table *table;
 	bool announced; /* else a reference */
