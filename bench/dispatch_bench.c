@@ -18,9 +18,10 @@
  * same run, and prints both rates and their ratio.
  *
  * With the mode `pipeline` it runs only the host's pipeline, without the
- * reference: for profiling it alone (perf record -g).
+ * reference: for profiling it alone (perf record -g); `reference` runs only
+ * the reference.
  *
- * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline]
+ * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline|reference]
  */
 #include "config.h"
 
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "--plugin-runner") == 0)
 		return plugin_runner_main();
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline]\n", argv[0]);
+		fprintf(stderr, "usage: %s PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline|reference]\n", argv[0]);
 		return 2;
 	}
 	uint64_t events = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
@@ -215,6 +216,11 @@ int main(int argc, char **argv)
 		double rate = run_pipeline(argv[1], events, fanout, workers, false, &busy);
 		printf("events=%llu fanout=%d workers=%u pipeline_events_per_s=%.0f deliveries_per_s=%.0f busy_retries=%llu\n",
 		       (unsigned long long)events, fanout, workers, rate, rate * fanout, (unsigned long long)busy);
+		return 0;
+	}
+
+	if (argc > 5 && strcmp(argv[5], "reference") == 0) {
+		printf("events=%llu reference_handoff_per_s=%.0f\n", (unsigned long long)events, run_reference(events));
 		return 0;
 	}
 
