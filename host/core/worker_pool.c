@@ -147,6 +147,7 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	delivery *ring; /* capacity slots; head..head+count */
 	inbox_place *inbox; /* inbox_mask + 1 (a power of two >= capacity) places */
 	uint64_t inbox_mask;
+	int64_t coalesce_us; /* a streaming worker's short sleep: see wait_for_work() */
 	delivery *retry; /* min-heap on due_us, at most capacity */
 	worker **slots; /* policy.workers + policy.max_stuck_workers */
 	/* A worker's batch: BATCH_MAX, or a batch handler's batch_max when
@@ -217,7 +218,7 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	 * worker_pool_push_reserved_adopt()): a line of their own, away from
 	 * the lock's line the workers write on every batch. */
 	_Alignas(CACHE_LINE) _Atomic unsigned idle_waiters;
-	_Atomic unsigned short_sleepers; /* idle waiters that look again within COALESCE_US */
+	_Atomic unsigned short_sleepers; /* idle waiters that look again within coalesce_us */
 
 	/* Written by producers (and a predecessor's hand-over) only. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t refused;
@@ -388,10 +389,10 @@ static void inbox_drain_all(worker_pool *p, int64_t until_us)
 /* Wake one idle worker unless enough wake-ups are already on their way:
  * a burst of pushes then costs one futex wake, not one per event, while a
  * backlog still wakes every idle worker in turn.  Under lock. */
-static void wake_worker(worker_pool *p)
+static void wake_worker(worker_pool *p, bool waited_on)
 {
-	if (p->short_sleepers)
-		return; /* it looks within COALESCE_US: see wait_for_work() */
+	if (p->short_sleepers && !waited_on)
+		return; /* it looks within coalesce_us: see wait_for_work() */
 	if (p->idle_waiters > p->wakeups_pending) {
 		p->wakeups_pending++;
 		pthread_cond_signal(&p->work_ready);
@@ -510,7 +511,7 @@ static void finish_at(worker_pool *p, delivery *d, es_result result, bool timed_
 		notify(p, d->event, DELIVERY_RETRYING, attempts, timed_out, error);
 		pthread_mutex_lock(&p->lock);
 		heap_push(p, d);
-		wake_worker(p); /* a waiter may sleep past the new due time */
+		wake_worker(p, false); /* a waiter may sleep past the new due time */
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
@@ -675,16 +676,19 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 		unsigned keep = (n + p->idle_waiters) / (p->idle_waiters + 1);
 		while (n > keep)
 			ring_push_front(p, &w->batch[--n]);
-		wake_worker(p); /* it takes its share and wakes the next */
+		wake_worker(p, false); /* it takes its share and wakes the next */
 	}
 	return n;
 }
 
 /* How long a worker that just had work sleeps before it looks again,
- * without being woken: see wait_for_work().  With bench/dispatch.sh, 50 µs
- * to 1 ms measured alike within the noise (docs/benchmarks.md); 100 µs
- * bounds the latency it adds to an event. */
-#define COALESCE_US 100
+ * without being woken: see wait_for_work().  1 ms against 100 µs took the
+ * trigger API's CPU per request from 1.20x the bare libevent server's to
+ * 1.12x (a tenth of the wake-ups; bench/http_cpu.sh, docs/benchmarks.md);
+ * bench/dispatch.sh measured 50 µs to 1 ms alike.  It bounds what coalescing
+ * adds to an event's latency; an event a client waits for (a synchronous
+ * trigger) wakes a worker at once. */
+#define COALESCE_US 1000
 /* How soon a worker looks again at an inbox place claimed but not yet
  * published (its producer may have been descheduled in between). */
 #define INBOX_LOOK_US 20
@@ -692,15 +696,17 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 /* Wait for work: false when the worker should exit.  Under lock.
  *
  * Wake-ups are per burst, not per event.  A worker that found work last
- * time (a stream is running) sleeps at most COALESCE_US and counts itself
+ * time (a stream is running) sleeps at most coalesce_us and counts itself
  * in `short_sleepers`; producers do not wake anyone while a short sleeper
- * exists, since it looks at the queue within COALESCE_US anyway and takes
+ * exists, since it looks at the queue within coalesce_us anyway and takes
  * everything that came meanwhile in one batch.  A short sleep that found
  * nothing ends the stream: the next wait is an ordinary one, and the next
  * push wakes the worker at once (the latency of a lone event is a futex
- * wake-up, not COALESCE_US).  The cost under a stream is one timer
- * wake-up per worker per COALESCE_US, paid by the worker, and up to
- * COALESCE_US added to an event's latency; nothing spins. */
+ * wake-up, not coalesce_us).  The cost under a stream is one timer
+ * wake-up per worker per coalesce_us, paid by the worker, and up to
+ * coalesce_us added to an event's latency; nothing spins.  An event a
+ * client waits for (a synchronous trigger: its watch) is not made to wait:
+ * its push wakes a short sleeper too. */
 static bool wait_for_work(worker_pool *p, worker *w)
 {
 	for (;;) {
@@ -718,15 +724,13 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		bool claimed = inbox_claimed(p); /* and not published yet */
 		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
-		int64_t wait = IDLE_WAIT_MAX_US;
+		bool short_sleep = w->streaming && !stopping && !atomic_load(&p->paused);
+		w->streaming = false;
+		int64_t wait = short_sleep ? p->coalesce_us : IDLE_WAIT_MAX_US;
 		if (p->retry_count && p->retry[0].due_us - now < wait)
 			wait = p->retry[0].due_us - now;
 		if (stopping && p->stop_deadline_us - now < wait)
 			wait = p->stop_deadline_us - now;
-		bool short_sleep = w->streaming && !stopping && !atomic_load(&p->paused);
-		w->streaming = false;
-		if (short_sleep && COALESCE_US < wait)
-			wait = COALESCE_US;
 		if (wait < 1)
 			wait = 1;
 		if (claimed && wait > INBOX_LOOK_US)
@@ -806,7 +810,7 @@ static void finish_batch_call(worker_pool *p, worker *w, unsigned first, unsigne
 		}
 	}
 	if (gave_back)
-		wake_worker(p);
+		wake_worker(p, false);
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned k = 0; k < n; k++) {
 		pool_batch_item *it = &w->items[k];
@@ -1326,6 +1330,7 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	memset(p, 0, sizeof *p);
 	p->name = strdup(name);
 	p->policy = *policy;
+	p->coalesce_us = COALESCE_US;
 	if (p->policy.workers == 0)
 		p->policy.workers = 1;
 	if (p->policy.queue_size == 0)
@@ -1395,6 +1400,11 @@ int worker_pool_start(worker_pool *p)
 	p->started = true;
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+void worker_pool_set_coalesce_us(worker_pool *p, int64_t us)
+{
+	p->coalesce_us = us;
 }
 
 bool worker_pool_reserve(worker_pool *p)
@@ -1498,7 +1508,9 @@ void worker_pool_push_reserved_adopt(worker_pool *p, es_event *const *events, si
 	 * inbox): the wait below is for the store of the worker that took the
 	 * place's last delivery to become visible, not for room. */
 	uint64_t pos = atomic_fetch_add(&p->inbox_tail, count); /* seq_cst: see below */
+	bool waited_on = false; /* a client waits for one: wake even a short sleeper */
 	for (size_t i = 0; i < count; i++, pos++) {
+		waited_on |= events[i]->watch != NULL;
 		inbox_place *place = &p->inbox[pos & p->inbox_mask];
 		uint64_t base = pos & ~p->inbox_mask;
 		while (atomic_load_explicit(&place->lap, memory_order_acquire) != base)
@@ -1517,10 +1529,10 @@ void worker_pool_push_reserved_adopt(worker_pool *p, es_event *const *events, si
 	 * waiter, or the waiter sees the claim and does not sleep (Dekker).
 	 * Read idle_waiters first: a waiter counts itself there before it
 	 * counts itself a short sleeper. */
-	if (atomic_load(&p->idle_waiters) == 0 || atomic_load(&p->short_sleepers) > 0)
+	if (atomic_load(&p->idle_waiters) == 0 || (!waited_on && atomic_load(&p->short_sleepers) > 0))
 		return;
 	pthread_mutex_lock(&p->lock);
-	wake_worker(p);
+	wake_worker(p, waited_on);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -1642,7 +1654,7 @@ static uint64_t hand_over(worker_pool *p, worker_pool *successor, int64_t room_u
 		heap_push(successor, &d);
 	}
 	if (room)
-		wake_worker(successor);
+		wake_worker(successor, false);
 	pthread_mutex_unlock(&successor->lock);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < room; i++)
@@ -1904,6 +1916,7 @@ void worker_pool_stats(worker_pool *p, pool_stats *s)
 	s->async_outstanding = p->async_open;
 	s->workers = p->live_workers;
 	s->stuck = p->stuck;
+	s->waiting = p->idle_waiters;
 	for (size_t i = 0; i < p->slot_count; i++) {
 		worker *w = p->slots[i];
 		if (w && w->running && !w->abandoned && STATE_KIND(atomic_load(&w->state)) == W_BUSY)

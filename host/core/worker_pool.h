@@ -97,6 +97,7 @@ typedef struct pool_stats {
 	uint32_t capacity;
 	uint32_t workers;     /* live, not stuck */
 	uint32_t busy;        /* running a handler now */
+	uint32_t waiting;     /* waiting for work now */
 	uint32_t stuck;       /* abandoned threads still inside a handler */
 	int64_t oldest_queued_age_us; /* 0 when the queue is empty */
 	uint32_t recent;              /* final outcomes in the recent window (at most 64) */
@@ -116,6 +117,11 @@ typedef struct worker_pool worker_pool;
 worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, const pool_handler *handler);
 /* Start workers and the supervisor.  0, or -1 (logged). */
 int worker_pool_start(worker_pool *pool);
+/* How long a worker that just had work sleeps before it looks again
+ * unless woken (default 1 ms: what coalescing may add to an event's
+ * latency under a stream).  For tests, which set it long to see which
+ * pushes wake a worker.  Before worker_pool_start(). */
+void worker_pool_set_coalesce_us(worker_pool *pool, int64_t us);
 
 /* Take one slot; false (and counted as refused) when full or stopping. */
 bool worker_pool_reserve(worker_pool *pool);
