@@ -475,8 +475,9 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 		}
 	}
 	if (!err[0] && em->source && (!em->source[0] || strlen(em->source) > EVENT_SOURCE_MAX ||
-	                              !utf8_valid(em->source, strlen(em->source))))
-		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
+	                              !utf8_valid(em->source, strlen(em->source)) ||
+	                              es_event_source_refused(em->source, strlen(em->source))))
+		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8 without control characters");
 	if (err[0]) {
 		plugin_instance_note_emit_refused(ctx->instance, name, err);
 		return ES_STATUS_INVALID;

@@ -72,6 +72,9 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "source") == 0) {
 		if (strlen(v) > EVENT_SOURCE_MAX)
 			return FAIL("%ssource must be at most %d bytes", origin, EVENT_SOURCE_MAX);
+		const char *refused = es_event_source_refused(v, strlen(v));
+		if (refused)
+			return FAIL("CloudEvents attribute %ssource %s", origin, refused);
 		p->fields.source = v;
 	} else if (strcmp(k, "type") == 0) {
 		p->fields.name = v;

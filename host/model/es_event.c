@@ -224,6 +224,19 @@ bool es_event_id_valid(const char *id, size_t len)
 	return true;
 }
 
+const char *es_event_source_refused(const char *source, size_t len)
+{
+	if (len > EVENT_SOURCE_MAX)
+		return "is longer than 1024 bytes";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)source[i];
+		/* C1 controls are U+0080-U+009F: 0xC2 then 0x80-0x9F in UTF-8 */
+		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len && (unsigned char)source[i + 1] < 0xa0))
+			return "holds a control character (U+0000-U+001F, U+007F-U+009F)";
+	}
+	return NULL;
+}
+
 es_event *es_event_create(const es_event_fields *f)
 {
 	char uuid[37];

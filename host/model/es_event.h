@@ -163,6 +163,12 @@ static inline void es_event_unref(es_event *event)
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size);
 /* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
 bool es_event_id_valid(const char *id, size_t len);
+/* Sources (UTF-8, checked by the caller): at most EVENT_SOURCE_MAX bytes
+ * and no control character, C0 (U+0000-U+001F), DEL or C1 (U+0080-U+009F).
+ * A CloudEvents source is a URI-reference, which has none; a plugin that
+ * logs or forwards a source must not get a line break or a terminal escape
+ * from a client.  NULL when valid, else which rule it breaks. */
+const char *es_event_source_refused(const char *source, size_t len);
 
 /* Attribute names, for native events and CloudEvents extensions alike:
  * lowercase a-z and 0-9, 1..EVENT_ATTRIBUTE_NAME_MAX characters (the

@@ -66,6 +66,7 @@ int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *er
 #define NAME_NOT_STRING "field \"name\" must be a string"
 #define ID_WRONG "invalid \"id\": use 1 to 128 printable ASCII characters without spaces or quotes"
 #define SOURCE_WRONG "field \"source\" must be a string of at most 1024 bytes"
+#define SOURCE_REFUSED "field \"source\" %s"
 #define TIME_WRONG                                                                                                     \
 	"field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 and 9999, of at most 64 "         \
 	"characters, e.g. \"2024-01-01T12:00:00Z\""
@@ -120,6 +121,9 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (source && !cJSON_IsNull(source)) {
 		if (!cJSON_IsString(source) || strlen(source->valuestring) > EVENT_SOURCE_MAX)
 			return FAIL(SOURCE_WRONG);
+		const char *refused = es_event_source_refused(source->valuestring, strlen(source->valuestring));
+		if (refused)
+			return FAIL(SOURCE_REFUSED, refused);
 		p->fields.source = source->valuestring;
 	}
 	if (when && !cJSON_IsNull(when)) {
@@ -340,6 +344,11 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 	if (source && !member_is_null(source)) {
 		if (!source_text) {
 			snprintf(err, err_size, SOURCE_WRONG);
+			return READ_DONE;
+		}
+		const char *refused = es_event_source_refused(source_text, source->value_len - 2);
+		if (refused) {
+			snprintf(err, err_size, SOURCE_REFUSED, refused);
 			return READ_DONE;
 		}
 		p->fields.source = source_text;

@@ -257,6 +257,9 @@ static es_result s_handle(void *state, const es_event *e, char *err, size_t err_
 		es_attribute bad[] = {{"Bad", "x"}};
 		em.attributes = bad;
 		put_int(&l, "emit_bad_name_status", h->emit_event(st->ctx, &em));
+		em.attributes = attrs;
+		em.source = "custom/\nforged: line";
+		put_int(&l, "emit_control_source_status", h->emit_event(st->ctx, &em));
 		es_emit old = {.struct_size = 8, .name = "sdk.child"};
 		put_int(&l, "emit_small_struct_status", h->emit_event(st->ctx, &old));
 	}

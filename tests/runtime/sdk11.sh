@@ -94,14 +94,16 @@ request POST /api/events/trigger '{"name":"sdk.emit","id":"parent-1"}'
 expect_status 202
 wait_until "the emitted child was handled" 5 grep -q '"source":"custom/source"' "$TMP/record.jsonl"
 line parent-1 | jq -e '.emit_status == 0 and .emit_forged_parent_status == 3 and .emit_bad_name_status == 3
-	and .emit_small_struct_status == 3' >/dev/null || fail "emit_event statuses: $(line parent-1)"
+	and .emit_small_struct_status == 3 and .emit_control_source_status == 3' >/dev/null ||
+	fail "emit_event statuses: $(line parent-1)"
 child=$(grep '"source":"custom/source"' "$TMP/record.jsonl")
 echo "$child" | jq -e '.attributes == [["tenant","acme"],["trace","t-1"],["parentid","parent-1"]]
 	and .id != "parent-1" and (.event_json | contains("\"data\":{\"from\":\"parent\"}"))' >/dev/null ||
 	fail "the emitted child: $child"
 expect_log "emit of 'sdk.child' refused: attribute 'parentid' is set by the host"
 expect_log "emit of 'sdk.child' refused: attribute name 'Bad' has a character other than a-z and 0-9"
-pass "emit_event: source and attributes kept, a new id, parentid links the child to the event handled; bad attributes refused with the reason"
+expect_log "emit of 'sdk.child' refused: source must be 1 to 1024 bytes of UTF-8 without control characters"
+pass "emit_event: source and attributes kept, a new id, parentid links the child to the event handled; bad attributes and a source with a control character refused with the reason"
 
 curl -s "http://127.0.0.1:$MPORT/metrics" > "$TMP/metrics.txt"
 grep -q '^eventsys_plugin_custom_total{plugin="sdk11",name="handled"} 6$' "$TMP/metrics.txt" ||

@@ -125,6 +125,11 @@ static void header_values_are_decoded_as_the_binding_says(void **state)
 	expect_binary_error(bad_pct, 5, NULL, NULL, "percent-encoding");
 	ce_header open_quote[] = {REQUIRED, {"subject", "\"abc"}};
 	expect_binary_error(open_quote, 5, NULL, NULL, "closing quote");
+	/* a source (a URI-reference) with a line break or a terminal escape, percent-decoded */
+	ce_header newline_source[] = {{"specversion", "1.0"}, {"id", "x"}, {"source", "/s%0Aforged"}, {"type", "t"}};
+	expect_binary_error(newline_source, 4, NULL, NULL, "ce-source holds a control character");
+	ce_header c1_source[] = {{"specversion", "1.0"}, {"id", "x"}, {"source", "/s%C2%9B31m"}, {"type", "t"}};
+	expect_binary_error(c1_source, 4, NULL, NULL, "ce-source holds a control character");
 }
 
 static void binary_attributes_appear_once(void **state)
@@ -192,6 +197,8 @@ static void structured_values_are_checked(void **state)
 	expect_structured_error(CE ",\"id\":\"y\"}", "'id' is given more than once");
 	expect_structured_error(CE ",\"data\":1,\"data\":2}", "'data' is given more than once");
 	expect_structured_error(CE ",\"data\":[1.]}", "decimal point");
+	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\\r\\nX: y\",\"type\":\"t\"}",
+	                        "attribute source holds a control character");
 	expect_structured_error(CE "} x", "after the JSON value");
 	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "RFC 3339");
 	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "RFC 3339");

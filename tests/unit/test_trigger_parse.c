@@ -208,6 +208,32 @@ static void errors_name_the_problem(void **state)
 	expect_error("", "empty body");
 }
 
+/* A source a plugin may log or forward holds no control character: not
+ * escaped (the tree's reading), not written raw (C1 is valid UTF-8 and
+ * read without a tree), in neither place. */
+static void a_source_holds_no_control_character(void **state)
+{
+	expect_error("{\"name\":\"a\",\"source\":\"x\\ny\"}", "\"source\" holds a control character");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u001b[31m\"}", "\"source\" holds a control character");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u007fy\"}", "\"source\" holds a control character");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u0085y\"}", "\"source\" holds a control character");
+	expect_error("{\"name\":\"a\",\"source\":\"x\xc2\x9by\"}", "\"source\" holds a control character");
+	/* the characters around them are a source's own */
+	static const char *fine[] = {"{\"name\":\"a\",\"source\":\"/shop/eu?x=1#f\"}",
+	                             "{\"name\":\"a\",\"source\":\"caf\xc3\xa9 \xc2\xa0~\"}",
+	                             "{\"name\":\"a\",\"source\":\"caf\\u00e9\"}"};
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		trigger_parsed p;
+		char err[256] = "";
+		int status = trigger_parse(fine[i], strlen(fine[i]), &p, err, sizeof err);
+		trigger_parsed_free(&p);
+		if (status != 0)
+			fail_msg("body %s: status %d, '%s'", fine[i], status, err);
+		if (trigger_readings_differ(fine[i], strlen(fine[i])))
+			fail_msg("body %s: read differently without a tree", fine[i]);
+	}
+}
+
 /* What cJSON lets through and plugins were handed. */
 static void only_strict_json_is_accepted(void **state)
 {
@@ -283,6 +309,7 @@ int main(void)
 		cmocka_unit_test(attribute_types_survive_the_events_json),
 		cmocka_unit_test(data_is_carried_as_written),
 		cmocka_unit_test(errors_name_the_problem),
+		cmocka_unit_test(a_source_holds_no_control_character),
 		cmocka_unit_test(both_readings_agree),
 		cmocka_unit_test(malformed_json_position_points_at_the_problem),
 		cmocka_unit_test(rfc3339_forms),
