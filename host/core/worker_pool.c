@@ -5,7 +5,8 @@
  * Handlers run without it.  Producers do not take it: they put deliveries
  * into the inbox, a bounded multi-producer ring of its own (see "the
  * inbox" below), and take the lock only to wake a worker that sleeps
- * without a timer near.  Workers move the inbox's deliveries into the
+ * without a timer near, or any sleeping worker for an event a client waits
+ * for (see wait_for_work()).  Workers move the inbox's deliveries into the
  * ring under the lock before they look at it.  Who owns a running delivery is decided by one
  * compare-and-swap on the worker's state word (sequence number + kind): the
  * worker moves BUSY→IDLE when its handler returns, the supervisor moves
@@ -674,9 +675,12 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 	/* Leave work for the other idle workers: take a fair share of a burst. */
 	if (n > 1 && p->idle_waiters > 0) {
 		unsigned keep = (n + p->idle_waiters) / (p->idle_waiters + 1);
-		while (n > keep)
+		bool waited_on = false; /* one a client waits for must not wait for a short sleep */
+		while (n > keep) {
+			waited_on |= w->batch[n - 1].event->watch != NULL;
 			ring_push_front(p, &w->batch[--n]);
-		wake_worker(p, false); /* it takes its share and wakes the next */
+		}
+		wake_worker(p, waited_on); /* it takes its share and wakes the next */
 	}
 	return n;
 }
@@ -1654,7 +1658,7 @@ static uint64_t hand_over(worker_pool *p, worker_pool *successor, int64_t room_u
 		heap_push(successor, &d);
 	}
 	if (room)
-		wake_worker(successor, false);
+		wake_worker(successor, true); /* rare: whatever it holds, at once */
 	pthread_mutex_unlock(&successor->lock);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < room; i++)

@@ -440,32 +440,59 @@ static void events_between_bursts_are_not_left_waiting(void **state)
 	fake_free(f);
 }
 
-static void no_watch_unref(struct delivery_watch *watch)
+/* A pool whose workers wait a minute between looks unless woken (what
+ * else ends a short sleep is the supervisor's round, at most 100 ms). */
+static worker_pool *coalescing_pool(fake *f, uint32_t workers)
 {
-	(void)watch;
-}
-
-/* A worker that just had work sleeps without being woken by the pushes of
- * a stream (up to its coalescing window, 1 ms by default), but an event a
- * client waits for (a synchronous trigger's watch) is not made to wait:
- * its push wakes the worker, which takes what came before it too.  The
- * window is a minute here; what else ends it is the supervisor's round
- * (at most 100 ms, at a moment the test does not know), so a push that
- * does not wake the worker shows as a median wait of about 50 ms. */
-static void a_waited_on_event_wakes_a_coalescing_worker(void **state)
-{
-	fake *f = fake_new();
-	plugin_policy pol = policy(1, 100, 1000, 1);
+	plugin_policy pol = policy(workers, 100, 1000, 1);
 	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
 	worker_pool *pool = worker_pool_create("test", &pol, &h);
 	assert_non_null(pool);
 	worker_pool_set_coalesce_us(pool, 60 * 1000000);
 	assert_int_equal(worker_pool_start(pool), 0);
+	return pool;
+}
 
+static void no_watch_unref(struct delivery_watch *watch)
+{
+	(void)watch;
+}
+
+static int watch_dummy;
+
+/* Submit an event a client waits for (it has a watch, as a synchronous
+ * trigger's has); the monotonic time just before. */
+static int64_t submit_waited_on(worker_pool *pool)
+{
+	es_event_fields fields = {.name = "waited.on",
+	                          .watch = (struct delivery_watch *)&watch_dummy,
+	                          .watch_unref = no_watch_unref};
+	es_event *e = es_event_create(&fields);
+	int64_t t0 = clock_monotonic_us();
+	assert_true(worker_pool_submit(pool, e));
+	es_event_unref(e);
+	return t0;
+}
+
+static void expect_median_below(int64_t *took, size_t n, int64_t limit_us, const char *what)
+{
+	qsort(took, n, sizeof took[0], compare_int64);
+	if (took[n / 2] > limit_us)
+		fail_msg("%s: median %lld us", what, (long long)took[n / 2]);
+}
+
+/* A worker that just had work sleeps without being woken by the pushes of
+ * a stream (up to its coalescing window, 1 ms by default), but an event a
+ * client waits for (a synchronous trigger's watch) is not made to wait:
+ * its push wakes the worker, which takes what came before it too.  A push
+ * that does not wake it shows as a median wait of up to 100 ms. */
+static void a_waited_on_event_wakes_a_coalescing_worker(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = coalescing_pool(f, 1);
 	enum { TRIALS = 9 };
 	int64_t took[TRIALS];
 	int delivered = 0;
-	int watch_dummy;
 	for (int t = 0; t < TRIALS; t++) {
 		assert_true(submit(pool, "first"));
 		delivered++;
@@ -473,21 +500,50 @@ static void a_waited_on_event_wakes_a_coalescing_worker(void **state)
 		pool_stats s;
 		WAIT_STATS(pool, s, s.waiting == 1); /* it had work: a short sleep a push does not end */
 		assert_true(submit(pool, "streamed"));
-		es_event_fields fields = {.name = "waited.on",
-		                          .watch = (struct delivery_watch *)&watch_dummy,
-		                          .watch_unref = no_watch_unref};
-		es_event *e = es_event_create(&fields);
-		int64_t t0 = clock_monotonic_us();
-		assert_true(worker_pool_submit(pool, e));
-		es_event_unref(e);
+		int64_t t0 = submit_waited_on(pool);
 		delivered += 2;
 		WAIT_FOR(f, f->ok_calls == delivered);
 		took[t] = clock_monotonic_us() - t0;
 	}
-	qsort(took, TRIALS, sizeof took[0], compare_int64);
-	if (took[TRIALS / 2] > 20000)
-		fail_msg("a waited-on event waited for the worker's short sleep: median %lld us", (long long)took[TRIALS / 2]);
+	expect_median_below(took, TRIALS, 20000, "a waited-on event waited for the worker's short sleep");
+	wait_pool_settled(pool, (uint64_t)delivered);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
 
+/* With two workers in short sleeps, the one woken for a waited-on event
+ * takes the event before it too, keeps its fair share (the older, slow
+ * one) and hands the waited-on one back: the other worker must be woken
+ * for it, not left to its short sleep. */
+static void a_waited_on_event_handed_back_wakes_another_worker(void **state)
+{
+	fake *f = fake_new();
+	f->block_hang_events = true;
+	worker_pool *pool = coalescing_pool(f, 2);
+	/* both workers have had work: two slow events, one each */
+	pool_stats s;
+	WAIT_STATS(pool, s, s.waiting == 2); /* else the first takes both slow events in one batch */
+	assert_true(submit(pool, "hang"));
+	assert_true(submit(pool, "hang"));
+	WAIT_FOR(f, f->calls == 2);
+	enum { TRIALS = 5 };
+	int64_t took[TRIALS];
+	int delivered = 2;
+	for (int t = 0; t < TRIALS; t++) {
+		fake_release(f);
+		WAIT_FOR(f, f->ok_calls == delivered);
+		WAIT_STATS(pool, s, s.waiting == 2 && s.busy == 0);
+		pthread_mutex_lock(&f->lock);
+		f->released = false;
+		pthread_mutex_unlock(&f->lock);
+		assert_true(submit(pool, "hang")); /* no wake-up: both sleep briefly */
+		int64_t t0 = submit_waited_on(pool);
+		WAIT_FOR(f, f->ok_calls == delivered + 1); /* the waited-on one; "hang" blocks */
+		took[t] = clock_monotonic_us() - t0;
+		delivered += 2;
+	}
+	expect_median_below(took, TRIALS, 20000, "a waited-on event handed back waited for a short sleep");
+	fake_release(f);
 	wait_pool_settled(pool, (uint64_t)delivered);
 	stop_and_destroy(pool);
 	fake_free(f);
@@ -593,6 +649,7 @@ int main(void)
 		cmocka_unit_test(stop_reaches_workers_that_were_about_to_sleep),
 		cmocka_unit_test(events_between_bursts_are_not_left_waiting),
 		cmocka_unit_test(a_waited_on_event_wakes_a_coalescing_worker),
+		cmocka_unit_test(a_waited_on_event_handed_back_wakes_another_worker),
 		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
