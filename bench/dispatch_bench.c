@@ -22,6 +22,7 @@
  * the reference.
  *
  * Usage: dispatch_bench PLUGIN.so [EVENTS] [FANOUT] [WORKERS] [isolation|pipeline|reference]
+ * (WAKEUP_COALESCE_US sets the plugins' wakeup_coalesce_us; default 1000.)
  */
 #include "config.h"
 
@@ -121,8 +122,10 @@ static double run_pipeline(const char *plugin_path, uint64_t events, int fanout,
 	}
 	router *rt = router_create();
 	host_services services = {.api = host_api_table(), .router = rt, .max_event_size = 1 << 20};
+	const char *coalesce = getenv("WAKEUP_COALESCE_US"); /* the setting; default the config's */
 	plugin_policy policy = {.workers = workers, .queue_size = 65536, .timeout_ms = 5000, .max_attempts = 1,
-	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1, .isolated = isolated};
+	                        .backoff_multiplier = 2.0, .max_stuck_workers = 1, .isolated = isolated,
+	                        .wakeup_coalesce_us = coalesce ? (uint32_t)strtoul(coalesce, NULL, 10) : 1000};
 	plugin_instance *inst[16];
 	for (int i = 0; i < fanout; i++) {
 		inst[i] = plugin_instance_create(img, NULL, &policy, NULL, 0, &services, err, sizeof err);

@@ -389,6 +389,7 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		snprintf(err, err_size, "cannot create the worker pool");
 		goto out_fail;
 	}
+	worker_pool_set_coalesce_us(inst->pool, inst->policy.wakeup_coalesce_us);
 
 	if (services->check_only)
 		return inst; /* not initialised: neither init() nor shutdown() runs */
@@ -588,7 +589,7 @@ bool plugin_instance_same_settings(const plugin_instance *inst, const plugin_set
 	    p.quarantine_after != q->quarantine_after || p.quarantine_window_s != q->quarantine_window_s ||
 	    p.isolated != q->isolated || p.memory_limit_mb != q->memory_limit_mb ||
 	    p.open_files_limit != q->open_files_limit || p.batch_max != q->batch_max ||
-	    p.batch_linger_ms != q->batch_linger_ms)
+	    p.batch_linger_ms != q->batch_linger_ms || p.wakeup_coalesce_us != q->wakeup_coalesce_us)
 		return false;
 	const char **patterns;
 	size_t n = combined_patterns(inst->desc, settings, extra, extra_count, &patterns);

@@ -728,7 +728,7 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		bool claimed = inbox_claimed(p); /* and not published yet */
 		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
-		bool short_sleep = w->streaming && !stopping && !atomic_load(&p->paused);
+		bool short_sleep = w->streaming && p->coalesce_us > 0 && !stopping && !atomic_load(&p->paused);
 		w->streaming = false;
 		int64_t wait = short_sleep ? p->coalesce_us : IDLE_WAIT_MAX_US;
 		if (p->retry_count && p->retry[0].due_us - now < wait)

@@ -119,8 +119,9 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 int worker_pool_start(worker_pool *pool);
 /* How long a worker that just had work sleeps before it looks again
  * unless woken (default 1 ms: what coalescing may add to an event's
- * latency under a stream).  For tests, which set it long to see which
- * pushes wake a worker.  Before worker_pool_start(). */
+ * latency under a stream; 0: no such sleep, every push that finds a worker
+ * asleep wakes it).  The plugin's `wakeup_coalesce_us`; tests set it long
+ * to see which pushes wake a worker.  Before worker_pool_start(). */
 void worker_pool_set_coalesce_us(worker_pool *pool, int64_t us);
 
 /* Take one slot; false (and counted as refused) when full or stopping. */

@@ -337,6 +337,9 @@ static const config_key policy_keys[] = {
 	 .help = "a plugin with handle_batch(): most events per call"},
 	{"batch_linger_ms", CONFIG_UINT, POLICY(batch_linger_ms), .min = 0, .max = 60000, .def = "0",
 	 .help = "a plugin with handle_batch(): how long a worker waits for a batch to fill up to batch_max"},
+	{"wakeup_coalesce_us", CONFIG_UINT, POLICY(wakeup_coalesce_us), .min = 0, .max = 100000, .def = "1000",
+	 .help = "a worker that just had work looks again within this time, not woken per event (0: woken per "
+	         "event; an event a client waits for always wakes it)"},
 	{NULL},
 };
 

@@ -101,6 +101,7 @@ static void every_documented_key_is_read(void **state)
 	                   "      subscribe: [order.*, '**.created']\n"
 	                   "      workers: 2\n"
 	                   "      queue_size: 10\n"
+	                   "      wakeup_coalesce_us: 0\n"
 	                   "      config: {url: 'http://x', retries: 3}\n"
 	                   "    quiet:\n"
 	                   "      enabled: false\n";
@@ -138,6 +139,8 @@ static void every_documented_key_is_read(void **state)
 	assert_int_equal(w->policy.workers, 2);
 	assert_true(w->workers_set);
 	assert_int_equal(w->policy.queue_size, 10);
+	assert_int_equal(w->policy.wakeup_coalesce_us, 0);
+	assert_int_equal(c->plugin_defaults.wakeup_coalesce_us, 1000); /* the default */
 	assert_int_equal(w->policy.timeout_ms, 250);     /* inherited from defaults */
 	assert_int_equal(w->policy.max_attempts, 5);
 	assert_true(w->policy.backoff_multiplier > 1.49 && w->policy.backoff_multiplier < 1.51);

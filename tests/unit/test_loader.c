@@ -173,7 +173,8 @@ static void init_failure_refuses_the_instance(void **state)
 	assert_non_null(img);
 	router *r = router_create();
 	host_services services = {.api = host_api_table(), .router = r, .max_event_size = 1024};
-	plugin_policy policy = {.workers = 1, .queue_size = 4, .timeout_ms = 100, .max_attempts = 1};
+	plugin_policy policy = {.workers = 1, .queue_size = 4, .timeout_ms = 100, .max_attempts = 1,
+	                        .wakeup_coalesce_us = 1000};
 	plugin_instance *inst = plugin_instance_create(img, NULL, &policy, NULL, 0, &services, err, sizeof err);
 	assert_null(inst);
 	assert_non_null(strstr(err, "init() failed"));

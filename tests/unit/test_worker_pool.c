@@ -440,15 +440,16 @@ static void events_between_bursts_are_not_left_waiting(void **state)
 	fake_free(f);
 }
 
-/* A pool whose workers wait a minute between looks unless woken (what
- * else ends a short sleep is the supervisor's round, at most 100 ms). */
-static worker_pool *coalescing_pool(fake *f, uint32_t workers)
+/* A pool whose workers, after work, wait `window_us` before they look
+ * again unless woken (what else ends a short sleep is the supervisor's
+ * round, at most 100 ms). */
+static worker_pool *coalescing_pool(fake *f, uint32_t workers, int64_t window_us)
 {
 	plugin_policy pol = policy(workers, 100, 1000, 1);
 	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
 	worker_pool *pool = worker_pool_create("test", &pol, &h);
 	assert_non_null(pool);
-	worker_pool_set_coalesce_us(pool, 60 * 1000000);
+	worker_pool_set_coalesce_us(pool, window_us);
 	assert_int_equal(worker_pool_start(pool), 0);
 	return pool;
 }
@@ -489,7 +490,7 @@ static void expect_median_below(int64_t *took, size_t n, int64_t limit_us, const
 static void a_waited_on_event_wakes_a_coalescing_worker(void **state)
 {
 	fake *f = fake_new();
-	worker_pool *pool = coalescing_pool(f, 1);
+	worker_pool *pool = coalescing_pool(f, 1, 60 * 1000000);
 	enum { TRIALS = 9 };
 	int64_t took[TRIALS];
 	int delivered = 0;
@@ -511,6 +512,30 @@ static void a_waited_on_event_wakes_a_coalescing_worker(void **state)
 	fake_free(f);
 }
 
+/* wakeup_coalesce_us 0: no short sleep; a worker that just had work is
+ * woken by the next push like any sleeping worker. */
+static void without_a_window_every_push_wakes_a_worker(void **state)
+{
+	fake *f = fake_new();
+	worker_pool *pool = coalescing_pool(f, 1, 0);
+	enum { TRIALS = 9 };
+	int64_t took[TRIALS];
+	for (int t = 0; t < TRIALS; t++) {
+		assert_true(submit(pool, "first"));
+		WAIT_FOR(f, f->ok_calls == 2 * t + 1);
+		pool_stats s;
+		WAIT_STATS(pool, s, s.waiting == 1);
+		int64_t t0 = clock_monotonic_us();
+		assert_true(submit(pool, "next"));
+		WAIT_FOR(f, f->ok_calls == 2 * t + 2);
+		took[t] = clock_monotonic_us() - t0;
+	}
+	expect_median_below(took, TRIALS, 20000, "without a window, an event waited for a worker");
+	wait_pool_settled(pool, 2 * TRIALS);
+	stop_and_destroy(pool);
+	fake_free(f);
+}
+
 /* With two workers in short sleeps, the one woken for a waited-on event
  * takes the event before it too, keeps its fair share (the older, slow
  * one) and hands the waited-on one back: the other worker must be woken
@@ -519,7 +544,7 @@ static void a_waited_on_event_handed_back_wakes_another_worker(void **state)
 {
 	fake *f = fake_new();
 	f->block_hang_events = true;
-	worker_pool *pool = coalescing_pool(f, 2);
+	worker_pool *pool = coalescing_pool(f, 2, 60 * 1000000);
 	/* both workers have had work: two slow events, one each */
 	pool_stats s;
 	WAIT_STATS(pool, s, s.waiting == 2); /* else the first takes both slow events in one batch */
@@ -650,6 +675,7 @@ int main(void)
 		cmocka_unit_test(events_between_bursts_are_not_left_waiting),
 		cmocka_unit_test(a_waited_on_event_wakes_a_coalescing_worker),
 		cmocka_unit_test(a_waited_on_event_handed_back_wakes_another_worker),
+		cmocka_unit_test(without_a_window_every_push_wakes_a_worker),
 		cmocka_unit_test(timed_out_delivery_is_retried_when_attempts_remain),
 		cmocka_unit_test(stop_drains_the_queue),
 		cmocka_unit_test(stop_deadline_counts_what_was_not_delivered),
