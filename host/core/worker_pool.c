@@ -686,12 +686,13 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 }
 
 /* How long a worker that just had work sleeps before it looks again,
- * without being woken: see wait_for_work().  1 ms against 100 µs took the
- * trigger API's CPU per request from 1.20x the bare libevent server's to
- * 1.12x (a tenth of the wake-ups; bench/http_cpu.sh, docs/benchmarks.md);
- * bench/dispatch.sh measured 50 µs to 1 ms alike.  It bounds what coalescing
- * adds to an event's latency; an event a client waits for (a synchronous
- * trigger) wakes a worker at once. */
+ * without being woken: see wait_for_work(); the plugin setting
+ * wakeup_coalesce_us replaces it.  1 ms against 100 µs took the trigger
+ * API's CPU per request from 1.25x the bare libevent server's to 1.09x (a
+ * fifth of the worker's wake-ups; bench/http_cpu.sh, docs/benchmarks.md, "A
+ * fifth pass"); bench/dispatch.sh measured 50 µs to 1 ms alike.  It bounds
+ * what coalescing adds to an event's latency; an event a client waits for
+ * (a synchronous trigger) wakes a worker at once. */
 #define COALESCE_US 1000
 /* How soon a worker looks again at an inbox place claimed but not yet
  * published (its producer may have been descheduled in between). */
