@@ -436,12 +436,12 @@ static bool emit_attribute_refused(const es_attribute *attrs, size_t i, char *er
 		snprintf(err, err_size, "attribute '%s' %s", k, reserved ? reserved : "is set by the host");
 		return true;
 	}
-	if ((reserved = es_event_attribute_value_refused(k, v))) {
-		snprintf(err, err_size, "attribute '%s' %s", k, reserved);
-		return true;
-	}
 	if (!utf8_valid(v, strlen(v))) {
 		snprintf(err, err_size, "attribute '%s' is not valid UTF-8", k);
+		return true;
+	}
+	if ((reserved = es_event_attribute_value_refused(k, v, why, sizeof why))) {
+		snprintf(err, err_size, "attribute '%s' %s", k, reserved);
 		return true;
 	}
 	for (size_t j = 0; j < i; j++) /* checked before: not NULL */
@@ -474,10 +474,15 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 			attrs[n++] = (es_event_attribute){.key = em->attributes[i].key, .value = em->attributes[i].value};
 		}
 	}
-	if (!err[0] && em->source && (!em->source[0] || strlen(em->source) > EVENT_SOURCE_MAX ||
-	                              !utf8_valid(em->source, strlen(em->source)) ||
-	                              es_event_source_refused(em->source, strlen(em->source))))
-		snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8 without control characters");
+	if (!err[0] && em->source) {
+		size_t source_len = strlen(em->source);
+		char why[96];
+		const char *refused = NULL;
+		if (!source_len || source_len > EVENT_SOURCE_MAX || !utf8_valid(em->source, source_len))
+			snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
+		else if ((refused = es_event_source_refused(em->source, source_len, why, sizeof why)))
+			snprintf(err, sizeof err, "source %s", refused);
+	}
 	if (err[0]) {
 		plugin_instance_note_emit_refused(ctx->instance, name, err);
 		return ES_STATUS_INVALID;

@@ -72,9 +72,10 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "source") == 0) {
 		if (strlen(v) > EVENT_SOURCE_MAX)
 			return FAIL("%ssource must be at most %d bytes", origin, EVENT_SOURCE_MAX);
-		const char *refused = es_event_source_refused(v, strlen(v));
+		char why[96];
+		const char *refused = es_event_source_refused(v, strlen(v), why, sizeof why);
 		if (refused)
-			return FAIL("CloudEvents attribute %ssource %s", origin, refused);
+			return FAIL("%ssource %s", origin, refused);
 		p->fields.source = v;
 	} else if (strcmp(k, "type") == 0) {
 		p->fields.name = v;
@@ -89,7 +90,8 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 	} else if (strcmp(k, "dataencoding") == 0) {
 		return FAIL("%sdataencoding is reserved: this server sets it to base64 on data it had to encode", origin);
 	} else {
-		const char *refused = es_event_attribute_value_refused(k, v);
+		char why[96];
+		const char *refused = es_event_attribute_value_refused(k, v, why, sizeof why);
 		if (refused)
 			return FAIL("CloudEvents attribute %s%s %s", origin, k, refused);
 		return add_attribute(p, k, v, type, err, err_size);

@@ -172,8 +172,16 @@ static void read_uint(const ynode *n, const config_key *row, const char *where, 
 	char *end = NULL;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
+	bool digits = *s && strspn(s + (*s == '-'), "0123456789") == strlen(s + (*s == '-')) && s[*s == '-'];
+	if (!n->quoted && digits && (*s == '-' || errno == ERANGE)) {
+		/* a whole number all the same: say what is wrong with it */
+		config_error_add(errs, n->line, n->column, "%s.%s must be between %llu and %llu, not %s", where,
+		                 row->name, (unsigned long long)row->min, (unsigned long long)row->max, s);
+		return;
+	}
 	if (n->quoted || !*s || *s == '-' || *s == '+' || *end || errno) {
-		config_error_add(errs, n->line, n->column, "%s.%s must be a whole number, not '%s'", where, row->name, s);
+		config_error_add(errs, n->line, n->column, "%s.%s must be a whole number%s, not '%s'", where, row->name,
+		                 n->quoted ? " (unquoted)" : "", s);
 		return;
 	}
 	if ((double)v < row->min || (double)v > row->max) {

@@ -124,12 +124,12 @@ const char *es_event_attribute_reserved(const char *name)
 	return NULL;
 }
 
-const char *es_event_attribute_value_refused(const char *name, const char *value)
+const char *es_event_attribute_value_refused(const char *name, const char *value, char *why, size_t why_size)
 {
 	if (!value[0] && (strcmp(name, "subject") == 0 || strcmp(name, "dataschema") == 0 ||
 	                  strcmp(name, "datacontenttype") == 0))
 		return "must not be empty";
-	return NULL;
+	return es_event_text_refused(value, strlen(value), why, why_size);
 }
 
 const char *es_event_attribute_from_json(const void *item, es_event_attribute *out, char digits[12])
@@ -224,17 +224,40 @@ bool es_event_id_valid(const char *id, size_t len)
 	return true;
 }
 
-const char *es_event_source_refused(const char *source, size_t len)
+const char *es_event_text_refused(const char *s, size_t len, char *why, size_t why_size)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		uint32_t c = u[i];
+		size_t n = 1;
+		if (c >= 0xf0 && i + 3 < len) {
+			c = (c & 0x07) << 18 | (uint32_t)(u[i + 1] & 0x3f) << 12 | (uint32_t)(u[i + 2] & 0x3f) << 6 |
+			    (u[i + 3] & 0x3f);
+			n = 4;
+		} else if (c >= 0xe0 && i + 2 < len) {
+			c = (c & 0x0f) << 12 | (uint32_t)(u[i + 1] & 0x3f) << 6 | (u[i + 2] & 0x3f);
+			n = 3;
+		} else if (c >= 0xc0 && i + 1 < len) {
+			c = (c & 0x1f) << 6 | (u[i + 1] & 0x3f);
+			n = 2;
+		}
+		const char *what = c < 0x20 || (c >= 0x7f && c <= 0x9f)                      ? "the control character"
+		                   : (c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) == 0xfffe ? "the noncharacter"
+		                                                                             : NULL;
+		if (what) {
+			snprintf(why, why_size, "holds %s U+%04X at byte %zu of its text", what, (unsigned)c, i);
+			return why;
+		}
+		i += n;
+	}
+	return NULL;
+}
+
+const char *es_event_source_refused(const char *source, size_t len, char *why, size_t why_size)
 {
 	if (len > EVENT_SOURCE_MAX)
 		return "is longer than 1024 bytes";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)source[i];
-		/* C1 controls are U+0080-U+009F: 0xC2 then 0x80-0x9F in UTF-8 */
-		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len && (unsigned char)source[i + 1] < 0xa0))
-			return "holds a control character (U+0000-U+001F, U+007F-U+009F)";
-	}
-	return NULL;
+	return es_event_text_refused(source, len, why, why_size);
 }
 
 es_event *es_event_create(const es_event_fields *f)

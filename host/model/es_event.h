@@ -163,12 +163,16 @@ static inline void es_event_unref(es_event *event)
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size);
 /* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
 bool es_event_id_valid(const char *id, size_t len);
-/* Sources (UTF-8, checked by the caller): at most EVENT_SOURCE_MAX bytes
- * and no control character, C0 (U+0000-U+001F), DEL or C1 (U+0080-U+009F).
- * A CloudEvents source is a URI-reference, which has none; a plugin that
- * logs or forwards a source must not get a line break or a terminal escape
- * from a client.  NULL when valid, else which rule it breaks. */
-const char *es_event_source_refused(const char *source, size_t len);
+/* The characters a CloudEvents String may not hold, in `len` bytes of
+ * valid UTF-8 (checked by the caller): control characters (U+0000-U+001F,
+ * U+007F-U+009F) and noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF).  A
+ * plugin that logs or forwards a source or an attribute value must not get
+ * a line break or a terminal escape from a client.  NULL when it holds
+ * none; else `why`, naming the first ("holds the control character U+000A
+ * at byte 3 of its text"). */
+const char *es_event_text_refused(const char *s, size_t len, char *why, size_t why_size);
+/* Sources: at most EVENT_SOURCE_MAX bytes, and es_event_text_refused(). */
+const char *es_event_source_refused(const char *source, size_t len, char *why, size_t why_size);
 
 /* Attribute names, for native events and CloudEvents extensions alike:
  * lowercase a-z and 0-9, 1..EVENT_ATTRIBUTE_NAME_MAX characters (the
@@ -182,10 +186,12 @@ bool es_event_attribute_name_valid(const char *name, char *why, size_t why_size)
  * `data` would be read as those fields by anyone mapping the event to a
  * CloudEvent. */
 const char *es_event_attribute_reserved(const char *name);
-/* Why an attribute's value is refused, or NULL: subject, dataschema and
- * datacontenttype are non-empty strings when present (CloudEvents 1.0),
- * whichever way the event came (a plain trigger, a CloudEvent, emit). */
-const char *es_event_attribute_value_refused(const char *name, const char *value);
+/* Why an attribute's value (valid UTF-8) is refused, or NULL: subject,
+ * dataschema and datacontenttype are non-empty strings when present, and no
+ * value holds what es_event_text_refused() refuses (CloudEvents 1.0),
+ * whichever way the event came (a plain trigger, a CloudEvent, emit).  The
+ * reason may be written into `why`. */
+const char *es_event_attribute_value_refused(const char *name, const char *value, char *why, size_t why_size);
 /* Why an attribute's type is refused, or NULL: subject, dataschema and
  * datacontenttype are CloudEvents Strings (a plain trigger's "subject": 5
  * would go out as a CloudEvent no receiver accepts). */

@@ -121,7 +121,9 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	if (source && !cJSON_IsNull(source)) {
 		if (!cJSON_IsString(source) || strlen(source->valuestring) > EVENT_SOURCE_MAX)
 			return FAIL(SOURCE_WRONG);
-		const char *refused = es_event_source_refused(source->valuestring, strlen(source->valuestring));
+		/* host_written: a row stored before this rule is read back as it was */
+		const char *refused =
+		    p->host_written ? NULL : es_event_source_refused(source->valuestring, strlen(source->valuestring), why, sizeof why);
 		if (refused)
 			return FAIL(SOURCE_REFUSED, refused);
 		p->fields.source = source->valuestring;
@@ -170,7 +172,8 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			if (untyped)
 				return FAIL("attribute \"%s\" %s", a->string, untyped);
 			/* host_written: a row stored before this rule is read back as it was */
-			const char *refused = p->host_written ? NULL : es_event_attribute_value_refused(a->string, out->value);
+			const char *refused =
+			    p->host_written ? NULL : es_event_attribute_value_refused(a->string, out->value, why, sizeof why);
 			if (refused)
 				return FAIL("attribute \"%s\" %s", a->string, refused);
 			out->key = a->string;
@@ -346,7 +349,8 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 			snprintf(err, err_size, SOURCE_WRONG);
 			return READ_DONE;
 		}
-		const char *refused = es_event_source_refused(source_text, source->value_len - 2);
+		const char *refused =
+		    p->host_written ? NULL : es_event_source_refused(source_text, source->value_len - 2, why, sizeof why);
 		if (refused) {
 			snprintf(err, err_size, SOURCE_REFUSED, refused);
 			return READ_DONE;
@@ -418,7 +422,7 @@ int trigger_parse_with_tree(const char *body, size_t len, trigger_parsed *p, cha
 int trigger_parse_host_written(const char *body, size_t len, trigger_parsed *p, char *err, size_t err_size)
 {
 	trigger_parsed_clear(p);
-	p->host_written = true; /* matters only for attributes, read from the tree */
+	p->host_written = true; /* matters only for attributes and the source */
 	return parse_single(body, len, p, err, err_size);
 }
 

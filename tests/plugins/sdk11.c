@@ -260,6 +260,10 @@ static es_result s_handle(void *state, const es_event *e, char *err, size_t err_
 		em.attributes = attrs;
 		em.source = "custom/\nforged: line";
 		put_int(&l, "emit_control_source_status", h->emit_event(st->ctx, &em));
+		es_attribute escaped[] = {{"tenant", "acme\x1b[2J"}};
+		em.source = "custom/source";
+		em.attributes = escaped;
+		put_int(&l, "emit_control_attribute_status", h->emit_event(st->ctx, &em));
 		es_emit old = {.struct_size = 8, .name = "sdk.child"};
 		put_int(&l, "emit_small_struct_status", h->emit_event(st->ctx, &old));
 	}

@@ -94,7 +94,8 @@ request POST /api/events/trigger '{"name":"sdk.emit","id":"parent-1"}'
 expect_status 202
 wait_until "the emitted child was handled" 5 grep -q '"source":"custom/source"' "$TMP/record.jsonl"
 line parent-1 | jq -e '.emit_status == 0 and .emit_forged_parent_status == 3 and .emit_bad_name_status == 3
-	and .emit_small_struct_status == 3 and .emit_control_source_status == 3' >/dev/null ||
+	and .emit_small_struct_status == 3 and .emit_control_source_status == 3
+	and .emit_control_attribute_status == 3' >/dev/null ||
 	fail "emit_event statuses: $(line parent-1)"
 child=$(grep '"source":"custom/source"' "$TMP/record.jsonl")
 echo "$child" | jq -e '.attributes == [["tenant","acme"],["trace","t-1"],["parentid","parent-1"]]
@@ -102,7 +103,8 @@ echo "$child" | jq -e '.attributes == [["tenant","acme"],["trace","t-1"],["paren
 	fail "the emitted child: $child"
 expect_log "emit of 'sdk.child' refused: attribute 'parentid' is set by the host"
 expect_log "emit of 'sdk.child' refused: attribute name 'Bad' has a character other than a-z and 0-9"
-expect_log "emit of 'sdk.child' refused: source must be 1 to 1024 bytes of UTF-8 without control characters"
+expect_log "emit of 'sdk.child' refused: source holds the control character U+000A at byte 7 of its text"
+expect_log "emit of 'sdk.child' refused: attribute 'tenant' holds the control character U+001B at byte 4 of its text"
 pass "emit_event: source and attributes kept, a new id, parentid links the child to the event handled; bad attributes and a source with a control character refused with the reason"
 
 curl -s "http://127.0.0.1:$MPORT/metrics" > "$TMP/metrics.txt"

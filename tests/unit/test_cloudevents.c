@@ -125,11 +125,15 @@ static void header_values_are_decoded_as_the_binding_says(void **state)
 	expect_binary_error(bad_pct, 5, NULL, NULL, "percent-encoding");
 	ce_header open_quote[] = {REQUIRED, {"subject", "\"abc"}};
 	expect_binary_error(open_quote, 5, NULL, NULL, "closing quote");
-	/* a source (a URI-reference) with a line break or a terminal escape, percent-decoded */
+	/* a line break or a terminal escape, percent-decoded, in a source or any String */
 	ce_header newline_source[] = {{"specversion", "1.0"}, {"id", "x"}, {"source", "/s%0Aforged"}, {"type", "t"}};
-	expect_binary_error(newline_source, 4, NULL, NULL, "ce-source holds a control character");
+	expect_binary_error(newline_source, 4, NULL, NULL, "ce-source holds the control character U+000A at byte 2");
 	ce_header c1_source[] = {{"specversion", "1.0"}, {"id", "x"}, {"source", "/s%C2%9B31m"}, {"type", "t"}};
-	expect_binary_error(c1_source, 4, NULL, NULL, "ce-source holds a control character");
+	expect_binary_error(c1_source, 4, NULL, NULL, "ce-source holds the control character U+009B");
+	ce_header escape_subject[] = {REQUIRED, {"subject", "a%0Ab%1B[31m"}};
+	expect_binary_error(escape_subject, 5, NULL, NULL, "ce-subject holds the control character U+000A");
+	expect_binary_error((ce_header[]){REQUIRED}, 4, "text/plain;\tcharset=utf-8", "x",
+	                    "datacontenttype holds the control character U+0009");
 }
 
 static void binary_attributes_appear_once(void **state)
@@ -198,7 +202,9 @@ static void structured_values_are_checked(void **state)
 	expect_structured_error(CE ",\"data\":1,\"data\":2}", "'data' is given more than once");
 	expect_structured_error(CE ",\"data\":[1.]}", "decimal point");
 	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\\r\\nX: y\",\"type\":\"t\"}",
-	                        "attribute source holds a control character");
+	                        "source holds the control character U+000D at byte 1");
+	expect_structured_error(CE ",\"ext\":\"a\\u001b[2Jb\"}", "ext holds the control character U+001B");
+	expect_structured_error(CE ",\"dataschema\":\"x\\ny\"}", "dataschema holds the control character U+000A");
 	expect_structured_error(CE "} x", "after the JSON value");
 	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "RFC 3339");
 	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "RFC 3339");

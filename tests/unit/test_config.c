@@ -209,7 +209,15 @@ static void isolation_keys_are_read_and_checked(void **state)
 	                 "plugins.settings.a.isolation must be in-process or process");
 	expect_one_error("plugins:\n  defaults: {memory_limit_mb: 8}\n", 2, 13,
 	                 "memory_limit_mb (8) must be 0 (no limit) or at least 32");
-	expect_one_error("plugins:\n  defaults: {open_files_limit: -1}\n", 2, 32, "open_files_limit must be a whole number");
+	/* a whole number out of range is told its range; a quoted one, to drop the quotes */
+	expect_one_error("plugins:\n  defaults: {open_files_limit: -1}\n", 2, 32,
+	                 "open_files_limit must be between 0 and 1048576, not -1");
+	expect_one_error("plugins:\n  defaults: {wakeup_coalesce_us: 99999999999999999999}\n", 2, 34,
+	                 "wakeup_coalesce_us must be between 0 and 100000, not 99999999999999999999");
+	expect_one_error("plugins:\n  defaults: {wakeup_coalesce_us: \"500\"}\n", 2, 34,
+	                 "wakeup_coalesce_us must be a whole number (unquoted), not '500'");
+	expect_one_error("plugins:\n  defaults: {wakeup_coalesce_us: 1.5}\n", 2, 34,
+	                 "wakeup_coalesce_us must be a whole number, not '1.5'");
 }
 
 static void yaml_syntax_error_has_position(void **state)

@@ -208,20 +208,31 @@ static void errors_name_the_problem(void **state)
 	expect_error("", "empty body");
 }
 
-/* A source a plugin may log or forward holds no control character: not
- * escaped (the tree's reading), not written raw (C1 is valid UTF-8 and
- * read without a tree), in neither place. */
-static void a_source_holds_no_control_character(void **state)
+/* A source or attribute value a plugin may log or forward holds no
+ * control character and no noncharacter (what a CloudEvents String may not
+ * hold): not escaped (the tree's reading), not written raw (C1 is valid
+ * UTF-8 and read without a tree), in neither place; the answer names the
+ * character and where it is. */
+static void strings_hold_no_control_character(void **state)
 {
-	expect_error("{\"name\":\"a\",\"source\":\"x\\ny\"}", "\"source\" holds a control character");
-	expect_error("{\"name\":\"a\",\"source\":\"x\\u001b[31m\"}", "\"source\" holds a control character");
-	expect_error("{\"name\":\"a\",\"source\":\"x\\u007fy\"}", "\"source\" holds a control character");
-	expect_error("{\"name\":\"a\",\"source\":\"x\\u0085y\"}", "\"source\" holds a control character");
-	expect_error("{\"name\":\"a\",\"source\":\"x\xc2\x9by\"}", "\"source\" holds a control character");
-	/* the characters around them are a source's own */
-	static const char *fine[] = {"{\"name\":\"a\",\"source\":\"/shop/eu?x=1#f\"}",
-	                             "{\"name\":\"a\",\"source\":\"caf\xc3\xa9 \xc2\xa0~\"}",
-	                             "{\"name\":\"a\",\"source\":\"caf\\u00e9\"}"};
+	expect_error("{\"name\":\"a\",\"source\":\"x\\ny\"}",
+	             "\"source\" holds the control character U+000A at byte 1 of its text");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u001b[31m\"}", "\"source\" holds the control character U+001B");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u007fy\"}", "\"source\" holds the control character U+007F");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\u0085y\"}", "\"source\" holds the control character U+0085");
+	expect_error("{\"name\":\"a\",\"source\":\"ab\xc2\x9by\"}",
+	             "\"source\" holds the control character U+009B at byte 2");
+	expect_error("{\"name\":\"a\",\"source\":\"x\\ufffe\"}", "\"source\" holds the noncharacter U+FFFE");
+	expect_error("{\"name\":\"a\",\"source\":\"x\xef\xb7\x90\"}", "\"source\" holds the noncharacter U+FDD0");
+	expect_error("{\"name\":\"a\",\"source\":\"x\xf4\x8f\xbf\xbf\"}", "\"source\" holds the noncharacter U+10FFFF");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"subject\":\"a\\nb\"}}",
+	             "attribute \"subject\" holds the control character U+000A");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"ext\":\"\\u0085\"}}", "attribute \"ext\" holds the control character U+0085");
+	/* the characters around them are a string's own */
+	static const char *fine[] = {"{\"name\":\"a\",\"source\":\"/shop/eu?x=1#f%0a\"}",
+	                             "{\"name\":\"a\",\"source\":\"caf\xc3\xa9 \xc2\xa0~\xe2\x80\xa8\xef\xbf\xbd\"}",
+	                             "{\"name\":\"a\",\"source\":\"caf\\u00e9 \\ud83d\\ude00\"}",
+	                             "{\"name\":\"a\",\"attributes\":{\"subject\":\"a b\\u00a0c\"}}"};
 	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
 		trigger_parsed p;
 		char err[256] = "";
@@ -232,6 +243,25 @@ static void a_source_holds_no_control_character(void **state)
 		if (trigger_readings_differ(fine[i], strlen(fine[i])))
 			fail_msg("body %s: read differently without a tree", fine[i]);
 	}
+}
+
+/* The host's own JSON of an event (a JetStream message, a database row)
+ * is read back as it was stored, a source or an attribute an earlier
+ * version accepted included: a rolling upgrade does not dead-letter it. */
+static void an_event_the_host_stored_is_read_as_stored(void **state)
+{
+	const char *json = "{\"id\":\"old-1\",\"name\":\"a\",\"source\":\"old\\nnode\","
+	                   "\"attributes\":{\"subject\":\"x\\u001by\"}}";
+	trigger_parsed p;
+	char err[256] = "";
+	assert_int_equal(trigger_parse_host_written(json, strlen(json), &p, err, sizeof err), 0);
+	assert_string_equal(p.fields.source, "old\nnode");
+	assert_string_equal(p.fields.attributes[0].value, "x\x1by");
+	trigger_parsed_free(&p);
+	const char *plain = "{\"name\":\"a\",\"source\":\"old\\nnode\"}"; /* read without a tree */
+	assert_int_equal(trigger_parse_host_written(plain, strlen(plain), &p, err, sizeof err), 0);
+	assert_string_equal(p.fields.source, "old\nnode");
+	trigger_parsed_free(&p);
 }
 
 /* What cJSON lets through and plugins were handed. */
@@ -309,7 +339,8 @@ int main(void)
 		cmocka_unit_test(attribute_types_survive_the_events_json),
 		cmocka_unit_test(data_is_carried_as_written),
 		cmocka_unit_test(errors_name_the_problem),
-		cmocka_unit_test(a_source_holds_no_control_character),
+		cmocka_unit_test(strings_hold_no_control_character),
+		cmocka_unit_test(an_event_the_host_stored_is_read_as_stored),
 		cmocka_unit_test(both_readings_agree),
 		cmocka_unit_test(malformed_json_position_points_at_the_problem),
 		cmocka_unit_test(rfc3339_forms),

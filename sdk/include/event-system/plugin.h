@@ -156,7 +156,9 @@ typedef struct es_host_api {
 	 * string is valid UTF-8 without NUL bytes and is exactly what the
 	 * client sent; the id is 1-128 printable ASCII characters without
 	 * spaces, quotes or backslashes; the name follows the event name
-	 * grammar; a source has no control character (C0, DEL or C1). */
+	 * grammar; a source and string attribute values have no control
+	 * character (C0, DEL, C1) nor noncharacter, unless an earlier version
+	 * stored the event (docs/plugin-guide.md). */
 	const char *(*event_id)(const es_event *event);
 	const char *(*event_name)(const es_event *event);
 	const char *(*event_source)(const es_event *event);
