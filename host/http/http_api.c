@@ -558,6 +558,7 @@ static void handle_plugins(api_request *r)
 		cJSON_AddNumberToObject(p, "oldest_queued_ms", (double)s.oldest_queued_age_us / 1000.0);
 		cJSON_AddNumberToObject(p, "timeout_ms", pol->timeout_ms);
 		cJSON_AddNumberToObject(p, "max_attempts", pol->max_attempts);
+		cJSON_AddNumberToObject(p, "wakeup_coalesce_us", pol->wakeup_coalesce_us);
 		if (desc->handle_async) {
 			/* SDK 1.1 asynchronous handler: deliveries between start and completion */
 			cJSON *a = cJSON_AddObjectToObject(p, "async");
