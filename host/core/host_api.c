@@ -480,7 +480,7 @@ static es_status api_emit_event(es_plugin_ctx *ctx, const es_emit *em)
 		const char *refused = NULL;
 		if (!source_len || source_len > EVENT_SOURCE_MAX || !utf8_valid(em->source, source_len))
 			snprintf(err, sizeof err, "source must be 1 to 1024 bytes of UTF-8");
-		else if ((refused = es_event_source_refused(em->source, source_len, why, sizeof why)))
+		else if ((refused = es_event_text_refused(em->source, source_len, why, sizeof why)))
 			snprintf(err, sizeof err, "source %s", refused);
 	}
 	if (err[0]) {

@@ -389,7 +389,6 @@ plugin_instance *plugin_instance_create(plugin_image *image, const plugin_settin
 		snprintf(err, err_size, "cannot create the worker pool");
 		goto out_fail;
 	}
-	worker_pool_set_coalesce_us(inst->pool, inst->policy.wakeup_coalesce_us);
 
 	if (services->check_only)
 		return inst; /* not initialised: neither init() nor shutdown() runs */

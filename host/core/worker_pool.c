@@ -58,6 +58,9 @@ typedef struct delivery {
 	 * from the event, whose first lines the other plugins' workers
 	 * share (and write, dropping their references). */
 	bool told;
+	/* A client waits on the connection for it (a watch: a synchronous
+	 * trigger): no worker's short sleep may delay it (wait_for_work()). */
+	bool waited_on;
 	int64_t due_us;     /* retry heap: not before (monotonic) */
 	int64_t queued_us;  /* when it entered the queue: the event's received_us (monotonic) */
 } delivery;
@@ -675,9 +678,9 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 	/* Leave work for the other idle workers: take a fair share of a burst. */
 	if (n > 1 && p->idle_waiters > 0) {
 		unsigned keep = (n + p->idle_waiters) / (p->idle_waiters + 1);
-		bool waited_on = false; /* one a client waits for must not wait for a short sleep */
+		bool waited_on = false;
 		while (n > keep) {
-			waited_on |= w->batch[n - 1].event->watch != NULL;
+			waited_on |= w->batch[n - 1].waited_on;
 			ring_push_front(p, &w->batch[--n]);
 		}
 		wake_worker(p, waited_on); /* it takes its share and wakes the next */
@@ -685,15 +688,6 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 	return n;
 }
 
-/* How long a worker that just had work sleeps before it looks again,
- * without being woken: see wait_for_work(); the plugin setting
- * wakeup_coalesce_us replaces it.  1 ms against 100 µs took the trigger
- * API's CPU per request from 1.25x the bare libevent server's to 1.09x (a
- * fifth of the worker's wake-ups; bench/http_cpu.sh, docs/benchmarks.md, "A
- * fifth pass"); bench/dispatch.sh measured 50 µs to 1 ms alike.  It bounds
- * what coalescing adds to an event's latency; an event a client waits for
- * (a synchronous trigger) wakes a worker at once. */
-#define COALESCE_US 1000
 /* How soon a worker looks again at an inbox place claimed but not yet
  * published (its producer may have been descheduled in between). */
 #define INBOX_LOOK_US 20
@@ -1335,7 +1329,7 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	memset(p, 0, sizeof *p);
 	p->name = strdup(name);
 	p->policy = *policy;
-	p->coalesce_us = COALESCE_US;
+	p->coalesce_us = policy->wakeup_coalesce_us;
 	if (p->policy.workers == 0)
 		p->policy.workers = 1;
 	if (p->policy.queue_size == 0)
@@ -1407,11 +1401,6 @@ int worker_pool_start(worker_pool *p)
 	return rc;
 }
 
-void worker_pool_set_coalesce_us(worker_pool *p, int64_t us)
-{
-	p->coalesce_us = us;
-}
-
 bool worker_pool_reserve(worker_pool *p)
 {
 	return worker_pool_try_reserve(p, true);
@@ -1474,7 +1463,8 @@ static delivery new_delivery(const worker_pool *p, es_event *event)
 	/* a distributed queue counts the attempts itself; a redelivery after a
 	 * restart continues from the attempts made before */
 	return (delivery){.event = event, .attempt = es_event_first_attempt(event, p->name),
-	                  .told = event->watch || event->origin, .queued_us = event->received_us};
+	                  .told = event->watch || event->origin, .waited_on = event->watch != NULL,
+	                  .queued_us = event->received_us};
 }
 
 void worker_pool_push_reserved(worker_pool *p, es_event *event)
@@ -1513,14 +1503,14 @@ void worker_pool_push_reserved_adopt(worker_pool *p, es_event *const *events, si
 	 * inbox): the wait below is for the store of the worker that took the
 	 * place's last delivery to become visible, not for room. */
 	uint64_t pos = atomic_fetch_add(&p->inbox_tail, count); /* seq_cst: see below */
-	bool waited_on = false; /* a client waits for one: wake even a short sleeper */
+	bool waited_on = false; /* wake even a short sleeper for one */
 	for (size_t i = 0; i < count; i++, pos++) {
-		waited_on |= events[i]->watch != NULL;
 		inbox_place *place = &p->inbox[pos & p->inbox_mask];
 		uint64_t base = pos & ~p->inbox_mask;
 		while (atomic_load_explicit(&place->lap, memory_order_acquire) != base)
 			sched_yield();
 		place->d = new_delivery(p, events[i]);
+		waited_on |= place->d.waited_on;
 		atomic_store_explicit(&place->lap, base + 1, memory_order_release);
 	}
 	if (atomic_load(&p->closed)) {

@@ -117,12 +117,6 @@ typedef struct worker_pool worker_pool;
 worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, const pool_handler *handler);
 /* Start workers and the supervisor.  0, or -1 (logged). */
 int worker_pool_start(worker_pool *pool);
-/* How long a worker that just had work sleeps before it looks again
- * unless woken (default 1 ms: what coalescing may add to an event's
- * latency under a stream; 0: no such sleep, every push that finds a worker
- * asleep wakes it).  The plugin's `wakeup_coalesce_us`; tests set it long
- * to see which pushes wake a worker.  Before worker_pool_start(). */
-void worker_pool_set_coalesce_us(worker_pool *pool, int64_t us);
 
 /* Take one slot; false (and counted as refused) when full or stopping. */
 bool worker_pool_reserve(worker_pool *pool);

@@ -73,7 +73,7 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 		if (strlen(v) > EVENT_SOURCE_MAX)
 			return FAIL("%ssource must be at most %d bytes", origin, EVENT_SOURCE_MAX);
 		char why[96];
-		const char *refused = es_event_source_refused(v, strlen(v), why, sizeof why);
+		const char *refused = es_event_text_refused(v, strlen(v), why, sizeof why);
 		if (refused)
 			return FAIL("%ssource %s", origin, refused);
 		p->fields.source = v;

@@ -166,14 +166,20 @@ static const ynode *get_scalar(const ynode *map, const char *key, const char *wh
 	return n;
 }
 
+/* Digits, after an optional minus sign. */
+static bool integer_text(const char *s)
+{
+	s += *s == '-';
+	return *s && strspn(s, "0123456789") == strlen(s);
+}
+
 static void read_uint(const ynode *n, const config_key *row, const char *where, void *field, config_errors *errs)
 {
 	const char *s = n->scalar;
 	char *end = NULL;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	bool digits = *s && strspn(s + (*s == '-'), "0123456789") == strlen(s + (*s == '-')) && s[*s == '-'];
-	if (!n->quoted && digits && (*s == '-' || errno == ERANGE)) {
+	if (!n->quoted && integer_text(s) && (*s == '-' || errno == ERANGE)) {
 		/* a whole number all the same: say what is wrong with it */
 		config_error_add(errs, n->line, n->column, "%s.%s must be between %llu and %llu, not %s", where,
 		                 row->name, (unsigned long long)row->min, (unsigned long long)row->max, s);

@@ -55,8 +55,9 @@ typedef struct plugin_policy {
 	uint32_t batch_max;       /* most events per handle_batch() call */
 	uint32_t batch_linger_ms; /* how long a worker waits for a batch to fill; 0: not at all */
 	/* How long a worker that just had work sleeps before it looks at its
-	 * queue again, not woken for each event meanwhile (worker_pool.h);
-	 * 0: woken for every event that finds it asleep. */
+	 * queue again, not woken for each event meanwhile (worker_pool.c,
+	 * wait_for_work()); 0: woken for every event that finds it asleep.
+	 * What it adds to an event's latency under a stream. */
 	uint32_t wakeup_coalesce_us;
 } plugin_policy;
 

@@ -227,20 +227,14 @@ bool es_event_id_valid(const char *id, size_t len)
 const char *es_event_text_refused(const char *s, size_t len, char *why, size_t why_size)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < len;) {
-		uint32_t c = u[i];
-		size_t n = 1;
-		if (c >= 0xf0 && i + 3 < len) {
-			c = (c & 0x07) << 18 | (uint32_t)(u[i + 1] & 0x3f) << 12 | (uint32_t)(u[i + 2] & 0x3f) << 6 |
-			    (u[i + 3] & 0x3f);
-			n = 4;
-		} else if (c >= 0xe0 && i + 2 < len) {
-			c = (c & 0x0f) << 12 | (uint32_t)(u[i + 1] & 0x3f) << 6 | (u[i + 2] & 0x3f);
-			n = 3;
-		} else if (c >= 0xc0 && i + 1 < len) {
-			c = (c & 0x1f) << 6 | (u[i + 1] & 0x3f);
-			n = 2;
-		}
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_sequence_length(s + i, len - i);
+		if (n == 0) /* not UTF-8: the caller's check says so */
+			return NULL;
+		static const unsigned char lead_bits[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+		uint32_t c = u[i] & lead_bits[n];
+		for (size_t k = 1; k < n; k++)
+			c = c << 6 | (u[i + k] & 0x3fu);
 		const char *what = c < 0x20 || (c >= 0x7f && c <= 0x9f)                      ? "the control character"
 		                   : (c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) == 0xfffe ? "the noncharacter"
 		                                                                             : NULL;
@@ -248,16 +242,8 @@ const char *es_event_text_refused(const char *s, size_t len, char *why, size_t w
 			snprintf(why, why_size, "holds %s U+%04X at byte %zu of its text", what, (unsigned)c, i);
 			return why;
 		}
-		i += n;
 	}
 	return NULL;
-}
-
-const char *es_event_source_refused(const char *source, size_t len, char *why, size_t why_size)
-{
-	if (len > EVENT_SOURCE_MAX)
-		return "is longer than 1024 bytes";
-	return es_event_text_refused(source, len, why, why_size);
 }
 
 es_event *es_event_create(const es_event_fields *f)

@@ -164,15 +164,13 @@ bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_siz
 /* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
 bool es_event_id_valid(const char *id, size_t len);
 /* The characters a CloudEvents String may not hold, in `len` bytes of
- * valid UTF-8 (checked by the caller): control characters (U+0000-U+001F,
+ * UTF-8 (checked by the caller, who refuses what is not): control characters (U+0000-U+001F,
  * U+007F-U+009F) and noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF).  A
  * plugin that logs or forwards a source or an attribute value must not get
  * a line break or a terminal escape from a client.  NULL when it holds
  * none; else `why`, naming the first ("holds the control character U+000A
  * at byte 3 of its text"). */
 const char *es_event_text_refused(const char *s, size_t len, char *why, size_t why_size);
-/* Sources: at most EVENT_SOURCE_MAX bytes, and es_event_text_refused(). */
-const char *es_event_source_refused(const char *source, size_t len, char *why, size_t why_size);
 
 /* Attribute names, for native events and CloudEvents extensions alike:
  * lowercase a-z and 0-9, 1..EVENT_ATTRIBUTE_NAME_MAX characters (the

@@ -122,8 +122,8 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		if (!cJSON_IsString(source) || strlen(source->valuestring) > EVENT_SOURCE_MAX)
 			return FAIL(SOURCE_WRONG);
 		/* host_written: a row stored before this rule is read back as it was */
-		const char *refused =
-		    p->host_written ? NULL : es_event_source_refused(source->valuestring, strlen(source->valuestring), why, sizeof why);
+		const char *text = source->valuestring;
+		const char *refused = p->host_written ? NULL : es_event_text_refused(text, strlen(text), why, sizeof why);
 		if (refused)
 			return FAIL(SOURCE_REFUSED, refused);
 		p->fields.source = source->valuestring;
@@ -350,7 +350,7 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 			return READ_DONE;
 		}
 		const char *refused =
-		    p->host_written ? NULL : es_event_source_refused(source_text, source->value_len - 2, why, sizeof why);
+		    p->host_written ? NULL : es_event_text_refused(source_text, source->value_len - 2, why, sizeof why);
 		if (refused) {
 			snprintf(err, err_size, SOURCE_REFUSED, refused);
 			return READ_DONE;

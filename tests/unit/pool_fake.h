@@ -109,12 +109,13 @@ static inline void fake_outcome(void *ctx, const es_event *e, delivery_outcome o
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* A policy with quick backoff (1 ms doubling to 5 ms). */
+/* A policy with quick backoff (1 ms doubling to 5 ms) and the config's
+ * default wakeup_coalesce_us. */
 static inline plugin_policy policy(uint32_t workers, uint32_t queue, uint32_t timeout_ms, uint32_t attempts)
 {
 	return (plugin_policy){.workers = workers, .queue_size = queue, .timeout_ms = timeout_ms,
 	                       .max_attempts = attempts, .backoff_initial_ms = 1, .backoff_max_ms = 5,
-	                       .backoff_multiplier = 2.0, .max_stuck_workers = 2};
+	                       .backoff_multiplier = 2.0, .max_stuck_workers = 2, .wakeup_coalesce_us = 1000};
 }
 
 /* Create and start a pool; the caller stops it with stop_and_destroy(). */

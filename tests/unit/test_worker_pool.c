@@ -443,15 +443,11 @@ static void events_between_bursts_are_not_left_waiting(void **state)
 /* A pool whose workers, after work, wait `window_us` before they look
  * again unless woken (what else ends a short sleep is the supervisor's
  * round, at most 100 ms). */
-static worker_pool *coalescing_pool(fake *f, uint32_t workers, int64_t window_us)
+static worker_pool *coalescing_pool(fake *f, uint32_t workers, uint32_t window_us)
 {
 	plugin_policy pol = policy(workers, 100, 1000, 1);
-	pool_handler h = {.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f};
-	worker_pool *pool = worker_pool_create("test", &pol, &h);
-	assert_non_null(pool);
-	worker_pool_set_coalesce_us(pool, window_us);
-	assert_int_equal(worker_pool_start(pool), 0);
-	return pool;
+	pol.wakeup_coalesce_us = window_us;
+	return pool_start("test", pol, (pool_handler){.handle = fake_handle, .on_outcome = fake_outcome, .ctx = f});
 }
 
 static void no_watch_unref(struct delivery_watch *watch)
