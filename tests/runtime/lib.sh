@@ -128,7 +128,10 @@ render_config() {
 	grep -q '^metrics:' "$CONFIG" || echo "metrics: {port: $MPORT}" >> "$CONFIG"
 }
 
-# wait_until DESCRIPTION SECONDS COMMAND...: poll COMMAND until it succeeds
+# wait_until DESCRIPTION SECONDS COMMAND...: poll COMMAND until it succeeds.
+# COMMAND runs again on each poll, but its arguments were expanded once, by
+# the caller: to wait for a value, poll `prints VALUE COMMAND...`, never
+# `test "$(COMMAND)" = VALUE` (its "$(...)" is read once, before the wait).
 wait_until() {
 	local what=$1 secs=$2
 	shift 2
@@ -140,6 +143,21 @@ wait_until() {
 		sleep 0.02
 	done
 }
+
+# prints EXPECTED COMMAND...: COMMAND's output (without its trailing
+# newline) is EXPECTED; for wait_until, which runs COMMAND on every poll
+prints() {
+	local expected=$1
+	shift
+	[ "$("$@")" = "$expected" ]
+}
+
+# The mistake prints() replaces is easy to make again: a test that waits on
+# a value it read once refuses to run.
+if grep -n 'wait_until .*"\$(' "$0" | grep -v '^[0-9]*:[[:space:]]*#' | grep -q 'test \|\[ '; then
+	echo "FAIL ($TEST_NAME): wait_until with a \"\$(...)\" read once, before the wait: poll with prints" >&2
+	exit 1
+fi
 
 http_ready() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready")" = 200 ]

@@ -43,7 +43,7 @@ expect_log "handed to the new instance"
 	fail "eventsys_reload_undelivered_total is $(metric_value eventsys_reload_undelivered_total)"
 [ "$(metric_value 'eventsys_plugin_undelivered_total{plugin="batch"}')" = 0 ] || fail "batch counts undelivered events"
 ! log_has "undelivered event" || fail "the log reports undelivered events: $(grep 'undelivered event' "$LOG")"
-wait_until "the replaced instance unloaded (one record file open)" 10 test "$(open_fds_on "$TMP/batch.txt")" = 1
+wait_until "the replaced instance unloaded (one record file open)" 10 prints 1 open_fds_on "$TMP/batch.txt"
 pass "a batch call running at a reload's deadline: its retry handed to the new instance, the old one unloaded"
 
 stop_daemon TERM

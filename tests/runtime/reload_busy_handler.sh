@@ -52,7 +52,7 @@ for r in 1 2; do
 done
 pass "two reloads during a running handler: each replaced instance shut down once after the handler returned"
 
-wait_until "the replaced instances unloaded (one record file open)" 10 test "$(open_fds_on "$TMP/hang.txt")" = 1
+wait_until "the replaced instances unloaded (one record file open)" 10 prints 1 open_fds_on "$TMP/hang.txt"
 [ "$(metric_value eventsys_reload_undelivered_total)" = 0 ] ||
 	fail "delivered events counted in eventsys_reload_undelivered_total: $(metric_value eventsys_reload_undelivered_total)"
 [ "$(metric_value 'eventsys_plugin_undelivered_total{plugin="hang"}')" = 0 ] ||

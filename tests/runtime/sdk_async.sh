@@ -52,7 +52,7 @@ request POST '/api/events/trigger?wait=true' '{"name":"ok.1","id":"ok-1"}'
 expect_status 200
 [ "$(lines_in "$REC" "^async ok.1 ok-1 1 ok 0$")" = 1 ] || fail "ok-1 not completed once: $(cat "$REC")"
 # the answer may go out just before the pool gives the record back
-wait_until "no delivery outstanding after ok-1" 5 test "$(plugin_field async .async.outstanding)" = 0
+wait_until "no delivery outstanding after ok-1" 5 prints 0 plugin_field async .async.outstanding
 
 request POST '/api/events/trigger?wait=true' '{"name":"retry.once.a","id":"retry-a"}'
 expect_status 200
@@ -125,7 +125,7 @@ settings 500 # a changed setting: the running instance retires
 render_config
 kill -HUP "$DAEMON_PID"
 wait_until "the retiring instance shut down" 30 log_has "shutdown: 6 deliveries were outstanding, 6 completions were late"
-wait_until "the reload done" 10 test "$(plugin_field async .timeout_ms)" = 500
+wait_until "the reload done" 10 prints 500 plugin_field async .timeout_ms
 request POST '/api/events/trigger?wait=true' '{"name":"ok.4","id":"ok-4"}'
 expect_status 200
 [ "$(lines_in "$REC" "^async ok.4 ok-4 1 ok 0$")" = 1 ] || fail "the new instance did not deliver ok-4"

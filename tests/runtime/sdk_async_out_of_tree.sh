@@ -48,9 +48,9 @@ for i in $(seq 1 40); do body="$body{\"name\":\"order.created\",\"id\":\"o-$i\",
 request POST /api/events/batch "${body%,}]"
 expect_status 202
 wait_until "40 events written" 10 lines_at_least "$TMP/orders.jsonl" '"id":"o-' 40
-wait_until "40 deliveries ok" 10 test "$(plugin_counter async_sink ok)" = 40
+wait_until "40 deliveries ok" 10 prints 40 plugin_counter async_sink ok
 [ "$(sort -u "$TMP/orders.jsonl" | wc -l)" = 40 ] || fail "an event was written twice"
-wait_until "no delivery left outstanding" 5 test "$(plugin_field async_sink .async.outstanding)" = 0
+wait_until "no delivery left outstanding" 5 prints 0 plugin_field async_sink .async.outstanding
 [ "$(plugin_field async_sink .async.late_completions)" = 0 ] || fail "a completion was late"
 request POST '/api/events/trigger?wait=true' '{"name":"order.paid","id":"paid-1"}'
 expect_status 200

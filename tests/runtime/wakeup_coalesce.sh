@@ -26,7 +26,7 @@ for i in 1 2 3; do trigger "wake.before.$i"; expect_status 202; done
 settings 100000
 render_config
 kill -HUP "$DAEMON_PID"
-wait_until "the reload in force" 10 test "$(plugin_field recorder .wakeup_coalesce_us)" = 100000
+wait_until "the reload in force" 10 prints 100000 plugin_field recorder .wakeup_coalesce_us
 expect_log "plugins replaced: recorder"
 for i in 1 2 3; do trigger "wake.after.$i"; expect_status 202; done
 request POST '/api/events/trigger?wait=true' '{"name":"wake.sync"}'
@@ -40,7 +40,7 @@ done
 settings 0
 render_config
 kill -HUP "$DAEMON_PID"
-wait_until "the reload to 0 in force" 10 test "$(plugin_field recorder .wakeup_coalesce_us)" = 0
+wait_until "the reload to 0 in force" 10 prints 0 plugin_field recorder .wakeup_coalesce_us
 trigger wake.zero
 expect_status 202
 wait_until "delivered with no window" 10 lines_at_least "$TMP/recorder.txt" "wake.zero" 1
