@@ -197,6 +197,8 @@ peers=$(jq -r 'select(.peer) | .peer' "$TMP/received.jsonl" | sort -u | wc -l)
 opened=$(curl -s "http://127.0.0.1:$PORT/api/plugins" | jq '.plugins[] | select(.name == "webhook") | .plugin_counters.connections_opened')
 [ "$opened" = 1 ] || fail "the webhook counted $opened connections opened for 10 deliveries on one worker"
 pass "keep-alive: one worker's 10 deliveries share one connection"
+# counted once the receiver's answer is read, after it recorded the event
+wait_until "the webhook's posted counter at 10" 10 prints 10 metric_value 'eventsys_plugin_custom_total{plugin="webhook",name="posted"}'
 curl -s "http://127.0.0.1:$MPORT/metrics" > "$TMP/metrics.txt"
 grep -q '^eventsys_plugin_custom_total{plugin="webhook",name="posted"} 10$' "$TMP/metrics.txt" ||
 	fail "the webhook's posted counter is not in /metrics: $(grep plugin_counter "$TMP/metrics.txt")"

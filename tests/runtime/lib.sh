@@ -272,8 +272,16 @@ expect_body() {
 	esac
 }
 
+# expect_log PATTERN: the daemon's log has a line matching PATTERN, within
+# 10 s: many lines are written a moment after what a test can see (a
+# counter, an answer, a record file), and each HTTP thread flushes its own
+# access-log buffer
 expect_log() {
-	grep -q -- "$1" "$LOG" || fail "expected the log to contain '$1'"
+	local deadline=$(($(date +%s%N) / 1000000 + 10000))
+	until grep -q -- "$1" "$LOG"; do
+		[ $(($(date +%s%N) / 1000000)) -lt $deadline ] || fail "expected the log to contain '$1'"
+		sleep 0.02
+	done
 }
 
 log_has() {
