@@ -1,5 +1,5 @@
 # Shared by the HTTP benchmarks (http.sh, http_cpu.sh, http_callgrind.sh,
-# batch.sh); sourced, after they set `build`.
+# batch.sh) and dispatch_cpu.sh; sourced, after they set `build`.
 #
 # bench_work: a private work directory in $work (readable by the daemon's
 # plugin checks), removed with every process listed in `pids` on exit, and
@@ -29,7 +29,9 @@ wait_port() {
 
 # es_noop_config FILE PORT [METRICS [ACCESS_LOG]]: a daemon config with two
 # HTTP threads on PORT, metrics on PORT+100, and the no-op plugin with one
-# worker subscribed to everything (a queue of 65,536)
+# worker subscribed to everything (a queue of 65,536); SUBSCRIBE=PATTERN
+# subscribes it to PATTERN instead (one that matches nothing measures the
+# daemon without the hand-off to a worker)
 es_noop_config() {
 	cat > "$1" <<YAML
 server: {port: $2, threads: 2}
@@ -39,6 +41,6 @@ metrics: {enabled: ${3:-true}, port: $(($2 + 100))}
 plugins:
   directory: $work/plugins
   settings:
-    noop: {workers: ${WORKERS:-1}, subscribe: ["**"]}
+    noop: {workers: ${WORKERS:-1}, subscribe: ["${SUBSCRIBE:-**}"]}
 YAML
 }
