@@ -31,7 +31,8 @@ wait_port() {
 # HTTP threads on PORT, metrics on PORT+100, and the no-op plugin with one
 # worker subscribed to everything (a queue of 65,536); SUBSCRIBE=PATTERN
 # subscribes it to PATTERN instead (one that matches nothing measures the
-# daemon without the hand-off to a worker)
+# daemon without the hand-off to a worker); WAKEUP_COALESCE_US=N sets its
+# wakeup_coalesce_us (default: the config's)
 es_noop_config() {
 	cat > "$1" <<YAML
 server: {port: $2, threads: 2}
@@ -41,6 +42,6 @@ metrics: {enabled: ${3:-true}, port: $(($2 + 100))}
 plugins:
   directory: $work/plugins
   settings:
-    noop: {workers: ${WORKERS:-1}, subscribe: ["${SUBSCRIBE:-**}"]}
+    noop: {workers: ${WORKERS:-1}, subscribe: ["${SUBSCRIBE:-**}"]${WAKEUP_COALESCE_US:+, wakeup_coalesce_us: $WAKEUP_COALESCE_US}}
 YAML
 }
