@@ -151,7 +151,6 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	delivery *ring; /* capacity slots; head..head+count */
 	inbox_place *inbox; /* inbox_mask + 1 (a power of two >= capacity) places */
 	uint64_t inbox_mask;
-	int64_t coalesce_us; /* a streaming worker's short sleep: see wait_for_work() */
 	delivery *retry; /* min-heap on due_us, at most capacity */
 	worker **slots; /* policy.workers + policy.max_stuck_workers */
 	/* A worker's batch: BATCH_MAX, or a batch handler's batch_max when
@@ -222,7 +221,7 @@ struct worker_pool { /* NOLINT(clang-analyzer-optin.performance.Padding): the pa
 	 * worker_pool_push_reserved_adopt()): a line of their own, away from
 	 * the lock's line the workers write on every batch. */
 	_Alignas(CACHE_LINE) _Atomic unsigned idle_waiters;
-	_Atomic unsigned short_sleepers; /* idle waiters that look again within coalesce_us */
+	_Atomic unsigned short_sleepers; /* idle waiters that look again within policy.wakeup_coalesce_us */
 
 	/* Written by producers (and a predecessor's hand-over) only. */
 	_Alignas(CACHE_LINE) _Atomic uint64_t refused;
@@ -396,7 +395,7 @@ static void inbox_drain_all(worker_pool *p, int64_t until_us)
 static void wake_worker(worker_pool *p, bool waited_on)
 {
 	if (p->short_sleepers && !waited_on)
-		return; /* it looks within coalesce_us: see wait_for_work() */
+		return; /* it looks within policy.wakeup_coalesce_us: see wait_for_work() */
 	if (p->idle_waiters > p->wakeups_pending) {
 		p->wakeups_pending++;
 		pthread_cond_signal(&p->work_ready);
@@ -695,15 +694,16 @@ static unsigned take_batch(worker_pool *p, worker *w, int64_t now)
 /* Wait for work: false when the worker should exit.  Under lock.
  *
  * Wake-ups are per burst, not per event.  A worker that found work last
- * time (a stream is running) sleeps at most coalesce_us and counts itself
+ * time (a stream is running) sleeps at most the plugin's
+ * wakeup_coalesce_us (the window; 0: never short) and counts itself
  * in `short_sleepers`; producers do not wake anyone while a short sleeper
- * exists, since it looks at the queue within coalesce_us anyway and takes
+ * exists, since it looks at the queue within the window anyway and takes
  * everything that came meanwhile in one batch.  A short sleep that found
  * nothing ends the stream: the next wait is an ordinary one, and the next
  * push wakes the worker at once (the latency of a lone event is a futex
- * wake-up, not coalesce_us).  The cost under a stream is one timer
- * wake-up per worker per coalesce_us, paid by the worker, and up to
- * coalesce_us added to an event's latency; nothing spins.  An event a
+ * wake-up, not the window).  The cost under a stream is one timer
+ * wake-up per worker per window, paid by the worker, and up to a
+ * window added to an event's latency; nothing spins.  An event a
  * client waits for (a synchronous trigger: its watch) is not made to wait:
  * its push wakes a short sleeper too. */
 static bool wait_for_work(worker_pool *p, worker *w)
@@ -723,9 +723,10 @@ static bool wait_for_work(worker_pool *p, worker *w)
 		bool claimed = inbox_claimed(p); /* and not published yet */
 		if (stopping && p->retry_count == 0 && p->async_open == 0 && !claimed)
 			return false; /* drained: nothing queued, waiting to retry or outstanding */
-		bool short_sleep = w->streaming && p->coalesce_us > 0 && !stopping && !atomic_load(&p->paused);
+		uint32_t window_us = p->policy.wakeup_coalesce_us;
+		bool short_sleep = w->streaming && window_us > 0 && !stopping && !atomic_load(&p->paused);
 		w->streaming = false;
-		int64_t wait = short_sleep ? p->coalesce_us : IDLE_WAIT_MAX_US;
+		int64_t wait = short_sleep ? (int64_t)window_us : IDLE_WAIT_MAX_US;
 		if (p->retry_count && p->retry[0].due_us - now < wait)
 			wait = p->retry[0].due_us - now;
 		if (stopping && p->stop_deadline_us - now < wait)
@@ -1329,7 +1330,6 @@ worker_pool *worker_pool_create(const char *name, const plugin_policy *policy, c
 	memset(p, 0, sizeof *p);
 	p->name = strdup(name);
 	p->policy = *policy;
-	p->coalesce_us = policy->wakeup_coalesce_us;
 	if (p->policy.workers == 0)
 		p->policy.workers = 1;
 	if (p->policy.queue_size == 0)
