@@ -6,9 +6,12 @@
 #   (c) event-system with one no-op plugin subscribed, metrics on (default),
 #       access log off; (d) the same with metrics off; (e) metrics and access
 #       log on,
-# then paired rounds of (b) and (c) right after each other (PAIRS=8 of
-# PAIR_SECS=3 each) for a ratio less moved by the machine's drift, then
-# the requirements document's own check (wrk -t12 -c400 -d30s) on (c).
+# then paired rounds of (b) and (c) right after each other, in alternating
+# order (PAIRS=8 of PAIR_SECS=3 each) for a ratio less moved by the
+# machine's drift, then the requirements document's own check (wrk -t12
+# -c400 -d30s) on (c).  CONTROL=1 adds to each pair a second bare server
+# paired with the first: the ratio two identical servers read in the same
+# run, the noise floor of the paired ratio.
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
 # (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
 # Installs wrk and nginx with apt when missing.
@@ -47,6 +50,10 @@ pids+=($!)
 # (b) bare libevent
 "$build/bench/bare_http_server" 18092 2 &
 pids+=($!)
+if [ "${CONTROL:-0}" = 1 ]; then
+	"$build/bench/bare_http_server" 18096 2 &
+	pids+=($!)
+fi
 # (c), (d), (e) event-system with the no-op plugin: metrics on (the
 # default), metrics off, metrics and access log on
 start_es() { # NAME PORT METRICS ACCESS_LOG
@@ -58,7 +65,9 @@ start_es() { # NAME PORT METRICS ACCESS_LOG
 start_es metrics 18093 true false
 start_es nometrics 18094 false false
 start_es accesslog 18095 true true
-for p in 18091 18092 18093 18094 18095; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
+control_port=
+if [ "${CONTROL:-0}" = 1 ]; then control_port=18096; fi
+for p in 18091 18092 18093 18094 18095 $control_port; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
 
 run_wrk() { # NAME PORT THREADS SECONDS
 	local out="$work/wrk-$1.txt"
@@ -108,18 +117,39 @@ done
 pairs=${PAIRS:-8}
 pair_secs=${PAIR_SECS:-3}
 : > "$work/pairs.txt"
+# The order alternates: odd pairs the bare server first, even pairs the
+# daemon first, so that whatever the second run of a pair gains or loses
+# (a warm cache, the first run's closing connections) cancels.  Two bare
+# servers paired in a fixed order (CONTROL=1 below) read 0.97-1.04 within
+# a pair on the 2-core machine, with medians of 0.99 and 1.02 in two runs.
+: > "$work/control.txt"
 for pair in $(seq 1 "$pairs"); do
-	b=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
-	e=$(run_wrk event-system 18093 2 "$pair_secs")
+	if [ $((pair % 2)) = 1 ]; then
+		b=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
+		e=$(run_wrk event-system 18093 2 "$pair_secs")
+	else
+		e=$(run_wrk event-system 18093 2 "$pair_secs")
+		b=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
+	fi
 	echo "$b $e" >> "$work/pairs.txt"
+	if [ "${CONTROL:-0}" = 1 ]; then
+		# the same bare server on a second port, right after the first:
+		# what a ratio of two identical servers reads here (fixed order)
+		a=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
+		c=$(run_wrk bare-control 18096 2 "$pair_secs")
+		echo "$a $c" >> "$work/control.txt"
+	fi
 done
 # wrk prints latencies as 980.00us, 11.26ms or 1.02s
 to_ms='function ms(t) { if (t ~ /us$/) return t / 1000; if (t ~ /ms$/) return t + 0; if (t ~ /s$/) return t * 1000; return t + 0 }'
-echo "# paired rounds (wrk -t2 -c$conns -d${pair_secs}s, bare then event-system, $pairs pairs): req/s ratio, p99 ratio"
+echo "# paired rounds (wrk -t2 -c$conns -d${pair_secs}s, bare and event-system in alternating order, $pairs pairs): req/s ratio, p99 ratio"
 awk "$to_ms"' {printf "#   event-system %.0f / bare %.0f req/s = %.2fx, p99 %s / %s = %.2fx\n", $8, $2, $8 / $2, $10, $4, ms($10) / ms($4)}' "$work/pairs.txt"
 summary() { sort -n | awk '{a[NR] = $1} END {printf "%.2f / %.2f / %.2f", a[1], a[int((NR + 1) / 2)], a[NR]}'; }
 echo "paired ratio event-system / bare libevent, min / median / max: $(awk '{print $8 / $2}' "$work/pairs.txt" | summary)"
 echo "paired p99 event-system / bare libevent, min / median / max: $(awk "$to_ms"' {print ms($10) / ms($4)}' "$work/pairs.txt" | summary)"
+if [ -s "$work/control.txt" ]; then
+	echo "control: paired ratio second bare / first bare, min / median / max: $(awk '{print $8 / $2}' "$work/control.txt" | summary)"
+fi
 
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$(cat "$work/es-metrics.pid")/status")
 echo "event-system peak RSS after $conns connections: $rss"
