@@ -9,9 +9,10 @@
 # then paired rounds of (b) and (c) right after each other, in alternating
 # order (PAIRS=8 of PAIR_SECS=3 each) for a ratio less moved by the
 # machine's drift, then the requirements document's own check (wrk -t12
-# -c400 -d30s) on (c).  CONTROL=1 adds to each pair a second bare server
-# paired with the first: the ratio two identical servers read in the same
-# run, the noise floor of the paired ratio.
+# -c400 -d30s) on (c).  CONTROL=1 starts a second, identical bare server
+# and after each pair runs the first bare server, then the second (always
+# in that order): the ratio two identical servers read in the same run,
+# the noise floor of the paired ratio.
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
 # (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
 # Installs wrk and nginx with apt when missing.
@@ -119,9 +120,9 @@ pair_secs=${PAIR_SECS:-3}
 : > "$work/pairs.txt"
 # The order alternates: odd pairs the bare server first, even pairs the
 # daemon first, so that whatever the second run of a pair gains or loses
-# (a warm cache, the first run's closing connections) cancels.  Two bare
-# servers paired in a fixed order (CONTROL=1 below) read 0.97-1.04 within
-# a pair on the 2-core machine, with medians of 0.99 and 1.02 in two runs.
+# (a warm cache, the first run's closing connections) cancels.  What two
+# identical bare servers read in a fixed order (CONTROL=1 below) is in
+# docs/benchmarks.md ("A control for the paired ratio").
 : > "$work/control.txt"
 for pair in $(seq 1 "$pairs"); do
 	if [ $((pair % 2)) = 1 ]; then
