@@ -15,7 +15,7 @@ event: {sync_timeout_ms: 20000}
 plugins:
   directory: @PLUGDIR@
   settings:
-    slow: {workers: 8, queue_size: 100, subscribe: ["wait.*"], config: {delay_ms: 3000, record: @TMP@/slow.txt}}
+    slow: {workers: 8, queue_size: 100, timeout_ms: 10000, subscribe: ["wait.*"], config: {delay_ms: 6000, record: @TMP@/slow.txt}}
 YAML
 start_daemon
 
@@ -23,7 +23,9 @@ start_daemon
 clients=
 for i in $(seq 1 30); do
 	# the time from the request sent to the answer's first byte: a refusal
-	# that waited for the outcome would take the handler's 3 s
+	# that waited for the outcome would take the handler's 6 s (that long
+	# so that the five still wait when the reload below comes, even on a
+	# slow sanitizer build starting 30 clients)
 	curl -s -o "$TMP/wait.$i.body" -D "$TMP/wait.$i.headers" -w '%{http_code} %{time_pretransfer} %{time_starttransfer}\n' -m 15 \
 		-H 'Content-Type: application/json' -d "{\"name\":\"wait.n$i\"}" \
 		"http://127.0.0.1:$PORT/api/events/trigger?wait=true" > "$TMP/wait.$i.status" &

@@ -17,7 +17,7 @@ plugins:
   directory: @PLUGDIR@
   settings:
     recorder: {config: {record: @TMP@/recorder.txt}}
-    hang: {workers: 1, timeout_ms: 20000, max_attempts: 1, config: {record: @TMP@/hang.txt, delay_ms: 3000}}
+    hang: {workers: 1, timeout_ms: 20000, max_attempts: 1, config: {record: @TMP@/hang.txt, delay_ms: 10000}}
 YAML
 start_daemon
 
