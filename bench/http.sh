@@ -51,8 +51,11 @@ pids+=($!)
 # (b) bare libevent
 "$build/bench/bare_http_server" 18092 2 &
 pids+=($!)
+# CONTROL=1: the same bare server again, on control_port (empty: none)
+control_port=
 if [ "${CONTROL:-0}" = 1 ]; then
-	"$build/bench/bare_http_server" 18096 2 &
+	control_port=18096
+	"$build/bench/bare_http_server" "$control_port" 2 &
 	pids+=($!)
 fi
 # (c), (d), (e) event-system with the no-op plugin: metrics on (the
@@ -66,8 +69,6 @@ start_es() { # NAME PORT METRICS ACCESS_LOG
 start_es metrics 18093 true false
 start_es nometrics 18094 false false
 start_es accesslog 18095 true true
-control_port=
-if [ "${CONTROL:-0}" = 1 ]; then control_port=18096; fi
 for p in 18091 18092 18093 18094 18095 $control_port; do wait_port $p || { echo "port $p did not come up"; exit 1; }; done
 
 run_wrk() { # NAME PORT THREADS SECONDS
@@ -121,7 +122,7 @@ pair_secs=${PAIR_SECS:-3}
 # The order alternates: odd pairs the bare server first, even pairs the
 # daemon first, so that whatever the second run of a pair gains or loses
 # (a warm cache, the first run's closing connections) cancels.  What two
-# identical bare servers read in a fixed order (CONTROL=1 below) is in
+# identical bare servers read in a fixed order (CONTROL=1) is in
 # docs/benchmarks.md ("A control for the paired ratio").
 : > "$work/control.txt"
 for pair in $(seq 1 "$pairs"); do
@@ -133,11 +134,11 @@ for pair in $(seq 1 "$pairs"); do
 		b=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
 	fi
 	echo "$b $e" >> "$work/pairs.txt"
-	if [ "${CONTROL:-0}" = 1 ]; then
+	if [ -n "$control_port" ]; then
 		# the same bare server on a second port, right after the first:
 		# what a ratio of two identical servers reads here (fixed order)
 		a=$(run_wrk bare-libevent-202 18092 2 "$pair_secs")
-		c=$(run_wrk bare-control 18096 2 "$pair_secs")
+		c=$(run_wrk bare-control "$control_port" 2 "$pair_secs")
 		echo "$a $c" >> "$work/control.txt"
 	fi
 done
