@@ -12,7 +12,10 @@
 # -c400 -d30s) on (c).  CONTROL=1 starts a second, identical bare server
 # and after each pair runs the first bare server, then the second (always
 # in that order): the ratio two identical servers read in the same run,
-# the noise floor of the paired ratio.
+# the noise floor of the paired ratio.  PIN=1 runs every server on CPU 0
+# and wrk on CPU 1 (taskset): the servers then share one core, and req/s
+# compares what each costs a request, not how well it shares the machine
+# with wrk.
 # Run from a configured build directory:  BUILD=. ../bench/http.sh [SECONDS]
 # (ROUNDS=3 rounds in turn, the median reported; SEED_SECS=30 for the last check)
 # Installs wrk and nginx with apt when missing.
@@ -25,6 +28,14 @@ for tool in wrk nginx; do
 	command -v $tool >/dev/null || command -v /usr/sbin/$tool >/dev/null ||
 		{ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq $tool >/dev/null; }
 done
+# PIN=1: the servers on CPU 0, wrk on CPU 1
+on_server=()
+on_client=()
+if [ "${PIN:-0}" = 1 ]; then
+	[ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs two CPUs"; exit 1; }
+	on_server=(taskset -c 0)
+	on_client=(taskset -c 1)
+fi
 make -s -C "$build" bench/bare_http_server host/event-system tests/plugins/noop.la >/dev/null
 
 . "$top/bench/bench_lib.sh"
@@ -46,23 +57,23 @@ http {
 	}
 }
 NGINX
-/usr/sbin/nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+"${on_server[@]}" /usr/sbin/nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 # (b) bare libevent
-"$build/bench/bare_http_server" 18092 2 &
+"${on_server[@]}" "$build/bench/bare_http_server" 18092 2 &
 pids+=($!)
 # CONTROL=1: the same bare server again, on control_port (empty: none)
 control_port=
 if [ "${CONTROL:-0}" = 1 ]; then
 	control_port=18096
-	"$build/bench/bare_http_server" "$control_port" 2 &
+	"${on_server[@]}" "$build/bench/bare_http_server" "$control_port" 2 &
 	pids+=($!)
 fi
 # (c), (d), (e) event-system with the no-op plugin: metrics on (the
 # default), metrics off, metrics and access log on
 start_es() { # NAME PORT METRICS ACCESS_LOG
 	es_noop_config "$work/es-$1.yaml" "$2" "$3" "$4"
-	"$build/host/event-system" -c "$work/es-$1.yaml" > "$work/es-$1.log" 2>&1 &
+	"${on_server[@]}" "$build/host/event-system" -c "$work/es-$1.yaml" > "$work/es-$1.log" 2>&1 &
 	pids+=($!)
 	echo $! > "$work/es-$1.pid"
 }
@@ -73,7 +84,7 @@ for p in 18091 18092 18093 18094 18095 $control_port; do wait_port $p || { echo 
 
 run_wrk() { # NAME PORT THREADS SECONDS
 	local out="$work/wrk-$1.txt"
-	wrk -t"$3" -c"$conns" -d"$4"s --latency -s "$top/bench/post.lua" "http://127.0.0.1:$2/api/events/trigger" > "$out" 2>&1
+	"${on_client[@]}" wrk -t"$3" -c"$conns" -d"$4"s --latency -s "$top/bench/post.lua" "http://127.0.0.1:$2/api/events/trigger" > "$out" 2>&1
 	local rps p99 avg non2xx sockerr
 	rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
 	avg=$(awk '/^    Latency/ {print $2}' "$out")
@@ -84,7 +95,7 @@ run_wrk() { # NAME PORT THREADS SECONDS
 }
 
 rounds=${ROUNDS:-3}
-echo "# wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST, $rounds rounds in turn, median shown"
+echo "# wrk -t2 -c$conns -d${secs}s, 120-byte JSON POST, $rounds rounds in turn, median shown${on_server[*]:+; servers on CPU 0, wrk on CPU 1 (PIN=1)}"
 echo "# columns: target req/s mean-latency p99 non-2xx socket-errors"
 : > "$work/all.txt"
 for round in $(seq 1 "$rounds"); do
