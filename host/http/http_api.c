@@ -674,9 +674,16 @@ static bool transfer_coding_supported(api_request *r)
  * for a trigger. */
 static void read_request_headers(api_request *r)
 {
-	const struct evkeyval *h;
+	struct evkeyval *h;
 	TAILQ_FOREACH(h, evhttp_request_get_input_headers(r->req), next)
 	{
+		/* libevent cuts the spaces before a value but keeps a tab, which
+		 * RFC 9110 allows there as well ("Content-Type:<TAB>application/json"):
+		 * cut here, for every handler that reads a header */
+		if (h->value[0] == '\t') {
+			const char *from = h->value + strspn(h->value, " \t");
+			memmove(h->value, from, strlen(from) + 1);
+		}
 		const char *k = h->key;
 		switch (k[0] | 0x20) { /* ASCII letters only: 'C' and 'c' */
 		case 'c':

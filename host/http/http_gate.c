@@ -13,9 +13,13 @@
  * in a way open to request smuggling: a Content-Length that is not plain
  * digits or given twice with different values, Content-Length beside
  * Transfer-Encoding, a Transfer-Encoding list evhttp does not de-chunk
- * (empty, "identity", "chunked" twice, two headers), and an Expect other
- * than 100-continue.  With tokens configured it also refuses a head that
- * declares a body without a valid token (until the connection shows one).
+ * (empty, "identity", "chunked" twice, two headers), an Expect other
+ * than 100-continue, and lines a proxy in front may read otherwise than
+ * evhttp: a space before a header's colon, a name that is not a token, a
+ * folded line, a control byte (evhttp cuts a value at a NUL), a body on
+ * HEAD or TRACE (evhttp reads none).  With tokens configured it also
+ * refuses a head that declares a body without a valid token (until the
+ * connection shows one).
  *
  * After a head with a body the gate waits until evhttp has read that
  * request whole (http_gate_request_read): the next head starts at the
@@ -80,6 +84,7 @@ typedef struct gate_conn {
 	bool lengths_differ;
 	bool chunked;        /* the Transfer-Encoding is exactly "chunked" */
 	bool expect_other;   /* an Expect other than 100-continue */
+	bool field_error;    /* a line proxies and evhttp may read differently: refuse_message says which */
 	char coding[64];     /* the first Transfer-Encoding, for messages */
 	/* what a refused head is answered, once its turn comes */
 	int refuse_status;
@@ -244,6 +249,10 @@ static bool head_has_body(const gate_conn *gc)
 static bool framing_error(gate_conn *gc)
 {
 	char shown[40];
+	if (gc->field_error) {
+		gc->refuse_status = 400;
+		return true; /* the message was set where the line was read */
+	}
 	gc->refuse_status = 400;
 	if (gc->length_count > 0 && gc->length[0] == '\0') {
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
@@ -298,6 +307,15 @@ static bool framing_error(gate_conn *gc)
 			return true;
 		}
 	}
+	/* evhttp reads no body after HEAD or TRACE: what the client sent as
+	 * one would be read as the next request (a smuggling hazard) */
+	if (!gc->may_have_body && (gc->coding_count > 0 || (gc->length_count > 0 &&
+	                                                    strspn(gc->length, "0") != strlen(gc->length)))) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "a HEAD or TRACE request has no body here: send it without Content-Length above 0 or "
+		         "Transfer-Encoding");
+		return true;
+	}
 	if (head_has_body(gc) && gc->http11 && gc->expect_other) {
 		gc->refuse_status = 417;
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
@@ -311,6 +329,13 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 {
 	if (framing_error(gc)) {
 		refuse_head(gc, input);
+		return;
+	}
+	if (gc->coding_count == 1 && !gc->chunked) {
+		/* another coding (gzip, chunked): the handlers answer 501 and
+		 * close (http_api.c), and what follows in the input is that body,
+		 * not a head to read */
+		step_aside(gc);
 		return;
 	}
 	bool has_body = head_has_body(gc);
@@ -331,6 +356,82 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 }
 
+/* Whether `c` may be in a header's name (RFC 9110 section 5.6.2, tchar). */
+static bool token_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The first control byte of a line (a tab is allowed), or -1.  evhttp
+ * reads a header up to a NUL, so "ce-id: a\0b" would reach a plugin as the
+ * id "a"; a lone CR or another control byte is what a proxy in front may
+ * read differently (RFC 9110 section 5.5). */
+static int control_byte(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return c;
+	}
+	return -1;
+}
+
+/* Mark the current head refused for a line; the first such line's
+ * `message` is what the client hears. */
+static void line_refused(gate_conn *gc, const char *message)
+{
+	if (gc->field_error)
+		return;
+	gc->field_error = true;
+	snprintf(gc->refuse_message, sizeof gc->refuse_message, "%s", message);
+}
+
+/* A header line's name is a token right up to its colon, and the line
+ * does not continue the previous one: RFC 9112 sections 5.1 and 5.2 have
+ * a server refuse both, since evhttp and a proxy in front may read such
+ * a line differently ("Content-Length : 5" is no Content-Length to
+ * evhttp, but may be one to the proxy). */
+static bool field_line_ok(gate_conn *gc, const char *line, size_t len)
+{
+	char message[160];
+	int ctl = control_byte(line, len);
+	if (ctl >= 0) {
+		snprintf(message, sizeof message,
+		         "a header has the control byte 0x%02x: a header line may hold no NUL, CR or other control "
+		         "byte but a tab",
+		         ctl);
+		line_refused(gc, message);
+		return false;
+	}
+	if (line[0] == ' ' || line[0] == '\t') {
+		line_refused(gc, "a header line starts with a space or tab (obsolete line folding): send each header "
+		                 "on one line");
+		return false;
+	}
+	const char *colon = memchr(line, ':', len);
+	if (!colon)
+		return false; /* evhttp refuses the head */
+	if (colon == line) {
+		line_refused(gc, "a header line has no name before its colon");
+		return false;
+	}
+	for (const char *p = line; p < colon; p++) {
+		if (*p == ' ' || *p == '\t') {
+			line_refused(gc, "a header's name is followed by a space or tab before its colon: send "
+			                 "'Name: value' (RFC 9112 section 5.1)");
+			return false;
+		}
+		if (!token_char((unsigned char)*p)) {
+			snprintf(message, sizeof message, "a header's name has the byte 0x%02x, which a name may not have",
+			         (unsigned char)*p);
+			line_refused(gc, message);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* One header line (without its line end), as evhttp will read it. */
 static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t len)
 {
@@ -339,8 +440,15 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			return; /* a stray line end between requests */
 		gc->phase = GATE_HEADERS;
 		gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
+		gc->field_error = false;
 		gc->length_count = gc->coding_count = 0;
 		gc->length[0] = gc->coding[0] = '\0';
+		int ctl = control_byte(line, len);
+		if (ctl >= 0) {
+			char message[80];
+			snprintf(message, sizeof message, "the request line has the control byte 0x%02x", ctl);
+			line_refused(gc, message);
+		}
 		/* the request line: METHOD SP URI SP HTTP/x.y */
 		gc->may_have_body = !((len >= 5 && memcmp(line, "HEAD ", 5) == 0) ||
 		                      (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
@@ -351,17 +459,18 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		end_of_head(gc, input);
 		return;
 	}
-	if (line[0] == ' ' || line[0] == '\t')
-		return; /* continues the previous header */
+	if (!field_line_ok(gc, line, len))
+		return;
 	char *colon = memchr(line, ':', len);
-	if (!colon)
-		return; /* evhttp refuses the head */
 	size_t name_len = (size_t)(colon - line);
-	/* the value as evhttp keeps it: leading spaces and trailing blanks cut */
-	char *value = colon + 1 + strspn(colon + 1, " ");
+	/* The value as evhttp keeps it (leading spaces and trailing blanks
+	 * cut), which is what it frames the request by; and as the handlers
+	 * read it, with leading tabs cut too (read_request_headers()). */
+	char *evhttp_value = colon + 1 + strspn(colon + 1, " ");
 	char *end = line + len;
-	while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+	while (end > evhttp_value && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = '\0';
+	char *value = evhttp_value + strspn(evhttp_value, " \t");
 	if (name_len == 13 && strncasecmp(line, "Authorization", 13) == 0) {
 		if (!gc->token_seen)
 			gc->token_valid = token_valid(gc->gate, value);
@@ -378,12 +487,14 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		} else if (!digits || strcmp(value, gc->length) != 0)
 			gc->lengths_differ = true;
 	} else if (name_len == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
+		/* evhttp de-chunks "chunked" exactly: a tab before it is
+		 * another framing to evhttp, refused below */
 		if (gc->coding_count++ == 0) {
-			snprintf(gc->coding, sizeof gc->coding, "%s", value);
-			gc->chunked = strcasecmp(value, "chunked") == 0;
+			snprintf(gc->coding, sizeof gc->coding, "%s", evhttp_value);
+			gc->chunked = strcasecmp(evhttp_value, "chunked") == 0;
 		}
 	} else if (name_len == 6 && strncasecmp(line, "Expect", 6) == 0) {
-		gc->expect_other |= strcasecmp(value, "100-continue") != 0;
+		gc->expect_other |= strcasecmp(evhttp_value, "100-continue") != 0;
 	}
 }
 

@@ -96,6 +96,15 @@ exec {fd}>&-
 [ "$(printf '%s' "$answers" | grep -ao 'HTTP/1.1 20[02]' | wc -l)" = 2 ] || fail "with the token: $answers"
 pass "a request with the token and a body is served (after an unauthenticated /health on the same connection)"
 
+# a tab after the colon (RFC 9110 allows it) reads as a space does
+exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nAuthorization:\tBearer %s\r\nContent-Type:\tapplication/json\r\nContent-Length:\t%s\r\nConnection: close\r\n\r\n%s' \
+	"$TOKEN" "${#ev}" "$ev" >&$fd
+answers=$(timeout 5 cat <&$fd || true)
+exec {fd}>&-
+case "$answers" in "HTTP/1.1 202"*) ;; *) fail "headers with a tab after the colon: $answers" ;; esac
+pass "Authorization, Content-Type and Content-Length with a tab after the colon: 202"
+
 request GET /health
 expect_status 200
 stop_daemon
