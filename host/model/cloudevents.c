@@ -205,6 +205,8 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		char digits[12];
 		es_event_attribute typed = {0};
 		const char *refused = es_event_attribute_from_json(item, &typed, digits);
+		if (!refused && cJSON_IsNumber(item) && !trigger_attribute_written_whole(p, NULL, k))
+			refused = ES_EVENT_INTEGER_NOT_WHOLE;
 		if (refused)
 			return FAIL("CloudEvents attribute '%s' %s", k, refused);
 		if (typed.value == digits && !(typed.value = trigger_parsed_own(p, strdup(digits))))
@@ -363,6 +365,10 @@ int cloudevent_parse_binary(const ce_header *headers, size_t count, const char *
 		if (strcmp(name, "datacontenttype") == 0)
 			return FAIL("ce-datacontenttype is not a header in binary mode: the Content-Type header is the "
 			            "data's type");
+		/* an extension named data would be written beside the data
+		 * wherever the event is JSON (a webhook's body: two "data" keys) */
+		if (strcmp(name, "data") == 0)
+			return FAIL("ce-data is not a header in binary mode: the body is the data");
 		for (size_t j = 0; j < i; j++)
 			if (strcasecmp(headers[j].name, name) == 0)
 				return FAIL("header ce-%s is given more than once", name);

@@ -149,7 +149,7 @@ const char *es_event_attribute_from_json(const void *item, es_event_attribute *o
 		if (!(d >= -2147483648.0 && d <= 2147483647.0))
 			return "must be an integer from -2147483648 to 2147483647 (CloudEvents Integer is 32-bit signed)";
 		if (d != (double)(int32_t)d)
-			return "must be a whole number (CloudEvents Integer has no fraction)";
+			return ES_EVENT_INTEGER_NOT_WHOLE;
 		snprintf(digits, 12, "%" PRId32, (int32_t)d);
 		out->value = digits;
 		out->type = ES_ATTRIBUTE_INTEGER;

@@ -202,6 +202,9 @@ const char *es_event_attribute_type_refused(const char *name, es_attribute_type 
  * out->type and returns NULL; or returns why the value is refused
  * ("must be ...": a fraction, out of range, null, an object or array). */
 const char *es_event_attribute_from_json(const void *cjson_item, es_event_attribute *out, char digits[12]);
+/* The refusal of a number that is not whole (a parser that has the text
+ * also refuses what its double rounded to a whole number). */
+#define ES_EVENT_INTEGER_NOT_WHOLE "must be a whole number (CloudEvents Integer has no fraction)"
 /* The attribute's value as a new cJSON item of its type (the caller
  * deletes it), or NULL when out of memory. */
 void *es_event_attribute_to_json(const es_event_attribute *attribute);

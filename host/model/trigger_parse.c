@@ -29,6 +29,19 @@ const char *json_duplicate_key(const void *object)
 	return NULL;
 }
 
+bool trigger_attribute_written_whole(const trigger_parsed *p, const char *holder, const char *name)
+{
+	const char *text = p->raw_body, *value;
+	size_t len = p->raw_len, value_len;
+	if (!text)
+		return true;
+	if (holder && !json_object_member(text, len, holder, &text, &len))
+		return true;
+	if (!json_object_member(text, len, name, &value, &value_len))
+		return true;
+	return json_number_whole(value, value_len);
+}
+
 int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size)
 {
 	*root = NULL;
@@ -164,6 +177,8 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			es_event_attribute *out = &p->attributes[p->fields.attribute_count];
 			char digits[12];
 			const char *wrong = es_event_attribute_from_json(a, out, digits);
+			if (!wrong && cJSON_IsNumber(a) && !trigger_attribute_written_whole(p, "attributes", a->string))
+				wrong = ES_EVENT_INTEGER_NOT_WHOLE;
 			if (wrong)
 				return FAIL("attribute \"%s\" %s", a->string, wrong);
 			if (out->value == digits && !(out->value = trigger_parsed_own(p, strdup(digits))))

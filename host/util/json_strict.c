@@ -566,3 +566,44 @@ bool json_array_next(const char **cursor, const char *end, const char **item, si
 	*cursor = stop;
 	return true;
 }
+
+bool json_number_whole(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	if (p < end && *p == '-')
+		p++;
+	/* the digits in order without the point, and where the point is */
+	const char *int_start = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	const char *int_end = p, *frac_start = p, *frac_end = p;
+	if (p < end && *p == '.') {
+		frac_start = ++p;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		frac_end = p;
+	}
+	long long exponent = 0;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		bool negative = p < end && *p == '-';
+		if (p < end && (*p == '-' || *p == '+'))
+			p++;
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (exponent < 1000000) /* beyond any digit count a body holds */
+				exponent = exponent * 10 + (*p - '0');
+		if (negative)
+			exponent = -exponent;
+	}
+	/* digit i (0-based over int then fraction digits) is worth 10^(point - 1 - i),
+	 * point = the integer digits' count + exponent: whole when every digit
+	 * at i >= point is 0 */
+	long long digits_int = int_end - int_start, digits_frac = frac_end - frac_start;
+	long long point = digits_int + exponent;
+	for (long long i = point < 0 ? 0 : point; i < digits_int + digits_frac; i++) {
+		char d = i < digits_int ? int_start[i] : frac_start[i - digits_int];
+		if (d != '0')
+			return false;
+	}
+	return true;
+}

@@ -91,4 +91,9 @@ bool json_object_member(const char *text, size_t len, const char *key, const cha
  * false after the last. */
 bool json_array_next(const char **cursor, const char *end, const char **item, size_t *item_len);
 
+/* Whether the number written as text[0..len) (already accepted by
+ * json_strict_valid()) is exactly a whole number, decided on its digits:
+ * a double rounds 0.99999999999999999 to 1 and 1e-400 to 0. */
+bool json_number_whole(const char *text, size_t len);
+
 #endif

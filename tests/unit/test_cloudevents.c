@@ -144,6 +144,10 @@ static void binary_attributes_appear_once(void **state)
 	expect_binary_error(twice, 6, NULL, NULL, "ce-tenant is given more than once");
 	ce_header id_twice[] = {REQUIRED, {"id", "e-2"}};
 	expect_binary_error(id_twice, 5, NULL, NULL, "ce-id is given more than once");
+	/* ce-data would be written beside the data in the event's JSON (a
+	 * webhook's body had two "data" keys) */
+	ce_header data_header[] = {REQUIRED, {"data", "{\"injected\":true}"}};
+	expect_binary_error(data_header, 5, "application/json", "{\"real\":1}", "ce-data is not a header");
 	ce_header reserved[] = {REQUIRED, {"dataencoding", "x"}};
 	expect_binary_error(reserved, 5, "application/octet-stream", "\x01", "reserved");
 	/* Content-Type is the one datacontenttype */
@@ -295,6 +299,8 @@ static void extension_values_keep_their_types(void **state)
 	/* what the JSON format cannot map to a CloudEvents type is refused,
 	 * named (null is an absent attribute, as before) */
 	expect_structured_error(CE ",\"n\":1.5}", "'n' must be a whole number");
+	expect_structured_error(CE ",\"n\":0.99999999999999999}", "'n' must be a whole number");
+	expect_structured_error(CE ",\"n\":1e-400}", "'n' must be a whole number");
 	expect_structured_error(CE ",\"n\":2147483648}", "'n' must be an integer from -2147483648 to 2147483647");
 	expect_structured_error(CE ",\"n\":-2147483649}", "'n' must be an integer from -2147483648 to 2147483647");
 	expect_structured_error(CE ",\"n\":1e999}", "'n' must be an integer from -2147483648 to 2147483647");

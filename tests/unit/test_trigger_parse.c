@@ -196,6 +196,11 @@ static void errors_name_the_problem(void **state)
 	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T12:00:00.11111111111111111111111111111111111111111111Z\"}",
 	             "at most 64 characters");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":1.5}}", "attribute \"k\" must be a whole number");
+	/* whole as doubles, not as written: they reached plugins as 1, 0 and -2147483648 */
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":0.99999999999999999}}", "attribute \"k\" must be a whole number");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"j\":1,\"k\":1e-400}}", "attribute \"k\" must be a whole number");
+	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":-2147483648.00000000001}}",
+	             "attribute \"k\" must be a whole number");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":4294967296}}", "attribute \"k\" must be an integer from");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":{}}}",
 	             "attribute \"k\" must be a string, an integer or a boolean");
