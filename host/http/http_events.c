@@ -614,12 +614,42 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 		es_event_unref(sub.event);
 }
 
-static bool wants_wait(api_request *r, bool from_body)
+/* Whether to wait for the outcomes: `?wait=true` or `1` (or a bare
+ * `?wait`), `?wait=false` or `0`, else the body's "sync".  A value that is
+ * none of these, `wait` given twice, or a `false` against "sync": true is
+ * answered 400 (-1): read as "do not wait", it would answer 202 where the
+ * client meant to wait. */
+static int wait_wanted(api_request *r, bool from_body)
 {
-	char v[16];
-	if (api_query(r, "wait", v, sizeof v))
-		return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
-	return from_body;
+	int wanted = -1; /* not given */
+	for (const char *q = r->query; q && *q;) {
+		size_t n = strcspn(q, "&");
+		size_t key_len = strcspn(q, "=&");
+		if (key_len == 4 && memcmp(q, "wait", 4) == 0) {
+			const char *v = q + key_len;
+			size_t v_len = n - key_len;
+			if (v_len > 0) { /* "=value" */
+				v++;
+				v_len--;
+			}
+			bool yes = v_len == 0 || (v_len == 4 && memcmp(v, "true", 4) == 0) || (v_len == 1 && *v == '1');
+			bool no = (v_len == 5 && memcmp(v, "false", 5) == 0) || (v_len == 1 && *v == '0');
+			if (wanted != -1 || (!yes && !no)) {
+				bad_request(r, wanted != -1 ? "query parameter wait is given more than once"
+				                            : "query parameter wait must be true or false (or 1 or 0)");
+				return -1;
+			}
+			wanted = yes;
+		}
+		q += n + (q[n] == '&');
+	}
+	if (wanted == -1)
+		return from_body;
+	if (from_body && !wanted) {
+		bad_request(r, "query parameter wait is false but the body's \"sync\" is true: give one of them");
+		return -1;
+	}
+	return wanted;
 }
 
 /* ---- batches ---- */
@@ -1009,20 +1039,44 @@ void api_trigger(api_request *r)
 	int st = kind == BODY_CE_BINARY ? binary_headers(r->req, headers, CE_HEADERS_MAX, &count, err, sizeof err) : 0;
 	if (st == 0)
 		st = event_request_parse(kind, r->content_type, headers, count, body, len, &p, err, sizeof err);
+	int wait = st == 0 ? wait_wanted(r, p.sync) : -1;
 	if (st != 0)
 		bad_request(r, err);
-	else
-		trigger_one(r, &p, wants_wait(r, p.sync));
+	else if (wait >= 0)
+		trigger_one(r, &p, wait == 1);
 	trigger_parsed_free(&p);
+}
+
+/* The batch endpoint's 415: it takes two of the trigger's media types. */
+static void unsupported_batch_media_type(api_request *r, body_kind kind)
+{
+	atomic_fetch_add_explicit(&api_media_type, 1, memory_order_relaxed);
+	char msg[300];
+	if (kind == BODY_CE_BINARY)
+		snprintf(msg, sizeof msg,
+		         "a batch is not sent in CloudEvents binary mode (a ce-specversion header): send the JSON array "
+		         "without ce-* headers, as application/json or application/cloudevents-batch+json");
+	else
+		snprintf(msg, sizeof msg,
+		         "Content-Type of a batch must be application/json or application/cloudevents-batch+json, not "
+		         "'%.100s' (one event goes to /api/events/trigger)",
+		         r->content_type ? r->content_type : "");
+	api_error(r, 415, "unsupported_media_type", msg);
 }
 
 void api_batch(api_request *r)
 {
 	body_kind kind = classify(r);
 	if (kind != BODY_JSON && kind != BODY_CE_BATCH) {
-		unsupported_media_type(r);
+		unsupported_batch_media_type(r, kind);
 		return;
 	}
+	int wait = wait_wanted(r, false); /* answered 400 when -1 */
+	if (wait == 1)
+		bad_request(r, "query parameter wait=true is not taken by the batch endpoint: a batch is answered once "
+		               "its events are queued; send the events one by one with ?wait=true to wait for them");
+	if (wait != 0)
+		return;
 	size_t len;
 	const char *body = take_body(r, &len);
 	if (body)

@@ -83,6 +83,29 @@ expect_status 200
 echo "$BODY" | jq -e '.status == "ok" and .outcomes.recorder.attempts == 1' >/dev/null || fail "sync body: $BODY"
 pass "?wait=true and \"sync\": true answer 200 with each plugin's outcome"
 
+# a wait the daemon cannot read is refused, not taken as "do not wait"
+for q in 'wait=yes' 'wait=TRUE' 'wait=true&wait=false'; do
+	request POST "/api/events/trigger?$q" '{"name":"order.unclear"}'
+	expect_status 400
+	expect_body 'query parameter wait'
+done
+request POST '/api/events/trigger?wait=false' '{"name":"order.unclear","sync":true}'
+expect_status 400
+expect_body 'give one of them'
+request POST '/api/events/trigger?wait' '{"name":"order.sync"}'
+expect_status 200
+echo "$BODY" | jq -e '.status == "ok"' >/dev/null || fail "a bare ?wait did not wait: $BODY"
+request POST '/api/events/batch?wait=true' '[{"name":"order.batch"}]'
+expect_status 400
+expect_body 'not taken by the batch endpoint'
+pass "?wait=yes, TRUE, given twice, or false against \"sync\": true are 400; a bare ?wait waits; a batch refuses ?wait=true"
+
+# the batch endpoint's 415 names its own two types
+request POST /api/events/batch '{"specversion":"1.0"}' 'application/cloudevents+json'
+expect_status 415
+expect_body "must be application/json or application/cloudevents-batch+json, not 'application/cloudevents+json'"
+pass "a batch in a single event's media type is 415 naming the batch's types"
+
 t0=$(date +%s%N)
 request POST '/api/events/trigger?wait=true' '{"name":"slow.job"}'
 ms=$((($(date +%s%N) - t0) / 1000000))
