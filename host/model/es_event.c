@@ -101,15 +101,17 @@ bool es_event_attribute_name_valid(const char *s, char *why, size_t why_size)
 		snprintf(why, why_size, "is empty");
 		return false;
 	}
-	if (n > EVENT_ATTRIBUTE_NAME_MAX) {
-		snprintf(why, why_size, "is %zu characters long (at most %d)", n, EVENT_ATTRIBUTE_NAME_MAX);
-		return false;
-	}
+	/* the characters first: past them a byte is a character, so the
+	 * length below is told in characters truly ("€" is 3 bytes) */
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) {
 			snprintf(why, why_size, "has a character other than a-z and 0-9 at position %zu", i + 1);
 			return false;
 		}
+	if (n > EVENT_ATTRIBUTE_NAME_MAX) {
+		snprintf(why, why_size, "is %zu characters long (at most %d)", n, EVENT_ATTRIBUTE_NAME_MAX);
+		return false;
+	}
 	return true;
 }
 

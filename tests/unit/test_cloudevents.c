@@ -182,6 +182,12 @@ static void attribute_rules_are_named(void **state)
 	name[65] = '\0';
 	snprintf(text, sizeof text, "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"%s\":\"v\"}", name);
 	expect_structured_error(text, "65 characters long (at most 64)");
+	/* 30 x "€" is 90 bytes: its first character is what is wrong, not "90 characters" */
+	char euros[200] = "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"";
+	for (int i = 0; i < 30; i++)
+		strcat(euros, "\u20ac");
+	strcat(euros, "\":\"v\"}");
+	expect_structured_error(euros, "has a character other than a-z and 0-9 at position 1");
 	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\",\"Bad-Name\":\"v\"}",
 	                        "has a character other than a-z and 0-9 at position 1");
 	name[64] = '\0'; /* 64 is fine */
