@@ -589,8 +589,10 @@ bool json_number_whole(const char *text, size_t len)
 		bool negative = p < end && *p == '-';
 		if (p < end && (*p == '-' || *p == '+'))
 			p++;
+		/* past len + 1 the point is beyond every digit either way: stop
+		 * growing there (a body of 64 MiB may hold 8-digit exponents) */
 		for (; p < end && *p >= '0' && *p <= '9'; p++)
-			if (exponent < 1000000) /* beyond any digit count a body holds */
+			if (exponent <= (long long)len + 1)
 				exponent = exponent * 10 + (*p - '0');
 		if (negative)
 			exponent = -exponent;

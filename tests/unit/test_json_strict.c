@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -169,6 +170,21 @@ static void whole_numbers_by_their_digits(void **state)
 	for (size_t i = 0; i < sizeof not_whole / sizeof not_whole[0]; i++)
 		if (json_number_whole(not_whole[i], strlen(not_whole[i])))
 			fail_msg("%s is not a whole number", not_whole[i]);
+	/* exponents of 8 digits and more, in a body as large as the largest
+	 * max_event_size: "1" and 10^7 zeros "e-10000001" is 0.1; "0." and
+	 * 10^7 zeros "5e10000001" is 5 */
+	size_t zeros = 10000000;
+	char *big = malloc(zeros + 32);
+	assert_non_null(big);
+	big[0] = '1';
+	memset(big + 1, '0', zeros);
+	strcpy(big + 1 + zeros, "e-10000001");
+	assert_false(json_number_whole(big, strlen(big)));
+	memcpy(big, "0.", 2);
+	memset(big + 2, '0', zeros);
+	strcpy(big + 2 + zeros, "5e10000001");
+	assert_true(json_number_whole(big, strlen(big)));
+	free(big);
 }
 
 static void minify_keeps_strings(void **state)
