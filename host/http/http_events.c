@@ -614,26 +614,63 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 		es_event_unref(sub.event);
 }
 
-/* Whether to wait for the outcomes: `?wait=true` or `1` (or a bare
- * `?wait`), `?wait=false` or `0`, else the body's "sync".  A value that is
- * none of these, `wait` given twice, or a `false` against "sync": true is
- * answered 400 (-1): read as "do not wait", it would answer 202 where the
- * client meant to wait. */
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* s[0..n) of a query string, percent-decoded ('+' is a space) into out;
+ * false when it is longer than out holds, has a broken escape or %00. */
+static bool query_decode(const char *s, size_t n, char *out, size_t out_size)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++, o++) {
+		if (o + 1 >= out_size)
+			return false;
+		char c = s[i];
+		if (c == '+')
+			c = ' ';
+		else if (c == '%') {
+			if (i + 2 >= n)
+				return false;
+			int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return false;
+			c = (char)(hi * 16 + lo);
+			if (c == '\0')
+				return false;
+			i += 2;
+		}
+		out[o] = c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/* Whether to wait for the outcomes: ?wait=true or 1 (any case; a bare
+ * ?wait or ?wait= too), ?wait=false or 0, else the body's "sync".  Key and
+ * value are percent-decoded.  A value that is none of these, wait given
+ * twice, or false against "sync": true is answered 400 (-1): read as "do
+ * not wait", it would answer 202 where the client meant to wait. */
 static int wait_wanted(api_request *r, bool from_body)
 {
 	int wanted = -1; /* not given */
-	for (const char *q = r->query; q && *q;) {
-		size_t n = strcspn(q, "&");
-		size_t key_len = strcspn(q, "=&");
-		if (key_len == 4 && memcmp(q, "wait", 4) == 0) {
-			const char *v = q + key_len;
-			size_t v_len = n - key_len;
-			if (v_len > 0) { /* "=value" */
-				v++;
-				v_len--;
-			}
-			bool yes = v_len == 0 || (v_len == 4 && memcmp(v, "true", 4) == 0) || (v_len == 1 && *v == '1');
-			bool no = (v_len == 5 && memcmp(v, "false", 5) == 0) || (v_len == 1 && *v == '0');
+	const char *q = r->query;
+	size_t query_len = q ? strcspn(q, "#") : 0; /* a fragment is not part of it */
+	for (size_t at = 0; at < query_len;) {
+		size_t n = strcspn(q + at, "&#");
+		size_t key_len = strcspn(q + at, "=&#");
+		char key[8], value[8];
+		if (query_decode(q + at, key_len, key, sizeof key) && strcmp(key, "wait") == 0) {
+			const char *v = q + at + key_len + (key_len < n); /* past '=' */
+			size_t v_len = n - key_len - (key_len < n);
+			bool read = query_decode(v, v_len, value, sizeof value);
+			bool yes = read && (!value[0] || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0);
+			bool no = read && (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0);
 			if (wanted != -1 || (!yes && !no)) {
 				bad_request(r, wanted != -1 ? "query parameter wait is given more than once"
 				                            : "query parameter wait must be true or false (or 1 or 0)");
@@ -641,7 +678,7 @@ static int wait_wanted(api_request *r, bool from_body)
 			}
 			wanted = yes;
 		}
-		q += n + (q[n] == '&');
+		at += n + 1;
 	}
 	if (wanted == -1)
 		return from_body;
@@ -1073,8 +1110,9 @@ void api_batch(api_request *r)
 	}
 	int wait = wait_wanted(r, false); /* answered 400 when -1 */
 	if (wait == 1)
-		bad_request(r, "query parameter wait=true is not taken by the batch endpoint: a batch is answered once "
-		               "its events are queued; send the events one by one with ?wait=true to wait for them");
+		bad_request(r, "query parameter wait (to wait for the outcomes) is not taken by the batch endpoint: a "
+		               "batch is answered once its events are queued; send the events one by one with "
+		               "?wait=true to wait for them");
 	if (wait != 0)
 		return;
 	size_t len;

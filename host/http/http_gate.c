@@ -488,12 +488,18 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			gc->lengths_differ = true;
 	} else if (name_len == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
 		/* evhttp de-chunks "chunked" exactly: a tab before it is
-		 * another framing to evhttp, refused below */
+		 * another framing to evhttp */
+		if (evhttp_value[0] == '\t')
+			line_refused(gc, "a tab before the value of Transfer-Encoding: this server reads it exactly as "
+			                 "written; send 'Transfer-Encoding: chunked' with a space");
 		if (gc->coding_count++ == 0) {
 			snprintf(gc->coding, sizeof gc->coding, "%s", evhttp_value);
 			gc->chunked = strcasecmp(evhttp_value, "chunked") == 0;
 		}
 	} else if (name_len == 6 && strncasecmp(line, "Expect", 6) == 0) {
+		if (evhttp_value[0] == '\t')
+			line_refused(gc, "a tab before the value of Expect: this server reads it exactly as written; send "
+			                 "'Expect: 100-continue' with a space");
 		gc->expect_other |= strcasecmp(evhttp_value, "100-continue") != 0;
 	}
 }

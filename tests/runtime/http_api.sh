@@ -84,7 +84,7 @@ echo "$BODY" | jq -e '.status == "ok" and .outcomes.recorder.attempts == 1' >/de
 pass "?wait=true and \"sync\": true answer 200 with each plugin's outcome"
 
 # a wait the daemon cannot read is refused, not taken as "do not wait"
-for q in 'wait=yes' 'wait=TRUE' 'wait=true&wait=false'; do
+for q in 'wait=yes' 'wait=%74ru' 'wait=true&wait=false' 'w%61it=true&wait=0' 'wait=true%00'; do
 	request POST "/api/events/trigger?$q" '{"name":"order.unclear"}'
 	expect_status 400
 	expect_body 'query parameter wait'
@@ -92,13 +92,16 @@ done
 request POST '/api/events/trigger?wait=false' '{"name":"order.unclear","sync":true}'
 expect_status 400
 expect_body 'give one of them'
-request POST '/api/events/trigger?wait' '{"name":"order.sync"}'
-expect_status 200
-echo "$BODY" | jq -e '.status == "ok"' >/dev/null || fail "a bare ?wait did not wait: $BODY"
+# what clients send for "true": Python's requests writes True, a form %74rue
+for q in 'wait' 'wait=True' 'a=1&w%61it=%74rue' 'wait=1'; do
+	request POST "/api/events/trigger?$q" '{"name":"order.sync"}'
+	expect_status 200
+	echo "$BODY" | jq -e '.status == "ok"' >/dev/null || fail "?$q did not wait: $BODY"
+done
 request POST '/api/events/batch?wait=true' '[{"name":"order.batch"}]'
 expect_status 400
 expect_body 'not taken by the batch endpoint'
-pass "?wait=yes, TRUE, given twice, or false against \"sync\": true are 400; a bare ?wait waits; a batch refuses ?wait=true"
+pass "?wait=yes, given twice, or false against \"sync\": true are 400; True, %74rue and a bare ?wait wait; a batch refuses ?wait=true"
 
 # the batch endpoint's 415 names its own two types
 request POST /api/events/batch '{"specversion":"1.0"}' 'application/cloudevents+json'
