@@ -194,6 +194,10 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 	                   gc->refuse_status, reason, extra, strlen(body), body);
 	gc->phase = GATE_REFUSED;
 	evutil_socket_t fd = bufferevent_getfd(gc->bev);
+	/* before the close: a client that reads the answer and closes at
+	 * once leaves no peer address to read after it ("client=?") */
+	char client[INET6_ADDRSTRLEN + 8];
+	client_of(fd, client, sizeof client);
 	if (fd >= 0) {
 		/* A fresh socket buffer takes this whole; if not, the client gets
 		 * a cut answer and the close. */
@@ -202,8 +206,6 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 		/* evhttp reads end-of-file next and frees the connection. */
 		shutdown(fd, SHUT_RDWR);
 	}
-	char client[INET6_ADDRSTRLEN + 8];
-	client_of(fd, client, sizeof client);
 	if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "

@@ -105,6 +105,19 @@ exec {fd}>&-
 case "$answers" in "HTTP/1.1 202"*) ;; *) fail "headers with a tab after the colon: $answers" ;; esac
 pass "Authorization, Content-Type and Content-Length with a tab after the colon: 202"
 
+# the refusal's log line names the client, also when the client closes as
+# soon as it has the answer (curl does: 36 of 40 lines said "client=?")
+refusals() { grep -c 'before its body (client=' "$LOG" || true; }
+before=$(refusals)
+for i in $(seq 10); do
+	curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"name":"gate.who"}' \
+		"http://127.0.0.1:$PORT/api/events/trigger"
+done
+ten_more_logged() { [ "$(refusals)" -ge $((before + 10)) ]; }
+wait_until "the 10 refusals are logged" 10 ten_more_logged
+! grep -q 'before its body (client=?)' "$LOG" || fail "a refusal was logged without its client: $(grep -c 'client=?' "$LOG")"
+pass "each refusal before the body is logged with its client's address"
+
 request GET /health
 expect_status 200
 stop_daemon
