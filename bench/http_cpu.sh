@@ -20,6 +20,9 @@
 #   ES_BINS="before=/path/to/old/host/event-system after=host/event-system" \
 #     BUILD=. ../bench/http_cpu.sh 8 5
 # Prints every measurement, then min/median/max of us/request per target.
+# THREADS=1 also splits each target's CPU by thread name (/proc/PID/task:
+# es-http, the plugin's es-noop worker, ...), summed over threads of the
+# same name, and prints the median of each.
 set -euo pipefail
 build=$(cd "${BUILD:-.}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +65,14 @@ alive() { # INDEX
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "name ticks" for each thread name of process $1 (threads of one name summed)
+thread_ticks() {
+	for t in "/proc/$1/task/"*; do
+		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+	done 2>/dev/null | awk '{s[$1] += $2} END {for (c in s) print c, s[c]}' | sort
+}
+split_threads=${THREADS:-0}
+: > "$work/threads.txt"
 echo "# wrk -t2 -c$conns -d${secs}s -s bench/post.lua, $rounds rounds, targets in turn"
 echo "# columns: target us-cpu/request req/s p99 non-2xx"
 : > "$work/all.txt"
@@ -69,9 +80,11 @@ for round in $(seq 1 "$rounds"); do
 	for i in "${!names[@]}"; do
 		alive "$i"
 		before=$(cpu_ticks "${procs[$i]}")
+		[ "$split_threads" = 1 ] && thread_ticks "${procs[$i]}" > "$work/threads-before.txt"
 		wrk -t2 -c"$conns" -d"$secs"s --latency -s "$top/bench/post.lua" \
 			"http://127.0.0.1:${ports[$i]}/api/events/trigger" > "$work/wrk.txt" 2>&1
 		after=$(cpu_ticks "${procs[$i]}")
+		[ "$split_threads" = 1 ] && thread_ticks "${procs[$i]}" > "$work/threads-after.txt"
 		reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 		rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.txt")
 		p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.txt")
@@ -79,6 +92,11 @@ for round in $(seq 1 "$rounds"); do
 		awk -v n="${names[$i]}" -v d=$((after - before)) -v t="$ticks" -v r="$reqs" -v s="$rps" -v p="$p99" \
 			-v e="${non2xx:-0}" 'BEGIN {printf "%s %.2f %s %s %s\n", n, d * 1e6 / t / r, s, p, e}' |
 			tee -a "$work/all.txt"
+		if [ "$split_threads" = 1 ]; then
+			join "$work/threads-before.txt" "$work/threads-after.txt" |
+				awk -v n="${names[$i]}" -v t="$ticks" -v r="$reqs" '{printf "%s %s %.2f\n", n, $1, ($3 - $2) * 1e6 / t / r}' |
+				tee -a "$work/threads.txt" | awk '{printf "#   %s thread %s %s\n", $1, $2, $3}'
+		fi
 	done
 done
 echo "# us-cpu/request: min median max"
@@ -86,3 +104,10 @@ for n in "${names[@]}"; do
 	grep "^$n " "$work/all.txt" | sort -k2 -n |
 		awk -v n="$n" '{a[NR]=$2} END {printf "%s %.2f %.2f %.2f\n", n, a[1], a[int((NR+1)/2)], a[NR]}'
 done
+if [ -s "$work/threads.txt" ]; then
+	echo "# us-cpu/request by thread name: min median max"
+	awk '{print $1, $2}' "$work/threads.txt" | sort -u | while read -r n c; do
+		awk -v n="$n" -v c="$c" '$1 == n && $2 == c {print $3}' "$work/threads.txt" | sort -n |
+			awk -v n="$n" -v c="$c" '{a[NR]=$1} END {printf "%s %s %.2f %.2f %.2f\n", n, c, a[1], a[int((NR+1)/2)], a[NR]}'
+	done
+fi
