@@ -22,7 +22,7 @@
 # Prints every measurement, then min/median/max of us/request per target.
 # THREADS=1 also splits each target's CPU by thread name (/proc/PID/task:
 # es-http, the plugin's es-noop worker, ...), summed over threads of the
-# same name, and prints the median of each.
+# same name, and prints min/median/max of each.
 set -euo pipefail
 build=$(cd "${BUILD:-.}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)

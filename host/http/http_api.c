@@ -679,7 +679,10 @@ static void read_request_headers(api_request *r)
 	{
 		/* libevent cuts the spaces before a value but keeps a tab, which
 		 * RFC 9110 allows there as well ("Content-Type:<TAB>application/json"):
-		 * cut here, for every handler that reads a header */
+		 * cut here, for every handler that reads a header.  libevent reads
+		 * these strings again when it answers ("Connection:<TAB>close" now
+		 * closes); it framed the body before this (the gate refuses a tab
+		 * before Transfer-Encoding and Expect, which it reads exactly). */
 		if (h->value[0] == '\t') {
 			const char *from = h->value + strspn(h->value, " \t");
 			memmove(h->value, from, strlen(from) + 1);

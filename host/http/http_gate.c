@@ -334,7 +334,7 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		return;
 	}
 	if (gc->coding_count == 1 && !gc->chunked) {
-		/* another coding (gzip, chunked): the handlers answer 501 and
+		/* another coding (e.g. "gzip, chunked"): the handlers answer 501 and
 		 * close (http_api.c), and what follows in the input is that body,
 		 * not a head to read */
 		step_aside(gc);

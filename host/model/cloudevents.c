@@ -179,10 +179,21 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		return FAIL("CloudEvents attribute '%.64s' is given more than once", twice);
 	ce_context ctx = {0};
 	const cJSON *data = NULL, *data_base64 = NULL;
+	/* cJSON keeps the members in the order written: bit i is the i-th's;
+	 * read at the first number (one walk of the text) */
+	uint64_t fractions = 0;
+	bool fractions_read = false;
+	unsigned position = 0;
 	const cJSON *item;
 	cJSON_ArrayForEach(item, root)
 	{
 		const char *k = item->string;
+		if (cJSON_IsNumber(item) && !fractions_read) {
+			fractions = trigger_attribute_fractions(p, NULL);
+			fractions_read = true;
+		}
+		bool written_whole = position >= 64 || !((fractions >> position) & 1u);
+		position++;
 		if (strcmp(k, "data") == 0) {
 			data = item;
 			continue;
@@ -205,7 +216,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		char digits[12];
 		es_event_attribute typed = {0};
 		const char *refused = es_event_attribute_from_json(item, &typed, digits);
-		if (!refused && cJSON_IsNumber(item) && !trigger_attribute_written_whole(p, NULL, k))
+		if (!refused && cJSON_IsNumber(item) && !written_whole)
 			refused = ES_EVENT_INTEGER_NOT_WHOLE;
 		if (refused)
 			return FAIL("CloudEvents attribute '%s' %s", k, refused);

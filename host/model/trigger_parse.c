@@ -29,17 +29,13 @@ const char *json_duplicate_key(const void *object)
 	return NULL;
 }
 
-bool trigger_attribute_written_whole(const trigger_parsed *p, const char *holder, const char *name)
+uint64_t trigger_attribute_fractions(const trigger_parsed *p, const char *holder)
 {
-	const char *text = p->raw_body, *value;
-	size_t len = p->raw_len, value_len;
-	if (!text)
-		return true;
-	if (holder && !json_object_member(text, len, holder, &text, &len))
-		return true;
-	if (!json_object_member(text, len, name, &value, &value_len))
-		return true;
-	return json_number_whole(value, value_len);
+	const char *text = p->raw_body;
+	size_t len = p->raw_len;
+	if (!text || (holder && !json_object_member(text, len, holder, &text, &len)))
+		return 0;
+	return json_object_fractions(text, len);
 }
 
 int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size)
@@ -160,6 +156,11 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		const char *again = json_duplicate_key(attrs);
 		if (again)
 			return FAIL("attribute \"%.64s\" appears more than once", again);
+		/* cJSON keeps the members in the order written: bit i is `a`'s;
+		 * read at the first number (one walk of the text) */
+		uint64_t fractions = 0;
+		bool fractions_read = p->host_written;
+		unsigned position = 0;
 		const cJSON *a;
 		cJSON_ArrayForEach(a, attrs)
 		{
@@ -177,8 +178,13 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			es_event_attribute *out = &p->attributes[p->fields.attribute_count];
 			char digits[12];
 			const char *wrong = es_event_attribute_from_json(a, out, digits);
-			if (!wrong && cJSON_IsNumber(a) && !trigger_attribute_written_whole(p, "attributes", a->string))
+			if (!wrong && cJSON_IsNumber(a) && !fractions_read) {
+				fractions = trigger_attribute_fractions(p, "attributes");
+				fractions_read = true;
+			}
+			if (!wrong && cJSON_IsNumber(a) && position < 64 && ((fractions >> position) & 1u))
 				wrong = ES_EVENT_INTEGER_NOT_WHOLE;
+			position++;
 			if (wrong)
 				return FAIL("attribute \"%s\" %s", a->string, wrong);
 			if (out->value == digits && !(out->value = trigger_parsed_own(p, strdup(digits))))

@@ -57,12 +57,13 @@ typedef struct trigger_parsed {
 	char text[TRIGGER_TEXT_MAX];
 } trigger_parsed;
 
-/* Whether the number attribute `name` was written as a whole number in
- * the text parsed's tree came from (parsed->raw_body): in the object's
- * member `holder` ("attributes"), or among its own members when holder is
- * NULL (a structured CloudEvent's extensions).  A double cannot tell:
- * 0.99999999999999999 reads as 1.  True when there is no text to look at. */
-bool trigger_attribute_written_whole(const trigger_parsed *parsed, const char *holder, const char *name);
+/* Which members, in the order written, of the object holding a parse's
+ * attributes are numbers not written as whole numbers, in the text its
+ * tree came from (parsed->raw_body): the object's member `holder`
+ * ("attributes"), or the object itself when holder is NULL (a structured
+ * CloudEvent's extensions): json_object_fractions().  A double cannot
+ * tell: 0.99999999999999999 reads as 1.  0 when there is no text. */
+uint64_t trigger_attribute_fractions(const trigger_parsed *parsed, const char *holder);
 
 /* Make `parsed` empty (what a zeroed one is) without writing its arrays:
  * a parse clears it this way first. */

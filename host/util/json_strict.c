@@ -520,6 +520,29 @@ static bool string_equals(const char *q, const char *q_end, const char *key, siz
 	return at == key_len;
 }
 
+/* The member of an object starting at p (after '{' or ','; whitespace
+ * first is skipped): its name's text (quotes included) in [*key,
+ * *key_end), its value's in [*value, *value_end).  The text after it
+ * (',' or '}' next, past whitespace), or NULL at the object's end or a
+ * broken one. */
+static const char *next_member(const char *p, const char *end, const char **key, const char **key_end,
+                               const char **value, const char **value_end)
+{
+	p = skip_ws(p, end);
+	if (p == end || *p != '"')
+		return NULL; /* '}' */
+	*key = p;
+	*key_end = json_value_end(p, end);
+	p = skip_ws(*key_end, end);
+	if (p == end || *p != ':')
+		return NULL;
+	*value = skip_ws(p + 1, end);
+	*value_end = json_value_end(*value, end);
+	if (*value_end == *value)
+		return NULL;
+	return skip_ws(*value_end, end);
+}
+
 bool json_object_member(const char *text, size_t len, const char *key, const char **value, size_t *value_len)
 {
 	const char *end = text + len, *p = skip_ws(text, end);
@@ -528,24 +551,14 @@ bool json_object_member(const char *text, size_t len, const char *key, const cha
 		return false;
 	p++;
 	for (;;) {
-		p = skip_ws(p, end);
-		if (p == end || *p != '"')
-			return false; /* '}': not there */
-		const char *key_end = json_value_end(p, end);
-		bool match = string_equals(p, key_end, key, key_len);
-		p = skip_ws(key_end, end);
-		if (p == end || *p != ':')
+		const char *name, *name_end, *start, *stop;
+		if (!(p = next_member(p, end, &name, &name_end, &start, &stop)))
 			return false;
-		const char *start = skip_ws(p + 1, end);
-		const char *stop = json_value_end(start, end);
-		if (stop == start)
-			return false;
-		if (match) {
+		if (string_equals(name, name_end, key, key_len)) {
 			*value = start;
 			*value_len = (size_t)(stop - start);
 			return true;
 		}
-		p = skip_ws(stop, end);
 		if (p == end || *p != ',')
 			return false;
 		p++;
@@ -565,6 +578,26 @@ bool json_array_next(const char **cursor, const char *end, const char **item, si
 	*item_len = (size_t)(stop - p);
 	*cursor = stop;
 	return true;
+}
+
+uint64_t json_object_fractions(const char *text, size_t len)
+{
+	uint64_t bits = 0;
+	const char *end = text + len, *p = skip_ws(text, end);
+	if (p == end || *p != '{')
+		return 0;
+	p++;
+	for (unsigned i = 0;; i++) {
+		const char *name, *name_end, *start, *stop;
+		if (!(p = next_member(p, end, &name, &name_end, &start, &stop)))
+			return bits;
+		if (i < 64 && (*start == '-' || (*start >= '0' && *start <= '9')) &&
+		    !json_number_whole(start, (size_t)(stop - start)))
+			bits |= (uint64_t)1 << i;
+		if (p == end || *p != ',')
+			return bits;
+		p++;
+	}
 }
 
 bool json_number_whole(const char *text, size_t len)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define JSON_STRICT_MAX_DEPTH 512
 #define JSON_STRICT_NO_NUL 1u /* refuse \u0000 inside strings */
@@ -95,5 +96,11 @@ bool json_array_next(const char **cursor, const char *end, const char **item, si
  * json_strict_valid()) is exactly a whole number, decided on its digits:
  * a double rounds 0.99999999999999999 to 1 and 1e-400 to 0. */
 bool json_number_whole(const char *text, size_t len);
+
+/* In text already accepted by json_strict_valid(), for an object: bit i
+ * set when its member i (in the order written, the first 64) is a number
+ * not written as a whole number (json_number_whole()).  One walk of the
+ * text, whatever the number of members asked about. */
+uint64_t json_object_fractions(const char *text, size_t len);
 
 #endif

@@ -82,9 +82,9 @@ refused "two Transfer-Encoding headers" 400 bad_request "more than once" \
 refused "Expect: foo" 417 expectation_failed "100-continue" "${POST}Expect: foo\r\nContent-Length: 19\r\n\r\n$EVENT"
 
 refused "a space before a header's colon" 400 bad_request "before its colon" \
-	"${POST}Content-Length : 39\r\n\r\nGET /api/plugins HTTP/1.1\r\nHost: t\r\n\r\n"
+	"${POST}Content-Length : 38\r\n\r\nGET /api/plugins HTTP/1.1\r\nHost: t\r\n\r\n"
 refused "a body on HEAD" 400 bad_request "HEAD or TRACE request has no body" \
-	"HEAD /health HTTP/1.1\r\nHost: t\r\nContent-Length: 39\r\n\r\nGET /api/plugins HTTP/1.1\r\nHost: t\r\n\r\n"
+	"HEAD /health HTTP/1.1\r\nHost: t\r\nContent-Length: 38\r\n\r\nGET /api/plugins HTTP/1.1\r\nHost: t\r\n\r\n"
 refused "a NUL in a header's value" 400 bad_request "control byte 0x00" \
 	"POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nce-specversion: 1.0\r\nce-source: /s\r\nce-type: frame.nul\r\nce-id: nulid\\x00-tail\r\nContent-Length: 1\r\n\r\nx"
 refused "a control byte in a header's name" 400 bad_request "control byte 0x01" \

@@ -93,7 +93,7 @@ request POST '/api/events/trigger?wait=false' '{"name":"order.unclear","sync":tr
 expect_status 400
 expect_body 'give one of them'
 # what clients send for "true": Python's requests writes True, a form %74rue
-for q in 'wait' 'wait=True' 'a=1&w%61it=%74rue' 'wait=1'; do
+for q in 'wait' 'wait=' 'wait=True' 'a=1&w%61it=%74rue' 'wait=1'; do
 	request POST "/api/events/trigger?$q" '{"name":"order.sync"}'
 	expect_status 200
 	echo "$BODY" | jq -e '.status == "ok"' >/dev/null || fail "?$q did not wait: $BODY"

@@ -36,6 +36,7 @@ raw_request 'GET /esc\x1b[31mred\x7f HTTP/1.1\r\nHost: x\r\nConnection: close\r\
 raw_request 'GET /cr\rINJECTED info [access] fake HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 raw_request 'GET /nul\x00after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 raw_request 'GET /tab\there HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+raw_request 'GET /del\x7f HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 # the event name is client text as well, logged when the queue refuses it
 curl -s -o /dev/null -H 'Content-Type: application/json' --data-binary '{"name":"a\u001bb"}' \
 	"http://127.0.0.1:$PORT/api/events/trigger" || true
@@ -45,8 +46,9 @@ wait_until "the access log shows the last request" 5 log_has '\[access\] GET /he
 expect_log 'request refused after its headers (400): the request line has the control byte 0x1b'
 expect_log 'request refused after its headers (400): the request line has the control byte 0x0d'
 expect_log 'request refused after its headers (400): the request line has the control byte 0x00'
+expect_log 'request refused after its headers (400): the request line has the control byte 0x7f'
 expect_log '\[access\] GET /tab\\x09here 404 '
-pass "a request line with ESC, CR or NUL is refused and logged by the byte's code; a tab in a path is logged as \\x09"
+pass "a request line with ESC, CR, NUL or DEL is refused and logged by the byte's code; a tab in a path is logged as \\x09"
 
 LC_ALL=C grep -q $'\x1b' "$LOG" && fail "a raw ESC reached the log"
 LC_ALL=C grep -q $'\r' "$LOG" && fail "a raw CR reached the log"

@@ -154,16 +154,16 @@ static void member_found_while_checking(void **state)
 	assert_null(got);
 }
 
-/* The whole event's JSON is one line: the data's own whitespace goes,
- * the strings' stays. */
 /* a double rounds these: 0.99999999999999999 is 1.0, 1e-400 is 0 */
 static void whole_numbers_by_their_digits(void **state)
 {
 	(void)state;
 	static const char *const whole[] = {"0", "-0", "7", "-2147483648", "7.0", "7.000", "1e2", "1E+2", "1.5e1",
-	                                    "100e-2", "0e-5", "0.0e-400", "12345678901234567890"};
+	                                    "100e-2", "0e-5", "0.0e-400", "12345678901234567890",
+	                                    "5e99999999999999999999"};
 	static const char *const not_whole[] = {"0.5", "1.5", "0.99999999999999999", "1e-400", "-2147483648.00000000001",
-	                                        "1.25e1", "100e-3", "5e-1", "1.0000000000000000000001"};
+	                                        "1.25e1", "100e-3", "5e-1", "1.0000000000000000000001",
+	                                        "1e-99999999999999999999"};
 	for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
 		if (!json_number_whole(whole[i], strlen(whole[i])))
 			fail_msg("%s is a whole number", whole[i]);
@@ -187,6 +187,19 @@ static void whole_numbers_by_their_digits(void **state)
 	free(big);
 }
 
+/* one walk of an object: which members are numbers not written whole */
+static void fractions_of_an_object(void **state)
+{
+	(void)state;
+	const char *object = " { \"a\" : 1.5, \"b\":2, \"c\":\"0.5\", \"d\":0.99999999999999999, \"e\":-3e-1,"
+	                     " \"f\":{\"g\":0.5}, \"h\":[0.5], \"i\":7.0 } ";
+	assert_int_equal(json_object_fractions(object, strlen(object)), (1u << 0) | (1u << 3) | (1u << 4));
+	assert_int_equal(json_object_fractions("{}", 2), 0);
+	assert_int_equal(json_object_fractions("[0.5]", 5), 0);
+}
+
+/* The whole event's JSON is one line: the data's own whitespace goes,
+ * the strings' stays. */
 static void minify_keeps_strings(void **state)
 {
 	const char *t = " {\n \"a b\" : [ 1 ,\t\"x \\\" y\" ] }\r\n";
@@ -207,6 +220,7 @@ int main(void)
 	        cmocka_unit_test(value_end_gives_the_value_alone),
 	        cmocka_unit_test(minify_keeps_strings),
 	        cmocka_unit_test(whole_numbers_by_their_digits),
+	        cmocka_unit_test(fractions_of_an_object),
 	        cmocka_unit_test(member_found_while_checking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
