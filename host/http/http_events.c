@@ -24,6 +24,7 @@
 #include "model/event_request.h"
 #include "util/json_strict.h"
 #include "util/log.h"
+#include "util/percent.h"
 #include "core/plugin_instance.h"
 #include "core/router.h"
 #include "model/trigger_parse.h"
@@ -35,9 +36,15 @@ static body_kind classify(const api_request *r)
 	return event_request_kind(r->content_type, r->has_ce_specversion);
 }
 
-static void unsupported_media_type(api_request *r)
+/* 415 with `message`, counted. */
+static void refuse_media_type(api_request *r, const char *message)
 {
 	atomic_fetch_add_explicit(&api_media_type, 1, memory_order_relaxed);
+	api_error(r, 415, "unsupported_media_type", message);
+}
+
+static void unsupported_media_type(api_request *r)
+{
 	const char *ct = r->content_type;
 	char msg[300];
 	snprintf(msg, sizeof msg,
@@ -45,7 +52,7 @@ static void unsupported_media_type(api_request *r)
 	         "application/cloudevents-batch+json (or CloudEvents binary mode with ce-* headers), not '%.100s' "
 	         "(with curl: -H 'Content-Type: application/json')",
 	         ct ? ct : "");
-	api_error(r, 415, "unsupported_media_type", msg);
+	refuse_media_type(r, msg);
 }
 
 /* The body, contiguous; NULL after answering when it is too large or the
@@ -614,41 +621,15 @@ static void trigger_one(api_request *r, trigger_parsed *p, bool sync)
 		es_event_unref(sub.event);
 }
 
-static int hex_digit(char c)
+/* s[0..n) of a query string, percent-decoded into out (QUERY_PART_MAX
+ * bytes); false when longer, with a broken escape, or with %00. */
+#define QUERY_PART_MAX 64 /* any spelling of "wait" or "false" fits */
+static bool query_decode(const char *s, size_t n, char out[QUERY_PART_MAX])
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* s[0..n) of a query string, percent-decoded ('+' is a space) into out;
- * false when it is longer than out holds, has a broken escape or %00. */
-static bool query_decode(const char *s, size_t n, char *out, size_t out_size)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++, o++) {
-		if (o + 1 >= out_size)
-			return false;
-		char c = s[i];
-		if (c == '+')
-			c = ' ';
-		else if (c == '%') {
-			if (i + 2 >= n)
-				return false;
-			int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return false;
-			c = (char)(hi * 16 + lo);
-			if (c == '\0')
-				return false;
-			i += 2;
-		}
-		out[o] = c;
-	}
-	out[o] = '\0';
-	return true;
+	if (n >= QUERY_PART_MAX)
+		return false;
+	ssize_t len = percent_decode(s, n, true, out);
+	return len >= 0 && strlen(out) == (size_t)len;
 }
 
 /* Whether to wait for the outcomes: ?wait=true or 1 (any case; a bare
@@ -664,11 +645,11 @@ static int wait_wanted(api_request *r, bool from_body)
 	for (size_t at = 0; at < query_len;) {
 		size_t n = strcspn(q + at, "&#");
 		size_t key_len = strcspn(q + at, "=&#");
-		char key[8], value[8];
-		if (query_decode(q + at, key_len, key, sizeof key) && strcmp(key, "wait") == 0) {
+		char key[QUERY_PART_MAX], value[QUERY_PART_MAX];
+		if (query_decode(q + at, key_len, key) && strcmp(key, "wait") == 0) {
 			const char *v = q + at + key_len + (key_len < n); /* past '=' */
 			size_t v_len = n - key_len - (key_len < n);
-			bool read = query_decode(v, v_len, value, sizeof value);
+			bool read = query_decode(v, v_len, value);
 			bool yes = read && (!value[0] || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0);
 			bool no = read && (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0);
 			if (wanted != -1 || (!yes && !no)) {
@@ -1076,10 +1057,10 @@ void api_trigger(api_request *r)
 	int st = kind == BODY_CE_BINARY ? binary_headers(r->req, headers, CE_HEADERS_MAX, &count, err, sizeof err) : 0;
 	if (st == 0)
 		st = event_request_parse(kind, r->content_type, headers, count, body, len, &p, err, sizeof err);
-	int wait = st == 0 ? wait_wanted(r, p.sync) : -1;
+	int wait;
 	if (st != 0)
 		bad_request(r, err);
-	else if (wait >= 0)
+	else if ((wait = wait_wanted(r, p.sync)) >= 0) /* -1: answered */
 		trigger_one(r, &p, wait == 1);
 	trigger_parsed_free(&p);
 }
@@ -1087,18 +1068,18 @@ void api_trigger(api_request *r)
 /* The batch endpoint's 415: it takes two of the trigger's media types. */
 static void unsupported_batch_media_type(api_request *r, body_kind kind)
 {
-	atomic_fetch_add_explicit(&api_media_type, 1, memory_order_relaxed);
+	if (kind == BODY_CE_BINARY) {
+		refuse_media_type(r, "a batch is not sent in CloudEvents binary mode (a ce-specversion header): send the "
+		                     "JSON array without ce-* headers, as application/json or "
+		                     "application/cloudevents-batch+json");
+		return;
+	}
 	char msg[300];
-	if (kind == BODY_CE_BINARY)
-		snprintf(msg, sizeof msg,
-		         "a batch is not sent in CloudEvents binary mode (a ce-specversion header): send the JSON array "
-		         "without ce-* headers, as application/json or application/cloudevents-batch+json");
-	else
-		snprintf(msg, sizeof msg,
-		         "Content-Type of a batch must be application/json or application/cloudevents-batch+json, not "
-		         "'%.100s' (one event goes to /api/events/trigger)",
-		         r->content_type ? r->content_type : "");
-	api_error(r, 415, "unsupported_media_type", msg);
+	snprintf(msg, sizeof msg,
+	         "Content-Type of a batch must be application/json or application/cloudevents-batch+json, not "
+	         "'%.100s' (one event goes to /api/events/trigger)",
+	         r->content_type ? r->content_type : "");
+	refuse_media_type(r, msg);
 }
 
 void api_batch(api_request *r)

@@ -237,13 +237,18 @@ static void quote_value(char *out, size_t size, const char *value)
 	out[n] = '\0';
 }
 
+/* Whether the current head declares a body: chunked, or a
+ * Content-Length above 0. */
+static bool head_declares_body(const gate_conn *gc)
+{
+	return gc->chunked || (gc->length_count > 0 && strspn(gc->length, "0") != strlen(gc->length));
+}
+
 /* Whether evhttp reads a body after the current head (evhttp_get_body):
- * not for HEAD and TRACE; chunked, or a Content-Length above 0. */
+ * one is declared and the method may have one (not HEAD or TRACE). */
 static bool head_has_body(const gate_conn *gc)
 {
-	if (!gc->may_have_body)
-		return false;
-	return gc->chunked || (gc->length_count > 0 && strspn(gc->length, "0") != strlen(gc->length));
+	return gc->may_have_body && head_declares_body(gc);
 }
 
 /* What is wrong with the framing of the current head: sets the refusal
@@ -311,8 +316,7 @@ static bool framing_error(gate_conn *gc)
 	}
 	/* evhttp reads no body after HEAD or TRACE: what the client sent as
 	 * one would be read as the next request (a smuggling hazard) */
-	if (!gc->may_have_body && (gc->coding_count > 0 || (gc->length_count > 0 &&
-	                                                    strspn(gc->length, "0") != strlen(gc->length)))) {
+	if (!gc->may_have_body && (gc->coding_count > 0 || head_declares_body(gc))) {
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
 		         "a HEAD or TRACE request has no body here: send it without Content-Length above 0 or "
 		         "Transfer-Encoding");

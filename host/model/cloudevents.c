@@ -9,6 +9,7 @@
 #include "model/cloudevents.h"
 
 #include "util/json_strict.h"
+#include "util/percent.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -179,21 +180,13 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		return FAIL("CloudEvents attribute '%.64s' is given more than once", twice);
 	ce_context ctx = {0};
 	const cJSON *data = NULL, *data_base64 = NULL;
-	/* cJSON keeps the members in the order written: bit i is the i-th's;
-	 * read at the first number (one walk of the text) */
-	uint64_t fractions = 0;
-	bool fractions_read = false;
+	written_numbers numbers = {.parsed = p}; /* the extensions are the object's own members */
 	unsigned position = 0;
 	const cJSON *item;
 	cJSON_ArrayForEach(item, root)
 	{
 		const char *k = item->string;
-		if (cJSON_IsNumber(item) && !fractions_read) {
-			fractions = trigger_attribute_fractions(p, NULL);
-			fractions_read = true;
-		}
-		bool written_whole = position >= 64 || !((fractions >> position) & 1u);
-		position++;
+		unsigned at = position++;
 		if (strcmp(k, "data") == 0) {
 			data = item;
 			continue;
@@ -216,7 +209,7 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		char digits[12];
 		es_event_attribute typed = {0};
 		const char *refused = es_event_attribute_from_json(item, &typed, digits);
-		if (!refused && cJSON_IsNumber(item) && !written_whole)
+		if (!refused && cJSON_IsNumber(item) && !written_number_whole(&numbers, at))
 			refused = ES_EVENT_INTEGER_NOT_WHOLE;
 		if (refused)
 			return FAIL("CloudEvents attribute '%s' %s", k, refused);
@@ -246,11 +239,6 @@ int cloudevent_parse_structured(const void *object, trigger_parsed *p, char *err
 		return add_attribute(p, "dataencoding", "base64", ES_ATTRIBUTE_STRING, err, err_size);
 	}
 	return 0;
-}
-
-static int hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* Optional whitespace around an HTTP field value (RFC 9110 5.6.3). */
@@ -306,34 +294,22 @@ int ce_header_value_decode(const char *raw, char **out, char *err, size_t err_si
 		u += n;
 	}
 	size_t len = (size_t)(u - unquoted);
-	char *decoded = malloc(len + 1), *d = decoded;
+	char *decoded = malloc(len + 1);
 	if (!decoded) {
 		free(unquoted);
 		return FAIL("out of memory");
 	}
-	for (size_t i = 0; i < len; i++) {
-		if (unquoted[i] != '%') {
-			*d++ = unquoted[i];
-			continue;
-		}
-		int hi = i + 2 < len ? hex_value(unquoted[i + 1]) : -1;
-		int lo = i + 2 < len ? hex_value(unquoted[i + 2]) : -1;
-		if (hi < 0 || lo < 0) {
-			free(unquoted);
-			free(decoded);
-			return FAIL("malformed percent-encoding (%% must be followed by two hex digits)");
-		}
-		*d++ = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	size_t decoded_len = (size_t)(d - decoded);
-	*d = '\0';
+	ssize_t decoded_len = percent_decode(unquoted, len, false, decoded);
 	free(unquoted);
-	if (memchr(decoded, '\0', decoded_len)) {
+	if (decoded_len < 0) {
+		free(decoded);
+		return FAIL("malformed percent-encoding (%% must be followed by two hex digits)");
+	}
+	if (memchr(decoded, '\0', (size_t)decoded_len)) {
 		free(decoded);
 		return FAIL("the value contains a NUL byte (%%00)");
 	}
-	if (!utf8_valid(decoded, decoded_len)) {
+	if (!utf8_valid(decoded, (size_t)decoded_len)) {
 		free(decoded);
 		return FAIL("the value is not valid UTF-8 after percent-decoding");
 	}

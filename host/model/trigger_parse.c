@@ -29,13 +29,16 @@ const char *json_duplicate_key(const void *object)
 	return NULL;
 }
 
-uint64_t trigger_attribute_fractions(const trigger_parsed *p, const char *holder)
+bool written_number_whole(written_numbers *w, unsigned position)
 {
-	const char *text = p->raw_body;
-	size_t len = p->raw_len;
-	if (!text || (holder && !json_object_member(text, len, holder, &text, &len)))
-		return 0;
-	return json_object_fractions(text, len);
+	if (!w->read) {
+		w->read = true;
+		const char *text = w->parsed->raw_body;
+		size_t len = w->parsed->raw_len;
+		if (text && (!w->holder || json_object_member(text, len, w->holder, &text, &len)))
+			w->fractions = json_object_fractions(text, len);
+	}
+	return position >= 64 || !((w->fractions >> position) & 1u);
 }
 
 int trigger_parse_json(const char *body, size_t len, void **root, char *err, size_t err_size)
@@ -156,14 +159,12 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 		const char *again = json_duplicate_key(attrs);
 		if (again)
 			return FAIL("attribute \"%.64s\" appears more than once", again);
-		/* cJSON keeps the members in the order written: bit i is `a`'s;
-		 * read at the first number (one walk of the text) */
-		uint64_t fractions = 0;
-		bool fractions_read = p->host_written;
+		written_numbers numbers = {.parsed = p, .holder = "attributes"};
 		unsigned position = 0;
 		const cJSON *a;
 		cJSON_ArrayForEach(a, attrs)
 		{
+			unsigned at = position++;
 			if (p->fields.attribute_count >= TRIGGER_MAX_ATTRIBUTES)
 				return FAIL("more than 32 attributes");
 			char name_why[96];
@@ -178,13 +179,8 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			es_event_attribute *out = &p->attributes[p->fields.attribute_count];
 			char digits[12];
 			const char *wrong = es_event_attribute_from_json(a, out, digits);
-			if (!wrong && cJSON_IsNumber(a) && !fractions_read) {
-				fractions = trigger_attribute_fractions(p, "attributes");
-				fractions_read = true;
-			}
-			if (!wrong && cJSON_IsNumber(a) && position < 64 && ((fractions >> position) & 1u))
+			if (!wrong && cJSON_IsNumber(a) && !p->host_written && !written_number_whole(&numbers, at))
 				wrong = ES_EVENT_INTEGER_NOT_WHOLE;
-			position++;
 			if (wrong)
 				return FAIL("attribute \"%s\" %s", a->string, wrong);
 			if (out->value == digits && !(out->value = trigger_parsed_own(p, strdup(digits))))

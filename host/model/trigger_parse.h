@@ -57,13 +57,21 @@ typedef struct trigger_parsed {
 	char text[TRIGGER_TEXT_MAX];
 } trigger_parsed;
 
-/* Which members, in the order written, of the object holding a parse's
- * attributes are numbers not written as whole numbers, in the text its
- * tree came from (parsed->raw_body): the object's member `holder`
- * ("attributes"), or the object itself when holder is NULL (a structured
- * CloudEvent's extensions): json_object_fractions().  A double cannot
- * tell: 0.99999999999999999 reads as 1.  0 when there is no text. */
-uint64_t trigger_attribute_fractions(const trigger_parsed *parsed, const char *holder);
+/* Whether a parse's number attributes were written as whole numbers, read
+ * in the text its tree came from (parsed->raw_body): a double cannot tell
+ * (0.99999999999999999 reads as 1).  The object holding the attributes is
+ * walked once, at the first question (json_object_fractions()).  Lives on
+ * the parsing thread's stack, for one parse. */
+typedef struct written_numbers {
+	const trigger_parsed *parsed;
+	const char *holder; /* the member holding them ("attributes"), or NULL: the object itself */
+	bool read;
+	uint64_t fractions; /* bit i: member i is a number not written whole */
+} written_numbers;
+
+/* Whether the holder's member `position` (0-based, in the order written,
+ * which cJSON keeps) was written as a whole number; true without text. */
+bool written_number_whole(written_numbers *numbers, unsigned position);
 
 /* Make `parsed` empty (what a zeroed one is) without writing its arrays:
  * a parse clears it this way first. */

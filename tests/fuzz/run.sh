@@ -20,8 +20,8 @@ build_target() { # NAME SOURCES...
 }
 parse="$host/model/trigger_parse.c $host/util/json_tree.c $host/util/json_strict.c $host/util/rfc3339.c $host/model/es_event.c $host/util/block_cache.c $host/util/clock.c"
 build_target fuzz_trigger $parse
-build_target fuzz_cloudevents "$host/model/cloudevents.c" $parse
-build_target fuzz_request "$host/model/event_request.c" "$host/model/cloudevents.c" $parse
+build_target fuzz_cloudevents "$host/model/cloudevents.c" "$host/util/percent.c" $parse
+build_target fuzz_request "$host/model/event_request.c" "$host/model/cloudevents.c" "$host/util/percent.c" $parse
 build_target fuzz_config "$host/model/es_config.c" "$host/model/config_table.c" "$host/util/dsn.c" "$host/util/file_trust.c" "$host/util/yaml_tree.c" "$host/util/log.c" "$host/util/json_strict.c"
 for t in trigger cloudevents request config; do
 	mkdir -p "$out/new-$t"
