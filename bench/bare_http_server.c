@@ -2,7 +2,8 @@
  * Reference for bench/http.sh: the least a libevent server can do for the
  * trigger API — read the body, parse it with cJSON, answer 202 with a small
  * JSON body — on N threads sharing the port with SO_REUSEPORT, the same way
- * the daemon's HTTP layer is built.  No routing, no queues, no plugins.
+ * the daemon's HTTP layer is built (its epoll changes batched too, see
+ * host/http/http_loop.c).  No routing, no queues, no plugins.
  * A JSON array (the batch endpoint's body, bench/batch.sh) is parsed whole
  * and its events with a name counted.
  *   bare_http_server PORT [THREADS]
@@ -63,7 +64,11 @@ int main(int argc, char **argv)
 	                          .sin_addr.s_addr = htonl(0x7f000001)};
 	pthread_t tids[64];
 	for (int i = 0; i < threads && i < 64; i++) {
-		struct event_base *base = event_base_new();
+		/* the daemon's HTTP loops batch their epoll changes (host/http/http_loop.c) */
+		struct event_config *cfg = event_config_new();
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		struct event_base *base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
 		struct evhttp *http = evhttp_new(base);
 		struct evconnlistener *l = evconnlistener_new_bind(
 		        base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 1024,

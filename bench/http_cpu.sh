@@ -19,6 +19,8 @@
 # To compare builds side by side (before/after a change), name each daemon:
 #   ES_BINS="before=/path/to/old/host/event-system after=host/event-system" \
 #     BUILD=. ../bench/http_cpu.sh 8 5
+# and REF_BINS="bare-old=/path/to/old/bench/bare_http_server" adds other
+# builds of the reference, measured beside this build's.
 # Prints every measurement, then min/median/max of us/request per target.
 # THREADS=1 also splits each target's CPU by thread name (/proc/PID/task:
 # es-http, the plugin's es-noop worker, ...), summed over threads of the
@@ -36,22 +38,26 @@ bins=${ES_BINS:-event-system=$build/host/event-system}
 
 . "$top/bench/bench_lib.sh"
 bench_work
-names=(bare-libevent)
-ports=(18192)
-"$build/bench/bare_http_server" 18192 2 &
-pids+=($!)
-procs=($!)
-port=18193
-for spec in $bins; do
-	name=${spec%%=*}
-	bin=${spec#*=}
-	es_noop_config "$work/es-$name.yaml" "$port" true "$access_log"
-	"$bin" -c "$work/es-$name.yaml" > "$work/es-$name.log" 2>&1 &
+names=()
+procs=()
+ports=()
+port=18192
+# start NAME COMMAND...: a target on the next port (its log: es-NAME.log)
+start() {
+	local name=$1
+	shift
+	"$@" > "$work/es-$name.log" 2>&1 &
 	pids+=($!)
 	procs+=($!)
 	names+=("$name")
 	ports+=($port)
 	port=$((port + 1))
+}
+start bare-libevent "$build/bench/bare_http_server" $port 2
+for spec in ${REF_BINS:-}; do start "${spec%%=*}" "${spec#*=}" $port 2; done
+for spec in $bins; do
+	es_noop_config "$work/es-${spec%%=*}.yaml" "$port" true "$access_log"
+	start "${spec%%=*}" "${spec#*=}" -c "$work/es-${spec%%=*}.yaml"
 done
 for p in "${ports[@]}"; do wait_port "$p" || { echo "port $p did not come up"; exit 1; }; done
 # A server gone (a port of its taken by another program meanwhile, say)
