@@ -509,9 +509,11 @@ void connection_guard_metrics_render(struct evbuffer *out)
 	                 "HTTP connections the server closed, by reason.");
 	evbuffer_add_printf(out,
 	                    "eventsys_http_connections_closed_total{reason=\"request_deadline\"} %llu\n"
-	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n",
+	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n"
+	                    "eventsys_http_connections_closed_total{reason=\"too_large\"} %llu\n",
 	                    (unsigned long long)atomic_load(&cut_at_deadline),
-	                    (unsigned long long)http_gate_refused_framing());
+	                    (unsigned long long)http_gate_refused_framing(),
+	                    (unsigned long long)http_gate_refused_too_large());
 	prom_text_header(out, "eventsys_http_accept_pauses_total", "counter",
 	                 "Times an HTTP thread stopped accepting, by reason.");
 	evbuffer_add_printf(out,

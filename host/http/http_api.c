@@ -71,10 +71,10 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 	flush_access_log(arg);
 }
 
-int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base)
+int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base, size_t max_body_size)
 {
 	api->daemon = daemon;
-	api->gate = http_gate_new(daemon, base);
+	api->gate = http_gate_new(daemon, base, max_body_size);
 	if (!api->gate)
 		return -1;
 	api->access_log = evbuffer_new();

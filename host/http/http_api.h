@@ -44,8 +44,9 @@ typedef struct http_api_thread {
 	struct connection_guard *connections; /* the thread's; tells of closed connections */
 } http_api_thread;
 
-/* 0, or -1 when out of memory. */
-int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base);
+/* `max_body_size` is the thread's evhttp body limit (for its gate).  0, or
+ * -1 when out of memory. */
+int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base, size_t max_body_size);
 /* Writes what is left of the access log; call after the loop stopped. */
 void http_api_thread_free(http_api_thread *api);
 /* On the thread, when the server stops: answer every POST /api/admin/reload

@@ -17,7 +17,11 @@
  * than 100-continue, and lines a proxy in front may read otherwise than
  * evhttp: a space before a header's colon, a name that is not a token, a
  * folded line, a control byte (evhttp cuts a value at a NUL), a body on
- * HEAD or TRACE (evhttp reads none).  With tokens configured it also
+ * HEAD or TRACE (evhttp reads none).  What evhttp would refuse as too
+ * large it refuses first, so that the answer is JSON and the refusal is
+ * logged and counted: a Content-Length beyond evhttp's body limit (413,
+ * before any of the body is read) and a head beyond HTTP_MAX_HEAD_SIZE
+ * (431, as soon as it is).  With tokens configured it also
  * refuses a head that declares a body without a valid token (until the
  * connection shows one).
  *
@@ -52,16 +56,12 @@
 #include "util/log.h"
 #include "core/router.h"
 
-/* The longest header line the gate reads: evhttp refuses larger heads
- * itself (MAX_HEADERS_SIZE in http_server.c). */
-#define GATE_MAX_LINE 16384
-
 typedef enum gate_phase {
 	GATE_HEAD_START, /* the next line starts a request */
 	GATE_HEADERS,    /* inside a head, after its request line */
 	GATE_BODY,       /* a head with a body passed: wait until evhttp read the request */
 	GATE_PENDING,    /* a refused head waits for the requests before it */
-	GATE_OPEN,       /* stepped aside for good: a line too long (evhttp refuses it) */
+	GATE_OPEN,       /* stepped aside for good: a body in another coding follows */
 	GATE_REFUSED,    /* answered and closing; whatever else arrives is dropped */
 } gate_phase;
 
@@ -75,6 +75,7 @@ typedef struct gate_conn {
 	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
 	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */
 	/* the current head, as evhttp will read it */
+	size_t head_size;    /* its complete lines' bytes, line ends not counted */
 	bool token_seen;     /* it had an Authorization header (the first counts, as for evhttp) */
 	bool token_valid;
 	bool may_have_body;  /* its method may have a body for evhttp (not HEAD or TRACE) */
@@ -93,7 +94,9 @@ typedef struct gate_conn {
 
 struct http_gate {
 	es_daemon *daemon;
-	char line[GATE_MAX_LINE + 1];
+	uint64_t max_body_size; /* evhttp's, on this thread */
+	size_t max_event_size;  /* event.max_event_size (a reload keeps it), for messages */
+	char line[HTTP_MAX_HEAD_SIZE + 2]; /* the longest line read, its CR and a NUL */
 };
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
@@ -129,12 +132,29 @@ static void step_aside(gate_conn *gc)
 	evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
 }
 
-/* Heads refused for their framing (400, 417), process-wide. */
-static _Atomic uint64_t refused_framing;
+/* Heads refused, process-wide: for their framing (400, 417), as too
+ * large (413, 431). */
+static _Atomic uint64_t refused_framing, refused_too_large;
 
 uint64_t http_gate_refused_framing(void)
 {
 	return atomic_load_explicit(&refused_framing, memory_order_relaxed);
+}
+
+uint64_t http_gate_refused_too_large(void)
+{
+	return atomic_load_explicit(&refused_too_large, memory_order_relaxed);
+}
+
+/* The error code and reason phrase of a refusal other than 401. */
+static void refusal_names(int status, const char **error, const char **reason)
+{
+	switch (status) {
+	case 413: *error = "too_large", *reason = "Payload Too Large"; break;
+	case 417: *error = "expectation_failed", *reason = "Expectation Failed"; break;
+	case 431: *error = "headers_too_large", *reason = "Request Header Fields Too Large"; break;
+	default: *error = "bad_request", *reason = "Bad Request"; break;
+	}
 }
 
 static void client_of(evutil_socket_t fd, char *client, size_t size)
@@ -179,10 +199,9 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 	} else {
 		/* the message is the gate's own text plus header values cut to
 		 * printable ASCII (framing_error) */
-		bool expect = gc->refuse_status == 417;
-		snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}",
-		         expect ? "expectation_failed" : "bad_request", gc->refuse_message);
-		reason = expect ? "Expectation Failed" : "Bad Request";
+		const char *error;
+		refusal_names(gc->refuse_status, &error, &reason);
+		snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", error, gc->refuse_message);
 	}
 	char reply[1024];
 	int len = snprintf(reply, sizeof reply,
@@ -210,6 +229,11 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
 		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
+	} else if (gc->refuse_status == 413 || gc->refuse_status == 431) {
+		atomic_fetch_add_explicit(&refused_too_large, 1, memory_order_relaxed);
+		LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
+		         gc->refuse_status == 413 ? "after its headers" : "while its head was read", gc->refuse_status,
+		         gc->refuse_message, client);
 	} else {
 		atomic_fetch_add_explicit(&refused_framing, 1, memory_order_relaxed);
 		LOG_WARN("http", "request refused after its headers (%d): %s (client=%s)", gc->refuse_status,
@@ -320,6 +344,17 @@ static bool framing_error(gate_conn *gc)
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
 		         "a HEAD or TRACE request has no body here: send it without Content-Length above 0 or "
 		         "Transfer-Encoding");
+		return true;
+	}
+	/* evhttp would answer an HTML 413 from the Content-Length (1-19
+	 * digits here, so it fits) before reading the body */
+	if (head_has_body(gc) && !gc->chunked && strtoull(gc->length, NULL, 10) > gc->gate->max_body_size) {
+		gc->refuse_status = 413;
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "the body is %s bytes (its Content-Length); this server reads at most %llu "
+		         "(event.max_event_size is %zu)",
+		         gc->length, (unsigned long long)gc->gate->max_body_size,
+		         gc->gate->max_event_size);
 		return true;
 	}
 	if (head_has_body(gc) && gc->http11 && gc->expect_other) {
@@ -541,6 +576,26 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 	}
 }
 
+/* The bytes of the current head's complete lines (none before its
+ * request line). */
+static size_t head_size_so_far(const gate_conn *gc)
+{
+	return gc->phase == GATE_HEAD_START ? 0 : gc->head_size;
+}
+
+/* The current head has grown beyond HTTP_MAX_HEAD_SIZE: `size` bytes so far
+ * (a line still unfinished counted as it stands).  evhttp would answer an
+ * HTML 413 and log nothing. */
+static void head_too_large(gate_conn *gc, struct evbuffer *input, size_t size)
+{
+	gc->refuse_status = 431;
+	snprintf(gc->refuse_message, sizeof gc->refuse_message,
+	         "the request head is over %d bytes, the most this server reads (%zu so far, line ends not "
+	         "counted)",
+	         HTTP_MAX_HEAD_SIZE, size);
+	refuse_head(gc, input);
+}
+
 /* A line of `raw` bytes (its line end excluded) starting at gc->examined
  * is in `line`: NUL-terminate it, cut its CR, and read it. */
 static void take_line(gate_conn *gc, struct evbuffer *input, char *line, size_t raw)
@@ -552,6 +607,13 @@ static void take_line(gate_conn *gc, struct evbuffer *input, char *line, size_t 
 	if (gc->phase == GATE_HEAD_START)
 		gc->head_start = gc->examined;
 	gc->examined += raw + 1;
+	if (gc->phase == GATE_HEAD_START)
+		gc->head_size = 0;
+	gc->head_size += len;
+	if (gc->head_size > HTTP_MAX_HEAD_SIZE) {
+		head_too_large(gc, input, gc->head_size);
+		return;
+	}
 	on_line(gc, input, line, len);
 }
 
@@ -571,8 +633,8 @@ static bool read_line_searching(gate_conn *gc, struct evbuffer *input)
 		return false;
 	struct evbuffer_ptr eol = evbuffer_search(input, "\n", 1, &from);
 	size_t len = eol.pos < 0 ? have - gc->examined : (size_t)eol.pos - gc->examined;
-	if (len > GATE_MAX_LINE) {
-		step_aside(gc); /* evhttp refuses a head this large itself */
+	if (head_size_so_far(gc) + len > HTTP_MAX_HEAD_SIZE + (eol.pos < 0 ? 0 : 1)) {
+		head_too_large(gc, input, head_size_so_far(gc) + len);
 		return false;
 	}
 	if (eol.pos < 0)
@@ -609,8 +671,9 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 			while (left > 0) {
 				const char *nl = memchr(p, '\n', left);
 				size_t take = nl ? (size_t)(nl - p) : left;
-				if (len + take > GATE_MAX_LINE) {
-					step_aside(gc); /* evhttp refuses a head this large itself */
+				/* a CR before the line end is not counted: one byte of slack */
+				if (head_size_so_far(gc) + len + take > HTTP_MAX_HEAD_SIZE + (nl ? 1 : 0)) {
+					head_too_large(gc, input, head_size_so_far(gc) + len + take);
 					return;
 				}
 				memcpy(line + len, p, take);
@@ -707,12 +770,14 @@ void http_gate_untrack(gate_conn *gc)
 	free(gc);
 }
 
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base)
+http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size)
 {
 	http_gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
 	g->daemon = daemon;
+	g->max_body_size = max_body_size;
+	g->max_event_size = daemon->config->max_event_size; /* on the owner's thread, before the loop runs */
 	return g;
 }
 

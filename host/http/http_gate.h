@@ -4,7 +4,9 @@
  * page or read in a way open to request smuggling (conflicting or
  * non-digit Content-Length, Content-Length with Transfer-Encoding, a
  * Transfer-Encoding evhttp does not de-chunk, an Expect other than
- * 100-continue), and closes the connection.  When tokens are configured,
+ * 100-continue), and what evhttp would refuse as too large with an HTML
+ * page and no log line (413: a Content-Length beyond its body limit; 431:
+ * a head beyond HTTP_MAX_HEAD_SIZE), and closes the connection.  When tokens are configured,
  * a request that declares a body but carries no valid bearer token is
  * answered 401 right after its headers, before any of its body is read,
  * and its connection is closed.  Without it, every unauthenticated client
@@ -29,8 +31,15 @@
 typedef struct http_gate http_gate;
 typedef struct gate_conn gate_conn;
 
-/* NULL when out of memory. */
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base);
+/* The largest request head the HTTP threads read: the request line and the
+ * header lines, their line ends not counted (as evhttp counts it: it is
+ * evhttp's max_headers_size too, http_server.c). */
+#define HTTP_MAX_HEAD_SIZE 16384
+
+/* `max_body_size` is evhttp's body limit on this thread: a head whose
+ * Content-Length is beyond it is refused with 413.  NULL when out of
+ * memory. */
+http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size);
 /* After the thread's evhttp is freed. */
 void http_gate_free(http_gate *gate);
 
@@ -50,8 +59,9 @@ void http_gate_untrack(gate_conn *gc);
  * only when no answer is outstanding.  NULL: nothing. */
 void http_gate_request_read(gate_conn *gc);
 void http_gate_answered(gate_conn *gc);
-/* Requests refused (and their connections closed) for their framing, by
- * every gate: for the metrics. */
+/* Requests refused (and their connections closed) by every gate, for the
+ * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);
+uint64_t http_gate_refused_too_large(void);
 
 #endif

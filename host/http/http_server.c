@@ -166,9 +166,6 @@ static int probe_port(const struct sockaddr_storage *addr, socklen_t len, const 
 	return -1;
 }
 
-/* Limits on what one client may hold: headers, body, time. */
-#define MAX_HEADERS_SIZE 16384
-
 /* evhttp's callback: the request is read whole. */
 static void handle_request(struct evhttp_request *req, void *arg)
 {
@@ -212,7 +209,7 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 		 * method libevent can parse reaches the router, which answers 405
 		 * in JSON (libevent's own 501 page is HTML). */
 		http_loop_limits limits = {
-			.max_headers_size = MAX_HEADERS_SIZE,
+			.max_headers_size = HTTP_MAX_HEAD_SIZE,
 			.max_body_size = max_body * 2 + 65536,
 			.timeout_ms = c->request_timeout_ms,
 			.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
@@ -235,9 +232,9 @@ http_server *http_server_start(es_daemon *daemon, char *err, size_t err_size)
 				evconnlistener_free(listener);
 			goto out_fail;
 		}
-		if (http_api_thread_init(&t->api, daemon, t->loop.base) != 0 ||
+		if (http_api_thread_init(&t->api, daemon, t->loop.base, limits.max_body_size) != 0 ||
 		    !(t->guard = connection_guard_new(t->loop.base, t->loop.http, listener, i, t->api.gate,
-		                                      max_body * 2 + 65536 + MAX_HEADERS_SIZE))) {
+		                                      limits.max_body_size + HTTP_MAX_HEAD_SIZE))) {
 			snprintf(err, err_size, "out of memory");
 			goto out_fail;
 		}

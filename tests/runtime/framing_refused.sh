@@ -12,6 +12,10 @@
 # HEAD (libevent reads none: the same), a NUL in a header (libevent cut the
 # value there: "ce-id: a<NUL>b" reached plugins as the id "a"), another
 # control byte, and obsolete line folding.
+# What libevent refuses as too large with an HTML page and no log line is
+# refused by the daemon first, in JSON, logged and counted: a Content-Length
+# beyond libevent's body limit (413, before any body is sent) and a head
+# beyond 16 KiB, in one line or many (431).
 # A refused head after a good request is answered after that request.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +99,17 @@ refused "a tab before 100-continue" 400 bad_request "a tab before the value of E
 	"${POST}Content-Length: 19\r\nExpect:\t100-continue\r\n\r\n$EVENT"
 refused "obsolete line folding" 400 bad_request "line folding" \
 	"${POST}X-Note: a\r\n b\r\nContent-Length: 19\r\n\r\n$EVENT"
+
+# too large: libevent's body limit is 2 x event.max_event_size (1 MiB) + 64 KiB
+refused "a Content-Length beyond the body limit" 413 too_large "reads at most 2162688" \
+	"${POST}Content-Length: 2162689\r\n\r\n"
+big=$(head -c 17000 /dev/zero | tr '\0' 'a')
+refused "a header line of 17000 bytes" 431 headers_too_large "request head is over 16384 bytes" \
+	"${POST}X-Big: $big\r\nContent-Length: 19\r\n\r\n$EVENT"
+many=
+for i in $(seq 1 40); do many="${many}X-Part-$i: $(head -c 500 /dev/zero | tr '\0' 'b')\r\n"; done
+refused "40 header lines of 500 bytes" 431 headers_too_large "request head is over 16384 bytes" \
+	"${POST}${many}Content-Length: 19\r\n\r\n$EVENT"
 [ ! -s "$TMP/recorder.txt" ] || fail "a refused head reached the plugin: $(cat "$TMP/recorder.txt")"
 pass "none of the refused heads reached the plugin"
 
@@ -114,9 +129,16 @@ out=$(raw "HEAD /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nX-Tab:\tvalu
 case "$out" in "HTTP/1.1 200 "*) ;; *) fail "HEAD with Content-Length: 0 and a tab in a value: $out" ;; esac
 out=$(raw "${POST}Transfer-Encoding: gzip, chunked\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
 case "$out" in "HTTP/1.1 501 "*'not_implemented'*) ;; *) fail "gzip, chunked: $out" ;; esac
-pass "chunked, a repeated identical Content-Length, Expect: 100-continue, HEAD with Content-Length: 0 and a tab in a value are accepted; other codings stay 501"
+# a head of about 16000 bytes is read (the limit is 16384)
+out=$(raw "${POST}X-Big: $(head -c 15900 /dev/zero | tr '\0' 'c')\r\nContent-Length: 19\r\nConnection: close\r\n\r\n$EVENT")
+case "$out" in "HTTP/1.1 202 "*) ;; *) fail "a head of 16000 bytes: $(printf '%s' "$out" | head -c 300)" ;; esac
+pass "chunked, a repeated identical Content-Length, Expect: 100-continue, HEAD with Content-Length: 0, a tab in a value and a head of 16000 bytes are accepted; other codings stay 501"
 
 expect_log "request refused after its headers (400): Content-Length is given more than once"
+expect_log "request refused after its headers (413): the body is 2162689 bytes (its Content-Length); this server reads at most 2162688 (event.max_event_size is 1048576)"
+expect_log "request refused while its head was read (431): the request head is over 16384 bytes"
+too_large=$(metric 'eventsys_http_connections_closed_total{reason="too_large"}')
+[ "$too_large" = 3 ] || fail "metrics count $too_large connections closed for a request too large (3 were refused)"
 refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
 [ "$refusals" = 17 ] || fail "metrics count $refusals connections closed for bad framing (17 were refused)"
 pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
