@@ -709,6 +709,26 @@ static void read_request_headers(api_request *r)
 	}
 }
 
+/* A path that is a fixed route's with a '/' after it: 404 naming the
+ * route (without this, "/api/events/trigger/" was the id route's 405
+ * "Allow: GET").  False when the path is not one. */
+static bool refuse_trailing_slash(api_request *r, const char *uri, size_t path_len)
+{
+	if (path_len < 2 || uri[path_len - 1] != '/')
+		return false;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route *rt = &routes[i];
+		if (rt->prefix || strlen(rt->path) != path_len - 1 || memcmp(uri, rt->path, path_len - 1) != 0)
+			continue;
+		char msg[160];
+		snprintf(msg, sizeof msg, "no such endpoint: the path ends with '/'; did you mean %s %s?", rt->allow,
+		         rt->path);
+		api_error(r, 404, "not_found", msg);
+		return true;
+	}
+	return false;
+}
+
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
 {
@@ -719,6 +739,8 @@ static void route_request(api_request *r)
 	size_t path_len = strcspn(uri, "?");
 	r->query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
 	r->route = -1;
+	if (refuse_trailing_slash(r, uri, path_len))
+		return;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const route *rt = &routes[i];
 		size_t n = strlen(rt->path);

@@ -70,7 +70,14 @@ grep -qi '^Allow: GET, HEAD' "$TMP/headers" || fail "405 without Allow on /healt
 request GET /nope
 expect_status 404
 expect_body '"error":"not_found"'
-pass "wrong methods are 405 with Allow; unknown paths are 404"
+# a fixed route with a '/' after it is not the /api/events/{id} route's 405
+request POST /api/events/trigger/ '{"name":"a"}'
+expect_status 404
+expect_body "did you mean POST /api/events/trigger?"
+request GET /health/
+expect_status 404
+expect_body "did you mean GET, HEAD /health?"
+pass "wrong methods are 405 with Allow; unknown paths are 404, a trailing '/' naming the endpoint meant"
 
 # ---- synchronous trigger ----
 request POST '/api/events/trigger?wait=true' '{"name":"fail.now"}'
