@@ -82,10 +82,11 @@ static int set_attribute(trigger_parsed *p, ce_context *ctx, const char *k, cons
 		p->fields.name = v;
 		ctx->has_type = true;
 	} else if (strcmp(k, "time") == 0) {
-		if (!rfc3339_parse(v, &p->fields.time_us))
-			return FAIL("%stime must be an RFC 3339 timestamp of a real date between years 0001 and 9999, "
-			            "seconds 00-59, of at most %d characters, e.g. 2024-01-01T12:00:00Z",
-			            origin, RFC3339_TEXT_MAX);
+		const char *why = rfc3339_parse_why(v, &p->fields.time_us);
+		if (why)
+			return FAIL("%stime is not accepted: %s (an RFC 3339 timestamp of at most %d characters, e.g. "
+			            "2024-01-01T12:00:00Z)",
+			            origin, why, RFC3339_TEXT_MAX);
 		p->fields.has_time = true;
 		p->fields.time_text = v;
 	} else if (strcmp(k, "dataencoding") == 0) {
@@ -109,15 +110,16 @@ static int check_required(trigger_parsed *p, const ce_context *ctx, char *err, s
 		return FAIL("unsupported CloudEvents specversion '%.16s' (this server speaks 1.0)", ctx->specversion);
 	if (!p->fields.id || !p->fields.id[0])
 		return FAIL("missing CloudEvents attribute id");
-	if (!es_event_id_valid(p->fields.id, strlen(p->fields.id)))
-		return FAIL("CloudEvents id must be 1 to %d printable ASCII characters without spaces, quotes or "
-		            "backslashes (a rule of this server, stricter than CloudEvents)",
-		            EVENT_ID_MAX);
+	char why[200];
+	const char *refused = es_event_id_refused(p->fields.id, strlen(p->fields.id), why, sizeof why);
+	if (refused)
+		return FAIL("CloudEvents id %s (1 to %d printable ASCII characters without spaces, quotes or "
+		            "backslashes: a rule of this server, stricter than CloudEvents)",
+		            refused, EVENT_ID_MAX);
 	if (!p->fields.source || !p->fields.source[0])
 		return FAIL("missing CloudEvents attribute source");
 	if (!ctx->has_type)
 		return FAIL("missing CloudEvents attribute type");
-	char why[200];
 	if (!es_event_name_valid(p->fields.name, strlen(p->fields.name), why, sizeof why))
 		return FAIL("CloudEvents type is not a valid event name on this server: %s", why);
 	return 0;

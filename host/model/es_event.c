@@ -216,14 +216,38 @@ bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_siz
 	return true;
 }
 
-bool es_event_id_valid(const char *id, size_t len)
+/* The first byte an id may not hold, or `len`. */
+static size_t id_refused_at(const char *id, size_t len)
 {
-	if (len == 0 || len > EVENT_ID_MAX)
-		return false;
 	for (size_t i = 0; i < len; i++)
 		if (id[i] <= ' ' || id[i] > '~' || id[i] == '"' || id[i] == '\\')
-			return false;
-	return true;
+			return i;
+	return len;
+}
+
+bool es_event_id_valid(const char *id, size_t len)
+{
+	return len > 0 && len <= EVENT_ID_MAX && id_refused_at(id, len) == len;
+}
+
+const char *es_event_id_refused(const char *id, size_t len, char *why, size_t why_size)
+{
+	size_t at = id_refused_at(id, len);
+	unsigned char c = at < len ? (unsigned char)id[at] : 0;
+	if (len == 0)
+		snprintf(why, why_size, "is empty");
+	else if (len > EVENT_ID_MAX)
+		snprintf(why, why_size, "is %zu bytes long", len);
+	else if (at == len)
+		return NULL;
+	else if (c == ' ')
+		snprintf(why, why_size, "has a space at byte %zu", at);
+	else if (c == '"' || c == '\\')
+		snprintf(why, why_size, "has a %s at byte %zu", c == '"' ? "quote" : "backslash", at);
+	else
+		snprintf(why, why_size, "has %s 0x%02x at byte %zu",
+		         c < ' ' || c == 0x7f ? "the control character" : "the byte, not ASCII,", c, at);
+	return why;
 }
 
 const char *es_event_text_refused(const char *s, size_t len, char *why, size_t why_size)

@@ -161,8 +161,13 @@ static inline void es_event_unref(es_event *event)
 /* Name grammar: dot-separated segments of [A-Za-z0-9_-], each non-empty,
  * at most EVENT_NAME_MAX bytes in all.  Writes why not into err. */
 bool es_event_name_valid(const char *name, size_t len, char *err, size_t err_size);
-/* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces or quotes. */
+/* Ids: 1..EVENT_ID_MAX printable ASCII characters without spaces, quotes
+ * (") or backslashes. */
 bool es_event_id_valid(const char *id, size_t len);
+/* The same, for answers to a client: NULL when the id is valid, else what
+ * is wrong with it, written into why[why_size] (returned), e.g. "has a
+ * space at byte 4" (bytes counted from 0). */
+const char *es_event_id_refused(const char *id, size_t len, char *why, size_t why_size);
 /* The characters a CloudEvents String may not hold, in `len` bytes of
  * UTF-8 (checked by the caller, who refuses what is not): control characters (U+0000-U+001F,
  * U+007F-U+009F) and noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF).  A

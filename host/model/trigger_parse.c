@@ -76,14 +76,35 @@ int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *er
 #define UNKNOWN_FIELD "unknown field \"%.*s\" (known: name, id, source, time, data, attributes, sync)"
 #define NAME_MISSING "missing field \"name\" (the event name, e.g. \"order.created\")"
 #define NAME_NOT_STRING "field \"name\" must be a string"
-#define ID_WRONG "invalid \"id\": use 1 to 128 printable ASCII characters without spaces or quotes"
+#define ID_WRONG "invalid \"id\": it %s (1 to 128 printable ASCII characters without spaces, quotes or backslashes)"
 #define SOURCE_WRONG "field \"source\" must be a string of at most 1024 bytes"
 #define SOURCE_REFUSED "field \"source\" %s"
-#define TIME_WRONG                                                                                                     \
-	"field \"time\" must be an RFC 3339 timestamp of a real date between years 0001 and 9999, of at most 64 "         \
-	"characters, e.g. \"2024-01-01T12:00:00Z\""
+#define TIME_WRONG "invalid \"time\": %s (an RFC 3339 timestamp of at most 64 characters, e.g. \"2024-01-01T12:00:00Z\")"
 #define EMPTY_BODY "empty body: send a JSON object such as {\"name\": \"order.created\"}"
 #define SYNC_WRONG "field \"sync\" must be true or false"
+
+/* The "id" and "time" fields, read alike with the tree and without: the
+ * text (NULL: not a string) checked, and the answer why not written into
+ * err.  0 or 400. */
+static int read_id(trigger_parsed *p, const char *text, size_t len, char *err, size_t err_size)
+{
+	char why[64];
+	const char *refused = text ? es_event_id_refused(text, len, why, sizeof why) : "is not a string";
+	if (refused)
+		return FAIL(ID_WRONG, refused);
+	p->fields.id = text;
+	return 0;
+}
+
+static int read_time(trigger_parsed *p, const char *text, char *err, size_t err_size)
+{
+	const char *refused = text ? rfc3339_parse_why(text, &p->fields.time_us) : "it is not a string";
+	if (refused)
+		return FAIL(TIME_WRONG, refused);
+	p->fields.has_time = true;
+	p->fields.time_text = text;
+	return 0;
+}
 
 int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_t err_size)
 {
@@ -126,9 +147,9 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 	p->fields.name = name->valuestring;
 
 	if (id && !cJSON_IsNull(id)) {
-		if (!cJSON_IsString(id) || !es_event_id_valid(id->valuestring, strlen(id->valuestring)))
-			return FAIL("%s", ID_WRONG);
-		p->fields.id = id->valuestring;
+		const char *text = cJSON_IsString(id) ? id->valuestring : NULL;
+		if (read_id(p, text, text ? strlen(text) : 0, err, err_size))
+			return 400;
 	}
 	if (source && !cJSON_IsNull(source)) {
 		if (!cJSON_IsString(source) || strlen(source->valuestring) > EVENT_SOURCE_MAX)
@@ -140,12 +161,8 @@ int trigger_parse_object(const void *object, trigger_parsed *p, char *err, size_
 			return FAIL(SOURCE_REFUSED, refused);
 		p->fields.source = source->valuestring;
 	}
-	if (when && !cJSON_IsNull(when)) {
-		if (!cJSON_IsString(when) || !rfc3339_parse(when->valuestring, &p->fields.time_us))
-			return FAIL(TIME_WRONG);
-		p->fields.has_time = true;
-		p->fields.time_text = when->valuestring;
-	}
+	if (when && !cJSON_IsNull(when) && read_time(p, cJSON_IsString(when) ? when->valuestring : NULL, err, err_size))
+		return 400;
 	if (sync) {
 		if (!cJSON_IsBool(sync))
 			return FAIL(SYNC_WRONG);
@@ -354,13 +371,8 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 		return READ_DONE;
 	}
 	p->fields.name = name_text;
-	if (id && !member_is_null(id)) {
-		if (!id_text || !es_event_id_valid(id_text, id->value_len - 2)) {
-			snprintf(err, err_size, "%s", ID_WRONG);
-			return READ_DONE;
-		}
-		p->fields.id = id_text;
-	}
+	if (id && !member_is_null(id) && read_id(p, id_text, id_text ? id->value_len - 2 : 0, err, err_size))
+		return READ_DONE;
 	if (source && !member_is_null(source)) {
 		if (!source_text) {
 			snprintf(err, err_size, SOURCE_WRONG);
@@ -374,14 +386,8 @@ static int read_members(trigger_parsed *p, const json_member_span *m, const json
 		}
 		p->fields.source = source_text;
 	}
-	if (when && !member_is_null(when)) {
-		if (!when_text || !rfc3339_parse(when_text, &p->fields.time_us)) {
-			snprintf(err, err_size, TIME_WRONG);
-			return READ_DONE;
-		}
-		p->fields.has_time = true;
-		p->fields.time_text = when_text;
-	}
+	if (when && !member_is_null(when) && read_time(p, when_text, err, err_size))
+		return READ_DONE;
 	if (sync) {
 		if (sync->value[0] != 't' && sync->value[0] != 'f') {
 			snprintf(err, err_size, SYNC_WRONG);

@@ -55,19 +55,25 @@ static bool digits(const char *s, int n, int *out)
 	return true;
 }
 
-bool rfc3339_parse(const char *s, int64_t *out_us)
+const char *rfc3339_parse_why(const char *s, int64_t *out_us)
 {
 	if (strnlen(s, RFC3339_TEXT_MAX + 1) > RFC3339_TEXT_MAX)
-		return false;
+		return "it is longer than 64 characters";
 	int year, mon, day, hour, min, sec;
 	/* each check stops at the first mismatch, so a short string (its NUL
 	 * is not a digit or separator) is never read past its end */
 	if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' || !digits(s + 8, 2, &day) ||
 	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &hour) || s[13] != ':' ||
 	    !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
-		return false;
-	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 59)
-		return false;
+		return "it does not start YYYY-MM-DDTHH:MM:SS";
+	if (mon < 1 || mon > 12)
+		return "the month is not 01 to 12";
+	if (day < 1 || day > days_in_month(year, mon))
+		return "the day is not in its month";
+	if (hour > 23 || min > 59)
+		return "the hour is not 00 to 23 or the minute 00 to 59";
+	if (sec > 59)
+		return "the second is not 00 to 59 (this server's clock has no leap seconds)";
 	const char *p = s + 19;
 	int64_t frac_us = 0;
 	if (*p == '.') {
@@ -81,7 +87,7 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 			p++;
 		}
 		if (n == 0)
-			return false;
+			return "a '.' has no digits after it";
 	}
 	int64_t offset_s = 0;
 	if (*p == 'Z' || *p == 'z') {
@@ -89,22 +95,27 @@ bool rfc3339_parse(const char *s, int64_t *out_us)
 	} else if (*p == '+' || *p == '-') {
 		int oh, om;
 		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-			return false;
+			return "the offset is not +HH:MM or -HH:MM (HH 00 to 23, MM 00 to 59)";
 		offset_s = ((int64_t)oh * 3600 + (int64_t)om * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else {
-		return false;
+		return "it has no offset after the time: end it with Z, +HH:MM or -HH:MM";
 	}
 	if (*p)
-		return false;
+		return "something follows the offset";
 	int64_t us = days_from_civil(year, mon, day) * US_PER_DAY +
 	             ((int64_t)hour * 3600 + (int64_t)min * 60 + sec - offset_s) * US_PER_SEC + frac_us;
 	static const int64_t first = -62135596800LL * US_PER_SEC;     /* 0001-01-01T00:00:00Z */
 	static const int64_t last = 253402300799LL * US_PER_SEC + 999999; /* 9999-12-31T23:59:59.999999Z */
 	if (us < first || us > last)
-		return false;
+		return "the instant is before year 0001 or after 9999 once the offset is applied";
 	*out_us = us;
-	return true;
+	return NULL;
+}
+
+bool rfc3339_parse(const char *s, int64_t *out_us)
+{
+	return rfc3339_parse_why(s, out_us) == NULL;
 }
 
 void rfc3339_format(int64_t us, char out[40])

@@ -26,6 +26,10 @@
 
 /* Text (NUL-terminated) -> microseconds; false when malformed or out of range. */
 bool rfc3339_parse(const char *text, int64_t *out_us);
+/* The same, for answers to a client: NULL when `text` is read, else what
+ * is wrong with it (a constant string, e.g. "the day is not in its
+ * month"). */
+const char *rfc3339_parse_why(const char *text, int64_t *out_us);
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC, always six fraction digits) into
  * out[40]; any int64 is printed (years outside 1..9999 are not RFC 3339,

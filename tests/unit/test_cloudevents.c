@@ -216,8 +216,10 @@ static void structured_values_are_checked(void **state)
 	expect_structured_error(CE ",\"ext\":\"a\\u001b[2Jb\"}", "ext holds the control character U+001B");
 	expect_structured_error(CE ",\"dataschema\":\"x\\ny\"}", "dataschema holds the control character U+000A");
 	expect_structured_error(CE "} x", "after the JSON value");
-	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "RFC 3339");
-	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "RFC 3339");
+	expect_structured_error(CE ",\"time\":\"2023-02-29T00:00:00Z\"}", "time is not accepted: the day is not in its month");
+	expect_structured_error(CE ",\"time\":\"2024-01-01T23:59:60Z\"}", "no leap seconds");
+	expect_structured_error("{\"specversion\":\"1.0\",\"id\":\"a b\",\"source\":\"s\",\"type\":\"t\"}",
+	                        "CloudEvents id has a space at byte 1");
 	/* what the database keeps whole: a source of 1024 bytes, a time of 64 characters */
 	static char text[2048];
 	char digits[48];

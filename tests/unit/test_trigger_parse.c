@@ -190,8 +190,27 @@ static void errors_name_the_problem(void **state)
 	expect_error("{}", "missing field \"name\"");
 	expect_error("{\"name\":5}", "\"name\" must be a string");
 	expect_error("{\"name\":\"a..b\"}", "invalid \"name\"");
-	expect_error("{\"name\":\"a\",\"id\":\"has space\"}", "invalid \"id\"");
-	expect_error("{\"name\":\"a\",\"time\":\"yesterday\"}", "RFC 3339");
+	expect_error("{\"name\":\"a\",\"id\":\"has space\"}", "invalid \"id\": it has a space at byte 3");
+	/* each refusal says which rule the id or time broke */
+	expect_error("{\"name\":\"a\",\"id\":\"\"}", "invalid \"id\": it is empty");
+	expect_error("{\"name\":\"a\",\"id\":5}", "invalid \"id\": it is not a string");
+	expect_error("{\"name\":\"a\",\"id\":\"a\\\"b\"}", "it has a quote at byte 1");
+	expect_error("{\"name\":\"a\",\"id\":\"\\u00e9\"}", "it has the byte, not ASCII, 0xc3 at byte 0");
+	expect_error("{\"name\":\"a\",\"id\":\"a\\u0001\"}", "it has the control character 0x01 at byte 1");
+	char long_id[200];
+	snprintf(long_id, sizeof long_id, "{\"name\":\"a\",\"id\":\"%s\"}", repeat((char[130]){0}, 'x', 129));
+	expect_error(long_id, "invalid \"id\": it is 129 bytes long");
+	expect_error("{\"name\":\"a\",\"time\":\"yesterday\"}", "it does not start YYYY-MM-DDTHH:MM:SS");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-13-01T00:00:00Z\"}", "the month is not 01 to 12");
+	expect_error("{\"name\":\"a\",\"time\":\"2023-02-29T00:00:00Z\"}", "the day is not in its month");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T24:00:00Z\"}", "the hour is not 00 to 23");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T00:00:60Z\"}", "no leap seconds");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T00:00:00.Z\"}", "a '.' has no digits after it");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T00:00:00\"}", "it has no offset after the time");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T00:00:00+24:00\"}", "the offset is not +HH:MM");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T00:00:00Zx\"}", "something follows the offset");
+	expect_error("{\"name\":\"a\",\"time\":\"0001-01-01T00:00:00+00:01\"}", "before year 0001");
+	expect_error("{\"name\":\"a\",\"time\":5}", "invalid \"time\": it is not a string");
 	/* 65 characters: longer than the database keeps (70 KB of digits were) */
 	expect_error("{\"name\":\"a\",\"time\":\"2024-01-01T12:00:00.11111111111111111111111111111111111111111111Z\"}",
 	             "at most 64 characters");
@@ -293,7 +312,7 @@ static void keys_appear_once(void **state)
 {
 	expect_error("{\"name\":\"a\",\"name\":\"b\"}", "field \"name\" appears more than once");
 	expect_error("{\"name\":\"a\",\"attributes\":{\"k\":\"1\",\"k\":\"2\"}}", "attribute \"k\" appears more than once");
-	expect_error("{\"name\":\"a\",\"time\":\"2024-02-30T00:00:00Z\"}", "real date");
+	expect_error("{\"name\":\"a\",\"time\":\"2024-02-30T00:00:00Z\"}", "the day is not in its month");
 }
 
 static void the_epoch_is_kept(void **state)
