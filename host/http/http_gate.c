@@ -17,13 +17,16 @@
  * than 100-continue, and lines a proxy in front may read otherwise than
  * evhttp: a space before a header's colon, a name that is not a token, a
  * folded line, a control byte (evhttp cuts a value at a NUL), a body on
- * HEAD or TRACE (evhttp reads none).  What evhttp would refuse as too
- * large it refuses first, so that the answer is JSON and the refusal is
- * logged and counted: a Content-Length beyond evhttp's body limit (413,
- * before any of the body is read) and a head beyond HTTP_MAX_HEAD_SIZE
- * (431, as soon as it is).  With tokens configured it also
- * refuses a head that declares a body without a valid token (until the
- * connection shows one).
+ * HEAD or TRACE (evhttp reads none), a version other than HTTP/1.x (evhttp
+ * reads "HTTP/01.1" as 1.1).  Lines evhttp would answer with its HTML 400
+ * are refused in JSON before it reads them: a header line without a
+ * colon, an empty line where a request line belongs.  What evhttp would
+ * refuse as too large it refuses first, so that the answer is JSON and the
+ * refusal is logged and counted: a Content-Length beyond evhttp's body
+ * limit (413, before any of the body is read) and a head beyond
+ * HTTP_MAX_HEAD_SIZE (431, as soon as it is).  With tokens configured it
+ * also refuses a head that declares a body without a valid token (until
+ * the connection shows one).
  *
  * After a head with a body the gate waits until evhttp has read that
  * request whole (http_gate_request_read): the next head starts at the
@@ -79,6 +82,7 @@ typedef struct gate_conn {
 	bool token_seen;     /* it had an Authorization header (the first counts, as for evhttp) */
 	bool token_valid;
 	bool may_have_body;  /* its method may have a body for evhttp (not HEAD or TRACE) */
+	bool head_method;    /* HEAD: its answer has no body */
 	bool http11;         /* HTTP/1.1 or later: evhttp heeds Expect */
 	unsigned length_count, coding_count;
 	char length[24];     /* the first Content-Length, trimmed ("" when not 1-19 digits) */
@@ -210,7 +214,7 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 	                   "%s"
 	                   "Content-Length: %zu\r\n"
 	                   "Connection: close\r\n\r\n%s",
-	                   gc->refuse_status, reason, extra, strlen(body), body);
+	                   gc->refuse_status, reason, extra, strlen(body), gc->head_method ? "" : body);
 	gc->phase = GATE_REFUSED;
 	evutil_socket_t fd = bufferevent_getfd(gc->bev);
 	/* before the close: a client that reads the answer and closes at
@@ -455,12 +459,21 @@ static void line_refused(gate_conn *gc, const char *message)
 	snprintf(gc->refuse_message, sizeof gc->refuse_message, "%s", message);
 }
 
+/* Refuse the current head (refused by a line: line_refused()) without
+ * waiting for its end: for a line evhttp would itself refuse as soon as
+ * it reads it, with its HTML page, when the head arrives in pieces. */
+static void refuse_line_now(gate_conn *gc, struct evbuffer *input)
+{
+	gc->refuse_status = 400;
+	refuse_head(gc, input);
+}
+
 /* A header line's name is a token right up to its colon, and the line
  * does not continue the previous one: RFC 9112 sections 5.1 and 5.2 have
  * a server refuse both, since evhttp and a proxy in front may read such
  * a line differently ("Content-Length : 5" is no Content-Length to
  * evhttp, but may be one to the proxy). */
-static bool field_line_ok(gate_conn *gc, const char *line, size_t len)
+static bool field_line_ok(gate_conn *gc, struct evbuffer *input, const char *line, size_t len)
 {
 	char message[160];
 	int ctl = control_byte(line, len);
@@ -478,8 +491,11 @@ static bool field_line_ok(gate_conn *gc, const char *line, size_t len)
 		return false;
 	}
 	const char *colon = memchr(line, ':', len);
-	if (!colon)
-		return false; /* evhttp refuses the head */
+	if (!colon) {
+		line_refused(gc, "a header line has no colon: send 'Name: value'");
+		refuse_line_now(gc, input); /* evhttp refuses this line as it reads it */
+		return false;
+	}
 	if (colon == line) {
 		line_refused(gc, "a header line has no name before its colon");
 		return false;
@@ -500,12 +516,35 @@ static bool field_line_ok(gate_conn *gc, const char *line, size_t len)
 	return true;
 }
 
+/* The HTTP version at the end of a request line, as RFC 9112 writes it
+ * ("HTTP/" DIGIT "." DIGIT, after the line's last space; evhttp cuts
+ * spaces after it): the minor version, or -1 when it is not HTTP/1.x.
+ * evhttp reads the version more loosely (sscanf "HTTP/%d.%d": "HTTP/01.1",
+ * "HTTP/+1.1"), and a proxy in front may read such a line otherwise. */
+static int http1_minor_version(const char *line, size_t len)
+{
+	while (len > 0 && line[len - 1] == ' ')
+		len--;
+	if (len < 9 || line[len - 9] != ' ' || memcmp(line + len - 8, "HTTP/1.", 7) != 0 || line[len - 1] < '0' ||
+	    line[len - 1] > '9')
+		return -1;
+	return line[len - 1] - '0';
+}
+
 /* One header line (without its line end), as evhttp will read it. */
 static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t len)
 {
 	if (gc->phase == GATE_HEAD_START) {
-		if (len == 0)
-			return; /* a stray line end between requests */
+		if (len == 0) {
+			/* evhttp reads an empty line as a request line it cannot
+			 * parse (an HTML 400) */
+			gc->refuse_status = 400;
+			gc->head_method = false;
+			snprintf(gc->refuse_message, sizeof gc->refuse_message,
+			         "an empty line where a request line should be: send no line end after a request's body");
+			refuse_head(gc, input);
+			return;
+		}
 		gc->phase = GATE_HEADERS;
 		gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
 		gc->field_error = false;
@@ -518,16 +557,21 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			line_refused(gc, message);
 		}
 		/* the request line: METHOD SP URI SP HTTP/x.y */
-		gc->may_have_body = !((len >= 5 && memcmp(line, "HEAD ", 5) == 0) ||
-		                      (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
-		gc->http11 = len >= 8 && memcmp(line + len - 8, "HTTP/1.1", 8) == 0;
+		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
+		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
+		int minor = http1_minor_version(line, len);
+		if (minor < 0)
+			line_refused(gc, "the request line does not end with the version HTTP/1.0 or HTTP/1.1");
+		gc->http11 = minor >= 1; /* evhttp heeds Expect from HTTP/1.1 on */
+		if (gc->field_error)
+			refuse_line_now(gc, input); /* evhttp reads a request line at once */
 		return;
 	}
 	if (len == 0) {
 		end_of_head(gc, input);
 		return;
 	}
-	if (!field_line_ok(gc, line, len))
+	if (!field_line_ok(gc, input, line, len))
 		return;
 	char *colon = memchr(line, ':', len);
 	size_t name_len = (size_t)(colon - line);
@@ -588,6 +632,8 @@ static size_t head_size_so_far(const gate_conn *gc)
  * HTML 413 and log nothing. */
 static void head_too_large(gate_conn *gc, struct evbuffer *input, size_t size)
 {
+	if (gc->phase == GATE_HEAD_START)
+		gc->head_start = gc->examined; /* an unfinished request line: its head starts here */
 	gc->refuse_status = 431;
 	snprintf(gc->refuse_message, sizeof gc->refuse_message,
 	         "the request head is over %d bytes, the most this server reads (%zu so far, line ends not "
@@ -661,8 +707,16 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 		    evbuffer_ptr_set(input, &from, gc->examined, EVBUFFER_PTR_SET) != 0)
 			return;
 		struct evbuffer_iovec piece[PEEK_PIECES];
-		int pieces = evbuffer_peek(input, -1, &from, piece, PEEK_PIECES);
-		int seen = pieces < PEEK_PIECES ? pieces : PEEK_PIECES;
+		/* With a length of -1, evbuffer_peek() stops at PEEK_PIECES pieces
+		 * and returns that many, whether more follow or not: whether the
+		 * pieces hold all of the input is told by their bytes. */
+		int seen = evbuffer_peek(input, -1, &from, piece, PEEK_PIECES);
+		if (seen > PEEK_PIECES)
+			seen = PEEK_PIECES;
+		size_t seen_bytes = 0;
+		for (int i = 0; i < seen; i++)
+			seen_bytes += piece[i].iov_len;
+		bool input_seen_whole = gc->examined + seen_bytes >= evbuffer_get_length(input);
 		size_t len = 0; /* of the line being read */
 		bool progress = false;
 		for (int i = 0; i < seen; i++) {
@@ -689,8 +743,11 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 				len = 0;
 			}
 		}
-		if (pieces <= PEEK_PIECES)
-			return; /* all of the input seen: the rest of the line is on its way */
+		if (input_seen_whole)
+			return; /* the rest of the line is on its way */
+		/* more pieces follow: a line spread over more than PEEK_PIECES is
+		 * read by searching; otherwise the next pass starts after the
+		 * last line read */
 		if (!progress && !read_line_searching(gc, input))
 			return;
 	}
@@ -757,8 +814,15 @@ void http_gate_request_read(gate_conn *gc)
 
 void http_gate_answered(gate_conn *gc)
 {
-	if (gc)
-		gc->in_flight = false;
+	if (!gc)
+		return;
+	gc->in_flight = false;
+	/* The refused head is next and the answers before it are written:
+	 * answer it now.  evhttp would next read it itself, and a head it
+	 * cannot take a line of (an unfinished request line beyond the limit)
+	 * it refuses with its own HTML page, consuming nothing. */
+	if (gc->phase == GATE_PENDING && gc->head_start == 0)
+		refuse(gc, bufferevent_get_input(gc->bev));
 }
 
 void http_gate_untrack(gate_conn *gc)
