@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -452,10 +453,27 @@ void connection_guard_free(connection_guard *g)
 	free(g);
 }
 
+/* Whether evhttp closes the connection after the answer to `req`, as
+ * libevent 2.1 decides it (evhttp_send_done): "Connection: close" in the
+ * request or the answer (not for CONNECT), or a version before 1.1
+ * without "Connection: keep-alive" (evhttp_request's version fields are
+ * public, event2/http_struct.h). */
+static bool answer_closes(struct evhttp_request *req)
+{
+	const char *asked = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+	const char *answered = evhttp_find_header(evhttp_request_get_output_headers(req), "Connection");
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_CONNECT &&
+	    ((asked && evutil_ascii_strcasecmp(asked, "close") == 0) ||
+	     (answered && evutil_ascii_strcasecmp(answered, "close") == 0)))
+		return true;
+	bool before_1_1 = req->major < 1 || (req->major == 1 && req->minor < 1);
+	return before_1_1 && !(asked && evutil_ascii_strncasecmp(asked, "keep-alive", 10) == 0);
+}
+
 static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
-	http_gate_answered(t->gated);
+	http_gate_answered(t->gated, answer_closes(req));
 	arm_deadline(t); /* the next request on this connection, idle time included */
 }
 

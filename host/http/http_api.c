@@ -709,20 +709,24 @@ static void read_request_headers(api_request *r)
 	}
 }
 
-/* A path that is a fixed route's with a '/' after it: 404 naming the
- * route (without this, "/api/events/trigger/" was the id route's 405
- * "Allow: GET").  False when the path is not one. */
+/* A path that is a fixed route's with a '/' after it, with a method that
+ * route takes: 404 naming the route (without this, "POST
+ * /api/events/trigger/" was the id route's 405 "Allow: GET"; a GET of it
+ * still reads the event whose id is "trigger/").  False when the request
+ * is not one. */
 static bool refuse_trailing_slash(api_request *r, const char *uri, size_t path_len)
 {
 	if (path_len < 2 || uri[path_len - 1] != '/')
 		return false;
+	enum evhttp_cmd_type method = evhttp_request_get_command(r->req);
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const route *rt = &routes[i];
-		if (rt->prefix || strlen(rt->path) != path_len - 1 || memcmp(uri, rt->path, path_len - 1) != 0)
+		if (rt->prefix || !(rt->methods & method) || strlen(rt->path) != path_len - 1 ||
+		    memcmp(uri, rt->path, path_len - 1) != 0)
 			continue;
 		char msg[160];
-		snprintf(msg, sizeof msg, "no such endpoint: the path ends with '/'; did you mean %s %s?", rt->allow,
-		         rt->path);
+		snprintf(msg, sizeof msg, "no such endpoint: the path ends with '/'; did you mean %s %s?",
+		         method_name(method), rt->path);
 		api_error(r, 404, "not_found", msg);
 		return true;
 	}

@@ -89,7 +89,7 @@ typedef struct gate_conn {
 	bool lengths_differ;
 	bool chunked;        /* the Transfer-Encoding is exactly "chunked" */
 	bool expect_other;   /* an Expect other than 100-continue */
-	bool field_error;    /* a line proxies and evhttp may read differently: refuse_message says which */
+	bool refused_early;  /* refused for a line, before its head was complete */
 	char coding[64];     /* the first Transfer-Encoding, for messages */
 	/* what a refused head is answered, once its turn comes */
 	int refuse_status;
@@ -183,10 +183,13 @@ static void client_of(evutil_socket_t fd, char *client, size_t size)
 }
 
 /* Answer the refused head and close, without reading its body.  The answer
- * is written straight to the socket: nothing is outstanding (evhttp is
- * between requests, nothing of ours is in the output buffer) and evhttp
- * never sees this request. */
-static void refuse(gate_conn *gc, struct evbuffer *input)
+ * is written straight to the socket: nothing is outstanding (every answer
+ * before it is written and no handler holds a request: refuse_or_wait()),
+ * and evhttp never hands this request to a handler -- it may have read the
+ * head's first lines, and reads end-of-file next.  The input is drained:
+ * called from the input's own callback, or from evhttp's completion of the
+ * answer before (http_gate_answered). */
+static void send_refusal(gate_conn *gc, struct evbuffer *input)
 {
 	char body[512];
 	char extra[96] = "";
@@ -233,26 +236,36 @@ static void refuse(gate_conn *gc, struct evbuffer *input)
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
 		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
-	} else if (gc->refuse_status == 413 || gc->refuse_status == 431) {
-		atomic_fetch_add_explicit(&refused_too_large, 1, memory_order_relaxed);
-		LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
-		         gc->refuse_status == 413 ? "after its headers" : "while its head was read", gc->refuse_status,
-		         gc->refuse_message, client);
 	} else {
-		atomic_fetch_add_explicit(&refused_framing, 1, memory_order_relaxed);
-		LOG_WARN("http", "request refused after its headers (%d): %s (client=%s)", gc->refuse_status,
+		bool too_large = gc->refuse_status == 413 || gc->refuse_status == 431;
+		atomic_fetch_add_explicit(too_large ? &refused_too_large : &refused_framing, 1, memory_order_relaxed);
+		LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
+		         gc->refused_early ? "while its head was read" : "after its headers", gc->refuse_status,
 		         gc->refuse_message, client);
 	}
 	evbuffer_drain(input, evbuffer_get_length(input));
 }
 
-/* Refuse the current head now, or when its turn comes. */
-static void refuse_head(gate_conn *gc, struct evbuffer *input)
+/* Refuse the current head (gc->refuse_status and refuse_message) now, or
+ * once the answers before it are written: GATE_PENDING, see on_input()
+ * and http_gate_answered(). */
+static void refuse_or_wait(gate_conn *gc, struct evbuffer *input)
 {
 	if (gc->head_start == 0 && !gc->in_flight && evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0)
-		refuse(gc, input);
+		send_refusal(gc, input);
 	else
-		gc->phase = GATE_PENDING; /* see on_input */
+		gc->phase = GATE_PENDING;
+}
+
+/* Refuse the current head for one of its lines, without waiting for its
+ * end: evhttp reads a head line by line as it arrives and answers some
+ * lines with its HTML 400 at once, and the head is refused anyway. */
+static void refuse_line(gate_conn *gc, struct evbuffer *input, const char *message)
+{
+	gc->refuse_status = 400;
+	gc->refused_early = true;
+	snprintf(gc->refuse_message, sizeof gc->refuse_message, "%s", message);
+	refuse_or_wait(gc, input);
 }
 
 /* Copy a header value into a message: printable ASCII other than " and \\,
@@ -284,10 +297,6 @@ static bool head_has_body(const gate_conn *gc)
 static bool framing_error(gate_conn *gc)
 {
 	char shown[40];
-	if (gc->field_error) {
-		gc->refuse_status = 400;
-		return true; /* the message was set where the line was read */
-	}
 	gc->refuse_status = 400;
 	if (gc->length_count > 0 && gc->length[0] == '\0') {
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
@@ -350,17 +359,6 @@ static bool framing_error(gate_conn *gc)
 		         "Transfer-Encoding");
 		return true;
 	}
-	/* evhttp would answer an HTML 413 from the Content-Length (1-19
-	 * digits here, so it fits) before reading the body */
-	if (head_has_body(gc) && !gc->chunked && strtoull(gc->length, NULL, 10) > gc->gate->max_body_size) {
-		gc->refuse_status = 413;
-		snprintf(gc->refuse_message, sizeof gc->refuse_message,
-		         "the body is %s bytes (its Content-Length); this server reads at most %llu "
-		         "(event.max_event_size is %zu)",
-		         gc->length, (unsigned long long)gc->gate->max_body_size,
-		         gc->gate->max_event_size);
-		return true;
-	}
 	if (head_has_body(gc) && gc->http11 && gc->expect_other) {
 		gc->refuse_status = 417;
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
@@ -370,10 +368,25 @@ static bool framing_error(gate_conn *gc)
 	return false;
 }
 
+/* Whether the current head's body is beyond what evhttp reads: it would
+ * answer an HTML 413 from the Content-Length (1-19 digits here, so it
+ * fits) before reading the body.  Sets the refusal. */
+static bool body_too_large(gate_conn *gc)
+{
+	if (!head_has_body(gc) || gc->chunked || strtoull(gc->length, NULL, 10) <= gc->gate->max_body_size)
+		return false;
+	gc->refuse_status = 413;
+	snprintf(gc->refuse_message, sizeof gc->refuse_message,
+	         "the body is %s bytes (its Content-Length); this server reads at most %llu "
+	         "(event.max_event_size is %zu)",
+	         gc->length, (unsigned long long)gc->gate->max_body_size, gc->gate->max_event_size);
+	return true;
+}
+
 static void end_of_head(gate_conn *gc, struct evbuffer *input)
 {
 	if (framing_error(gc)) {
-		refuse_head(gc, input);
+		refuse_or_wait(gc, input);
 		return;
 	}
 	if (gc->coding_count == 1 && !gc->chunked) {
@@ -388,7 +401,11 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		gc->check_tokens = false; /* this connection showed a valid token */
 	if (has_body && gc->check_tokens && tokens_configured(gc->gate)) {
 		gc->refuse_status = 401;
-		refuse_head(gc, input);
+		refuse_or_wait(gc, input);
+		return;
+	}
+	if (body_too_large(gc)) { /* after the token: a client without one learns no limit */
+		refuse_or_wait(gc, input);
 		return;
 	}
 	/* a head without a body: the next one follows at once (evhttp answers
@@ -449,24 +466,6 @@ static int control_byte(const char *line, size_t len)
 	return -1;
 }
 
-/* Mark the current head refused for a line; the first such line's
- * `message` is what the client hears. */
-static void line_refused(gate_conn *gc, const char *message)
-{
-	if (gc->field_error)
-		return;
-	gc->field_error = true;
-	snprintf(gc->refuse_message, sizeof gc->refuse_message, "%s", message);
-}
-
-/* Refuse the current head (refused by a line: line_refused()) without
- * waiting for its end: for a line evhttp would itself refuse as soon as
- * it reads it, with its HTML page, when the head arrives in pieces. */
-static void refuse_line_now(gate_conn *gc, struct evbuffer *input)
-{
-	gc->refuse_status = 400;
-	refuse_head(gc, input);
-}
 
 /* A header line's name is a token right up to its colon, and the line
  * does not continue the previous one: RFC 9112 sections 5.1 and 5.2 have
@@ -482,34 +481,33 @@ static bool field_line_ok(gate_conn *gc, struct evbuffer *input, const char *lin
 		         "a header has the control byte 0x%02x: a header line may hold no NUL, CR or other control "
 		         "byte but a tab",
 		         ctl);
-		line_refused(gc, message);
+		refuse_line(gc, input, message);
 		return false;
 	}
 	if (line[0] == ' ' || line[0] == '\t') {
-		line_refused(gc, "a header line starts with a space or tab (obsolete line folding): send each header "
+		refuse_line(gc, input, "a header line starts with a space or tab (obsolete line folding): send each header "
 		                 "on one line");
 		return false;
 	}
 	const char *colon = memchr(line, ':', len);
 	if (!colon) {
-		line_refused(gc, "a header line has no colon: send 'Name: value'");
-		refuse_line_now(gc, input); /* evhttp refuses this line as it reads it */
+		refuse_line(gc, input, "a header line has no colon: send 'Name: value'");
 		return false;
 	}
 	if (colon == line) {
-		line_refused(gc, "a header line has no name before its colon");
+		refuse_line(gc, input, "a header line has no name before its colon");
 		return false;
 	}
 	for (const char *p = line; p < colon; p++) {
 		if (*p == ' ' || *p == '\t') {
-			line_refused(gc, "a header's name is followed by a space or tab before its colon: send "
+			refuse_line(gc, input, "a header's name is followed by a space or tab before its colon: send "
 			                 "'Name: value' (RFC 9112 section 5.1)");
 			return false;
 		}
 		if (!token_char((unsigned char)*p)) {
 			snprintf(message, sizeof message, "a header's name has the byte 0x%02x, which a name may not have",
 			         (unsigned char)*p);
-			line_refused(gc, message);
+			refuse_line(gc, input, message);
 			return false;
 		}
 	}
@@ -538,33 +536,24 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		if (len == 0) {
 			/* evhttp reads an empty line as a request line it cannot
 			 * parse (an HTML 400) */
-			gc->refuse_status = 400;
-			gc->head_method = false;
-			snprintf(gc->refuse_message, sizeof gc->refuse_message,
-			         "an empty line where a request line should be: send no line end after a request's body");
-			refuse_head(gc, input);
+			refuse_line(gc, input,
+			            "an empty line where a request line should be: send no line end after a request's body");
 			return;
 		}
 		gc->phase = GATE_HEADERS;
-		gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
-		gc->field_error = false;
-		gc->length_count = gc->coding_count = 0;
-		gc->length[0] = gc->coding[0] = '\0';
-		int ctl = control_byte(line, len);
-		if (ctl >= 0) {
-			char message[80];
-			snprintf(message, sizeof message, "the request line has the control byte 0x%02x", ctl);
-			line_refused(gc, message);
-		}
 		/* the request line: METHOD SP URI SP HTTP/x.y */
 		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
 		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
 		int minor = http1_minor_version(line, len);
-		if (minor < 0)
-			line_refused(gc, "the request line does not end with the version HTTP/1.0 or HTTP/1.1");
 		gc->http11 = minor >= 1; /* evhttp heeds Expect from HTTP/1.1 on */
-		if (gc->field_error)
-			refuse_line_now(gc, input); /* evhttp reads a request line at once */
+		int ctl = control_byte(line, len);
+		char message[80];
+		if (ctl >= 0) {
+			snprintf(message, sizeof message, "the request line has the control byte 0x%02x", ctl);
+			refuse_line(gc, input, message);
+		} else if (minor < 0) {
+			refuse_line(gc, input, "the request line does not end with an HTTP/1.x version (HTTP/1.1, HTTP/1.0)");
+		}
 		return;
 	}
 	if (len == 0) {
@@ -606,7 +595,7 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		/* evhttp de-chunks "chunked" exactly: a tab before it is
 		 * another framing to evhttp */
 		if (evhttp_value[0] == '\t')
-			line_refused(gc, "a tab before the value of Transfer-Encoding: this server reads it exactly as "
+			refuse_line(gc, input, "a tab before the value of Transfer-Encoding: this server reads it exactly as "
 			                 "written; send 'Transfer-Encoding: chunked' with a space");
 		if (gc->coding_count++ == 0) {
 			snprintf(gc->coding, sizeof gc->coding, "%s", evhttp_value);
@@ -614,52 +603,59 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		}
 	} else if (name_len == 6 && strncasecmp(line, "Expect", 6) == 0) {
 		if (evhttp_value[0] == '\t')
-			line_refused(gc, "a tab before the value of Expect: this server reads it exactly as written; send "
+			refuse_line(gc, input, "a tab before the value of Expect: this server reads it exactly as written; send "
 			                 "'Expect: 100-continue' with a space");
 		gc->expect_other |= strcasecmp(evhttp_value, "100-continue") != 0;
 	}
 }
 
-/* The bytes of the current head's complete lines (none before its
- * request line). */
-static size_t head_size_so_far(const gate_conn *gc)
+/* A head starts at gc->examined: what was read of the one before is
+ * forgotten. */
+static void start_head(gate_conn *gc)
 {
-	return gc->phase == GATE_HEAD_START ? 0 : gc->head_size;
+	gc->head_start = gc->examined;
+	gc->head_size = 0;
+	gc->refused_early = false;
+	gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
+	gc->head_method = false;
+	gc->may_have_body = true;
+	gc->length_count = gc->coding_count = 0;
+	gc->length[0] = gc->coding[0] = '\0';
 }
 
-/* The current head has grown beyond HTTP_MAX_HEAD_SIZE: `size` bytes so far
- * (a line still unfinished counted as it stands).  evhttp would answer an
- * HTML 413 and log nothing. */
-static void head_too_large(gate_conn *gc, struct evbuffer *input, size_t size)
+/* Whether the line at gc->examined, `bytes` long so far (`complete`: its
+ * LF came, `bytes` not counting it), takes the head beyond
+ * HTTP_MAX_HEAD_SIZE as evhttp counts it -- a complete line without the CR
+ * before its LF, an unfinished one with every byte it has -- and if so
+ * refuses it: 431 (evhttp would answer an HTML 400 and log nothing). */
+static bool line_over_limit(gate_conn *gc, struct evbuffer *input, size_t bytes, bool complete, bool cr)
 {
 	if (gc->phase == GATE_HEAD_START)
-		gc->head_start = gc->examined; /* an unfinished request line: its head starts here */
+		start_head(gc); /* this line is a request line */
+	size_t size = gc->head_size + bytes - (complete && cr);
+	if (size <= HTTP_MAX_HEAD_SIZE)
+		return false;
 	gc->refuse_status = 431;
+	gc->refused_early = true;
 	snprintf(gc->refuse_message, sizeof gc->refuse_message,
 	         "the request head is over %d bytes, the most this server reads (%zu so far, line ends not "
 	         "counted)",
 	         HTTP_MAX_HEAD_SIZE, size);
-	refuse_head(gc, input);
+	refuse_or_wait(gc, input);
+	return true;
 }
 
-/* A line of `raw` bytes (its line end excluded) starting at gc->examined
- * is in `line`: NUL-terminate it, cut its CR, and read it. */
+/* A line of `raw` bytes (its LF excluded) starting at gc->examined is in
+ * `line`, within the head's limit (line_over_limit() said so):
+ * NUL-terminate it, cut its CR, and read it. */
 static void take_line(gate_conn *gc, struct evbuffer *input, char *line, size_t raw)
 {
 	size_t len = raw;
 	line[len] = '\0';
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
-	if (gc->phase == GATE_HEAD_START)
-		gc->head_start = gc->examined;
 	gc->examined += raw + 1;
-	if (gc->phase == GATE_HEAD_START)
-		gc->head_size = 0;
 	gc->head_size += len;
-	if (gc->head_size > HTTP_MAX_HEAD_SIZE) {
-		head_too_large(gc, input, gc->head_size);
-		return;
-	}
 	on_line(gc, input, line, len);
 }
 
@@ -679,10 +675,12 @@ static bool read_line_searching(gate_conn *gc, struct evbuffer *input)
 		return false;
 	struct evbuffer_ptr eol = evbuffer_search(input, "\n", 1, &from);
 	size_t len = eol.pos < 0 ? have - gc->examined : (size_t)eol.pos - gc->examined;
-	if (head_size_so_far(gc) + len > HTTP_MAX_HEAD_SIZE + (eol.pos < 0 ? 0 : 1)) {
-		head_too_large(gc, input, head_size_so_far(gc) + len);
+	char last = 0; /* the byte before the LF */
+	struct evbuffer_ptr before_eol;
+	if (eol.pos > 0 && len > 0 && evbuffer_ptr_set(input, &before_eol, (size_t)eol.pos - 1, EVBUFFER_PTR_SET) == 0)
+		evbuffer_copyout_from(input, &before_eol, &last, 1);
+	if (line_over_limit(gc, input, len, eol.pos >= 0, last == '\r'))
 		return false;
-	}
 	if (eol.pos < 0)
 		return false; /* the rest of the line is still on its way */
 	evbuffer_copyout_from(input, &from, gc->gate->line, len);
@@ -696,8 +694,8 @@ static bool read_line_searching(gate_conn *gc, struct evbuffer *input)
 /* Read the complete lines that arrived since the last call.  The input is
  * looked at in place, one evbuffer_peek() a pass: a search, a pointer and
  * a copy for each line took the buffer's lock four times a line.  Reading
- * a line never changes the input unless it ends the head (the phase
- * changes then, and the pass stops). */
+ * a line changes the input only when it ends the head or refuses it (a
+ * refusal sent drains it); the phase changes then, and the pass stops. */
 static void read_lines(gate_conn *gc, struct evbuffer *input)
 {
 	char *line = gc->gate->line;
@@ -711,8 +709,6 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 		 * and returns that many, whether more follow or not: whether the
 		 * pieces hold all of the input is told by their bytes. */
 		int seen = evbuffer_peek(input, -1, &from, piece, PEEK_PIECES);
-		if (seen > PEEK_PIECES)
-			seen = PEEK_PIECES;
 		size_t seen_bytes = 0;
 		for (int i = 0; i < seen; i++)
 			seen_bytes += piece[i].iov_len;
@@ -725,11 +721,9 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 			while (left > 0) {
 				const char *nl = memchr(p, '\n', left);
 				size_t take = nl ? (size_t)(nl - p) : left;
-				/* a CR before the line end is not counted: one byte of slack */
-				if (head_size_so_far(gc) + len + take > HTTP_MAX_HEAD_SIZE + (nl ? 1 : 0)) {
-					head_too_large(gc, input, head_size_so_far(gc) + len + take);
+				bool cr = take > 0 ? p[take - 1] == '\r' : len > 0 && line[len - 1] == '\r';
+				if (line_over_limit(gc, input, len + take, nl != NULL, cr))
 					return;
-				}
 				memcpy(line + len, p, take);
 				len += take;
 				if (!nl)
@@ -773,7 +767,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 			/* evhttp starts on the refused head: every earlier answer is
 			 * written (evhttp reads a request only after answering the one
 			 * before). */
-			refuse(gc, buf);
+			send_refusal(gc, buf);
 			return;
 		}
 
@@ -812,17 +806,23 @@ void http_gate_request_read(gate_conn *gc)
 	read_lines(gc, input);
 }
 
-void http_gate_answered(gate_conn *gc)
+void http_gate_answered(gate_conn *gc, bool closing)
 {
 	if (!gc)
 		return;
 	gc->in_flight = false;
+	if (closing) {
+		/* evhttp closes the connection after this answer: what follows is
+		 * not read, a refused head not answered (RFC 9112 section 9.6) */
+		gc->phase = GATE_REFUSED;
+		return;
+	}
 	/* The refused head is next and the answers before it are written:
 	 * answer it now.  evhttp would next read it itself, and a head it
 	 * cannot take a line of (an unfinished request line beyond the limit)
 	 * it refuses with its own HTML page, consuming nothing. */
 	if (gc->phase == GATE_PENDING && gc->head_start == 0)
-		refuse(gc, bufferevent_get_input(gc->bev));
+		send_refusal(gc, bufferevent_get_input(gc->bev));
 }
 
 void http_gate_untrack(gate_conn *gc)

@@ -54,11 +54,14 @@ gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev);
 /* Stop and forget (NULL: nothing). */
 void http_gate_untrack(gate_conn *gc);
 /* evhttp handed the connection's current request to the handlers (its
- * head and body are read) / its answer is written.  The gate reads the
- * head after a body only from then, and answers a refused head at once
- * only when no answer is outstanding.  NULL: nothing. */
+ * head and body are read) / its answer is written (`closing`: evhttp
+ * closes the connection after it).  The gate reads the head after a body
+ * only from then, and answers a refused head at once only when no answer
+ * is outstanding.  Either may answer a refused head that is next: write
+ * to the socket, shut it down and drain the input (evhttp reads
+ * end-of-file next).  NULL: nothing. */
 void http_gate_request_read(gate_conn *gc);
-void http_gate_answered(gate_conn *gc);
+void http_gate_answered(gate_conn *gc, bool closing);
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);

@@ -13,8 +13,13 @@
  * turns its connection's read interest off and write interest on, then
  * back, and without the changelist each of those is an epoll_ctl() of its
  * own (4 a request); with it, the changes made between two epoll_wait()s
- * merge into one per fd (2 a request).  libevent's caveat -- not with fds
- * cloned by dup() -- holds: nothing on these bases is dup()ed. */
+ * merge into one per fd (2 a request).  libevent's caveat is fds cloned
+ * by dup(): epoll keeps watching a closed fd's socket while a clone of it
+ * is open, and a change the changelist defers may then meet the wrong
+ * registration.  Nothing on these bases is dup()ed; a plugin child
+ * spawned meanwhile (posix_spawn) holds clones only until its exec closes
+ * them (the sockets are close-on-exec), and what that window can cause is
+ * a spurious wake-up, which libevent reads past (a read gets EAGAIN). */
 static struct event_base *new_base(void)
 {
 	struct event_config *cfg = event_config_new();

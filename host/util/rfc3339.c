@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A number macro's value as a string literal, for constant messages */
+#define TEXT_OF(number) TEXT_OF_(number)
+#define TEXT_OF_(number) #number
+
 #define US_PER_SEC 1000000LL
 #define US_PER_DAY (86400LL * US_PER_SEC)
 
@@ -58,7 +62,7 @@ static bool digits(const char *s, int n, int *out)
 const char *rfc3339_parse_why(const char *s, int64_t *out_us)
 {
 	if (strnlen(s, RFC3339_TEXT_MAX + 1) > RFC3339_TEXT_MAX)
-		return "it is longer than 64 characters";
+		return "it is longer than " TEXT_OF(RFC3339_TEXT_MAX) " characters";
 	int year, mon, day, hour, min, sec;
 	/* each check stops at the first mismatch, so a short string (its NUL
 	 * is not a digit or separator) is never read past its end */
@@ -70,8 +74,10 @@ const char *rfc3339_parse_why(const char *s, int64_t *out_us)
 		return "the month is not 01 to 12";
 	if (day < 1 || day > days_in_month(year, mon))
 		return "the day is not in its month";
-	if (hour > 23 || min > 59)
-		return "the hour is not 00 to 23 or the minute 00 to 59";
+	if (hour > 23)
+		return "the hour is not 00 to 23";
+	if (min > 59)
+		return "the minute is not 00 to 59";
 	if (sec > 59)
 		return "the second is not 00 to 59 (this server's clock has no leap seconds)";
 	const char *p = s + 19;

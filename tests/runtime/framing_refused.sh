@@ -122,7 +122,7 @@ SLOW=6,0.02 refused "a header line without a colon, sent 6 bytes at a time" 400 
 # loosely ("HTTP/01.1" is 1.1 to it)
 refused "Expect: foo on HTTP/1.2" 417 expectation_failed "100-continue" \
 	"POST /api/events/trigger HTTP/1.2\r\nHost: t\r\nExpect: foo\r\nContent-Length: 19\r\n\r\n$EVENT"
-refused "the version HTTP/01.1" 400 bad_request "HTTP/1.0 or HTTP/1.1" \
+refused "the version HTTP/01.1" 400 bad_request "an HTTP/1.x version" \
 	"POST /api/events/trigger HTTP/01.1\r\nHost: t\r\nExpect: foo\r\nContent-Length: 19\r\n\r\n$EVENT"
 # a head sent in small writes is read whole: libevent's buffer holds it in
 # many small pieces (the check once looked at the first 16 only, and what
@@ -132,6 +132,12 @@ SLOW=100,0.002 refused "a HEAD with a body after 16000 bytes sent 100 at a time"
 	"HEAD /health HTTP/1.1\r\nHost: t\r\nX-Pad: $pad\r\nContent-Length: 86\r\n\r\nPOST /api/events/trigger HTTP/1.1\r\nHost: t\r\nContent-Length: 19\r\n\r\n{\"name\":\"smuggled\"}"
 SLOW=100,0.002 refused "a NUL after 16000 bytes sent 100 at a time" 400 bad_request "control byte 0x00" \
 	"${POST}X-Pad: $pad\r\nce-id: a\\x00b\r\nContent-Length: 19\r\n\r\n$EVENT"
+# lines libevent refuses as it reads them, sent a few bytes at a time: the
+# JSON refusal goes out when the line arrives, not at the end of the head
+SLOW=8,0.01 refused "a folded first header line, sent 8 bytes at a time" 400 bad_request "line folding" \
+	"GET /health HTTP/1.1\r\n X: y\r\nHost: t\r\n\r\n"
+SLOW=8,0.01 refused "a CR inside a header value, sent 8 bytes at a time" 400 bad_request "control byte 0x0d" \
+	"GET /health HTTP/1.1\r\nHost: t\r\nX-A: b\rc\r\n\r\n"
 
 # too large: libevent's body limit is 2 x event.max_event_size (1 MiB) + 64 KiB
 refused "a Content-Length beyond the body limit" 413 too_large "reads at most 2162688" \
@@ -152,6 +158,18 @@ out=$(raw "${gets}GET /$big HTTP/1.1\r\nHost: t\r\n\r\n")
 	fail "ten pipelined GETs before a long request line: $(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')"
 case "$out" in *'HTTP/1.1 431 '*'headers_too_large'*) ;; *) fail "no 431 after the ten GETs: $(printf '%s' "$out" | tail -c 300)" ;; esac
 pass "ten pipelined GETs, then a request line over 16 KiB: ten 200s, then the 431"
+# the limit's edge, as libevent counts it (line ends not counted): a request
+# line of 16384 bytes is read, one of 16385 refused, with CRLF or a bare LF
+line16384="GET /$(head -c 16370 /dev/zero | tr '\0' 'e') HTTP/1.1"
+for end in '\r\n' '\n'; do
+	out=$(raw "${line16384}${end}${end}")
+	case "$out" in "HTTP/1.1 404 "*) ;; *) fail "a request line of 16384 bytes ($end): $(printf '%s' "$out" | head -c 200)" ;; esac
+	refused "a request line of 16385 bytes ($end)" 431 headers_too_large "(16385 so far" "${line16384}x${end}${end}"
+done
+# a HEAD before a head too large: the 431 to the GET has its body
+out=$(raw "HEAD /health HTTP/1.1\r\nHost: t\r\n\r\nGET /$big HTTP/1.1\r\nHost: t\r\n\r\n")
+case "$out" in *'HTTP/1.1 431 '*'"error":"headers_too_large"'*) ;; *) fail "a HEAD, then a 431: $(printf '%s' "$out" | tail -c 300)" ;; esac
+pass "a HEAD answered, then a head too large: the 431 has its body"
 [ ! -s "$TMP/recorder.txt" ] || fail "a refused head reached the plugin: $(cat "$TMP/recorder.txt")"
 pass "none of the refused heads reached the plugin"
 
@@ -166,6 +184,12 @@ out=$(raw "${POST}Content-Length: 19\r\n\r\n${EVENT}\r\nGET /health HTTP/1.1\r\n
 printf '%s' "$out" | head -1 | grep -q '^HTTP/1.1 202' || fail "a line end after a body: the request was not answered first: $out"
 case "$out" in *'HTTP/1.1 400 '*'an empty line where a request line should be'*) ;; *) fail "a line end after a body: $out" ;; esac
 pass "a line end after a body: the request is answered 202, then a JSON 400"
+# after an answer that closes the connection nothing more is read: no
+# refusal of a bad head pipelined behind it
+out=$(raw "${POST}Content-Length: 19\r\nConnection: close\r\n\r\n${EVENT}GET /health HTTP/1.1\r\nFoo\r\n\r\n")
+[ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')" = "HTTP/1.1 202 " ] ||
+	fail "a bad head behind Connection: close: $(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')"
+pass "a bad head pipelined behind Connection: close is neither read nor answered"
 
 # what stays accepted
 out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
@@ -185,9 +209,9 @@ expect_log "request refused after its headers (400): Content-Length is given mor
 expect_log "request refused after its headers (413): the body is 2162689 bytes (its Content-Length); this server reads at most 2162688 (event.max_event_size is 1048576)"
 expect_log "request refused while its head was read (431): the request head is over 16384 bytes"
 too_large=$(metric 'eventsys_http_connections_closed_total{reason="too_large"}')
-[ "$too_large" = 4 ] || fail "metrics count $too_large connections closed for a request too large (4 were refused)"
+[ "$too_large" = 7 ] || fail "metrics count $too_large connections closed for a request too large (7 were refused)"
 refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
-[ "$refusals" = 24 ] || fail "metrics count $refusals connections closed for bad framing (24 were refused)"
+[ "$refusals" = 26 ] || fail "metrics count $refusals connections closed for bad framing (26 were refused)"
 pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"

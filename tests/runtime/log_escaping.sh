@@ -43,10 +43,10 @@ curl -s -o /dev/null -H 'Content-Type: application/json' --data-binary '{"name":
 curl -s -o /dev/null "http://127.0.0.1:$PORT/health"
 wait_until "the access log shows the last request" 5 log_has '\[access\] GET /health 200'
 
-expect_log 'request refused after its headers (400): the request line has the control byte 0x1b'
-expect_log 'request refused after its headers (400): the request line has the control byte 0x0d'
-expect_log 'request refused after its headers (400): the request line has the control byte 0x00'
-expect_log 'request refused after its headers (400): the request line has the control byte 0x7f'
+expect_log 'request refused while its head was read (400): the request line has the control byte 0x1b'
+expect_log 'request refused while its head was read (400): the request line has the control byte 0x0d'
+expect_log 'request refused while its head was read (400): the request line has the control byte 0x00'
+expect_log 'request refused while its head was read (400): the request line has the control byte 0x7f'
 expect_log '\[access\] GET /tab\\x09here 404 '
 pass "a request line with ESC, CR, NUL or DEL is refused and logged by the byte's code; a tab in a path is logged as \\x09"
 
