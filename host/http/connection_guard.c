@@ -453,19 +453,32 @@ void connection_guard_free(connection_guard *g)
 	free(g);
 }
 
+/* libevent 2.1's evhttp_is_connection_close(): a request to a proxy (an
+ * absolute URI for a host the server does not know) closes unless
+ * "Proxy-Connection: keep-alive", any other on "Connection: close".  (The
+ * API's handlers clear the proxy flag; a request libevent answers itself
+ * keeps it.) */
+static bool headers_close(const struct evhttp_request *req, struct evkeyvalq *headers)
+{
+	if (req->flags & EVHTTP_PROXY_REQUEST) {
+		const char *proxy = evhttp_find_header(headers, "Proxy-Connection");
+		return !proxy || evutil_ascii_strcasecmp(proxy, "keep-alive") != 0;
+	}
+	const char *connection = evhttp_find_header(headers, "Connection");
+	return connection && evutil_ascii_strcasecmp(connection, "close") == 0;
+}
+
 /* Whether evhttp closes the connection after the answer to `req`, as
- * libevent 2.1 decides it (evhttp_send_done): "Connection: close" in the
- * request or the answer (not for CONNECT), or a version before 1.1
- * without "Connection: keep-alive" (evhttp_request's version fields are
- * public, event2/http_struct.h). */
+ * libevent 2.1 decides it (evhttp_send_done): the request's or the
+ * answer's headers say so (never for CONNECT), or a version before 1.1
+ * without "Connection: keep-alive".  evhttp_request's fields are public
+ * (event2/http_struct.h). */
 static bool answer_closes(struct evhttp_request *req)
 {
-	const char *asked = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
-	const char *answered = evhttp_find_header(evhttp_request_get_output_headers(req), "Connection");
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_CONNECT &&
-	    ((asked && evutil_ascii_strcasecmp(asked, "close") == 0) ||
-	     (answered && evutil_ascii_strcasecmp(answered, "close") == 0)))
+	    (headers_close(req, req->input_headers) || headers_close(req, req->output_headers)))
 		return true;
+	const char *asked = evhttp_find_header(req->input_headers, "Connection");
 	bool before_1_1 = req->major < 1 || (req->major == 1 && req->minor < 1);
 	return before_1_1 && !(asked && evutil_ascii_strncasecmp(asked, "keep-alive", 10) == 0);
 }

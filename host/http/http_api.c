@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
 #include <sys/queue.h>
@@ -709,6 +711,30 @@ static void read_request_headers(api_request *r)
 	}
 }
 
+/* libevent 2.1 takes a request with an absolute-form target (RFC 9112
+ * section 3.2.2) for a request to a proxy: it then closes the connection
+ * after the answer unless the client sent "Proxy-Connection: keep-alive",
+ * and says nothing of it in the answer, so pipelined requests were lost.
+ * This server is no proxy: such a request is answered and kept as any
+ * other (evhttp_request's flags are public, event2/http_struct.h). */
+static void read_as_origin_form(api_request *r)
+{
+	r->req->flags &= ~EVHTTP_PROXY_REQUEST;
+}
+
+/* The request target from its path on: an absolute-form target
+ * ("http://host:port/api/events/trigger?wait=true", which RFC 9112
+ * section 3.2.2 has a server accept) without its scheme and authority.
+ * Any other target as it is. */
+static const char *origin_form(const char *target)
+{
+	size_t scheme = strncasecmp(target, "http://", 7) == 0 ? 7 : strncasecmp(target, "https://", 8) == 0 ? 8 : 0;
+	if (!scheme)
+		return target;
+	const char *path = target + scheme + strcspn(target + scheme, "/?");
+	return *path == '/' ? path : "/"; /* no path: the root (RFC 9112 section 3.2.1) */
+}
+
 /* A path that is a fixed route's with a '/' after it, with a method that
  * route takes: 404 naming the route (without this, "POST
  * /api/events/trigger/" was the id route's 405 "Allow: GET"; a GET of it
@@ -739,7 +765,8 @@ static void route_request(api_request *r)
 	read_request_headers(r);
 	if (!transfer_coding_supported(r))
 		return;
-	const char *uri = evhttp_request_get_uri(r->req);
+	read_as_origin_form(r);
+	const char *uri = origin_form(evhttp_request_get_uri(r->req));
 	size_t path_len = strcspn(uri, "?");
 	r->query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
 	r->route = -1;

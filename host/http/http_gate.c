@@ -17,8 +17,11 @@
  * than 100-continue, and lines a proxy in front may read otherwise than
  * evhttp: a space before a header's colon, a name that is not a token, a
  * folded line, a control byte (evhttp cuts a value at a NUL), a body on
- * HEAD or TRACE (evhttp reads none), a version other than HTTP/1.x (evhttp
- * reads "HTTP/01.1" as 1.1).  Lines evhttp would answer with its HTML 400
+ * HEAD or TRACE (evhttp reads none) or CONNECT (evhttp never closes after
+ * one), a request line not in RFC 9112's form, a version other than
+ * HTTP/1.x (evhttp reads "HTTP/01.1" as 1.1), Transfer-Encoding in
+ * HTTP/1.0.  A body in another transfer coding ("gzip") is answered 501:
+ * what follows it cannot be told apart from it.  Lines evhttp would answer with its HTML 400
  * are refused in JSON before it reads them: a header line without a
  * colon, an empty line where a request line belongs.  What evhttp would
  * refuse as too large it refuses first, so that the answer is JSON and the
@@ -64,7 +67,6 @@ typedef enum gate_phase {
 	GATE_HEADERS,    /* inside a head, after its request line */
 	GATE_BODY,       /* a head with a body passed: wait until evhttp read the request */
 	GATE_PENDING,    /* a refused head waits for the requests before it */
-	GATE_OPEN,       /* stepped aside for good: a body in another coding follows */
 	GATE_REFUSED,    /* answered and closing; whatever else arrives is dropped */
 } gate_phase;
 
@@ -81,7 +83,7 @@ typedef struct gate_conn {
 	size_t head_size;    /* its complete lines' bytes, line ends not counted */
 	bool token_seen;     /* it had an Authorization header (the first counts, as for evhttp) */
 	bool token_valid;
-	bool may_have_body;  /* its method may have a body for evhttp (not HEAD or TRACE) */
+	bool may_have_body;  /* its method may have a body here (not HEAD, TRACE or CONNECT) */
 	bool head_method;    /* HEAD: its answer has no body */
 	bool http11;         /* HTTP/1.1 or later: evhttp heeds Expect */
 	unsigned length_count, coding_count;
@@ -129,13 +131,6 @@ static bool token_valid(http_gate *g, const char *value)
 	return valid;
 }
 
-static void step_aside(gate_conn *gc)
-{
-	gc->phase = GATE_OPEN;
-	/* Safe inside the callback itself: libevent has read the next entry. */
-	evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
-}
-
 /* Heads refused, process-wide: for their framing (400, 417), as too
  * large (413, 431). */
 static _Atomic uint64_t refused_framing, refused_too_large;
@@ -157,6 +152,7 @@ static void refusal_names(int status, const char **error, const char **reason)
 	case 413: *error = "too_large", *reason = "Payload Too Large"; break;
 	case 417: *error = "expectation_failed", *reason = "Expectation Failed"; break;
 	case 431: *error = "headers_too_large", *reason = "Request Header Fields Too Large"; break;
+	case 501: *error = "not_implemented", *reason = "Not Implemented"; break;
 	default: *error = "bad_request", *reason = "Bad Request"; break;
 	}
 }
@@ -352,11 +348,22 @@ static bool framing_error(gate_conn *gc)
 		}
 	}
 	/* evhttp reads no body after HEAD or TRACE: what the client sent as
-	 * one would be read as the next request (a smuggling hazard) */
+	 * one would be read as the next request (a smuggling hazard).  It does
+	 * read one after CONNECT, but keeps the connection open after every
+	 * answer to a CONNECT, "Connection: close" or not (libevent 2.1's
+	 * evhttp_is_request_connection_close), so a body it failed to read
+	 * would be read as the next request too. */
 	if (!gc->may_have_body && (gc->coding_count > 0 || head_declares_body(gc))) {
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
-		         "a HEAD or TRACE request has no body here: send it without Content-Length above 0 or "
-		         "Transfer-Encoding");
+		         "a HEAD, TRACE or CONNECT request has no body here: send it without Content-Length above 0 "
+		         "or Transfer-Encoding");
+		return true;
+	}
+	/* RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has
+	 * faulty framing */
+	if (gc->coding_count > 0 && !gc->http11) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1): send a Content-Length");
 		return true;
 	}
 	if (head_has_body(gc) && gc->http11 && gc->expect_other) {
@@ -389,14 +396,10 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		refuse_or_wait(gc, input);
 		return;
 	}
-	if (gc->coding_count == 1 && !gc->chunked) {
-		/* another coding (e.g. "gzip, chunked"): the handlers answer 501 and
-		 * close (http_api.c), and what follows in the input is that body,
-		 * not a head to read */
-		step_aside(gc);
-		return;
-	}
-	bool has_body = head_has_body(gc);
+	/* another coding (e.g. "gzip, chunked"): a body evhttp cannot read
+	 * follows, so what comes after it cannot be told apart from it */
+	bool other_coding = gc->coding_count == 1 && !gc->chunked;
+	bool has_body = head_has_body(gc) || other_coding;
 	if (gc->check_tokens && gc->token_seen && gc->token_valid)
 		gc->check_tokens = false; /* this connection showed a valid token */
 	if (has_body && gc->check_tokens && tokens_configured(gc->gate)) {
@@ -405,6 +408,17 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		return;
 	}
 	if (body_too_large(gc)) { /* after the token: a client without one learns no limit */
+		refuse_or_wait(gc, input);
+		return;
+	}
+	if (other_coding) {
+		char shown[40];
+		quote_value(shown, sizeof shown, gc->coding);
+		gc->refuse_status = 501;
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "Transfer-Encoding '%s' is not supported: send the body as is (Content-Length) or with "
+		         "'Transfer-Encoding: chunked' alone",
+		         shown);
 		refuse_or_wait(gc, input);
 		return;
 	}
@@ -514,6 +528,14 @@ static bool field_line_ok(gate_conn *gc, struct evbuffer *input, const char *lin
 	return true;
 }
 
+/* A request line's length without the spaces after it (evhttp cuts them). */
+static size_t without_trailing_spaces(const char *line, size_t len)
+{
+	while (len > 0 && line[len - 1] == ' ')
+		len--;
+	return len;
+}
+
 /* The HTTP version at the end of a request line, as RFC 9112 writes it
  * ("HTTP/" DIGIT "." DIGIT, after the line's last space; evhttp cuts
  * spaces after it): the minor version, or -1 when it is not HTTP/1.x.
@@ -521,12 +543,30 @@ static bool field_line_ok(gate_conn *gc, struct evbuffer *input, const char *lin
  * "HTTP/+1.1"), and a proxy in front may read such a line otherwise. */
 static int http1_minor_version(const char *line, size_t len)
 {
-	while (len > 0 && line[len - 1] == ' ')
-		len--;
+	len = without_trailing_spaces(line, len);
 	if (len < 9 || line[len - 9] != ' ' || memcmp(line + len - 8, "HTTP/1.", 7) != 0 || line[len - 1] < '0' ||
 	    line[len - 1] > '9')
 		return -1;
 	return line[len - 1] - '0';
+}
+
+/* Whether the first `len` bytes of a request line, up to the space before
+ * its version, are a method (a token), one space and a target without
+ * spaces or tabs (RFC 9112 section 3).  evhttp takes what precedes the
+ * first space for the method and what lies between it and the last space
+ * for the target, spaces and all: "GET\t/x", " GET /x" or "GET /a b"
+ * would be read otherwise by a proxy in front. */
+static bool request_line_form_ok(const char *line, size_t len)
+{
+	size_t method = 0;
+	while (method < len && token_char((unsigned char)line[method]))
+		method++;
+	if (method == 0 || method + 1 >= len || line[method] != ' ')
+		return false;
+	for (size_t i = method + 1; i < len; i++)
+		if (line[i] == ' ' || line[i] == '\t')
+			return false;
+	return true;
 }
 
 /* One header line (without its line end), as evhttp will read it. */
@@ -543,7 +583,8 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		gc->phase = GATE_HEADERS;
 		/* the request line: METHOD SP URI SP HTTP/x.y */
 		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
-		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0));
+		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0) ||
+		                      (len >= 8 && memcmp(line, "CONNECT ", 8) == 0));
 		int minor = http1_minor_version(line, len);
 		gc->http11 = minor >= 1; /* evhttp heeds Expect from HTTP/1.1 on */
 		int ctl = control_byte(line, len);
@@ -553,6 +594,9 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			refuse_line(gc, input, message);
 		} else if (minor < 0) {
 			refuse_line(gc, input, "the request line does not end with an HTTP/1.x version (HTTP/1.1, HTTP/1.0)");
+		} else if (!request_line_form_ok(line, without_trailing_spaces(line, len) - 9)) {
+			refuse_line(gc, input, "the request line is not METHOD, one space, the target, one space and the "
+			                       "version (RFC 9112 section 3)");
 		}
 		return;
 	}
@@ -829,8 +873,7 @@ void http_gate_untrack(gate_conn *gc)
 {
 	if (!gc)
 		return;
-	if (gc->phase != GATE_OPEN)
-		evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
+	evbuffer_remove_cb(bufferevent_get_input(gc->bev), on_input, gc);
 	free(gc);
 }
 

@@ -79,7 +79,8 @@ int trigger_parse_body(const char *body, size_t len, trigger_parsed *p, char *er
 #define ID_WRONG "invalid \"id\": it %s (1 to 128 printable ASCII characters without spaces, quotes or backslashes)"
 #define SOURCE_WRONG "field \"source\" must be a string of at most 1024 bytes"
 #define SOURCE_REFUSED "field \"source\" %s"
-#define TIME_WRONG "invalid \"time\": %s (an RFC 3339 timestamp of at most 64 characters, e.g. \"2024-01-01T12:00:00Z\")"
+#define TIME_WRONG                                                                                                     \
+	"invalid \"time\": %s (an RFC 3339 timestamp of at most 64 characters, e.g. \"2024-01-01T12:00:00Z\")"
 #define EMPTY_BODY "empty body: send a JSON object such as {\"name\": \"order.created\"}"
 #define SYNC_WRONG "field \"sync\" must be true or false"
 

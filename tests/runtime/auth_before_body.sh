@@ -83,6 +83,14 @@ case "$first" in "HTTP/1.1 200"*) ;; *) fail "pipelined /ready was not answered 
 case "$second" in "HTTP/1.1 401"*) ;; *) fail "the pipelined request without a token was not answered 401: $answers" ;; esac
 pass "pipelined after /ready: /ready answered 200, then the request without a token 401"
 
+# another transfer coding is a body too: 401 without a token, before its 501
+exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nxxxx' >&$fd || true
+answers=$(timeout 5 cat <&$fd || true)
+exec {fd}>&-
+case "$answers" in "HTTP/1.1 401"*'"error":"unauthorized"'*) ;; *) fail "Transfer-Encoding: gzip without a token: $answers" ;; esac
+pass "a body in another transfer coding without a token: 401, closed"
+
 # ---- with the token, the same connection goes on as before ----
 exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
 ev='{"name":"gate.ok"}'

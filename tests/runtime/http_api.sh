@@ -222,9 +222,11 @@ case "$st" in 4*|000) ;; *) fail "a 20 kB header got $st" ;; esac
 request GET /health
 expect_status 200
 pass "a header flood (20 kB) is refused ($st) and the server carries on"
-# Codings libevent does not implement are refused, in JSON like every error
+# Codings libevent does not implement are refused, in JSON like every error,
+# right after the head: the body's bytes may meet a closed connection
+trap '' PIPE
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-printf 'POST /api/events/trigger HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n10\r\n{"name":"te.gz"}\r\n0\r\n\r\n' >&3
+printf 'POST /api/events/trigger HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n10\r\n{"name":"te.gz"}\r\n0\r\n\r\n' >&3 || true
 reply=$(timeout 5 cat <&3 || true)
 exec 3>&-
 case "$reply" in
