@@ -486,7 +486,8 @@ static bool answer_closes(struct evhttp_request *req)
 static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
-	http_gate_answered(t->gated, answer_closes(req));
+	/* answer_closes() looks up headers: only for a refusal waiting */
+	http_gate_answered(t->gated, http_gate_refusal_waits(t->gated) && answer_closes(req));
 	arm_deadline(t); /* the next request on this connection, idle time included */
 }
 

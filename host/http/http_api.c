@@ -105,7 +105,7 @@ void http_api_thread_free(http_api_thread *api)
 
 /* ---- replies and the access log ---- */
 
-static const char *reason_phrase(int status)
+const char *api_reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
@@ -118,6 +118,8 @@ static const char *reason_phrase(int status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
@@ -214,7 +216,7 @@ void api_reply_buffer(api_request *r, int status)
 	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD)
 		evbuffer_drain(out, bytes);
 	log_access(r, status, bytes);
-	evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
+	evhttp_send_reply(r->req, status, api_reason_phrase(status), NULL);
 }
 
 void api_reply(api_request *r, int status, const char *body, size_t len)
@@ -664,8 +666,7 @@ static bool transfer_coding_supported(api_request *r)
 	if (!te || strcasecmp(te, "chunked") == 0)
 		return true;
 	char msg[200];
-	snprintf(msg, sizeof msg, "Transfer-Encoding '%.64s' is not supported: send the body as is (Content-Length) or "
-	                          "with 'Transfer-Encoding: chunked' alone", te);
+	snprintf(msg, sizeof msg, API_CODING_UNSUPPORTED, te);
 	api_header(r, "Connection", "close");
 	api_error(r, 501, "not_implemented", msg);
 	return false;
@@ -728,6 +729,8 @@ static void read_as_origin_form(api_request *r)
  * Any other target as it is. */
 static const char *origin_form(const char *target)
 {
+	if (target[0] == '/')
+		return target; /* origin form: nearly every request */
 	size_t scheme = strncasecmp(target, "http://", 7) == 0 ? 7 : strncasecmp(target, "https://", 8) == 0 ? 8 : 0;
 	if (!scheme)
 		return target;

@@ -76,6 +76,17 @@ bool api_may_see_details(const api_request *r);
  * length to print (%.*s); *cut tells whether details were left out. */
 int api_visible_reason(const api_request *r, const char *why, bool *cut);
 
+/* The reason phrase of an HTTP status ("Unknown" for one the API does
+ * not answer); the handlers' and the request-head gate's answers alike. */
+const char *api_reason_phrase(int status);
+
+/* The 501 to a Transfer-Encoding other than "chunked" (its value for %s),
+ * from the gate right after the head or, on a connection it does not
+ * watch, from the handlers. */
+#define API_CODING_UNSUPPORTED                                                                                         \
+	"Transfer-Encoding '%.64s' is not supported: send the body as is (Content-Length) or with "                     \
+	"'Transfer-Encoding: chunked' alone"
+
 /* Compare a secret without an early exit, so timing does not reveal a
  * prefix. */
 bool api_secret_equal(const char *given, size_t given_len, const char *secret);

@@ -145,15 +145,15 @@ uint64_t http_gate_refused_too_large(void)
 	return atomic_load_explicit(&refused_too_large, memory_order_relaxed);
 }
 
-/* The error code and reason phrase of a refusal other than 401. */
-static void refusal_names(int status, const char **error, const char **reason)
+/* The JSON error code of a refusal other than 401. */
+static const char *refusal_error(int status)
 {
 	switch (status) {
-	case 413: *error = "too_large", *reason = "Payload Too Large"; break;
-	case 417: *error = "expectation_failed", *reason = "Expectation Failed"; break;
-	case 431: *error = "headers_too_large", *reason = "Request Header Fields Too Large"; break;
-	case 501: *error = "not_implemented", *reason = "Not Implemented"; break;
-	default: *error = "bad_request", *reason = "Bad Request"; break;
+	case 413: return "too_large";
+	case 417: return "expectation_failed";
+	case 431: return "headers_too_large";
+	case 501: return "not_implemented";
+	default: return "bad_request";
 	}
 }
 
@@ -189,7 +189,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 {
 	char body[512];
 	char extra[96] = "";
-	const char *reason;
+	const char *reason = api_reason_phrase(gc->refuse_status);
 	if (gc->refuse_status == 401) {
 		/* the same answers as the handlers give (http_api.c, authorize()) */
 		snprintf(body, sizeof body, "%s",
@@ -198,13 +198,11 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		                          "'Authorization: Bearer <token>'\"}");
 		snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"event-system\"%s\r\n",
 		         gc->token_seen ? ", error=\"invalid_token\"" : "");
-		reason = "Unauthorized";
 	} else {
 		/* the message is the gate's own text plus header values cut to
 		 * printable ASCII (framing_error) */
-		const char *error;
-		refusal_names(gc->refuse_status, &error, &reason);
-		snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", error, gc->refuse_message);
+		snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", refusal_error(gc->refuse_status),
+		         gc->refuse_message);
 	}
 	char reply[1024];
 	int len = snprintf(reply, sizeof reply,
@@ -415,10 +413,7 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		char shown[40];
 		quote_value(shown, sizeof shown, gc->coding);
 		gc->refuse_status = 501;
-		snprintf(gc->refuse_message, sizeof gc->refuse_message,
-		         "Transfer-Encoding '%s' is not supported: send the body as is (Content-Length) or with "
-		         "'Transfer-Encoding: chunked' alone",
-		         shown);
+		snprintf(gc->refuse_message, sizeof gc->refuse_message, API_CODING_UNSUPPORTED, shown);
 		refuse_or_wait(gc, input);
 		return;
 	}
@@ -538,12 +533,12 @@ static size_t without_trailing_spaces(const char *line, size_t len)
 
 /* The HTTP version at the end of a request line, as RFC 9112 writes it
  * ("HTTP/" DIGIT "." DIGIT, after the line's last space; evhttp cuts
- * spaces after it): the minor version, or -1 when it is not HTTP/1.x.
+ * spaces after it: `len` is without them): the minor version, or -1 when
+ * it is not HTTP/1.x.
  * evhttp reads the version more loosely (sscanf "HTTP/%d.%d": "HTTP/01.1",
  * "HTTP/+1.1"), and a proxy in front may read such a line otherwise. */
 static int http1_minor_version(const char *line, size_t len)
 {
-	len = without_trailing_spaces(line, len);
 	if (len < 9 || line[len - 9] != ' ' || memcmp(line + len - 8, "HTTP/1.", 7) != 0 || line[len - 1] < '0' ||
 	    line[len - 1] > '9')
 		return -1;
@@ -585,7 +580,8 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
 		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0) ||
 		                      (len >= 8 && memcmp(line, "CONNECT ", 8) == 0));
-		int minor = http1_minor_version(line, len);
+		size_t trimmed = without_trailing_spaces(line, len);
+		int minor = http1_minor_version(line, trimmed);
 		gc->http11 = minor >= 1; /* evhttp heeds Expect from HTTP/1.1 on */
 		int ctl = control_byte(line, len);
 		char message[80];
@@ -594,7 +590,7 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			refuse_line(gc, input, message);
 		} else if (minor < 0) {
 			refuse_line(gc, input, "the request line does not end with an HTTP/1.x version (HTTP/1.1, HTTP/1.0)");
-		} else if (!request_line_form_ok(line, without_trailing_spaces(line, len) - 9)) {
+		} else if (!request_line_form_ok(line, trimmed - 9)) {
 			refuse_line(gc, input, "the request line is not METHOD, one space, the target, one space and the "
 			                       "version (RFC 9112 section 3)");
 		}
@@ -848,6 +844,11 @@ void http_gate_request_read(gate_conn *gc)
 	gc->phase = GATE_HEAD_START;
 	gc->examined = gc->head_start = 0;
 	read_lines(gc, input);
+}
+
+bool http_gate_refusal_waits(const gate_conn *gc)
+{
+	return gc && gc->phase == GATE_PENDING;
 }
 
 void http_gate_answered(gate_conn *gc, bool closing)

@@ -64,6 +64,10 @@ void http_gate_untrack(gate_conn *gc);
  * end-of-file next).  NULL: nothing. */
 void http_gate_request_read(gate_conn *gc);
 void http_gate_answered(gate_conn *gc, bool closing);
+/* Whether a refused head waits behind the answers: only then does
+ * http_gate_answered() need `closing` (a connection that closes frees the
+ * gate's state with it otherwise), so the caller works it out only then. */
+bool http_gate_refusal_waits(const gate_conn *gc);
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);
