@@ -76,7 +76,7 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base, size_t max_body_size)
 {
 	api->daemon = daemon;
-	api->gate = http_gate_new(daemon, base, max_body_size);
+	api->gate = http_gate_new(daemon, base, max_body_size, api);
 	if (!api->gate)
 		return -1;
 	api->access_log = evbuffer_new();
@@ -142,6 +142,19 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
+void api_access_line(http_api_thread *api, const char *method, const char *path, size_t path_len, int status,
+                     size_t bytes, double ms, const char *client, const char *token)
+{
+	char line[1024];
+	size_t len = log_format_line(line, sizeof line, LOG_LEVEL_INFO, "access",
+	                             "%s %.*s %d %zu bytes %.3f ms client=%s token=%s", method,
+	                             (int)(path_len > ACCESS_LOG_PATH_MAX ? ACCESS_LOG_PATH_MAX : path_len), path, status,
+	                             bytes, ms, client, token[0] ? token : "-");
+	evbuffer_add(api->access_log, line, len);
+	if (evbuffer_get_length(api->access_log) >= ACCESS_LOG_FLUSH_BYTES)
+		flush_access_log(api);
+}
+
 static void log_access(api_request *r, int status, size_t bytes)
 {
 	if (!r->access_log || !log_enabled(LOG_LEVEL_INFO))
@@ -156,16 +169,9 @@ static void log_access(api_request *r, int status, size_t bytes)
 			snprintf(client, sizeof client, "%s:%u", addr, port);
 	}
 	const char *uri = evhttp_request_get_uri(r->req);
-	size_t path_len = strcspn(uri, "?");
 	double ms = (double)(clock_monotonic_us() - r->start_us) / 1000.0;
-	char line[1024];
-	size_t len = log_format_line(line, sizeof line, LOG_LEVEL_INFO, "access",
-	                             "%s %.*s %d %zu bytes %.3f ms client=%s token=%s",
-	                             method_name(evhttp_request_get_command(r->req)), (int)(path_len > 200 ? 200 : path_len),
-	                             uri, status, bytes, ms, client, r->token_name[0] ? r->token_name : "-");
-	evbuffer_add(r->thread->access_log, line, len);
-	if (evbuffer_get_length(r->thread->access_log) >= ACCESS_LOG_FLUSH_BYTES)
-		flush_access_log(r->thread);
+	api_access_line(r->thread, method_name(evhttp_request_get_command(r->req)), uri, strcspn(uri, "?"), status,
+	                bytes, ms, client, r->token_name);
 }
 
 void api_header(api_request *r, const char *name, const char *value)

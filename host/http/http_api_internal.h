@@ -56,6 +56,15 @@ void api_request_keep(api_request *kept, const api_request *r);
 void api_request_watch(api_request *kept);
 void api_request_unwatch(api_request *kept);
 
+/* The most of a path an access log line shows. */
+#define ACCESS_LOG_PATH_MAX 200
+/* Add one access log line to the thread's batch ("-" for an empty token);
+ * the caller checked that the access log is on (logging.access_log and
+ * log_enabled(LOG_LEVEL_INFO)).  The handlers' answers and the request
+ * gate's refusals alike. */
+void api_access_line(http_api_thread *api, const char *method, const char *path, size_t path_len, int status,
+                     size_t bytes, double ms, const char *client, const char *token);
+
 /* Answer with `body` (JSON, len bytes), then write the access log line. */
 void api_reply(api_request *r, int status, const char *body, size_t len);
 /* Answer with the JSON in the request's output buffer already. */

@@ -48,6 +48,7 @@
 #include "http/http_gate.h"
 
 #include <event2/buffer.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,51 +60,9 @@
 #include <sys/socket.h>
 
 #include "http/http_api_internal.h"
+#include "http/http_gate_internal.h"
 #include "util/log.h"
 #include "core/router.h"
-
-typedef enum gate_phase {
-	GATE_HEAD_START, /* the next line starts a request */
-	GATE_HEADERS,    /* inside a head, after its request line */
-	GATE_BODY,       /* a head with a body passed: wait until evhttp read the request */
-	GATE_PENDING,    /* a refused head waits for the requests before it */
-	GATE_REFUSED,    /* answered and closing; whatever else arrives is dropped */
-} gate_phase;
-
-typedef struct gate_conn {
-	http_gate *gate;
-	struct bufferevent *bev;
-	struct evbuffer_cb_entry *watch; /* on_input on the input; off in GATE_BODY */
-	gate_phase phase;
-	size_t examined;     /* bytes at the front of the input the gate has read */
-	size_t head_start;   /* where the current head starts in the input */
-	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
-	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */
-	/* the current head, as evhttp will read it */
-	size_t head_size;    /* its complete lines' bytes, line ends not counted */
-	bool token_seen;     /* it had an Authorization header (the first counts, as for evhttp) */
-	bool token_valid;
-	bool may_have_body;  /* its method may have a body here (not HEAD, TRACE or CONNECT) */
-	bool head_method;    /* HEAD: its answer has no body */
-	bool http11;         /* HTTP/1.1 or later: evhttp heeds Expect */
-	unsigned length_count, coding_count;
-	char length[24];     /* the first Content-Length, trimmed ("" when not 1-19 digits) */
-	bool lengths_differ;
-	bool chunked;        /* the Transfer-Encoding is exactly "chunked" */
-	bool expect_other;   /* an Expect other than 100-continue */
-	bool refused_early;  /* refused for a line, before its head was complete */
-	char coding[64];     /* the first Transfer-Encoding, for messages */
-	/* what a refused head is answered, once its turn comes */
-	int refuse_status;
-	char refuse_message[256];
-} gate_conn;
-
-struct http_gate {
-	es_daemon *daemon;
-	uint64_t max_body_size; /* evhttp's, on this thread */
-	size_t max_event_size;  /* event.max_event_size (a reload keeps it), for messages */
-	char line[HTTP_MAX_HEAD_SIZE + 2]; /* the longest line read, its CR and a NUL */
-};
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
@@ -116,17 +75,22 @@ static bool tokens_configured(http_gate *g)
 	return any;
 }
 
-static bool token_valid(http_gate *g, const char *value)
+/* Whether `value` is "Bearer <a token in force>"; copies its name into
+ * gc->token_name (for the access log). */
+static bool token_valid(gate_conn *gc, const char *value)
 {
 	if (strncasecmp(value, "Bearer ", 7) != 0)
 		return false;
 	const char *given = value + 7;
 	size_t given_len = strlen(given);
 	table_borrow borrow;
-	const es_config *c = routing_table_config(router_borrow(g->daemon->router, &borrow));
+	const es_config *c = routing_table_config(router_borrow(gc->gate->daemon->router, &borrow));
 	bool valid = false;
 	for (size_t i = 0; i < c->token_count; i++)
-		valid |= api_secret_equal(given, given_len, c->tokens[i].secret);
+		if (api_secret_equal(given, given_len, c->tokens[i].secret)) {
+			valid = true; /* and on: the time taken tells nothing of which token */
+			snprintf(gc->token_name, sizeof gc->token_name, "%s", c->tokens[i].name);
+		}
 	router_return(&borrow);
 	return valid;
 }
@@ -178,6 +142,52 @@ static void client_of(evutil_socket_t fd, char *client, size_t size)
 	snprintf(client, size, "%s:%u", host, port);
 }
 
+/* The length of the start of `s` (`len` bytes) without a byte of `stop`. */
+static size_t strcspn_in(const char *s, size_t len, const char *stop)
+{
+	size_t n = 0;
+	while (n < len && !strchr(stop, s[n]))
+		n++;
+	return n;
+}
+
+/* The refusal's access log line, as the handlers write one for each answer
+ * (when logging.access_log is on). */
+static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
+{
+	if (!log_enabled(LOG_LEVEL_INFO))
+		return;
+	table_borrow borrow;
+	bool on = routing_table_config(router_borrow(gc->gate->daemon->router, &borrow))->access_log;
+	router_return(&borrow);
+	if (!on)
+		return;
+	/* the time from the refusal's decision to its answer, as the
+	 * handlers time theirs from when they have the request */
+	struct timeval now;
+	double ms = 0;
+	if (event_base_gettimeofday_cached(bufferevent_get_base(gc->bev), &now) == 0)
+		ms = (double)(now.tv_sec - gc->refused_at.tv_sec) * 1000.0 +
+		     (double)(now.tv_usec - gc->refused_at.tv_usec) / 1000.0;
+	/* the method and the path of the request line, as read; "- -" when
+	 * it did not arrive whole */
+	const char *line = gc->request_line, *end = line + gc->request_line_len;
+	const char *space = memchr(line, ' ', gc->request_line_len);
+	const char *method = "-", *path = "-";
+	int method_len = 1;
+	size_t path_len = 1;
+	if (gc->request_line_len > 0) {
+		method = line;
+		method_len = (int)((space ? space : end) - line);
+		path = space ? space + 1 : end;
+		path_len = strcspn_in(path, (size_t)(end - path), " ?");
+	}
+	char method_shown[16];
+	snprintf(method_shown, sizeof method_shown, "%.*s", method_len, method);
+	api_access_line(gc->gate->api, method_shown, path, path_len, gc->refuse_status, bytes, ms < 0 ? 0 : ms, client,
+	                gc->token_valid ? gc->token_name : "");
+}
+
 /* Answer the refused head and close, without reading its body.  The answer
  * is written straight to the socket: nothing is outstanding (every answer
  * before it is written and no handler holds a request: refuse_or_wait()),
@@ -226,6 +236,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		/* evhttp reads end-of-file next and frees the connection. */
 		shutdown(fd, SHUT_RDWR);
 	}
+	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
 	if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
@@ -234,7 +245,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		bool too_large = gc->refuse_status == 413 || gc->refuse_status == 431;
 		atomic_fetch_add_explicit(too_large ? &refused_too_large : &refused_framing, 1, memory_order_relaxed);
 		LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
-		         gc->refused_early ? "while its head was read" : "after its headers", gc->refuse_status,
+		         gc->refused_when ? gc->refused_when : "after its headers", gc->refuse_status,
 		         gc->refuse_message, client);
 	}
 	evbuffer_drain(input, evbuffer_get_length(input));
@@ -245,6 +256,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
  * and http_gate_answered(). */
 static void refuse_or_wait(gate_conn *gc, struct evbuffer *input)
 {
+	event_base_gettimeofday_cached(bufferevent_get_base(gc->bev), &gc->refused_at);
 	if (gc->head_start == 0 && !gc->in_flight && evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0)
 		send_refusal(gc, input);
 	else
@@ -256,10 +268,27 @@ static void refuse_or_wait(gate_conn *gc, struct evbuffer *input)
  * lines with its HTML 400 at once, and the head is refused anyway. */
 static void refuse_line(gate_conn *gc, struct evbuffer *input, const char *message)
 {
-	gc->refuse_status = 400;
-	gc->refused_early = true;
-	snprintf(gc->refuse_message, sizeof gc->refuse_message, "%s", message);
+	gate_refuse(gc, input, 400, "while its head was read", "%s", message);
+}
+
+void gate_refuse(gate_conn *gc, struct evbuffer *input, int status, const char *when, const char *format, ...)
+{
+	gc->refuse_status = status;
+	gc->refused_when = when;
+	va_list args;
+	va_start(args, format);
+	vsnprintf(gc->refuse_message, sizeof gc->refuse_message, format, args);
+	va_end(args);
 	refuse_or_wait(gc, input);
+}
+
+void gate_wait_for_request_read(gate_conn *gc, struct evbuffer *input)
+{
+	gc->phase = GATE_BODY;
+	/* Until evhttp has read this request nothing of the input concerns
+	 * the gate (http_gate_request_read starts over at its front): off,
+	 * not called for each line evhttp takes and each read of the body. */
+	evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 }
 
 /* Copy a header value into a message: printable ASCII other than " and \\,
@@ -292,6 +321,22 @@ static bool framing_error(gate_conn *gc)
 {
 	char shown[40];
 	gc->refuse_status = 400;
+	/* RFC 9112 section 3.2: a server MUST answer 400 to these; the host a
+	 * request names is what a proxy in front routes it by */
+	if (gc->host_count == 0 && gc->http11) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)");
+		return true;
+	}
+	if (gc->host_count > 1) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message, "Host is given more than once");
+		return true;
+	}
+	if (gc->host_bad) {
+		snprintf(gc->refuse_message, sizeof gc->refuse_message,
+		         "the Host header is not a host name or address and an optional port (RFC 9112 section 3.2)");
+		return true;
+	}
 	if (gc->length_count > 0 && gc->length[0] == '\0') {
 		snprintf(gc->refuse_message, sizeof gc->refuse_message,
 		         "Content-Length must be 1 to 19 digits (no sign, spaces inside, hex or list)");
@@ -417,14 +462,14 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		refuse_or_wait(gc, input);
 		return;
 	}
-	/* a head without a body: the next one follows at once (evhttp answers
-	 * this one first: 401, /health, ...) */
-	gc->phase = has_body ? GATE_BODY : GATE_HEAD_START;
-	/* Until evhttp has read this request nothing of the input concerns
-	 * the gate (http_gate_request_read starts over at its front): off,
-	 * not called for each line evhttp takes and each read of the body. */
-	if (has_body)
-		evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
+	if (!has_body)
+		/* the next head follows at once (evhttp answers this one first:
+		 * 401, /health, ...) */
+		gc->phase = GATE_HEAD_START;
+	else if (gc->chunked)
+		gate_chunks_start(gc); /* its framing is read as it arrives: read_input() */
+	else
+		gate_wait_for_request_read(gc, input);
 }
 
 /* Whether `c` may be in a header's name (RFC 9110 section 5.6.2, tchar):
@@ -434,6 +479,28 @@ static bool token_char(unsigned char c)
 {
 	static const uint64_t tchar_bits[2] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu};
 	return c < 128 && ((tchar_bits[c >> 6] >> (c & 63)) & 1u);
+}
+
+/* Whether `c` may be in a Host value (RFC 3986 section 3.2.2 host and
+ * section 3.2.3 port): unreserved, percent-encoded and sub-delims
+ * characters, ':' and the brackets of an IPv6 literal.  Not a space, '/',
+ * '?', '#', '@' or a byte of 0x80 and up, which a proxy may read as
+ * another host.  A table, as for token_char(): every request has one. */
+static bool host_char(unsigned char c)
+{
+	static const uint64_t host_bits[2] = {0x2fff7ff200000000u, 0x47fffffeaffffffeu};
+	return c < 128 && ((host_bits[c >> 6] >> (c & 63)) & 1u);
+}
+
+/* The methods evhttp knows (evhttp_parse_request_line): any other it
+ * answers with its HTML 501. */
+static bool method_known(const char *method, size_t len)
+{
+	static const char *const known[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strlen(known[i]) == len && memcmp(known[i], method, len) == 0)
+			return true;
+	return false;
 }
 
 /* Whether one of the 8 bytes of `w` is below 0x20 or is 0x7f (bytes of
@@ -564,6 +631,54 @@ static bool request_line_form_ok(const char *line, size_t len)
 	return true;
 }
 
+/* Whether evhttp can read a request target (`target`, NUL-terminated) as
+ * it does (evhttp_parse_request_line): a CONNECT's as an authority, any
+ * other as a URI.  A plain path ("/x", not "//x") it always can: only
+ * other targets are parsed here. */
+static bool target_readable(const char *target, size_t len, bool connect)
+{
+	if (!connect && target[0] == '/' && target[1] != '/')
+		return true;
+	char *uri = malloc(len + 3);
+	if (!uri)
+		return true; /* evhttp will tell */
+	/* an authority alone is read as a URI's "//authority" is */
+	snprintf(uri, len + 3, "%s%s", connect ? "//" : "", target);
+	struct evhttp_uri *parsed = evhttp_uri_parse_with_flags(uri, EVHTTP_URI_NONCONFORMANT);
+	free(uri);
+	if (!parsed)
+		return false;
+	evhttp_uri_free(parsed);
+	return true;
+}
+
+/* The method and the target of a request line in RFC 9112's form (`len`:
+ * up to the space before the version), as evhttp reads them: a method it
+ * does not know, or a target it cannot parse, it would answer with an
+ * HTML page. */
+static void request_line_words_ok(gate_conn *gc, struct evbuffer *input, char *line, size_t len)
+{
+	size_t method_len = strcspn(line, " ");
+	if (!method_known(line, method_len)) {
+		char shown[40];
+		line[method_len] = '\0';
+		quote_value(shown, sizeof shown, line);
+		line[method_len] = ' ';
+		gate_refuse(gc, input, 501, "while its head was read",
+		            "the method '%s' is not one this server knows (GET, POST, HEAD, PUT, DELETE, OPTIONS, TRACE, "
+		            "CONNECT, PATCH)",
+		            shown);
+		return;
+	}
+	char *target = line + method_len + 1;
+	line[len] = '\0';
+	bool readable = target_readable(target, len - method_len - 1, method_len == 7 && memcmp(line, "CONNECT", 7) == 0);
+	line[len] = ' ';
+	if (!readable)
+		refuse_line(gc, input, "the request target is not a URI this server can read (a port that is not a number, "
+		                       "a broken IPv6 address?)");
+}
+
 /* One header line (without its line end), as evhttp will read it. */
 static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t len)
 {
@@ -577,6 +692,10 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		}
 		gc->phase = GATE_HEADERS;
 		/* the request line: METHOD SP URI SP HTTP/x.y */
+		/* its start, for the access log line of a refusal (a copy: the
+		 * line's buffer is reused for the next line) */
+		gc->request_line_len = len < sizeof gc->request_line ? len : sizeof gc->request_line;
+		memcpy(gc->request_line, line, gc->request_line_len);
 		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
 		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0) ||
 		                      (len >= 8 && memcmp(line, "CONNECT ", 8) == 0));
@@ -593,6 +712,8 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		} else if (!request_line_form_ok(line, trimmed - 9)) {
 			refuse_line(gc, input, "the request line is not METHOD, one space, the target, one space and the "
 			                       "version (RFC 9112 section 3)");
+		} else {
+			request_line_words_ok(gc, input, line, trimmed - 9);
 		}
 		return;
 	}
@@ -616,9 +737,13 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 	char *value = evhttp_value;
 	while (*value == ' ' || *value == '\t')
 		value++;
-	if (name_len == 13 && strncasecmp(line, "Authorization", 13) == 0) {
+	if (name_len == 4 && strncasecmp(line, "Host", 4) == 0) {
+		if (gc->host_count++ == 0)
+			for (const char *p = value; *p; p++)
+				gc->host_bad |= !host_char((unsigned char)*p);
+	} else if (name_len == 13 && strncasecmp(line, "Authorization", 13) == 0) {
 		if (!gc->token_seen)
-			gc->token_valid = token_valid(gc->gate, value);
+			gc->token_valid = token_valid(gc, value);
 		gc->token_seen = true;
 	} else if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
 		size_t n = strlen(value); /* as evhttp reads it: up to a NUL */
@@ -655,11 +780,14 @@ static void start_head(gate_conn *gc)
 {
 	gc->head_start = gc->examined;
 	gc->head_size = 0;
-	gc->refused_early = false;
+	gc->refused_when = NULL;
+	gc->request_line_len = 0;
+	gc->token_name[0] = '\0';
 	gc->token_seen = gc->token_valid = gc->lengths_differ = gc->chunked = gc->expect_other = false;
 	gc->head_method = false;
 	gc->may_have_body = true;
-	gc->length_count = gc->coding_count = 0;
+	gc->length_count = gc->coding_count = gc->host_count = 0;
+	gc->host_bad = false;
 	gc->length[0] = gc->coding[0] = '\0';
 }
 
@@ -676,7 +804,7 @@ static bool line_over_limit(gate_conn *gc, struct evbuffer *input, size_t bytes,
 	if (size <= HTTP_MAX_HEAD_SIZE)
 		return false;
 	gc->refuse_status = 431;
-	gc->refused_early = true;
+	gc->refused_when = "while its head was read";
 	snprintf(gc->refuse_message, sizeof gc->refuse_message,
 	         "the request head is over %d bytes, the most this server reads (%zu so far, line ends not "
 	         "counted)",
@@ -787,6 +915,14 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 	}
 }
 
+/* Read the heads, and the framing of chunked bodies, that arrived. */
+static void read_input(gate_conn *gc, struct evbuffer *input)
+{
+	read_lines(gc, input);
+	if (gc->phase == GATE_CHUNKS)
+		gate_read_chunks(gc, input);
+}
+
 /* Runs on every change of the connection's input buffer (except in
  * GATE_BODY, when it is off): bytes read from the socket (before evhttp
  * sees them) and bytes evhttp consumed. */
@@ -813,7 +949,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 
 	}
 	if (info->n_added > 0)
-		read_lines(gc, buf);
+		read_input(gc, buf);
 }
 
 gate_conn *http_gate_track(http_gate *gate, struct bufferevent *bev)
@@ -843,7 +979,7 @@ void http_gate_request_read(gate_conn *gc)
 	evbuffer_cb_set_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 	gc->phase = GATE_HEAD_START;
 	gc->examined = gc->head_start = 0;
-	read_lines(gc, input);
+	read_input(gc, input);
 }
 
 bool http_gate_refusal_waits(const gate_conn *gc)
@@ -878,12 +1014,13 @@ void http_gate_untrack(gate_conn *gc)
 	free(gc);
 }
 
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size)
+http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size, http_api_thread *api)
 {
 	http_gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
 	g->daemon = daemon;
+	g->api = api;
 	g->max_body_size = max_body_size;
 	g->max_event_size = daemon->config->max_event_size; /* on the owner's thread, before the loop runs */
 	return g;

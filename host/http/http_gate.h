@@ -39,9 +39,12 @@ typedef struct gate_conn gate_conn;
 #define HTTP_MAX_HEAD_SIZE 16384
 
 /* `max_body_size` is evhttp's body limit on this thread: a head whose
- * Content-Length is beyond it is refused with 413.  NULL when out of
- * memory. */
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size);
+ * Content-Length is beyond it is refused with 413.  Refusals are written
+ * to `api`'s access log (borrowed: the thread's, which owns the gate).
+ * NULL when out of memory. */
+struct http_api_thread;
+http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size,
+                         struct http_api_thread *api);
 /* After the thread's evhttp is freed. */
 void http_gate_free(http_gate *gate);
 

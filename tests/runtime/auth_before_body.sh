@@ -11,7 +11,7 @@ stage_plugin recorder
 TOKEN=trigger-token-0123456789abcdef
 write_config <<YAML
 server: {port: @PORT@}
-logging: {format: text, access_log: false}
+logging: {format: text, access_log: true}
 plugins: {directory: @PLUGDIR@}
 auth:
   tokens:
@@ -125,6 +125,17 @@ ten_more_logged() { [ "$(refusals)" -ge $((before + 10)) ]; }
 wait_until "the 10 refusals are logged" 10 ten_more_logged
 ! grep -q 'before its body (client=?)' "$LOG" || fail "a refusal was logged without its client: $(grep -c 'client=?' "$LOG")"
 pass "each refusal before the body is logged with its client's address"
+
+# a refusal has its access log line, as every answer: without a token
+# "token=-", with a valid one (refused for its framing) the token's name
+expect_log '\[access\] POST /api/events/trigger 401 [0-9]* bytes [0-9.]* ms client=127\.0\.0\.1:[0-9]* token=-'
+exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/events/trigger?x=1 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\nContent-Length: +5\r\n\r\n' "$TOKEN" >&$fd
+answers=$(timeout 5 cat <&$fd || true)
+exec {fd}>&-
+case "$answers" in "HTTP/1.1 400"*) ;; *) fail "Content-Length: +5 with the token: $answers" ;; esac
+expect_log '\[access\] POST /api/events/trigger 400 [0-9]* bytes [0-9.]* ms client=127\.0\.0\.1:[0-9]* token=deployer'
+pass "refusals before the body have their access log lines, with the token's name when it was valid"
 
 request GET /health
 expect_status 200

@@ -11,7 +11,9 @@
 # to libevent, which then read the body as the next request), a body on
 # HEAD (libevent reads none: the same), a NUL in a header (libevent cut the
 # value there: "ce-id: a<NUL>b" reached plugins as the id "a"), another
-# control byte, and obsolete line folding.
+# control byte, and obsolete line folding.  A missing, doubled or malformed
+# Host is refused (RFC 9112 section 3.2), and a method or target libevent
+# would answer with its HTML page is refused in JSON (501, 400).
 # What libevent refuses as too large with an HTML page and no log line is
 # refused by the daemon first, in JSON, logged and counted: a Content-Length
 # beyond libevent's body limit (413, before any body is sent) and a head
@@ -20,12 +22,13 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/resource_lib.sh"
+. "$(dirname "$0")/refusal_lib.sh"
 trap '' PIPE
 
 stage_plugin recorder
 write_config <<'YAML'
 server: {port: @PORT@}
-logging: {format: text, access_log: false}
+logging: {format: text, access_log: true}
 plugins:
   directory: @PLUGDIR@
   settings:
@@ -33,62 +36,9 @@ plugins:
 YAML
 start_daemon
 
-# raw BYTES: sends them on one connection and prints every answer until the
-# daemon closes it (5 s at most; "NOT CLOSED" then).  With SLOW=N,SECONDS
-# the bytes go in writes of N bytes, SECONDS apart (the daemon then reads
-# a head in many small pieces).
-cat > "$TMP/raw.py" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-data = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
-try:  # the daemon may refuse and close before all of it is sent
-    if len(sys.argv) > 3 and sys.argv[3]:
-        piece, pause = sys.argv[3].split(",")
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for i in range(0, len(data), int(piece)):
-            s.sendall(data[i:i + int(piece)])
-            time.sleep(float(pause))
-    else:
-        s.sendall(data)
-except (BrokenPipeError, ConnectionResetError):
-    pass
-out, deadline = b"", time.monotonic() + 5
-try:
-    while time.monotonic() < deadline:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    else:
-        out += b"\nNOT CLOSED"
-except socket.timeout:
-    out += b"\nNOT CLOSED"
-except ConnectionResetError:
-    pass
-sys.stdout.write(out.decode("latin-1"))
-PY
-raw() { python3 "$TMP/raw.py" "$PORT" "$1" "${SLOW:-}"; }
 EVENT='{"name":"frame.ok"}' # 19 bytes
 POST='POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n'
 
-refused() { # WHAT STATUS ERROR MESSAGE-PART REQUEST
-	local out
-	out=$(raw "$5")
-	case "$out" in
-	"HTTP/1.1 $2 "*) ;;
-	*) fail "$1: expected a $2 first, got: $(printf '%s' "$out" | head -c 300)" ;;
-	esac
-	case "$5" in
-	HEAD*) # headers only, as for every answer to HEAD
-		case "$out" in *$'\r\nContent-Length: '[1-9]*) ;; *) fail "$1: no Content-Length: $out" ;; esac
-		# nothing after the empty line ($(...) cut its last \n)
-		case "$out" in *$'\r\n\r') ;; *) fail "$1: the answer to HEAD has a body: $out" ;; esac ;;
-	*) case "$out" in *'"error":"'"$3"'"'*"$4"*) ;; *) fail "$1: not the JSON error $3 saying '$4': $out" ;; esac ;;
-	esac
-	case "$out" in *"NOT CLOSED"*) fail "$1: the connection stayed open after the refusal" ;; esac
-	case "$out" in *'<html'* | *'<HTML'*) fail "$1: an HTML page: $out" ;; esac
-	pass "$1: $2 $3, closed"
-}
 refused "two different Content-Length" 400 bad_request "different values" \
 	"${POST}Content-Length: 19\r\nContent-Length: 5\r\n\r\n$EVENT"
 refused "Content-Length: +19" 400 bad_request "1 to 19 digits" "${POST}Content-Length: +19\r\n\r\n$EVENT"
@@ -149,6 +99,27 @@ refused "Transfer-Encoding in HTTP/1.0" 400 bad_request "HTTP/1.0 request (RFC 9
 for line in 'GET\t/health HTTP/1.1' ' GET /health HTTP/1.1' 'GET /a b HTTP/1.1'; do
 	refused "the request line '$line'" 400 bad_request "one space, the target, one space" "$line\r\nHost: t\r\n\r\n"
 done
+# Host (RFC 9112 section 3.2: a server MUST answer 400): missing in
+# HTTP/1.1, given twice, or not a host and port; a proxy in front routes a
+# request by it
+refused "HTTP/1.1 without Host" 400 bad_request "needs a Host header" "GET /health HTTP/1.1\r\n\r\n"
+refused "a POST without Host" 400 bad_request "needs a Host header" \
+	"POST /api/events/trigger HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n$EVENT"
+refused "Host twice" 400 bad_request "Host is given more than once" "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+refused "Host twice in HTTP/1.0" 400 bad_request "Host is given more than once" \
+	"GET /health HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"
+for host in 'a/b' 'a b' 'user@a' 'a?b' '\xc3\xa9.example'; do
+	refused "Host: $host" 400 bad_request "not a host name or address" "GET /health HTTP/1.1\r\nHost: $host\r\n\r\n"
+done
+# methods and targets libevent would answer with an HTML page
+for method in FOO get PROPFIND G; do
+	refused "the method $method" 501 not_implemented "the method '$method' is not one this server knows" \
+		"$method / HTTP/1.1\r\nHost: t\r\n\r\n"
+done
+for target in 'http://a:zz/' 'http://[::1/' '//[zz]/'; do
+	refused "the target $target" 400 bad_request "not a URI this server can read" "GET $target HTTP/1.1\r\nHost: t\r\n\r\n"
+done
+refused "CONNECT to a:zz" 400 bad_request "not a URI this server can read" "CONNECT a:zz HTTP/1.1\r\nHost: t\r\n\r\n"
 # lines libevent refuses as it reads them, sent a few bytes at a time: the
 # JSON refusal goes out when the line arrives, not at the end of the head
 SLOW=8,0.01 refused "a folded first header line, sent 8 bytes at a time" 400 bad_request "line folding" \
@@ -177,10 +148,11 @@ case "$out" in *'HTTP/1.1 431 '*'headers_too_large'*) ;; *) fail "no 431 after t
 pass "ten pipelined GETs, then a request line over 16 KiB: ten 200s, then the 431"
 # the limit's edge, as libevent counts it (line ends not counted): a request
 # line of 16384 bytes is read, one of 16385 refused, with CRLF or a bare LF
-line16384="GET /$(head -c 16370 /dev/zero | tr '\0' 'e') HTTP/1.1"
+# (HTTP/1.0: the request line is the whole head, no Host needed)
+line16384="GET /$(head -c 16370 /dev/zero | tr '\0' 'e') HTTP/1.0"
 for end in '\r\n' '\n'; do
 	out=$(raw "${line16384}${end}${end}")
-	case "$out" in "HTTP/1.1 404 "*) ;; *) fail "a request line of 16384 bytes ($end): $(printf '%s' "$out" | head -c 200)" ;; esac
+	case "$out" in "HTTP/1.0 404 "*) ;; *) fail "a request line of 16384 bytes ($end): $(printf '%s' "$out" | head -c 200)" ;; esac
 	refused "a request line of 16385 bytes ($end)" 431 headers_too_large "(16385 so far" "${line16384}x${end}${end}"
 done
 # a HEAD before a head too large: the 431 to the GET has its body
@@ -226,15 +198,26 @@ out=$(raw "GET http://127.0.0.1:$PORT/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n
 # a head of about 16000 bytes is read (the limit is 16384)
 out=$(raw "${POST}X-Big: $(head -c 15900 /dev/zero | tr '\0' 'c')\r\nContent-Length: 19\r\nConnection: close\r\n\r\n$EVENT")
 case "$out" in "HTTP/1.1 202 "*) ;; *) fail "a head of 16000 bytes: $(printf '%s' "$out" | head -c 300)" ;; esac
+# Host: empty (RFC 9112 allows it), an IPv6 address and port, none in HTTP/1.0
+for head in 'GET /health HTTP/1.1\r\nHost:\r\n' 'GET /health HTTP/1.1\r\nHost: [::1]:8080\r\n' 'GET /health HTTP/1.0\r\n'; do
+	out=$(raw "${head}Connection: close\r\n\r\n")
+	case "$out" in "HTTP/1."[01]" 200 "*) ;; *) fail "$head: $out" ;; esac
+done
+pass "an empty Host, Host: [::1]:8080 and HTTP/1.0 without Host are accepted"
 pass "chunked, a repeated identical Content-Length, Expect: 100-continue, HEAD with Content-Length: 0, a tab in a value, a head of 16000 bytes and an absolute-form target are accepted; other codings stay 501 and close"
 
+# each refusal has its access log line; "- -" when the request line did not arrive whole
+expect_log '\[access\] FOO / 501 [0-9]* bytes [0-9.]* ms client=127\.0\.0\.1:[0-9]* token=-'
+expect_log '\[access\] GET /health 400 [0-9]* bytes [0-9.]* ms client=127\.0\.0\.1:[0-9]* token=-'
+expect_log '\[access\] - - 431 [0-9]* bytes [0-9.]* ms client=127\.0\.0\.1:[0-9]* token=-'
+expect_log '\[access\] HEAD /health 400 0 bytes' # a refused HEAD's answer has no body
 expect_log "request refused after its headers (400): Content-Length is given more than once"
 expect_log "request refused after its headers (413): the body is 2162689 bytes (its Content-Length); this server reads at most 2162688 (event.max_event_size is 1048576)"
 expect_log "request refused while its head was read (431): the request head is over 16384 bytes"
 too_large=$(metric 'eventsys_http_connections_closed_total{reason="too_large"}')
 [ "$too_large" = 7 ] || fail "metrics count $too_large connections closed for a request too large (7 were refused)"
 refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
-[ "$refusals" = 33 ] || fail "metrics count $refusals connections closed for bad framing (33 were refused)"
+[ "$refusals" = 50 ] || fail "metrics count $refusals connections closed for bad framing (50 were refused)"
 pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
