@@ -9,27 +9,33 @@
  * callback, which runs as bytes arrive, before evhttp's read callback.
  *
  * The gate reads every request head on every connection, tokens or not,
- * and refuses in JSON what evhttp would refuse with an HTML page or read
- * in a way open to request smuggling: a Content-Length that is not plain
- * digits or given twice with different values, Content-Length beside
- * Transfer-Encoding, a Transfer-Encoding list evhttp does not de-chunk
- * (empty, "identity", "chunked" twice, two headers), an Expect other
- * than 100-continue, and lines a proxy in front may read otherwise than
- * evhttp: a space before a header's colon, a name that is not a token, a
- * folded line, a control byte (evhttp cuts a value at a NUL), a body on
- * HEAD or TRACE (evhttp reads none) or CONNECT (evhttp never closes after
- * one), a request line not in RFC 9112's form, a version other than
- * HTTP/1.x (evhttp reads "HTTP/01.1" as 1.1), Transfer-Encoding in
- * HTTP/1.0.  A body in another transfer coding ("gzip") is answered 501:
- * what follows it cannot be told apart from it.  Lines evhttp would answer with its HTML 400
- * are refused in JSON before it reads them: a header line without a
- * colon, an empty line where a request line belongs.  What evhttp would
- * refuse as too large it refuses first, so that the answer is JSON and the
- * refusal is logged and counted: a Content-Length beyond evhttp's body
- * limit (413, before any of the body is read) and a head beyond
- * HTTP_MAX_HEAD_SIZE (431, as soon as it is).  With tokens configured it
- * also refuses a head that declares a body without a valid token (until
- * the connection shows one).
+ * and refuses in JSON (and closes) what evhttp would refuse with an HTML
+ * page or read in a way open to request smuggling:
+ * - framing: a Content-Length that is not plain digits or given twice with
+ *   different values, Content-Length beside Transfer-Encoding, a
+ *   Transfer-Encoding list evhttp does not de-chunk (empty, "identity",
+ *   "chunked" twice, two headers) or in HTTP/1.0, an Expect other than
+ *   100-continue, a body on HEAD or TRACE (evhttp reads none) or CONNECT
+ *   (evhttp never closes after one); a body in another transfer coding
+ *   ("gzip") is answered 501: what follows it cannot be told apart from it;
+ * - lines a proxy in front may read otherwise than evhttp: a space before
+ *   a header's colon, a name that is not a token, a folded line, a control
+ *   byte (evhttp cuts a value at a NUL), a request line not in RFC 9112's
+ *   form, a version other than HTTP/1.x (evhttp reads "HTTP/01.1" as 1.1),
+ *   a missing, doubled or malformed Host (RFC 9112 section 3.2);
+ * - what evhttp answers with its HTML page: a method it does not know
+ *   (501), a target it cannot parse, a header line without a colon, a
+ *   second empty line where a request line belongs (one is removed from
+ *   the input before evhttp reads it, as RFC 9112 section 2.2 asks);
+ * - what evhttp refuses as too large, first, so that the refusal is
+ *   logged and counted: a Content-Length beyond its body limit (413,
+ *   before any of the body is read) and a head beyond HTTP_MAX_HEAD_SIZE
+ *   (431, as soon as it is);
+ * - with tokens configured, a head that declares a body without a valid
+ *   token (until the connection shows one): 401.
+ * A chunked body's framing is read as it arrives, too
+ * (http_gate_chunks.c).  Every refusal is logged, counted and has an
+ * access log line.
  *
  * After a head with a body the gate waits until evhttp has read that
  * request whole (http_gate_request_read): the next head starts at the
@@ -287,8 +293,11 @@ void gate_wait_for_request_read(gate_conn *gc, struct evbuffer *input)
 	gc->phase = GATE_BODY;
 	/* Until evhttp has read this request nothing of the input concerns
 	 * the gate (http_gate_request_read starts over at its front): off,
-	 * not called for each line evhttp takes and each read of the body. */
-	evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
+	 * not called for each line evhttp takes and each read of the body.
+	 * Unless an empty line before it waits to be removed as evhttp
+	 * consumes the requests before it (drop_empty_line()). */
+	if (gc->empty_line_len == 0)
+		evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
 }
 
 /* Copy a header value into a message: printable ASCII other than " and \\,
@@ -679,18 +688,45 @@ static void request_line_words_ok(gate_conn *gc, struct evbuffer *input, char *l
 		                       "a broken IPv6 address?)");
 }
 
+/* Remove the empty line before a request line (on_line()) once it is at
+ * the front of the input: at once, or when evhttp has consumed the
+ * requests before it (on_input()), before it reads on. */
+static void drop_empty_line(gate_conn *gc, struct evbuffer *input)
+{
+	if (gc->empty_line_len == 0 || gc->empty_line_at != 0)
+		return;
+	size_t n = gc->empty_line_len;
+	gc->empty_line_len = 0;
+	gc->input_changed = true;
+	/* on_input() runs for it (n_deleted) and moves examined and
+	 * head_start back by n */
+	evbuffer_drain(input, n);
+}
+
 /* One header line (without its line end), as evhttp will read it. */
 static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t len)
 {
 	if (gc->phase == GATE_HEAD_START) {
 		if (len == 0) {
-			/* evhttp reads an empty line as a request line it cannot
-			 * parse (an HTML 400) */
-			refuse_line(gc, input,
-			            "an empty line where a request line should be: send no line end after a request's body");
+			/* RFC 9112 section 2.2: a server SHOULD ignore at least one
+			 * empty line before a request line (a client may send a line
+			 * end after a body, not counted in its Content-Length).
+			 * evhttp reads one as a request line it cannot parse (an
+			 * HTML 400): it is removed before evhttp gets to it.  One is
+			 * ignored; more are refused. */
+			if (gc->empty_line_len == 0 && !gc->empty_line_seen) {
+				gc->empty_line_seen = true;
+				gc->empty_line_len = gc->examined - gc->head_start;
+				gc->empty_line_at = gc->head_start;
+				gc->phase = GATE_HEAD_START; /* the request line is still to come */
+				drop_empty_line(gc, input);
+				return;
+			}
+			refuse_line(gc, input, "more than one empty line where a request line should be");
 			return;
 		}
 		gc->phase = GATE_HEADERS;
+		gc->empty_line_seen = false;
 		/* the request line: METHOD SP URI SP HTTP/x.y */
 		/* its start, for the access log line of a refusal (a copy: the
 		 * line's buffer is reused for the next line) */
@@ -899,11 +935,19 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 				take_line(gc, input, line, len);
 				if (!reading_heads(gc))
 					return;
+				if (gc->input_changed)
+					break; /* the pieces moved: look again */
 				progress = true;
 				p = nl + 1;
 				left -= take + 1;
 				len = 0;
 			}
+			if (gc->input_changed)
+				break;
+		}
+		if (gc->input_changed) {
+			gc->input_changed = false;
+			continue; /* from gc->examined, which on_input() moved back */
 		}
 		if (input_seen_whole)
 			return; /* the rest of the line is on its way */
@@ -912,6 +956,7 @@ static void read_lines(gate_conn *gc, struct evbuffer *input)
 		 * last line read */
 		if (!progress && !read_line_searching(gc, input))
 			return;
+		gc->input_changed = false; /* the next pass looks again anyway */
 	}
 }
 
@@ -939,6 +984,10 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		bool into_refused_head = gc->phase == GATE_PENDING && info->n_deleted > gc->head_start;
 		gc->examined = gc->examined > info->n_deleted ? gc->examined - info->n_deleted : 0;
 		gc->head_start = gc->head_start > info->n_deleted ? gc->head_start - info->n_deleted : 0;
+		if (gc->empty_line_len > 0) {
+			gc->empty_line_at = gc->empty_line_at > info->n_deleted ? gc->empty_line_at - info->n_deleted : 0;
+			drop_empty_line(gc, buf);
+		}
 		if (into_refused_head) {
 			/* evhttp starts on the refused head: every earlier answer is
 			 * written (evhttp reads a request only after answering the one

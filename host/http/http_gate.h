@@ -1,14 +1,16 @@
 /*
- * The request-head gate reads each request head before evhttp does.  It
- * refuses in JSON (400, 417) framing that evhttp would answer with an HTML
- * page or read in a way open to request smuggling (conflicting or
- * non-digit Content-Length, Content-Length with Transfer-Encoding, a
- * Transfer-Encoding evhttp does not de-chunk, an Expect other than
- * 100-continue, a body after HEAD, TRACE or CONNECT, a request line not
- * in RFC 9112's form), a body in a transfer coding evhttp cannot read
- * (501), and what evhttp would refuse as too large with an HTML page and
- * no log line (413: a Content-Length beyond its body limit; 431: a head
- * beyond HTTP_MAX_HEAD_SIZE), and closes the connection.  When tokens are configured,
+ * The request-head gate reads each request head, and the framing of each
+ * chunked body, before evhttp does.  It refuses in JSON (400, 417) framing
+ * that evhttp would answer with an HTML page or read in a way open to
+ * request smuggling (conflicting or non-digit Content-Length,
+ * Content-Length with Transfer-Encoding, a Transfer-Encoding evhttp does
+ * not de-chunk, an Expect other than 100-continue, a body after HEAD,
+ * TRACE or CONNECT, a request line not in RFC 9112's form, a missing or
+ * doubled Host, a chunk size that is not hex digits alone, a trailer), a
+ * method evhttp does not know or a body in a transfer coding it cannot
+ * read (501), and what evhttp would refuse as too large with an HTML page
+ * and no log line (413: a body beyond its body limit; 431: a head beyond
+ * HTTP_MAX_HEAD_SIZE), and closes the connection.  When tokens are configured,
  * a request that declares a body but carries no valid bearer token is
  * answered 401 right after its headers, before any of its body is read,
  * and its connection is closed.  Without it, every unauthenticated client

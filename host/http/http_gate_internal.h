@@ -39,6 +39,11 @@ typedef struct gate_conn {
 	gate_phase phase;
 	size_t examined;     /* bytes at the front of the input the gate has read */
 	size_t head_start;   /* where the current head starts in the input */
+	/* an empty line before a request line, to be removed from the input
+	 * when it is at its front (drop_empty_line()); length 0: none */
+	size_t empty_line_at, empty_line_len;
+	bool empty_line_seen; /* one came since the last request line */
+	bool input_changed;  /* the gate removed bytes: a pass over the input starts again */
 	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
 	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */
 	/* the current head, as evhttp will read it */

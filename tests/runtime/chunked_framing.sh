@@ -72,12 +72,16 @@ ok4='{"name":"chunk.ok.4"}' # 21 bytes: 0x15
 out=$(raw "${POST}\r\n15\r\n$ok4\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n${POST}Connection: close\r\n\r\n15\r\n${ok4/4/5}\r\n0\r\n\r\n")
 [ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')" = "HTTP/1.1 202 HTTP/1.1 200 HTTP/1.1 202 " ] ||
 	fail "pipelined chunked requests: $(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')"
+# an empty line after a chunked body is ignored, as after any body
+out=$(raw "${POST}\r\n15\r\n${ok4/4/6}\r\n0\r\n\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+[ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')" = "HTTP/1.1 202 HTTP/1.1 200 " ] ||
+	fail "a chunked body, an empty line, a GET: $(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')"
 # a body of exactly the limit is read (and refused by the API as over max_event_size)
 out=$(raw "${POST}Connection: close\r\n\r\n10000\r\n$(head -c 65536 /dev/zero | tr '\0' ' ')\r\n800\r\n$(head -c 2048 /dev/zero | tr '\0' ' ')\r\n0\r\n\r\n")
 case "$out" in "HTTP/1.1 413 "*'max_event_size'*) ;; *) fail "a chunked body of exactly the limit: $(printf '%s' "$out" | head -c 300)" ;; esac
 pass "chunk sizes in either case, with leading zeros, bare LF, in pieces and pipelined are read; a body of the limit is read"
 
-for n in 1 2 3 4 5; do
+for n in 1 2 3 4 5 6; do
 	wait_until "the event chunk.ok.$n reached the plugin" 5 lines_at_least "$TMP/recorder.txt" "chunk.ok.$n" 1
 done
 ! grep -q 'chunk.bad' "$TMP/recorder.txt" || fail "a refused body reached the plugin: $(grep chunk.bad "$TMP/recorder.txt")"
