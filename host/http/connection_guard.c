@@ -380,8 +380,10 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	t->guard = g;
 	t->bev = bev;
 	/* evhttp keeps reading while it writes an answer (it only drops its
-	 * read callback), so a client that pipelines requests and never reads
-	 * the answers would fill the input without end.  Past this mark the
+	 * read callback; the API's answers turn reading off until written,
+	 * api_reply_buffer(), its own error pages and the metrics' do not), so
+	 * a client that pipelines requests and never reads the answers would
+	 * fill the input without end.  Past this mark the
 	 * bufferevent stops reading the socket (TCP pushes back on the client)
 	 * until evhttp consumes input; evhttp never changes watermarks and
 	 * bufferevent_enable() does not lift this suspension. */

@@ -8,6 +8,7 @@
 #include "http/http_api.h"
 
 #include <cjson/cJSON.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -222,7 +223,17 @@ void api_reply_buffer(api_request *r, int status)
 	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD)
 		evbuffer_drain(out, bytes);
 	log_access(r, status, bytes);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	evhttp_send_reply(r->req, status, api_reason_phrase(status), NULL);
+	/* evhttp reads on while it writes an answer (evhttp_write_buffer
+	 * enables reading), and when it reads the end of the stream then it
+	 * frees the connection, answer unwritten: a client that half-closed
+	 * after pipelining requests lost answers to requests already acted
+	 * on.  Nothing is read until this answer is written (evhttp enables
+	 * reading again after it, for the next request).  The connection
+	 * outlives evhttp_send_reply(): it only queues the answer. */
+	if (conn)
+		bufferevent_disable(evhttp_connection_get_bufferevent(conn), EV_READ);
 }
 
 void api_reply(api_request *r, int status, const char *body, size_t len)
@@ -828,6 +839,11 @@ void http_api_metrics_render(struct evbuffer *out)
 void http_api_handle(struct evhttp_request *req, void *arg)
 {
 	http_api_thread *api = arg;
+	/* evhttp answers with the request's version: "HTTP/1.9 200" to an
+	 * HTTP/1.9 request.  RFC 9110 section 2.5: the highest minor version
+	 * the server is conformant to (the gate lets only HTTP/1.x in). */
+	if (req->minor > 1)
+		req->minor = 1;
 	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .start_us = clock_monotonic_us()};
 	/* One snapshot of routes and settings for the whole request (a reload
 	 * swaps both at once), borrowed: what outlives this call takes its own

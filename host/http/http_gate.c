@@ -490,15 +490,50 @@ static bool token_char(unsigned char c)
 	return c < 128 && ((tchar_bits[c >> 6] >> (c & 63)) & 1u);
 }
 
-/* Whether `c` may be in a Host value (RFC 3986 section 3.2.2 host and
- * section 3.2.3 port): unreserved, percent-encoded and sub-delims
- * characters, ':' and the brackets of an IPv6 literal.  Not a space, '/',
- * '?', '#', '@' or a byte of 0x80 and up, which a proxy may read as
- * another host.  A table, as for token_char(): every request has one. */
-static bool host_char(unsigned char c)
+/* Whether `c` may be in a host name or IPv4 address as RFC 3986 section
+ * 3.2.2 writes them (reg-name): unreserved and sub-delims characters ('%'
+ * starts a percent-encoded byte).  A table, as for token_char(): every
+ * request has a Host. */
+static bool host_name_char(unsigned char c)
 {
-	static const uint64_t host_bits[2] = {0x2fff7ff200000000u, 0x47fffffeaffffffeu};
-	return c < 128 && ((host_bits[c >> 6] >> (c & 63)) & 1u);
+	static const uint64_t name_bits[2] = {0x2bff7fd200000000u, 0x47fffffe87fffffeu};
+	return c < 128 && ((name_bits[c >> 6] >> (c & 63)) & 1u);
+}
+
+static bool hex_digit(char c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* Whether a Host value is RFC 9112 section 3.2's uri-host [":" port]: a
+ * host name or IPv4 address, or an IPv6 address in brackets, and a port
+ * of 1-5 digits up to 65535.  Empty is allowed (RFC 9112: a target
+ * without an authority).  Not a space, '/', '?', '#', '@', a byte of 0x80
+ * and up or a second colon, which a proxy in front may read as another
+ * host or port. */
+static bool host_value_ok(const char *v)
+{
+	const char *p = v;
+	if (*p == '[') {
+		size_t n = strspn(++p, "0123456789abcdefABCDEF:.");
+		if (n == 0 || p[n] != ']' || !memchr(p, ':', n))
+			return false;
+		p += n + 1;
+	} else {
+		while (host_name_char((unsigned char)*p) || *p == '%') {
+			if (*p == '%' && !(hex_digit(p[1]) && hex_digit(p[2])))
+				return false;
+			p += *p == '%' ? 3 : 1;
+		}
+		if (p == v && *p != '\0')
+			return false; /* a port without a host (":80"), or a first byte no host has */
+	}
+	if (*p == '\0')
+		return true;
+	if (*p++ != ':')
+		return false;
+	size_t digits = strspn(p, "0123456789");
+	return digits >= 1 && digits <= 5 && p[digits] == '\0' && strtoul(p, NULL, 10) <= 65535;
 }
 
 /* The methods evhttp knows (evhttp_parse_request_line): any other it
@@ -775,8 +810,7 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		value++;
 	if (name_len == 4 && strncasecmp(line, "Host", 4) == 0) {
 		if (gc->host_count++ == 0)
-			for (const char *p = value; *p; p++)
-				gc->host_bad |= !host_char((unsigned char)*p);
+			gc->host_bad = !host_value_ok(value);
 	} else if (name_len == 13 && strncasecmp(line, "Authorization", 13) == 0) {
 		if (!gc->token_seen)
 			gc->token_valid = token_valid(gc, value);

@@ -93,6 +93,41 @@ static bool read_size(gate_conn *gc, struct evbuffer *input, const char *line, s
 	return true;
 }
 
+/* After the last chunk: the line end that ends the body (CRLF or a bare
+ * LF), at gc->examined, `have` bytes in the input.  Anything else is a
+ * trailer field, refused at its first byte: evhttp would add it to the
+ * request's headers. */
+static void read_body_end(gate_conn *gc, struct evbuffer *input, size_t have)
+{
+	char end[2];
+	struct evbuffer_ptr from;
+	size_t n = have - gc->examined < 2 ? have - gc->examined : 2;
+	if (evbuffer_ptr_set(input, &from, gc->examined, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(input, &from, end, n) != (ev_ssize_t)n)
+		return;
+	if (end[0] == '\n' || (n == 2 && end[0] == '\r' && end[1] == '\n')) {
+		gc->examined += end[0] == '\n' ? 1 : 2;
+		/* the body is whole: what follows is the next head, read once
+		 * evhttp has read this request */
+		gate_wait_for_request_read(gc, input);
+		return;
+	}
+	if (end[0] == '\r' && n == 1) {
+		/* its LF is still to come.  evhttp counts the bytes after the
+		 * last chunk with the head's, against the same limit, and answers
+		 * an HTML 413 past it: a head of exactly HTTP_MAX_HEAD_SIZE has
+		 * no room for this CR. */
+		if (gc->head_size >= HTTP_MAX_HEAD_SIZE)
+			gate_refuse(gc, input, 431, WHILE_BODY,
+			            "the request head is %zu bytes, and this server counts the line end after the last chunk "
+			            "with it: at most %d (send the last chunk's line ends in one piece, or a smaller head)",
+			            gc->head_size, HTTP_MAX_HEAD_SIZE);
+		return;
+	}
+	gate_refuse(gc, input, 400, WHILE_BODY,
+	            "a field after the last chunk (a trailer): this server reads none; send every field in the head");
+}
+
 void gate_read_chunks(gate_conn *gc, struct evbuffer *input)
 {
 	char line[CHUNK_LINE_MAX + 2];
@@ -109,6 +144,10 @@ void gate_read_chunks(gate_conn *gc, struct evbuffer *input)
 			if (gc->chunk_left == 0)
 				gc->chunk = CHUNK_DATA_END;
 			continue;
+		}
+		if (gc->chunk == CHUNK_TRAILER) {
+			read_body_end(gc, input, have);
+			return;
 		}
 		if (!take_line(gc, input, line, &len))
 			return;
@@ -139,17 +178,6 @@ void gate_read_chunks(gate_conn *gc, struct evbuffer *input)
 			gc->chunk = CHUNK_SIZE;
 			break;
 		case CHUNK_TRAILER:
-			if (len > 0) {
-				/* evhttp would add it to the request's headers */
-				gate_refuse(gc, input, 400, WHILE_BODY,
-				            "a field after the last chunk (a trailer): this server reads none; send every "
-				            "field in the head");
-				return;
-			}
-			/* the body is whole: what follows is the next head, read
-			 * once evhttp has read this request */
-			gate_wait_for_request_read(gc, input);
-			return;
 		case CHUNK_DATA:
 			break;
 		}

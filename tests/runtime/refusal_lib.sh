@@ -2,7 +2,8 @@
 # refuse them (after lib.sh, with the daemon started: $PORT).
 
 # raw BYTES: sends them on one connection and prints every answer until the
-# daemon closes it (raw_http.py; SLOW=N,SECONDS sends them in pieces)
+# daemon closes it (raw_http.py; SLOW=N,SECONDS sends them in pieces of N
+# bytes, SLOW=@K,SECONDS in two, cut after K bytes)
 raw() { python3 "$ES_TOP_SRCDIR/tests/runtime/raw_http.py" "$PORT" "$1" "${SLOW:-}"; }
 
 # refused WHAT STATUS ERROR MESSAGE-PART REQUEST: REQUEST is answered first
