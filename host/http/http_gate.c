@@ -815,6 +815,12 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		if (!gc->token_seen)
 			gc->token_valid = token_valid(gc, value);
 		gc->token_seen = true;
+	} else if ((name_len == 14 && strncasecmp(line, "Content_Length", 14) == 0) ||
+	           (name_len == 17 && strncasecmp(line, "Transfer_Encoding", 17) == 0)) {
+		/* no framing to evhttp, but a proxy in front that reads '_' as
+		 * '-' (some do, as CGI does) would frame the body by it */
+		refuse_line(gc, input, "a header named Content_Length or Transfer_Encoding: send Content-Length or "
+		                       "Transfer-Encoding");
 	} else if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
 		size_t n = strlen(value); /* as evhttp reads it: up to a NUL */
 		bool digits = n >= 1 && n <= 19 && strspn(value, "0123456789") == n;
