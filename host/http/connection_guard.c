@@ -346,7 +346,10 @@ static void on_input_size(struct evbuffer *input, const struct evbuffer_cb_info 
 	size_t size = info->orig_size + info->n_added - info->n_deleted;
 	if (size + SINGLE_READ < t->guard->read_ahead)
 		return;
-	forget_input(t); /* safe inside the callback: libevent has read the next entry */
+	/* off, not removed: a callback that changes the input (the gate's)
+	 * may run this one nested in another run of the callbacks, whose loop
+	 * holds a pointer to this entry; removed when the connection closes */
+	evbuffer_cb_clear_flags(input, t->input_size_cb, EVBUFFER_CB_ENABLED);
 	/* suspends reading at once when the input is past the mark */
 	bufferevent_setwatermark(t->wm_bev, EV_READ, 0, t->guard->read_ahead);
 }

@@ -263,7 +263,10 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 static void refuse_or_wait(gate_conn *gc, struct evbuffer *input)
 {
 	event_base_gettimeofday_cached(bufferevent_get_base(gc->bev), &gc->refused_at);
-	if (gc->head_start == 0 && !gc->in_flight && evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0)
+	/* Inside a chunked body evhttp is reading, the output may hold only
+	 * its interim "100 Continue", which the refusal may overtake. */
+	bool written = gc->phase == GATE_CHUNKS || evbuffer_get_length(bufferevent_get_output(gc->bev)) == 0;
+	if (gc->head_start == 0 && !gc->in_flight && written)
 		send_refusal(gc, input);
 	else
 		gc->phase = GATE_PENDING;
@@ -507,7 +510,7 @@ static bool hex_digit(char c)
 
 /* Whether a Host value is RFC 9112 section 3.2's uri-host [":" port]: a
  * host name or IPv4 address, or an IPv6 address in brackets, and a port
- * of 1-5 digits up to 65535.  Empty is allowed (RFC 9112: a target
+ * of at most 5 digits up to 65535.  Empty is allowed (RFC 9112: a target
  * without an authority).  Not a space, '/', '?', '#', '@', a byte of 0x80
  * and up or a second colon, which a proxy in front may read as another
  * host or port. */
@@ -532,8 +535,8 @@ static bool host_value_ok(const char *v)
 		return true;
 	if (*p++ != ':')
 		return false;
-	size_t digits = strspn(p, "0123456789");
-	return digits >= 1 && digits <= 5 && p[digits] == '\0' && strtoul(p, NULL, 10) <= 65535;
+	size_t digits = strspn(p, "0123456789"); /* none: RFC 3986 allows an empty port */
+	return digits <= 5 && p[digits] == '\0' && strtoul(p, NULL, 10) <= 65535;
 }
 
 /* The methods evhttp knows (evhttp_parse_request_line): any other it
@@ -726,16 +729,20 @@ static void request_line_words_ok(gate_conn *gc, struct evbuffer *input, char *l
 /* Remove the empty line before a request line (on_line()) once it is at
  * the front of the input: at once, or when evhttp has consumed the
  * requests before it (on_input()), before it reads on. */
-static void drop_empty_line(gate_conn *gc, struct evbuffer *input)
+static bool drop_empty_line(gate_conn *gc, struct evbuffer *input)
 {
 	if (gc->empty_line_len == 0 || gc->empty_line_at != 0)
-		return;
+		return false;
 	size_t n = gc->empty_line_len;
 	gc->empty_line_len = 0;
 	gc->input_changed = true;
 	/* on_input() runs for it (n_deleted) and moves examined and
 	 * head_start back by n */
 	evbuffer_drain(input, n);
+	if (gc->phase == GATE_BODY)
+		/* the watch stayed on for this line only (gate_wait_for_request_read) */
+		evbuffer_cb_clear_flags(input, gc->watch, EVBUFFER_CB_ENABLED);
+	return true;
 }
 
 /* One header line (without its line end), as evhttp will read it. */
@@ -749,15 +756,22 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			 * evhttp reads one as a request line it cannot parse (an
 			 * HTML 400): it is removed before evhttp gets to it.  One is
 			 * ignored; more are refused. */
-			if (gc->empty_line_len == 0 && !gc->empty_line_seen) {
-				gc->empty_line_seen = true;
-				gc->empty_line_len = gc->examined - gc->head_start;
-				gc->empty_line_at = gc->head_start;
-				gc->phase = GATE_HEAD_START; /* the request line is still to come */
-				drop_empty_line(gc, input);
+			if (gc->empty_line_seen) {
+				refuse_line(gc, input, "more than one empty line where a request line should be");
 				return;
 			}
-			refuse_line(gc, input, "more than one empty line where a request line should be");
+			gc->phase = GATE_HEAD_START; /* the request line is still to come */
+			if (gc->empty_line_len > 0) {
+				/* the one before a request pipelined earlier still waits
+				 * for evhttp: read this line again once it is removed */
+				gc->examined = gc->head_start;
+				gc->wait_for_drop = true;
+				return;
+			}
+			gc->empty_line_seen = true;
+			gc->empty_line_len = gc->examined - gc->head_start;
+			gc->empty_line_at = gc->head_start;
+			drop_empty_line(gc, input);
 			return;
 		}
 		gc->phase = GATE_HEADERS;
@@ -905,7 +919,7 @@ static void take_line(gate_conn *gc, struct evbuffer *input, char *line, size_t 
 
 static bool reading_heads(const gate_conn *gc)
 {
-	return gc->phase == GATE_HEAD_START || gc->phase == GATE_HEADERS;
+	return (gc->phase == GATE_HEAD_START || gc->phase == GATE_HEADERS) && !gc->wait_for_drop;
 }
 
 /* One line by searching for its end: for a line spread over more pieces
@@ -943,6 +957,7 @@ static bool read_line_searching(gate_conn *gc, struct evbuffer *input)
 static void read_lines(gate_conn *gc, struct evbuffer *input)
 {
 	char *line = gc->gate->line;
+	gc->input_changed = false; /* a drop outside a pass moved nothing this pass has seen */
 	while (reading_heads(gc)) {
 		struct evbuffer_ptr from;
 		if (gc->examined >= evbuffer_get_length(input) ||
@@ -1009,7 +1024,7 @@ static void read_input(gate_conn *gc, struct evbuffer *input)
 }
 
 /* Runs on every change of the connection's input buffer (except in
- * GATE_BODY, when it is off): bytes read from the socket (before evhttp
+ * GATE_BODY, when it is off but for an empty line waiting to be removed): bytes read from the socket (before evhttp
  * sees them) and bytes evhttp consumed. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -1026,7 +1041,12 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		gc->head_start = gc->head_start > info->n_deleted ? gc->head_start - info->n_deleted : 0;
 		if (gc->empty_line_len > 0) {
 			gc->empty_line_at = gc->empty_line_at > info->n_deleted ? gc->empty_line_at - info->n_deleted : 0;
-			drop_empty_line(gc, buf);
+			if (drop_empty_line(gc, buf) && gc->wait_for_drop) {
+				/* the next empty line may be read now */
+				gc->wait_for_drop = false;
+				read_input(gc, buf);
+				return;
+			}
 		}
 		if (into_refused_head) {
 			/* evhttp starts on the refused head: every earlier answer is

@@ -35,7 +35,7 @@ typedef enum chunk_part {
 typedef struct gate_conn {
 	http_gate *gate;
 	struct bufferevent *bev;
-	struct evbuffer_cb_entry *watch; /* on_input on the input; off in GATE_BODY */
+	struct evbuffer_cb_entry *watch; /* on_input on the input; off in GATE_BODY (see gate_wait_for_request_read) */
 	gate_phase phase;
 	size_t examined;     /* bytes at the front of the input the gate has read */
 	size_t head_start;   /* where the current head starts in the input */
@@ -43,6 +43,7 @@ typedef struct gate_conn {
 	 * when it is at its front (drop_empty_line()); length 0: none */
 	size_t empty_line_at, empty_line_len;
 	bool empty_line_seen; /* one came since the last request line */
+	bool wait_for_drop;   /* another came while one waits: read no further until it is removed */
 	bool input_changed;  /* the gate removed bytes: a pass over the input starts again */
 	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
 	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */

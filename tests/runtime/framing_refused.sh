@@ -112,7 +112,7 @@ refused "a POST without Host" 400 bad_request "needs a Host header" \
 refused "Host twice" 400 bad_request "Host is given more than once" "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
 refused "Host twice in HTTP/1.0" 400 bad_request "Host is given more than once" \
 	"GET /health HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"
-for host in 'a/b' 'a b' 'user@a' 'a?b' '\xc3\xa9.example' 'a:b:c' ']a[' '[::1' 'a]' ':80' 'a:' 'a:-1' \
+for host in 'a/b' 'a b' 'user@a' 'a?b' '\xc3\xa9.example' 'a:b:c' ']a[' '[::1' 'a]' ':80' 'a:-1' \
 	'a:99999999999' 'a:65536' 'a:80:80' '::::' '%' 'a%zz' '[a@b]'; do
 	refused "Host: $host" 400 bad_request "not a host name or address" "GET /health HTTP/1.1\r\nHost: $host\r\n\r\n"
 done
@@ -202,6 +202,12 @@ out=$(raw "GET /health HTTP/1.1\r\nHost: t\r\n\r\n\r\n${POST}Content-Length: 19\
 SLOW=1,0.005 raw "${POST}Content-Length: 19\r\n\r\n${EVENT}\r\n$GET_CLOSE" > "$TMP/slow.out"
 [ "$(statuses "$(cat "$TMP/slow.out")")" = "HTTP/1.1 202 HTTP/1.1 200 " ] ||
 	fail "a line end after a body, sent a byte at a time: $(statuses "$(cat "$TMP/slow.out")")"
+# one before each of several pipelined requests without a body, all in one
+# write: the gate reads ahead of libevent, and each line waits its turn
+GET_KEEP='GET /health HTTP/1.1\r\nHost: t\r\n\r\n'
+out=$(raw "${GET_KEEP}\r\n${GET_KEEP}\r\n${GET_KEEP}\r\n${POST}Content-Length: 19\r\n\r\n${EVENT}\r\n$GET_CLOSE")
+[ "$(statuses "$out")" = "HTTP/1.1 200 HTTP/1.1 200 HTTP/1.1 200 HTTP/1.1 202 HTTP/1.1 200 " ] ||
+	fail "GET, empty line, GET, empty line, GET, empty line, POST, empty line, GET: $(statuses "$out")"
 pass "an empty line before a request line is ignored: after a body, first on a connection, pipelined, sent a byte at a time"
 refused "two empty lines before a request line" 400 bad_request "more than one empty line" "\r\n\r\n$GET_CLOSE"
 out=$(raw "${POST}Content-Length: 19\r\n\r\n${EVENT}\r\n\r\n$GET_CLOSE")
@@ -235,7 +241,8 @@ case "$out" in "HTTP/1.1 202 "*) ;; *) fail "a head of 16000 bytes: $(printf '%s
 # Host: empty (RFC 9112 allows it), names, addresses and ports, none in HTTP/1.0
 for head in 'GET /health HTTP/1.1\r\nHost:\r\n' 'GET /health HTTP/1.1\r\nHost: [::1]:8080\r\n' \
 	'GET /health HTTP/1.1\r\nHost: [::ffff:127.0.0.1]\r\n' 'GET /health HTTP/1.1\r\nHost: events.example.com:65535\r\n' \
-	'GET /health HTTP/1.1\r\nHost: 127.0.0.1:0\r\n' 'GET /health HTTP/1.1\r\nHost: a%41_b~c\r\n' 'GET /health HTTP/1.0\r\n'; do
+	'GET /health HTTP/1.1\r\nHost: 127.0.0.1:0\r\n' 'GET /health HTTP/1.1\r\nHost: a%41_b~c\r\n' \
+	'GET /health HTTP/1.1\r\nHost: example.com:\r\n' 'GET /health HTTP/1.0\r\n'; do
 	out=$(raw "${head}Connection: close\r\n\r\n")
 	case "$out" in "HTTP/1."[01]" 200 "*) ;; *) fail "$head: $out" ;; esac
 done
@@ -261,7 +268,7 @@ expect_log "request refused while its head was read (431): the request head is o
 too_large=$(metric 'eventsys_http_connections_closed_total{reason="too_large"}')
 [ "$too_large" = 7 ] || fail "metrics count $too_large connections closed for a request too large (7 were refused)"
 refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
-[ "$refusals" = 67 ] || fail "metrics count $refusals connections closed for bad framing (67 were refused)"
+[ "$refusals" = 66 ] || fail "metrics count $refusals connections closed for bad framing (66 were refused)"
 pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
