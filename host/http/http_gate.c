@@ -68,9 +68,13 @@
 #include "http/http_api_internal.h"
 #include "http/http_gate_internal.h"
 #include "util/log.h"
+#include "util/percent.h"
 #include "core/router.h"
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* For the log line of a refusal for one of a head's lines. */
+static const char *const WHILE_HEAD = "while its head was read";
 
 /* The tokens in force, through the routing table a request would use. */
 static bool tokens_configured(http_gate *g)
@@ -277,7 +281,7 @@ static void refuse_or_wait(gate_conn *gc, struct evbuffer *input)
  * lines with its HTML 400 at once, and the head is refused anyway. */
 static void refuse_line(gate_conn *gc, struct evbuffer *input, const char *message)
 {
-	gate_refuse(gc, input, 400, "while its head was read", "%s", message);
+	gate_refuse(gc, input, 400, WHILE_HEAD, "%s", message);
 }
 
 void gate_refuse(gate_conn *gc, struct evbuffer *input, int status, const char *when, const char *format, ...)
@@ -503,11 +507,6 @@ static bool host_name_char(unsigned char c)
 	return c < 128 && ((name_bits[c >> 6] >> (c & 63)) & 1u);
 }
 
-static bool hex_digit(char c)
-{
-	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-
 /* Whether a Host value is RFC 9112 section 3.2's uri-host [":" port]: a
  * host name or IPv4 address, or an IPv6 address in brackets, and a port
  * of at most 5 digits up to 65535.  Empty is allowed (RFC 9112: a target
@@ -524,7 +523,7 @@ static bool host_value_ok(const char *v)
 		p += n + 1;
 	} else {
 		while (host_name_char((unsigned char)*p) || *p == '%') {
-			if (*p == '%' && !(hex_digit(p[1]) && hex_digit(p[2])))
+			if (*p == '%' && (percent_hex_value(p[1]) < 0 || percent_hex_value(p[2]) < 0))
 				return false;
 			p += *p == '%' ? 3 : 1;
 		}
@@ -711,7 +710,7 @@ static void request_line_words_ok(gate_conn *gc, struct evbuffer *input, char *l
 		line[method_len] = '\0';
 		quote_value(shown, sizeof shown, line);
 		line[method_len] = ' ';
-		gate_refuse(gc, input, 501, "while its head was read",
+		gate_refuse(gc, input, 501, WHILE_HEAD,
 		            "the method '%s' is not one this server knows (GET, POST, HEAD, PUT, DELETE, OPTIONS, TRACE, "
 		            "CONNECT, PATCH)",
 		            shown);
@@ -894,7 +893,7 @@ static bool line_over_limit(gate_conn *gc, struct evbuffer *input, size_t bytes,
 	if (size <= HTTP_MAX_HEAD_SIZE)
 		return false;
 	gc->refuse_status = 431;
-	gc->refused_when = "while its head was read";
+	gc->refused_when = WHILE_HEAD;
 	snprintf(gc->refuse_message, sizeof gc->refuse_message,
 	         "the request head is over %d bytes, the most this server reads (%zu so far, line ends not "
 	         "counted)",

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "http/http_gate_internal.h"
+#include "util/percent.h"
 
 /* The longest chunk size line read: 16 hex digits (a 64-bit size) and
  * room to tell what follows them. */
@@ -85,10 +86,8 @@ static bool read_size(gate_conn *gc, struct evbuffer *input, const char *line, s
 		return false;
 	}
 	uint64_t v = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
-		v = v << 4 | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-	}
+	for (size_t i = 0; i < len; i++)
+		v = v << 4 | (uint64_t)percent_hex_value(line[i]);
 	*size = v;
 	return true;
 }

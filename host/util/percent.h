@@ -17,4 +17,7 @@
  * that keeps C strings looks for it in the length returned. */
 ssize_t percent_decode(const char *s, size_t n, bool plus_is_space, char *out);
 
+/* The value of the hex digit `c` (either case), or -1. */
+int percent_hex_value(char c);
+
 #endif
