@@ -325,9 +325,23 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		adopt(t);
 		return;
 	}
-	/* The request was not read whole in time (a slow or stalled client). */
-	atomic_fetch_add_explicit(&cut_at_deadline, 1, memory_order_relaxed);
-	LOG_DEBUG("http", "connection cut: no whole request within server.request_timeout_ms");
+	/* No whole request in time.  A connection without a request under way
+	 * is closed quietly, as HTTP allows, and not counted: evhttp's own read
+	 * timeout, of the same length, closes most of them first.  A slow or
+	 * stalled request is counted, and answered 408 by the gate when
+	 * nothing is left to write before it. */
+	switch (http_gate_deadline(t->gated, atomic_load_explicit(&deadline_ms, memory_order_relaxed))) {
+	case GATE_DEADLINE_IDLE:
+		break;
+	case GATE_DEADLINE_ANSWERED:
+		atomic_fetch_add_explicit(&cut_at_deadline, 1, memory_order_relaxed);
+		break;
+	case GATE_DEADLINE_UNANSWERED:
+		atomic_fetch_add_explicit(&cut_at_deadline, 1, memory_order_relaxed);
+		LOG_DEBUG("http", "connection cut: no whole request within server.request_timeout_ms, an answer before "
+		          "it unwritten");
+		break;
+	}
 	evhttp_connection_free(t->conn); /* frees t (on_closed) */
 }
 

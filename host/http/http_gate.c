@@ -69,6 +69,7 @@
 #include "http/http_gate_internal.h"
 #include "util/log.h"
 #include "util/percent.h"
+#include "core/refusal_summary.h"
 #include "core/router.h"
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
@@ -125,6 +126,7 @@ static const char *refusal_error(int status)
 	switch (status) {
 	case 413: return "too_large";
 	case 417: return "expectation_failed";
+	case 408: return "request_timeout";
 	case 431: return "headers_too_large";
 	case 501: return "not_implemented";
 	default: return "bad_request";
@@ -198,6 +200,43 @@ static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
 	                gc->token_valid ? gc->token_name : "");
 }
 
+/* Requests answered 408 at server.request_timeout_ms: the first of an
+ * episode is logged with its client, later ones as a count every
+ * REFUSAL_SUMMARY_INTERVAL_S (a slowloris makes one a connection, and each
+ * is in the access log when that is on).  Any HTTP thread; atomics. */
+static refusal_summary cut_requests;
+
+static void log_cut_request(const gate_conn *gc, const char *client)
+{
+	uint64_t n;
+	int64_t last, now;
+	if (!refusal_summary_count(&cut_requests, &n, &last, &now))
+		return;
+	if (last == 0)
+		LOG_WARN("http", "request answered 408 and its connection closed: %s (client=%s); further ones are "
+		         "counted and logged every %d s",
+		         gc->refuse_message, client, REFUSAL_SUMMARY_INTERVAL_S);
+	else
+		LOG_WARN("http", "%llu more requests answered 408 at server.request_timeout_ms in the last %.1f s "
+		         "(latest client=%s)",
+		         (unsigned long long)n, (double)(now - last) / 1e6, client);
+}
+
+/* End an episode of 408 lines once the interval has passed since its last
+ * line, or at once (`now`), writing the count not written yet. */
+static void settle_cut_requests(bool now)
+{
+	uint64_t n;
+	if (refusal_summary_settle(&cut_requests, now, &n) && n)
+		LOG_WARN("http", "%llu more requests answered 408 at server.request_timeout_ms since the last line",
+		         (unsigned long long)n);
+}
+
+void http_gate_flush_deadline_log(void)
+{
+	settle_cut_requests(true);
+}
+
 /* Answer the refused head and close, without reading its body.  The answer
  * is written straight to the socket: nothing is outstanding (every answer
  * before it is written and no handler holds a request: refuse_or_wait()),
@@ -247,7 +286,9 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		shutdown(fd, SHUT_RDWR);
 	}
 	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
-	if (gc->refuse_status == 401) {
+	if (gc->refuse_status == 408) {
+		log_cut_request(gc, client); /* counted by the connection guard */
+	} else if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
 		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
@@ -1079,6 +1120,7 @@ void http_gate_request_read(gate_conn *gc)
 	if (!gc)
 		return;
 	gc->in_flight = true;
+	settle_cut_requests(false); /* requests are read whole again: end an episode of 408s */
 	if (gc->phase != GATE_BODY)
 		return;
 	/* evhttp consumed the head and the body: the next head starts at the
@@ -1088,6 +1130,28 @@ void http_gate_request_read(gate_conn *gc)
 	gc->phase = GATE_HEAD_START;
 	gc->examined = gc->head_start = 0;
 	read_input(gc, input);
+}
+
+gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
+{
+	if (!gc)
+		return GATE_DEADLINE_UNANSWERED;
+	if (gc->phase == GATE_REFUSED)
+		return GATE_DEADLINE_IDLE; /* answered already and closing */
+	struct evbuffer *input = bufferevent_get_input(gc->bev);
+	/* evhttp may have taken the first lines of a head from the input: the
+	 * gate's phase says a head or a body is under way; at a head's start,
+	 * bytes in the input other than an empty line the gate drops do */
+	bool started = gc->phase != GATE_HEAD_START || evbuffer_get_length(input) > gc->empty_line_len;
+	if (!started && !gc->in_flight)
+		return GATE_DEADLINE_IDLE;
+	/* a refusal decided earlier waits behind an unwritten answer, or one
+	 * is being written: the 408 cannot go first */
+	if (gc->in_flight || gc->phase == GATE_PENDING || evbuffer_get_length(bufferevent_get_output(gc->bev)) > 0)
+		return GATE_DEADLINE_UNANSWERED;
+	gate_refuse(gc, input, 408, "before it arrived whole",
+	            "the request did not arrive whole within server.request_timeout_ms (%u ms)", timeout_ms);
+	return gc->phase == GATE_REFUSED ? GATE_DEADLINE_ANSWERED : GATE_DEADLINE_UNANSWERED;
 }
 
 bool http_gate_refusal_waits(const gate_conn *gc)

@@ -73,6 +73,21 @@ void http_gate_answered(gate_conn *gc, bool closing);
  * http_gate_answered() need `closing` (a connection that closes frees the
  * gate's state with it otherwise), so the caller works it out only then. */
 bool http_gate_refusal_waits(const gate_conn *gc);
+/* The connection's request deadline (server.request_timeout_ms) passed;
+ * the caller closes the connection after this.  When part of a request has
+ * arrived since the last answer and nothing is left to write before its
+ * answer, it is answered 408 now (written to the socket, with an access
+ * line and a summarised log line: a slowloris makes one a connection).
+ * NULL: not gated (GATE_DEADLINE_UNANSWERED). */
+typedef enum gate_deadline {
+	GATE_DEADLINE_IDLE,       /* no byte of a request since the last answer (or the accept) */
+	GATE_DEADLINE_ANSWERED,   /* a request under way was answered 408 */
+	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
+} gate_deadline;
+gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms);
+/* Write the count of 408 answers not in a log line yet (the server stops). */
+void http_gate_flush_deadline_log(void);
+
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);

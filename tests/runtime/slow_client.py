@@ -10,7 +10,8 @@ OUT_JSON gets {"connections": how many were opened, "closed_by_server": how
 many the server closed, "max_lifetime_s": the longest time one connection
 was open before the server closed it (connected to closed, the accept queue
 included), "still_open_at_end": connections open when the time was up,
-"max_age_s": the longest any connection was open, closed or not}."""
+"max_age_s": the longest any connection was open, closed or not,
+"answered_408": how many were answered 408 before the close}."""
 import json
 import select
 import socket
@@ -22,7 +23,8 @@ port, count, seconds, interval, out = (int(sys.argv[1]), int(sys.argv[2]), float
                                        float(sys.argv[4]), sys.argv[5])
 end = time.monotonic() + seconds
 lock = threading.Lock()
-stats = {"connections": 0, "closed_by_server": 0, "max_lifetime_s": 0.0, "still_open_at_end": 0, "max_age_s": 0.0}
+stats = {"connections": 0, "closed_by_server": 0, "max_lifetime_s": 0.0, "still_open_at_end": 0, "max_age_s": 0.0,
+         "answered_408": 0}
 
 
 def requests(k):
@@ -35,14 +37,19 @@ def requests(k):
 
 
 def closed(s):
-    """Wait one interval; True when the server closed the connection."""
+    """Wait one interval; True when the server closed the connection (its
+    408 answer, which comes with the close, counted)."""
     r, _, _ = select.select([s], [], [], interval)
     if not r:
         return False
     try:
-        return s.recv(4096) == b""
+        data = s.recv(4096)
     except OSError:
         return True
+    if data.startswith(b"HTTP/1.1 408 "):
+        with lock:
+            stats["answered_408"] += 1
+    return True  # an answer to an unfinished request comes only with the close
 
 
 def client(k):

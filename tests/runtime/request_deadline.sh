@@ -1,0 +1,76 @@
+#!/bin/bash
+# A request that has not arrived whole within server.request_timeout_ms is
+# answered 408 in JSON, written to the access log and counted, and its
+# connection closed -- whether its request line, its headers or its body
+# (sized or chunked) was missing, and without a body for a HEAD.  Before,
+# the connection was closed with no answer and no log line.  A connection
+# with no request under way (nothing sent since the accept, or since the
+# last answer on a kept-alive connection) is closed quietly, as HTTP allows,
+# and not counted.  The 408s' log lines are summarised (a slowloris makes
+# one a connection) and add up to the count.
+set -eu
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/refusal_lib.sh"
+trap '' PIPE
+
+write_config <<'YAML'
+server: {port: @PORT@, request_timeout_ms: 600}
+logging: {format: text, access_log: true}
+plugins:
+  directory: @PLUGDIR@
+YAML
+start_daemon
+
+# timed_out WHAT BYTES: BYTES, sent and never finished, are answered 408
+# and closed at the deadline (not before it, and not much after)
+timed_out() {
+	local start took_ms
+	start=$(date +%s%N)
+	refused "$1" 408 request_timeout "did not arrive whole within server.request_timeout_ms (600 ms)" "$2"
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	[ "$took_ms" -ge 550 ] || fail "$1: answered after $took_ms ms, before the 600 ms deadline"
+	[ "$took_ms" -le 3000 ] || fail "$1: answered after $took_ms ms; the deadline is 600 ms"
+}
+
+timed_out "half a request line" 'GET /hea'
+timed_out "a head without its end" 'GET /health HTTP/1.1\r\nHost: a\r\n'
+timed_out "a body shorter than its Content-Length" \
+	'POST /api/events/trigger HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"name":'
+timed_out "a chunked body without its last chunk" \
+	'POST /api/events/trigger HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"nam'
+timed_out "a HEAD without its end" 'HEAD /health HTTP/1.1\r\nHost: a\r\n'
+
+# the access log has a line for each 408, with the method and path when
+# the request line had arrived
+expect_log 'access\] - - 408 '
+expect_log 'access\] GET /health 408 '
+expect_log 'access\] HEAD /health 408 0 bytes'
+[ "$(lines_in "$LOG" 'access\] POST /api/events/trigger 408 ')" = 2 ] ||
+	fail "expected two POST 408 access lines: $(grep 'access\]' "$LOG")"
+pass "each 408 has its access line"
+
+# A kept-alive connection after its answer, and one that never sends: no
+# request is under way, so no answer; closed at the deadline.
+out=$(raw 'GET /health HTTP/1.1\r\nHost: a\r\n\r\n')
+[ "$(printf '%s' "$out" | grep -c '^HTTP/1.1 ')" = 1 ] || fail "expected one answer, got: $out"
+case "$out" in "HTTP/1.1 200 "*) ;; *) fail "expected the 200 alone: $out" ;; esac
+case "$out" in *"NOT CLOSED"*) fail "an idle kept-alive connection stayed open past the deadline" ;; esac
+out=$(raw '')
+[ -z "$out" ] || fail "a connection that sent nothing got: $out"
+pass "idle connections are closed at the deadline without an answer"
+
+[ "$(metric_value 'eventsys_http_connections_closed_total{reason="request_deadline"}')" = 5 ] ||
+	fail "request_deadline: $(metric_value 'eventsys_http_connections_closed_total{reason="request_deadline"}')"
+[ "$(metric_value 'eventsys_http_connections_closed_total{reason="bad_framing"}')" = 0 ] ||
+	fail "a 408 was counted as bad framing"
+pass "metrics: the 5 requests cut at the deadline, not the idle connections"
+
+# one WARN line for the episode so far; at the stop the rest is counted
+[ "$(lines_in "$LOG" 'warn .*answered 408')" = 1 ] || fail "expected one 408 line: $(grep 'answered 408' "$LOG")"
+log_has 'request answered 408 and its connection closed: the request did not arrive whole within server.request_timeout_ms (600 ms) (client=127.0.0.1:[0-9]*); further ones are counted' ||
+	fail "the first 408 line does not say why and who: $(grep 'answered 408' "$LOG")"
+stop_daemon TERM
+[ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
+log_has '4 more requests answered 408 at server.request_timeout_ms since the last line' ||
+	fail "the count of later 408s was not logged at the stop: $(grep 'answered 408' "$LOG")"
+pass "the 408s' log lines add up to 5: one with the first client, a count of 4 at the stop"
