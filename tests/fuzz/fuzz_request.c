@@ -36,17 +36,9 @@
 #include "model/event_request.h"
 #include "util/json_strict.h"
 #include "trigger_agree.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                  \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "invariant broken: " __VA_ARGS__); \
-			fputc('\n', stderr);                              \
-			abort();                                          \
-		}                                                         \
-	} while (0)
 
 static void check_error_answer(const char *message)
 {

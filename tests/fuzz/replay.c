@@ -1,7 +1,8 @@
 /* Replays a fuzz target's committed corpus once, without libFuzzer, so
  * `make check` (and the sanitizer build) keeps every input that once broke
  * an invariant as a regression test.  TAP output, one line per input.
- *   replay_request [DIR]   (default: $ES_TOP_SRCDIR/tests/fuzz/corpus/request) */
+ *   replay_TARGET [DIR]   (default: $ES_TOP_SRCDIR/tests/fuzz/corpus/TARGET,
+ *                          TARGET from the program's name) */
 #include "config.h"
 
 #include <dirent.h>
@@ -23,8 +24,10 @@ int main(int argc, char **argv)
 	const char *top = getenv("ES_TOP_SRCDIR");
 	if (argc > 1)
 		snprintf(dir, sizeof dir, "%s", argv[1]);
-	else
-		snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/request", top ? top : ".");
+	else {
+		const char *target = strrchr(argv[0], '_'); /* replay_request: "request" */
+		snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", top ? top : ".", target ? target + 1 : "request");
+	}
 	DIR *d = opendir(dir);
 	if (!d) {
 		printf("1..0 # SKIP no corpus at %s\n", dir);
