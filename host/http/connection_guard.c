@@ -330,7 +330,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	 * timeout, of the same length, closes most of them first.  A slow or
 	 * stalled request is counted, and answered 408 by the gate when
 	 * nothing is left to write before it. */
-	switch (http_gate_deadline(t->gated, atomic_load_explicit(&deadline_ms, memory_order_relaxed))) {
+	gate_deadline seen;
+	if (t->gated) {
+		seen = http_gate_deadline(t->gated, atomic_load_explicit(&deadline_ms, memory_order_relaxed));
+	} else {
+		/* not gated (the metrics listener): a request under way shows as
+		 * input evhttp has not taken (a line not yet whole); cut unanswered */
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(t->conn);
+		seen = bev && evbuffer_get_length(bufferevent_get_input(bev)) > 0 ? GATE_DEADLINE_UNANSWERED
+		                                                                     : GATE_DEADLINE_IDLE;
+	}
+	switch (seen) {
 	case GATE_DEADLINE_IDLE:
 		break;
 	case GATE_DEADLINE_ANSWERED:
@@ -338,8 +348,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		break;
 	case GATE_DEADLINE_UNANSWERED:
 		atomic_fetch_add_explicit(&cut_at_deadline, 1, memory_order_relaxed);
-		LOG_DEBUG("http", "connection cut: no whole request within server.request_timeout_ms, an answer before "
-		          "it unwritten");
+		LOG_DEBUG("http", "connection cut unanswered: no whole request within server.request_timeout_ms");
 		break;
 	}
 	evhttp_connection_free(t->conn); /* frees t (on_closed) */
@@ -505,6 +514,14 @@ static bool answer_closes(struct evhttp_request *req)
 static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
+	/* evhttp writes "Connection: close" into an answer to a CONNECT that
+	 * asked for it, and then keeps the connection: close it as the answer
+	 * says (the gate drains and shuts it down; evhttp reads the end) */
+	if (t->gated && evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT &&
+	    headers_close(req, req->output_headers)) {
+		http_gate_close_after_answer(t->gated);
+		return;
+	}
 	/* answer_closes() looks up headers: only for a refusal waiting */
 	http_gate_answered(t->gated, http_gate_refusal_waits(t->gated) && answer_closes(req));
 	arm_deadline(t); /* the next request on this connection, idle time included */

@@ -1132,10 +1132,21 @@ void http_gate_request_read(gate_conn *gc)
 	read_input(gc, input);
 }
 
-gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
+void http_gate_close_after_answer(gate_conn *gc)
 {
 	if (!gc)
-		return GATE_DEADLINE_UNANSWERED;
+		return;
+	gc->in_flight = false;
+	gc->phase = GATE_REFUSED; /* what arrives from now on is dropped */
+	struct evbuffer *input = bufferevent_get_input(gc->bev);
+	evbuffer_drain(input, evbuffer_get_length(input));
+	evutil_socket_t fd = bufferevent_getfd(gc->bev);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
+{
 	if (gc->phase == GATE_REFUSED)
 		return GATE_DEADLINE_IDLE; /* answered already and closing */
 	struct evbuffer *input = bufferevent_get_input(gc->bev);
@@ -1186,11 +1197,30 @@ void http_gate_untrack(gate_conn *gc)
 	free(gc);
 }
 
+/* The 408s' count not written yet is written once the interval has
+ * passed since their last line, even when nothing else happens (each
+ * thread looks; the first to see it due writes it). */
+static void on_log_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	settle_cut_requests(false);
+}
+
 http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size, http_api_thread *api)
 {
 	http_gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
+	struct timeval every = {.tv_sec = REFUSAL_SUMMARY_INTERVAL_S, .tv_usec = 0};
+	g->log_tick = event_new(base, -1, EV_PERSIST, on_log_tick, g);
+	if (!g->log_tick || event_add(g->log_tick, &every) != 0) {
+		if (g->log_tick)
+			event_free(g->log_tick);
+		free(g);
+		return NULL;
+	}
 	g->daemon = daemon;
 	g->api = api;
 	g->max_body_size = max_body_size;
@@ -1200,5 +1230,7 @@ http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_
 
 void http_gate_free(http_gate *gate)
 {
+	if (gate)
+		event_free(gate->log_tick);
 	free(gate);
 }

@@ -69,6 +69,10 @@ void http_gate_untrack(gate_conn *gc);
  * end-of-file next).  NULL: nothing. */
 void http_gate_request_read(gate_conn *gc);
 void http_gate_answered(gate_conn *gc, bool closing);
+/* The answer just written says "Connection: close" but evhttp keeps the
+ * connection (a CONNECT): read nothing more, shut the socket down (evhttp
+ * reads end-of-file next and closes).  NULL: nothing. */
+void http_gate_close_after_answer(gate_conn *gc);
 /* Whether a refused head waits behind the answers: only then does
  * http_gate_answered() need `closing` (a connection that closes frees the
  * gate's state with it otherwise), so the caller works it out only then. */
@@ -77,8 +81,7 @@ bool http_gate_refusal_waits(const gate_conn *gc);
  * the caller closes the connection after this.  When part of a request has
  * arrived since the last answer and nothing is left to write before its
  * answer, it is answered 408 now (written to the socket, with an access
- * line and a summarised log line: a slowloris makes one a connection).
- * NULL: not gated (GATE_DEADLINE_UNANSWERED). */
+ * line and a summarised log line: a slowloris makes one a connection). */
 typedef enum gate_deadline {
 	GATE_DEADLINE_IDLE,       /* no byte of a request since the last answer (or the accept) */
 	GATE_DEADLINE_ANSWERED,   /* a request under way was answered 408 */

@@ -219,6 +219,14 @@ out=$(raw "${POST}Content-Length: 19\r\nConnection: close\r\n\r\n${EVENT}GET /he
 [ "$(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')" = "HTTP/1.1 202 " ] ||
 	fail "a bad head behind Connection: close: $(printf '%s' "$out" | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')"
 pass "a bad head pipelined behind Connection: close is neither read nor answered"
+# libevent writes "Connection: close" into the answer to a CONNECT that
+# asked for it but kept the connection and answered what came next
+for next in "$GET_CLOSE" 'GET /health HTTP/1.1\r\nHost: a b\r\n\r\n' 'GET /he'; do
+	out=$(raw "CONNECT a:80 HTTP/1.1\r\nHost: a:80\r\nConnection: close\r\n\r\n$next")
+	[ "$(statuses "$out")" = "HTTP/1.1 404 " ] || fail "CONNECT with Connection: close, then '$next': $(statuses "$out")"
+	case "$out" in *"NOT CLOSED"*) fail "CONNECT with Connection: close: the connection stayed open" ;; esac
+done
+pass "the answer to a CONNECT with Connection: close closes the connection: nothing after it is read"
 
 # what stays accepted
 out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
