@@ -782,6 +782,20 @@ static bool refuse_trailing_slash(api_request *r, const char *uri, size_t path_l
 	return false;
 }
 
+/* The route whose path `uri` (path_len bytes, its query not counted) is,
+ * whatever the method; -1: none. */
+static int route_index(const char *uri, size_t path_len)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+		if (rt->prefix ? path_len > n && memcmp(uri, rt->path, n) == 0
+		               : n == path_len && memcmp(uri, rt->path, path_len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 /* Find the route, check method and token, run the handler. */
 static void route_request(api_request *r)
 {
@@ -795,25 +809,39 @@ static void route_request(api_request *r)
 	r->route = -1;
 	if (refuse_trailing_slash(r, uri, path_len))
 		return;
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		const route *rt = &routes[i];
-		size_t n = strlen(rt->path);
-		if (rt->prefix ? path_len <= n || memcmp(uri, rt->path, n) != 0
-		               : n != path_len || memcmp(uri, rt->path, path_len) != 0)
-			continue;
-		r->path_rest = rt->prefix ? uri + n : NULL;
-		r->path_rest_len = rt->prefix ? path_len - n : 0;
-		r->route = (int)i;
-		if (!(evhttp_request_get_command(r->req) & rt->methods)) {
-			method_not_allowed(r, rt->allow);
-			return;
-		}
-		if (rt->role && !authorize(r, rt->role))
-			return;
-		rt->handle(r);
+	int i = route_index(uri, path_len);
+	if (i < 0) {
+		api_error(r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
 		return;
 	}
-	api_error(r, 404, "not_found", "no such endpoint (see GET /api/plugins, POST /api/events/trigger)");
+	const route *rt = &routes[i];
+	size_t n = strlen(rt->path);
+	r->path_rest = rt->prefix ? uri + n : NULL;
+	r->path_rest_len = rt->prefix ? path_len - n : 0;
+	r->route = i;
+	if (!(evhttp_request_get_command(r->req) & rt->methods)) {
+		method_not_allowed(r, rt->allow);
+		return;
+	}
+	if (rt->role && !authorize(r, rt->role))
+		return;
+	rt->handle(r);
+}
+
+void api_count_refusal(const char *target, size_t target_len, int status, double ms)
+{
+	char copy[ACCESS_LOG_PATH_MAX + 1];
+	if (target_len > ACCESS_LOG_PATH_MAX)
+		target_len = ACCESS_LOG_PATH_MAX;
+	memcpy(copy, target, target_len);
+	copy[target_len] = '\0';
+	const char *uri = origin_form(copy);
+	int i = route_index(uri, strcspn(uri, "?"));
+	int slot = i >= 0 && i < ROUTE_SLOTS - 1 ? i : ROUTE_SLOTS - 1;
+	int cls = status / 100 - 1;
+	if (cls >= 0 && cls < 5)
+		atomic_fetch_add_explicit(&route_requests[slot][cls], 1, memory_order_relaxed);
+	histogram_observe_us(&route_latency[slot], (int64_t)(ms * 1000.0));
 }
 
 void http_api_metrics_render(struct evbuffer *out)

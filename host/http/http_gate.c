@@ -163,9 +163,40 @@ static size_t strcspn_in(const char *s, size_t len, const char *stop)
 	return n;
 }
 
+/* The method and the target of the current request line, as read; "-"
+ * and "-" when it did not arrive whole.  The target ends at a space or
+ * the query (for the access log) or at a space only (`with_query`). */
+static void request_line_parts(const gate_conn *gc, bool with_query, const char **method, int *method_len,
+                               const char **target, size_t *target_len)
+{
+	const char *line = gc->request_line, *end = line + gc->request_line_len;
+	const char *space = memchr(line, ' ', gc->request_line_len);
+	*method = *target = "-";
+	*method_len = 1;
+	*target_len = 1;
+	if (gc->request_line_len > 0) {
+		*method = line;
+		*method_len = (int)((space ? space : end) - line);
+		*target = space ? space + 1 : end;
+		*target_len = strcspn_in(*target, (size_t)(end - *target), with_query ? " " : " ?");
+	}
+}
+
+/* The time from the refusal's decision to its answer, as the handlers
+ * time theirs from when they have the request. */
+static double refusal_ms(const gate_conn *gc)
+{
+	struct timeval now;
+	if (event_base_gettimeofday_cached(bufferevent_get_base(gc->bev), &now) != 0)
+		return 0;
+	double ms = (double)(now.tv_sec - gc->refused_at.tv_sec) * 1000.0 +
+	            (double)(now.tv_usec - gc->refused_at.tv_usec) / 1000.0;
+	return ms < 0 ? 0 : ms;
+}
+
 /* The refusal's access log line, as the handlers write one for each answer
  * (when logging.access_log is on). */
-static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
+static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes, double ms)
 {
 	if (!log_enabled(LOG_LEVEL_INFO))
 		return;
@@ -174,29 +205,13 @@ static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
 	router_return(&borrow);
 	if (!on)
 		return;
-	/* the time from the refusal's decision to its answer, as the
-	 * handlers time theirs from when they have the request */
-	struct timeval now;
-	double ms = 0;
-	if (event_base_gettimeofday_cached(bufferevent_get_base(gc->bev), &now) == 0)
-		ms = (double)(now.tv_sec - gc->refused_at.tv_sec) * 1000.0 +
-		     (double)(now.tv_usec - gc->refused_at.tv_usec) / 1000.0;
-	/* the method and the path of the request line, as read; "- -" when
-	 * it did not arrive whole */
-	const char *line = gc->request_line, *end = line + gc->request_line_len;
-	const char *space = memchr(line, ' ', gc->request_line_len);
-	const char *method = "-", *path = "-";
-	int method_len = 1;
-	size_t path_len = 1;
-	if (gc->request_line_len > 0) {
-		method = line;
-		method_len = (int)((space ? space : end) - line);
-		path = space ? space + 1 : end;
-		path_len = strcspn_in(path, (size_t)(end - path), " ?");
-	}
+	const char *method, *path;
+	int method_len;
+	size_t path_len;
+	request_line_parts(gc, false, &method, &method_len, &path, &path_len);
 	char method_shown[16];
 	snprintf(method_shown, sizeof method_shown, "%.*s", method_len, method);
-	api_access_line(gc->gate->api, method_shown, path, path_len, gc->refuse_status, bytes, ms < 0 ? 0 : ms, client,
+	api_access_line(gc->gate->api, method_shown, path, path_len, gc->refuse_status, bytes, ms, client,
 	                gc->token_valid ? gc->token_name : "");
 }
 
@@ -285,7 +300,15 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		/* evhttp reads end-of-file next and frees the connection. */
 		shutdown(fd, SHUT_RDWR);
 	}
-	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
+	/* counted and logged like the handlers' answers, by the route of its
+	 * target */
+	double ms = refusal_ms(gc);
+	const char *method, *target;
+	int method_len;
+	size_t target_len;
+	request_line_parts(gc, true, &method, &method_len, &target, &target_len);
+	api_count_refusal(target, target_len, gc->refuse_status, ms);
+	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body), ms);
 	if (gc->refuse_status == 408) {
 		log_cut_request(gc, client); /* counted by the connection guard */
 	} else if (gc->refuse_status == 401) {

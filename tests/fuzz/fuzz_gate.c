@@ -79,6 +79,15 @@ bool api_secret_equal(const char *given, size_t given_len, const char *secret)
 	return given_len == strlen(secret) && memcmp(given, secret, given_len) == 0;
 }
 
+void api_count_refusal(const char *target, size_t target_len, int status, double ms)
+{
+	volatile char sink = 0;
+	for (size_t i = 0; i < target_len; i++) /* ASan: the target lies inside what the gate kept */
+		sink ^= target[i];
+	(void)sink;
+	CHECK(status >= 400 && status < 600 && ms >= 0, "counted status %d after %f ms", status, ms);
+}
+
 const char *api_reason_phrase(int status)
 {
 	return status == 408 ? "Request Timeout" : "Some Reason";

@@ -278,5 +278,11 @@ too_large=$(metric 'eventsys_http_connections_closed_total{reason="too_large"}')
 refusals=$(metric 'eventsys_http_connections_closed_total{reason="bad_framing"}')
 [ "$refusals" = 66 ] || fail "metrics count $refusals connections closed for bad framing (66 were refused)"
 pass "each refusal is logged and counted (eventsys_http_connections_closed_total{reason=\"bad_framing\"} $refusals)"
+# among the answers by route too, with the handlers' own 4xx and 5xx
+answered=$(curl -s "http://127.0.0.1:$MPORT/metrics" |
+	awk '/^eventsys_http_requests_total\{.*code="[45]xx"\}/ { n += $2 } END { print n + 0 }')
+[ "$answered" -ge $((refusals + too_large)) ] ||
+	fail "eventsys_http_requests_total counts $answered 4xx and 5xx answers; the gate alone refused $((refusals + too_large))"
+pass "the refusals are among the answers by route ($answered 4xx and 5xx answers)"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"

@@ -69,7 +69,17 @@ pass "idle connections are closed at the deadline without an answer"
 	fail "request_deadline: $(metric_value 'eventsys_http_connections_closed_total{reason="request_deadline"}')"
 [ "$(metric_value 'eventsys_http_connections_closed_total{reason="bad_framing"}')" = 0 ] ||
 	fail "a 408 was counted as bad framing"
-pass "metrics: the 5 requests cut at the deadline, not the idle connections"
+# and among the answers by route, as the handlers' answers are: the two
+# POSTs to the trigger, the GET and the HEAD of /health, and the request
+# line that never arrived whole (durations: /health's 200 above too)
+for route in '/api/events/trigger 2 2' '/health 2 3' 'other 1 1'; do
+	set -- $route
+	got=$(metric_value "eventsys_http_requests_total{route=\"$1\",code=\"4xx\"}")
+	[ "$got" = "$2" ] || fail "route $1: $got 4xx answers counted, expected $2"
+	got=$(metric_value "eventsys_http_request_duration_seconds_count{route=\"$1\"}")
+	[ "$got" = "$3" ] || fail "route $1: $got durations observed, expected $3"
+done
+pass "metrics: the 5 requests cut at the deadline, not the idle connections; each 408 among the answers by route"
 
 # The metrics listener has no 408 (it does not read heads itself), but a
 # request cut there is counted.
