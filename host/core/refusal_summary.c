@@ -38,6 +38,28 @@ bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count)
 	return true;
 }
 
+bool refusal_budget_take(refusal_budget *b, uint64_t *unwritten)
+{
+	int64_t now = clock_monotonic_us();
+	int64_t start = atomic_load_explicit(&b->window_us, memory_order_relaxed);
+	/* a new interval: one caller starts it (the others count in it) */
+	if ((start == 0 || now - start >= INTERVAL_US) && atomic_compare_exchange_strong(&b->window_us, &start, now))
+		atomic_store(&b->lines, 0);
+	if (atomic_fetch_add(&b->lines, 1) >= REFUSAL_BUDGET_LINES) {
+		atomic_fetch_add_explicit(&b->unwritten, 1, memory_order_relaxed);
+		return false;
+	}
+	*unwritten = atomic_exchange(&b->unwritten, 0);
+	return true;
+}
+
+uint64_t refusal_budget_settle(refusal_budget *b)
+{
+	if (atomic_load_explicit(&b->unwritten, memory_order_relaxed) == 0)
+		return 0; /* cheap when there is none */
+	return atomic_exchange(&b->unwritten, 0);
+}
+
 void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name)
 {
 	uint64_t n;

@@ -34,6 +34,26 @@ bool refusal_summary_count(refusal_summary *s, uint64_t *count, int64_t *previou
  * refusals (possibly 0). */
 bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count);
 
+/* Log lines with a budget: each refusal keeps its own line (it says why,
+ * and to whom), up to REFUSAL_BUDGET_LINES in each
+ * REFUSAL_SUMMARY_INTERVAL_S; beyond them refusals are counted, and the
+ * count is written with the next line allowed, or when settled. */
+#define REFUSAL_BUDGET_LINES 100
+
+typedef struct refusal_budget {
+	_Atomic int64_t window_us;   /* monotonic start of the current interval; 0: none yet */
+	_Atomic uint32_t lines;      /* lines allowed in it (may pass the budget: each caller adds one) */
+	_Atomic uint64_t unwritten;  /* refusals counted beyond the budget, in no line yet */
+} refusal_budget;
+
+/* A refusal: true when the caller writes its line, and then *unwritten
+ * is the count of refusals without a line before it (0: none), for the
+ * caller to write first. */
+bool refusal_budget_take(refusal_budget *b, uint64_t *unwritten);
+/* The count without a line, taken (0: none): written at an interval's end
+ * or at stop. */
+uint64_t refusal_budget_settle(refusal_budget *b);
+
 /* A refusal of event `id` (`name`) by the full queue of `plugin`. */
 void refusal_summary_note(refusal_summary *s, const char *plugin, const char *id, const char *name);
 /* The queue accepted an event: ends the episode once the interval has

@@ -247,9 +247,35 @@ static void settle_cut_requests(bool now)
 		         (unsigned long long)n);
 }
 
-void http_gate_flush_deadline_log(void)
+/* Refusal lines other than the 408s' (framing, too large, 401): each
+ * has its own line up to REFUSAL_BUDGET_LINES in an interval (a client
+ * opening connections only to be refused would otherwise write as many
+ * lines as it likes); beyond that they are counted into one line. */
+static refusal_budget refusal_lines;
+
+static void write_unwritten_refusals(uint64_t n)
+{
+	if (n)
+		LOG_WARN("http", "%llu more requests refused without a line of their own (over %d lines in %d s; each is "
+		         "in the access log and the metrics)",
+		         (unsigned long long)n, REFUSAL_BUDGET_LINES, REFUSAL_SUMMARY_INTERVAL_S);
+}
+
+/* Whether this refusal gets its own line: then the count of those that
+ * did not is written first. */
+static bool refusal_line_allowed(void)
+{
+	uint64_t unwritten;
+	if (!refusal_budget_take(&refusal_lines, &unwritten))
+		return false;
+	write_unwritten_refusals(unwritten);
+	return true;
+}
+
+void http_gate_flush_log_counts(void)
 {
 	settle_cut_requests(true);
+	write_unwritten_refusals(refusal_budget_settle(&refusal_lines));
 }
 
 /* Answer the refused head and close, without reading its body.  The answer
@@ -313,14 +339,16 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		log_cut_request(gc, client); /* counted by the connection guard */
 	} else if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
-		LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its body "
-		         "(client=%s)", gc->token_seen ? "an unknown" : "no", client);
+		if (refusal_line_allowed())
+			LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its "
+			         "body (client=%s)", gc->token_seen ? "an unknown" : "no", client);
 	} else {
 		bool too_large = gc->refuse_status == 413 || gc->refuse_status == 431;
 		atomic_fetch_add_explicit(too_large ? &refused_too_large : &refused_framing, 1, memory_order_relaxed);
-		LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
-		         gc->refused_when ? gc->refused_when : "after its headers", gc->refuse_status,
-		         gc->refuse_message, client);
+		if (refusal_line_allowed())
+			LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
+			         gc->refused_when ? gc->refused_when : "after its headers", gc->refuse_status,
+			         gc->refuse_message, client);
 	}
 	evbuffer_drain(input, evbuffer_get_length(input));
 }
@@ -1221,14 +1249,16 @@ void http_gate_untrack(gate_conn *gc)
 }
 
 /* The 408s' count not written yet is written once the interval has
- * passed since their last line, even when nothing else happens (each
- * thread looks; the first to see it due writes it). */
+ * passed since their last line, and the count of other refusals without a
+ * line of their own, even when nothing else happens (each thread looks;
+ * the first to see one due writes it). */
 static void on_log_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
 	settle_cut_requests(false);
+	write_unwritten_refusals(refusal_budget_settle(&refusal_lines));
 }
 
 http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size, http_api_thread *api)

@@ -88,8 +88,9 @@ typedef enum gate_deadline {
 	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
 } gate_deadline;
 gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms);
-/* Write the count of 408 answers not in a log line yet (the server stops). */
-void http_gate_flush_deadline_log(void);
+/* Write the counts of refusals not in a log line of their own yet: 408s
+ * and others past their budget (the server stops). */
+void http_gate_flush_log_counts(void);
 
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */

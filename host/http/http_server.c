@@ -269,7 +269,7 @@ void http_server_stop(http_server *s)
 		http_loop_join(&t->loop);
 		http_loop_free(&t->loop, free_on_base, t);
 	}
-	http_gate_flush_deadline_log(); /* every thread is gone: no 408 comes after it */
+	http_gate_flush_log_counts(); /* every thread is gone: no refusal comes after it */
 	free(s->threads);
 	free(s);
 }
