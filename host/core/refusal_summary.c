@@ -40,15 +40,21 @@ bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count)
 
 bool refusal_budget_take(refusal_budget *b, uint64_t *unwritten)
 {
-	int64_t now = clock_monotonic_us();
-	int64_t start = atomic_load_explicit(&b->window_us, memory_order_relaxed);
-	/* a new interval: one caller starts it (the others count in it) */
-	if ((start == 0 || now - start >= INTERVAL_US) && atomic_compare_exchange_strong(&b->window_us, &start, now))
-		atomic_store(&b->lines, 0);
-	if (atomic_fetch_add(&b->lines, 1) >= REFUSAL_BUDGET_LINES) {
-		atomic_fetch_add_explicit(&b->unwritten, 1, memory_order_relaxed);
-		return false;
-	}
+	/* in hundredths of a second: 32 bits last 497 days, and the
+	 * difference below is read modulo 2^32 */
+	uint32_t now = (uint32_t)(clock_monotonic_us() / 10000);
+	uint64_t seen = atomic_load_explicit(&b->window_lines, memory_order_relaxed);
+	uint64_t next;
+	do {
+		if (seen == 0 || (uint32_t)(now - (uint32_t)(seen >> 32)) >= INTERVAL_US / 10000)
+			next = (uint64_t)now << 32 | 1; /* an interval starts with this line */
+		else if ((seen & 0xffffffffu) < REFUSAL_BUDGET_LINES)
+			next = seen + 1;
+		else {
+			atomic_fetch_add_explicit(&b->unwritten, 1, memory_order_relaxed);
+			return false;
+		}
+	} while (!atomic_compare_exchange_weak(&b->window_lines, &seen, next));
 	*unwritten = atomic_exchange(&b->unwritten, 0);
 	return true;
 }

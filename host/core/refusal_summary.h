@@ -1,4 +1,8 @@
 /*
+ * Log lines for refusals that could come in floods: summarised
+ * (refusal_summary: one line, then a count per interval) or with a budget
+ * (refusal_budget: a line each up to a number per interval, then a count).
+ *
  * Log lines for events a plugin's full queue refuses, summarised: the first
  * refusal of an episode is logged with the event, later ones are counted
  * and written as one line with the count per interval, and the count still
@@ -41,9 +45,11 @@ bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count);
 #define REFUSAL_BUDGET_LINES 100
 
 typedef struct refusal_budget {
-	_Atomic int64_t window_us;   /* monotonic start of the current interval; 0: none yet */
-	_Atomic uint32_t lines;      /* lines allowed in it (may pass the budget: each caller adds one) */
-	_Atomic uint64_t unwritten;  /* refusals counted beyond the budget, in no line yet */
+	/* the current interval's start (monotonic, in hundredths of a
+	 * second) in the high 32 bits, the lines allowed in it in the low 32:
+	 * one word, so a new interval and its first line are one step */
+	_Atomic uint64_t window_lines;
+	_Atomic uint64_t unwritten; /* refusals counted beyond the budget, in no line yet */
 } refusal_budget;
 
 /* A refusal: true when the caller writes its line, and then *unwritten

@@ -520,6 +520,7 @@ static void on_answered(struct evhttp_request *req, void *arg)
 	if (t->gated && evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT &&
 	    headers_close(req, req->output_headers)) {
 		http_gate_close_after_answer(t->gated);
+		arm_deadline(t); /* a backstop: evhttp should read the end at once */
 		return;
 	}
 	/* answer_closes() looks up headers: only for a refusal waiting */

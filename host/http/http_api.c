@@ -197,12 +197,23 @@ static const char *decimal(char *buf, size_t size, size_t v)
 	return p;
 }
 
-static void count_request(const api_request *r, int status)
+/* The metrics' slot of a route (-1: none: "other"). */
+static int route_slot(int route)
 {
-	int slot = r->route >= 0 && r->route < ROUTE_SLOTS - 1 ? r->route : ROUTE_SLOTS - 1;
+	return route >= 0 && route < ROUTE_SLOTS - 1 ? route : ROUTE_SLOTS - 1;
+}
+
+static void count_answer(int slot, int status)
+{
 	int cls = status / 100 - 1;
 	if (cls >= 0 && cls < 5)
 		atomic_fetch_add_explicit(&route_requests[slot][cls], 1, memory_order_relaxed);
+}
+
+static void count_request(const api_request *r, int status)
+{
+	int slot = route_slot(r->route);
+	count_answer(slot, status);
 	histogram_observe_us(&route_latency[slot], clock_monotonic_us() - r->start_us);
 }
 
@@ -828,7 +839,7 @@ static void route_request(api_request *r)
 	rt->handle(r);
 }
 
-void api_count_refusal(const char *target, size_t target_len, int status, double ms)
+void api_count_refusal(const char *target, size_t target_len, int status)
 {
 	char copy[ACCESS_LOG_PATH_MAX + 1];
 	if (target_len > ACCESS_LOG_PATH_MAX)
@@ -836,12 +847,7 @@ void api_count_refusal(const char *target, size_t target_len, int status, double
 	memcpy(copy, target, target_len);
 	copy[target_len] = '\0';
 	const char *uri = origin_form(copy);
-	int i = route_index(uri, strcspn(uri, "?"));
-	int slot = i >= 0 && i < ROUTE_SLOTS - 1 ? i : ROUTE_SLOTS - 1;
-	int cls = status / 100 - 1;
-	if (cls >= 0 && cls < 5)
-		atomic_fetch_add_explicit(&route_requests[slot][cls], 1, memory_order_relaxed);
-	histogram_observe_us(&route_latency[slot], (int64_t)(ms * 1000.0));
+	count_answer(route_slot(route_index(uri, strcspn(uri, "?"))), status);
 }
 
 void http_api_metrics_render(struct evbuffer *out)

@@ -34,8 +34,10 @@
  * - with tokens configured, a head that declares a body without a valid
  *   token (until the connection shows one): 401.
  * A chunked body's framing is read as it arrives, too
- * (http_gate_chunks.c).  Every refusal is logged, counted and has an
- * access log line.
+ * (http_gate_chunks.c).  Every refusal is counted, has an access log line
+ * and a log line of its own (up to a budget: refusal_line_allowed()).  At
+ * the request deadline a request under way is answered 408
+ * (http_gate_deadline()).
  *
  * After a head with a body the gate waits until evhttp has read that
  * request whole (http_gate_request_read): the next head starts at the
@@ -196,7 +198,7 @@ static double refusal_ms(const gate_conn *gc)
 
 /* The refusal's access log line, as the handlers write one for each answer
  * (when logging.access_log is on). */
-static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes, double ms)
+static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
 {
 	if (!log_enabled(LOG_LEVEL_INFO))
 		return;
@@ -211,7 +213,7 @@ static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes, 
 	request_line_parts(gc, false, &method, &method_len, &path, &path_len);
 	char method_shown[16];
 	snprintf(method_shown, sizeof method_shown, "%.*s", method_len, method);
-	api_access_line(gc->gate->api, method_shown, path, path_len, gc->refuse_status, bytes, ms, client,
+	api_access_line(gc->gate->api, method_shown, path, path_len, gc->refuse_status, bytes, refusal_ms(gc), client,
 	                gc->token_valid ? gc->token_name : "");
 }
 
@@ -227,10 +229,10 @@ static void log_cut_request(const gate_conn *gc, const char *client)
 	int64_t last, now;
 	if (!refusal_summary_count(&cut_requests, &n, &last, &now))
 		return;
-	if (last == 0)
-		LOG_WARN("http", "request answered 408 and its connection closed: %s (client=%s); further ones are "
-		         "counted and logged every %d s",
-		         gc->refuse_message, client, REFUSAL_SUMMARY_INTERVAL_S);
+	if (last == 0) /* n > 1 when another thread's 408 came in the same moment */
+		LOG_WARN("http", "request answered 408 and its connection closed: %s (client=%s; %llu answered 408); "
+		         "further ones are counted and logged every %d s",
+		         gc->refuse_message, client, (unsigned long long)n, REFUSAL_SUMMARY_INTERVAL_S);
 	else
 		LOG_WARN("http", "%llu more requests answered 408 at server.request_timeout_ms in the last %.1f s "
 		         "(latest client=%s)",
@@ -326,15 +328,14 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		/* evhttp reads end-of-file next and frees the connection. */
 		shutdown(fd, SHUT_RDWR);
 	}
-	/* counted and logged like the handlers' answers, by the route of its
-	 * target */
-	double ms = refusal_ms(gc);
+	/* counted like the handlers' answers, by the route of its target, and
+	 * in the access log */
 	const char *method, *target;
 	int method_len;
 	size_t target_len;
 	request_line_parts(gc, true, &method, &method_len, &target, &target_len);
-	api_count_refusal(target, target_len, gc->refuse_status, ms);
-	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body), ms);
+	api_count_refusal(target, target_len, gc->refuse_status);
+	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
 	if (gc->refuse_status == 408) {
 		log_cut_request(gc, client); /* counted by the connection guard */
 	} else if (gc->refuse_status == 401) {
@@ -1211,8 +1212,14 @@ gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
 	 * is being written: the 408 cannot go first */
 	if (gc->in_flight || gc->phase == GATE_PENDING || evbuffer_get_length(bufferevent_get_output(gc->bev)) > 0)
 		return GATE_DEADLINE_UNANSWERED;
-	gate_refuse(gc, input, 408, "before it arrived whole",
-	            "the request did not arrive whole within server.request_timeout_ms (%u ms)", timeout_ms);
+	if (gc->phase == GATE_BODY) {
+		/* the gate's callback is off while evhttp reads a sized body, so
+		 * its positions still count the requests before this one; evhttp
+		 * has consumed them (their answers are written) */
+		gc->head_start = gc->examined = 0;
+	}
+	gate_refuse(gc, input, 408, NULL, "the request did not arrive whole within server.request_timeout_ms (%u ms)",
+	            timeout_ms);
 	return gc->phase == GATE_REFUSED ? GATE_DEADLINE_ANSWERED : GATE_DEADLINE_UNANSWERED;
 }
 

@@ -83,7 +83,7 @@ bool http_gate_refusal_waits(const gate_conn *gc);
  * answer, it is answered 408 now (written to the socket, with an access
  * line and a summarised log line: a slowloris makes one a connection). */
 typedef enum gate_deadline {
-	GATE_DEADLINE_IDLE,       /* no byte of a request since the last answer (or the accept) */
+	GATE_DEADLINE_IDLE,       /* no byte of a request since the last answer (or the accept); or closing already */
 	GATE_DEADLINE_ANSWERED,   /* a request under way was answered 408 */
 	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
 } gate_deadline;

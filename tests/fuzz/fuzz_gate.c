@@ -1,7 +1,7 @@
 /* libFuzzer target: the request-head gate (http_gate.c, http_gate_chunks.c)
  * reading what a client sends, in pieces, as it does in front of evhttp.
  *
- * Input: one byte choosing the pieces' size (0: all at once, else 1-64
+ * Input: one byte choosing the pieces' size (0: all at once, else 1-63
  * bytes) and whether the connection must show a bearer token (bit 7), then
  * the bytes the client sends.  Each piece is added to the input buffer of
  * a bufferevent without a socket, which runs the gate's callback as a
@@ -11,15 +11,16 @@
  * it is all there -- and tells the gate the request was read and answered.
  * After the last piece the request deadline passes (a 408 when a request
  * is under way).  The rest of the daemon is stubbed below: the routing
- * table only gives the configuration (one token), the access log and the
- * reason phrases are the stubs' own.
+ * table only gives the configuration (one token), the access log, the log
+ * lines and the reason phrases are the stubs' own (every line formatted,
+ * then dropped).
  *
  * Asserted on every input (abort() makes libFuzzer report it):
  *  - the gate's positions stay inside the input buffer (what it read and
  *    where the current head starts);
- *  - an access log line the gate writes has a method without a space or a
- *    control byte and a path inside the request line, and a status the
- *    gate answers;
+ *  - an access log line the gate writes has a method of one word and a
+ *    path inside what the gate kept, and a status the gate answers; what
+ *    it counts has a 4xx or 5xx status;
  *  - ASan and UBSan find nothing (run.sh builds with both).
  */
 #include "config.h"
@@ -27,6 +28,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,13 +81,32 @@ bool api_secret_equal(const char *given, size_t given_len, const char *secret)
 	return given_len == strlen(secret) && memcmp(given, secret, given_len) == 0;
 }
 
-void api_count_refusal(const char *target, size_t target_len, int status, double ms)
+void api_count_refusal(const char *target, size_t target_len, int status)
 {
 	volatile char sink = 0;
 	for (size_t i = 0; i < target_len; i++) /* ASan: the target lies inside what the gate kept */
 		sink ^= target[i];
 	(void)sink;
-	CHECK(status >= 400 && status < 600 && ms >= 0, "counted status %d after %f ms", status, ms);
+	CHECK(status >= 400 && status < 600, "counted status %d", status);
+}
+
+/* Logging, every level on: each line is formatted (its arguments read, as
+ * ASan sees) and dropped, so the access line and the log lines run. */
+bool log_enabled(log_level level)
+{
+	(void)level;
+	return true;
+}
+
+void log_write(log_level level, const char *subsystem, const char *fmt, ...)
+{
+	(void)level;
+	(void)subsystem;
+	char line[2048];
+	va_list args;
+	va_start(args, fmt);
+	vsnprintf(line, sizeof line, fmt, args);
+	va_end(args);
 }
 
 const char *api_reason_phrase(int status)
@@ -101,8 +122,7 @@ void api_access_line(http_api_thread *api, const char *method, const char *path,
 	(void)ms;
 	(void)client;
 	(void)token_name;
-	for (const char *m = method; *m; m++)
-		CHECK(*m != ' ' && (unsigned char)*m > 0x20 && *m != 0x7f, "method shown with byte %#x", *m);
+	CHECK(strlen(method) < 16 && !strchr(method, ' '), "method shown: '%s'", method);
 	volatile char sink = 0;
 	for (size_t i = 0; i < path_len; i++) /* ASan: the path lies inside what the gate kept */
 		sink ^= path[i];
@@ -150,7 +170,6 @@ static http_gate *gate;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!base) {
-		log_configure(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT); /* the gate's WARN lines would flood the run */
 		base = event_base_new();
 		config.tokens = &token;
 		config.max_event_size = 1024;
