@@ -66,7 +66,8 @@ for f in /usr/sbin/event-system /etc/event-system/config.yaml /lib/systemd/syste
 	[ -e "$f" ] || fail "$f not installed"
 done
 grep -q '^User=event-system' /lib/systemd/system/event-system.service || fail "the unit does not use the service user"
-/usr/sbin/event-system --version | head -1 | grep -qx 'Event System v1.0.0' || fail "--version"
+version=$(/usr/sbin/event-system --version) # whole: a pipe into head could end it early (pipefail)
+[ "${version%%$'\n'*}" = 'Event System v1.0.0' ] || fail "--version"
 pass "installed: the user, the daemon, plugins, config, unit, SDK and manual pages"
 
 # Start it as the unit does: the service user, the installed config, LogsDirectory.

@@ -26,8 +26,12 @@ for f in /usr/sbin/event-system /usr/lib/event-system/plugins/log.so /usr/lib/ev
 	echo "$files" | grep -qx "$f" || fail "$f missing from $(basename "$main")"
 done
 echo "$files" | grep -q '\.la$' && fail "libtool archives packaged"
-rpm -qp --configfiles "$main" | grep -qx /etc/event-system/config.yaml || fail "config.yaml is not %config"
-rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$main" | grep -q '^cn /etc/event-system/config.yaml$' ||
+# the output read whole first: with pipefail, `rpm ... | grep -q` fails
+# when grep exits at its match while rpm is still writing (SIGPIPE)
+configs=$(rpm -qp --configfiles "$main")
+grep -qx /etc/event-system/config.yaml <<< "$configs" || fail "config.yaml is not %config"
+flags=$(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$main")
+grep -q '^cn /etc/event-system/config.yaml$' <<< "$flags" ||
 	fail "config.yaml is not %config(noreplace)"
 dfiles=$(rpm -qpl "$devel")
 for f in /usr/include/event-system/plugin.h /usr/share/doc/event-system/plugin-guide.md \
