@@ -41,7 +41,9 @@ bool refusal_summary_settle(refusal_summary *s, bool now, uint64_t *count);
 /* Log lines with a budget: each refusal keeps its own line (it says why,
  * and to whom), up to REFUSAL_BUDGET_LINES in each
  * REFUSAL_SUMMARY_INTERVAL_S; beyond them refusals are counted, and the
- * count is written with the next line allowed, or when settled. */
+ * count is written with the next line allowed, or when settled.  Any
+ * thread; atomics only (one compare-and-swap a line).  Embedded in its
+ * owner (a static of the HTTP gate), which settles it at stop. */
 #define REFUSAL_BUDGET_LINES 100
 
 typedef struct refusal_budget {

@@ -1116,8 +1116,9 @@ static void read_input(gate_conn *gc, struct evbuffer *input)
 }
 
 /* Runs on every change of the connection's input buffer (except in
- * GATE_BODY, when it is off but for an empty line waiting to be removed): bytes read from the socket (before evhttp
- * sees them) and bytes evhttp consumed. */
+ * GATE_BODY, when it is off but for an empty line waiting to be removed):
+ * bytes read from the socket (before evhttp sees them) and bytes evhttp
+ * consumed. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	gate_conn *gc = arg;
@@ -1172,7 +1173,6 @@ void http_gate_request_read(gate_conn *gc)
 	if (!gc)
 		return;
 	gc->in_flight = true;
-	settle_cut_requests(false); /* requests are read whole again: end an episode of 408s */
 	if (gc->phase != GATE_BODY)
 		return;
 	/* evhttp consumed the head and the body: the next head starts at the
@@ -1258,7 +1258,8 @@ void http_gate_untrack(gate_conn *gc)
 /* The 408s' count not written yet is written once the interval has
  * passed since their last line, and the count of other refusals without a
  * line of their own, even when nothing else happens (each thread looks;
- * the first to see one due writes it). */
+ * the first to see one due writes it).  The only place an episode of 408s
+ * is ended before the stop: not on the request path. */
 static void on_log_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
