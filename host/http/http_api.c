@@ -159,19 +159,26 @@ void api_access_line(http_api_thread *api, const char *method, const char *path,
 		flush_access_log(api);
 }
 
-static void log_access(api_request *r, int status, size_t bytes)
+/* "address:port" of the request's client, or "-". */
+static void client_address(const api_request *r, char *out, size_t size)
 {
-	if (!r->access_log || !log_enabled(LOG_LEVEL_INFO))
-		return;
-	char client[64] = "-";
+	snprintf(out, size, "-");
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	if (conn) {
 		char *addr = NULL;
 		ev_uint16_t port = 0;
 		evhttp_connection_get_peer(conn, &addr, &port);
 		if (addr)
-			snprintf(client, sizeof client, "%s:%u", addr, port);
+			snprintf(out, size, "%s:%u", addr, port);
 	}
+}
+
+static void log_access(api_request *r, int status, size_t bytes)
+{
+	if (!r->access_log || !log_enabled(LOG_LEVEL_INFO))
+		return;
+	char client[64];
+	client_address(r, client, sizeof client);
 	const char *uri = evhttp_request_get_uri(r->req);
 	double ms = (double)(clock_monotonic_us() - r->start_us) / 1000.0;
 	api_access_line(r->thread, method_name(evhttp_request_get_command(r->req)), uri, strcspn(uri, "?"), status,
@@ -375,8 +382,12 @@ static bool authorize(api_request *r, token_role needed)
 	if (!match) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		api_header(r, "WWW-Authenticate", "Bearer realm=\"event-system\", error=\"invalid_token\"");
+		if (http_refusal_line_allowed()) { /* a client guessing tokens writes no more lines than the budget */
+			char client[64];
+			client_address(r, client, sizeof client);
+			LOG_WARN("auth", "request with an unknown bearer token refused (client=%s)", client);
+		}
 		api_error(r, 401, "unauthorized", "the bearer token is not valid");
-		LOG_WARN("auth", "request with an unknown bearer token refused");
 		return false;
 	}
 	snprintf(r->token_name, sizeof r->token_name, "%s", match->name);

@@ -249,7 +249,8 @@ static void settle_cut_requests(bool now)
 		         (unsigned long long)n);
 }
 
-/* Refusal lines other than the 408s' (framing, too large, 401): each
+/* Refusal lines other than the 408s' (framing, too large, 401; the
+ * handlers' 401s too, http_api.c): each
  * has its own line up to REFUSAL_BUDGET_LINES in an interval (a client
  * opening connections only to be refused would otherwise write as many
  * lines as it likes); beyond that they are counted into one line. */
@@ -263,9 +264,7 @@ static void write_unwritten_refusals(uint64_t n)
 		         (unsigned long long)n, REFUSAL_BUDGET_LINES, REFUSAL_SUMMARY_INTERVAL_S);
 }
 
-/* Whether this refusal gets its own line: then the count of those that
- * did not is written first. */
-static bool refusal_line_allowed(void)
+bool http_refusal_line_allowed(void)
 {
 	uint64_t unwritten;
 	if (!refusal_budget_take(&refusal_lines, &unwritten))
@@ -340,13 +339,13 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 		log_cut_request(gc, client); /* counted by the connection guard */
 	} else if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
-		if (refusal_line_allowed())
+		if (http_refusal_line_allowed())
 			LOG_WARN("auth", "request with a body and %s bearer token refused after its headers, before its "
 			         "body (client=%s)", gc->token_seen ? "an unknown" : "no", client);
 	} else {
 		bool too_large = gc->refuse_status == 413 || gc->refuse_status == 431;
 		atomic_fetch_add_explicit(too_large ? &refused_too_large : &refused_framing, 1, memory_order_relaxed);
-		if (refusal_line_allowed())
+		if (http_refusal_line_allowed())
 			LOG_WARN("http", "request refused %s (%d): %s (client=%s)",
 			         gc->refused_when ? gc->refused_when : "after its headers", gc->refuse_status,
 			         gc->refuse_message, client);

@@ -88,6 +88,11 @@ typedef enum gate_deadline {
 	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
 } gate_deadline;
 gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms);
+/* Whether a refusal (other than a 408) gets a WARN line of its own: up to
+ * REFUSAL_BUDGET_LINES in an interval across every HTTP thread, the gate's
+ * refusals and the handlers' 401s alike; when true, the count of those that
+ * did not get one is written first.  Any thread (atomics only). */
+bool http_refusal_line_allowed(void);
 /* Write the counts of refusals not in a log line of their own yet: 408s
  * and others past their budget (the server stops). */
 void http_gate_flush_log_counts(void);
