@@ -5,7 +5,7 @@
 # no-op plugin, beside a bare malloc + mutex-ring handoff measured in the
 # same process (the ratio column: the median of DISPATCH_ROUNDS rounds,
 # default 3, each the reference then the pipeline; ratio_min and ratio_max
-# are the other rounds').  The last cases run the no-op plugin
+# are the other rounds'; DISPATCH_VERBOSE=1 prints each round on stderr).  The last cases run the no-op plugin
 # in-process and isolated (`isolation: process`) one after the other in the
 # same run: deliveries/s of each and isolated_ratio (target: >= 0.25).
 # ISOLATED_EVENTS sets their count (default EVENTS / 10: each isolated
