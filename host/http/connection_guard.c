@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "core/refusal_summary.h"
 #include "model/es_event.h"
 #include "http/http_gate.h"
 #include "util/log.h"
@@ -39,7 +40,10 @@
 static _Atomic uint32_t limit_connections = UINT32_MAX;
 static _Atomic uint32_t deadline_ms = 30000;
 static _Atomic uint32_t open_connections;
-static _Atomic uint64_t cut_at_deadline, pauses_at_limit, pauses_accept_failed;
+static _Atomic uint64_t cut_at_deadline, cut_unread, pauses_at_limit, pauses_accept_failed;
+/* Connections closed with answers unwritten (cut_unread): a client can
+ * make one a connection, so one line, then a count every interval. */
+static refusal_summary unread_lines;
 
 /* The current episode of not accepting, process-wide: one line when the
  * first thread pauses, one when no thread has paused for EPISODE_END_MS. */
@@ -77,6 +81,7 @@ struct connection_guard {
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
 	bool stopped_accepting; /* for good: the server stops */
+	struct event *log_tick; /* writes unread_lines' count when due */
 	/* The request deadline as a common timeout of the base (see
 	 * arm_deadline), for deadline_ms as it was when made. */
 	uint32_t deadline_made_ms;
@@ -268,9 +273,68 @@ static void on_accept_error(struct evconnlistener *listener, void *unused)
 
 /* ---- each connection: accept, adopt, deadline, close ---- */
 
+/* Answers still in the connection's output buffer. */
+static size_t unwritten_bytes(struct evhttp_connection *conn)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+/* The connection closes with answers unwritten: its client did not read
+ * them within server.request_timeout_ms (evhttp's write timeout, or this
+ * guard's deadline), or went away first.  Counted and logged, but not
+ * when the server stops (it waited for them, and closes what is left). */
+static void note_unread_answers(const tracked_conn *t, struct evhttp_connection *conn)
+{
+	size_t unwritten = unwritten_bytes(conn);
+	if (!unwritten || t->guard->stopped_accepting)
+		return;
+	atomic_fetch_add_explicit(&cut_unread, 1, memory_order_relaxed);
+	uint64_t n;
+	int64_t last, now;
+	if (!refusal_summary_count(&unread_lines, &n, &last, &now))
+		return;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	evhttp_connection_get_peer(conn, &addr, &port);
+	if (last == 0) /* n > 1 when another thread's came in the same moment */
+		LOG_WARN("http", "connection closed with %zu bytes of answers unwritten: its client did not read them "
+		         "within server.request_timeout_ms, or went away (client=%s:%u; %llu closed so); further ones "
+		         "are counted and logged every %d s",
+		         unwritten, addr ? addr : "?", port, (unsigned long long)n, REFUSAL_SUMMARY_INTERVAL_S);
+	else
+		LOG_WARN("http", "%llu more connections closed with answers unwritten in the last %.1f s (latest "
+		         "client=%s:%u)",
+		         (unsigned long long)n, (double)(now - last) / 1e6, addr ? addr : "?", port);
+}
+
+/* End an episode of those lines once the interval has passed since its
+ * last, or at once (`now`), writing the count not written yet. */
+static void settle_unread_lines(bool now)
+{
+	uint64_t n;
+	if (refusal_summary_settle(&unread_lines, now, &n) && n)
+		LOG_WARN("http", "%llu more connections closed with answers unwritten since the last line",
+		         (unsigned long long)n);
+}
+
+static void on_log_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	settle_unread_lines(false);
+}
+
+void connection_guard_flush_log_counts(void)
+{
+	settle_unread_lines(true);
+}
+
 static void on_closed(struct evhttp_connection *conn, void *arg)
 {
 	tracked_conn *t = arg;
+	note_unread_answers(t, conn);
 	if (t->on_close)
 		t->on_close(conn, t->on_close_arg);
 	http_gate_untrack(t->gated); /* its bufferevent still exists here */
@@ -331,7 +395,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	 * stalled request is counted, and answered 408 by the gate when
 	 * nothing is left to write before it. */
 	gate_deadline seen;
-	if (t->gated) {
+	if (unwritten_bytes(t->conn) > 0) {
+		seen = GATE_DEADLINE_IDLE; /* its client does not read: counted as that (on_closed) */
+	} else if (t->gated) {
 		seen = http_gate_deadline(t->gated, atomic_load_explicit(&deadline_ms, memory_order_relaxed));
 	} else {
 		/* not gated (the metrics listener): a request under way shows as
@@ -452,7 +518,13 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 	else
 		snprintf(g->name, sizeof g->name, "HTTP thread %u", thread_index);
 	g->retry_timer = event_new(base, -1, 0, on_retry, g);
-	if (!g->retry_timer) {
+	g->log_tick = event_new(base, -1, EV_PERSIST, on_log_tick, g);
+	struct timeval every = {.tv_sec = REFUSAL_SUMMARY_INTERVAL_S};
+	if (!g->retry_timer || !g->log_tick || event_add(g->log_tick, &every) != 0) {
+		if (g->retry_timer)
+			event_free(g->retry_timer);
+		if (g->log_tick)
+			event_free(g->log_tick);
 		free(g);
 		return NULL;
 	}
@@ -478,6 +550,7 @@ void connection_guard_free(connection_guard *g)
 	}
 	atomic_store(&guards[g->index], NULL);
 	event_free(g->retry_timer);
+	event_free(g->log_tick);
 	free(g);
 }
 
@@ -579,10 +652,12 @@ void connection_guard_metrics_render(struct evbuffer *out)
 	evbuffer_add_printf(out,
 	                    "eventsys_http_connections_closed_total{reason=\"request_deadline\"} %llu\n"
 	                    "eventsys_http_connections_closed_total{reason=\"bad_framing\"} %llu\n"
-	                    "eventsys_http_connections_closed_total{reason=\"too_large\"} %llu\n",
+	                    "eventsys_http_connections_closed_total{reason=\"too_large\"} %llu\n"
+	                    "eventsys_http_connections_closed_total{reason=\"answers_unread\"} %llu\n",
 	                    (unsigned long long)atomic_load(&cut_at_deadline),
 	                    (unsigned long long)http_gate_refused_framing(),
-	                    (unsigned long long)http_gate_refused_too_large());
+	                    (unsigned long long)http_gate_refused_too_large(),
+	                    (unsigned long long)atomic_load(&cut_unread));
 	prom_text_header(out, "eventsys_http_accept_pauses_total", "counter",
 	                 "Times an HTTP thread stopped accepting, by reason.");
 	evbuffer_add_printf(out,

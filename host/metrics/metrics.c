@@ -486,6 +486,8 @@ void metrics_server_stop(metrics_server *s)
 	if (s->loop.running)
 		event_base_loopexit(s->loop.base, NULL); /* unlike loopbreak, not lost if the loop has not started yet */
 	http_loop_join(&s->loop);
+	if (s->guard) /* the connections evhttp_free() closes are cut by the stop, not by their clients */
+		connection_guard_stop_accepting(s->guard);
 	http_loop_free(&s->loop, free_on_base, s);
 	free(s);
 }

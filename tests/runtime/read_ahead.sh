@@ -3,8 +3,10 @@
 # the read-ahead bound (the largest head and body) of the daemon's memory:
 # past it the daemon stops reading that connection (TCP pushes back on the
 # client), other clients are served, and the connection is cut at
-# server.request_timeout_ms.  Before the bound, evhttp read on while it was
-# stalled writing answers and one connection grew the daemon by gigabytes.
+# server.request_timeout_ms, counted and logged as a connection closed
+# with answers unread.  Before the bound, evhttp read on while it was
+# stalled writing answers and one connection grew the daemon by gigabytes;
+# before the count, the cut was in no metric and no log line.
 # Three floods: 40000 pipelined GETs then a body without a token (the gate
 # holds it pending) streamed on; pipelined GETs with a valid token; and
 # pipelined GETs with no tokens configured.
@@ -62,7 +64,19 @@ start_daemon
 flood "GETs then a token-less body" "$GET" 40000 \
 	'POST /api/events/trigger HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n' "$A100"
 flood "GETs with a valid token" "$GET_TOKEN" 1 "" "$GET_TOKEN"
+# each cut is counted as a client that did not read its answers, not as a
+# request cut at the deadline, and logged once (the second in a count)
+unread='eventsys_http_connections_closed_total{reason="answers_unread"}'
+wait_until "2 connections counted closed with answers unread" 5 prints 2 metric_value "$unread"
+[ "$(metric_value 'eventsys_http_connections_closed_total{reason="request_deadline"}')" = 0 ] ||
+	fail "a client not reading its answers was counted as a request cut at the deadline"
+[ "$(lines_in "$LOG" 'connection closed with ')" = 1 ] || fail "no line, or more than one, for the first cut"
+grep -q 'bytes of answers unwritten: its client did not read them within server.request_timeout_ms, or went away (client=127.0.0.1:' "$LOG" ||
+	fail "the line for the cut does not say why, or names no client"
 stop_daemon TERM
+grep -q 'warn  \[http\] 1 more connections closed with answers unwritten' "$LOG" ||
+	fail "the second cut's count was not written by the stop"
+pass "both cuts counted among connections closed with answers unread, and logged: a line, then a count"
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
 
 write_config <<YAML
@@ -72,6 +86,7 @@ plugins: {directory: @PLUGDIR@}
 YAML
 start_daemon
 flood "GETs without tokens configured" "$GET" 1 "" "$GET"
+wait_until "the cut counted" 5 prints 1 metric_value "$unread"
 trigger after.flood
 expect_status 202
 pass "after the floods events are accepted"
