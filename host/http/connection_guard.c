@@ -588,10 +588,14 @@ static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
 	/* evhttp writes "Connection: close" into an answer to a CONNECT that
-	 * asked for it, and then keeps the connection: close it as the answer
-	 * says (the gate drains and shuts it down; evhttp reads the end) */
-	if (t->gated && evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT &&
-	    headers_close(req, req->output_headers)) {
+	 * asked for it, and then keeps the connection; and it keeps one whose
+	 * request listed "close" other than as the whole of its first
+	 * Connection line ("keep-alive, close", or a second line).  Close it
+	 * as asked (the gate drains and shuts it down; evhttp reads the end),
+	 * before a refusal waiting behind this answer is sent. */
+	bool connect_close =
+	    evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT && headers_close(req, req->output_headers);
+	if (t->gated && (connect_close || http_gate_asks_close(t->gated, req->input_headers))) {
 		http_gate_close_after_answer(t->gated);
 		arm_deadline(t); /* a backstop: evhttp should read the end at once */
 		return;

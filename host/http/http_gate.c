@@ -56,6 +56,8 @@
 #include "http/http_gate.h"
 
 #include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -580,6 +582,27 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		gate_wait_for_request_read(gc, input);
 }
 
+/* Whether a Connection value's comma-separated options include "close"
+ * (RFC 9110 section 7.6.1). */
+static bool lists_close(const char *value)
+{
+	const char *p = value;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			return false;
+		const char *start = p;
+		while (*p && *p != ',')
+			p++;
+		const char *end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end - start == 5 && strncasecmp(start, "close", 5) == 0)
+			return true;
+	}
+}
+
 /* Whether `c` may be in a header's name (RFC 9110 section 5.6.2, tchar):
  * a-z, A-Z, 0-9 and !#$%&'*+-.^_`|~, one bit each (every header line of
  * every request goes through here: a table, not a search). */
@@ -947,6 +970,8 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 			snprintf(gc->coding, sizeof gc->coding, "%s", evhttp_value);
 			gc->chunked = strcasecmp(evhttp_value, "chunked") == 0;
 		}
+	} else if (name_len == 10 && strncasecmp(line, "Connection", 10) == 0) {
+		gc->close_seen |= lists_close(value);
 	} else if (name_len == 6 && strncasecmp(line, "Expect", 6) == 0) {
 		if (evhttp_value[0] == '\t')
 			refuse_line(gc, input, "a tab before the value of Expect: this server reads it exactly as written; send "
@@ -1220,6 +1245,17 @@ gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
 	gate_refuse(gc, input, 408, NULL, "the request did not arrive whole within server.request_timeout_ms (%u ms)",
 	            timeout_ms);
 	return gc->phase == GATE_REFUSED ? GATE_DEADLINE_ANSWERED : GATE_DEADLINE_UNANSWERED;
+}
+
+bool http_gate_asks_close(const gate_conn *gc, const struct evkeyvalq *headers)
+{
+	if (!gc || !gc->close_seen)
+		return false; /* no head on this connection listed it: nothing to look up */
+	const struct evkeyval *h;
+	TAILQ_FOREACH (h, headers, next)
+		if (strcasecmp(h->key, "Connection") == 0 && lists_close(h->value))
+			return true;
+	return false;
 }
 
 bool http_gate_refusal_waits(const gate_conn *gc)

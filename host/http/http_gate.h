@@ -73,6 +73,12 @@ void http_gate_answered(gate_conn *gc, bool closing);
  * connection (a CONNECT): read nothing more, shut the socket down (evhttp
  * reads end-of-file next and closes).  NULL: nothing. */
 void http_gate_close_after_answer(gate_conn *gc);
+/* Whether a request's headers (evhttp's, every line of each) list "close"
+ * in a Connection header, anywhere among its options and lines (RFC 9110
+ * section 7.6.1): evhttp closes only when the first Connection line is
+ * exactly "close".  Cheap for a connection none of whose heads listed it.
+ * NULL: false. */
+bool http_gate_asks_close(const gate_conn *gc, const struct evkeyvalq *headers);
 /* Whether a refused head waits behind the answers: only then does
  * http_gate_answered() need `closing` (a connection that closes frees the
  * gate's state with it otherwise), so the caller works it out only then. */

@@ -46,6 +46,7 @@ typedef struct gate_conn {
 	bool wait_for_drop;   /* another came while one waits: read no further until it is removed */
 	bool input_changed;  /* the gate removed bytes: a pass over the input starts again */
 	bool check_tokens;   /* tokens were configured when it opened and it showed no valid one yet */
+	bool close_seen;     /* a head on it had a Connection header listing "close": answers look (http_gate_asks_close) */
 	bool in_flight;      /* evhttp handed a request to the handlers and has not answered it */
 	/* the current head, as evhttp will read it */
 	size_t head_size;    /* its complete lines' bytes, line ends not counted */

@@ -227,6 +227,27 @@ for next in "$GET_CLOSE" 'GET /health HTTP/1.1\r\nHost: a b\r\n\r\n' 'GET /he'; 
 	case "$out" in *"NOT CLOSED"*) fail "CONNECT with Connection: close: the connection stayed open" ;; esac
 done
 pass "the answer to a CONNECT with Connection: close closes the connection: nothing after it is read"
+# "close" among a Connection header's options closes after the answer
+# wherever it is (RFC 9110 section 7.6.1); libevent heeded only a first
+# Connection line that is exactly "close", and answered what came next
+for asked in 'Connection: keep-alive\r\nConnection: close' 'Connection: keep-alive, Close' 'Connection: close , TE' \
+	'Connection: TE\r\nConnection: ,close'; do
+	out=$(raw "GET /health HTTP/1.1\r\nHost: t\r\n$asked\r\n\r\n$GET_KEEP")
+	[ "$(statuses "$out")" = "HTTP/1.1 200 " ] || fail "'$asked', then a GET: $(statuses "$out")"
+	case "$out" in *"NOT CLOSED"*) fail "'$asked': the connection stayed open" ;; esac
+done
+out=$(raw "${POST}Content-Length: 19\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n${EVENT}$GET_KEEP")
+[ "$(statuses "$out")" = "HTTP/1.1 202 " ] || fail "a POST with a second Connection line 'close', then a GET: $(statuses "$out")"
+out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: te, close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n$GET_KEEP")
+[ "$(statuses "$out")" = "HTTP/1.1 202 " ] || fail "a chunked POST with 'te, close', then a GET: $(statuses "$out")"
+# pipelined: the request before it is answered, the one after it is not
+out=$(raw "${GET_KEEP}GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\n$GET_KEEP")
+[ "$(statuses "$out")" = "HTTP/1.1 200 HTTP/1.1 200 " ] || fail "GET, GET with 'keep-alive, close', GET: $(statuses "$out")"
+case "$out" in *"NOT CLOSED"*) fail "GET, GET with 'keep-alive, close', GET: the connection stayed open" ;; esac
+# options that are not "close" keep it open
+out=$(raw "GET /health HTTP/1.1\r\nHost: t\r\nConnection: closed, keep-alive\r\nConnection: TE\r\n\r\n$GET_CLOSE")
+[ "$(statuses "$out")" = "HTTP/1.1 200 HTTP/1.1 200 " ] || fail "'closed, keep-alive' and 'TE', then a GET: $(statuses "$out")"
+pass "Connection: close among other options or lines closes after the answer; 'closed' does not"
 
 # what stays accepted
 out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n")
