@@ -780,6 +780,21 @@ static const char *origin_form(const char *target)
 	return *path == '/' ? path : "/"; /* no path: the root (RFC 9112 section 3.2.1) */
 }
 
+/* The fixed route whose path `uri` (path_len bytes) is with a '/' after
+ * it, when `method` is one that route takes; NULL when none. */
+static const route *fixed_route_with_slash(enum evhttp_cmd_type method, const char *uri, size_t path_len)
+{
+	if (path_len < 2 || uri[path_len - 1] != '/')
+		return NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route *rt = &routes[i];
+		if (!rt->prefix && (rt->methods & method) && strlen(rt->path) == path_len - 1 &&
+		    memcmp(uri, rt->path, path_len - 1) == 0)
+			return rt;
+	}
+	return NULL;
+}
+
 /* A path that is a fixed route's with a '/' after it, with a method that
  * route takes: 404 naming the route (without this, "POST
  * /api/events/trigger/" was the id route's 405 "Allow: GET"; a GET of it
@@ -787,21 +802,15 @@ static const char *origin_form(const char *target)
  * is not one. */
 static bool refuse_trailing_slash(api_request *r, const char *uri, size_t path_len)
 {
-	if (path_len < 2 || uri[path_len - 1] != '/')
-		return false;
 	enum evhttp_cmd_type method = evhttp_request_get_command(r->req);
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		const route *rt = &routes[i];
-		if (rt->prefix || !(rt->methods & method) || strlen(rt->path) != path_len - 1 ||
-		    memcmp(uri, rt->path, path_len - 1) != 0)
-			continue;
-		char msg[160];
-		snprintf(msg, sizeof msg, "no such endpoint: the path ends with '/'; did you mean %s %s?",
-		         method_name(method), rt->path);
-		api_error(r, 404, "not_found", msg);
-		return true;
-	}
-	return false;
+	const route *rt = fixed_route_with_slash(method, uri, path_len);
+	if (!rt)
+		return false;
+	char msg[160];
+	snprintf(msg, sizeof msg, "no such endpoint: the path ends with '/'; did you mean %s %s?", method_name(method),
+	         rt->path);
+	api_error(r, 404, "not_found", msg);
+	return true;
 }
 
 /* The route whose path `uri` (path_len bytes, its query not counted) is,
@@ -850,7 +859,22 @@ static void route_request(api_request *r)
 	rt->handle(r);
 }
 
-void api_count_refusal(const char *target, size_t target_len, int status)
+/* The method a request line names, as evhttp reads it (0: one it does
+ * not know). */
+static enum evhttp_cmd_type method_of(const char *method, int method_len)
+{
+	static const enum evhttp_cmd_type commands[] = {EVHTTP_REQ_GET,     EVHTTP_REQ_POST,  EVHTTP_REQ_HEAD,
+	                                                EVHTTP_REQ_PUT,     EVHTTP_REQ_DELETE, EVHTTP_REQ_OPTIONS,
+	                                                EVHTTP_REQ_PATCH,   EVHTTP_REQ_TRACE, EVHTTP_REQ_CONNECT};
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		const char *name = method_name(commands[i]);
+		if ((size_t)method_len == strlen(name) && memcmp(method, name, (size_t)method_len) == 0)
+			return commands[i];
+	}
+	return 0;
+}
+
+void api_count_refusal(const char *method, int method_len, const char *target, size_t target_len, int status)
 {
 	char copy[ACCESS_LOG_PATH_MAX + 1];
 	if (target_len > ACCESS_LOG_PATH_MAX)
@@ -858,7 +882,11 @@ void api_count_refusal(const char *target, size_t target_len, int status)
 	memcpy(copy, target, target_len);
 	copy[target_len] = '\0';
 	const char *uri = origin_form(copy);
-	count_answer(route_slot(route_index(uri, strcspn(uri, "?"))), status);
+	size_t path_len = strcspn(uri, "?");
+	/* as route_request() counts it: a fixed route's path with a '/' after
+	 * it is "other" for the methods that route takes */
+	bool slash_refused = fixed_route_with_slash(method_of(method, method_len), uri, path_len) != NULL;
+	count_answer(route_slot(slash_refused ? -1 : route_index(uri, path_len)), status);
 }
 
 void http_api_metrics_render(struct evbuffer *out)

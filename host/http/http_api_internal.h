@@ -66,12 +66,12 @@ void api_access_line(http_api_thread *api, const char *method, const char *path,
                      size_t bytes, double ms, const char *client, const char *token);
 
 /* Count an answer the request-head gate gave itself (a refusal, a 408) in
- * eventsys_http_requests_total by the route of `target` (the request
- * line's target as read, target_len bytes; "other" when it is none or did
- * not arrive), as the handlers' answers are.  Not in the duration
- * histogram: its time would be the refusal's (about 0), not the
+ * eventsys_http_requests_total by the route of `method` and `target` (the
+ * request line's, as read, method_len and target_len bytes; "other" when
+ * it is none or did not arrive), as the handlers' answers are.  Not in the
+ * duration histogram: its time would be the refusal's (about 0), not the
  * request's. */
-void api_count_refusal(const char *target, size_t target_len, int status);
+void api_count_refusal(const char *method, int method_len, const char *target, size_t target_len, int status);
 
 /* Answer with `body` (JSON, len bytes), then write the access log line. */
 void api_reply(api_request *r, int status, const char *body, size_t len);

@@ -335,7 +335,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 	int method_len;
 	size_t target_len;
 	request_line_parts(gc, true, &method, &method_len, &target, &target_len);
-	api_count_refusal(target, target_len, gc->refuse_status);
+	api_count_refusal(method, method_len, target, target_len, gc->refuse_status);
 	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
 	if (gc->refuse_status == 408) {
 		log_cut_request(gc, client); /* counted by the connection guard */

@@ -81,10 +81,13 @@ bool api_secret_equal(const char *given, size_t given_len, const char *secret)
 	return given_len == strlen(secret) && memcmp(given, secret, given_len) == 0;
 }
 
-void api_count_refusal(const char *target, size_t target_len, int status)
+void api_count_refusal(const char *method, int method_len, const char *target, size_t target_len, int status)
 {
 	volatile char sink = 0;
-	for (size_t i = 0; i < target_len; i++) /* ASan: the target lies inside what the gate kept */
+	CHECK(method_len >= 0, "method length %d", method_len);
+	for (int i = 0; i < method_len; i++) /* ASan: the method and target lie inside what the gate kept */
+		sink ^= method[i];
+	for (size_t i = 0; i < target_len; i++)
 		sink ^= target[i];
 	(void)sink;
 	CHECK(status >= 400 && status < 600, "counted status %d", status);

@@ -305,5 +305,18 @@ answered=$(curl -s "http://127.0.0.1:$MPORT/metrics" |
 [ "$answered" -ge $((refusals + too_large)) ] ||
 	fail "eventsys_http_requests_total counts $answered 4xx and 5xx answers; the gate alone refused $((refusals + too_large))"
 pass "the refusals are among the answers by route ($answered 4xx and 5xx answers)"
+# by the same route the handlers would count: a fixed route's path with a
+# '/' after it is "other" for the methods that route takes (the handlers
+# answer 404), the id route's for others
+by_route() { metric "eventsys_http_requests_total{route=\"$1\",code=\"4xx\"}"; }
+other=$(by_route other) by_id=$(by_route '/api/events/{id}')
+for request in 'POST /api/events/trigger/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}' \
+	'POST /api/events/trigger/ HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}' \
+	'GET /api/events/trigger/ HTTP/1.1\r\nConnection: close\r\n\r\n'; do
+	case "$(raw "$request")" in "HTTP/1.1 4"*) ;; *) fail "no 4xx for $request" ;; esac
+done
+[ "$(by_route other)" = $((other + 2)) ] && [ "$(by_route '/api/events/{id}')" = $((by_id + 1)) ] ||
+	fail "POST /api/events/trigger/ answered by the handlers and by the gate, GET without Host: other +$(($(by_route other) - other)), /api/events/{id} +$(($(by_route '/api/events/{id}') - by_id)); expected +2 and +1"
+pass "a refusal of POST /api/events/trigger/ counts under route=\"other\", as the handlers' 404 does"
 stop_daemon TERM
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE"
