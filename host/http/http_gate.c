@@ -35,7 +35,7 @@
  *   token (until the connection shows one): 401.
  * A chunked body's framing is read as it arrives, too
  * (http_gate_chunks.c).  Every refusal is counted, has an access log line
- * and a log line of its own (up to a budget: refusal_line_allowed()).  At
+ * and a log line of its own (up to a budget: http_refusal_line_allowed()).  At
  * the request deadline a request under way is answered 408
  * (http_gate_deadline()).
  *
