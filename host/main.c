@@ -26,6 +26,7 @@
 #include "util/json_tree.h"
 #include "model/es_config.h"
 #include "model/es_event.h"
+#include "http/http_refusal_log.h"
 #include "http/http_server.h"
 #include "util/log.h"
 #include "metrics/metrics.h"
@@ -377,6 +378,7 @@ static int run_daemon(const options *o, signal_owner *signals)
 	http_server_stop(server);
 	atomic_store(&daemon.metrics_up, false);
 	metrics_server_stop(metrics);
+	http_refusal_log_flush(); /* every HTTP loop is gone: no refusal or cut comes after it */
 	systemd_watchdog_stop();
 	database_on_subscriptions_readable(daemon.db, NULL, NULL);
 	exit_code = 0;

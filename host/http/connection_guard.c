@@ -26,6 +26,7 @@
 #include "core/refusal_summary.h"
 #include "model/es_event.h"
 #include "http/http_gate.h"
+#include "http/http_refusal_log.h"
 #include "util/log.h"
 #include "util/prom_text.h"
 
@@ -41,9 +42,6 @@ static _Atomic uint32_t limit_connections = UINT32_MAX;
 static _Atomic uint32_t deadline_ms = 30000;
 static _Atomic uint32_t open_connections;
 static _Atomic uint64_t cut_at_deadline, cut_unread, pauses_at_limit, pauses_accept_failed;
-/* Connections closed with answers unwritten (cut_unread): a client can
- * make one a connection, so one line, then a count every interval. */
-static refusal_summary unread_lines;
 
 /* The current episode of not accepting, process-wide: one line when the
  * first thread pauses, one when no thread has paused for EPISODE_END_MS. */
@@ -81,7 +79,7 @@ struct connection_guard {
 	struct event *retry_timer;
 	bool paused; /* the listener is disabled */
 	bool stopped_accepting; /* for good: the server stops */
-	struct event *log_tick; /* writes unread_lines' count when due */
+	struct event *log_tick; /* the thread's turn at writing the summarised log lines' counts (http_refusal_log.h) */
 	/* The request deadline as a common timeout of the base (see
 	 * arm_deadline), for deadline_ms as it was when made. */
 	uint32_t deadline_made_ms;
@@ -283,39 +281,22 @@ static size_t unwritten_bytes(struct evhttp_connection *conn)
 /* The connection closes with answers unwritten: its client did not read
  * them within server.request_timeout_ms (evhttp's write timeout, or this
  * guard's deadline), or went away first.  Counted and logged, but not
- * when the server stops (it waited for them, and closes what is left). */
+ * when the server stops (it waited for them, and closes what is left),
+ * nor when the gate refused a request on it (counted as that refusal; an
+ * interim "100 Continue" may still be unwritten). */
 static void note_unread_answers(const tracked_conn *t, struct evhttp_connection *conn)
 {
 	size_t unwritten = unwritten_bytes(conn);
-	if (!unwritten || t->guard->stopped_accepting)
+	if (!unwritten || t->guard->stopped_accepting || http_gate_refused(t->gated))
 		return;
 	atomic_fetch_add_explicit(&cut_unread, 1, memory_order_relaxed);
-	uint64_t n;
-	int64_t last, now;
-	if (!refusal_summary_count(&unread_lines, &n, &last, &now))
-		return;
+	char client[INET6_ADDRSTRLEN + 8] = "?";
 	char *addr = NULL;
 	ev_uint16_t port = 0;
 	evhttp_connection_get_peer(conn, &addr, &port);
-	if (last == 0) /* n > 1 when another thread's came in the same moment */
-		LOG_WARN("http", "connection closed with %zu bytes of answers unwritten: its client did not read them "
-		         "within server.request_timeout_ms, or went away (client=%s:%u; %llu closed so); further ones "
-		         "are counted and logged every %d s",
-		         unwritten, addr ? addr : "?", port, (unsigned long long)n, REFUSAL_SUMMARY_INTERVAL_S);
-	else
-		LOG_WARN("http", "%llu more connections closed with answers unwritten in the last %.1f s (latest "
-		         "client=%s:%u)",
-		         (unsigned long long)n, (double)(now - last) / 1e6, addr ? addr : "?", port);
-}
-
-/* End an episode of those lines once the interval has passed since its
- * last, or at once (`now`), writing the count not written yet. */
-static void settle_unread_lines(bool now)
-{
-	uint64_t n;
-	if (refusal_summary_settle(&unread_lines, now, &n) && n)
-		LOG_WARN("http", "%llu more connections closed with answers unwritten since the last line",
-		         (unsigned long long)n);
+	if (addr)
+		snprintf(client, sizeof client, "%s:%u", addr, port);
+	http_refusal_log_unread(unwritten, client);
 }
 
 static void on_log_tick(evutil_socket_t fd, short what, void *arg)
@@ -323,12 +304,7 @@ static void on_log_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	settle_unread_lines(false);
-}
-
-void connection_guard_flush_log_counts(void)
-{
-	settle_unread_lines(true);
+	http_refusal_log_tick();
 }
 
 static void on_closed(struct evhttp_connection *conn, void *arg)
@@ -588,14 +564,10 @@ static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
 	/* evhttp writes "Connection: close" into an answer to a CONNECT that
-	 * asked for it, and then keeps the connection; and it keeps one whose
-	 * request listed "close" other than as the whole of its first
-	 * Connection line ("keep-alive, close", or a second line).  Close it
-	 * as asked (the gate drains and shuts it down; evhttp reads the end),
-	 * before a refusal waiting behind this answer is sent. */
-	bool connect_close =
-	    evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT && headers_close(req, req->output_headers);
-	if (t->gated && (connect_close || http_gate_asks_close(t->gated, req->input_headers))) {
+	 * asked for it, and then keeps the connection: close it as the answer
+	 * says (the gate drains and shuts it down; evhttp reads the end) */
+	if (t->gated && evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT &&
+	    headers_close(req, req->output_headers)) {
 		http_gate_close_after_answer(t->gated);
 		arm_deadline(t); /* a backstop: evhttp should read the end at once */
 		return;
@@ -605,6 +577,22 @@ static void on_answered(struct evhttp_request *req, void *arg)
 	arm_deadline(t); /* the next request on this connection, idle time included */
 }
 
+/* A request whose Connection options include "close" anywhere (RFC 9110
+ * section 7.6.1: "keep-alive, close", a second line) is given the one line
+ * "Connection: close" instead: evhttp heeds only a first line that is
+ * exactly "close" (and keeps an HTTP/1.0 connection whose first line
+ * starts with "keep-alive"), and then closes after the answer and says so
+ * in it. */
+static void close_as_asked(const tracked_conn *t, struct evhttp_request *req)
+{
+	struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+	if (!http_gate_asks_close(t->gated, headers))
+		return;
+	while (evhttp_remove_header(headers, "Connection") == 0)
+		;
+	evhttp_add_header(headers, "Connection", "close");
+}
+
 void connection_guard_request_read(connection_guard *g, struct evhttp_request *req)
 {
 	tracked_conn *t = find(g, evhttp_request_get_connection(req));
@@ -612,6 +600,7 @@ void connection_guard_request_read(connection_guard *g, struct evhttp_request *r
 		return;
 	event_del(t->timer);
 	http_gate_request_read(t->gated);
+	close_as_asked(t, req);
 	evhttp_request_set_on_complete_cb(req, on_answered, t);
 }
 
@@ -626,10 +615,8 @@ size_t connection_guard_unwritten(const connection_guard *g)
 {
 	size_t n = 0;
 	for (size_t b = 0; b < BUCKETS; b++)
-		for (const tracked_conn *t = g->buckets[b]; t; t = t->next) {
-			struct bufferevent *bev = t->conn ? evhttp_connection_get_bufferevent(t->conn) : NULL;
-			n += bev && evbuffer_get_length(bufferevent_get_output(bev)) > 0;
-		}
+		for (const tracked_conn *t = g->buckets[b]; t; t = t->next)
+			n += t->conn && unwritten_bytes(t->conn) > 0;
 	return n;
 }
 

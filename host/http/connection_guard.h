@@ -68,11 +68,10 @@ connection_guard *connection_guard_new(struct event_base *base, struct evhttp *h
 void connection_guard_free(connection_guard *g);
 
 /* The server stops: accept no more connections (the listener stays closed
- * to clients, who wait in the kernel's queue until it is gone). */
+ * to clients, who wait in the kernel's queue until it is gone).  A
+ * connection closed from then on with answers unwritten is the stop's
+ * doing, not its client's: not counted as answers_unread. */
 void connection_guard_stop_accepting(connection_guard *g);
-/* Write the count of connections closed with answers unwritten that is in
- * no log line yet (the server stops, its threads gone). */
-void connection_guard_flush_log_counts(void);
 /* Connections with bytes of an answer not yet written to the socket: a
  * stopping thread keeps its loop running for them a moment. */
 size_t connection_guard_unwritten(const connection_guard *g);

@@ -30,6 +30,7 @@
 #include "http/http_api_internal.h"
 #include "model/event_request.h"
 #include "http/http_gate.h"
+#include "http/http_refusal_log.h"
 #include "util/log.h"
 #include "util/prom_text.h"
 #include "core/js_link.h"
@@ -77,7 +78,7 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 int http_api_thread_init(http_api_thread *api, es_daemon *daemon, struct event_base *base, size_t max_body_size)
 {
 	api->daemon = daemon;
-	api->gate = http_gate_new(daemon, base, max_body_size, api);
+	api->gate = http_gate_new(daemon, max_body_size, api);
 	if (!api->gate)
 		return -1;
 	api->access_log = evbuffer_new();

@@ -35,7 +35,7 @@
  *   token (until the connection shows one): 401.
  * A chunked body's framing is read as it arrives, too
  * (http_gate_chunks.c).  Every refusal is counted, has an access log line
- * and a log line of its own (up to a budget: http_refusal_line_allowed()).  At
+ * and a log line of its own (up to a budget: http_refusal_log.h).  At
  * the request deadline a request under way is answered 408
  * (http_gate_deadline()).
  *
@@ -71,9 +71,9 @@
 
 #include "http/http_api_internal.h"
 #include "http/http_gate_internal.h"
+#include "http/http_refusal_log.h"
 #include "util/log.h"
 #include "util/percent.h"
-#include "core/refusal_summary.h"
 #include "core/router.h"
 
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
@@ -219,68 +219,6 @@ static void log_refusal_access(gate_conn *gc, const char *client, size_t bytes)
 	                gc->token_valid ? gc->token_name : "");
 }
 
-/* Requests answered 408 at server.request_timeout_ms: the first of an
- * episode is logged with its client, later ones as a count every
- * REFUSAL_SUMMARY_INTERVAL_S (a slowloris makes one a connection, and each
- * is in the access log when that is on).  Any HTTP thread; atomics. */
-static refusal_summary cut_requests;
-
-static void log_cut_request(const gate_conn *gc, const char *client)
-{
-	uint64_t n;
-	int64_t last, now;
-	if (!refusal_summary_count(&cut_requests, &n, &last, &now))
-		return;
-	if (last == 0) /* n > 1 when another thread's 408 came in the same moment */
-		LOG_WARN("http", "request answered 408 and its connection closed: %s (client=%s; %llu answered 408); "
-		         "further ones are counted and logged every %d s",
-		         gc->refuse_message, client, (unsigned long long)n, REFUSAL_SUMMARY_INTERVAL_S);
-	else
-		LOG_WARN("http", "%llu more requests answered 408 at server.request_timeout_ms in the last %.1f s "
-		         "(latest client=%s)",
-		         (unsigned long long)n, (double)(now - last) / 1e6, client);
-}
-
-/* End an episode of 408 lines once the interval has passed since its last
- * line, or at once (`now`), writing the count not written yet. */
-static void settle_cut_requests(bool now)
-{
-	uint64_t n;
-	if (refusal_summary_settle(&cut_requests, now, &n) && n)
-		LOG_WARN("http", "%llu more requests answered 408 at server.request_timeout_ms since the last line",
-		         (unsigned long long)n);
-}
-
-/* Refusal lines other than the 408s' (framing, too large, 401; the
- * handlers' 401s too, http_api.c): each
- * has its own line up to REFUSAL_BUDGET_LINES in an interval (a client
- * opening connections only to be refused would otherwise write as many
- * lines as it likes); beyond that they are counted into one line. */
-static refusal_budget refusal_lines;
-
-static void write_unwritten_refusals(uint64_t n)
-{
-	if (n)
-		LOG_WARN("http", "%llu more requests refused without a line of their own (over %d lines in %d s; each is "
-		         "in the access log and the metrics)",
-		         (unsigned long long)n, REFUSAL_BUDGET_LINES, REFUSAL_SUMMARY_INTERVAL_S);
-}
-
-bool http_refusal_line_allowed(void)
-{
-	uint64_t unwritten;
-	if (!refusal_budget_take(&refusal_lines, &unwritten))
-		return false;
-	write_unwritten_refusals(unwritten);
-	return true;
-}
-
-void http_gate_flush_log_counts(void)
-{
-	settle_cut_requests(true);
-	write_unwritten_refusals(refusal_budget_settle(&refusal_lines));
-}
-
 /* Answer the refused head and close, without reading its body.  The answer
  * is written straight to the socket: nothing is outstanding (every answer
  * before it is written and no handler holds a request: refuse_or_wait()),
@@ -338,7 +276,7 @@ static void send_refusal(gate_conn *gc, struct evbuffer *input)
 	api_count_refusal(method, method_len, target, target_len, gc->refuse_status);
 	log_refusal_access(gc, client, gc->head_method ? 0 : strlen(body));
 	if (gc->refuse_status == 408) {
-		log_cut_request(gc, client); /* counted by the connection guard */
+		http_refusal_log_408(gc->refuse_message, client); /* counted by the connection guard */
 	} else if (gc->refuse_status == 401) {
 		atomic_fetch_add_explicit(&api_unauthorized, 1, memory_order_relaxed);
 		if (http_refusal_line_allowed())
@@ -1249,13 +1187,18 @@ gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms)
 
 bool http_gate_asks_close(const gate_conn *gc, const struct evkeyvalq *headers)
 {
-	if (!gc || !gc->close_seen)
+	if (gc && !gc->close_seen)
 		return false; /* no head on this connection listed it: nothing to look up */
 	const struct evkeyval *h;
 	TAILQ_FOREACH (h, headers, next)
 		if (strcasecmp(h->key, "Connection") == 0 && lists_close(h->value))
 			return true;
 	return false;
+}
+
+bool http_gate_refused(const gate_conn *gc)
+{
+	return gc && gc->phase == GATE_REFUSED;
 }
 
 bool http_gate_refusal_waits(const gate_conn *gc)
@@ -1290,33 +1233,11 @@ void http_gate_untrack(gate_conn *gc)
 	free(gc);
 }
 
-/* The 408s' count not written yet is written once the interval has
- * passed since their last line, and the count of other refusals without a
- * line of their own, even when nothing else happens (each thread looks;
- * the first to see one due writes it).  The only place an episode of 408s
- * is ended before the stop: not on the request path. */
-static void on_log_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	settle_cut_requests(false);
-	write_unwritten_refusals(refusal_budget_settle(&refusal_lines));
-}
-
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size, http_api_thread *api)
+http_gate *http_gate_new(es_daemon *daemon, size_t max_body_size, http_api_thread *api)
 {
 	http_gate *g = calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
-	struct timeval every = {.tv_sec = REFUSAL_SUMMARY_INTERVAL_S, .tv_usec = 0};
-	g->log_tick = event_new(base, -1, EV_PERSIST, on_log_tick, g);
-	if (!g->log_tick || event_add(g->log_tick, &every) != 0) {
-		if (g->log_tick)
-			event_free(g->log_tick);
-		free(g);
-		return NULL;
-	}
 	g->daemon = daemon;
 	g->api = api;
 	g->max_body_size = max_body_size;
@@ -1326,7 +1247,5 @@ http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_
 
 void http_gate_free(http_gate *gate)
 {
-	if (gate)
-		event_free(gate->log_tick);
 	free(gate);
 }

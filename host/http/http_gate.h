@@ -45,8 +45,7 @@ typedef struct gate_conn gate_conn;
  * to `api`'s access log (borrowed: the thread's, which owns the gate).
  * NULL when out of memory. */
 struct http_api_thread;
-http_gate *http_gate_new(es_daemon *daemon, struct event_base *base, size_t max_body_size,
-                         struct http_api_thread *api);
+http_gate *http_gate_new(es_daemon *daemon, size_t max_body_size, struct http_api_thread *api);
 /* After the thread's evhttp is freed. */
 void http_gate_free(http_gate *gate);
 
@@ -76,9 +75,12 @@ void http_gate_close_after_answer(gate_conn *gc);
 /* Whether a request's headers (evhttp's, every line of each) list "close"
  * in a Connection header, anywhere among its options and lines (RFC 9110
  * section 7.6.1): evhttp closes only when the first Connection line is
- * exactly "close".  Cheap for a connection none of whose heads listed it.
- * NULL: false. */
+ * exactly "close".  Cheap for a gated connection none of whose heads
+ * listed it; NULL (not gated): the headers are looked at. */
 bool http_gate_asks_close(const gate_conn *gc, const struct evkeyvalq *headers);
+/* Whether the gate refused a request on the connection (answered and
+ * closing: the connection is counted as that refusal).  NULL: false. */
+bool http_gate_refused(const gate_conn *gc);
 /* Whether a refused head waits behind the answers: only then does
  * http_gate_answered() need `closing` (a connection that closes frees the
  * gate's state with it otherwise), so the caller works it out only then. */
@@ -94,15 +96,6 @@ typedef enum gate_deadline {
 	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
 } gate_deadline;
 gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms);
-/* Whether a refusal (other than a 408) gets a WARN line of its own: up to
- * REFUSAL_BUDGET_LINES in an interval across every HTTP thread, the gate's
- * refusals and the handlers' 401s alike; when true, the count of those that
- * did not get one is written first.  Any thread (atomics only). */
-bool http_refusal_line_allowed(void);
-/* Write the counts of refusals not in a log line of their own yet: 408s
- * and others past their budget (the server stops). */
-void http_gate_flush_log_counts(void);
-
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);

@@ -82,7 +82,6 @@ struct http_gate {
 	http_api_thread *api; /* borrowed: the thread's, for its access log */
 	uint64_t max_body_size; /* evhttp's, on this thread */
 	size_t max_event_size;  /* event.max_event_size (a reload keeps it), for messages */
-	struct event *log_tick; /* every REFUSAL_SUMMARY_INTERVAL_S: counts of refusals without a line written when due */
 	char line[HTTP_MAX_HEAD_SIZE + 2]; /* the longest line read, its CR and a NUL */
 };
 

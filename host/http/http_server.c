@@ -269,8 +269,6 @@ void http_server_stop(http_server *s)
 		http_loop_join(&t->loop);
 		http_loop_free(&t->loop, free_on_base, t);
 	}
-	http_gate_flush_log_counts(); /* every thread is gone: no refusal comes after it */
-	connection_guard_flush_log_counts();
 	free(s->threads);
 	free(s);
 }

@@ -177,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config.tokens = &token;
 		config.max_event_size = 1024;
 		daemon_stand_in.config = &config;
-		gate = http_gate_new(&daemon_stand_in, base, 2 * 1024 + 65536, NULL);
+		gate = http_gate_new(&daemon_stand_in, 2 * 1024 + 65536, NULL);
 		CHECK(base && gate, "out of memory");
 	}
 	if (size < 1)

@@ -23,7 +23,7 @@ build_target fuzz_trigger $parse
 build_target fuzz_cloudevents "$host/model/cloudevents.c" "$host/util/percent.c" $parse
 build_target fuzz_request "$host/model/event_request.c" "$host/model/cloudevents.c" "$host/util/percent.c" $parse
 build_target fuzz_config "$host/model/es_config.c" "$host/model/config_table.c" "$host/util/dsn.c" "$host/util/file_trust.c" "$host/util/yaml_tree.c" "$host/util/log.c" "$host/util/json_strict.c"
-build_target fuzz_gate "$host/http/http_gate.c" "$host/http/http_gate_chunks.c" "$host/util/percent.c" "$host/util/clock.c" "$host/core/refusal_summary.c"
+build_target fuzz_gate "$host/http/http_gate.c" "$host/http/http_gate_chunks.c" "$host/http/http_refusal_log.c" "$host/util/percent.c" "$host/util/clock.c" "$host/core/refusal_summary.c"
 for t in trigger cloudevents request config gate; do
 	mkdir -p "$out/new-$t"
 	echo "fuzzing $t for ${secs}s"

@@ -235,7 +235,17 @@ for asked in 'Connection: keep-alive\r\nConnection: close' 'Connection: keep-ali
 	out=$(raw "GET /health HTTP/1.1\r\nHost: t\r\n$asked\r\n\r\n$GET_KEEP")
 	[ "$(statuses "$out")" = "HTTP/1.1 200 " ] || fail "'$asked', then a GET: $(statuses "$out")"
 	case "$out" in *"NOT CLOSED"*) fail "'$asked': the connection stayed open" ;; esac
+	case "$out" in *$'\r\nConnection: close\r\n'*) ;; *) fail "'$asked': the answer does not say Connection: close" ;; esac
 done
+# HTTP/1.0, where libevent took a first line starting "keep-alive" as keep-alive
+out=$(raw 'GET /health HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\nGET /health HTTP/1.0\r\n\r\n')
+[ "$(printf '%s' "$out" | grep -o 'HTTP/1.[01] [0-9]*' | tr '\n' ' ')" = "HTTP/1.0 200 " ] ||
+	fail "HTTP/1.0 with 'keep-alive, close', then a GET: $out"
+case "$out" in *$'\r\nConnection: close\r\n'*) ;; *) fail "HTTP/1.0 with 'keep-alive, close': the answer says $out" ;; esac
+# the metrics listener, which has no request-head gate, too
+out=$(python3 "$ES_TOP_SRCDIR/tests/runtime/raw_http.py" "$MPORT" \
+	'GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\nGET /metrics HTTP/1.1\r\nHost: t\r\n\r\n')
+[ "$(statuses "$out")" = "HTTP/1.1 200 " ] || fail "metrics: 'keep-alive, close', then a GET: $(statuses "$out")"
 out=$(raw "${POST}Content-Length: 19\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n${EVENT}$GET_KEEP")
 [ "$(statuses "$out")" = "HTTP/1.1 202 " ] || fail "a POST with a second Connection line 'close', then a GET: $(statuses "$out")"
 out=$(raw "${POST}Transfer-Encoding: chunked\r\nConnection: te, close\r\n\r\n13\r\n$EVENT\r\n0\r\n\r\n$GET_KEEP")

@@ -85,4 +85,5 @@ answered=$(flood 'GET /api/plugins HTTP/1.1\r\nHost: t\r\nConnection: close\r\nA
 [ "$answered" = 250 ] || fail "$answered of 250 unknown tokens were answered 401 invalid_token"
 wait_until "250 unknown tokens counted" 5 prints 250 metric_value 'eventsys_api_events_total{result="unauthorized"}'
 pass "each of 250 unknown tokens is answered 401 and counted"
-lines_add_up "unknown tokens" 'request with an unknown bearer token refused (client=127.0.0.1:'
+lines_add_up "unknown tokens" 'request with an unknown bearer token refused'
+grep -q 'request with an unknown bearer token refused (client=127.0.0.1:' "$LOG" || fail "the lines do not name the client"
