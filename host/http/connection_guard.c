@@ -560,15 +560,30 @@ static bool answer_closes(struct evhttp_request *req)
 	return before_1_1 && !(asked && evutil_ascii_strncasecmp(asked, "keep-alive", 10) == 0);
 }
 
+/* Read nothing more and shut the socket down: the gate drops what
+ * arrives; without a gate, what is in the input already is dropped here. */
+static void close_after_answer(tracked_conn *t)
+{
+	if (t->gated) {
+		http_gate_close_after_answer(t->gated);
+		return;
+	}
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(t->conn);
+	struct evbuffer *input = bufferevent_get_input(bev);
+	evbuffer_drain(input, evbuffer_get_length(input));
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 static void on_answered(struct evhttp_request *req, void *arg)
 {
 	tracked_conn *t = arg;
 	/* evhttp writes "Connection: close" into an answer to a CONNECT that
-	 * asked for it, and then keeps the connection: close it as the answer
-	 * says (the gate drains and shuts it down; evhttp reads the end) */
-	if (t->gated && evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT &&
-	    headers_close(req, req->output_headers)) {
-		http_gate_close_after_answer(t->gated);
+	 * asked for it (or whose handler said so), and then keeps the
+	 * connection: close it as the answer says (evhttp reads the end) */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT && headers_close(req, req->output_headers)) {
+		close_after_answer(t);
 		arm_deadline(t); /* a backstop: evhttp should read the end at once */
 		return;
 	}

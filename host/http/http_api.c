@@ -921,7 +921,7 @@ void http_api_handle(struct evhttp_request *req, void *arg)
 	 * the server is conformant to (the gate lets only HTTP/1.x in). */
 	if (req->minor > 1)
 		req->minor = 1;
-	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .start_us = clock_monotonic_us()};
+	api_request r = {.req = req, .thread = api, .daemon = api->daemon, .route = -1, .start_us = clock_monotonic_us()};
 	/* One snapshot of routes and settings for the whole request (a reload
 	 * swaps both at once), borrowed: what outlives this call takes its own
 	 * reference. */

@@ -520,6 +520,39 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		gate_wait_for_request_read(gc, input);
 }
 
+/* Keep the request line's start for a refusal's access line and its count
+ * by route (a copy: the line's buffer is reused for the next line): the
+ * method, a space and the target from its path on.  An absolute-form
+ * target's scheme and authority are left out, as the handlers read it
+ * (origin_form() in http_api.c): a long authority would otherwise leave
+ * no path in the copy. */
+static void keep_request_line(gate_conn *gc, const char *line, size_t len)
+{
+	const char *space = memchr(line, ' ', len);
+	size_t method = space ? (size_t)(space - line) + 1 : len; /* with its space */
+	const char *target = line + method;
+	size_t target_len = len - method;
+	size_t scheme = target_len >= 7 && strncasecmp(target, "http://", 7) == 0    ? 7
+	                : target_len >= 8 && strncasecmp(target, "https://", 8) == 0 ? 8
+	                                                                               : 0;
+	size_t n = method < sizeof gc->request_line ? method : sizeof gc->request_line;
+	memcpy(gc->request_line, line, n);
+	if (scheme) {
+		size_t authority = scheme;
+		while (authority < target_len && target[authority] != '/' && target[authority] != '?' &&
+		       target[authority] != ' ')
+			authority++;
+		target += authority;
+		target_len -= authority;
+		if ((target_len == 0 || target[0] != '/') && n < sizeof gc->request_line)
+			gc->request_line[n++] = '/'; /* no path: the root (RFC 9112 section 3.2.1) */
+	}
+	size_t room = sizeof gc->request_line - n;
+	size_t take = target_len < room ? target_len : room;
+	memcpy(gc->request_line + n, target, take);
+	gc->request_line_len = n + take;
+}
+
 /* Whether a Connection value's comma-separated options include "close"
  * (RFC 9110 section 7.6.1). */
 static bool lists_close(const char *value)
@@ -829,10 +862,7 @@ static void on_line(gate_conn *gc, struct evbuffer *input, char *line, size_t le
 		gc->phase = GATE_HEADERS;
 		gc->empty_line_seen = false;
 		/* the request line: METHOD SP URI SP HTTP/x.y */
-		/* its start, for the access log line of a refusal (a copy: the
-		 * line's buffer is reused for the next line) */
-		gc->request_line_len = len < sizeof gc->request_line ? len : sizeof gc->request_line;
-		memcpy(gc->request_line, line, gc->request_line_len);
+		keep_request_line(gc, line, len);
 		gc->head_method = len >= 5 && memcmp(line, "HEAD ", 5) == 0;
 		gc->may_have_body = !(gc->head_method || (len >= 6 && memcmp(line, "TRACE ", 6) == 0) ||
 		                      (len >= 8 && memcmp(line, "CONNECT ", 8) == 0));

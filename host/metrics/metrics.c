@@ -414,6 +414,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *uri = evhttp_request_get_uri(req);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT)
+		/* nothing after a CONNECT is read: the guard closes after its answer */
+		evhttp_add_header(headers, "Connection", "close");
 	if (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0) {
 		evbuffer_add_printf(out, "only /metrics here\n");
 		send_text(req, 404, "Not Found");
@@ -450,7 +453,9 @@ metrics_server *metrics_server_start(es_daemon *d, char *err, size_t err_size)
 	http_loop_limits limits = {.max_headers_size = METRICS_MAX_HEAD,
 	                           .max_body_size = 1024,
 	                           .timeout_ms = 10000,
-	                           .methods = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST};
+	                           /* CONNECT too: libevent's own 501 to it has no Content-Length and keeps
+	                            * the connection, so what follows could not be told from it */
+	                           .methods = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_CONNECT};
 	if (http_loop_init(&s->loop, &limits) != 0) {
 		snprintf(err, err_size, "cannot create the metrics server");
 		goto out_fail;
