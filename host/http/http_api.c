@@ -774,10 +774,10 @@ static const char *origin_form(const char *target)
 {
 	if (target[0] == '/')
 		return target; /* origin form: nearly every request */
-	size_t scheme = strncasecmp(target, "http://", 7) == 0 ? 7 : strncasecmp(target, "https://", 8) == 0 ? 8 : 0;
-	if (!scheme)
+	size_t authority = http_target_authority_len(target, strlen(target));
+	if (!authority)
 		return target;
-	const char *path = target + scheme + strcspn(target + scheme, "/?");
+	const char *path = target + authority;
 	return *path == '/' ? path : "/"; /* no path: the root (RFC 9112 section 3.2.1) */
 }
 

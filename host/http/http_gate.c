@@ -520,11 +520,25 @@ static void end_of_head(gate_conn *gc, struct evbuffer *input)
 		gate_wait_for_request_read(gc, input);
 }
 
+size_t http_target_authority_len(const char *target, size_t len)
+{
+	size_t scheme = len >= 7 && strncasecmp(target, "http://", 7) == 0    ? 7
+	                : len >= 8 && strncasecmp(target, "https://", 8) == 0 ? 8
+	                                                                       : 0;
+	if (!scheme)
+		return 0;
+	size_t end = scheme;
+	while (end < len && target[end] != '/' && target[end] != '?' && target[end] != ' ' && target[end] != '\0')
+		end++;
+	return end;
+}
+
 /* Keep the request line's start for a refusal's access line and its count
  * by route (a copy: the line's buffer is reused for the next line): the
  * method, a space and the target from its path on.  An absolute-form
  * target's scheme and authority are left out, as the handlers read it
- * (origin_form() in http_api.c): a long authority would otherwise leave
+ * (http_target_authority_len(), as origin_form() in http_api.c): a long
+ * authority would otherwise leave
  * no path in the copy. */
 static void keep_request_line(gate_conn *gc, const char *line, size_t len)
 {
@@ -532,16 +546,10 @@ static void keep_request_line(gate_conn *gc, const char *line, size_t len)
 	size_t method = space ? (size_t)(space - line) + 1 : len; /* with its space */
 	const char *target = line + method;
 	size_t target_len = len - method;
-	size_t scheme = target_len >= 7 && strncasecmp(target, "http://", 7) == 0    ? 7
-	                : target_len >= 8 && strncasecmp(target, "https://", 8) == 0 ? 8
-	                                                                               : 0;
+	size_t authority = http_target_authority_len(target, target_len);
 	size_t n = method < sizeof gc->request_line ? method : sizeof gc->request_line;
 	memcpy(gc->request_line, line, n);
-	if (scheme) {
-		size_t authority = scheme;
-		while (authority < target_len && target[authority] != '/' && target[authority] != '?' &&
-		       target[authority] != ' ')
-			authority++;
+	if (authority) {
 		target += authority;
 		target_len -= authority;
 		if ((target_len == 0 || target[0] != '/') && n < sizeof gc->request_line)

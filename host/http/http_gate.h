@@ -96,6 +96,13 @@ typedef enum gate_deadline {
 	GATE_DEADLINE_UNANSWERED, /* a request under way could not be answered: an answer before it is unwritten */
 } gate_deadline;
 gate_deadline http_gate_deadline(gate_conn *gc, uint32_t timeout_ms);
+/* The length of an absolute-form target's scheme and authority
+ * ("http://host:port" of "http://host:port/path"; RFC 9112 section 3.2.2),
+ * up to its path, query, a space or the end of its `len` bytes; 0 for
+ * any other target.  The route is read from what follows (the gate's
+ * refusals and the handlers alike). */
+size_t http_target_authority_len(const char *target, size_t len);
+
 /* Requests refused (and their connections closed) by every gate, for the
  * metrics: for their framing (400, 417), and as too large (413, 431). */
 uint64_t http_gate_refused_framing(void);
